@@ -1,0 +1,200 @@
+"""Stage 1: a batched face detector in TensorFlow (CenterFace, translated from ONNX).
+
+``FaceDetector(frames)`` takes a batch ``(B, H, W, 3)`` of uint8 RGB frames and returns
+one :class:`~vidanon.detections.Detections` per frame. The network runs once per
+batch, on the GPU when TensorFlow sees one; resizing, padding to a multiple of 32 and
+the heatmap threshold run inside the same ``tf.function``. Only the few heatmap cells
+above the lowest threshold come back to NumPy, where they are decoded into boxes and
+thinned by non-maximum suppression.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .detections import FACE, Detections
+from .models import model_path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+DEFAULT_THRESHOLD = 0.4
+STRIDE = 4  # CenterFace's output stride
+
+
+_configured = False
+
+
+def configure_tensorflow() -> str:
+    """Import TensorFlow once, let GPU memory grow on demand; return the device in words."""
+    global _configured
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if not _configured:
+        for gpu in gpus:
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:  # already initialised
+                pass
+        _configured = True
+    if gpus:
+        try:
+            name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        except Exception:  # pragma: no cover - depends on the driver
+            name = "GPU"
+        return f"GPU ({name})"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression; returns the kept indices, best first."""
+    order = np.argsort(-scores, kind="stable")
+    boxes = boxes.astype(np.float64)
+    areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        lo = np.maximum(boxes[i, :2], boxes[rest, :2])
+        hi = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-12)
+        order = rest[iou <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def decode_centerface(
+    cells: np.ndarray,
+    values: np.ndarray,
+    scale_hw: tuple[float, float],
+    iou_threshold: float = 0.3,
+) -> Detections:
+    """Turn the above-threshold heatmap cells of one frame into face boxes.
+
+    ``cells`` is ``(K, 2)`` (row, column) in the heatmap grid; ``values`` is ``(K, 5)``:
+    score, log-height, log-width, y-offset, x-offset. ``scale_hw`` is the size, in
+    network-input pixels, that the original frame was resized to (before padding);
+    boxes come back normalized to the frame.
+    """
+    if len(cells) == 0:
+        return Detections.empty()
+    score = values[:, 0]
+    h = np.exp(values[:, 1]) * STRIDE
+    w = np.exp(values[:, 2]) * STRIDE
+    cy = (cells[:, 0] + values[:, 3] + 0.5) * STRIDE
+    cx = (cells[:, 1] + values[:, 4] + 0.5) * STRIDE
+    sh, sw = scale_hw
+    boxes = np.stack([(cy - h / 2) / sh, (cx - w / 2) / sw, (cy + h / 2) / sh, (cx + w / 2) / sw], axis=1)
+    boxes = np.clip(boxes, 0.0, 1.0)
+    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    boxes, score = boxes[valid], score[valid]
+    # NMS in pixel units so that the IoU is not distorted by the frame's aspect ratio.
+    keep = nms(boxes * np.array([sh, sw, sh, sw]), score, iou_threshold)
+    return Detections(boxes[keep], score[keep], np.full(len(keep), FACE))
+
+
+@dataclass(frozen=True)
+class DetectGeometry:
+    """How a frame of ``height`` x ``width`` is fed to the network."""
+
+    height: int
+    width: int
+    resized_h: int
+    resized_w: int
+    padded_h: int
+    padded_w: int
+
+    @classmethod
+    def for_frame(cls, height: int, width: int, detect_size: int | None) -> "DetectGeometry":
+        scale = 1.0
+        if detect_size and max(height, width) > detect_size:
+            scale = detect_size / max(height, width)
+        rh = max(1, round(height * scale))
+        rw = max(1, round(width * scale))
+        return cls(height, width, rh, rw, 32 * math.ceil(rh / 32), 32 * math.ceil(rw / 32))
+
+
+class FaceDetector:
+    """CenterFace in TensorFlow, batched.
+
+    ``threshold`` is the score above which a face counts as detected; ``low_threshold``
+    is the floor below which cells are dropped entirely (the tracker uses the boxes in
+    between to extend existing tracks). ``detect_size`` caps the longer side of the
+    network input (None: native resolution).
+    """
+
+    def __init__(
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        low_threshold: float | None = None,
+        detect_size: int | None = None,
+        nms_iou: float = 0.3,
+    ) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise ValueError("threshold must be between 0 and 1")
+        self.threshold = float(threshold)
+        self.low_threshold = float(low_threshold if low_threshold is not None else threshold)
+        self.low_threshold = min(self.low_threshold, self.threshold)
+        self.detect_size = detect_size
+        self.nms_iou = nms_iou
+        self.device = configure_tensorflow()
+        self._fn = self._build()
+
+    def _build(self):
+        import tensorflow as tf
+
+        from .onnx_tf import load_onnx_as_tf
+
+        net = load_onnx_as_tf(model_path("centerface"))
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, None, None, 3], tf.uint8),
+                tf.TensorSpec([2], tf.int32),
+                tf.TensorSpec([2], tf.int32),
+                tf.TensorSpec([], tf.float32),
+            ],
+            reduce_retracing=True,
+        )
+        def run(frames, resized, padded, floor):
+            x = tf.cast(frames, tf.float32)
+            in_hw = tf.shape(x)[1:3]
+            x = tf.cond(
+                tf.reduce_all(tf.equal(in_hw, resized)),
+                lambda: x,
+                lambda: tf.image.resize(x, resized, method="area"),
+            )
+            x = tf.pad(x, [[0, 0], [0, padded[0] - resized[0]], [0, padded[1] - resized[1]], [0, 0]])
+            heat, scale, offset, _landmarks = net(x)
+            cells = tf.where(heat[..., 0] > floor)  # (K, 3): batch, row, col
+            values = tf.concat(
+                [tf.gather_nd(heat, cells), tf.gather_nd(scale, cells), tf.gather_nd(offset, cells)], axis=1
+            )
+            return cells, values
+
+        return run
+
+    def __call__(self, frames: np.ndarray) -> list[Detections]:
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        n, height, width = frames.shape[:3]
+        geo = DetectGeometry.for_frame(height, width, self.detect_size)
+        cells, values = self._fn(
+            frames,
+            np.array([geo.resized_h, geo.resized_w], np.int32),
+            np.array([geo.padded_h, geo.padded_w], np.int32),
+            np.float32(self.low_threshold),
+        )
+        cells = cells.numpy()
+        values = values.numpy()
+        out = []
+        for i in range(n):
+            sel = cells[:, 0] == i
+            out.append(decode_centerface(cells[sel, 1:], values[sel], (geo.resized_h, geo.resized_w), self.nms_iou))
+        return out

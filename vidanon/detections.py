@@ -1,0 +1,106 @@
+"""The record that flows between the stages: what was found in one frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Class ids carried in Detections.classes.
+FACE = 0
+PERSON = 1
+CLASS_NAMES = {FACE: "face", PERSON: "person"}
+
+# Where a box came from (Detections.sources), most trusted first.
+DETECTED = 0  # the detector found it in this frame
+PREDICTED = 1  # a coasting track's Kalman prediction (detector blinked)
+INTERPOLATED = 2  # between two detections of the same track (a gap filled afterwards)
+BACKFILLED = 3  # before a track was confirmed, extrapolated back from its first detections
+SOURCE_NAMES = {DETECTED: "detected", PREDICTED: "predicted", INTERPOLATED: "interpolated", BACKFILLED: "backfilled"}
+
+
+def _col(values, dtype, n):
+    arr = np.asarray(values if values is not None else np.zeros(n), dtype=dtype)
+    return arr.reshape(n)
+
+
+@dataclass
+class Detections:
+    """Objects in one frame, in the TF Object Detection conventions.
+
+    ``boxes`` are normalized ``[ymin, xmin, ymax, xmax]`` in [0, 1] relative to the
+    frame; ``masks`` (optional) is one low-resolution soft mask per box, covering the
+    box, values in [0, 1] (``detection_masks``). ``track_ids`` is -1 for boxes no
+    track owns; ``sources`` says whether a box was detected, predicted, interpolated
+    or back-filled.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+    masks: np.ndarray | None = None
+    track_ids: np.ndarray = field(default=None)  # type: ignore[assignment]
+    sources: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        n = len(self.boxes)
+        self.scores = _col(self.scores, np.float32, n)
+        self.classes = _col(self.classes, np.int32, n)
+        self.track_ids = _col(self.track_ids if self.track_ids is not None else np.full(n, -1), np.int64, n)
+        self.sources = _col(self.sources, np.uint8, n)
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks, dtype=np.float32)
+            if len(self.masks) != n:
+                raise ValueError("one mask per box is needed")
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0), np.zeros(0))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self, index) -> "Detections":
+        index = np.atleast_1d(np.arange(len(self))[index])
+        return Detections(
+            self.boxes[index],
+            self.scores[index],
+            self.classes[index],
+            None if self.masks is None else self.masks[index],
+            self.track_ids[index],
+            self.sources[index],
+        )
+
+    @classmethod
+    def merge(cls, parts: list["Detections"]) -> "Detections":
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        with_masks = all(p.masks is not None for p in parts) and len({p.masks.shape[1:] for p in parts}) == 1
+        return cls(
+            np.concatenate([p.boxes for p in parts]),
+            np.concatenate([p.scores for p in parts]),
+            np.concatenate([p.classes for p in parts]),
+            np.concatenate([p.masks for p in parts]) if with_masks else None,
+            np.concatenate([p.track_ids for p in parts]),
+            np.concatenate([p.sources for p in parts]),
+        )
+
+    def pixel_boxes(self, height: int, width: int) -> np.ndarray:
+        """Boxes as float pixel coordinates ``[x1, y1, x2, y2]``."""
+        b = self.boxes
+        return np.stack([b[:, 1] * width, b[:, 0] * height, b[:, 3] * width, b[:, 2] * height], axis=1)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between every box of ``a`` (N,4) and ``b`` (M,4), any consistent corner order."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)

@@ -1,0 +1,39 @@
+"""User-facing errors.
+
+Everything that can go wrong because of what the user gave us (a bad path, a
+broken video, an option out of range, a damaged model file) is raised as a
+:class:`VidanonError`. The CLI prints its message as one line and exits with
+its ``exit_code``; anything else is a bug and is reported as such.
+"""
+
+from __future__ import annotations
+
+
+class VidanonError(Exception):
+    """An error with a message meant for the user (one line, says what to do)."""
+
+    exit_code = 1
+
+
+class InputError(VidanonError):
+    """The input file is missing, unreadable or not a video."""
+
+    exit_code = 2
+
+
+class OutputError(VidanonError):
+    """The output cannot be written where the user asked."""
+
+    exit_code = 3
+
+
+class ModelError(VidanonError):
+    """A vendored model file is missing or damaged."""
+
+    exit_code = 4
+
+
+class EncodeError(VidanonError):
+    """ffmpeg failed while decoding or encoding."""
+
+    exit_code = 5

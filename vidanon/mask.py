@@ -1,0 +1,100 @@
+"""Stage 3a: soft per-box masks, in the ``detection_masks`` convention.
+
+Every box carries a low-resolution soft mask that covers the box; pasting it into the
+frame means resizing it to the box's size in pixels. Faces use one shared template:
+an ellipse inscribed in the (scaled) box whose border is feathered by a mean filter,
+so no hard rectangle edge shows. A box is first grown by ``mask_scale`` around its
+centre, so that hair, ears and chin at the detector's box border are covered too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+TEMPLATE_SIZE = 64
+
+
+@lru_cache(maxsize=8)
+def ellipse_template(size: int = TEMPLATE_SIZE, feather: float = 0.2) -> np.ndarray:
+    """A soft elliptical mask of ``size`` x ``size`` in [0, 1] covering the unit box.
+
+    A hard ellipse of radius ``1 - feather / 2`` (in half-box units) is smoothed by a
+    mean kernel ``feather`` half-boxes wide: the mask is exactly 1 up to radius
+    ``1 - feather`` and exactly 0 from radius 1 on (the box's inscribed ellipse).
+    """
+    if not 0.0 <= feather < 1.0:
+        raise ValueError("feather must be in [0, 1)")
+    sub = 4  # supersampling of the hard ellipse before the mean filter
+    n = size * sub
+    c = (np.arange(n) + 0.5) / n * 2.0 - 1.0
+    r = np.sqrt(c[:, None] ** 2 + c[None, :] ** 2)
+    hard = (r <= 1.0 - feather / 2).astype(np.float64)
+    k = max(1, int(round(feather / 2 * n / 2)) * 2 + 1)  # feather half-boxes = feather*n/2 samples
+    if k > 1 and feather > 0:
+        kernel = np.ones(k) / k
+        pad = k // 2
+        padded = np.pad(hard, pad)
+        hard = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), 0, padded)
+        hard = np.apply_along_axis(lambda v: np.convolve(v, kernel, mode="valid"), 1, hard)
+    # Average the supersamples back down to the template size.
+    mask = hard.reshape(size, sub, size, sub).mean(axis=(1, 3))
+    mask[mask > 0.999] = 1.0
+    mask[mask < 0.001] = 0.0
+    return mask.astype(np.float32)
+
+
+def scale_boxes(boxes: np.ndarray, scale: float) -> np.ndarray:
+    """Grow normalized ``[ymin, xmin, ymax, xmax]`` boxes by ``scale`` about their centres."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    cy = (boxes[:, 0] + boxes[:, 2]) / 2
+    cx = (boxes[:, 1] + boxes[:, 3]) / 2
+    hh = (boxes[:, 2] - boxes[:, 0]) * scale / 2
+    hw = (boxes[:, 3] - boxes[:, 1]) * scale / 2
+    return np.stack([cy - hh, cx - hw, cy + hh, cx + hw], axis=1)
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where one box's mask lands in a frame of pixels.
+
+    ``y0:y1, x0:x1`` is the part of the frame the mask touches (clipped to the frame);
+    ``crop`` is that part in the mask's own normalized coordinates (for
+    ``tf.image.crop_and_resize``); ``face_px`` is the size of the unscaled box in
+    pixels (effects set their strength from it).
+    """
+
+    y0: int
+    x0: int
+    y1: int
+    x1: int
+    crop: tuple[float, float, float, float]
+    face_px: float
+    index: int  # the box this region belongs to
+
+
+def regions(boxes: np.ndarray, height: int, width: int, mask_scale: float) -> list[Region]:
+    """The pixel regions of normalized ``boxes`` grown by ``mask_scale``; empty ones dropped."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    grown = scale_boxes(boxes, mask_scale)
+    out = []
+    for index, (raw, (ymin, xmin, ymax, xmax)) in enumerate(zip(boxes, grown)):
+        py0, px0, py1, px1 = ymin * height, xmin * width, ymax * height, xmax * width
+        if py1 - py0 < 1e-6 or px1 - px0 < 1e-6:
+            continue
+        y0, x0 = max(0, int(np.floor(py0))), max(0, int(np.floor(px0)))
+        y1, x1 = min(height, int(np.ceil(py1))), min(width, int(np.ceil(px1)))
+        if y1 <= y0 or x1 <= x0:
+            continue
+        # Pixel centres of the region, in the mask's normalized coordinates.
+        crop = (
+            (y0 + 0.5 - py0) / (py1 - py0),
+            (x0 + 0.5 - px0) / (px1 - px0),
+            (y1 - 0.5 - py0) / (py1 - py0),
+            (x1 - 0.5 - px0) / (px1 - px0),
+        )
+        face_px = max((raw[2] - raw[0]) * height, (raw[3] - raw[1]) * width, 1.0)
+        out.append(Region(y0, x0, y1, x1, crop, float(face_px), index))
+    return out

