@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)")
     p.add_argument("--codec", default=None,
                    help="ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)")
-    p.add_argument("--preset", default="medium", help="x264 preset (default medium; 'veryfast' encodes faster)")
+    p.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; slower presets such as medium give smaller files)")
     p.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio track")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")

@@ -21,6 +21,7 @@ would break "same frames, same rate", which is why the streams are driven here.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import threading
 from collections import deque
@@ -117,7 +118,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         what = "an audio-only file" if infos.get("audio_found") else "not a video"
         raise InputError(f"input {path} has no video stream ({what})")
     width, height = (int(v) for v in infos["video_size"])
-    rotation = int(infos.get("video_rotation", 0) or 0) % 360
+    rotation = int(infos.get("video_rotation", 0) or 0) % 360 or _display_rotation(path)
     if rotation in (90, 270):
         width, height = height, width
     if width < 2 or height < 2:
@@ -141,6 +142,22 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         audio_codec=_stream_codec(infos, "audio"),
         video_codec=infos.get("video_codec_name"),
     )
+
+
+_ROTATION = re.compile(r"(?:rotation of|rotate\s*:)\s*(-?\d+(?:\.\d+)?)")
+
+
+def _display_rotation(path: Path) -> int:
+    """Rotation from the display matrix (ffmpeg 6+ prints it as side data, which moviepy misses)."""
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                              capture_output=True, timeout=60)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    text = proc.stderr.decode("utf8", errors="replace")
+    video = text.split("Video:", 1)[-1]  # first video stream and what follows it
+    match = _ROTATION.search(video)
+    return int(round(float(match.group(1)))) % 360 if match else 0
 
 
 def _stream_codec(infos: dict, kind: str) -> str | None:

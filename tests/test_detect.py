@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from vidanon.detect import DetectGeometry, decode_centerface, nms
+from vidanon.detections import Detections, iou_matrix
+from vidanon.evaluation import load_stills, match
+
+
+def test_nms_keeps_best_of_overlapping_and_separate_boxes():
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], float)
+    keep = nms(boxes, np.array([0.5, 0.9, 0.7]), 0.3)
+    assert list(keep) == [1, 2]
+
+
+def test_decode_places_box_from_cell_scale_and_offset():
+    # one cell at row 10, col 20 of the stride-4 grid; face 32 px high, 16 px wide
+    cells = np.array([[10, 20]])
+    values = np.array([[0.9, np.log(32 / 4), np.log(16 / 4), 0.25, -0.25]], np.float32)
+    det = decode_centerface(cells, values, (200, 400))
+    cy, cx = (10 + 0.25 + 0.5) * 4, (20 - 0.25 + 0.5) * 4
+    expected = np.array([(cy - 16) / 200, (cx - 8) / 400, (cy + 16) / 200, (cx + 8) / 400])
+    np.testing.assert_allclose(det.boxes[0], expected, atol=1e-6)
+    assert det.scores[0] == pytest.approx(0.9)
+
+
+def test_decode_empty_and_clipping():
+    assert len(decode_centerface(np.zeros((0, 2)), np.zeros((0, 5)), (64, 64))) == 0
+    det = decode_centerface(np.array([[0, 0]]), np.array([[0.8, np.log(40), np.log(40), 0, 0]]), (64, 64))
+    assert det.boxes.min() >= 0 and det.boxes.max() <= 1
+
+
+def test_geometry_pads_to_multiple_of_32_and_caps_size():
+    g = DetectGeometry.for_frame(1080, 1920, 960)
+    assert (g.resized_h, g.resized_w) == (540, 960)
+    assert (g.padded_h, g.padded_w) == (544, 960)
+    g = DetectGeometry.for_frame(359, 641, None)
+    assert (g.padded_h, g.padded_w) == (384, 672)
+
+
+def test_onnx_translation_matches_onnx_reference(monkeypatch):
+    """The TensorFlow graph computes what the ONNX file says (reference evaluator)."""
+    import onnx
+    import tensorflow as tf
+    from onnx.reference import ReferenceEvaluator
+    from onnx.reference.ops import op_batch_normalization as bn
+
+    from vidanon.models import model_path
+    from vidanon.onnx_tf import load_onnx_as_tf
+
+    # onnx's reference runs opset-9 BatchNormalization in training mode when a momentum
+    # is given; inference (what every runtime does) uses the running statistics.
+    def inference_bn(self, x, scale, b, mean, var, epsilon=None, momentum=None):
+        return (bn._batchnorm_test_mode(x, scale, b, mean, var, epsilon=epsilon),)
+
+    monkeypatch.setattr(bn.BatchNormalization_9, "_run", inference_bn)
+
+    path = model_path("centerface")
+    x = np.random.RandomState(0).uniform(0, 255, (2, 3, 32, 64)).astype(np.float32)
+    ref = ReferenceEvaluator(onnx.load(str(path))).run(None, {"input.1": x})
+    got = load_onnx_as_tf(path)(tf.constant(x.transpose(0, 2, 3, 1)))
+    for r, g in zip(ref, got):
+        np.testing.assert_allclose(g.numpy().transpose(0, 3, 1, 2), r, atol=1e-4 * max(1, np.abs(r).max()))
+
+
+def test_detector_finds_labelled_faces_in_stills(shared, detector):
+    import imageio.v3 as iio
+
+    images = load_stills(shared / "stills" / "training.xml") + load_stills(shared / "stills" / "testing.xml")
+    found = total = false_alarms = 0
+    for image in images:
+        pixels = iio.imread(image.path)[..., :3]
+        det = detector(pixels[None])[0]
+        det = det[np.flatnonzero(det.scores >= detector.threshold)]
+        tp, n = match(det.pixel_boxes(*pixels.shape[:2]), image.boxes, 0.4)
+        found += tp
+        total += len(image.boxes)
+        false_alarms += n - tp
+    assert total == 43
+    assert found / total >= 0.95, f"recall {found}/{total}"
+    assert false_alarms <= 5
+
+
+def test_batch_of_many_equals_batch_of_one(detector, face_image):
+    frames = np.stack([face_image, face_image[:, ::-1].copy(), face_image])
+    batched = detector(frames)
+    single = [detector(f[None])[0] for f in frames]
+    for a, b in zip(batched, single):
+        assert len(a) == len(b) and len(a) > 0
+        assert iou_matrix(a.boxes, b.boxes).max(axis=1).min() > 0.99
+
+
+def test_detections_record_roundtrip():
+    d = Detections([[0.1, 0.1, 0.2, 0.2], [0.5, 0.5, 0.9, 0.9]], [0.9, 0.2], [0, 0])
+    assert len(d) == 2 and list(d.track_ids) == [-1, -1]
+    assert len(d[np.flatnonzero(d.scores > 0.5)]) == 1
+    assert len(Detections.merge([d, Detections.empty(), d])) == 4
+    np.testing.assert_allclose(d.pixel_boxes(100, 200)[0], [20, 10, 40, 20])

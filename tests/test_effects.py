@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from vidanon.detections import Detections
+from vidanon.effects import Renderer
+from vidanon.mask import ellipse_template, regions, scale_boxes
+
+
+def test_template_is_soft_ellipse():
+    m = ellipse_template(64, 0.2)
+    assert m.shape == (64, 64)
+    assert m[32, 32] == 1.0 and m[0, 0] == 0.0 and m[0, 63] == 0.0
+    # feathered: values strictly between 0 and 1 exist near the border
+    assert ((m > 0.05) & (m < 0.95)).sum() > 50
+    assert np.allclose(m, m.T) and np.allclose(m, m[::-1])
+
+
+def test_regions_are_clipped_and_scaled():
+    boxes = scale_boxes(np.array([[0.4, 0.4, 0.6, 0.6]]), 2.0)
+    np.testing.assert_allclose(boxes, [[0.3, 0.3, 0.7, 0.7]])
+    (r,) = regions(np.array([[-0.1, 0.9, 0.2, 1.2]]), 100, 200, 1.0)
+    assert (r.y0, r.x0, r.y1, r.x1) == (0, 180, 20, 200)
+    assert regions(np.array([[0.5, 0.5, 0.5, 0.5]]), 100, 100, 1.3) == []
+
+
+@pytest.mark.parametrize("effect", ["blur", "pixelate", "fill"])
+def test_effect_hides_face_and_leaves_rest_bit_identical(effect, face_image, detector):
+    det = detector(face_image[None])[0]
+    det = det[np.flatnonzero(det.scores >= 0.4)]
+    assert len(det) >= 2
+    out = Renderer(effect, mask_scale=1.3)(face_image, det)
+    assert out.shape == face_image.shape and out.dtype == np.uint8
+    h, w = face_image.shape[:2]
+    # pixels outside every grown box are untouched
+    outside = np.ones((h, w), bool)
+    for r in regions(det.boxes, h, w, 1.3):
+        outside[r.y0:r.y1, r.x0:r.x1] = False
+    assert np.array_equal(out[outside], face_image[outside])
+    # inside each face box (the inner half) the detail is gone
+    for x0, y0, x1, y1 in det.pixel_boxes(h, w):
+        cy, cx, hh, hw = (y0 + y1) / 2, (x0 + x1) / 2, (y1 - y0) / 4, (x1 - x0) / 4
+        a = face_image[int(cy - hh):int(cy + hh), int(cx - hw):int(cx + hw)].astype(float)
+        b = out[int(cy - hh):int(cy + hh), int(cx - hw):int(cx + hw)].astype(float)
+        detail_before = np.abs(np.diff(a, axis=1)).mean()
+        detail_after = np.abs(np.diff(b, axis=1)).mean()
+        assert detail_after < 0.5 * detail_before, (effect, detail_before, detail_after)
+        assert np.abs(a - b).mean() > 3
+
+
+def test_blur_strength_follows_face_size():
+    """A large face is blurred as strongly (relative to its size) as a small one."""
+    rng = np.random.RandomState(1)
+    frame = (rng.rand(400, 400, 3) * 255).astype(np.uint8)
+    big = Detections([[0.1, 0.1, 0.9, 0.9]], [1.0], [0])
+    out = Renderer("blur", mask_scale=1.0)(frame, big)
+    centre = out[150:250, 150:250].astype(float)
+    # noise of the original is gone: neighbouring pixels are nearly equal
+    assert np.abs(np.diff(centre, axis=0)).mean() < 3
+
+
+def test_no_detections_returns_same_frame(face_image):
+    assert Renderer("blur")(face_image, Detections.empty()) is face_image
+
+
+def test_unknown_effect_rejected():
+    with pytest.raises(ValueError):
+        Renderer("sparkle")

@@ -1,0 +1,93 @@
+import numpy as np
+
+from vidanon.detections import BACKFILLED, DETECTED, INTERPOLATED, PREDICTED, Detections
+from vidanon.track import FaceTracker, NoTracker
+
+
+def det(*boxes, score=0.9):
+    return Detections(np.array(boxes, float).reshape(-1, 4), [score] * len(boxes), [0] * len(boxes))
+
+
+def moving_box(t, y=0.3, x0=0.1, v=0.01, size=0.1):
+    return [y, x0 + v * t, y + size, x0 + v * t + size]
+
+
+def run(tracker, frames):
+    out = []
+    for i, d in enumerate(frames):
+        out.extend(tracker.push(i, d))
+    out.extend(tracker.flush())
+    assert [o[0] for o in out] == list(range(len(frames)))
+    return [o[2] for o in out]
+
+
+def covers(mask_dets, box, min_iou=0.5):
+    from vidanon.detections import iou_matrix
+
+    return len(mask_dets) > 0 and iou_matrix(np.array([box]), mask_dets.boxes).max() >= min_iou
+
+
+def test_track_survives_three_frame_gap_with_interpolation():
+    frames = [det(moving_box(t)) if not 10 <= t < 13 else Detections.empty() for t in range(20)]
+    out = run(FaceTracker(0.5), frames)
+    for t in range(20):
+        assert covers(out[t], moving_box(t)), t
+    for t in range(10, 13):
+        assert {INTERPOLATED, PREDICTED} <= set(out[t].sources), t
+    assert len({i for d in out for i in d.track_ids}) == 1
+
+
+def test_crossing_faces_keep_their_ids():
+    a = [det(moving_box(t, y=0.30, x0=0.1, v=0.02), moving_box(t, y=0.34, x0=0.7, v=-0.02)) for t in range(30)]
+    out = run(FaceTracker(0.5), a)
+    first = {tid: b for tid, b, s in zip(out[0].track_ids, out[0].boxes, out[0].sources) if s == DETECTED}
+    last = {tid: b for tid, b, s in zip(out[-1].track_ids, out[-1].boxes, out[-1].sources) if s == DETECTED}
+    assert set(first) == set(last) and len(first) == 2
+    for tid in first:  # the face that started on the left ends on the right
+        assert (first[tid][1] < 0.5) == (last[tid][1] > 0.5)
+
+
+def test_backfill_covers_frames_before_first_detection():
+    # the face is there from frame 0 but only detected from frame 5 on
+    frames = [Detections.empty() if t < 5 else det(moving_box(t)) for t in range(15)]
+    out = run(FaceTracker(0.5, backfill=3), frames)
+    for t in (2, 3, 4):
+        assert covers(out[t], moving_box(t), 0.3), t
+        assert BACKFILLED in out[t].sources
+    assert len(out[0]) == 0
+
+
+def test_low_score_extends_but_never_starts_a_track():
+    frames = [det(moving_box(t), score=0.9 if t < 5 else 0.2) for t in range(15)]
+    out = run(FaceTracker(0.5, low_threshold=0.1), frames)
+    for t in range(15):
+        assert covers(out[t], moving_box(t)), t
+    only_low = [det(moving_box(t), score=0.2) for t in range(15)]
+    assert all(len(d) == 0 for d in run(FaceTracker(0.5, low_threshold=0.1), only_low))
+
+
+def test_single_false_detection_leaves_no_trail():
+    frames = [Detections.empty()] * 5 + [det([0.5, 0.5, 0.6, 0.6])] + [Detections.empty()] * 10
+    out = run(FaceTracker(0.5), frames)
+    assert len(out[5]) == 1 and out[5].sources[0] == DETECTED
+    assert all(len(d) == 0 for i, d in enumerate(out) if i != 5)
+
+
+def test_mask_box_never_smaller_than_detection():
+    rng = np.random.RandomState(0)
+    frames = []
+    for t in range(40):
+        box = np.array(moving_box(t, v=0.01)) + rng.normal(0, 0.01, 4)
+        frames.append(det(box))
+    out = run(FaceTracker(0.5), frames)
+    for raw, masked in zip(frames, out):
+        b = raw.boxes[0]
+        contains = [(m[0] <= b[0] + 1e-9) and (m[1] <= b[1] + 1e-9) and (m[2] >= b[2] - 1e-9) and (m[3] >= b[3] - 1e-9)
+                    for m in masked.boxes]
+        assert any(contains)
+
+
+def test_no_tracker_passes_confident_detections_only():
+    frames = [det(moving_box(0), score=0.9), det(moving_box(1), score=0.3)]
+    out = run(NoTracker(0.5), frames)
+    assert len(out[0]) == 1 and len(out[1]) == 0

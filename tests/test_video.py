@@ -1,0 +1,99 @@
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+import subprocess
+
+from conftest import count_frames, ffmpeg, make_clip, read_frames
+from vidanon.errors import InputError, OutputError
+from vidanon.pipeline import anonymize
+from vidanon.video import probe, rational_fps
+
+
+def test_rational_fps():
+    assert rational_fps(29.97) == Fraction(30000, 1001)
+    assert rational_fps(23.98) == Fraction(24000, 1001)
+    assert rational_fps(25.0) == 25
+    assert rational_fps(12.5) == Fraction(25, 2)
+
+
+def test_round_trip_keeps_frames_size_fps_and_audio(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", 64, 48, fps="30000/1001", frames=24, audio=True)
+    before = src.read_bytes()
+    out = tmp_path / "out.mp4"
+    summary = anonymize(src, out, progress=False)
+    assert src.read_bytes() == before
+    info_in, info_out = probe(src), probe(out)
+    assert summary.frames == 24 == count_frames(out) == count_frames(src)
+    assert (info_out.width, info_out.height) == (64, 48)
+    assert info_out.fps == Fraction(30000, 1001)
+    assert info_in.has_audio and info_out.has_audio
+    assert abs(info_out.duration - info_in.duration) < 0.1
+    # no face: frames pass through the encoder unchanged (up to compression)
+    a, b = read_frames(src), read_frames(out)
+    assert max(np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b)) < 4
+    assert not list(tmp_path.glob(".*partial*"))
+
+
+def test_odd_size_survives_without_padding(tmp_path):
+    src = make_clip(tmp_path / "odd.mp4", 641, 359, fps="25", frames=6, audio=False)
+    out = tmp_path / "odd_out.mkv"
+    anonymize(src, out, progress=False)
+    info = probe(out)
+    assert (info.width, info.height) == (641, 359)
+    assert count_frames(out) == 6
+    assert not info.has_audio
+
+
+def test_no_audio_flag_and_other_containers(tmp_path):
+    src = make_clip(tmp_path / "in.mov", 96, 64, fps="24", frames=5, audio=True)
+    out = tmp_path / "out.webm"
+    anonymize(src, out, progress=False, audio=True)
+    assert probe(out).has_audio and count_frames(out) == 5
+    out2 = tmp_path / "out2.mp4"
+    anonymize(src, out2, progress=False, audio=False)
+    assert not probe(out2).has_audio
+
+
+def test_rotation_metadata_is_honoured(tmp_path):
+    src = make_clip(tmp_path / "rot.mp4", 64, 32, frames=4, audio=False)
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-display_rotation", "90", "-i", str(src), "-c", "copy",
+                    str(rotated)], check=True)
+    info = probe(rotated)
+    assert (info.width, info.height) == (32, 64)
+    out = tmp_path / "rot_out.mp4"
+    anonymize(rotated, out, progress=False)
+    assert (probe(out).width, probe(out).height) == (32, 64)
+    assert read_frames(out)[0].shape == (64, 32, 3)
+
+
+def test_existing_output_needs_overwrite_and_input_is_protected(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"keep me")
+    with pytest.raises(OutputError, match="--overwrite"):
+        anonymize(src, out, progress=False)
+    assert out.read_bytes() == b"keep me"
+    with pytest.raises(OutputError, match="same file"):
+        anonymize(src, src, progress=False, overwrite=True)
+    with pytest.raises(OutputError, match="extension"):
+        anonymize(src, tmp_path / "out.xyz", progress=False)
+    anonymize(src, out, progress=False, overwrite=True)
+    assert count_frames(out) == 3
+
+
+def test_bad_inputs_raise_input_error(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        probe(tmp_path / "missing.mp4")
+    with pytest.raises(InputError, match="directory"):
+        probe(tmp_path)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        probe(empty)
+    text = tmp_path / "text.mp4"
+    text.write_text("this is not a video\n" * 20)
+    with pytest.raises(InputError):
+        probe(text)
