@@ -49,3 +49,29 @@ def test_cli_bad_options_are_argparse_errors(tmp_path):
         assert proc.returncode == 2, args
         assert "Traceback" not in proc.stderr
         assert not (tmp_path / "o.mp4").exists()
+
+
+def test_sigterm_and_sigint_leave_no_output(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT, make_clip
+
+    src = make_clip(tmp_path / "long.mp4", 320, 240, frames=600, audio=True)
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        out = tmp_path / f"out_{code}.mp4"
+        proc = subprocess.Popen([sys.executable, "-m", "vidanon", str(src), str(out), "-q"], cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and not list(tmp_path.glob(f".out_{code}*partial*")):
+            time.sleep(0.05)
+        assert list(tmp_path.glob(f".out_{code}*partial*")), "encoding never started"
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == code, err
+        assert "Traceback" not in err
+        assert not out.exists()
+        assert not list(tmp_path.glob(f".out_{code}*"))

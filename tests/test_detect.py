@@ -95,3 +95,16 @@ def test_detections_record_roundtrip():
     assert len(d[np.flatnonzero(d.scores > 0.5)]) == 1
     assert len(Detections.merge([d, Detections.empty(), d])) == 4
     np.testing.assert_allclose(d.pixel_boxes(100, 200)[0], [20, 10, 40, 20])
+
+
+def test_damaged_or_missing_model_is_a_clear_error(tmp_path):
+    from vidanon.errors import ModelError
+    from vidanon.models import model_path
+
+    with pytest.raises(ModelError, match="missing"):
+        model_path("centerface", tmp_path)
+    good = model_path("centerface").read_bytes()
+    (tmp_path / "centerface.onnx").write_bytes(good[:-10] + b"0123456789")
+    with pytest.raises(ModelError, match="SHA-256") as info:
+        model_path("centerface", tmp_path)
+    assert "centerface.onnx" in str(info.value)
