@@ -24,25 +24,15 @@ def _on_signal(signum, _frame):
     raise Interrupted(signum)
 
 
-def _float_in(lo: float, hi: float, name: str):
-    def parse(text: str) -> float:
+def _number_in(cast, lo, hi, name: str):
+    """An argparse type: ``cast(text)`` within ``[lo, hi]``, with a one-line message otherwise."""
+    kind = "a whole number" if cast is int else "a number"
+
+    def parse(text: str):
         try:
-            value = float(text)
+            value = cast(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, not {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{name} must be between {lo} and {hi}, not {text}")
-        return value
-
-    return parse
-
-
-def _int_in(lo: int, hi: int, name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, not {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{name} must be {kind}, not {text!r}") from None
         if not lo <= value <= hi:
             raise argparse.ArgumentTypeError(f"{name} must be between {lo} and {hi}, not {text}")
         return value
@@ -66,15 +56,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", "--effect", choices=EFFECTS, default="blur",
                    help="how faces are hidden: a strong Gaussian blur scaled to each face (default), "
                    "coarse pixelation, or a solid black fill")
-    p.add_argument("-t", "--threshold", type=_float_in(0.01, 0.99, "threshold"), default=None,
+    p.add_argument("-t", "--threshold", type=_number_in(float, 0.01, 0.99, "threshold"), default=None,
                    help=f"detector score above which a face is hidden (default {DEFAULT_THRESHOLD}); "
                    "lower hides more (and more false alarms)")
-    p.add_argument("-s", "--mask-scale", type=_float_in(0.5, 5.0, "mask scale"), default=1.3,
+    p.add_argument("-s", "--mask-scale", type=_number_in(float, 0.5, 5.0, "mask scale"), default=1.3,
                    help="grow each face box by this factor before masking (default 1.3)")
-    p.add_argument("--detect-size", type=_int_in(0, 8192, "detect size"), default=None,
+    p.add_argument("--detect-size", type=_number_in(int, 0, 8192, "detect size"), default=None,
                    help=f"longest side of the frames the detector sees (default {DEFAULT_DETECT_SIZE}; "
                    "0 = native resolution, slower but finds the smallest faces in large frames)")
-    p.add_argument("-b", "--batch-size", type=_int_in(1, 256, "batch size"), default=None,
+    p.add_argument("-b", "--batch-size", type=_number_in(int, 1, 256, "batch size"), default=None,
                    help="frames per detector call (default: chosen from the frame size and the device)")
     p.add_argument("--no-track", dest="track", action="store_false",
                    help="hide only what the detector finds in each frame, without the tracker "
@@ -83,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the boxes hidden in every frame (track id, box, score, source) to JSON")
     p.add_argument("--tracks", metavar="JSON", default=None,
                    help="re-render from a --save-tracks file instead of detecting again (e.g. another effect)")
-    p.add_argument("--crf", type=_int_in(0, 51, "crf"), default=18,
+    p.add_argument("--crf", type=_number_in(int, 0, 51, "crf"), default=18,
                    help="encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)")
     p.add_argument("--codec", default=None,
                    help="ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)")
