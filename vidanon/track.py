@@ -168,10 +168,10 @@ class FaceTracker:
         threshold: float,
         low_threshold: float | None = None,
         max_age: int = 6,
-        min_hits: int = 3,
+        min_hits: int = 2,
         iou_threshold: float = 0.2,
         low_iou_threshold: float = 0.4,
-        backfill: int = 3,
+        backfill: int = 5,
     ) -> None:
         if max_age < 0 or min_hits < 1 or backfill < 0:
             raise ValueError("max_age and backfill must be >= 0, min_hits >= 1")
