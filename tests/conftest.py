@@ -64,7 +64,7 @@ def detector():
     return FaceDetector(threshold=0.4, low_threshold=0.1)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def face_image():
     """A real photo with three labelled faces, from the sample clip's last frame."""
     frames = read_frames(SAMPLE)

@@ -104,21 +104,29 @@ def check_input(path: str | os.PathLike) -> Path:
 
 
 def probe(path: str | os.PathLike) -> VideoInfo:
-    """Read the container's description of ``path`` (raises :class:`InputError`)."""
-    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+    """Read the container's description of ``path`` (raises :class:`InputError`).
+
+    ffmpeg prints the header once; moviepy's parser reads the streams from that text, and
+    the rotation is taken from it too (ffmpeg 6+ prints it as a display matrix, which
+    moviepy 2.2 does not parse).
+    """
+    from moviepy.video.io.ffmpeg_reader import FFmpegInfosParser
 
     path = check_input(path)
     try:
-        infos = ffmpeg_parse_infos(str(path), check_duration=True, decode_file=False)
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                              capture_output=True, timeout=120)  # fmt: skip
+        header = proc.stderr.decode("utf8", errors="replace")
+        infos = FFmpegInfosParser(header, str(path), check_duration=True).parse()
     except Exception as exc:
-        detail = str(exc).strip().splitlines()
+        detail = (header if "header" in locals() else str(exc)).strip().splitlines()
         last = [line for line in detail if line.strip()][-1:] or ["unknown error"]
         raise InputError(f"input {path} is not a readable video ({last[0].strip()[:160]})") from None
     if not infos.get("video_found") or not infos.get("video_size"):
         what = "an audio-only file" if infos.get("audio_found") else "not a video"
         raise InputError(f"input {path} has no video stream ({what})")
     width, height = (int(v) for v in infos["video_size"])
-    rotation = int(infos.get("video_rotation", 0) or 0) % 360 or _display_rotation(path)
+    rotation = int(infos.get("video_rotation", 0) or 0) % 360 or _display_rotation(header)
     if rotation in (90, 270):
         width, height = height, width
     if width < 2 or height < 2:
@@ -147,15 +155,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
 _ROTATION = re.compile(r"(?:rotation of|rotate\s*:)\s*(-?\d+(?:\.\d+)?)")
 
 
-def _display_rotation(path: Path) -> int:
-    """Rotation from the display matrix (ffmpeg 6+ prints it as side data, which moviepy misses)."""
-    try:
-        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-                              capture_output=True, timeout=60)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    text = proc.stderr.decode("utf8", errors="replace")
-    video = text.split("Video:", 1)[-1]  # first video stream and what follows it
+def _display_rotation(header: str) -> int:
+    """Rotation of the first video stream from ffmpeg's header text."""
+    video = header.split("Video:", 1)[-1]  # first video stream and what follows it
     match = _ROTATION.search(video)
     return int(round(float(match.group(1)))) % 360 if match else 0
 
