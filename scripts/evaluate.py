@@ -102,7 +102,7 @@ def build(background: Path, out_dir: Path, frames: int, seed: int, n_faces: int 
         if t >= frames:
             break
         frame = bg.astype(np.float32)
-        boxes = []
+        boxes, footprints = [], []
         for k, plan in enumerate(plans):
             i = t - plan["start"]
             if not 0 <= i < plan["length"]:
@@ -133,11 +133,15 @@ def build(background: Path, out_dir: Path, frames: int, seed: int, n_faces: int 
             pa = patch[ya - y0 : yb - y0, xa - x0 : xb - x0]
             al = alpha[ya - y0 : yb - y0, xa - x0 : xb - x0]
             frame[ya:yb, xa:xb] = frame[ya:yb, xa:xb] * (1 - al) + pa * al
-            visible = (yb - ya) * (xb - xa) / (fh * fw)
+            footprints.append((ya, xa, yb, xb, al[..., 0], float(alpha.sum())))
             # the labelled face itself is the inner part of the crop (crop = 1.2x face box)
             inner = [cy - fh / 2.4, cx - fw / 2.4, cy + fh / 2.4, cx + fw / 2.4]
-            boxes.append(dict(face=k, box=[round(v, 1) for v in inner], visible=round(visible, 3),
-                              event=event))  # fmt: skip
+            boxes.append(dict(face=k, box=[round(v, 1) for v in inner], event=event))
+        # Visible share of each face: inside the frame and not covered by faces drawn later.
+        cover = np.zeros((info.height, info.width), np.float32)
+        for box, (ya, xa, yb, xb, al, full) in reversed(list(zip(boxes, footprints))):
+            box["visible"] = round(float((al * (1 - cover[ya:yb, xa:xb])).sum() / full), 3)
+            cover[ya:yb, xa:xb] = np.maximum(cover[ya:yb, xa:xb], al)
         writer.write(np.clip(np.round(frame), 0, 255).astype(np.uint8))
         truth.append(boxes)
     reader.close()
@@ -148,11 +152,12 @@ def build(background: Path, out_dir: Path, frames: int, seed: int, n_faces: int 
 
 
 # --------------------------------------------------------------------------- score
-def detail_kept(a: np.ndarray, b: np.ndarray) -> float:
+def detail_kept(a: np.ndarray, b: np.ndarray, weight: np.ndarray | None = None) -> float:
     """How much of the input region's facial detail survives in the output, in [-1, 1].
 
     The correlation of the two regions' high-pass parts, at the scale of facial features
-    (a Gaussian of 1/16 of the region's size removed). An untouched face scores near 1
+    (a Gaussian of 1/16 of the region's size removed), over the pixels selected by
+    ``weight`` (the face's ellipse; all pixels when None). An untouched face scores near 1
     (only the encoder's noise differs); a blurred, pixelated or filled one near 0, since
     what detail is left (block edges, noise) no longer lines up with the original's.
     Plain SSIM is not used: a smooth face blurred further keeps a high SSIM.
@@ -161,15 +166,32 @@ def detail_kept(a: np.ndarray, b: np.ndarray) -> float:
 
     a = a.astype(np.float64)
     b = b.astype(np.float64)
+    wgt = np.ones_like(a) if weight is None else weight.astype(np.float64)
     sigma = max(1.0, min(a.shape) / 16)
     ha = a - gaussian_filter(a, sigma)
     hb = b - gaussian_filter(b, sigma)
-    ha -= ha.mean()
-    hb -= hb.mean()
-    denom = np.sqrt((ha * ha).sum() * (hb * hb).sum())
+    total = wgt.sum()
+    if total <= 0:
+        return 0.0
+    ha -= (ha * wgt).sum() / total
+    hb -= (hb * wgt).sum() / total
+    denom = np.sqrt((wgt * ha * ha).sum() * (wgt * hb * hb).sum())
     if denom < 1e-6:  # a flat region: nothing to recognise either way
         return 0.0
-    return float((ha * hb).sum() / denom)
+    return float((wgt * ha * hb).sum() / denom)
+
+
+def face_ellipse(y0: float, x0: float, y1: float, x1: float, ya: int, xa: int, yb: int, xb: int) -> np.ndarray:
+    """Pixels of the crop [ya:yb, xa:xb] inside the face box's inner ellipse.
+
+    Faces are oval: the corners of a face box hold background, and its rim the outline of
+    the head against it (hair, ears, the edge of the synthetic composite), none of which
+    identifies anyone. The score is taken over the ellipse of 85% of the box's half-sizes,
+    which holds the eyes, nose, mouth and cheeks.
+    """
+    cy, cx, ry, rx = (y0 + y1) / 2, (x0 + x1) / 2, (y1 - y0) * 0.425, (x1 - x0) * 0.425
+    yy, xx = np.mgrid[ya:yb, xa:xb] + 0.5
+    return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
 
 
 def grey(frame: np.ndarray) -> np.ndarray:
@@ -195,7 +217,8 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
             if face["visible"] < 0.3 or yb - ya < 6 or xb - xa < 6:
                 continue  # mostly outside the frame: not scored
             face_frames += 1
-            s = detail_kept(gin[ya:yb, xa:xb], gout[ya:yb, xa:xb])
+            inside = face_ellipse(y0, x0, y1, x1, ya, xa, yb, xb)
+            s = detail_kept(gin[ya:yb, xa:xb], gout[ya:yb, xa:xb], inside)
             if s < threshold:
                 hidden += 1
             else:

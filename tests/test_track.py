@@ -91,3 +91,27 @@ def test_no_tracker_passes_confident_detections_only():
     frames = [det(moving_box(0), score=0.9), det(moving_box(1), score=0.3)]
     out = run(NoTracker(0.5), frames)
     assert len(out[0]) == 1 and len(out[1]) == 0
+
+
+def test_weak_detections_start_tracks_masked_only_once_confirmed():
+    # a face scoring 0.3 in every frame (under the threshold of 0.5, over the start level)
+    weak = [det(moving_box(t), score=0.3) for t in range(12)]
+    out = run(FaceTracker(0.5, start_threshold=0.25, low_threshold=0.1), weak)
+    for t in range(12):
+        assert covers(out[t], moving_box(t)), t  # including frame 0, through the look-ahead
+    # a single weak blip is never masked, a single confident one always is
+    blip = [Detections.empty()] * 4 + [det([0.5, 0.5, 0.6, 0.6], score=0.3)] + [Detections.empty()] * 8
+    assert all(len(d) == 0 for d in run(FaceTracker(0.5, start_threshold=0.25), blip))
+
+
+def test_backfill_reaches_a_face_entering_at_the_edge():
+    # a face slides in from the left edge; the detector sees it only once it is half in
+    def truth(t):
+        return [0.4, -0.1 + 0.02 * t, 0.5, 0.0 + 0.02 * t]
+
+    frames = [det(np.clip(truth(t), 0, 1)) if t >= 5 else Detections.empty() for t in range(20)]
+    out = run(FaceTracker(0.5), frames)
+    for t in range(1, 5):  # the visible strip of the face at the edge is covered
+        visible = np.clip(truth(t), 0, 1)
+        m = out[t].boxes
+        assert any((b[1] <= visible[1] + 1e-9) and (b[3] >= visible[3] - 1e-9) for b in m), t

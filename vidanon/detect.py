@@ -22,6 +22,7 @@ from .models import model_path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_THRESHOLD = 0.4
+MAX_UPSCALE = 2.0
 STRIDE = 4  # CenterFace's output stride
 
 
@@ -112,8 +113,10 @@ class DetectGeometry:
     @classmethod
     def for_frame(cls, height: int, width: int, detect_size: int | None) -> "DetectGeometry":
         scale = 1.0
-        if detect_size and max(height, width) > detect_size:
-            scale = detect_size / max(height, width)
+        if detect_size:
+            # Large frames are reduced to detect_size; small ones enlarged towards it (at
+            # most MAX_UPSCALE times), since CenterFace misses faces under ~30 px.
+            scale = min(detect_size / max(height, width), MAX_UPSCALE)
         rh = max(1, round(height * scale))
         rw = max(1, round(width * scale))
         return cls(height, width, rh, rw, 32 * math.ceil(rh / 32), 32 * math.ceil(rw / 32))

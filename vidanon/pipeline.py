@@ -9,6 +9,7 @@ processes of its own, and TensorFlow releases the GIL while it computes.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -64,6 +65,11 @@ class Options:
 # The network sees frames with their longer side at most this long (faces down to
 # about 12 px at that size, i.e. about 25 px in a 1080p frame are found; see README for the trade-off).
 DEFAULT_DETECT_SIZE = 960
+# Score levels for the tracker (see vidanon.track): a detection at --threshold or above is
+# always masked; one at TRACK_START_THRESHOLD or above starts a track that is masked once
+# confirmed; one at TRACK_LOW_THRESHOLD or above only extends a track.
+TRACK_START_THRESHOLD = 0.2
+TRACK_LOW_THRESHOLD = 0.1
 
 
 @dataclass
@@ -193,7 +199,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     target = prepare_output(output, info.path, opts.overwrite)
     container = container_of(target)
 
-    from .detect import DEFAULT_THRESHOLD, FaceDetector, configure_tensorflow
+    from .detect import DEFAULT_THRESHOLD, configure_tensorflow
     from .effects import Renderer
     from .track import FaceTracker, NoTracker
 
@@ -206,11 +212,12 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     precomputed = load_tracks(opts.tracks) if opts.tracks else None
     detector = None
     if precomputed is None:
-        detector = FaceDetector(threshold=threshold, low_threshold=min(0.1, threshold), detect_size=detect_size)
+        detector = _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), detect_size)
     if precomputed is not None:
         tracker = None
     elif opts.track:
-        tracker = FaceTracker(threshold=threshold, low_threshold=min(0.1, threshold))
+        tracker = FaceTracker(threshold=threshold, start_threshold=min(TRACK_START_THRESHOLD, threshold),
+                              low_threshold=min(TRACK_LOW_THRESHOLD, threshold))
     else:
         tracker = NoTracker(threshold)
     renderer = Renderer(opts.effect, opts.mask_scale)
@@ -313,6 +320,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     progress.close()
 
     warnings = []
+    if info.variable_rate:
+        warnings.append(f"the input has a variable frame rate; its {reader.frames_read} frames were written at "
+                        f"its average rate, a constant {float(info.fps):.3f} fps (same duration and audio)")
     if reader.decode_warning:
         warnings.append(f"the input has decoding errors; {reader.frames_read} frames were decoded "
                         f"({reader.decode_warning})")  # fmt: skip
@@ -322,6 +332,14 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         frames_with_faces=stats["frames_with_faces"], tracks=len(stats["tracks"]),
         seconds=time.perf_counter() - started, device=device, warnings=warnings,
     )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=2)
+def _detector(threshold: float, low_threshold: float, detect_size: int | None):
+    """One detector per setting and process: later videos skip the model's load and trace."""
+    from .detect import FaceDetector
+
+    return FaceDetector(threshold=threshold, low_threshold=low_threshold, detect_size=detect_size)
 
 
 def _write_json(path: Path, data: dict) -> None:

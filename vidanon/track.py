@@ -6,15 +6,19 @@ centre ``(u, v)``, area ``s`` and aspect ratio ``r`` (``r`` held constant); each
 the tracks' predicted boxes are matched to the detections by the Hungarian algorithm
 on an IoU cost, matches under ``iou_threshold`` are refused, unmatched detections start
 tracks and tracks unmatched for more than ``max_age`` frames end. As in ByteTrack, a
-second pass lets detections under the detection threshold (but above a low floor)
+second pass lets detections under the track-start threshold (but above a low floor)
 extend tracks that the first pass left unmatched; they never start a track.
+
+Three score levels: at or above ``threshold`` a detection is always masked; at or above
+``start_threshold`` (lower) it may start a track, masked only once the track is confirmed
+by ``min_hits`` detections; at or above ``low_threshold`` it may only extend a track.
 
 A tracker benchmark reports a track only once confirmed (``min_hits``) and only where
 it was matched. An anonymizer must hide more, so :class:`FaceTracker` emits, for
 every frame:
 
-* every detection at or above the threshold, tracked or not;
-* the low-score detections that extend a confirmed track;
+* every detection at or above ``threshold``, tracked or not;
+* the weaker detections that belong to a confirmed track;
 * for every confirmed track that the detector missed in this frame (for at most
   ``max_age`` frames), its predicted box, grown with the filter's uncertainty;
 * through a look-ahead buffer of frames (the video is processed offline): boxes
@@ -111,14 +115,19 @@ class Track:
         return z_to_box(self.kf.x[:4, 0])
 
     def uncertain_box(self) -> np.ndarray:
-        """The predicted box grown by one standard deviation of the centre, and 10% per missed frame."""
+        """Where the face may be while the detector misses it.
+
+        The predicted box grown by one standard deviation of the filter's centre (at most a
+        quarter of the box per side), joined with the last detected box (a face that
+        stopped, or a velocity estimated from few frames), both 10% larger per missed frame.
+        """
         box = self.box()
         sy = float(np.sqrt(max(self.kf.P[1, 1], 0.0)))
         sx = float(np.sqrt(max(self.kf.P[0, 0], 0.0)))
         h, w = box[2] - box[0], box[3] - box[1]
         factor = 1.0 + 0.1 * self.time_since_update
-        # The covariance is in the same (normalized) units as the box; cap the growth.
-        return grow_box(box, factor, dy=min(sy, h), dx=min(sx, w))
+        predicted = grow_box(box, factor, dy=min(sy, h / 4), dx=min(sx, w / 4))
+        return union_box(predicted, grow_box(self.last_box, factor))
 
     def velocity(self) -> np.ndarray:
         """Box velocity per frame, ``[dy, dx]`` of the centre, from the filter."""
@@ -167,16 +176,18 @@ class FaceTracker:
         self,
         threshold: float,
         low_threshold: float | None = None,
+        start_threshold: float | None = None,
         max_age: int = 6,
         min_hits: int = 2,
         iou_threshold: float = 0.2,
         low_iou_threshold: float = 0.4,
-        backfill: int = 5,
+        backfill: int = 8,
     ) -> None:
         if max_age < 0 or min_hits < 1 or backfill < 0:
             raise ValueError("max_age and backfill must be >= 0, min_hits >= 1")
         self.threshold = threshold
-        self.low_threshold = threshold if low_threshold is None else min(low_threshold, threshold)
+        self.start_threshold = threshold if start_threshold is None else min(start_threshold, threshold)
+        self.low_threshold = self.start_threshold if low_threshold is None else min(low_threshold, self.start_threshold)
         self.max_age = max_age
         self.min_hits = min_hits
         self.iou_threshold = iou_threshold
@@ -197,8 +208,8 @@ class FaceTracker:
     def _step(self, dets: Detections, pending: _Pending) -> None:
         frame = pending.index
         predicted = np.array([t.predict() for t in self.tracks]).reshape(-1, 4)
-        high = np.flatnonzero(dets.scores >= self.threshold)
-        low = np.flatnonzero((dets.scores < self.threshold) & (dets.scores >= self.low_threshold))
+        high = np.flatnonzero(dets.scores >= self.start_threshold)
+        low = np.flatnonzero((dets.scores < self.start_threshold) & (dets.scores >= self.low_threshold))
 
         matches, free_tracks, free_high = associate(predicted, dets.boxes[high], self.iou_threshold)
         pairs = [(self.tracks[t], high[d]) for t, d in matches]
@@ -225,7 +236,8 @@ class FaceTracker:
             track = Track(self._next_id, box, frame)
             self._next_id += 1
             self.tracks.append(track)
-            pending.candidates.append(_Candidate(box, float(dets.scores[high[d]]), DETECTED, track, always=True))
+            score = float(dets.scores[high[d]])
+            pending.candidates.append(_Candidate(box, score, DETECTED, track, always=score >= self.threshold))
             if self._confirmed(track):  # min_hits == 1
                 self._backfill(track)
         alive = []
@@ -261,8 +273,12 @@ class FaceTracker:
             pending = self._in_buffer(track.first_frame - j)
             if pending is None:
                 break
+            # The extrapolation is only as good as a velocity estimated from a few
+            # frames, so the box also covers the first detection: a face that was
+            # entering or hidden is somewhere between the two.
             shift = np.array([-vy, -vx, -vy, -vx]) * j
-            pending.candidates.append(_Candidate(grow_box(first + shift, 1.0 + 0.1 * j), 0.0, BACKFILLED, track))
+            box = union_box(first, grow_box(first + shift, 1.0 + 0.1 * j))
+            pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track))
 
     # -- buffering -------------------------------------------------------------------
     def push(self, payload: Any, detections: Detections) -> Iterator[tuple[int, Any, Detections]]:

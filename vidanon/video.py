@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import threading
 from collections import deque
@@ -74,6 +75,7 @@ class VideoInfo:
     has_audio: bool
     audio_codec: str | None
     video_codec: str | None
+    variable_rate: bool = False  # the average rate differs from the stream's base rate
 
     @property
     def fps_float(self) -> float:
@@ -117,7 +119,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
                               capture_output=True, timeout=120)  # fmt: skip
         header = proc.stderr.decode("utf8", errors="replace")
+        _refuse_still_image(path, header)
         infos = FFmpegInfosParser(header, str(path), check_duration=True).parse()
+    except InputError:
+        raise
     except Exception as exc:
         detail = (header if "header" in locals() else str(exc)).strip().splitlines()
         last = [line for line in detail if line.strip()][-1:] or ["unknown error"]
@@ -137,6 +142,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     except (TypeError, ValueError):
         raise InputError(f"input {path} has no usable frame rate") from None
     duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
+    variable = _variable_rate(header)
     n_frames = int(infos.get("video_n_frames") or round(duration * float(fps)))
     return VideoInfo(
         path=path,
@@ -149,7 +155,15 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         has_audio=bool(infos.get("audio_found")),
         audio_codec=_stream_codec(infos, "audio"),
         video_codec=infos.get("video_codec_name"),
+        variable_rate=variable,
     )
+
+
+def _refuse_still_image(path: Path, header: str) -> None:
+    demuxer = re.search(r"Input #0, (.+?), from ", header)
+    if demuxer and (demuxer.group(1).endswith("_pipe") or demuxer.group(1) == "image2"):
+        kind = demuxer.group(1).replace("_pipe", "").replace("image2", "image")
+        raise InputError(f"input {path} is a still image ({kind}), not a video")
 
 
 _ROTATION = re.compile(r"(?:rotation of|rotate\s*:)\s*(-?\d+(?:\.\d+)?)")
@@ -160,6 +174,23 @@ def _display_rotation(header: str) -> int:
     video = header.split("Video:", 1)[-1]  # first video stream and what follows it
     match = _ROTATION.search(video)
     return int(round(float(match.group(1)))) % 360 if match else 0
+
+
+_RATES = re.compile(r"(\d+(?:\.\d+)?) fps, (\d+(?:\.\d+)?)(k?) tbr")
+
+
+def _variable_rate(header: str) -> bool:
+    """True when ffmpeg reports an average rate ("fps") unlike the base rate ("tbr").
+
+    Phones and screen recorders write variable-rate video; ffmpeg then prints the
+    average over the file next to the rate its timestamps are counted in.
+    """
+    match = _RATES.search(header.split("Video:", 1)[-1])
+    if not match:
+        return False
+    avg = float(match.group(1))
+    base = float(match.group(2)) * (1000 if match.group(3) else 1)
+    return avg > 0 and abs(base - avg) / avg > 0.01
 
 
 def _stream_codec(infos: dict, kind: str) -> str | None:
@@ -306,10 +337,15 @@ class VideoWriter:
         self.frames_written += 1
 
     def _failure(self) -> str:
-        detail = self._stderr.summary()
+        detail = " ".join(self._stderr.lines)
+        code = self._proc.returncode
         if "No space left" in detail:
             return f"no space left on the device while writing {self.path.name}: free some space and retry"
-        return f"ffmpeg failed while encoding {self.path.name}: {detail[:200] or 'unknown error'}"
+        if "File too large" in detail or code == -signal.SIGXFSZ:
+            return f"{self.path.name} grew past the file size limit of this system or shell (ulimit -f)"
+        if code is not None and code < 0:
+            return f"ffmpeg was killed by signal {-code} while encoding {self.path.name}"
+        return f"ffmpeg failed while encoding {self.path.name}: {self._stderr.summary()[:200] or 'unknown error'}"
 
     def close(self) -> None:
         """Finish the file; raises :class:`EncodeError` if ffmpeg did not succeed."""
