@@ -10,7 +10,7 @@ def test_cli_end_to_end_on_sample_clip(tmp_path):
     before = file_hash(SAMPLE)
     proc = run_cli(SAMPLE, out, "--save-tracks", tracks)
     assert proc.returncode == 0, proc.stderr
-    assert "35 frames" in proc.stdout and "face boxes hidden" in proc.stdout
+    assert "35 frames" in proc.stdout and "face boxes masked" in proc.stdout
     assert file_hash(SAMPLE) == before
     assert count_frames(out) == 35
     info = probe(out)

@@ -55,10 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "(.mp4, .m4v, .mov, .mkv, .webm, .avi)")
     p.add_argument("-e", "--effect", choices=EFFECTS, default="blur",
                    help="how faces are hidden: a strong Gaussian blur scaled to each face (default), "
-                   "coarse pixelation, or a solid black fill")
+                   "coarse pixelation, or a solid black fill; 'splash' keeps people in colour and "
+                   "turns everything else grey (a look, not anonymization: faces stay visible)")
+    p.add_argument("--target", choices=("faces", "people"), default="faces",
+                   help="what blur/pixelate/fill hide: faces (default) or whole people, "
+                   "following each person's outline")
     p.add_argument("-t", "--threshold", type=_number_in(float, 0.01, 0.99, "threshold"), default=None,
-                   help=f"detector score above which a face is hidden (default {DEFAULT_THRESHOLD}); "
-                   "lower hides more (and more false alarms)")
+                   help=f"detector score above which a face is hidden (default {DEFAULT_THRESHOLD}; "
+                   "people: 0.5); lower hides more (and more false alarms)")
     p.add_argument("-s", "--mask-scale", type=_number_in(float, 0.5, 5.0, "mask scale"), default=1.3,
                    help="grow each face box by this factor before masking (default 1.3)")
     p.add_argument("--detect-size", type=_number_in(int, 0, 8192, "detect size"), default=None,
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             mask_scale=args.mask_scale, batch_size=args.batch_size, detect_size=args.detect_size,
             crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
             overwrite=args.overwrite, track=args.track, save_tracks=args.save_tracks,
-            tracks=args.tracks, progress=not args.quiet,
+            tracks=args.tracks, progress=not args.quiet, target=args.target,
         )  # fmt: skip
     except Interrupted as exc:
         print("vidanon: interrupted; no output was written", file=sys.stderr)
@@ -120,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         print(
             f"{summary.output}: {summary.frames} frames {summary.width}x{summary.height} "
-            f"@ {summary.fps:.3f} fps, {summary.faces} face boxes hidden in {summary.frames_with_faces} frames "
+            f"@ {summary.fps:.3f} fps, {summary.faces} {'person' if summary.target == 'people' else 'face'} boxes "
+            f"masked in {summary.frames_with_faces} frames "
             f"({summary.tracks} tracks), {summary.seconds:.1f} s ({summary.frames_per_second:.1f} frames/s) "
             f"on {summary.device}"
         )

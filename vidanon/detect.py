@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detections import FACE, Detections
+from .detections import FACE, PERSON, Detections
+from .errors import ModelError
 from .models import model_path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -200,4 +201,58 @@ class FaceDetector:
         for i in range(n):
             sel = cells[:, 0] == i
             out.append(decode_centerface(cells[sel, 1:], values[sel], (geo.resized_h, geo.resized_w), self.nms_iou))
+        return out
+
+
+PERSON_THRESHOLD = 0.5
+PERSON_INPUT = 300  # the SSD graph's own input size; frames are reduced to it once, batched
+
+
+class PersonDetector:
+    """People, from the TF Object Detection API's SSDLite/MobileNetV2 frozen graph.
+
+    The graph is loaded with ``tf.compat.v1.wrap_function`` and pruned to
+    ``image_tensor:0`` -> ``detection_boxes/scores/classes``; it takes a batch of uint8
+    frames and returns normalized ``[ymin, xmin, ymax, xmax]`` boxes. Frames are reduced
+    to 300x300 (what the graph resizes to anyway) before they enter it.
+    """
+
+    def __init__(self, threshold: float = PERSON_THRESHOLD, low_threshold: float | None = None) -> None:
+        import tensorflow as tf
+
+        self.threshold = float(threshold)
+        self.low_threshold = min(float(low_threshold if low_threshold is not None else threshold), self.threshold)
+        self.device = configure_tensorflow()
+        graph_def = tf.compat.v1.GraphDef()
+        try:
+            graph_def.ParseFromString(model_path("ssdlite_person").read_bytes())
+        except Exception as exc:  # a damaged file that passed no check cannot get here
+            raise ModelError(f"cannot load the person detector: {exc}") from None
+
+        def imports():
+            tf.compat.v1.import_graph_def(graph_def, name="")
+
+        wrapped = tf.compat.v1.wrap_function(imports, [])
+        graph = wrapped.graph
+        pruned = wrapped.prune(
+            feeds=graph.get_tensor_by_name("image_tensor:0"),
+            fetches=[graph.get_tensor_by_name(f"detection_{n}:0") for n in ("boxes", "scores", "classes")],
+        )
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        def run(frames):
+            small = tf.image.resize(frames, (PERSON_INPUT, PERSON_INPUT), method="area")
+            return pruned(tf.cast(tf.round(small), tf.uint8))
+
+        self._fn = run
+
+    def __call__(self, frames: np.ndarray) -> list[Detections]:
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        boxes, scores, classes = (t.numpy() for t in self._fn(frames))
+        out = []
+        for b, s, c in zip(boxes, scores, classes):
+            keep = (s >= self.low_threshold) & (c == 1)  # COCO class 1: person
+            out.append(Detections(np.clip(b[keep], 0.0, 1.0), s[keep], np.full(int(keep.sum()), PERSON)))
         return out

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .detections import CLASS_NAMES, SOURCE_NAMES, Detections
+from .detections import CLASS_NAMES, FACE, PERSON, SOURCE_NAMES, Detections
 from .errors import InputError, VidanonError
 from .video import FrameReader, VideoInfo, VideoWriter, container_of, prepare_output, probe, temp_path_for
 
@@ -44,6 +44,11 @@ class Options:
     save_tracks: str | None = None
     tracks: str | None = None
     progress: bool = True
+    target: str = "faces"  # or "people" (implied by the splash effect)
+
+    @property
+    def people(self) -> bool:
+        return self.target == "people" or self.effect == "splash"
 
     def validate(self) -> None:
         from .effects import EFFECTS
@@ -58,6 +63,8 @@ class Options:
             raise VidanonError(f"batch size {self.batch_size} is out of range: use 1 to 256")
         if self.detect_size is not None and self.detect_size != 0 and not 64 <= self.detect_size <= 8192:
             raise VidanonError(f"detect size {self.detect_size} is out of range: use 64 to 8192, or 0 for native")
+        if self.target not in TARGETS:
+            raise VidanonError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
         if not 0 <= self.crf <= 51:
             raise VidanonError(f"crf {self.crf} is out of range: use 0 (lossless) to 51")
 
@@ -70,6 +77,10 @@ DEFAULT_DETECT_SIZE = 960
 # confirmed; one at TRACK_LOW_THRESHOLD or above only extends a track.
 TRACK_START_THRESHOLD = 0.2
 TRACK_LOW_THRESHOLD = 0.1
+# The same three levels for people (SSDLite's scores; its --threshold default is 0.5).
+PERSON_START_THRESHOLD = 0.35
+PERSON_LOW_THRESHOLD = 0.2
+TARGETS = ("faces", "people")
 
 
 @dataclass
@@ -82,12 +93,13 @@ class Summary:
     width: int
     height: int
     fps: float
-    faces: int  # face boxes hidden, summed over frames
+    faces: int  # boxes masked (faces, or people with --target people / splash), summed over frames
     frames_with_faces: int
     tracks: int
     seconds: float
     device: str
     warnings: list[str] = field(default_factory=list)
+    target: str = "faces"
 
     @property
     def frames_per_second(self) -> float:
@@ -158,12 +170,13 @@ def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
         frames = data["frames"]
         out = []
         names = {v: k for k, v in SOURCE_NAMES.items()}
+        classes = {v: k for k, v in CLASS_NAMES.items()}
         for objects in frames:
             out.append(
                 Detections(
                     [o["box"] for o in objects],
                     [o.get("score", 0.0) for o in objects],
-                    [0 for _ in objects],
+                    [classes.get(o.get("class", "face"), FACE) for o in objects],
                     track_ids=[o.get("id", -1) for o in objects],
                     sources=[names.get(o.get("source", "detected"), 0) for o in objects],
                 )
@@ -199,11 +212,13 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     target = prepare_output(output, info.path, opts.overwrite)
     container = container_of(target)
 
-    from .detect import DEFAULT_THRESHOLD, configure_tensorflow
-    from .effects import Renderer
+    from .detect import DEFAULT_THRESHOLD, PERSON_THRESHOLD, configure_tensorflow
+    from .effects import Renderer, SplashRenderer
     from .track import FaceTracker, NoTracker
 
-    threshold = opts.threshold if opts.threshold is not None else DEFAULT_THRESHOLD
+    people = opts.people
+    default_threshold = PERSON_THRESHOLD if people else DEFAULT_THRESHOLD
+    threshold = opts.threshold if opts.threshold is not None else default_threshold
     device = configure_tensorflow()
     gpu = device.startswith("GPU")
     batch = opts.batch_size or auto_batch_size(info.height, info.width, gpu)
@@ -212,15 +227,24 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     precomputed = load_tracks(opts.tracks) if opts.tracks else None
     detector = None
     if precomputed is None:
-        detector = _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), detect_size)
+        if people:
+            detector = _person_detector(threshold, min(PERSON_LOW_THRESHOLD, threshold))
+        else:
+            detector = _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), detect_size)
+    start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
     if precomputed is not None:
         tracker = None
     elif opts.track:
-        tracker = FaceTracker(threshold=threshold, start_threshold=min(TRACK_START_THRESHOLD, threshold),
-                              low_threshold=min(TRACK_LOW_THRESHOLD, threshold))
+        tracker = FaceTracker(threshold=threshold, start_threshold=min(start, threshold),
+                              low_threshold=min(low, threshold), class_id=PERSON if people else FACE)
     else:
         tracker = NoTracker(threshold)
-    renderer = Renderer(opts.effect, opts.mask_scale)
+    segmenter = _segmenter() if people else None
+    if opts.effect == "splash":
+        renderer = SplashRenderer()
+    else:  # people's masks follow their outline already: no extra margin
+        renderer = Renderer(opts.effect, 1.0 if people else opts.mask_scale)
+    always_render = opts.effect == "splash"  # a frame without people is all grey
 
     tmp = temp_path_for(target)
     reader = FrameReader(info)
@@ -250,13 +274,16 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             if item is _END:
                 return
             index, frame, dets = item
+            if sidecar is not None:
+                sidecar.append(_tracks_record(index, dets))
             if len(dets):
                 stats["faces"] += len(dets)
                 stats["frames_with_faces"] += 1
                 stats["tracks"].update(int(t) for t in dets.track_ids if t >= 0)
+            if segmenter is not None:
+                dets = segmenter(frame, dets)
+            if len(dets) or always_render:
                 frame = renderer(frame, dets)
-            if sidecar is not None:
-                sidecar.append(_tracks_record(index, dets))
             writer.write(frame)
             progress.update(1)
 
@@ -331,6 +358,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         height=info.height, fps=float(info.fps), faces=stats["faces"],
         frames_with_faces=stats["frames_with_faces"], tracks=len(stats["tracks"]),
         seconds=time.perf_counter() - started, device=device, warnings=warnings,
+        target="people" if people else "faces",
     )  # fmt: skip
 
 
@@ -340,6 +368,20 @@ def _detector(threshold: float, low_threshold: float, detect_size: int | None):
     from .detect import FaceDetector
 
     return FaceDetector(threshold=threshold, low_threshold=low_threshold, detect_size=detect_size)
+
+
+@functools.lru_cache(maxsize=2)
+def _person_detector(threshold: float, low_threshold: float):
+    from .detect import PersonDetector
+
+    return PersonDetector(threshold=threshold, low_threshold=low_threshold)
+
+
+@functools.lru_cache(maxsize=1)
+def _segmenter():
+    from .segment import PersonSegmenter
+
+    return PersonSegmenter()
 
 
 def _write_json(path: Path, data: dict) -> None:

