@@ -40,6 +40,7 @@ from vidanon.video import FrameReader, VideoWriter, probe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 BACKGROUNDS = ["parking_no_people.mp4", "bottles_hand_no_face.mp4"]
+LABELS = (("tracking", ()), ("--no-track", ("--no-track",)))
 
 
 # --------------------------------------------------------------------------- build
@@ -273,6 +274,8 @@ def main() -> None:
     p.add_argument("--detail", type=float, default=0.5,
                    help="share of facial detail kept under which a face counts as hidden (default 0.5)")
     p.add_argument("--work", default=None, help="folder for the synthetic clips (default: a temporary one)")
+    p.add_argument("--deface", default=None, metavar="EXE",
+                   help="also run and score this deface executable (e.g. from scripts/bench.py's venv)")
     args = p.parse_args()
     if args.cmd == "score":
         print(json.dumps(score(Path(args.gt), Path(args.input), Path(args.output), args.detail), indent=1))
@@ -284,15 +287,18 @@ def main() -> None:
     rows = []
     for i, name in enumerate(BACKGROUNDS):
         video, gt = build(SHARED / "videos" / name, work, args.frames, args.seed + i)
-        for label, extra in (("tracking", ()), ("--no-track", ("--no-track",))):
+        for label, extra in LABELS + ((("deface", ()),) if args.deface else ()):
             out = work / f"{video.stem}_{label.strip('-').replace('-', '_')}.mp4"
-            run_vidanon(video, out, *extra)
+            if label == "deface":
+                subprocess.run([args.deface, str(video), "-o", str(out)], check=True, capture_output=True)
+            else:
+                run_vidanon(video, out, *extra)
             r = score(gt, video, out, args.detail)
             rows.append((name, label, r))
             print(f"{name:28s} {label:11s} face-frames {r['face_frames']:4d}  hidden {r['hidden_share']*100:6.2f}%  "
                   f"leaked {r['leaked']:3d}  longest leak {r['longest_leak_run']} frames  "
                   f"non-face masked {r['non_face_masked_share']*100:.3f}%", flush=True)  # fmt: skip
-    for label, extra in (("tracking", ()), ("--no-track", ("--no-track",))):
+    for label, _ in LABELS + ((("deface", ()),) if args.deface else ()):
         tot_ff = sum(r["face_frames"] for _, lab, r in rows if lab == label)
         tot_h = sum(r["hidden"] for _, lab, r in rows if lab == label)
         longest = max(r["longest_leak_run"] for _, lab, r in rows if lab == label)
