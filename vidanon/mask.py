@@ -98,3 +98,13 @@ def regions(boxes: np.ndarray, height: int, width: int, mask_scale: float) -> li
         face_px = max((raw[2] - raw[0]) * height, (raw[3] - raw[1]) * width, 1.0)
         out.append(Region(y0, x0, y1, x1, crop, float(face_px), index))
     return out
+
+
+def mask_crop(region: Region, mask_size: int) -> np.ndarray:
+    """``region.crop`` in ``tf.image.crop_and_resize`` coordinates of a ``mask_size`` mask.
+
+    crop_and_resize maps 0 and 1 to the centres of the first and last mask pixels, while
+    ``region.crop`` is in the mask's continuous coordinates (0 and 1 are its outer edges).
+    """
+    u = np.asarray(region.crop, np.float64)
+    return ((u * mask_size - 0.5) / max(mask_size - 1, 1)).astype(np.float32)

@@ -11,6 +11,8 @@ renderer resizes into the box.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .detections import Detections
@@ -47,10 +49,6 @@ class PersonSegmenter:
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> Detections:
         if len(detections) == 0:
-            return Detections(detections.boxes, detections.scores, detections.classes,
-                              masks=np.zeros((0, MASK_SIZE, MASK_SIZE), np.float32),
-                              track_ids=detections.track_ids, sources=detections.sources)  # fmt: skip
+            return replace(detections, masks=np.zeros((0, MASK_SIZE, MASK_SIZE), np.float32))
         grown = scale_boxes(detections.boxes, CROP_SCALE).astype(np.float32)
-        masks = self._segment(frame, grown).numpy()
-        return Detections(grown, detections.scores, detections.classes, masks=masks,
-                          track_ids=detections.track_ids, sources=detections.sources)  # fmt: skip
+        return replace(detections, boxes=grown, masks=self._segment(frame, grown).numpy())

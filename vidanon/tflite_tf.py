@@ -130,7 +130,7 @@ def load_tflite_as_tf(path: Path):
             elif name == "DEPTHWISE_CONV_2D":
                 o = _options(S, op, S.DepthwiseConv2DOptions)
                 w = get(ins[1])  # 1, H, W, C * multiplier
-                channels = int(x_channels(get(ins[0])))
+                channels = int(get(ins[0]).shape[-1])
                 mult = int(w.shape[-1]) // channels
                 w = tf.reshape(w, [int(w.shape[1]), int(w.shape[2]), channels, mult])
                 y = tf.nn.depthwise_conv2d(get(ins[0]), w, [1, o.StrideH(), o.StrideW(), 1],
@@ -176,6 +176,3 @@ def load_tflite_as_tf(path: Path):
 
     return run
 
-
-def x_channels(x) -> int:
-    return x.shape[-1]
