@@ -89,6 +89,22 @@ def test_batch_of_many_equals_batch_of_one(detector, face_image):
         assert iou_matrix(a.boxes, b.boxes).max(axis=1).min() > 0.99
 
 
+def test_cpu_backend_computes_what_the_graph_computes(detector, face_image):
+    """TFLite/XNNPACK (the CPU path) and the TensorFlow graph (the GPU path) agree."""
+    from vidanon.detect import FaceDetector
+
+    graph = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=640, backend="tf")
+    lite = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=640, backend="tflite")
+    assert (graph.backend, lite.backend) == ("tf", "tflite")
+    frames = np.stack([face_image, face_image[:, ::-1].copy()])
+    for a, b in zip(graph(frames), lite(frames)):
+        assert len(a) == len(b) >= 2
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+    with pytest.raises(ValueError, match="backend"):
+        FaceDetector(backend="onnx")
+
+
 def test_detections_record_roundtrip():
     d = Detections([[0.1, 0.1, 0.2, 0.2], [0.5, 0.5, 0.9, 0.9]], [0.9, 0.2], [0, 0])
     assert len(d) == 2 and list(d.track_ids) == [-1, -1]

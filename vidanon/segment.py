@@ -35,6 +35,7 @@ class PersonSegmenter:
         net = load_tflite_as_tf(model_path("selfie_segmentation"))
 
         @tf.function(
+            autograph=False,  # plain TF ops only: skip the source transformation
             input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, 4], tf.float32)],
             reduce_retracing=True,
         )
