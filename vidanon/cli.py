@@ -1,4 +1,9 @@
-"""Command line: ``vidanon INPUT OUTPUT [options]``."""
+"""Command line.
+
+``vidanon INPUT OUTPUT``: one video. ``vidanon INPUT_DIR OUTPUT_DIR`` or
+``vidanon FILE... -o DIR``: a batch (see :mod:`vidanon.batch`), with ``--jobs``,
+``--segments`` and ``--ray`` to spread the work.
+"""
 
 from __future__ import annotations
 
@@ -47,13 +52,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(
         prog="vidanon",
+        usage="vidanon INPUT OUTPUT [options]\n       vidanon INPUT_DIR OUTPUT_DIR [options]\n"
+        "       vidanon FILE [FILE ...] -o DIR [options]",
         description="Hide every face in a video. The output keeps the input's frames, size, "
         "frame rate and audio; only the faces change. The input file is never modified.",
-        epilog="example: vidanon holiday.mp4 holiday_anon.mp4 --effect pixelate",
+        epilog="examples: vidanon holiday.mp4 holiday_anon.mp4 --effect pixelate | "
+        "vidanon dashcam/ dashcam_anon/ --recursive --jobs 2 | vidanon a.mp4 b.mov -o anon/",
     )
-    p.add_argument("input", help="video to anonymize (mp4, mov, mkv, webm, avi, ...)")
-    p.add_argument("output", help="where to write the result; the extension picks the container "
-                   "(.mp4, .m4v, .mov, .mkv, .webm, .avi)")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="INPUT OUTPUT: the video to anonymize (mp4, mov, mkv, webm, avi, ...) and where to "
+                   "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi); "
+                   "INPUT_DIR OUTPUT_DIR: every video of a folder; FILE... -o DIR: several files")
+    batch = p.add_argument_group("many or long videos")
+    batch.add_argument("-o", "--output-dir", metavar="DIR", default=None,
+                       help="write the anonymized copies of all INPUTs (files or folders) into DIR")
+    batch.add_argument("-r", "--recursive", action="store_true",
+                       help="also take the videos in sub-folders of an input folder, keeping their relative paths")
+    batch.add_argument("-j", "--jobs", type=_number_in(int, 1, 64, "jobs"), default=None,
+                       help="worker processes, sharing the cores (default 1; with --segments, one per segment); "
+                       "see README 'Many videos'")
+    batch.add_argument("--segments", type=_number_in(int, 1, 64, "segments"), default=1,
+                       help="cut each video into this many parts processed in parallel and joined "
+                       "(exact frames and audio; for long videos)")
+    batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run the files and segments as Ray tasks: on the cluster at ADDRESS, or on a local "
+                       "Ray started here (needs pip install 'vidanon[ray]')")
     p.add_argument("-e", "--effect", choices=EFFECTS, default="blur",
                    help="how faces are hidden: a strong Gaussian blur scaled to each face (default), "
                    "coarse pixelation, or a solid black fill; 'splash' keeps people in colour and "
@@ -84,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)")
     p.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; slower presets such as medium give smaller files)")
     p.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio track")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("-y", "--overwrite", action="store_true",
+                   help="replace OUTPUT if it exists (in a batch: redo files whose output exists, else skipped)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     p.add_argument("--version", action="version", version=f"vidanon {__version__}")
@@ -99,15 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
+        mode = _mode(parser, args)
+        options = dict(
+            effect=args.effect, threshold=args.threshold, mask_scale=args.mask_scale, batch_size=args.batch_size,
+            detect_size=args.detect_size, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
+            track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, target=args.target,
+        )  # fmt: skip
+        if mode != "single":
+            return _run_batch(args, mode, options)
         from .pipeline import anonymize
 
-        summary = anonymize(
-            args.input, args.output, effect=args.effect, threshold=args.threshold,
-            mask_scale=args.mask_scale, batch_size=args.batch_size, detect_size=args.detect_size,
-            crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
-            overwrite=args.overwrite, track=args.track, save_tracks=args.save_tracks,
-            tracks=args.tracks, progress=not args.quiet, target=args.target,
-        )  # fmt: skip
+        summary = anonymize(args.paths[0], args.paths[1], overwrite=args.overwrite, progress=not args.quiet,
+                            **options)  # fmt: skip
     except Interrupted as exc:
         print("vidanon: interrupted; no output was written", file=sys.stderr)
         return exc.exit_code
@@ -125,14 +152,84 @@ def main(argv: list[str] | None = None) -> int:
     for warning in summary.warnings:
         print(f"vidanon: warning: {warning}", file=sys.stderr)
     if not args.quiet:
-        print(
-            f"{summary.output}: {summary.frames} frames {summary.width}x{summary.height} "
-            f"@ {summary.fps:.3f} fps, {summary.faces} {'person' if summary.target == 'people' else 'face'} boxes "
-            f"masked in {summary.frames_with_faces} frames "
-            f"({summary.tracks} tracks), {summary.seconds:.1f} s ({summary.frames_per_second:.1f} frames/s) "
-            f"on {summary.device}"
-        )
+        print(_summary_line(summary.to_dict()))
     return 0
+
+
+def _mode(parser: argparse.ArgumentParser, args) -> str:
+    """"single" (one file, the plain pipeline), "split" (one file through the batch
+    machinery: --segments or --ray) or "batch"."""
+    from pathlib import Path
+
+    if args.output_dir is None:
+        if len(args.paths) != 2:
+            parser.error("give INPUT OUTPUT, INPUT_DIR OUTPUT_DIR, or several inputs with -o DIR")
+        if Path(args.paths[0]).is_dir():
+            mode = "batch"
+        else:
+            mode = "split" if args.segments > 1 or args.ray is not None else "single"
+    else:
+        mode = "batch"
+    if mode == "batch" and (args.save_tracks or args.tracks):
+        parser.error("--save-tracks and --tracks take one video: give INPUT OUTPUT")
+    if mode == "split" and args.save_tracks:
+        parser.error("--save-tracks needs the whole video in one process: drop --segments/--ray")
+    if mode == "single" and args.jobs and args.jobs > 1:
+        print("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
+              file=sys.stderr)  # fmt: skip
+    return mode
+
+
+def _run_batch(args, mode: str, options: dict) -> int:
+    from pathlib import Path
+
+    from .batch import Job, describe, plan_jobs, run_batch
+
+    if mode == "split":
+        from .video import check_input
+
+        jobs = [Job(check_input(args.paths[0]), Path(args.paths[1]))]
+    elif args.output_dir is not None:
+        jobs = plan_jobs(args.paths, args.output_dir, args.recursive)
+    else:
+        jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive)
+    workers = args.jobs or (args.segments if args.segments > 1 else 1)
+
+    def log(line: str) -> None:
+        failed = line.startswith("FAILED")
+        if failed or not args.quiet:
+            print(line, file=sys.stderr if failed else sys.stdout, flush=True)
+
+    summary = run_batch(
+        jobs, options, workers=workers, segments=args.segments, overwrite=args.overwrite,
+        ray_address=args.ray or None, use_ray=args.ray is not None, progress=not args.quiet,
+        log=log if mode == "batch" else None,
+    )  # fmt: skip
+    if mode == "split":
+        if summary.skipped:
+            print(f"vidanon: error: output {jobs[0].output} already exists; pass --overwrite to replace it",
+                  file=sys.stderr)  # fmt: skip
+            return 3
+        if summary.failed:
+            print(f"vidanon: error: {summary.failed[0][1]}", file=sys.stderr)
+            return 1
+        if not args.quiet:
+            print(_summary_line(summary.done[0][1]))
+        return 0
+    if not args.quiet:
+        for line in describe(summary):
+            print(f"vidanon: {line}", file=sys.stderr if line.startswith("failed") else sys.stdout)
+    return summary.exit_code
+
+
+def _summary_line(s: dict) -> str:
+    noun = "person" if s.get("target") == "people" else "face"
+    parts = f", {s['parts']} parts" if s.get("parts") else ""
+    return (
+        f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun} "
+        f"boxes masked in {s['frames_with_faces']} frames ({s['tracks']} tracks{parts}), {s['seconds']:.1f} s "
+        f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}"
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,15 @@ STRIDE = 4  # CenterFace's output stride
 _configured = False
 
 
+def cpu_threads() -> int:
+    """CPU threads one vidanon process may use: ``VIDANON_THREADS`` (set per worker by
+    ``--jobs``), else every core."""
+    try:
+        return max(1, int(os.environ.get("VIDANON_THREADS", "")))
+    except ValueError:
+        return os.cpu_count() or 1
+
+
 def configure_tensorflow() -> str:
     """Import TensorFlow once, let GPU memory grow on demand; return the device in words."""
     global _configured
@@ -40,6 +49,12 @@ def configure_tensorflow() -> str:
 
         gpus = tf.config.list_physical_devices("GPU")
     if not _configured:
+        if "VIDANON_THREADS" in os.environ:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(cpu_threads())
+                tf.config.threading.set_inter_op_parallelism_threads(min(2, cpu_threads()))
+            except RuntimeError:  # TensorFlow already started in this process
+                pass
         for gpu in gpus:
             try:
                 tf.config.experimental.set_memory_growth(gpu, True)
@@ -299,7 +314,7 @@ class _LiteNet:
                 warnings.simplefilter("ignore")
                 converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
                 blob = converter.convert()
-                self._it = tf.lite.Interpreter(model_content=blob, num_threads=os.cpu_count() or 1)
+                self._it = tf.lite.Interpreter(model_content=blob, num_threads=cpu_threads())
         except Exception as exc:
             raise ModelError(f"cannot convert the face detector for the CPU: {exc}") from None
         self._input = self._it.get_input_details()[0]["index"]

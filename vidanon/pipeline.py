@@ -45,6 +45,13 @@ class Options:
     tracks: str | None = None
     progress: bool = True
     target: str = "faces"  # or "people" (implied by the splash effect)
+    # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
+    # (stop None: to the end), with ``context`` frames on each side decoded and tracked
+    # but not written, so that the tracker is warm at the part's first frame and its
+    # look-ahead sees past the last one.
+    frame_range: tuple[int, int | None] | None = None
+    context: int = 30
+    on_frames: Callable[[int], None] | None = None  # called with the number of frames just written
 
     @property
     def people(self) -> bool:
@@ -67,6 +74,12 @@ class Options:
             raise VidanonError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
         if not 0 <= self.crf <= 51:
             raise VidanonError(f"crf {self.crf} is out of range: use 0 (lossless) to 51")
+        if self.frame_range is not None:
+            start, stop = self.frame_range
+            if start < 0 or (stop is not None and stop <= start):
+                raise VidanonError(f"frame range {self.frame_range} is empty or negative")
+            if self.tracks:
+                raise VidanonError("a tracks file covers the whole video; it cannot be used for a part")
 
 
 # The network sees frames with their longer side at most this long (faces down to
@@ -247,7 +260,13 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     always_render = opts.effect == "splash"  # a frame without people is all grey
 
     tmp = temp_path_for(target)
-    reader = FrameReader(info)
+    first, last = 0, None  # frames written: [first, last)
+    skip, limit = 0, None  # frames decoded: [skip, skip + limit)
+    if opts.frame_range is not None:
+        first, last = opts.frame_range
+        skip = max(0, first - opts.context)
+        limit = None if last is None else last + opts.context - skip
+    reader = FrameReader(info, skip=skip, limit=limit)
     writer = None
     stop = threading.Event()
     batches: queue.Queue = queue.Queue(maxsize=3)
@@ -274,6 +293,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             if item is _END:
                 return
             index, frame, dets = item
+            index += skip  # the frame's number in the whole video
+            if index < first or (last is not None and index >= last):
+                continue  # context of a part: tracked, not written
             if sidecar is not None:
                 sidecar.append(_tracks_record(index, dets))
             if len(dets):
@@ -286,6 +308,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                 frame = renderer(frame, dets)
             writer.write(frame)
             progress.update(1)
+            if opts.on_frames is not None:
+                opts.on_frames(1)
 
     try:
         writer = VideoWriter(
@@ -303,7 +327,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                     return
                 write_thread.check()
 
-        index = 0
+        index = 0  # frames since the reader's first (the tracker numbers them the same way)
         while True:
             chunk = _get(batches, [read_thread])
             if chunk is _END:

@@ -231,13 +231,18 @@ class _StderrTail:
 class FrameReader:
     """Every decoded frame of the first video stream, as ``(H, W, 3)`` uint8 RGB arrays."""
 
-    def __init__(self, info: VideoInfo) -> None:
+    def __init__(self, info: VideoInfo, skip: int = 0, limit: int | None = None) -> None:
+        """``skip``: frames dropped inside ffmpeg (decoded, never converted or piped);
+        ``limit``: at most this many frames are read after them."""
         self.info = info
         self.frames_read = 0
+        self.skip = skip
+        self.limit = limit
+        select = ["-vf", f"select=gte(n\\,{int(skip)})"] if skip else []
         cmd = [
             ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
             "-i", str(info.path),
-            "-map", "0:v:0", "-an", "-sn", "-dn",
+            "-map", "0:v:0", "-an", "-sn", "-dn", *select,
             "-fps_mode", "passthrough",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1",
         ]  # fmt: skip
@@ -252,12 +257,15 @@ class FrameReader:
     def __iter__(self) -> Iterator[np.ndarray]:
         h, w = self.info.height, self.info.width
         stdout = self._proc.stdout
-        while True:
+        while self.limit is None or self.frames_read < self.limit:
             buf = stdout.read(self._frame_bytes)
             if len(buf) < self._frame_bytes:
                 break
             self.frames_read += 1
             yield np.frombuffer(buf, np.uint8).reshape(h, w, 3)
+        if self.limit is not None and self.frames_read == self.limit:
+            self.close()  # the rest of the stream is not needed
+            return
         code = self._proc.wait()
         self._stderr.join()
         if self.frames_read == 0:
@@ -307,12 +315,7 @@ class VideoWriter:
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
             "-r", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0",
         ]  # fmt: skip
-        if audio_from is not None and audio_from.has_audio:
-            copyable = _AUDIO_COPY[container]
-            acodec = "copy" if copyable is None or audio_from.audio_codec in copyable else _AUDIO_ENCODER[container]
-            cmd += ["-i", str(audio_from.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", acodec]
-        else:
-            cmd += ["-map", "0:v:0"]
+        cmd += _audio_args(container, audio_from)
         cmd += ["-c:v", codec]
         if codec in ("libx264", "libx265"):
             cmd += ["-crf", str(crf), "-preset", preset]
@@ -366,6 +369,55 @@ class VideoWriter:
         except OSError:
             pass
         self._proc.wait()
+
+
+def _audio_args(container: str, audio_from: VideoInfo | None) -> list[str]:
+    """Input 0 gives the video; every audio stream of ``audio_from`` becomes input 1."""
+    if audio_from is None or not audio_from.has_audio:
+        return ["-map", "0:v:0"]
+    copyable = _AUDIO_COPY[container]
+    acodec = "copy" if copyable is None or audio_from.audio_codec in copyable else _AUDIO_ENCODER[container]
+    return ["-i", str(audio_from.path), "-map", "0:v:0", "-map", "1:a?", "-c:a", acodec]
+
+
+def count_packets(path: Path) -> int | None:
+    """The number of video packets (= frames for progressive video) without decoding."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+    try:
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    except OSError:
+        return None
+    found = re.findall(r"frame=\s*(\d+)", done.stderr)
+    return int(found[-1]) if done.returncode == 0 and found else None
+
+
+def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoInfo | None) -> None:
+    """Concatenate encoded parts (same codec and settings) into ``path`` without
+    re-encoding them, muxing the audio of ``audio_from`` as :class:`VideoWriter` does."""
+    listing = path.with_name(f".{path.name}.parts.txt")
+    lines = []
+    for part in parts:
+        quoted = str(part.resolve()).replace("'", "'\\''")
+        lines.append(f"file '{quoted}'\n")
+    listing.write_text("".join(lines), encoding="utf8")
+    cmd = [
+        ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "concat", "-safe", "0", "-i", str(listing),
+    ]  # fmt: skip
+    cmd += _audio_args(container, audio_from)
+    cmd += ["-c:v", "copy"]
+    if container in ("mp4", "mov"):
+        cmd += ["-movflags", "+faststart"]
+    cmd += ["-f", container, str(path)]
+    try:
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    finally:
+        listing.unlink(missing_ok=True)
+    if done.returncode != 0:
+        detail = " ".join(done.stderr.split())[-200:]
+        if "No space left" in detail:
+            raise EncodeError(f"no space left on the device while writing {path.name}: free some space and retry")
+        raise EncodeError(f"ffmpeg failed while joining the parts of {path.name}: {detail or 'unknown error'}")
 
 
 def temp_path_for(target: Path) -> Path:

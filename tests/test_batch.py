@@ -1,0 +1,146 @@
+"""Batch mode, worker processes, segments and Ray (vidanon.batch)."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLE, count_frames, ffmpeg, read_frames, run_cli
+from vidanon.batch import MIN_PART, plan_jobs, split_frames
+from vidanon.errors import VidanonError
+
+
+def touch(path, data=b"x"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_plan_keeps_relative_paths_and_picks_only_videos(tmp_path):
+    src = tmp_path / "in"
+    touch(src / "a.mp4")
+    touch(src / "b.MOV")
+    touch(src / "c.flv")  # readable, but not a container vidanon writes: becomes .mp4
+    touch(src / "notes.txt")
+    touch(src / ".hidden.mp4")
+    touch(src / "day2" / "d.mkv")
+    flat = plan_jobs([str(src)], str(tmp_path / "out"))
+    assert [j.output.relative_to(tmp_path / "out").as_posix() for j in flat] == ["a.mp4", "b.MOV", "c.mp4"]
+    deep = plan_jobs([str(src)], str(tmp_path / "out"), recursive=True)
+    assert (tmp_path / "out" / "day2" / "d.mkv") in [j.output for j in deep]
+    assert all(j.input.parent == src or j.input.parent == src / "day2" for j in deep)
+
+
+def test_plan_refuses_clashes_and_empty_folders_and_skips_its_own_output(tmp_path):
+    touch(tmp_path / "x" / "clip.mp4")
+    touch(tmp_path / "y" / "clip.mp4")
+    with pytest.raises(VidanonError, match="both be written"):
+        plan_jobs([str(tmp_path / "x" / "clip.mp4"), str(tmp_path / "y" / "clip.mp4")], str(tmp_path / "out"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VidanonError, match="no video files"):
+        plan_jobs([str(tmp_path / "empty")], str(tmp_path / "out"))
+    with pytest.raises(VidanonError, match="does not exist"):
+        plan_jobs([str(tmp_path / "nope.mp4")], str(tmp_path / "out"))
+    # an output folder inside the input folder is not read back as input on a second run
+    touch(tmp_path / "x" / "anon" / "clip.mp4")
+    jobs = plan_jobs([str(tmp_path / "x")], str(tmp_path / "x" / "anon"), recursive=True)
+    assert [j.input.name for j in jobs] == ["clip.mp4"] and len(jobs) == 1
+
+
+def test_split_frames_covers_every_frame_once():
+    for n, k in [(1394, 2), (1394, 7), (100, 4), (61, 3), (10, 2)]:
+        ranges = split_frames(n, k)
+        assert ranges[0][0] == 0 and ranges[-1][1] is None
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+        lengths = [b - a for a, b in ranges[:-1]] + [n - ranges[-1][0]]
+        assert sum(lengths) == n and len(ranges) <= k
+        assert len(ranges) == 1 or min(lengths) >= MIN_PART
+
+
+def test_batch_folder_goes_on_after_a_bad_file_and_skips_existing_outputs(tmp_path):
+    from vidanon.cli import main
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    shutil.copy(SAMPLE, src / "one.mp4")
+    shutil.copy(SAMPLE, src / "sub" / "two.mp4")
+    touch(src / "broken.mp4", b"not a video at all")
+    out = tmp_path / "out"
+    touch(out / "one.mp4", b"already there")
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+
+    code = main([str(src), str(out), "--recursive", "--quiet"])
+    assert code == 1  # one file failed
+    assert (out / "one.mp4").read_bytes() == b"already there"  # skipped, not redone
+    assert count_frames(out / "sub" / "two.mp4") == 35
+    assert not (out / "broken.mp4").exists()
+    assert not [p for p in out.rglob(".*")]  # no temporary file left behind
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+
+    (src / "broken.mp4").unlink()
+    assert main([str(src), str(out), "-r", "-q", "--overwrite"]) == 0
+    assert count_frames(out / "one.mp4") == 35
+
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory):
+    """The sample clip four times over (140 frames), with a tone as audio."""
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-y", "-stream_loop", "3", "-i", str(SAMPLE),
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-map", "0:v", "-map", "1:a",
+                    "-t", f"{140 / 12:.4f}", "-c:v", "copy", "-c:a", "aac", str(path)], check=True)  # fmt: skip
+    assert count_frames(path) == 140
+    return path
+
+
+def test_segments_give_the_same_frames_and_audio_as_one_pass(tmp_path, long_clip):
+    """Two parts in two worker processes, joined: same frame count, audio, and pictures
+    as a single pass, and each part's tracker warm at the seam."""
+    from vidanon.video import probe
+
+    whole, split = tmp_path / "whole.mp4", tmp_path / "split.mp4"
+    assert run_cli(long_clip, whole, "-q").returncode == 0
+    done = run_cli(long_clip, split, "--segments", "2")
+    assert done.returncode == 0, done.stderr
+    assert "2 parts" in done.stdout
+    a, b = read_frames(whole), read_frames(split)
+    assert len(a) == len(b) == 140
+    info, src = probe(split), probe(long_clip)
+    assert info.has_audio and abs(info.duration - src.duration) < 0.1
+    # the pictures agree up to the encoder's noise: the faces are hidden in the same places
+    diffs = [np.abs(x.astype(np.int16) - y).mean() for x, y in zip(a, b)]
+    assert max(diffs) < 3.0, f"largest frame difference {max(diffs):.2f} at frame {int(np.argmax(diffs))}"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_jobs_run_files_in_worker_processes(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mov"):
+        shutil.copy(SAMPLE, src / name)
+    done = run_cli("--jobs", "2", "-o", tmp_path / "out", src / "a.mp4", src / "b.mp4", src / "c.mov")
+    assert done.returncode == 0, done.stderr
+    assert "3 files: 3 done, 0 failed" in done.stdout
+    assert [count_frames(tmp_path / "out" / n) for n in ("a.mp4", "b.mp4", "c.mov")] == [35, 35, 35]
+
+
+def test_batch_arguments_are_checked(tmp_path):
+    assert run_cli(SAMPLE).returncode == 2  # no output
+    bad = run_cli(SAMPLE, SAMPLE, tmp_path / "x.mp4")
+    assert bad.returncode == 2 and "-o DIR" in bad.stderr
+    tracks = run_cli(SAMPLE, "-o", tmp_path, "--save-tracks", tmp_path / "t.json")
+    assert tracks.returncode == 2 and "one video" in tracks.stderr
+
+
+def test_ray_runs_the_same_tasks(tmp_path):
+    pytest.importorskip("ray")
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(SAMPLE, src / "a.mp4")
+    touch(src / "broken.mp4", b"junk")
+    done = run_cli(src, tmp_path / "out", "--ray", timeout=600)
+    assert done.returncode == 1, done.stderr  # the broken file fails, the other is done
+    assert "2 files: 1 done, 1 failed" in done.stdout
+    assert count_frames(tmp_path / "out" / "a.mp4") == 35
+

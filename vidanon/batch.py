@@ -1,0 +1,504 @@
+"""Many videos, and long ones: batch mode, worker processes, time segments, Ray.
+
+The unit of work is a :class:`Task`: one whole file, or one part (a range of frames) of
+a long file. Tasks are independent, so they run anywhere: one after the other in this
+process (the models load once), in ``--jobs N`` worker processes on this machine, or as
+Ray tasks on a cluster. A segmented file is planned as K part tasks that each write a
+part file; once all its parts are done the parts are joined without re-encoding
+(ffmpeg's concat demuxer) and the input's audio is muxed in, into a temporary file that
+is renamed over the target only when complete.
+
+Parts are cut at frame numbers, not timestamps, so the output has exactly the input's
+frames: each part decodes the input from its start and lets ffmpeg drop the frames
+before the part (they are decoded but never converted or piped), then tracks
+``CONTEXT`` frames before and after the part without writing them. The tracker of each
+part is therefore warm at its first frame and its look-ahead reaches past its last, so
+a face crossing a seam is hidden on both sides of it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import InputError, OutputError, VidanonError
+from .video import CONTAINERS
+
+# Extensions picked up when a folder is given (anything ffmpeg reads may still be named).
+VIDEO_EXTENSIONS = {
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+    ".wmv", ".flv", ".3gp", ".ogv",
+}  # fmt: skip
+CONTEXT = 30  # frames tracked on each side of a part without being written
+MIN_PART = 2 * CONTEXT  # shorter parts are not worth a process
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input file and the output it becomes."""
+
+    input: Path
+    output: Path
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: a whole job, or frames [start, stop) of it."""
+
+    job: int
+    input: str
+    output: str  # the job's output, or a part file
+    options: dict
+    part: int | None = None
+    frame_range: tuple[int, int | None] | None = None
+
+
+@dataclass
+class Result:
+    task: Task
+    summary: dict | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+
+@dataclass
+class BatchSummary:
+    done: list[tuple[Job, dict]] = field(default_factory=list)
+    failed: list[tuple[Job, str]] = field(default_factory=list)
+    skipped: list[Job] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def frames(self) -> int:
+        return sum(s["frames"] for _, s in self.done)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False) -> list[Job]:
+    """Map input files and folders to outputs under ``output_dir``.
+
+    A folder contributes its video files (with ``recursive``, those of its sub-folders
+    too, keeping their relative paths); a file given by name keeps its name. The
+    output keeps the input's extension when vidanon can write that container, else
+    becomes ``.mp4``. Raises :class:`VidanonError` when nothing is to be done or two
+    inputs would write the same output.
+    """
+    out_root = Path(output_dir)
+    if out_root.exists() and not out_root.is_dir():
+        raise OutputError(f"output {out_root} is a file; give a folder for several inputs")
+    jobs: list[Job] = []
+    for name in inputs:
+        src = Path(name)
+        if src.is_dir():
+            files = sorted(p for p in (src.rglob("*") if recursive else src.iterdir()) if _is_video(p))
+            # never pick up what an earlier run wrote into an output folder inside the input
+            files = [p for p in files if not _inside(p, out_root)]
+            jobs += [Job(p, _output_name(out_root / p.relative_to(src))) for p in files]
+        elif src.exists():
+            jobs.append(Job(src, _output_name(out_root / src.name)))
+        else:
+            raise InputError(f"input {src} does not exist")
+    if not jobs:
+        raise InputError(f"no video files found in {', '.join(map(str, inputs))}"
+                         + ("" if recursive else " (use --recursive for sub-folders)"))  # fmt: skip
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        key = job.output.resolve()
+        if key in seen:
+            raise OutputError(f"{seen[key]} and {job.input} would both be written to {job.output}")
+        seen[key] = job.input
+    return jobs
+
+
+def _is_video(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _output_name(path: Path) -> Path:
+    return path if path.suffix.lower() in CONTAINERS else path.with_suffix(".mp4")
+
+
+def split_frames(n_frames: int, parts: int) -> list[tuple[int, int | None]]:
+    """Cut ``n_frames`` into at most ``parts`` ranges of at least MIN_PART frames; the last
+    range is open (it runs to whatever the decoder finds at the end)."""
+    parts = max(1, min(parts, n_frames // MIN_PART))
+    bounds = [round(i * n_frames / parts) for i in range(parts)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:])] + [(bounds[-1], None)]
+
+
+# --------------------------------------------------------------------------- running one task
+
+_progress_queue = None  # set in worker processes: frames written go back to the coordinator
+
+
+def _init_worker(threads: int, progress_queue) -> None:
+    """Worker process start: share the cores, stay quiet, leave Ctrl-C to the coordinator."""
+    import signal
+
+    global _progress_queue
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["VIDANON_THREADS"] = str(threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _progress_queue = progress_queue
+
+
+class _Ticker:
+    """Report frames written every few frames (a queue put per frame would be wasteful)."""
+
+    def __init__(self, sink: Callable[[int], None], every: int = 8) -> None:
+        self.sink, self.every, self.pending = sink, every, 0
+
+    def __call__(self, n: int) -> None:
+        self.pending += n
+        if self.pending >= self.every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.sink(self.pending)
+            self.pending = 0
+
+
+def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Result:
+    """Run one task in this process; every failure comes back as a Result, never raised."""
+    from .pipeline import anonymize
+
+    if on_frames is None and _progress_queue is not None:
+        on_frames = _progress_queue.put
+    ticker = _Ticker(on_frames) if on_frames is not None else None
+    try:
+        summary = anonymize(
+            task.input, task.output, frame_range=task.frame_range, context=CONTEXT, progress=False,
+            on_frames=ticker, **task.options,
+        )  # fmt: skip
+        return Result(task, summary=summary.to_dict())
+    except VidanonError as exc:
+        return Result(task, error=str(exc), exit_code=exc.exit_code)
+    except Exception as exc:  # a bug: reported for this file, the batch goes on
+        return Result(task, error=f"internal error: {type(exc).__name__}: {exc}", exit_code=70)
+    finally:
+        if ticker is not None:
+            ticker.flush()
+
+
+def _run_task_remote(task: Task, threads: int) -> Result:
+    """Entry point of a Ray task (a Ray worker process may run many)."""
+    os.environ.setdefault("VIDANON_THREADS", str(threads))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return run_task(task)
+
+
+# --------------------------------------------------------------------------- executors
+
+
+class _Executor:
+    """Submit tasks, collect results as they finish."""
+
+    def submit(self, task: Task) -> Future: ...
+
+    def close(self, cancel: bool = False) -> None: ...
+
+
+class _InProcess(_Executor):
+    """One task after another in this process (--jobs 1): the models load once."""
+
+    def __init__(self, on_frames: Callable[[int], None]) -> None:
+        self.on_frames = on_frames
+
+    def submit(self, task: Task) -> Future:
+        future: Future = Future()
+        future.set_result(run_task(task, self.on_frames))
+        return future
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+class _Processes(_Executor):
+    """``jobs`` worker processes on this machine, each with its share of the cores."""
+
+    def __init__(self, jobs: int, on_frames: Callable[[int], None]) -> None:
+        ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
+        self._queue = ctx.Queue()
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        self._pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
+                                         initargs=(threads, self._queue))  # fmt: skip
+        self._stop = threading.Event()
+        self._drain = threading.Thread(target=self._pump, args=(on_frames,), daemon=True)
+        self._drain.start()
+
+    def _pump(self, on_frames) -> None:
+        while not self._stop.is_set():
+            try:
+                on_frames(self._queue.get(timeout=0.2))
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+
+    def submit(self, task: Task) -> Future:
+        return self._pool.submit(run_task, task)
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.kill()  # a TensorFlow call cannot be interrupted politely
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+        self._stop.set()
+        self._drain.join(timeout=1)
+
+
+class _Ray(_Executor):
+    """Tasks on a Ray cluster (``address``), or on a local one started here."""
+
+    def __init__(self, address: str | None, jobs: int | None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise VidanonError("--ray needs Ray: pip install 'vidanon[ray]'") from None
+        self._ray = ray
+        if not ray.is_initialized():
+            kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+            try:
+                if address:
+                    ray.init(address=address, **kwargs)
+                else:
+                    ray.init(**kwargs)
+            except Exception as exc:  # connection refused, bad address, ...
+                raise VidanonError(f"cannot start or reach the Ray cluster {address or '(local)'}: {exc}") from None
+        resources = ray.cluster_resources()
+        gpus = float(resources.get("GPU", 0))
+        cpus = float(resources.get("CPU", os.cpu_count() or 1))
+        # On a GPU cluster each task holds a whole GPU (the detector and effects live on
+        # it); on CPUs, tasks share the cores as --jobs would (default: 2 cores a task).
+        self.threads = max(1, int(cpus // jobs)) if jobs else min(2, int(cpus) or 1)
+        remote = ray.remote(num_cpus=self.threads, num_gpus=1 if gpus >= 1 else 0, max_retries=0)
+        self._remote = remote(_run_task_remote)
+        self._pending: dict = {}
+
+    def submit(self, task: Task) -> Future:
+        future: Future = Future()
+        ref = self._remote.remote(task, self.threads)
+        self._pending[ref] = future
+        return future
+
+    def poll(self, timeout: float) -> None:
+        if not self._pending:
+            return
+        ready, _ = self._ray.wait(list(self._pending), num_returns=1, timeout=timeout)
+        for ref in ready:
+            future = self._pending.pop(ref)
+            try:
+                future.set_result(self._ray.get(ref))
+            except Exception as exc:  # the worker died (out of memory, node lost)
+                future.set_exception(exc)
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            for ref in self._pending:
+                self._ray.cancel(ref, force=True)
+
+
+# --------------------------------------------------------------------------- the batch
+
+
+def run_batch(
+    jobs: list[Job],
+    options: dict,
+    workers: int = 1,
+    segments: int = 1,
+    overwrite: bool = False,
+    ray_address: str | None = None,
+    use_ray: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> BatchSummary:
+    """Anonymize every job; one failing file never stops the others."""
+    from tqdm import tqdm
+
+    from .pipeline import Options
+    from .video import container_of, count_packets, join_parts, probe
+
+    Options(**options).validate()  # a bad option fails once, before any work
+    started = time.perf_counter()
+    result = BatchSummary()
+    todo: list[tuple[int, Job]] = []
+    for i, job in enumerate(jobs):
+        if job.output.exists() and not overwrite:
+            result.skipped.append(job)
+        else:
+            todo.append((i, job))
+
+    # Plan the tasks; a file that cannot be read fails here, alone.
+    tasks: list[Task] = []
+    parts_of: dict[int, list[Path]] = {}
+    total_frames = 0
+    for i, job in todo:
+        try:
+            info = probe(job.input)
+            if job.output.resolve() == info.path.resolve():
+                raise OutputError("output and input are the same file; vidanon never overwrites its input")
+            container_of(job.output)
+        except VidanonError as exc:
+            result.failed.append((job, str(exc)))
+            if log is not None:
+                log(f"FAILED  {job.input}: {exc}")
+            continue
+        total_frames += info.n_frames
+        opts = dict(options, overwrite=True)
+        n = count_packets(info.path) if segments > 1 else None
+        ranges = split_frames(n, segments) if n else [None]
+        if len(ranges) == 1:
+            tasks.append(Task(i, str(job.input), str(job.output), opts))
+            continue
+        parts = [_part_path(job.output, k) for k in range(len(ranges))]
+        parts_of[i] = parts
+        part_opts = dict(opts, audio=False, save_tracks=None)
+        tasks += [Task(i, str(job.input), str(p), part_opts, k, r) for k, (p, r) in enumerate(zip(parts, ranges))]
+
+    bar = tqdm(total=total_frames or None, unit="frame", desc=f"{len(todo)} files", disable=not progress,
+               dynamic_ncols=True, leave=False)  # fmt: skip
+    lock = threading.Lock()
+
+    def tick(n: int) -> None:
+        with lock:
+            bar.update(n)
+
+    def say(line: str) -> None:
+        if log is not None:
+            with lock:
+                bar.clear()
+                log(line)
+                bar.refresh()
+
+    if use_ray:
+        executor: _Executor = _Ray(ray_address, workers if workers > 1 else None)
+    elif workers > 1 and len(tasks) > 1:
+        executor = _Processes(min(workers, len(tasks)), tick)
+    else:
+        executor = _InProcess(tick)
+    by_job = {i: job for i, job in todo}
+    pending_parts: dict[int, list[Result]] = {i: [] for i in parts_of}
+    futures: dict[Future, Task] = {}
+    try:
+        for task in tasks:
+            futures[executor.submit(task)] = task
+        while futures:
+            if isinstance(executor, _Ray):
+                executor.poll(0.5)
+            finished, _ = wait(list(futures), timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = futures.pop(future)
+                try:
+                    res = future.result()
+                except Exception as exc:  # a worker process died
+                    res = Result(task, error=f"worker failed: {type(exc).__name__}: {exc}", exit_code=70)
+                job = by_job[task.job]
+                if isinstance(executor, _Ray) and res.summary is not None:
+                    tick(res.summary["frames"])
+                if task.part is None:
+                    _record(result, job, res, say)
+                    continue
+                pending_parts[task.job].append(res)
+                if len(pending_parts[task.job]) == len(parts_of[task.job]):
+                    _finish_segmented(result, job, pending_parts.pop(task.job), parts_of[task.job], options,
+                                      probe, container_of, join_parts, say)  # fmt: skip
+    except BaseException:
+        executor.close(cancel=True)
+        for parts in parts_of.values():
+            for part in parts:
+                part.unlink(missing_ok=True)
+        bar.close()
+        raise
+    executor.close()
+    bar.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _part_path(output: Path, k: int) -> Path:
+    return output.with_name(f".{output.stem}.vidanon-{os.getpid()}.part{k}{output.suffix}")
+
+
+def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
+    if res.error is None:
+        s = res.summary
+        result.done.append((job, s))
+        say(f"done    {job.input} -> {job.output}: {s['frames']} frames, {s['faces']} {_noun(s)} boxes, "
+            f"{s['seconds']:.1f} s")  # fmt: skip
+        for warning in s.get("warnings", []):
+            say(f"warning {job.input}: {warning}")
+    else:
+        result.failed.append((job, res.error))
+        say(f"FAILED  {job.input}: {res.error}")
+
+
+def _noun(summary: dict) -> str:
+    return "person" if summary.get("target") == "people" else "face"
+
+
+def _finish_segmented(result, job, results, parts, options, probe, container_of, join_parts, say) -> None:
+    """Join the parts of one segmented job (in frame order) and rename over the target."""
+    from .video import prepare_output, temp_path_for
+
+    results.sort(key=lambda r: r.task.part)
+    try:
+        errors = [r.error for r in results if r.error is not None]
+        if errors:
+            raise VidanonError(errors[0])
+        info = probe(job.input)
+        target = prepare_output(job.output, info.path, overwrite=True)
+        tmp = temp_path_for(target)
+        try:
+            join_parts(parts, tmp, container_of(target), info if options.get("audio", True) else None)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        summaries = [r.summary for r in results]
+        merged = dict(summaries[0])
+        for key in ("frames", "faces", "frames_with_faces"):
+            merged[key] = sum(s[key] for s in summaries)
+        merged["tracks"] = sum(s["tracks"] for s in summaries)  # an upper bound: seams may split a track
+        merged["seconds"] = max(s["seconds"] for s in summaries)
+        merged["output"] = str(target)
+        merged["parts"] = len(parts)
+        _record(result, job, Result(results[0].task, summary=merged), say)
+    except VidanonError as exc:
+        _record(result, job, Result(results[0].task, error=str(exc), exit_code=exc.exit_code), say)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+
+def describe(summary: BatchSummary) -> list[str]:
+    """The closing lines of a batch: counts, throughput, each failure with its reason."""
+    n = len(summary.done) + len(summary.failed) + len(summary.skipped)
+    rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
+    skipped = f", {len(summary.skipped)} skipped (output exists; --overwrite to redo)" if summary.skipped else ""
+    lines = [
+        f"{n} files: {len(summary.done)} done, {len(summary.failed)} failed{skipped}; "
+        f"{summary.frames} frames in {summary.seconds:.1f} s ({rate:.1f} frames/s)"
+    ]
+    lines += [f"failed: {job.input}: {reason}" for job, reason in summary.failed]
+    return lines
