@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vidanon.batch import CONTEXT, split_frames  # noqa: E402
 from vidanon.evaluation import load_stills  # noqa: E402
 from vidanon.mask import ellipse_template  # noqa: E402
 from vidanon.video import FrameReader, VideoWriter, probe  # noqa: E402
@@ -307,8 +308,6 @@ def main() -> None:
                   f"leaked {r['leaked']:3d}  longest leak {r['longest_leak_run']} frames  "
                   f"non-face masked {r['non_face_masked_share']*100:.3f}%", flush=True)  # fmt: skip
             if label.startswith("segments"):
-                from vidanon.batch import CONTEXT, split_frames
-
                 seams = [a for a, _ in split_frames(args.frames, args.segments)[1:]]
                 near = [t for t in r["leak_frames"] if any(abs(t - s) <= CONTEXT for s in seams)]
                 print(f"{'':28s} {'':11s} frames {r['frames']}/{args.frames}; seams at {seams}; leaked frames "

@@ -219,6 +219,9 @@ class _Executor:
 
     def submit(self, task: Task) -> Future: ...
 
+    def poll(self, timeout: float) -> None:
+        """Move finished work into its futures (only Ray needs this; the others do it themselves)."""
+
     def close(self, cancel: bool = False) -> None: ...
 
 
@@ -275,7 +278,7 @@ class _Processes(_Executor):
 class _Ray(_Executor):
     """Tasks on a Ray cluster (``address``), or on a local one started here."""
 
-    def __init__(self, address: str | None, jobs: int | None) -> None:
+    def __init__(self, address: str | None, jobs: int | None, on_frames: Callable[[int], None]) -> None:
         try:
             import ray
         except ImportError:
@@ -299,6 +302,7 @@ class _Ray(_Executor):
         remote = ray.remote(num_cpus=self.threads, num_gpus=1 if gpus >= 1 else 0, max_retries=0)
         self._remote = remote(_run_task_remote)
         self._pending: dict = {}
+        self._on_frames = on_frames  # Ray tasks report their frames when they finish
         self.capacity = 10_000  # Ray queues and schedules them itself
 
     def submit(self, task: Task) -> Future:
@@ -314,9 +318,13 @@ class _Ray(_Executor):
         for ref in ready:
             future = self._pending.pop(ref)
             try:
-                future.set_result(self._ray.get(ref))
+                res = self._ray.get(ref)
             except Exception as exc:  # the worker died (out of memory, node lost)
                 future.set_exception(exc)
+                continue
+            if res.summary is not None:
+                self._on_frames(res.summary["frames"])
+            future.set_result(res)
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
@@ -342,7 +350,7 @@ def run_batch(
     from tqdm import tqdm
 
     from .pipeline import Options
-    from .video import container_of, count_packets, join_parts, probe
+    from .video import count_packets, prepare_output, probe
 
     Options(**options).validate()  # a bad option fails once, before any work
     started = time.perf_counter()
@@ -357,13 +365,12 @@ def run_batch(
     # Plan the tasks; a file that cannot be read fails here, alone.
     tasks: list[Task] = []
     parts_of: dict[int, list[Path]] = {}
+    infos = {}
     total_frames = 0
     for i, job in todo:
         try:
-            info = probe(job.input)
-            if job.output.resolve() == info.path.resolve():
-                raise OutputError("output and input are the same file; vidanon never overwrites its input")
-            container_of(job.output)
+            info = infos[i] = probe(job.input)
+            prepare_output(job.output, info.path, overwrite=True)  # the checks the single-file run makes
         except VidanonError as exc:
             result.failed.append((job, str(exc)))
             if log is not None:
@@ -397,7 +404,7 @@ def run_batch(
                 bar.refresh()
 
     if use_ray:
-        executor: _Executor = _Ray(ray_address, workers if workers > 1 else None)
+        executor: _Executor = _Ray(ray_address, workers if workers > 1 else None, tick)
     elif workers > 1 and len(tasks) > 1:
         executor = _Processes(min(workers, len(tasks)), tick)
     else:
@@ -411,8 +418,7 @@ def run_batch(
             while waiting and len(futures) < executor.capacity:
                 task = waiting.pop(0)
                 futures[executor.submit(task)] = task
-            if isinstance(executor, _Ray):
-                executor.poll(0.5)
+            executor.poll(0.5)
             finished, _ = wait(list(futures), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 task = futures.pop(future)
@@ -421,15 +427,13 @@ def run_batch(
                 except Exception as exc:  # a worker process died
                     res = Result(task, error=f"worker failed: {type(exc).__name__}: {exc}", exit_code=70)
                 job = by_job[task.job]
-                if isinstance(executor, _Ray) and res.summary is not None:
-                    tick(res.summary["frames"])
                 if task.part is None:
                     _record(result, job, res, say)
                     continue
                 pending_parts[task.job].append(res)
                 if len(pending_parts[task.job]) == len(parts_of[task.job]):
-                    _finish_segmented(result, job, pending_parts.pop(task.job), parts_of[task.job], options,
-                                      probe, container_of, join_parts, say)  # fmt: skip
+                    _finish_segmented(result, job, infos[task.job], pending_parts.pop(task.job),
+                                      parts_of[task.job], options.get("audio", True), say)  # fmt: skip
     except BaseException:
         executor.close(cancel=True)
         for parts in parts_of.values():
@@ -451,7 +455,7 @@ def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
     if res.error is None:
         s = res.summary
         result.done.append((job, s))
-        say(f"done    {job.input} -> {job.output}: {s['frames']} frames, {s['faces']} {_noun(s)} boxes, "
+        say(f"done    {job.input} -> {job.output}: {s['frames']} frames, {s['faces']} {noun(s)} boxes, "
             f"{s['seconds']:.1f} s")  # fmt: skip
         for warning in s.get("warnings", []):
             say(f"warning {job.input}: {warning}")
@@ -460,24 +464,24 @@ def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
         say(f"FAILED  {job.input}: {res.error}")
 
 
-def _noun(summary: dict) -> str:
+def noun(summary: dict) -> str:
+    """What a summary's boxes hide."""
     return "person" if summary.get("target") == "people" else "face"
 
 
-def _finish_segmented(result, job, results, parts, options, probe, container_of, join_parts, say) -> None:
+def _finish_segmented(result, job, info, results, parts, audio: bool, say) -> None:
     """Join the parts of one segmented job (in frame order) and rename over the target."""
-    from .video import prepare_output, temp_path_for
+    from .video import container_of, join_parts, prepare_output, temp_path_for
 
     results.sort(key=lambda r: r.task.part)
     try:
         errors = [r.error for r in results if r.error is not None]
         if errors:
             raise VidanonError(errors[0])
-        info = probe(job.input)
         target = prepare_output(job.output, info.path, overwrite=True)
         tmp = temp_path_for(target)
         try:
-            join_parts(parts, tmp, container_of(target), info if options.get("audio", True) else None)
+            join_parts(parts, tmp, container_of(target), info if audio else None)
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)

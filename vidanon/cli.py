@@ -223,10 +223,11 @@ def _run_batch(args, mode: str, options: dict) -> int:
 
 
 def _summary_line(s: dict) -> str:
-    noun = "person" if s.get("target") == "people" else "face"
+    from .batch import noun
+
     parts = f", {s['parts']} parts" if s.get("parts") else ""
     return (
-        f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun} "
+        f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun(s)} "
         f"boxes masked in {s['frames_with_faces']} frames ({s['tracks']} tracks{parts}), {s['seconds']:.1f} s "
         f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}"
     )

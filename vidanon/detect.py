@@ -172,9 +172,8 @@ class FaceDetector:
         if backend not in ("auto", "tf", "tflite"):
             raise ValueError("backend must be 'auto', 'tf' or 'tflite'")
         self._auto = backend == "auto"
-        if backend == "auto":
-            cpu = not self.device.startswith("GPU")
-            backend = "tflite" if cpu and _lite_interpreter_class() is not None else "tf"
+        if backend == "auto":  # a TensorFlow without tf.lite falls back to "tf" in _build
+            backend = "tf" if self.device.startswith("GPU") else "tflite"
         self.backend = backend
         self._fn = self._build()
 
@@ -183,18 +182,13 @@ class FaceDetector:
 
         from .onnx_tf import load_onnx_as_tf
 
-        self._net = load_onnx_as_tf(model_path("centerface"))
-        net = self._net
+        net = load_onnx_as_tf(model_path("centerface"))
+        # frames (B, H, W, 3) uint8, their resized size, their padded size
+        frame_specs = [tf.TensorSpec([None, None, None, 3], tf.uint8), tf.TensorSpec([2], tf.int32),
+                       tf.TensorSpec([2], tf.int32)]  # fmt: skip
 
-        @tf.function(
-            autograph=False,  # plain TF ops only: skip the source transformation
-            input_signature=[
-                tf.TensorSpec([None, None, None, 3], tf.uint8),
-                tf.TensorSpec([2], tf.int32),
-                tf.TensorSpec([2], tf.int32),
-            ],
-            reduce_retracing=True,
-        )
+        # autograph=False: plain TF ops only, no source transformation (1.7 s of start-up)
+        @tf.function(autograph=False, input_signature=frame_specs, reduce_retracing=True)
         def prepare(frames, resized, padded):
             x = tf.cast(frames, tf.float32)
             in_hw = tf.shape(x)[1:3]
@@ -205,16 +199,8 @@ class FaceDetector:
             )
             return tf.pad(x, [[0, 0], [0, padded[0] - resized[0]], [0, padded[1] - resized[1]], [0, 0]])
 
-        @tf.function(
-            autograph=False,  # plain TF ops only: skip the source transformation
-            input_signature=[
-                tf.TensorSpec([None, None, None, 3], tf.uint8),
-                tf.TensorSpec([2], tf.int32),
-                tf.TensorSpec([2], tf.int32),
-                tf.TensorSpec([], tf.float32),
-            ],
-            reduce_retracing=True,
-        )
+        @tf.function(autograph=False, input_signature=[*frame_specs, tf.TensorSpec([], tf.float32)],
+                     reduce_retracing=True)  # fmt: skip
         def run(frames, resized, padded, floor):
             heat, scale, offset, _landmarks = net(prepare(frames, resized, padded))
             cells = tf.where(heat[..., 0] > floor)  # (K, 3): batch, row, col
@@ -252,20 +238,6 @@ class FaceDetector:
             sel = cells[:, 0] == i
             out.append(decode_centerface(cells[sel, 1:], values[sel], (geo.resized_h, geo.resized_w), self.nms_iou))
         return out
-
-
-def _lite_interpreter_class():
-    """TensorFlow's bundled TFLite interpreter, or None where this TensorFlow has none."""
-    try:
-        import warnings
-
-        import tensorflow as tf
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return tf.lite.Interpreter
-    except (ImportError, AttributeError):  # pragma: no cover - a TensorFlow without tf.lite
-        return None
 
 
 @contextlib.contextmanager

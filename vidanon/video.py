@@ -340,15 +340,8 @@ class VideoWriter:
         self.frames_written += 1
 
     def _failure(self) -> str:
-        detail = " ".join(self._stderr.lines)
-        code = self._proc.returncode
-        if "No space left" in detail:
-            return f"no space left on the device while writing {self.path.name}: free some space and retry"
-        if "File too large" in detail or code == -signal.SIGXFSZ:
-            return f"{self.path.name} grew past the file size limit of this system or shell (ulimit -f)"
-        if code is not None and code < 0:
-            return f"ffmpeg was killed by signal {-code} while encoding {self.path.name}"
-        return f"ffmpeg failed while encoding {self.path.name}: {self._stderr.summary()[:200] or 'unknown error'}"
+        return _ffmpeg_failure(self.path.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
+                               self._stderr.summary())  # fmt: skip
 
     def close(self) -> None:
         """Finish the file; raises :class:`EncodeError` if ffmpeg did not succeed."""
@@ -369,6 +362,17 @@ class VideoWriter:
         except OSError:
             pass
         self._proc.wait()
+
+
+def _ffmpeg_failure(name: str, detail: str, code: int | None, doing: str, summary: str) -> str:
+    """One line saying why ffmpeg could not write ``name``."""
+    if "No space left" in detail:
+        return f"no space left on the device while writing {name}: free some space and retry"
+    if "File too large" in detail or code == -signal.SIGXFSZ:
+        return f"{name} grew past the file size limit of this system or shell (ulimit -f)"
+    if code is not None and code < 0:
+        return f"ffmpeg was killed by signal {-code} while {doing} {name}"
+    return f"ffmpeg failed while {doing} {name}: {summary[:200] or 'unknown error'}"
 
 
 def _audio_args(container: str, audio_from: VideoInfo | None) -> list[str]:
@@ -414,10 +418,8 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
     finally:
         listing.unlink(missing_ok=True)
     if done.returncode != 0:
-        detail = " ".join(done.stderr.split())[-200:]
-        if "No space left" in detail:
-            raise EncodeError(f"no space left on the device while writing {path.name}: free some space and retry")
-        raise EncodeError(f"ffmpeg failed while joining the parts of {path.name}: {detail or 'unknown error'}")
+        detail = " ".join(done.stderr.split())
+        raise EncodeError(_ffmpeg_failure(path.name, detail, done.returncode, "joining the parts of", detail[-200:]))
 
 
 def temp_path_for(target: Path) -> Path:
