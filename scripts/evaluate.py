@@ -247,6 +247,8 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
         "leak_runs_per_face": longest,
         "leak_frames": sorted({t for frames in leaks.values() for t in frames}),
         "non_face_masked_share": changed / background if background else 0.0,
+        "non_face_pixels": background,
+        "non_face_masked": changed,
     }
 
 
@@ -316,8 +318,10 @@ def main() -> None:
         tot_ff = sum(r["face_frames"] for _, lab, r in rows if lab == label)
         tot_h = sum(r["hidden"] for _, lab, r in rows if lab == label)
         longest = max(r["longest_leak_run"] for _, lab, r in rows if lab == label)
+        masked = sum(r["non_face_masked"] for _, lab, r in rows if lab == label)
+        away = sum(r["non_face_pixels"] for _, lab, r in rows if lab == label)
         print(f"TOTAL {label:11s} hidden {tot_h}/{tot_ff} = {tot_h / max(tot_ff, 1) * 100:.2f}%  "
-              f"longest leak {longest} frames")
+              f"longest leak {longest} frames  non-face masked {masked / max(away, 1) * 100:.3f}%")
     for name in BACKGROUNDS:
         fm = false_masks(SHARED / "videos" / name, work)
         print(f"no-face clip {name:28s} frames {fm['frames']}  frames with a mask {fm['frames_masked']}  "

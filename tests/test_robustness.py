@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SAMPLE, count_frames, ffmpeg, file_hash, make_clip
+from conftest import count_frames, ffmpeg, file_hash, make_clip
 from vidanon import cli
 from vidanon.video import probe
 

@@ -27,6 +27,16 @@ def covers(mask_dets, box, min_iou=0.5):
     return len(mask_dets) > 0 and iou_matrix(np.array([box]), mask_dets.boxes).max() >= min_iou
 
 
+def hidden_share(mask_dets, box):
+    """Share of ``box``'s area inside at least one mask box (on a fine grid)."""
+    y0, x0, y1, x1 = box
+    yy, xx = np.meshgrid(np.linspace(y0, y1, 41)[:-1] + (y1 - y0) / 80, np.linspace(x0, x1, 41)[:-1] + (x1 - x0) / 80)
+    inside = np.zeros(yy.shape, bool)
+    for b in mask_dets.boxes:
+        inside |= (yy >= b[0]) & (yy <= b[2]) & (xx >= b[1]) & (xx <= b[3])
+    return inside.mean()
+
+
 def test_track_survives_three_frame_gap_with_interpolation():
     frames = [det(moving_box(t)) if not 10 <= t < 13 else Detections.empty() for t in range(20)]
     out = run(FaceTracker(0.5), frames)
@@ -115,3 +125,73 @@ def test_backfill_reaches_a_face_entering_at_the_edge():
         visible = np.clip(truth(t), 0, 1)
         m = out[t].boxes
         assert any((b[1] <= visible[1] + 1e-9) and (b[3] >= visible[3] - 1e-9) for b in m), t
+
+
+def test_track_found_again_after_a_long_gap_is_interpolated():
+    # the detector loses the face for 15 frames (longer than max_age): the gap is filled
+    # once the face is found again, and the track keeps its id
+    frames = [det(moving_box(t)) if not 10 <= t < 25 else Detections.empty() for t in range(40)]
+    tracker = FaceTracker(0.5)
+    assert 15 > tracker.max_age and tracker.lookahead > 15
+    out = run(tracker, frames)
+    for t in range(40):
+        assert covers(out[t], moving_box(t)), t
+    assert INTERPOLATED in out[20].sources
+    assert len({i for d in out for i in d.track_ids}) == 1
+
+
+def test_a_face_that_never_comes_back_is_masked_for_max_age_frames_only():
+    frames = [det(moving_box(t)) if t < 10 else Detections.empty() for t in range(40)]
+    tracker = FaceTracker(0.5)
+    out = run(tracker, frames)
+    masked = [t for t in range(40) if len(out[t])]
+    assert masked == list(range(10 + tracker.max_age))
+
+
+def test_face_behind_another_face_stays_masked():
+    # face A walks slowly behind the still face B: undetected from frame 10 on, while a
+    # quarter or more of it is under B (until frame 30), and never detected again. Its
+    # predicted box stays masked for as long as it is under B, well beyond max_age.
+    b = [0.3, 0.45, 0.45, 0.6]
+
+    def a(t):
+        return moving_box(t, y=0.31, x0=0.25, v=0.01, size=0.14)
+
+    frames = [det(b, a(t)) if t < 10 else det(b) for t in range(45)]
+    tracker = FaceTracker(0.5)
+    out = run(tracker, frames)
+    assert 10 + tracker.max_age < 30
+    for t in range(10, 31):
+        assert hidden_share(out[t], a(t)) == 1.0, t
+    for t in range(32, 45):  # out from behind B and not seen: no longer masked
+        assert list(out[t].sources) == [DETECTED], t
+
+
+def test_small_fast_face_keeps_one_track():
+    # a 2%-wide face moving 90% of its width per frame: consecutive boxes overlap by an
+    # IoU of 0.05, so IoU matching alone would start a new track every frame (none
+    # confirmed, the score being under the threshold). The centre-distance pass keeps one.
+    frames = [det(moving_box(t, v=0.018, size=0.02), score=0.3) for t in range(20)]
+    out = run(FaceTracker(0.5, start_threshold=0.25, low_threshold=0.1), frames)
+    for t in range(20):
+        assert covers(out[t], moving_box(t, v=0.018, size=0.02)), t
+    assert len({i for d in out for i in d.track_ids}) == 1
+
+
+def test_backfill_stops_where_the_face_was_still_outside_the_frame():
+    # entering from the left at 5% of the frame per frame, first detected at frame 8
+    def truth(t):
+        return [0.4, -0.3 + 0.05 * t, 0.5, -0.2 + 0.05 * t]
+
+    frames = [det(np.clip(truth(t), 0, 1)) if t >= 8 and truth(t)[3] > 0 else Detections.empty() for t in range(30)]
+    out = run(FaceTracker(0.5, backfill=10), frames)
+    assert all(len(out[t]) == 0 for t in range(0, 2))  # wholly outside, well before entering
+    assert all(BACKFILLED in out[t].sources for t in range(5, 8))
+
+
+def test_segment_context_covers_the_look_ahead():
+    # a part of a --segments job tracks CONTEXT frames past its end: the tracker must have
+    # emitted every written frame by then
+    from vidanon.batch import CONTEXT
+
+    assert CONTEXT > FaceTracker(0.5).lookahead

@@ -36,7 +36,7 @@ VIDEO_EXTENSIONS = {
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
     ".wmv", ".flv", ".3gp", ".ogv",
 }  # fmt: skip
-CONTEXT = 30  # frames tracked on each side of a part without being written
+CONTEXT = 30  # frames tracked on each side of a part without being written (> the tracker's look-ahead)
 MIN_PART = 2 * CONTEXT  # shorter parts are not worth a process
 
 

@@ -16,6 +16,7 @@ import traceback
 from . import __version__
 from .effects import EFFECTS
 from .errors import VidanonError
+from .mask import DEFAULT_MASK_SCALE
 
 
 class Interrupted(BaseException):
@@ -87,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-t", "--threshold", type=_number_in(float, 0.01, 0.99, "threshold"), default=None,
                    help=f"detector score above which a face is hidden (default {DEFAULT_THRESHOLD}; "
                    "people: 0.5); lower hides more (and more false alarms)")
-    p.add_argument("-s", "--mask-scale", type=_number_in(float, 0.5, 5.0, "mask scale"), default=1.3,
-                   help="grow each face box by this factor before masking (default 1.3)")
+    p.add_argument("-s", "--mask-scale", type=_number_in(float, 0.5, 5.0, "mask scale"), default=DEFAULT_MASK_SCALE,
+                   help=f"grow each face box by this factor before masking (default {DEFAULT_MASK_SCALE})")
     p.add_argument("--detect-size", type=_number_in(int, 0, 8192, "detect size"), default=None,
                    help=f"longest side of the frames the detector sees (default {DEFAULT_DETECT_SIZE}; "
                    "0 = native resolution, slower but finds the smallest faces in large frames)")

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .detections import Detections
-from .mask import Region, ellipse_template, mask_crop, regions
+from .mask import DEFAULT_MASK_SCALE, Region, ellipse_template, mask_crop, regions
 
 EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
@@ -89,7 +89,7 @@ def _build_region_fn():
 class Renderer:
     """Hide the boxes of a :class:`Detections` in a frame with one effect."""
 
-    def __init__(self, effect: str = "blur", mask_scale: float = 1.3, fill_color=(0, 0, 0)) -> None:
+    def __init__(self, effect: str = "blur", mask_scale: float = DEFAULT_MASK_SCALE, fill_color=(0, 0, 0)) -> None:
         if effect not in _EFFECT_IDS:
             raise ValueError(f"unknown effect {effect!r} for Renderer; choose from {', '.join(_EFFECT_IDS)} "
                              "(splash: SplashRenderer)")

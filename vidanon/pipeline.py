@@ -23,6 +23,7 @@ import numpy as np
 
 from .detections import CLASS_NAMES, FACE, PERSON, SOURCE_NAMES, Detections
 from .errors import InputError, VidanonError
+from .mask import DEFAULT_MASK_SCALE
 from .video import FrameReader, VideoInfo, VideoWriter, container_of, prepare_output, probe, temp_path_for
 
 _END = object()
@@ -32,7 +33,7 @@ _END = object()
 class Options:
     effect: str = "blur"
     threshold: float | None = None  # None: the detector's default
-    mask_scale: float = 1.3
+    mask_scale: float = DEFAULT_MASK_SCALE
     batch_size: int | None = None  # None: chosen from the frame size and the device
     detect_size: int | None = None  # None: DEFAULT_DETECT_SIZE; 0: native resolution
     crf: int = 18
@@ -133,11 +134,16 @@ def auto_batch_size(height: int, width: int, gpu: bool) -> int:
 
 
 class _Stage(threading.Thread):
-    """A daemon thread whose exception is re-raised in the caller by :meth:`check`."""
+    """A daemon thread whose exception is re-raised in the caller by :meth:`check`.
 
-    def __init__(self, target: Callable[[], None], name: str) -> None:
+    A failure also sets ``stop``, so that a thread blocked handing work to this one
+    (its queue full, nobody taking from it any more) gives up instead of waiting forever.
+    """
+
+    def __init__(self, target: Callable[[], None], name: str, stop: threading.Event) -> None:
         super().__init__(name=name, daemon=True)
         self._target_fn = target
+        self._stop_all = stop
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -145,6 +151,7 @@ class _Stage(threading.Thread):
             self._target_fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             self.error = exc
+            self._stop_all.set()
 
     def check(self) -> None:
         if self.error is not None:
@@ -320,8 +327,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             tmp, info.width, info.height, info.fps, container, codec=opts.codec, crf=opts.crf,
             preset=opts.preset, audio_from=info if opts.audio else None,
         )  # fmt: skip
-        read_thread = _Stage(read_stage, "vidanon-read")
-        write_thread = _Stage(write_stage, "vidanon-write")
+        read_thread = _Stage(read_stage, "vidanon-read", stop)
+        write_thread = _Stage(write_stage, "vidanon-write", stop)
         read_thread.start()
         write_thread.start()
 

@@ -12,6 +12,9 @@ extend tracks that the first pass left unmatched; they never start a track.
 Three score levels: at or above ``threshold`` a detection is always masked; at or above
 ``start_threshold`` (lower) it may start a track, masked only once the track is confirmed
 by ``min_hits`` detections; at or above ``low_threshold`` it may only extend a track.
+Boxes that no longer overlap their track's prediction (small or fast faces: IoU is
+zero once a face moves more than its own width) get a third chance, matched by the
+distance between centres measured in box sizes.
 
 A tracker benchmark reports a track only once confirmed (``min_hits``) and only where
 it was matched. An anonymizer must hide more, so :class:`FaceTracker` emits, for
@@ -19,11 +22,15 @@ every frame:
 
 * every detection at or above ``threshold``, tracked or not;
 * the weaker detections that belong to a confirmed track;
-* for every confirmed track that the detector missed in this frame (for at most
-  ``max_age`` frames), its predicted box, grown with the filter's uncertainty;
+* for every confirmed track that the detector missed in this frame, its predicted box,
+  grown with the filter's uncertainty: for ``max_age`` frames, and for as long as
+  ``max_gap`` frames while that box lies partly under another face (a face passing
+  behind another reappears half-hidden, when the detector is weakest);
 * through a look-ahead buffer of frames (the video is processed offline): boxes
-  interpolated across the gaps inside a track, and a few boxes extrapolated back
-  before a track's first detection (faces that enter are detected late).
+  interpolated across the gaps inside a track (a track lost for up to ``max_gap``
+  frames can still be found again), and boxes extrapolated back before a track's
+  first detection, along the line fitted to its first detections, until the face
+  would have been outside the frame (faces that enter or turn are detected late).
 
 A tentative track's boxes are held in the buffer and kept only if the track is
 confirmed before the frame leaves it, so one false detection does not leave a trail.
@@ -119,19 +126,62 @@ class Track:
 
         The predicted box grown by one standard deviation of the filter's centre (at most a
         quarter of the box per side), joined with the last detected box (a face that
-        stopped, or a velocity estimated from few frames), both 10% larger per missed frame.
+        stopped, or a velocity estimated from few frames), both 5% larger per missed frame
+        (at most 30%).
         """
         box = self.box()
         sy = float(np.sqrt(max(self.kf.P[1, 1], 0.0)))
         sx = float(np.sqrt(max(self.kf.P[0, 0], 0.0)))
         h, w = box[2] - box[0], box[3] - box[1]
-        factor = 1.0 + 0.1 * self.time_since_update
+        factor = min(1.0 + 0.05 * self.time_since_update, 1.3)
         predicted = grow_box(box, factor, dy=min(sy, h / 4), dx=min(sx, w / 4))
         return union_box(predicted, grow_box(self.last_box, factor))
 
-    def velocity(self) -> np.ndarray:
-        """Box velocity per frame, ``[dy, dx]`` of the centre, from the filter."""
-        return np.array([self.kf.x[5, 0], self.kf.x[4, 0]])
+    def early_box(self, frame: int) -> np.ndarray:
+        """The box extrapolated to ``frame`` (before the first detection) along the straight
+        line fitted to the first few detections' centres and sizes."""
+        frames = sorted(self.detected)[:EARLY_FIT]
+        boxes = np.array([self.detected[f] for f in frames])
+        geometry = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
+                             boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)  # fmt: skip
+        if len(frames) >= 2:
+            slope, intercept = np.polyfit(np.asarray(frames, np.float64), geometry, 1)
+            cy, cx, h, w = slope * frame + intercept
+        else:
+            cy, cx, h, w = geometry[0]
+        h = max(h, geometry[0, 2] / 2)  # a face does not shrink to nothing going back in time
+        w = max(w, geometry[0, 3] / 2)
+        return np.array([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2])
+
+
+EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
+OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay masked past max_age
+
+
+def covered_share(box: np.ndarray, others: np.ndarray) -> float:
+    """Share of ``box``'s area under the boxes ``others`` (overlaps between them counted once
+    only approximately: the sum is capped at 1)."""
+    if len(others) == 0:
+        return 0.0
+    lo = np.maximum(box[:2], others[:, :2])
+    hi = np.minimum(box[2:], others[:, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1).sum()
+    area = max((box[2] - box[0]) * (box[3] - box[1]), 1e-12)
+    return float(min(inter / area, 1.0))
+
+
+def centre_distance(tracks_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+    """Distance between box centres in units of the track box's size, per axis (so that
+    it means the same in normalized coordinates of any frame shape); infinite where the
+    sizes differ by more than a factor of 2."""
+    t = np.asarray(tracks_boxes, np.float64).reshape(-1, 4)
+    d = np.asarray(det_boxes, np.float64).reshape(-1, 4)
+    th = np.maximum(t[:, 2] - t[:, 0], 1e-9)[:, None]
+    tw = np.maximum(t[:, 3] - t[:, 1], 1e-9)[:, None]
+    dy = ((d[:, 0] + d[:, 2]) - (t[:, 0:1] + t[:, 2:3])) / 2 / th
+    dx = ((d[:, 1] + d[:, 3]) - (t[:, 1:2] + t[:, 3:4])) / 2 / tw
+    ratio = np.sqrt(np.maximum(d[:, 2] - d[:, 0], 1e-9) * np.maximum(d[:, 3] - d[:, 1], 1e-9))[None, :] / np.sqrt(th * tw)
+    return np.where((ratio >= 0.5) & (ratio <= 2.0), np.hypot(dy, dx), np.inf)
 
 
 def associate(tracks_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: float):
@@ -141,7 +191,26 @@ def associate(tracks_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: fl
         return [], list(range(nt)), list(range(nd))
     iou = iou_matrix(tracks_boxes, det_boxes)
     rows, cols = linear_sum_assignment(-iou)
-    matches = [(r, c) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold]
+    return _split([(r, c) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold], nt, nd)
+
+
+def associate_by_distance(tracks: list[Track], det_boxes: np.ndarray, max_distance: float):
+    """Hungarian matching on centre distance (see :func:`centre_distance`) from either the
+    track's predicted or its last detected box; the gate widens by 10% per missed frame
+    (at most 2.5 times). Returns the same triple as :func:`associate`."""
+    nt, nd = len(tracks), len(det_boxes)
+    if nt == 0 or nd == 0:
+        return [], list(range(nt)), list(range(nd))
+    predicted = np.array([t.box() for t in tracks])
+    last = np.array([t.last_box for t in tracks])
+    dist = np.minimum(centre_distance(predicted, det_boxes), centre_distance(last, det_boxes))
+    gate = max_distance * np.minimum(1.0 + 0.1 * (np.array([t.time_since_update for t in tracks]) - 1), 2.5)
+    cost = np.where(dist <= gate[:, None], dist, 1e6)
+    rows, cols = linear_sum_assignment(cost)
+    return _split([(r, c) for r, c in zip(rows, cols) if cost[r, c] < 1e6], nt, nd)
+
+
+def _split(matches: list[tuple[int, int]], nt: int, nd: int):
     mt = {r for r, _ in matches}
     md = {c for _, c in matches}
     return matches, [t for t in range(nt) if t not in mt], [d for d in range(nd) if d not in md]
@@ -169,7 +238,9 @@ class FaceTracker:
 
     Feed frames in order with :meth:`push` (any payload, e.g. the frame itself, and the
     frame's raw detections); it yields ``(index, payload, Detections)`` once a frame has
-    left the look-ahead window, and :meth:`flush` yields the rest at the end.
+    left the look-ahead window, and :meth:`flush` yields the rest at the end. The window
+    holds ``lookahead`` frames: enough to close a gap of ``max_gap`` frames and to
+    back-fill ``backfill`` frames once a track is confirmed.
     """
 
     def __init__(
@@ -177,28 +248,31 @@ class FaceTracker:
         threshold: float,
         low_threshold: float | None = None,
         start_threshold: float | None = None,
-        max_age: int = 6,
+        max_age: int = 4,
+        max_gap: int = 24,
         min_hits: int = 2,
         iou_threshold: float = 0.2,
         low_iou_threshold: float = 0.4,
-        backfill: int = 8,
+        max_distance: float = 1.0,
+        backfill: int = 10,
         class_id: int = FACE,
     ) -> None:
-        if max_age < 0 or min_hits < 1 or backfill < 0:
-            raise ValueError("max_age and backfill must be >= 0, min_hits >= 1")
+        if max_age < 0 or min_hits < 1 or backfill < 0 or max_gap < 0:
+            raise ValueError("max_age, max_gap and backfill must be >= 0, min_hits >= 1")
         self.threshold = threshold
         self.start_threshold = threshold if start_threshold is None else min(start_threshold, threshold)
         self.low_threshold = self.start_threshold if low_threshold is None else min(low_threshold, self.start_threshold)
         self.max_age = max_age
+        self.max_gap = max(max_gap, max_age)
         self.min_hits = min_hits
         self.iou_threshold = iou_threshold
         self.low_iou_threshold = low_iou_threshold
+        self.max_distance = max_distance
         self.backfill = backfill
         self.class_id = class_id  # what the tracked boxes are (one tracker per class)
-        # A frame must stay buffered long enough for a gap of max_age frames to be
-        # closed, and for a track to be confirmed and back-filled.
-        self.lookahead = max(max_age + 1, min_hits + backfill)
+        self.lookahead = max(self.max_gap + 1, min_hits + backfill)
         self.tracks: list[Track] = []
+        self._young: list[Track] = []  # tracks whose first frame is still in the buffer
         self._next_id = 1
         self._buffer: deque[_Pending] = deque()
         self._frame = -1
@@ -213,14 +287,19 @@ class FaceTracker:
         high = np.flatnonzero(dets.scores >= self.start_threshold)
         low = np.flatnonzero((dets.scores < self.start_threshold) & (dets.scores >= self.low_threshold))
 
-        matches, free_tracks, free_high = associate(predicted, dets.boxes[high], self.iou_threshold)
+        # 1. confident boxes by IoU; 2. weak boxes by IoU with what is left (ByteTrack);
+        # 3. what is still left, by centre distance (small or fast faces).
+        matches, free, free_high = associate(predicted, dets.boxes[high], self.iou_threshold)
         pairs = [(self.tracks[t], high[d]) for t, d in matches]
-        m2, _, _ = associate(predicted[free_tracks], dets.boxes[low], self.low_iou_threshold)
-        pairs += [(self.tracks[free_tracks[t]], low[d]) for t, d in m2]
+        m2, left, free_low = associate(predicted[free], dets.boxes[low], self.low_iou_threshold)
+        pairs += [(self.tracks[free[t]], low[d]) for t, d in m2]
+        free = [free[t] for t in left]
+        rest = np.concatenate([high[free_high], low[free_low]]).astype(np.int64)
+        m3, _, unmatched = associate_by_distance([self.tracks[t] for t in free], dets.boxes[rest], self.max_distance)
+        pairs += [(self.tracks[free[t]], rest[d]) for t, d in m3]
 
         for track, det_index in pairs:
             box = dets.boxes[det_index].astype(np.float64)
-            was_confirmed = self._confirmed(track)
             if track.time_since_update > 1:  # frames were missed before this one
                 self._interpolate(track, box, frame)
             track.update(box, frame)
@@ -230,24 +309,31 @@ class FaceTracker:
                 _Candidate(box, float(dets.scores[det_index]), DETECTED, track,
                            always=bool(dets.scores[det_index] >= self.threshold),
                            confirmed_box=union_box(track.box(), box))
-            )
-            if not was_confirmed and self._confirmed(track):
-                self._backfill(track)
-        for d in free_high:
-            box = dets.boxes[high[d]].astype(np.float64)
+            )  # fmt: skip
+        for d in rest[unmatched]:
+            score = float(dets.scores[d])
+            if score < self.start_threshold:
+                continue  # a weak box only extends a track
+            box = dets.boxes[d].astype(np.float64)
             track = Track(self._next_id, box, frame)
             self._next_id += 1
             self.tracks.append(track)
-            score = float(dets.scores[high[d]])
+            self._young.append(track)
             pending.candidates.append(_Candidate(box, score, DETECTED, track, always=score >= self.threshold))
-            if self._confirmed(track):  # min_hits == 1
-                self._backfill(track)
+
+        seen = np.array([t.box() for t in self.tracks if t.time_since_update == 0]).reshape(-1, 4)
         alive = []
         for track in self.tracks:
-            if track.time_since_update == 0:
+            missed = track.time_since_update
+            if missed == 0:
                 alive.append(track)
-            elif track.time_since_update <= self.max_age:
-                alive.append(track)
+                continue
+            # A tentative track ends after max_age frames; a confirmed one may be found
+            # again for max_gap frames (the gap is then interpolated).
+            if missed > (self.max_gap if self._confirmed(track) else self.max_age):
+                continue
+            alive.append(track)
+            if missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED:
                 pending.candidates.append(_Candidate(track.uncertain_box(), 0.0, PREDICTED, track))
         self.tracks = alive
 
@@ -260,27 +346,28 @@ class FaceTracker:
         return None
 
     def _interpolate(self, track: Track, box: np.ndarray, frame: int) -> None:
+        """Boxes on the straight line between the last detection and this one, a little
+        larger towards the middle of a long gap, where the path is least certain."""
         start, a = track.last_frame, track.last_box
         for f in range(start + 1, frame):
             pending = self._in_buffer(f)
             if pending is None:
                 continue
             t = (f - start) / (frame - start)
-            pending.candidates.append(_Candidate(a + (box - a) * t, 0.0, INTERPOLATED, track))
+            grow = 1.0 + min(0.02 * min(f - start, frame - f), 0.3)
+            pending.candidates.append(_Candidate(grow_box(a + (box - a) * t, grow), 0.0, INTERPOLATED, track))
 
-    def _backfill(self, track: Track) -> None:
-        first = track.detected[track.first_frame]
-        vy, vx = track.velocity()
-        for j in range(1, self.backfill + 1):
-            pending = self._in_buffer(track.first_frame - j)
-            if pending is None:
-                break
-            # The extrapolation is only as good as a velocity estimated from a few
-            # frames, so the box also covers the first detection: a face that was
-            # entering or hidden is somewhere between the two.
-            shift = np.array([-vy, -vx, -vy, -vx]) * j
-            box = union_box(first, grow_box(first + shift, 1.0 + 0.1 * j))
-            pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track))
+    def _backfill_box(self, track: Track, frame: int) -> np.ndarray | None:
+        """The mask box for ``frame``, before ``track``'s first detection: its first box
+        joined with the extrapolated one (5% larger per frame back), or None once the
+        extrapolated face lies (almost) wholly outside the frame."""
+        j = track.first_frame - frame
+        guess = track.early_box(frame)
+        inside = np.clip(guess, 0.0, 1.0)
+        area = max((guess[2] - guess[0]) * (guess[3] - guess[1]), 1e-12)
+        if max(inside[2] - inside[0], 0) * max(inside[3] - inside[1], 0) < 0.1 * area:
+            return None
+        return union_box(track.detected[track.first_frame], grow_box(guess, 1.0 + 0.05 * j))
 
     # -- buffering -------------------------------------------------------------------
     def push(self, payload: Any, detections: Detections) -> Iterator[tuple[int, Any, Detections]]:
@@ -296,6 +383,12 @@ class FaceTracker:
             yield self._emit(self._buffer.popleft())
 
     def _emit(self, pending: _Pending) -> tuple[int, Any, Detections]:
+        self._young = [t for t in self._young if t.first_frame > pending.index]
+        for track in self._young:
+            if track.first_frame - pending.index <= self.backfill and self._confirmed(track):
+                box = self._backfill_box(track, pending.index)
+                if box is not None:
+                    pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track))
         kept, boxes = [], []
         for c in pending.candidates:
             confirmed = self._confirmed(c.track)
