@@ -276,7 +276,9 @@ def main() -> None:
     s.add_argument("input")
     s.add_argument("output")
     p.add_argument("--frames", type=int, default=120, help="frames per synthetic clip (default 120)")
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, nargs="+", default=[7],
+                   help="seed of the faces' choice and paths; several seeds build several benchmarks, "
+                        "reported together (default 7)")  # fmt: skip
     p.add_argument("--detail", type=float, default=0.5,
                    help="share of facial detail kept under which a face counts as hidden (default 0.5)")
     p.add_argument("--work", default=None, help="folder for the synthetic clips (default: a temporary one)")
@@ -296,17 +298,20 @@ def main() -> None:
     labels = LABELS + ((("deface", ()),) if args.deface else ())
     if args.segments > 1:
         labels += ((f"segments-{args.segments}", ("--segments", str(args.segments))),)
-    for i, name in enumerate(BACKGROUNDS):
-        video, gt = build(SHARED / "videos" / name, work, args.frames, args.seed + i)
+    for seed, (i, name) in ((seed, item) for seed in args.seed for item in enumerate(BACKGROUNDS)):
+        folder = work if len(args.seed) == 1 else work / f"seed{seed}"
+        folder.mkdir(exist_ok=True)
+        video, gt = build(SHARED / "videos" / name, folder, args.frames, seed + i)
+        shown = name if len(args.seed) == 1 else f"{Path(name).stem[:19]} seed {seed}"
         for label, extra in labels:
-            out = work / f"{video.stem}_{label.strip('-').replace('-', '_')}.mp4"
+            out = folder / f"{video.stem}_{label.strip('-').replace('-', '_')}.mp4"
             if label == "deface":
                 subprocess.run([args.deface, str(video), "-o", str(out)], check=True, capture_output=True)
             else:
                 run_vidanon(video, out, *extra)
             r = score(gt, video, out, args.detail)
             rows.append((name, label, r))
-            print(f"{name:28s} {label:11s} face-frames {r['face_frames']:4d}  hidden {r['hidden_share']*100:6.2f}%  "
+            print(f"{shown:28s} {label:11s} face-frames {r['face_frames']:4d}  hidden {r['hidden_share']*100:6.2f}%  "
                   f"leaked {r['leaked']:3d}  longest leak {r['longest_leak_run']} frames  "
                   f"non-face masked {r['non_face_masked_share']*100:.3f}%", flush=True)  # fmt: skip
             if label.startswith("segments"):

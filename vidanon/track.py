@@ -180,7 +180,8 @@ def centre_distance(tracks_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarr
     tw = np.maximum(t[:, 3] - t[:, 1], 1e-9)[:, None]
     dy = ((d[:, 0] + d[:, 2]) - (t[:, 0:1] + t[:, 2:3])) / 2 / th
     dx = ((d[:, 1] + d[:, 3]) - (t[:, 1:2] + t[:, 3:4])) / 2 / tw
-    ratio = np.sqrt(np.maximum(d[:, 2] - d[:, 0], 1e-9) * np.maximum(d[:, 3] - d[:, 1], 1e-9))[None, :] / np.sqrt(th * tw)
+    det_size = np.sqrt(np.maximum(d[:, 2] - d[:, 0], 1e-9) * np.maximum(d[:, 3] - d[:, 1], 1e-9))
+    ratio = det_size[None, :] / np.sqrt(th * tw)
     return np.where((ratio >= 0.5) & (ratio <= 2.0), np.hypot(dy, dx), np.inf)
 
 

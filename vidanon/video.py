@@ -240,7 +240,7 @@ class FrameReader:
         self.limit = limit
         select = ["-vf", f"select=gte(n\\,{int(skip)})"] if skip else []
         cmd = [
-            ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error",
+            ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *_threads(),
             "-i", str(info.path),
             "-map", "0:v:0", "-an", "-sn", "-dn", *select,
             "-fps_mode", "passthrough",
@@ -316,7 +316,7 @@ class VideoWriter:
             "-r", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0",
         ]  # fmt: skip
         cmd += _audio_args(container, audio_from)
-        cmd += ["-c:v", codec]
+        cmd += ["-c:v", codec, *_threads()]
         if codec in ("libx264", "libx265"):
             cmd += ["-crf", str(crf), "-preset", preset]
         elif codec in ("libvpx-vp9", "libvpx"):
@@ -373,6 +373,13 @@ def _ffmpeg_failure(name: str, detail: str, code: int | None, doing: str, summar
     if code is not None and code < 0:
         return f"ffmpeg was killed by signal {-code} while {doing} {name}"
     return f"ffmpeg failed while {doing} {name}: {summary[:200] or 'unknown error'}"
+
+
+def _threads() -> list[str]:
+    """ffmpeg's thread count for a worker of ``--jobs`` (VIDANON_THREADS set): its share of
+    the cores, not all of them (ffmpeg's default)."""
+    n = os.environ.get("VIDANON_THREADS", "")
+    return ["-threads", n] if n.isdigit() and int(n) > 0 else []
 
 
 def _audio_args(container: str, audio_from: VideoInfo | None) -> list[str]:
