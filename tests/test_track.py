@@ -195,3 +195,50 @@ def test_segment_context_covers_the_look_ahead():
     from vidanon.batch import CONTEXT
 
     assert CONTEXT > FaceTracker(0.5).lookahead
+
+
+def test_shot_cuts_are_found_and_motion_is_not_a_cut():
+    from vidanon.track import ShotCuts
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:144, 0:256]
+    scene_a = np.stack([(xx + yy) % 256, (2 * xx) % 256, np.full_like(xx, 60)], axis=-1)
+    scene_b = rng.integers(0, 256, (144, 256, 3))
+    frames = [np.roll(scene_a, 4 * t, axis=1) for t in range(10)]  # a fast pan
+    frames += [np.roll(scene_b, 3 * t, axis=0) for t in range(10)]
+    frames += [(np.roll(scene_b, 27, axis=0) * 0.85).astype(np.uint8) for t in range(5)]  # the light dims
+    cuts = ShotCuts()
+    assert [t for t, f in enumerate(frames) if cuts(f.astype(np.uint8))] == [10]
+
+
+def test_nothing_crosses_a_cut():
+    # shot 1: a face detected in frames 0-9; cut at 10; shot 2: another face from frame 14
+    a = [0.3, 0.2, 0.45, 0.3]
+    b = [0.5, 0.6, 0.65, 0.7]
+    frames = [det(a) if t < 10 else (det(b) if t >= 14 else Detections.empty()) for t in range(30)]
+    tracker = FaceTracker(0.5, backfill=10)
+    out = []
+    for t, d in enumerate(frames):
+        out.extend(tracker.push(t, d, cut=t == 10))
+    out.extend(tracker.flush())
+    out = [o[2] for o in out]
+    ids_a = set(out[0].track_ids)
+    for t in range(10, 30):  # face a neither coasts nor is interpolated into shot 2
+        assert not ids_a & set(out[t].track_ids), t
+    for t in range(0, 10):  # face b is not back-filled into shot 1
+        assert set(out[t].track_ids) == ids_a, t
+    assert all(BACKFILLED in out[t].sources for t in range(10, 14))  # but it is within its shot
+
+
+def test_shot_cuts_on_a_real_edited_clip():
+    import pytest
+
+    from conftest import SHARED
+    from vidanon.track import ShotCuts
+    from vidanon.video import FrameReader, probe
+
+    clip = SHARED / "videos" / "bikes_street.mp4"
+    if not clip.exists():
+        pytest.skip("needs ../shared/eval beside the project")
+    cuts = ShotCuts()
+    assert [t for t, f in enumerate(FrameReader(probe(clip))) if cuts(f)] == [30, 76, 137, 187, 242]

@@ -234,7 +234,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
 
     from .detect import DEFAULT_THRESHOLD, PERSON_THRESHOLD, configure_tensorflow
     from .effects import Renderer, SplashRenderer
-    from .track import FaceTracker, NoTracker
+    from .track import FaceTracker, NoTracker, ShotCuts
 
     people = opts.people
     default_threshold = PERSON_THRESHOLD if people else DEFAULT_THRESHOLD
@@ -259,6 +259,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                               low_threshold=min(low, threshold), class_id=PERSON if people else FACE)
     else:
         tracker = NoTracker(threshold)
+    cuts = ShotCuts()
     segmenter = _segmenter() if people else None
     if opts.effect == "splash":
         renderer = SplashRenderer()
@@ -351,7 +352,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                     index += 1
                 continue
             for frame, dets in zip(chunk, detector(np.stack(chunk))):
-                emit(tracker.push(frame, dets))
+                emit(tracker.push(frame, dets, cut=cuts(frame)))
                 index += 1
         read_thread.check()
         if tracker is not None:

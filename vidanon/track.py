@@ -80,7 +80,7 @@ def grow_box(box: np.ndarray, factor: float, dy: float = 0.0, dx: float = 0.0) -
 class Track:
     """One face: a Kalman filter over ``[u, v, s, r, u', v', s']``."""
 
-    def __init__(self, track_id: int, box: np.ndarray, frame: int) -> None:
+    def __init__(self, track_id: int, box: np.ndarray, frame: int, scene_start: int = 0) -> None:
         kf = KalmanFilter(dim_x=7, dim_z=4)
         kf.F = np.eye(7)
         kf.F[0, 4] = kf.F[1, 5] = kf.F[2, 6] = 1.0
@@ -99,6 +99,7 @@ class Track:
         self.hits = 1
         self.time_since_update = 0
         self.first_frame = frame
+        self.scene_start = scene_start  # first frame of its shot: nothing is back-filled before it
         self.last_frame = frame
         self.last_box = np.asarray(box, np.float64)
         self.detected: dict[int, np.ndarray] = {frame: self.last_box}
@@ -234,6 +235,37 @@ class _Pending:
     candidates: list[_Candidate] = field(default_factory=list)
 
 
+class ShotCuts:
+    """Tells whether a frame starts a new shot (a cut in an edited video).
+
+    A face does not continue across a cut: the tracker ends every track there, so no box
+    coasts, is interpolated or is back-filled into the other shot (a blurred patch in a
+    scene where nobody stands). A cut is a frame whose thumbnail differs from the previous
+    one both in colour histogram (L1 distance over 3 x 16 bins above ``HIST_L1``, of 2 at
+    most) and in pixels (mean absolute difference above ``PIXEL_DIFF`` of 255): motion
+    alone moves pixels but keeps the histogram, a lighting change shifts the histogram but
+    not by that much in pixels. A false cut only ends tracks early; detections are still
+    hidden.
+    """
+
+    HIST_L1 = 1.0
+    PIXEL_DIFF = 30.0
+
+    def __init__(self) -> None:
+        self._previous: tuple[np.ndarray, np.ndarray] | None = None
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        step = max(1, min(frame.shape[:2]) // 64)
+        thumb = np.asarray(frame[::step, ::step, :3], np.float32)
+        pixels = thumb.shape[0] * thumb.shape[1]
+        hist = np.concatenate([np.histogram(thumb[..., c], 16, (0, 256))[0] for c in range(3)]) / pixels
+        previous, self._previous = self._previous, (thumb, hist)
+        if previous is None or previous[0].shape != thumb.shape:
+            return False
+        recoloured = np.abs(hist - previous[1]).sum() > self.HIST_L1
+        return bool(recoloured and np.abs(thumb - previous[0]).mean() > self.PIXEL_DIFF)
+
+
 class FaceTracker:
     """SORT + ByteTrack's second pass, with look-ahead, producing mask boxes per frame.
 
@@ -277,6 +309,7 @@ class FaceTracker:
         self._next_id = 1
         self._buffer: deque[_Pending] = deque()
         self._frame = -1
+        self._scene_start = 0
 
     # -- SORT step -------------------------------------------------------------------
     def _confirmed(self, track: Track) -> bool:
@@ -316,7 +349,7 @@ class FaceTracker:
             if score < self.start_threshold:
                 continue  # a weak box only extends a track
             box = dets.boxes[d].astype(np.float64)
-            track = Track(self._next_id, box, frame)
+            track = Track(self._next_id, box, frame, self._scene_start)
             self._next_id += 1
             self.tracks.append(track)
             self._young.append(track)
@@ -371,8 +404,12 @@ class FaceTracker:
         return union_box(track.detected[track.first_frame], grow_box(guess, 1.0 + 0.05 * j))
 
     # -- buffering -------------------------------------------------------------------
-    def push(self, payload: Any, detections: Detections) -> Iterator[tuple[int, Any, Detections]]:
+    def push(self, payload: Any, detections: Detections, cut: bool = False) -> Iterator[tuple[int, Any, Detections]]:
+        """Add the next frame; ``cut``: it starts a new shot (see :class:`ShotCuts`)."""
         self._frame += 1
+        if cut:
+            self.tracks = []
+            self._scene_start = self._frame
         pending = _Pending(self._frame, payload)
         self._buffer.append(pending)
         self._step(detections, pending)
@@ -386,6 +423,8 @@ class FaceTracker:
     def _emit(self, pending: _Pending) -> tuple[int, Any, Detections]:
         self._young = [t for t in self._young if t.first_frame > pending.index]
         for track in self._young:
+            if pending.index < track.scene_start:
+                continue  # another shot
             if track.first_frame - pending.index <= self.backfill and self._confirmed(track):
                 box = self._backfill_box(track, pending.index)
                 if box is not None:
@@ -419,7 +458,7 @@ class NoTracker:
         self.threshold = threshold
         self._frame = -1
 
-    def push(self, payload: Any, detections: Detections) -> Iterator[tuple[int, Any, Detections]]:
+    def push(self, payload: Any, detections: Detections, cut: bool = False) -> Iterator[tuple[int, Any, Detections]]:
         self._frame += 1
         yield self._frame, payload, detections[np.flatnonzero(detections.scores >= self.threshold)]
 
