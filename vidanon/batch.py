@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import InputError, OutputError, VidanonError
-from .video import CONTAINERS
+from .video import CONTAINERS, THREADS_ENV
 
 # Extensions picked up when a folder is given (anything ffmpeg reads may still be named).
 VIDEO_EXTENSIONS = {
@@ -158,7 +158,7 @@ def _init_worker(threads: int, progress_queue) -> None:
 
     global _progress_queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ["VIDANON_THREADS"] = str(threads)
+    os.environ[THREADS_ENV] = str(threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _progress_queue = progress_queue
 
@@ -204,7 +204,7 @@ def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Resu
 
 def _run_task_remote(task: Task, threads: int) -> Result:
     """Entry point of a Ray task (a Ray worker process may run many)."""
-    os.environ.setdefault("VIDANON_THREADS", str(threads))
+    os.environ.setdefault(THREADS_ENV, str(threads))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return run_task(task)
 

@@ -21,6 +21,7 @@ import numpy as np
 from .detections import FACE, PERSON, Detections
 from .errors import ModelError
 from .models import model_path
+from .video import worker_threads
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,12 +34,8 @@ _configured = False
 
 
 def cpu_threads() -> int:
-    """CPU threads one vidanon process may use: ``VIDANON_THREADS`` (set per worker by
-    ``--jobs``), else every core."""
-    try:
-        return max(1, int(os.environ.get("VIDANON_THREADS", "")))
-    except ValueError:
-        return os.cpu_count() or 1
+    """CPU threads this process may use: its share under ``--jobs``, else every core."""
+    return worker_threads() or os.cpu_count() or 1
 
 
 def configure_tensorflow() -> str:
@@ -49,7 +46,7 @@ def configure_tensorflow() -> str:
 
         gpus = tf.config.list_physical_devices("GPU")
     if not _configured:
-        if "VIDANON_THREADS" in os.environ:
+        if worker_threads() is not None:
             try:
                 tf.config.threading.set_intra_op_parallelism_threads(cpu_threads())
                 tf.config.threading.set_inter_op_parallelism_threads(min(2, cpu_threads()))

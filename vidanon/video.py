@@ -375,11 +375,20 @@ def _ffmpeg_failure(name: str, detail: str, code: int | None, doing: str, summar
     return f"ffmpeg failed while {doing} {name}: {summary[:200] or 'unknown error'}"
 
 
+THREADS_ENV = "VIDANON_THREADS"  # set in each worker of --jobs and each Ray task
+
+
+def worker_threads() -> int | None:
+    """The threads this process may use when it is one of several (its share of the
+    cores, from ``VIDANON_THREADS``); None when it has the machine to itself."""
+    value = os.environ.get(THREADS_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def _threads() -> list[str]:
-    """ffmpeg's thread count for a worker of ``--jobs`` (VIDANON_THREADS set): its share of
-    the cores, not all of them (ffmpeg's default)."""
-    n = os.environ.get("VIDANON_THREADS", "")
-    return ["-threads", n] if n.isdigit() and int(n) > 0 else []
+    """ffmpeg's thread count: a worker's share of the cores, else ffmpeg's default (all)."""
+    n = worker_threads()
+    return ["-threads", str(n)] if n else []
 
 
 def _audio_args(container: str, audio_from: VideoInfo | None) -> list[str]:
