@@ -6,15 +6,17 @@ For each clip it runs, one after the other:
 * **ceiling**: one ffmpeg process (imageio-ffmpeg's binary) decoding the clip and encoding
   it with vidanon's encoder settings (x264, preset veryfast, CRF 18, audio copied): no
   anonymizer can be faster than this;
-* **deface** 1.5.0 from PyPI, installed by this script into a throw-away virtual
-  environment (cached under ``--work``), run with ``--keep-audio`` and its defaults;
+* **deface** 1.5.0 from PyPI, installed by this script into throw-away virtual
+  environments (cached under ``--work``), run with ``--keep-audio`` and its defaults: once
+  with onnxruntime installed (deface picks it up by itself: its fastest set-up on a CPU,
+  the figure every ratio is taken against) and once without (its OpenCV back-end);
 * **vidanon** with each effect in ``--effects`` (default blur, and splash when available).
 
 and prints frames per second, each as a ratio to the ceiling and to deface, and the peak
 resident memory of each run (the largest process of the run, from ``wait4``), with the CPU
 and GPU it ran on. Timings are end to end, model loading included.
 
-    python scripts/bench.py                              # both default clips
+    python scripts/bench.py                              # the default clips (1080p, 360p, 2160p, 432p)
     python scripts/bench.py --frames 300                 # cap every clip at 300 frames
     python scripts/bench.py --clips ../shared/eval/videos/opera_crowd_1080p.mp4 --no-deface
     python scripts/bench.py --batch                      # --jobs 1 vs 2, --segments 1 vs 2
@@ -38,8 +40,13 @@ sys.path.insert(0, str(ROOT))
 from vidanon.video import FrameReader, ffmpeg_exe, probe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval" / "videos"
-DEFAULT_CLIPS = [SHARED / "opera_crowd_1080p.mp4", SHARED / "one_by_one_person.mp4"]
+OPERA = SHARED / "opera_crowd_1080p.mp4"
+# Clips derived from the opera crowd (scaled with ffmpeg into --work): the same faces at
+# 640x360 and at 3840x2160 (its first 30 frames: deface takes seconds per 4K frame).
+DERIVED = {"opera_crowd_360p": (OPERA, 640, 360, None), "opera_crowd_2160p": (OPERA, 3840, 2160, 30)}
+DEFAULT_CLIPS = [OPERA, Path("opera_crowd_360p"), Path("opera_crowd_2160p"), SHARED / "one_by_one_person.mp4"]
 DEFACE = "deface==1.5.0"
+DEFACE_SETUPS = {"deface 1.5.0 (onnxruntime)": ["onnxruntime"], "deface 1.5.0 (OpenCV)": []}
 
 
 @dataclass
@@ -84,18 +91,31 @@ def gpu_name() -> str:
     return "none"
 
 
-def deface_command(work: Path) -> list[str] | None:
-    """deface in its own virtual environment (created once, reused from ``work``)."""
-    venv = work / "deface-venv"
+def deface_command(work: Path, extra: list[str]) -> list[str] | None:
+    """deface in its own virtual environment (created once, reused from ``work``), with the
+    packages ``extra`` beside it (onnxruntime: deface then runs its network through it)."""
+    venv = work / ("deface-venv" + "".join(f"-{e}" for e in extra))
     exe = venv / "bin" / "deface"
     if not exe.exists():
-        print(f"installing {DEFACE} into {venv} ...", flush=True)
+        print(f"installing {DEFACE} {' '.join(extra)} into {venv} ...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", DEFACE], capture_output=True, text=True)
+        proc = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", DEFACE, *extra], capture_output=True,
+                              text=True)  # fmt: skip
         if proc.returncode != 0:
             print(f"could not install deface: {proc.stderr.strip()[-300:]}")
             return None
     return [str(exe)]
+
+
+def derived(name: str, work: Path) -> Path:
+    """A clip of DERIVED, made once in ``work``."""
+    source, width, height, frames = DERIVED[name]
+    out = work / f"{name}.mp4"
+    if not out.exists():
+        cap = ["-frames:v", str(frames)] if frames else []
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-vf", f"scale={width}:{height}",
+                        *cap, "-c:v", "libx264", "-crf", "16", "-preset", "veryfast", str(out)], check=True)  # fmt: skip
+    return out
 
 
 def capped(clip: Path, frames: int | None, work: Path) -> Path:
@@ -175,7 +195,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clips", nargs="+", type=Path, default=DEFAULT_CLIPS)
     p.add_argument("--frames", type=int, default=None, help="cap each clip at N frames")
-    p.add_argument("--effects", default="blur,splash", help="vidanon effects to time (default blur,splash)")
+    p.add_argument("--effects", default="blur", help="vidanon effects to time, e.g. blur,splash (default blur)")
+    p.add_argument("--setting", action="append", default=[], metavar="LABEL=ARGS",
+                   help="also time vidanon blur with these arguments, e.g. --setting 'fast=--detect-size 960'")
     p.add_argument("--no-deface", action="store_true", help="skip deface")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidanon-bench",
                    help="folder for outputs and deface's virtual environment")  # fmt: skip
@@ -191,6 +213,7 @@ def main() -> None:
         print(f"CPU: {cpu_name()}\nGPU: {gpu_name()}")
         batch_bench(args.work, args.vidanon_args.split())
         return
+    args.clips = [derived(c.name, args.work) if c.name in DERIVED and not c.exists() else c for c in args.clips]
     missing = [c for c in args.clips if not c.exists()]
     if missing:
         raise SystemExit(f"clip not found: {missing[0]} (the default clips live in ../shared/eval/videos)")
@@ -200,7 +223,7 @@ def main() -> None:
     gpus = tf.config.list_physical_devices("GPU")
     print(f"CPU: {cpu_name()}")
     print(f"GPU: {gpu_name()} (TensorFlow {tf.__version__} sees {len(gpus)} GPU(s))")
-    deface = None if args.no_deface else deface_command(args.work)
+    defaces = {} if args.no_deface else {name: deface_command(args.work, extra) for name, extra in DEFACE_SETUPS.items()}
     effects = [e for e in args.effects.split(",") if e]
     if "splash" in effects and not splash_available():
         print("(splash is not available in this version of vidanon; skipped)")
@@ -218,10 +241,11 @@ def main() -> None:
                "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "copy", str(out)]  # fmt: skip
         runs.append(timed(cmd))
         runs[-1].tool = "ffmpeg re-encode (ceiling)"
-        if deface:
-            out = args.work / f"deface_{clip.stem}.mp4"
-            runs.append(timed(deface + [str(src), "-o", str(out), "--keep-audio"]))
-            runs[-1].tool = "deface 1.5.0"
+        for name, deface in defaces.items():
+            if deface:
+                out = args.work / f"deface_{clip.stem}.mp4"
+                runs.append(timed(deface + [str(src), "-o", str(out), "--keep-audio"]))
+                runs[-1].tool = name
         for effect in effects:
             out = args.work / f"vidanon_{effect}_{clip.stem}.mp4"
             cmd = [sys.executable, "-m", "vidanon", str(src), str(out), "-y", "-q", "--effect", effect,
@@ -231,8 +255,15 @@ def main() -> None:
             written = count_frames(out) if runs[-1].ok else frames
             if written != frames:
                 runs[-1].ok, runs[-1].detail = False, f"frame count {written} != {frames}"
+        for item in args.setting:
+            label, _, extra = item.partition("=")
+            out = args.work / f"vidanon_{label}_{clip.stem}.mp4"
+            cmd = [sys.executable, "-m", "vidanon", str(src), str(out), "-y", "-q", *extra.split(),
+                   *args.vidanon_args.split()]  # fmt: skip
+            runs.append(timed(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}))
+            runs[-1].tool = f"vidanon {label}"
         ceiling = frames / runs[0].seconds if runs[0].ok else None
-        base = next((frames / r.seconds for r in runs if r.tool.startswith("deface") and r.ok), None)
+        base = next((frames / r.seconds for r in runs if r.tool.startswith("deface") and r.ok), None)  # onnxruntime
         print(f"{'tool':28s} {'seconds':>8s} {'frames/s':>9s} {'x ceiling':>10s} {'x deface':>9s} {'peak RSS':>10s}")
         for r in runs:
             if not r.ok:

@@ -37,11 +37,9 @@ sys.path.insert(0, str(ROOT))
 from vidanon.batch import CONTEXT, split_frames  # noqa: E402
 from vidanon.evaluation import load_stills  # noqa: E402
 from vidanon.mask import ellipse_template  # noqa: E402
-from vidanon.video import FrameReader, VideoWriter, probe  # noqa: E402
+from vidanon.video import FrameReader, VideoWriter, ffmpeg_exe, probe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
-BACKGROUNDS = ["parking_no_people.mp4", "bottles_hand_no_face.mp4"]
-LABELS = (("tracking", ()), ("--no-track", ("--no-track",)))
 
 
 # --------------------------------------------------------------------------- build
@@ -89,20 +87,73 @@ def plan_trajectories(rng, n_faces, frames, width, height):
     return plans
 
 
-def build(background: Path, out_dir: Path, frames: int, seed: int, n_faces: int = 6) -> tuple[Path, Path]:
+def plan_crowd(rng, n_faces, frames, width, height, face_px):
+    """A crowd seen from afar: ``n_faces`` faces of ``face_px`` = (smallest, largest) face-box
+    height, walking across the frame (a third of them entering at the left or right edge,
+    some crossing each other), each with a few frames of motion blur, dimming or a hat."""
+    lo, hi = face_px
+    plans = []
+    for k in range(n_faces):
+        size = float(rng.uniform(lo, hi)) * 1.2  # the crop is 1.2x the labelled face box
+        s0, s1 = size, size * float(rng.uniform(0.85, 1.15))  # walking a little towards or away
+        y = float(rng.uniform(0.25, 0.8)) * height
+        speed = float(rng.uniform(0.3, 1.2)) * size / 12  # px per frame: slow strollers to runners
+        if k % 3 == 0:  # enters at an edge
+            start = int(rng.integers(0, max(1, frames // 2)))
+            x0 = -size * 0.4 if k % 2 else width + size * 0.4
+        else:
+            start = 0 if k % 3 == 1 else int(rng.integers(0, max(1, frames // 3)))
+            x0 = float(rng.uniform(0.1, 0.9)) * width
+        length = frames - start
+        direction = 1.0 if x0 < width / 2 else -1.0
+        x1 = x0 + direction * speed * length
+        y1 = y + float(rng.uniform(-0.05, 0.05)) * height
+        events = {}
+        for _ in range(3):
+            f = start + int(rng.integers(0, max(1, length)))
+            events[f] = str(rng.choice(["blur", "dim", "occlude"]))
+        plans.append(dict(start=start, length=length, s0=s0, s1=s1, p0=(x0, y), p1=(x1, y1), events=events))
+    return plans
+
+
+# Synthetic clips: background clip, frames kept from it, output size (None: the clip's own),
+# faces, and how the faces move (``plan_trajectories`` or ``plan_crowd``'s face sizes).
+CLIPS = {
+    "parking": dict(background="parking_no_people.mp4", size=None, faces=6, crowd=None, frames=None),
+    "bottles": dict(background="bottles_hand_no_face.mp4", size=None, faces=6, crowd=None, frames=None),
+    "crowd1080": dict(background="parking_no_people.mp4", size=(1920, 1080), faces=24, crowd=(18, 48), frames=None),
+    "crowd2160": dict(background="bottles_hand_no_face.mp4", size=(3840, 2160), faces=24, crowd=(36, 96),
+                      frames=60),
+}
+DEFAULT_CLIPS = ["parking", "bottles", "crowd1080", "crowd2160"]
+
+
+def build(name: str, out_dir: Path, frames: int, seed: int) -> tuple[Path, Path]:
+    spec = CLIPS[name]
+    background = SHARED / "videos" / spec["background"]
+    frames = min(frames, spec["frames"] or frames)
     rng = np.random.default_rng(seed)
     faces = load_faces()
     info = probe(background)
+    width, height = spec["size"] or (info.width, info.height)
+    n_faces = spec["faces"]
     template = ellipse_template(64, 0.3)
-    plans = plan_trajectories(rng, n_faces, frames, info.width, info.height)
-    chosen = rng.choice(len(faces), n_faces, replace=False)
-    video = out_dir / f"synthetic_{background.stem}.mp4"
-    writer = VideoWriter(video, info.width, info.height, info.fps, "mp4", crf=12, preset="veryfast")
+    if spec["crowd"]:
+        plans = plan_crowd(rng, n_faces, frames, width, height, spec["crowd"])
+        post = dict(x0=-0.05 * width, x1=1.05 * width, w=max(4, int(0.012 * width)))  # a post passing in front
+    else:
+        plans = plan_trajectories(rng, n_faces, frames, width, height)
+        post = None
+    chosen = rng.choice(len(faces), n_faces, replace=n_faces > len(faces))
+    video = out_dir / f"synthetic_{name}.mp4"
+    writer = VideoWriter(video, width, height, info.fps, "mp4", crf=12, preset="veryfast")
     truth = []
     reader = FrameReader(info)
     for t, bg in enumerate(reader):
         if t >= frames:
             break
+        if (width, height) != (info.width, info.height):
+            bg = resize(bg, height, width)
         frame = bg.astype(np.float32)
         boxes, footprints = [], []
         for k, plan in enumerate(plans):
@@ -129,7 +180,7 @@ def build(background: Path, out_dir: Path, frames: int, seed: int, n_faces: int 
                 patch[: fh * 2 // 5] = 128.0  # a hat or a hand over the upper part
             y0, x0 = int(round(cy - fh / 2)), int(round(cx - fw / 2))
             ya, xa = max(0, y0), max(0, x0)
-            yb, xb = min(info.height, y0 + fh), min(info.width, x0 + fw)
+            yb, xb = min(height, y0 + fh), min(width, x0 + fw)
             if yb - ya < 4 or xb - xa < 4:
                 continue
             pa = patch[ya - y0 : yb - y0, xa - x0 : xb - x0]
@@ -139,8 +190,15 @@ def build(background: Path, out_dir: Path, frames: int, seed: int, n_faces: int 
             # the labelled face itself is the inner part of the crop (crop = 1.2x face box)
             inner = [cy - fh / 2.4, cx - fw / 2.4, cy + fh / 2.4, cx + fw / 2.4]
             boxes.append(dict(face=k, box=[round(v, 1) for v in inner], event=event))
-        # Visible share of each face: inside the frame and not covered by faces drawn later.
-        cover = np.zeros((info.height, info.width), np.float32)
+        # Visible share of each face: inside the frame and not covered by faces drawn later
+        # or by the post.
+        cover = np.zeros((height, width), np.float32)
+        if post is not None:
+            px = int(post["x0"] + (post["x1"] - post["x0"]) * t / max(frames - 1, 1))
+            a, b = max(0, px), min(width, px + post["w"])
+            if b > a:
+                frame[:, a:b] = (90.0, 80.0, 70.0)
+                cover[:, a:b] = 1.0
         for box, (ya, xa, yb, xb, al, full) in reversed(list(zip(boxes, footprints))):
             box["visible"] = round(float((al * (1 - cover[ya:yb, xa:xb])).sum() / full), 3)
             cover[ya:yb, xa:xb] = np.maximum(cover[ya:yb, xa:xb], al)
@@ -148,8 +206,8 @@ def build(background: Path, out_dir: Path, frames: int, seed: int, n_faces: int 
         truth.append(boxes)
     reader.close()
     writer.close()
-    gt = out_dir / f"synthetic_{background.stem}.json"
-    gt.write_text(json.dumps({"video": video.name, "width": info.width, "height": info.height, "frames": truth}))
+    gt = out_dir / f"synthetic_{name}.json"
+    gt.write_text(json.dumps({"video": video.name, "width": width, "height": height, "frames": truth}))
     return video, gt
 
 
@@ -196,6 +254,25 @@ def face_ellipse(y0: float, x0: float, y1: float, x1: float, ya: int, xa: int, y
     return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
 
 
+SIZE_BUCKETS = {"<24": (0, 24), "24-48": (24, 48), "48-96": (48, 96), ">96": (96, 1e9)}
+
+
+def size_bucket(face_height: float) -> str:
+    """The bucket of a face by the height of its labelled box, in pixels of the frame."""
+    return next(name for name, (lo, hi) in SIZE_BUCKETS.items() if lo <= face_height < hi)
+
+
+def same_size(grey_frame: np.ndarray, h: int, w: int) -> np.ndarray:
+    """An output frame brought back to the input's size: some tools scale the frame to a
+    multiple of 16 (deface, through imageio's macro_block_size: 480x270 -> 480x272)."""
+    if grey_frame.shape == (h, w):
+        return grey_frame
+    from scipy.ndimage import zoom
+
+    return zoom(grey_frame, (h / grey_frame.shape[0], w / grey_frame.shape[1]), order=1, grid_mode=True,
+                mode="nearest")[:h, :w]  # fmt: skip
+
+
 def grey(frame: np.ndarray) -> np.ndarray:
     return frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
 
@@ -205,13 +282,13 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
     h, w = gt["height"], gt["width"]
     leaks: dict[int, list[int]] = {}
     face_frames = hidden = 0
+    by_size = {name: [0, 0] for name in SIZE_BUCKETS}  # face-frames, hidden
     changed = background = 0
     n_out = 0
     for t, (fin, fout) in enumerate(zip(FrameReader(probe(input_video)), FrameReader(probe(output_video)))):
         n_out += 1
         gin, gout = grey(fin), grey(fout)
-        if gout.shape != gin.shape:  # some tools pad the frame (deface: to a multiple of 16)
-            gout = np.pad(gout, [(0, max(0, h - gout.shape[0])), (0, max(0, w - gout.shape[1]))])[:h, :w]
+        gout = same_size(gout, h, w)
         away = np.ones((h, w), bool)
         for face in gt["frames"][t] if t < len(gt["frames"]) else []:
             y0, x0, y1, x1 = face["box"]
@@ -221,10 +298,13 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
             if face["visible"] < 0.3 or yb - ya < 6 or xb - xa < 6:
                 continue  # mostly outside the frame: not scored
             face_frames += 1
+            bucket = by_size[size_bucket(y1 - y0)]
+            bucket[0] += 1
             inside = face_ellipse(y0, x0, y1, x1, ya, xa, yb, xb)
             s = detail_kept(gin[ya:yb, xa:xb], gout[ya:yb, xa:xb], inside)
             if s < threshold:
                 hidden += 1
+                bucket[1] += 1
             else:
                 leaks.setdefault(face["face"], []).append(t)
         diff = np.abs(gin - gout) > 20
@@ -246,10 +326,79 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
         "longest_leak_run": max(longest.values(), default=0),
         "leak_runs_per_face": longest,
         "leak_frames": sorted({t for frames in leaks.values() for t in frames}),
+        "by_size": by_size,
         "non_face_masked_share": changed / background if background else 0.0,
         "non_face_pixels": background,
         "non_face_masked": changed,
     }
+
+
+# --------------------------------------------------------------------------- precision on real clips
+HEADS = ROOT / "tests" / "data" / "heads.json"
+
+
+def changed_regions(fin: np.ndarray, fout: np.ndarray, min_area: int = 12):
+    """Connected areas that the output changed beyond the encoder's noise (a grey-level
+    difference over 12, closed by 2 px so that one soft mask is one area); returns the
+    label image, the number of areas and the changed-pixel mask."""
+    from scipy import ndimage
+
+    h, w = fin.shape[:2]
+    gout = grey(fout)
+    gout = same_size(gout, h, w)
+    diff = np.abs(grey(fin) - gout) > 12
+    closed = ndimage.binary_closing(ndimage.binary_dilation(diff, iterations=2), iterations=2)
+    labels, n = ndimage.label(closed)
+    if n:
+        sizes = ndimage.sum(diff, labels, index=np.arange(1, n + 1))
+        small = np.flatnonzero(sizes < min_area) + 1
+        labels[np.isin(labels, small)] = 0
+        labels, n = ndimage.label(labels > 0)
+    return labels, n, diff
+
+
+def aligned_clip(clip: Path, frames: dict[str, list], work: Path) -> tuple[Path, dict[str, list]]:
+    """The clip scaled to a multiple of 16 px (once, into ``work``) and its labels scaled
+    with it. deface writes through imageio, which rescales other sizes to a multiple of 16
+    (480x270 -> 480x272); comparing such an output with the original would count every
+    edge of the resampled frame as changed. Every tool gets this same aligned input."""
+    info = probe(clip)
+    w16, h16 = 16 * round(info.width / 16), 16 * round(info.height / 16)
+    if (w16, h16) == (info.width, info.height):
+        return clip, frames
+    out = work / f"aligned_{clip.stem}.mp4"
+    if not out.exists():
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-vf", f"scale={w16}:{h16}:flags=lanczos",
+                        "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(out)], check=True)  # fmt: skip
+    sx, sy = w16 / info.width, h16 / info.height
+    return out, {k: [[x1 * sx, y1 * sy, x2 * sx, y2 * sy] for x1, y1, x2, y2 in v] for k, v in frames.items()}
+
+
+def real_precision(clip: Path, output: Path, frames: dict[str, list]) -> dict:
+    """On the hand-labelled frames of a real clip: masked areas touching no head (false
+    regions), and the share of pixels outside every head that the output changed."""
+    want = {int(k): np.asarray(v, np.float64).reshape(-1, 4) for k, v in frames.items()}
+    regions = false_regions = 0
+    changed = away_total = 0
+    per_frame = {}
+    for t, (fin, fout) in enumerate(zip(FrameReader(probe(clip)), FrameReader(probe(output)))):
+        if t not in want:
+            continue
+        h, w = fin.shape[:2]
+        heads = np.zeros((h, w), bool)
+        for x1, y1, x2, y2 in want[t]:
+            mx, my = 0.1 * (x2 - x1), 0.1 * (y2 - y1)  # labels drawn by eye: a little slack
+            heads[max(0, int(y1 - my)) : int(y2 + my) + 1, max(0, int(x1 - mx)) : int(x2 + mx) + 1] = True
+        labels, n, diff = changed_regions(fin, fout)
+        false_here = sum(1 for k in range(1, n + 1) if not heads[labels == k].any())
+        regions += n
+        false_regions += false_here
+        changed += int((diff & ~heads).sum())
+        away_total += int((~heads).sum())
+        per_frame[t] = (n, false_here)
+    return {"frames": len(per_frame), "regions": regions, "false_regions": false_regions,
+            "false_per_frame": false_regions / max(len(per_frame), 1),
+            "non_head_masked_share": changed / max(away_total, 1), "per_frame": per_frame}  # fmt: skip
 
 
 def run_vidanon(video: Path, out: Path, *extra: str) -> None:
@@ -268,6 +417,42 @@ def false_masks(video: Path, work: Path, *extra: str) -> dict:
             "boxes": sum(len(f) for f in frames)}  # fmt: skip
 
 
+def real_report(labels, work: Path, deface: str | None) -> None:
+    heads = json.loads(HEADS.read_text())["clips"]
+    totals: dict[str, list[int]] = {}
+    print(f"\nreal clips, hand-labelled heads ({sum(len(f) for f in heads.values())} frames): masked areas touching "
+          f"no head per frame, non-head pixels masked")
+    for name, frames in heads.items():
+        clip, frames = aligned_clip(SHARED / "videos" / name, frames, work)
+        for label, extra in [("identity", ()), *labels]:
+            if label.startswith("segments") or label == "--no-track":
+                continue
+            out = work / f"real_{Path(name).stem}_{label.strip('-').replace('-', '_')}.mp4"
+            if label == "identity":  # the measure's noise floor: a plain re-encode
+                subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "23",
+                                "-pix_fmt", "yuv420p", str(out)], check=True)  # fmt: skip
+            elif label == "deface":
+                subprocess.run([deface, str(clip), "-o", str(out)], check=True, capture_output=True)
+            else:
+                run_vidanon(clip, out, *extra)
+            r = real_precision(clip, out, frames)
+            t = totals.setdefault(label, [0, 0, 0, 0.0])
+            t[0] += r["frames"]
+            t[1] += r["regions"]
+            t[2] += r["false_regions"]
+            t[3] += r["non_head_masked_share"] * r["frames"]
+            print(f"{Path(name).stem[:22]:22s} {label:11s} frames {r['frames']:2d}  areas {r['regions']:3d}  "
+                  f"false {r['false_regions']:3d} ({r['false_per_frame']:.2f}/frame)  "
+                  f"non-head masked {r['non_head_masked_share'] * 100:.3f}%", flush=True)  # fmt: skip
+    for label, (frames, regions, false, share) in totals.items():
+        print(f"REAL  {label:11s} frames {frames}  areas {regions}  false {false} = {false / max(frames, 1):.3f}/frame  "
+              f"non-head masked {share / max(frames, 1) * 100:.3f}%")
+
+
+def _size_line(by_size: dict) -> str:
+    return "  ".join(f"{name} {h}/{n}" + (f" {h / n * 100:.1f}%" if n else "") for name, (n, h) in by_size.items() if n)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd")
@@ -275,17 +460,26 @@ def main() -> None:
     s.add_argument("gt")
     s.add_argument("input")
     s.add_argument("output")
-    p.add_argument("--frames", type=int, default=120, help="frames per synthetic clip (default 120)")
+    p.add_argument("--frames", type=int, default=120, help="frames per synthetic clip (default 120; crowd2160: 60)")
+    p.add_argument("--clips", nargs="+", default=DEFAULT_CLIPS, choices=list(CLIPS),
+                   help=f"synthetic clips to build (default: {' '.join(DEFAULT_CLIPS)})")
     p.add_argument("--seed", type=int, nargs="+", default=[7],
                    help="seed of the faces' choice and paths; several seeds build several benchmarks, "
                         "reported together (default 7)")  # fmt: skip
     p.add_argument("--detail", type=float, default=0.5,
                    help="share of facial detail kept under which a face counts as hidden (default 0.5)")
     p.add_argument("--work", default=None, help="folder for the synthetic clips (default: a temporary one)")
+    p.add_argument("--run", action="append", default=[], metavar="LABEL=ARGS",
+                   help="also run vidanon with these arguments, e.g. --run 'fast=--detect-size 960' (repeatable)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the --no-track run")
     p.add_argument("--segments", type=int, default=0, metavar="K",
                    help="also run vidanon --segments K and count the leaks next to the seams")
     p.add_argument("--deface", default=None, metavar="EXE",
                    help="also run and score this deface executable (e.g. from scripts/bench.py's venv)")
+    p.add_argument("--no-face-clips", action="store_true", help="also count masks on the real clips without faces")
+    p.add_argument("--real", action="store_true",
+                   help="also measure precision on the real clips with hand-labelled heads (tests/data/heads.json)")
+    p.add_argument("--real-only", action="store_true", help="only the real clips' precision")
     args = p.parse_args()
     if args.cmd == "score":
         print(json.dumps(score(Path(args.gt), Path(args.input), Path(args.output), args.detail), indent=1))
@@ -295,42 +489,64 @@ def main() -> None:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="vidanon-eval-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
-    labels = LABELS + ((("deface", ()),) if args.deface else ())
+    labels = [("default", ())]
+    if not args.no_baseline:
+        labels.append(("--no-track", ("--no-track",)))
+    for item in args.run:
+        label, _, extra = item.partition("=")
+        labels.append((label, tuple(extra.split())))
+    if args.deface:
+        labels.append(("deface", ()))
     if args.segments > 1:
-        labels += ((f"segments-{args.segments}", ("--segments", str(args.segments))),)
-    for seed, (i, name) in ((seed, item) for seed in args.seed for item in enumerate(BACKGROUNDS)):
+        labels.append((f"segments-{args.segments}", ("--segments", str(args.segments))))
+    order = list(CLIPS)
+    clips = [] if args.real_only else args.clips
+    for seed, name in ((seed, name) for seed in args.seed for name in clips):
         folder = work if len(args.seed) == 1 else work / f"seed{seed}"
         folder.mkdir(exist_ok=True)
-        video, gt = build(SHARED / "videos" / name, folder, args.frames, seed + i)
-        shown = name if len(args.seed) == 1 else f"{Path(name).stem[:19]} seed {seed}"
+        video, gt = folder / f"synthetic_{name}.mp4", folder / f"synthetic_{name}.json"
+        if not (video.exists() and gt.exists()):
+            video, gt = build(name, folder, args.frames, seed + order.index(name))
+        frames = len(json.loads(gt.read_text())["frames"])
+        shown = name if len(args.seed) == 1 else f"{name} seed {seed}"
         for label, extra in labels:
-            out = folder / f"{video.stem}_{label.strip('-').replace('-', '_')}.mp4"
+            out = folder / f"{video.stem}_{label.strip('-').replace('-', '_').replace(' ', '_')}.mp4"
             if label == "deface":
                 subprocess.run([args.deface, str(video), "-o", str(out)], check=True, capture_output=True)
             else:
                 run_vidanon(video, out, *extra)
             r = score(gt, video, out, args.detail)
             rows.append((name, label, r))
-            print(f"{shown:28s} {label:11s} face-frames {r['face_frames']:4d}  hidden {r['hidden_share']*100:6.2f}%  "
+            print(f"{shown:18s} {label:11s} face-frames {r['face_frames']:5d}  hidden {r['hidden_share']*100:6.2f}%  "
                   f"leaked {r['leaked']:3d}  longest leak {r['longest_leak_run']} frames  "
                   f"non-face masked {r['non_face_masked_share']*100:.3f}%", flush=True)  # fmt: skip
+            print(f"{'':18s} {'':11s} by face height: {_size_line(r['by_size'])}", flush=True)
             if label.startswith("segments"):
-                seams = [a for a, _ in split_frames(args.frames, args.segments)[1:]]
+                seams = [a for a, _ in split_frames(frames, args.segments)[1:]]
                 near = [t for t in r["leak_frames"] if any(abs(t - s) <= CONTEXT for s in seams)]
-                print(f"{'':28s} {'':11s} frames {r['frames']}/{args.frames}; seams at {seams}; leaked frames "
+                print(f"{'':18s} {'':11s} frames {r['frames']}/{frames}; seams at {seams}; leaked frames "
                       f"within {CONTEXT} frames of a seam: {len(near)} {near}", flush=True)  # fmt: skip
-    for label, _ in labels:
-        tot_ff = sum(r["face_frames"] for _, lab, r in rows if lab == label)
-        tot_h = sum(r["hidden"] for _, lab, r in rows if lab == label)
-        longest = max(r["longest_leak_run"] for _, lab, r in rows if lab == label)
-        masked = sum(r["non_face_masked"] for _, lab, r in rows if lab == label)
-        away = sum(r["non_face_pixels"] for _, lab, r in rows if lab == label)
+    for label, _ in labels if rows else ():
+        mine = [r for _, lab, r in rows if lab == label]
+        tot_ff = sum(r["face_frames"] for r in mine)
+        tot_h = sum(r["hidden"] for r in mine)
+        longest = max(r["longest_leak_run"] for r in mine)
+        masked = sum(r["non_face_masked"] for r in mine)
+        away = sum(r["non_face_pixels"] for r in mine)
+        worst = max(r["non_face_masked_share"] for r in mine)
+        by_size = {k: [sum(r["by_size"][k][0] for r in mine), sum(r["by_size"][k][1] for r in mine)]
+                   for k in SIZE_BUCKETS}  # fmt: skip
         print(f"TOTAL {label:11s} hidden {tot_h}/{tot_ff} = {tot_h / max(tot_ff, 1) * 100:.2f}%  "
-              f"longest leak {longest} frames  non-face masked {masked / max(away, 1) * 100:.3f}%")
-    for name in BACKGROUNDS:
-        fm = false_masks(SHARED / "videos" / name, work)
-        print(f"no-face clip {name:28s} frames {fm['frames']}  frames with a mask {fm['frames_masked']}  "
-              f"boxes {fm['boxes']}")
+              f"longest leak {longest} frames  non-face masked {masked / max(away, 1) * 100:.3f}% "
+              f"(worst clip {worst * 100:.3f}%)")
+        print(f"      {'':11s} by face height: {_size_line(by_size)}")
+    if args.real or args.real_only:
+        real_report(labels, work, args.deface)
+    if args.no_face_clips:
+        for name in ("parking_no_people.mp4", "bottles_hand_no_face.mp4"):
+            fm = false_masks(SHARED / "videos" / name, work)
+            print(f"no-face clip {name:28s} frames {fm['frames']}  frames with a mask {fm['frames_masked']}  "
+                  f"boxes {fm['boxes']}")
     print(f"(clips and outputs in {work})")
 
 

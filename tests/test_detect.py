@@ -124,3 +124,69 @@ def test_damaged_or_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelError, match="SHA-256") as info:
         model_path("centerface", tmp_path)
     assert "centerface.onnx" in str(info.value)
+
+
+def test_scan_plan_full_resolution_with_half_size_passes_between():
+    from vidanon.detect import ScanPlan
+
+    hd = ScanPlan.for_frame(1080, 1920, None, every=2)
+    assert (hd.full.resized_h, hd.full.resized_w, hd.full.padded_h) == (1080, 1920, 1088)
+    assert (hd.half.resized_h, hd.half.resized_w) == (540, 960)
+    assert [hd.geometry(i) is hd.full for i in range(5)] == [True, False, True, False, True]
+    uhd = ScanPlan.for_frame(2160, 3840, None, every=3)
+    assert (uhd.full.resized_w, uhd.half.resized_w) == (3840, 1920)
+    assert [uhd.geometry(i) is uhd.full for i in range(4)] == [True, False, False, True]
+    small = ScanPlan.for_frame(360, 640, None, every=2)  # enlarged towards 960 for the full pass
+    assert (small.full.resized_h, small.full.resized_w) == (540, 960)
+    assert small.half.resized_w == 480
+    tiny = ScanPlan.for_frame(144, 176, None, every=2)  # 2x at most; too small to split
+    assert (tiny.full.resized_w, tiny.half, tiny.every) == (352, None, 1)
+    assert all(tiny.geometry(i) is tiny.full for i in range(3))
+    native = ScanPlan.for_frame(360, 640, 0, every=1)
+    assert (native.full.resized_w, native.half) == (640, None)
+    capped = ScanPlan.for_frame(1080, 1920, 960, every=1)
+    assert capped.full.resized_w == 960
+
+
+def _small_faces_frame(face_image, detector, height=1080, width=1920, face_px=22):
+    """A large frame holding the sample photo's faces shrunk to ``face_px`` high, one of
+    them cut by the right edge, on a textured background; returns the frame and the boxes."""
+    import tensorflow as tf
+
+    found = detector(face_image[None])[0]
+    found = found[np.flatnonzero(found.scores >= 0.4)]
+    rng = np.random.default_rng(3)
+    frame = rng.integers(90, 150, (height, width, 3)).astype(np.uint8)
+    boxes = []
+    spots = [(0.3, 0.2), (0.5, 0.55), (0.7, 0.8), (0.45, 1.0)]
+    for k, (fy, fx) in enumerate(spots):
+        y0, x0, y1, x1 = found.pixel_boxes(*face_image.shape[:2])[k % len(found)][[1, 0, 3, 2]]
+        pad = 0.25 * (y1 - y0)
+        crop = face_image[int(max(0, y0 - pad)) : int(y1 + pad), int(max(0, x0 - pad)) : int(x1 + pad)]
+        scale = face_px / (y1 - y0)
+        h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+        small = tf.image.resize(crop.astype(np.float32), (h, w), antialias=True).numpy().round().astype(np.uint8)
+        cy, cx = int(fy * height), min(int(fx * width), width - w // 2)
+        frame[cy - h // 2 : cy - h // 2 + h, cx - w // 2 : cx - w // 2 + w] = small
+        boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    return frame, np.array(boxes)
+
+
+def test_small_faces_in_a_large_frame_are_found_by_the_full_pass(detector, face_image):
+    from vidanon.detect import FaceDetector
+
+    frame, truth = _small_faces_frame(face_image, detector)
+    default = FaceDetector(threshold=0.4, low_threshold=0.1, every=2)
+    full, half = default(np.stack([frame, frame]), first_index=0)
+    reduced = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=960)(frame[None])[0]
+
+    def recall(dets, floor):
+        dets = dets[np.flatnonzero(dets.scores >= floor)]
+        return match(dets.pixel_boxes(1080, 1920), truth, 0.3)[0]
+
+    assert recall(full, 0.2) == len(truth), full.scores  # every small face, the edge one included
+    assert recall(reduced, 0.2) < len(truth)  # what the old 960 px default missed
+    assert recall(half, 0.2) <= recall(full, 0.2)
+    # each face once: the full pass's boxes do not overlap each other
+    kept = full[np.flatnonzero(full.scores >= 0.2)]
+    assert len(kept) == len(truth)

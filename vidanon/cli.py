@@ -49,7 +49,7 @@ def _number_in(cast, lo, hi, name: str):
 
 def build_parser() -> argparse.ArgumentParser:
     from .detect import DEFAULT_THRESHOLD
-    from .pipeline import DEFAULT_DETECT_SIZE
+    from .pipeline import SCAN_EVERY_CPU
 
     p = argparse.ArgumentParser(
         prog="vidanon",
@@ -91,8 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-s", "--mask-scale", type=_number_in(float, 0.5, 5.0, "mask scale"), default=DEFAULT_MASK_SCALE,
                    help=f"grow each face box by this factor before masking (default {DEFAULT_MASK_SCALE})")
     p.add_argument("--detect-size", type=_number_in(int, 0, 8192, "detect size"), default=None,
-                   help=f"longest side of the frames the detector sees (default {DEFAULT_DETECT_SIZE}; "
-                   "0 = native resolution, slower but finds the smallest faces in large frames)")
+                   help="longest side of the frames the detector's full pass sees (default: the native "
+                   "resolution, frames under 960 px enlarged towards 960; 0 = exactly native); smaller is "
+                   "faster and misses small faces (see README 'Accuracy and speed')")
+    p.add_argument("--scan-every", type=_number_in(int, 1, 8, "scan-every"), default=None, metavar="K",
+                   help=f"give every K-th frame the full-size pass and the others a half-size one, the tracker "
+                   f"carrying small faces between (default {SCAN_EVERY_CPU} on a CPU, 1 on a GPU)")
     p.add_argument("-b", "--batch-size", type=_number_in(int, 1, 256, "batch size"), default=None,
                    help="frames per detector call (default: chosen from the frame size and the device)")
     p.add_argument("--no-track", dest="track", action="store_false",
@@ -127,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         mode = _mode(parser, args)
         options = dict(
             effect=args.effect, threshold=args.threshold, mask_scale=args.mask_scale, batch_size=args.batch_size,
-            detect_size=args.detect_size, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
+            detect_size=args.detect_size, scan_every=args.scan_every, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
             track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, target=args.target,
         )  # fmt: skip
         if mode != "single":

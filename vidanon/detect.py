@@ -28,6 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DEFAULT_THRESHOLD = 0.4
 MAX_UPSCALE = 2.0
 STRIDE = 4  # CenterFace's output stride
+# With the default size, frames whose longer side is under this are enlarged towards it
+# (at most MAX_UPSCALE times) for the full pass: CenterFace misses faces under ~20 px.
+SMALL_FRAME = 960
+# A half-size pass between full passes is only worth it from this network input size on.
+MIN_SPLIT = 960
 
 
 _configured = False
@@ -131,11 +136,56 @@ class DetectGeometry:
         scale = 1.0
         if detect_size:
             # Large frames are reduced to detect_size; small ones enlarged towards it (at
-            # most MAX_UPSCALE times), since CenterFace misses faces under ~30 px.
+            # most MAX_UPSCALE times), since CenterFace misses faces under ~20 px.
             scale = min(detect_size / max(height, width), MAX_UPSCALE)
+        return cls.scaled(height, width, scale)
+
+    @classmethod
+    def scaled(cls, height: int, width: int, scale: float) -> "DetectGeometry":
         rh = max(1, round(height * scale))
         rw = max(1, round(width * scale))
         return cls(height, width, rh, rw, 32 * math.ceil(rh / 32), 32 * math.ceil(rw / 32))
+
+    @property
+    def scale(self) -> float:
+        return self.resized_h / self.height
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """Which network input each frame of a video gets.
+
+    The *full* pass sees the frame at ``detect_size`` (default: native resolution, small
+    frames enlarged towards SMALL_FRAME), where the smallest faces are found. With
+    ``every`` = K > 1, only every K-th frame gets it; the frames in between get a pass at
+    half that scale (a quarter of the cost), which finds every face larger than about
+    40 px of the full pass, while the tracker carries the small faces found by the full
+    passes across the one or two frames between them (their boxes are predicted, then
+    interpolated once the next full pass sees them again).
+    """
+
+    full: DetectGeometry
+    half: DetectGeometry | None
+    every: int
+
+    @classmethod
+    def for_frame(cls, height: int, width: int, detect_size: int | None = None, every: int = 1) -> "ScanPlan":
+        """``detect_size``: None for the default, 0 for the native resolution, else the longer
+        side of the full pass's input."""
+        if detect_size is None:
+            full = DetectGeometry.scaled(height, width, min(max(1.0, SMALL_FRAME / max(height, width)), MAX_UPSCALE))
+        else:
+            full = DetectGeometry.for_frame(height, width, detect_size or None)
+        half = None
+        if every > 1 and max(full.resized_h, full.resized_w) >= MIN_SPLIT:
+            half = DetectGeometry.scaled(height, width, full.scale / 2)
+        return cls(full, half, every if half is not None else 1)
+
+    def geometry(self, index: int) -> DetectGeometry:
+        """The input of frame ``index`` (counted from the video's first frame)."""
+        if self.half is None or index % self.every == 0:
+            return self.full
+        return self.half
 
 
 class FaceDetector:
@@ -143,8 +193,10 @@ class FaceDetector:
 
     ``threshold`` is the score above which a face counts as detected; ``low_threshold``
     is the floor below which cells are dropped entirely (the tracker uses the boxes in
-    between to extend existing tracks). ``detect_size`` caps the longer side of the
-    network input (None: native resolution). ``backend``: "tf" runs the network as a
+    between to extend existing tracks). ``detect_size`` and ``every`` set the
+    :class:`ScanPlan` (None: native resolution, small frames enlarged; 0: native
+    resolution; N: the longer side of the full pass's input; ``every`` K: the full pass
+    on every K-th frame, a half-size pass in between). ``backend``: "tf" runs the network as a
     TensorFlow graph (batched; the GPU path), "tflite" through TensorFlow Lite's XNNPACK
     kernels (about twice as fast on a CPU), "auto" picks "tflite" when TensorFlow sees
     no GPU.
@@ -157,9 +209,13 @@ class FaceDetector:
         detect_size: int | None = None,
         nms_iou: float = 0.3,
         backend: str = "auto",
+        every: int = 1,
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise ValueError("threshold must be between 0 and 1")
+        if every < 1:
+            raise ValueError("every must be at least 1")
+        self.every = int(every)
         self.threshold = float(threshold)
         self.low_threshold = float(low_threshold if low_threshold is not None else threshold)
         self.low_threshold = min(self.low_threshold, self.threshold)
@@ -216,12 +272,27 @@ class FaceDetector:
                 self.backend = "tf"  # the graph computes the same function, only slower
         return run
 
-    def __call__(self, frames: np.ndarray) -> list[Detections]:
+    def plan(self, height: int, width: int) -> ScanPlan:
+        return ScanPlan.for_frame(height, width, self.detect_size, self.every)
+
+    def __call__(self, frames: np.ndarray, first_index: int = 0) -> list[Detections]:
+        """Detections for each frame of ``frames``; ``first_index`` is the number of the
+        first one in its video (it decides which frames get the full pass)."""
         frames = np.asarray(frames)
         if frames.ndim == 3:
             frames = frames[None]
         n, height, width = frames.shape[:3]
-        geo = DetectGeometry.for_frame(height, width, self.detect_size)
+        plan = self.plan(height, width)
+        groups: dict[DetectGeometry, list[int]] = {}
+        for i in range(n):
+            groups.setdefault(plan.geometry(first_index + i), []).append(i)
+        out: list[Detections] = [Detections.empty()] * n
+        for geo, members in groups.items():
+            for i, dets in zip(members, self._detect(frames[members] if len(members) < n else frames, geo)):
+                out[i] = dets
+        return out
+
+    def _detect(self, frames: np.ndarray, geo: DetectGeometry) -> list[Detections]:
         resized = np.array([geo.resized_h, geo.resized_w], np.int32)
         padded = np.array([geo.padded_h, geo.padded_w], np.int32)
         if self.backend == "tflite":
@@ -231,7 +302,7 @@ class FaceDetector:
             cells = cells.numpy()
             values = values.numpy()
         out = []
-        for i in range(n):
+        for i in range(len(frames)):
             sel = cells[:, 0] == i
             out.append(decode_centerface(cells[sel, 1:], values[sel], (geo.resized_h, geo.resized_w), self.nms_iou))
         return out
@@ -282,16 +353,11 @@ class _LiteNet:
             with _quiet_native_stderr(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
-                blob = converter.convert()
-                self._it = tf.lite.Interpreter(model_content=blob, num_threads=cpu_threads())
+                self._blob = converter.convert()
+                self._interpreters: dict[tuple[int, ...], tuple] = {}
+                self._interpreter((1, 64, 96, 3))
         except Exception as exc:
             raise ModelError(f"cannot convert the face detector for the CPU: {exc}") from None
-        self._input = self._it.get_input_details()[0]["index"]
-        # The converter names the outputs Identity, Identity_1, ... in the function's order
-        # (heat, scale, offset); checked below against the graph on a random input.
-        outputs = sorted(self._it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
-        self._outputs = [d["index"] for d in outputs]
-        self._shape: tuple[int, ...] | None = None
         probe = np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
         expected = [t.numpy() for t in fn(tf.constant(probe))]
         with _quiet_native_stderr():  # XNNPACK announces itself on the first run
@@ -299,15 +365,29 @@ class _LiteNet:
         if any(g.shape != e.shape or not np.allclose(g, e, atol=1e-3, rtol=1e-3) for g, e in zip(got, expected)):
             raise ModelError("the TensorFlow Lite face detector disagrees with the graph; use backend='tf'")
 
+    def _interpreter(self, shape: tuple[int, ...]):
+        """An interpreter allocated for inputs of ``shape``: one per shape (a video with a
+        full and a half-size pass alternates between two), so none is re-allocated per frame."""
+        if shape not in self._interpreters:
+            import tensorflow as tf
+
+            if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
+                self._interpreters.pop(next(iter(self._interpreters)))
+            it = tf.lite.Interpreter(model_content=self._blob, num_threads=cpu_threads())
+            index = it.get_input_details()[0]["index"]
+            it.resize_tensor_input(index, list(shape))
+            it.allocate_tensors()
+            # The converter names the outputs Identity, Identity_1, ... in the function's
+            # order (heat, scale, offset); checked at load against the graph.
+            outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
+            self._interpreters[shape] = (it, index, [d["index"] for d in outputs])
+        return self._interpreters[shape]
+
     def _run(self, x: np.ndarray) -> list[np.ndarray]:
-        shape = tuple(x.shape)
-        if shape != self._shape:
-            self._it.resize_tensor_input(self._input, list(shape))
-            self._it.allocate_tensors()
-            self._shape = shape
-        self._it.set_tensor(self._input, x)
-        self._it.invoke()
-        return [self._it.get_tensor(k) for k in self._outputs]
+        it, index, outputs = self._interpreter(tuple(x.shape))
+        it.set_tensor(index, x)
+        it.invoke()
+        return [it.get_tensor(k) for k in outputs]
 
     def cells(self, x: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
         """Above-``floor`` heatmap cells and their values for a batch ``x`` (N, H, W, 3) float32."""

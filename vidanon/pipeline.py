@@ -35,7 +35,8 @@ class Options:
     threshold: float | None = None  # None: the detector's default
     mask_scale: float = DEFAULT_MASK_SCALE
     batch_size: int | None = None  # None: chosen from the frame size and the device
-    detect_size: int | None = None  # None: DEFAULT_DETECT_SIZE; 0: native resolution
+    detect_size: int | None = None  # None: native (small frames enlarged); 0: native; N: longer side
+    scan_every: int | None = None  # full-size pass every K-th frame; None: 2 on a CPU, 1 on a GPU
     crf: int = 18
     codec: str | None = None
     preset: str = "veryfast"
@@ -71,6 +72,8 @@ class Options:
             raise VidanonError(f"batch size {self.batch_size} is out of range: use 1 to 256")
         if self.detect_size is not None and self.detect_size != 0 and not 64 <= self.detect_size <= 8192:
             raise VidanonError(f"detect size {self.detect_size} is out of range: use 64 to 8192, or 0 for native")
+        if self.scan_every is not None and not 1 <= self.scan_every <= 8:
+            raise VidanonError(f"scan-every {self.scan_every} is out of range: use 1 to 8")
         if self.target not in TARGETS:
             raise VidanonError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
         if not 0 <= self.crf <= 51:
@@ -83,9 +86,12 @@ class Options:
                 raise VidanonError("a tracks file covers the whole video; it cannot be used for a part")
 
 
-# The network sees frames with their longer side at most this long (faces down to
-# about 12 px at that size, i.e. about 25 px in a 1080p frame are found; see README for the trade-off).
-DEFAULT_DETECT_SIZE = 960
+# The face network sees every frame at its native resolution (frames under 960 px
+# enlarged towards 960, at most 2x), so faces down to about 18 px are found at any frame
+# size; on a CPU only every SCAN_EVERY_CPU-th frame gets that full pass and the frames in
+# between a pass at half the scale (see vidanon.detect.ScanPlan and README for the figures).
+SCAN_EVERY_CPU = 2
+SCAN_EVERY_GPU = 1
 # Score levels for the tracker (see vidanon.track): a detection at --threshold or above is
 # always masked; one at TRACK_START_THRESHOLD or above starts a track that is masked once
 # confirmed; one at TRACK_LOW_THRESHOLD or above only extends a track.
@@ -242,7 +248,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     device = configure_tensorflow()
     gpu = device.startswith("GPU")
     batch = opts.batch_size or auto_batch_size(info.height, info.width, gpu)
-    detect_size = DEFAULT_DETECT_SIZE if opts.detect_size is None else (opts.detect_size or None)
+    every = opts.scan_every or (SCAN_EVERY_GPU if gpu else SCAN_EVERY_CPU)
 
     precomputed = load_tracks(opts.tracks) if opts.tracks else None
     detector = None
@@ -250,7 +256,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         if people:
             detector = _person_detector(threshold, min(PERSON_LOW_THRESHOLD, threshold))
         else:
-            detector = _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), detect_size)
+            detector = _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), opts.detect_size, every)
     start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
     if precomputed is not None:
         tracker = None
@@ -351,7 +357,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                     emit(iter([(index, frame, dets)]))
                     index += 1
                 continue
-            for frame, dets in zip(chunk, detector(np.stack(chunk))):
+            for frame, dets in zip(chunk, detector(np.stack(chunk), skip + index)):
                 emit(tracker.push(frame, dets, cut=cuts(frame)))
                 index += 1
         read_thread.check()
@@ -399,11 +405,11 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
 
 
 @functools.lru_cache(maxsize=2)
-def _detector(threshold: float, low_threshold: float, detect_size: int | None):
+def _detector(threshold: float, low_threshold: float, detect_size: int | None, every: int = 1):
     """One detector per setting and process: later videos skip the model's load and trace."""
     from .detect import FaceDetector
 
-    return FaceDetector(threshold=threshold, low_threshold=low_threshold, detect_size=detect_size)
+    return FaceDetector(threshold=threshold, low_threshold=low_threshold, detect_size=detect_size, every=every)
 
 
 @functools.lru_cache(maxsize=2)

@@ -334,16 +334,22 @@ class FaceTracker:
 
         for track, det_index in pairs:
             box = dets.boxes[det_index].astype(np.float64)
+            score = float(dets.scores[det_index])
+            prior = track.box()  # where the filter expected the face
             if track.time_since_update > 1:  # frames were missed before this one
                 self._interpolate(track, box, frame)
             track.update(box, frame)
             # Every confident detection is hidden whatever becomes of its track; once the
             # track is confirmed the mask follows the smoothed box, never smaller than it.
+            # A weak detection (a face seen at the edge of the detector's reach: half-size
+            # pass, blur, dim light) often sits on part of the face only: its mask also
+            # keeps the box the filter expected.
+            shown = union_box(track.box(), box)
+            if score < self.threshold:
+                shown = union_box(shown, prior)
             pending.candidates.append(
-                _Candidate(box, float(dets.scores[det_index]), DETECTED, track,
-                           always=bool(dets.scores[det_index] >= self.threshold),
-                           confirmed_box=union_box(track.box(), box))
-            )  # fmt: skip
+                _Candidate(box, score, DETECTED, track, always=score >= self.threshold, confirmed_box=shown)
+            )
         for d in rest[unmatched]:
             score = float(dets.scores[d])
             if score < self.start_threshold:
@@ -389,6 +395,9 @@ class FaceTracker:
                 continue
             t = (f - start) / (frame - start)
             grow = 1.0 + min(0.02 * min(f - start, frame - f), 0.3)
+            # Known from both sides now: the interpolated box replaces the coasting guess
+            # (grown with the filter's uncertainty) made for that frame.
+            pending.candidates = [c for c in pending.candidates if not (c.track is track and c.source == PREDICTED)]
             pending.candidates.append(_Candidate(grow_box(a + (box - a) * t, grow), 0.0, INTERPOLATED, track))
 
     def _backfill_box(self, track: Track, frame: int) -> np.ndarray | None:
