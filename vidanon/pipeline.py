@@ -10,7 +10,6 @@ processes of its own, and TensorFlow releases the GIL while it computes.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import queue
 import threading
@@ -21,66 +20,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .detections import CLASS_NAMES, FACE, PERSON, SOURCE_NAMES, Detections
-from .errors import InputError, VidanonError
-from .mask import DEFAULT_MASK_SCALE
+from .detections import FACE, PERSON, Detections
+from .errors import InputError
+from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
+from .tf_setup import TRIM_EVERY, release_free_memory
+from .tracksfile import load_tracks, tracks_record, write_json
 from .video import FrameReader, VideoInfo, VideoWriter, container_of, prepare_output, probe, temp_path_for
 
 _END = object()
-
-
-@dataclass
-class Options:
-    effect: str = "blur"
-    threshold: float | None = None  # None: the detector's default
-    mask_scale: float = DEFAULT_MASK_SCALE
-    batch_size: int | None = None  # None: chosen from the frame size and the device
-    detect_size: int | None = None  # None: DEFAULT_DETECT_SIZE; 0: native resolution
-    crf: int = 18
-    codec: str | None = None
-    preset: str = "veryfast"
-    audio: bool = True
-    overwrite: bool = False
-    track: bool = True
-    save_tracks: str | None = None
-    tracks: str | None = None
-    progress: bool = True
-    target: str = "faces"  # or "people" (implied by the splash effect)
-    # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
-    # (stop None: to the end), with ``context`` frames on each side decoded and tracked
-    # but not written, so that the tracker is warm at the part's first frame and its
-    # look-ahead sees past the last one.
-    frame_range: tuple[int, int | None] | None = None
-    context: int = 30
-    on_frames: Callable[[int], None] | None = None  # called with the number of frames just written
-
-    @property
-    def people(self) -> bool:
-        return self.target == "people" or self.effect == "splash"
-
-    def validate(self) -> None:
-        from .effects import EFFECTS
-
-        if self.effect not in EFFECTS:
-            raise VidanonError(f"unknown effect {self.effect!r}; choose from {', '.join(EFFECTS)}")
-        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
-            raise VidanonError(f"threshold {self.threshold} is out of range: use a value between 0 and 1")
-        if not 0.5 <= self.mask_scale <= 5.0:
-            raise VidanonError(f"mask scale {self.mask_scale} is out of range: use 0.5 to 5")
-        if self.batch_size is not None and not 1 <= self.batch_size <= 256:
-            raise VidanonError(f"batch size {self.batch_size} is out of range: use 1 to 256")
-        if self.detect_size is not None and self.detect_size != 0 and not 64 <= self.detect_size <= 8192:
-            raise VidanonError(f"detect size {self.detect_size} is out of range: use 64 to 8192, or 0 for native")
-        if self.target not in TARGETS:
-            raise VidanonError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
-        if not 0 <= self.crf <= 51:
-            raise VidanonError(f"crf {self.crf} is out of range: use 0 (lossless) to 51")
-        if self.frame_range is not None:
-            start, stop = self.frame_range
-            if start < 0 or (stop is not None and stop <= start):
-                raise VidanonError(f"frame range {self.frame_range} is empty or negative")
-            if self.tracks:
-                raise VidanonError("a tracks file covers the whole video; it cannot be used for a part")
 
 
 # The network sees frames with their longer side at most this long (faces down to
@@ -94,7 +41,6 @@ TRACK_LOW_THRESHOLD = 0.1
 # The same three levels for people (SSDLite's scores; its --threshold default is 0.5).
 PERSON_START_THRESHOLD = 0.35
 PERSON_LOW_THRESHOLD = 0.2
-TARGETS = ("faces", "people")
 
 
 @dataclass
@@ -180,43 +126,6 @@ def _get(q: queue.Queue, stages: list[_Stage], stop: threading.Event | None = No
                 if not stage.is_alive() and stage.error is None and q.empty():
                     # the producer ended without its end marker: it was stopped
                     return _END
-
-
-def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
-    """Read a ``--save-tracks`` sidecar back into one Detections per frame."""
-    try:
-        with open(path, encoding="utf8") as fh:
-            data = json.load(fh)
-        frames = data["frames"]
-        out = []
-        names = {v: k for k, v in SOURCE_NAMES.items()}
-        classes = {v: k for k, v in CLASS_NAMES.items()}
-        for objects in frames:
-            out.append(
-                Detections(
-                    [o["box"] for o in objects],
-                    [o.get("score", 0.0) for o in objects],
-                    [classes.get(o.get("class", "face"), FACE) for o in objects],
-                    track_ids=[o.get("id", -1) for o in objects],
-                    sources=[names.get(o.get("source", "detected"), 0) for o in objects],
-                )
-            )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"cannot read tracks file {path}: {exc}") from None
-    return out
-
-
-def _tracks_record(index: int, dets: Detections) -> list[dict]:
-    return [
-        {
-            "id": int(dets.track_ids[i]),
-            "box": [round(float(v), 6) for v in dets.boxes[i]],
-            "score": round(float(dets.scores[i]), 4),
-            "class": CLASS_NAMES.get(int(dets.classes[i]), "face"),
-            "source": SOURCE_NAMES[int(dets.sources[i])],
-        }
-        for i in range(len(dets))
-    ]
 
 
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
@@ -306,7 +215,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             if index < first or (last is not None and index >= last):
                 continue  # context of a part: tracked, not written
             if sidecar is not None:
-                sidecar.append(_tracks_record(index, dets))
+                sidecar.append(tracks_record(index, dets))
             if len(dets):
                 stats["faces"] += len(dets)
                 stats["frames_with_faces"] += 1
@@ -319,7 +228,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             progress.update(1)
             written += 1
             if written % TRIM_EVERY == 0:
-                _release_free_memory()
+                release_free_memory()
             if opts.on_frames is not None:
                 opts.on_frames(1)
 
@@ -367,7 +276,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                 f"tracks file {opts.tracks} has {len(precomputed)} frames but the video has {reader.frames_read}"
             )
         if sidecar is not None:
-            _write_json(Path(opts.save_tracks), {"video": str(info.path), "width": info.width,
+            write_json(Path(opts.save_tracks), {"video": str(info.path), "width": info.width,
                         "height": info.height, "fps": float(info.fps), "frames": sidecar})  # fmt: skip
         os.replace(tmp, target)
     except BaseException:
@@ -418,42 +327,6 @@ def _segmenter():
     from .segment import PersonSegmenter
 
     return PersonSegmenter()
-
-
-TRIM_EVERY = 64  # frames between two calls of malloc_trim
-
-
-@functools.lru_cache(maxsize=1)
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or None elsewhere."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-def _release_free_memory() -> None:
-    """Give freed heap pages back to the system.
-
-    Frames are allocated in the reader thread and freed in the writer thread, and the
-    effects allocate frame-sized buffers in between; glibc keeps the freed pages of
-    each thread's arena, so without this the resident memory of a long clip creeps up
-    (splash at 1080p: 1.2 GB after 100 frames, several GB after 1500).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", encoding="utf8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
 
 
 def _remove(path: Path) -> None:
