@@ -134,8 +134,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     Keyword arguments are the fields of :class:`Options`. Returns a :class:`Summary`.
     Raises :class:`~vidanon.errors.VidanonError` for anything wrong with the inputs.
     """
-    opts = Options(effect=effect, **kwargs)
-    opts.validate()
+    opts = Options.from_kwargs(effect=effect, **kwargs)
     started = time.perf_counter()
     info = probe(input)
     target = prepare_output(output, info.path, opts.overwrite)

@@ -22,10 +22,9 @@ _configured = False
 
 
 def quiet_logs(debug: bool = False) -> None:
-    """TensorFlow's C++ start-up logs (CUDA probing etc.) are not for users; ``debug`` keeps them."""
-    if debug:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")
-    else:
+    """TensorFlow's C++ start-up logs (CUDA probing etc.) are not for users; ``debug``
+    leaves the level as the environment sets it."""
+    if not debug:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 
 
