@@ -1,9 +1,22 @@
-"""The pipeline: decode -> detect (batched) -> track -> mask + effect -> encode.
+"""The pipeline: frames source -> detect (batched) -> track -> render -> sink.
 
-Three stages run at once, joined by bounded queues so that memory stays flat whatever
-the clip's length: a reader thread decodes frames and groups them into batches; the
-calling thread runs the detector on each batch and the tracker on each frame; a
-writer thread renders the effect and feeds the encoder. ffmpeg decodes and encodes in
+Each stage is a small object with one job, in a module of its own: a source of frames
+(:mod:`vidanon.source`), the detector made by :func:`build_detector` and run on batches
+(:mod:`vidanon.detect`), a :class:`~vidanon.tracking.Tracker` (:mod:`vidanon.track`, or the
+replay of a tracks file, :mod:`vidanon.tracksfile`), the renderer (:mod:`vidanon.render`)
+and a sink (:mod:`vidanon.sink`). They pass :class:`~vidanon.detections.Detections`
+records. :func:`build_stages` makes the detect, track and render stages from
+:class:`~vidanon.options.Options` for every entry point; :func:`run_stages` joins them:
+
+* :func:`anonymize` (the command line, batch folders, ``--segments``, Ray): a file
+  source, all stages, a file sink;
+* :mod:`vidanon.clip` (moviepy): a clip source, detect and track into a list of
+  Detections; moviepy then pulls each frame through the render stage.
+
+:func:`run_stages` runs three stages at once, joined by bounded queues so that memory
+stays flat whatever the clip's length: a reader thread decodes frames and groups them
+into batches; the calling thread runs the detector on each batch and the tracker on
+each frame; a consumer thread renders and writes. ffmpeg decodes and encodes in
 processes of its own, and TensorFlow releases the GIL while it computes.
 """
 
@@ -15,17 +28,19 @@ import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from .detections import FACE, PERSON, Detections
-from .errors import InputError
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
-from .tf_setup import TRIM_EVERY, release_free_memory
-from .tracksfile import load_tracks, tracks_record, write_json
-from .video import FrameReader, VideoInfo, VideoWriter, container_of, prepare_output, probe, temp_path_for
+from .render import Render
+from .sink import FileSink, Stats
+from .source import FileSource, batched
+from .tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
+from .tracking import TrackStage
+from .tracksfile import ReplayTracker, TracksRecorder, load_tracks  # noqa: F401 - load_tracks: API
+from .video import VideoInfo, prepare_output, probe
 
 _END = object()
 
@@ -128,181 +143,201 @@ def _get(q: queue.Queue, stages: list[_Stage], stop: threading.Event | None = No
                     return _END
 
 
+@dataclass
+class Stages:
+    """The detect, track and render stages for one video, as :func:`build_stages` makes them."""
+
+    detect: Callable[[list[np.ndarray]], list[Detections]]  # a batch of frames -> raw detections per frame
+    track: TrackStage
+    render: Render
+    batch_size: int
+    device: str
+    people: bool
+
+
+def build_stages(opts: Options, height: int, width: int) -> Stages:
+    """The stages every entry point runs, from the (validated) options and the frame size."""
+    from .track import FaceTracker, NoTracker, ShotCuts
+
+    people = opts.people
+    device = configure_tensorflow()
+    batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
+    threshold = effective_threshold(opts)
+    if opts.tracks:  # a replay: no detector at all
+        tracker = ReplayTracker(opts.tracks)
+        return Stages(_no_detections, TrackStage(tracker), build_render(opts), batch, device, people)
+    detector = build_detector(opts)
+    start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
+    if opts.track:
+        tracker = FaceTracker(threshold=threshold, start_threshold=min(start, threshold),
+                              low_threshold=min(low, threshold), class_id=PERSON if people else FACE)  # fmt: skip
+    else:
+        tracker = NoTracker(threshold)
+
+    def detect(frames: list[np.ndarray]) -> list[Detections]:
+        return detector(np.stack(frames))
+
+    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
+
+
+def effective_threshold(opts: Options) -> float:
+    from .detect import DEFAULT_THRESHOLD, PERSON_THRESHOLD
+
+    if opts.threshold is not None:
+        return opts.threshold
+    return PERSON_THRESHOLD if opts.people else DEFAULT_THRESHOLD
+
+
+def build_detector(opts: Options):
+    """THE detector factory: every entry point gets its detector here (cached per process)."""
+    threshold = effective_threshold(opts)
+    if opts.people:
+        return _person_detector(threshold, min(PERSON_LOW_THRESHOLD, threshold))
+    detect_size = DEFAULT_DETECT_SIZE if opts.detect_size is None else (opts.detect_size or None)
+    return _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), detect_size)
+
+
+def build_render(opts: Options) -> Render:
+    """The render stage: the effect, and the people segmenter when people are hidden."""
+    return Render(opts.effect, opts.mask_scale, opts.people, _segmenter() if opts.people else None)
+
+
+def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
+    return [Detections.empty() for _ in frames]
+
+
+def run_stages(
+    source: Iterable[np.ndarray],
+    stages: Stages,
+    consume: Callable[[int, Any, Detections], None],
+    keep_frames: bool = True,
+) -> None:
+    """Run ``source`` through detect and track, and hand every frame's result to ``consume``
+    as ``(index, frame, Detections)`` in order (``frame`` None unless ``keep_frames``).
+
+    The source is read in a thread of its own, and ``consume`` runs in another, so that
+    decoding, detection and rendering overlap; an exception in any of them stops the
+    others and is raised here.
+    """
+    stop = threading.Event()
+    batches: queue.Queue = queue.Queue(maxsize=3)
+    ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
+
+    def read_stage() -> None:
+        for chunk in batched(source, stages.batch_size):
+            if not _put(batches, chunk, stop):
+                return
+        _put(batches, _END, stop)
+
+    def consume_stage() -> None:
+        while True:
+            item = _get(ready, [], stop)
+            if item is _END:
+                return
+            consume(*item)
+
+    read_thread = _Stage(read_stage, "vidanon-read", stop)
+    consume_thread = _Stage(consume_stage, "vidanon-write", stop)
+    try:
+        read_thread.start()
+        consume_thread.start()
+
+        def emit(items) -> None:
+            for item in items:
+                if not _put(ready, item, stop):
+                    return
+                consume_thread.check()
+
+        while True:
+            chunk = _get(batches, [read_thread])
+            if chunk is _END:
+                break
+            consume_thread.check()
+            payloads = chunk if keep_frames else [None] * len(chunk)
+            emit(stages.track.push(chunk, stages.detect(chunk), payloads))
+        read_thread.check()
+        emit(stages.track.flush())
+        _put(ready, _END, stop)
+        while consume_thread.is_alive():
+            consume_thread.join(timeout=0.1)
+        consume_thread.check()
+    except BaseException:
+        stop.set()
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # unblocks a reader waiting on ffmpeg
+        raise
+
+
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
     """Hide every face of the video ``input`` and write the result to ``output``.
 
     Keyword arguments are the fields of :class:`Options`. Returns a :class:`Summary`.
-    Raises :class:`~vidanon.errors.VidanonError` for anything wrong with the inputs.
+    Raises :class:`~vidanon.errors.VidanonError` for anything wrong with the inputs
+    (:class:`~vidanon.options.OptionError`, a ValueError too, for a bad option).
     """
     opts = Options.from_kwargs(effect=effect, **kwargs)
     started = time.perf_counter()
     info = probe(input)
     target = prepare_output(output, info.path, opts.overwrite)
-    container = container_of(target)
+    stages = build_stages(opts, info.height, info.width)
 
-    from .detect import DEFAULT_THRESHOLD, PERSON_THRESHOLD, configure_tensorflow
-    from .effects import Renderer, SplashRenderer
-    from .track import FaceTracker, NoTracker, ShotCuts
-
-    people = opts.people
-    default_threshold = PERSON_THRESHOLD if people else DEFAULT_THRESHOLD
-    threshold = opts.threshold if opts.threshold is not None else default_threshold
-    device = configure_tensorflow()
-    gpu = device.startswith("GPU")
-    batch = opts.batch_size or auto_batch_size(info.height, info.width, gpu)
-    detect_size = DEFAULT_DETECT_SIZE if opts.detect_size is None else (opts.detect_size or None)
-
-    precomputed = load_tracks(opts.tracks) if opts.tracks else None
-    detector = None
-    if precomputed is None:
-        if people:
-            detector = _person_detector(threshold, min(PERSON_LOW_THRESHOLD, threshold))
-        else:
-            detector = _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), detect_size)
-    start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
-    if precomputed is not None:
-        tracker = None
-    elif opts.track:
-        tracker = FaceTracker(threshold=threshold, start_threshold=min(start, threshold),
-                              low_threshold=min(low, threshold), class_id=PERSON if people else FACE)
-    else:
-        tracker = NoTracker(threshold)
-    cuts = ShotCuts()
-    segmenter = _segmenter() if people else None
-    if opts.effect == "splash":
-        renderer = SplashRenderer()
-    else:  # people's masks follow their outline already: no extra margin
-        renderer = Renderer(opts.effect, 1.0 if people else opts.mask_scale)
-    always_render = opts.effect == "splash"  # a frame without people is all grey
-
-    tmp = temp_path_for(target)
     first, last = 0, None  # frames written: [first, last)
     skip, limit = 0, None  # frames decoded: [skip, skip + limit)
     if opts.frame_range is not None:
         first, last = opts.frame_range
         skip = max(0, first - opts.context)
         limit = None if last is None else last + opts.context - skip
-    reader = FrameReader(info, skip=skip, limit=limit)
-    writer = None
-    stop = threading.Event()
-    batches: queue.Queue = queue.Queue(maxsize=3)
-    ready: queue.Queue = queue.Queue(maxsize=max(2 * batch, 8))
-    stats = {"faces": 0, "frames_with_faces": 0, "tracks": set()}
-    sidecar: list[list[dict]] | None = [] if opts.save_tracks else None
+    stats = Stats()
+    recorder = TracksRecorder() if opts.save_tracks else None
     progress = _progress(info, opts.progress)
+    source = FileSource(info, skip=skip, limit=limit)
+    sink: FileSink | None = None
 
-    def read_stage() -> None:
-        chunk = []
-        for frame in reader:
-            chunk.append(frame)
-            if len(chunk) == batch:
-                if not _put(batches, chunk, stop):
-                    return
-                chunk = []
-        if chunk:
-            _put(batches, chunk, stop)
-        _put(batches, _END, stop)
-
-    def write_stage() -> None:
-        written = 0
-        while True:
-            item = _get(ready, [], stop)
-            if item is _END:
-                return
-            index, frame, dets = item
-            index += skip  # the frame's number in the whole video
-            if index < first or (last is not None and index >= last):
-                continue  # context of a part: tracked, not written
-            if sidecar is not None:
-                sidecar.append(tracks_record(index, dets))
-            if len(dets):
-                stats["faces"] += len(dets)
-                stats["frames_with_faces"] += 1
-                stats["tracks"].update(int(t) for t in dets.track_ids if t >= 0)
-            if segmenter is not None:
-                dets = segmenter(frame, dets)
-            if len(dets) or always_render:
-                frame = renderer(frame, dets)
-            writer.write(frame)
-            progress.update(1)
-            written += 1
-            if written % TRIM_EVERY == 0:
-                release_free_memory()
-            if opts.on_frames is not None:
-                opts.on_frames(1)
+    def consume(index: int, frame: np.ndarray, dets: Detections) -> None:
+        index += skip  # the frame's number in the whole video
+        if index < first or (last is not None and index >= last):
+            return  # context of a part: tracked, not written
+        if recorder is not None:
+            recorder.add(index, dets)
+        stats.add(dets)
+        sink.write(stages.render(frame, dets))
+        progress.update(1)
+        if sink.frames_written % TRIM_EVERY == 0:
+            release_free_memory()
+        if opts.on_frames is not None:
+            opts.on_frames(1)
 
     try:
-        writer = VideoWriter(
-            tmp, info.width, info.height, info.fps, container, codec=opts.codec, crf=opts.crf,
-            preset=opts.preset, audio_from=info if opts.audio else None,
-        )  # fmt: skip
-        read_thread = _Stage(read_stage, "vidanon-read", stop)
-        write_thread = _Stage(write_stage, "vidanon-write", stop)
-        read_thread.start()
-        write_thread.start()
-
-        def emit(items: Iterator) -> None:
-            for item in items:
-                if not _put(ready, item, stop):
-                    return
-                write_thread.check()
-
-        index = 0  # frames since the reader's first (the tracker numbers them the same way)
-        while True:
-            chunk = _get(batches, [read_thread])
-            if chunk is _END:
-                break
-            write_thread.check()
-            if precomputed is not None:
-                for frame in chunk:
-                    dets = precomputed[index] if index < len(precomputed) else Detections.empty()
-                    emit(iter([(index, frame, dets)]))
-                    index += 1
-                continue
-            for frame, dets in zip(chunk, detector(np.stack(chunk))):
-                emit(tracker.push(frame, dets, cut=cuts(frame)))
-                index += 1
-        read_thread.check()
-        if tracker is not None:
-            emit(tracker.flush())
-        _put(ready, _END, stop)
-        while write_thread.is_alive():
-            write_thread.join(timeout=0.1)
-        write_thread.check()
-        writer.close()
-        if precomputed is not None and len(precomputed) != reader.frames_read:
-            raise InputError(
-                f"tracks file {opts.tracks} has {len(precomputed)} frames but the video has {reader.frames_read}"
-            )
-        if sidecar is not None:
-            write_json(Path(opts.save_tracks), {"video": str(info.path), "width": info.width,
-                        "height": info.height, "fps": float(info.fps), "frames": sidecar})  # fmt: skip
-        os.replace(tmp, target)
+        sink = FileSink(target, info, opts)
+        run_stages(source, stages, consume)
+        sink.finish()
+        if recorder is not None:
+            recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
+        sink.commit()
     except BaseException:
-        stop.set()
-        reader.close()
-        if writer is not None:
-            writer.abort()
-        _remove(tmp)
+        source.close()
+        if sink is not None:
+            sink.abort()
         progress.close()
         raise
     finally:
-        reader.close()
+        source.close()
     progress.close()
 
     warnings = []
     if info.variable_rate:
-        warnings.append(f"the input has a variable frame rate; its {reader.frames_read} frames were written at "
+        warnings.append(f"the input has a variable frame rate; its {source.frames_read} frames were written at "
                         f"its average rate, a constant {float(info.fps):.3f} fps (same duration and audio)")
-    if reader.decode_warning:
-        warnings.append(f"the input has decoding errors; {reader.frames_read} frames were decoded "
-                        f"({reader.decode_warning})")  # fmt: skip
+    if source.decode_warning:
+        warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
+                        f"({source.decode_warning})")  # fmt: skip
     return Summary(
-        input=str(info.path), output=str(target), frames=writer.frames_written, width=info.width,
-        height=info.height, fps=float(info.fps), faces=stats["faces"],
-        frames_with_faces=stats["frames_with_faces"], tracks=len(stats["tracks"]),
-        seconds=time.perf_counter() - started, device=device, warnings=warnings,
-        target="people" if people else "faces",
+        input=str(info.path), output=str(target), frames=sink.frames_written, width=info.width,
+        height=info.height, fps=float(info.fps), faces=stats.boxes,
+        frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
+        seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
+        target="people" if stages.people else "faces",
     )  # fmt: skip
 
 
@@ -326,15 +361,6 @@ def _segmenter():
     from .segment import PersonSegmenter
 
     return PersonSegmenter()
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        pass
 
 
 def _progress(info: VideoInfo, enabled: bool):

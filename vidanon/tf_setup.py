@@ -16,6 +16,10 @@ import sys
 
 from .video import worker_threads
 
+# TensorFlow's INFO and WARNING lines (CUDA probing, CPU features) are hidden unless the
+# environment asks for them; the command line hides its errors too (see quiet_logs).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 TRIM_EVERY = 64  # frames between two calls of malloc_trim
 
 _configured = False

@@ -58,3 +58,48 @@ def write_json(path: Path, data: dict) -> None:
     with open(tmp, "w", encoding="utf8") as fh:
         json.dump(data, fh)
     os.replace(tmp, path)
+
+
+def save_tracks(path: str | os.PathLike, frames: list[list[dict]], video: str, width: int, height: int,
+                fps: float) -> None:  # fmt: skip
+    """Write the records of every frame (see :func:`tracks_record`) as a tracks file."""
+    write_json(Path(path), {"video": video, "width": width, "height": height, "fps": float(fps), "frames": frames})
+
+
+class TracksRecorder:
+    """Collects the boxes hidden in each frame, for :func:`save_tracks`."""
+
+    def __init__(self) -> None:
+        self.frames: list[list[dict]] = []
+
+    def add(self, index: int, dets: Detections) -> None:
+        self.frames.append(tracks_record(index, dets))
+
+    def save(self, path: str | os.PathLike, video: str, width: int, height: int, fps: float) -> None:
+        save_tracks(path, self.frames, video, width, height, fps)
+
+
+class ReplayTracker:
+    """A :class:`~vidanon.tracking.Tracker` that replays a saved tracks file: frame ``i``
+    gets the boxes the file lists for frame ``i`` whatever the detections (none are made).
+    :meth:`flush` checks that the video had as many frames as the file."""
+
+    lookahead = 0
+    needs_detections = False
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = str(path)
+        self.frames = load_tracks(self.path)
+        self._frame = -1
+
+    def push(self, payload, detections: Detections | None = None, cut: bool = False):
+        self._frame += 1
+        index = self._frame
+        yield index, payload, self.frames[index] if index < len(self.frames) else Detections.empty()
+
+    def flush(self):
+        if self._frame + 1 != len(self.frames):
+            raise InputError(
+                f"tracks file {self.path} has {len(self.frames)} frames but the video has {self._frame + 1}"
+            )
+        return iter(())
