@@ -37,8 +37,14 @@ def test_geometry_pads_to_multiple_of_32_and_caps_size():
     assert (g.padded_h, g.padded_w) == (384, 672)
 
 
-def test_onnx_translation_matches_onnx_reference(monkeypatch):
-    """The TensorFlow graph computes what the ONNX file says (reference evaluator)."""
+def test_onnx_translation_matches_onnx_reference(monkeypatch, face_image):
+    """The TensorFlow graph computes what the ONNX file says (reference evaluator).
+
+    The tolerance holds on a GPU, where TensorFlow runs convolutions in TF32 (about 2e-3 off
+    on the heatmap), and a wrong translation still fails it: besides the element-wise bound
+    the error must be small relative to each output as a whole, and the heatmap's peak (a
+    real face, from a real frame) must be found in the same cell and decode to the same box.
+    """
     import onnx
     import tensorflow as tf
     from onnx.reference import ReferenceEvaluator
@@ -55,11 +61,31 @@ def test_onnx_translation_matches_onnx_reference(monkeypatch):
     monkeypatch.setattr(bn.BatchNormalization_9, "_run", inference_bn)
 
     path = model_path("centerface")
-    x = np.random.RandomState(0).uniform(0, 255, (2, 3, 32, 64)).astype(np.float32)
+    # a real frame with faces near the camera (so the heatmap has peaks) and random noise
+    frame = tf.image.resize(face_image[None].astype(np.float32), (128, 224), method="area").numpy()[0]
+    noise = np.random.RandomState(0).uniform(0, 255, frame.shape).astype(np.float32)
+    x = np.stack([frame, noise]).transpose(0, 3, 1, 2).copy()
     ref = ReferenceEvaluator(onnx.load(str(path))).run(None, {"input.1": x})
-    got = load_onnx_as_tf(path)(tf.constant(x.transpose(0, 2, 3, 1)))
+    got = [g.numpy().transpose(0, 3, 1, 2) for g in load_onnx_as_tf(path)(tf.constant(x.transpose(0, 2, 3, 1)))]
     for r, g in zip(ref, got):
-        np.testing.assert_allclose(g.numpy().transpose(0, 3, 1, 2), r, atol=1e-4 * max(1, np.abs(r).max()))
+        assert g.shape == r.shape
+        np.testing.assert_allclose(g, r, atol=5e-3 * max(1, np.abs(r).max()))
+        assert np.linalg.norm(g - r) <= 1e-2 * np.linalg.norm(r)
+    heat_ref, heat_got = ref[0][0, 0], got[0][0, 0]
+    peak = np.unravel_index(np.argmax(heat_ref), heat_ref.shape)
+    assert heat_ref[peak] > 0.3  # a face: the comparison below means something
+    assert np.unravel_index(np.argmax(heat_got), heat_got.shape) == peak
+
+    def peak_box(out):
+        values = np.array([[o[0, c, peak[0], peak[1]] for o in out[:3] for c in range(o.shape[1])]], np.float32)
+        return decode_centerface(np.array([peak]), values, (128, 224)).boxes
+
+    assert iou_matrix(peak_box(got), peak_box(ref))[0, 0] > 0.98
+
+
+# Background faces that dlib's labels leave out, boxed by looking at the photo (pixel
+# x1, y1, x2, y2): two people seated at the right, a woman at the back, the barman.
+UNLABELLED_FACES = {"2008_002079.jpg": [[458, 72, 472, 89], [472, 72, 487, 90], [418, 82, 430, 99], [276, 37, 293, 57]]}
 
 
 def test_detector_finds_labelled_faces_in_stills(shared, detector):
@@ -69,9 +95,13 @@ def test_detector_finds_labelled_faces_in_stills(shared, detector):
     found = total = false_alarms = 0
     for image in images:
         pixels = iio.imread(image.path)[..., :3]
-        det = detector(pixels[None])[0]
+        det = detector(pixels[None])[0]  # default plan: these 500 px photos enlarged towards 960
         det = det[np.flatnonzero(det.scores >= detector.threshold)]
-        tp, n = match(det.pixel_boxes(*pixels.shape[:2]), image.boxes, 0.4)
+        boxes = det.pixel_boxes(*pixels.shape[:2])
+        tp, n = match(boxes, image.boxes, 0.4)
+        unlabelled = UNLABELLED_FACES.get(image.path.name)
+        if unlabelled is not None:  # real faces the labels leave out are no false alarms
+            n -= match(boxes, np.array(unlabelled, float), 0.3)[0]
         found += tp
         total += len(image.boxes)
         false_alarms += n - tp

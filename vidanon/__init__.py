@@ -13,4 +13,18 @@ def anonymize(input, output, effect="blur", **kwargs):
     return _anonymize(input, output, effect=effect, **kwargs)
 
 
-__all__ = ["anonymize", "Detections", "VidanonError", "__version__"]
+def __getattr__(name: str):
+    # the moviepy effect is imported on first use: `import vidanon` stays light
+    if name in ("Anonymize", "anonymize_clip", "ClipTracks"):
+        from . import clip
+
+        return getattr(clip, name)
+    if name == "OptionError":
+        from .options import OptionError
+
+        return OptionError
+    raise AttributeError(f"module 'vidanon' has no attribute {name!r}")
+
+
+__all__ = ["anonymize", "anonymize_clip", "Anonymize", "ClipTracks", "Detections", "OptionError", "VidanonError",
+           "__version__"]

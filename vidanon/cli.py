@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import traceback
@@ -17,6 +16,8 @@ from . import __version__
 from .effects import EFFECTS
 from .errors import VidanonError
 from .mask import DEFAULT_MASK_SCALE
+from .options import TARGETS, Options, check, parse_number
+from .tf_setup import quiet_logs
 
 
 class Interrupted(BaseException):
@@ -31,19 +32,21 @@ def _on_signal(signum, _frame):
     raise Interrupted(signum)
 
 
-def _number_in(cast, lo, hi, name: str):
-    """An argparse type: ``cast(text)`` within ``[lo, hi]``, with a one-line message otherwise."""
-    kind = "a whole number" if cast is int else "a number"
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (the usage is one ``--help`` away)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(name: str):
+    """An argparse type: the text as a number, checked later by :func:`vidanon.options.check`
+    (so the command line and the API give the same message for the same bad value)."""
 
     def parse(text: str):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be {kind}, not {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"{name} must be between {lo} and {hi}, not {text}")
-        return value
+        return parse_number(text)
 
+    parse.__name__ = name
     return parse
 
 
@@ -51,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .detect import DEFAULT_THRESHOLD
     from .pipeline import SCAN_EVERY_CPU
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="vidanon",
         usage="vidanon INPUT OUTPUT [options]\n       vidanon INPUT_DIR OUTPUT_DIR [options]\n"
         "       vidanon FILE [FILE ...] -o DIR [options]",
@@ -69,35 +72,35 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write the anonymized copies of all INPUTs (files or folders) into DIR")
     batch.add_argument("-r", "--recursive", action="store_true",
                        help="also take the videos in sub-folders of an input folder, keeping their relative paths")
-    batch.add_argument("-j", "--jobs", type=_number_in(int, 1, 64, "jobs"), default=None,
+    batch.add_argument("-j", "--jobs", type=_number("jobs"), default=None,
                        help="worker processes, sharing the cores (default 1; with --segments, one per segment); "
                        "see README 'Many videos'")
-    batch.add_argument("--segments", type=_number_in(int, 1, 64, "segments"), default=1,
+    batch.add_argument("--segments", type=_number("segments"), default=1,
                        help="cut each video into this many parts processed in parallel and joined "
                        "(exact frames and audio; for long videos)")
     batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="run the files and segments as Ray tasks: on the cluster at ADDRESS, or on a local "
                        "Ray started here (needs pip install 'vidanon[ray]')")
-    p.add_argument("-e", "--effect", choices=EFFECTS, default="blur",
+    p.add_argument("-e", "--effect", metavar="{" + ",".join(EFFECTS) + "}", default="blur",
                    help="how faces are hidden: a strong Gaussian blur scaled to each face (default), "
                    "coarse pixelation, or a solid black fill; 'splash' keeps people in colour and "
                    "turns everything else grey (a look, not anonymization: faces stay visible)")
-    p.add_argument("--target", choices=("faces", "people"), default="faces",
+    p.add_argument("--target", metavar="{" + ",".join(TARGETS) + "}", default="faces",
                    help="what blur/pixelate/fill hide: faces (default) or whole people, "
                    "following each person's outline")
-    p.add_argument("-t", "--threshold", type=_number_in(float, 0.01, 0.99, "threshold"), default=None,
+    p.add_argument("-t", "--threshold", type=_number("threshold"), default=None,
                    help=f"detector score above which a face is hidden (default {DEFAULT_THRESHOLD}; "
                    "people: 0.5); lower hides more (and more false alarms)")
-    p.add_argument("-s", "--mask-scale", type=_number_in(float, 0.5, 5.0, "mask scale"), default=DEFAULT_MASK_SCALE,
+    p.add_argument("-s", "--mask-scale", type=_number("mask_scale"), default=DEFAULT_MASK_SCALE,
                    help=f"grow each face box by this factor before masking (default {DEFAULT_MASK_SCALE})")
-    p.add_argument("--detect-size", type=_number_in(int, 0, 8192, "detect size"), default=None,
+    p.add_argument("--detect-size", type=_number("detect_size"), default=None,
                    help="longest side of the frames the detector's full pass sees (default: the native "
                    "resolution, frames under 960 px enlarged towards 960; 0 = exactly native); smaller is "
                    "faster and misses small faces (see README 'Accuracy and speed')")
-    p.add_argument("--scan-every", type=_number_in(int, 1, 8, "scan-every"), default=None, metavar="K",
+    p.add_argument("--scan-every", type=_number("scan_every"), default=None, metavar="K",
                    help=f"give every K-th frame the full-size pass and the others a half-size one, the tracker "
                    f"carrying small faces between (default {SCAN_EVERY_CPU} on a CPU, 1 on a GPU)")
-    p.add_argument("-b", "--batch-size", type=_number_in(int, 1, 256, "batch size"), default=None,
+    p.add_argument("-b", "--batch-size", type=_number("batch_size"), default=None,
                    help="frames per detector call (default: chosen from the frame size and the device)")
     p.add_argument("--no-track", dest="track", action="store_false",
                    help="hide only what the detector finds in each frame, without the tracker "
@@ -106,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the boxes hidden in every frame (track id, box, score, source) to JSON")
     p.add_argument("--tracks", metavar="JSON", default=None,
                    help="re-render from a --save-tracks file instead of detecting again (e.g. another effect)")
-    p.add_argument("--crf", type=_number_in(int, 0, 51, "crf"), default=18,
+    p.add_argument("--crf", type=_number("crf"), default=18,
                    help="encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)")
     p.add_argument("--codec", default=None,
                    help="ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)")
@@ -123,17 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not args.debug:  # TensorFlow's C++ start-up logs (CUDA probing etc.) are not for users
-        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    quiet_logs(debug=args.debug)
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        mode = _mode(parser, args)
         options = dict(
             effect=args.effect, threshold=args.threshold, mask_scale=args.mask_scale, batch_size=args.batch_size,
             detect_size=args.detect_size, scan_every=args.scan_every, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
             track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, target=args.target,
         )  # fmt: skip
+        # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
+        Options(**options).validate()
+        args.jobs = None if args.jobs is None else check("jobs", args.jobs)
+        args.segments = check("segments", args.segments)
+        mode = _mode(parser, args)
         if mode != "single":
             return _run_batch(args, mode, options)
         from .pipeline import anonymize

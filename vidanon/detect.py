@@ -10,10 +10,7 @@ thinned by non-maximum suppression.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +18,8 @@ import numpy as np
 from .detections import FACE, PERSON, Detections
 from .errors import ModelError
 from .models import model_path
-from .video import worker_threads
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from .tf_setup import configure_tensorflow, cpu_threads
+from .tf_setup import quiet_native_stderr as _quiet_native_stderr
 
 DEFAULT_THRESHOLD = 0.4
 MAX_UPSCALE = 2.0
@@ -33,43 +29,6 @@ STRIDE = 4  # CenterFace's output stride
 SMALL_FRAME = 960
 # A half-size pass between full passes is only worth it from this network input size on.
 MIN_SPLIT = 960
-
-
-_configured = False
-
-
-def cpu_threads() -> int:
-    """CPU threads this process may use: its share under ``--jobs``, else every core."""
-    return worker_threads() or os.cpu_count() or 1
-
-
-def configure_tensorflow() -> str:
-    """Import TensorFlow once, let GPU memory grow on demand; return the device in words."""
-    global _configured
-    with _quiet_native_stderr():  # a CUDA build on a machine without GPU logs its probing
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-    if not _configured:
-        if worker_threads() is not None:
-            try:
-                tf.config.threading.set_intra_op_parallelism_threads(cpu_threads())
-                tf.config.threading.set_inter_op_parallelism_threads(min(2, cpu_threads()))
-            except RuntimeError:  # TensorFlow already started in this process
-                pass
-        for gpu in gpus:
-            try:
-                tf.config.experimental.set_memory_growth(gpu, True)
-            except RuntimeError:  # already initialised
-                pass
-        _configured = True
-    if gpus:
-        try:
-            name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-        except Exception:  # pragma: no cover - depends on the driver
-            name = "GPU"
-        return f"GPU ({name})"
-    return f"CPU ({os.cpu_count()} cores)"
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -306,29 +265,6 @@ class FaceDetector:
             sel = cells[:, 0] == i
             out.append(decode_centerface(cells[sel, 1:], values[sel], (geo.resized_h, geo.resized_w), self.nms_iou))
         return out
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Hide what C++ code prints on file descriptor 2 (TFLite's INFO lines), unless the
-    user asked for TensorFlow's logs (TF_CPP_MIN_LOG_LEVEL below 2, as ``--debug`` sets)."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "2":
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-    except OSError:  # pragma: no cover - no file descriptors left
-        yield
-        return
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 class _LiteNet:

@@ -93,14 +93,33 @@ class Detections:
         return np.stack([b[:, 1] * width, b[:, 0] * height, b[:, 3] * width, b[:, 2] * height], axis=1)
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of ``a`` (N,4) and ``b`` (M,4), any consistent corner order."""
+def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection area between every box of ``a`` (N,4) and ``b`` (M,4), any consistent corner order."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     lo = np.maximum(a[:, None, :2], b[None, :, :2])
     hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
+    return np.prod(np.clip(hi - lo, 0, None), axis=2)
+
+
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between every box of ``a`` (N,4) and ``b`` (M,4), any consistent corner order."""
+    inter = intersection_matrix(a, b)
+    union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def scale_boxes(boxes: np.ndarray, factor: float, dy: float = 0.0, dx: float = 0.0) -> np.ndarray:
+    """Boxes ``[ymin, xmin, ymax, xmax]`` (N,4) grown by ``factor`` about their centres, then by
+    ``dy`` / ``dx`` more on each side (the tracker's uncertainty margin)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    cy = (boxes[:, 0] + boxes[:, 2]) / 2
+    cx = (boxes[:, 1] + boxes[:, 3]) / 2
+    hh = (boxes[:, 2] - boxes[:, 0]) * factor / 2 + dy
+    hw = (boxes[:, 3] - boxes[:, 1]) * factor / 2 + dx
+    return np.stack([cy - hh, cx - hw, cy + hh, cx + hw], axis=1)

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .detections import scale_boxes  # noqa: F401 - box scaling is written once, in detections
+
 TEMPLATE_SIZE = 64
 # CenterFace's boxes are tight (brow to chin); at 1.45 the mask's fully opaque ellipse
 # reaches 1.16 half-boxes out and hides the whole face even when the box sits a little
@@ -48,16 +50,6 @@ def ellipse_template(size: int = TEMPLATE_SIZE, feather: float = 0.2) -> np.ndar
     mask[mask > 0.999] = 1.0
     mask[mask < 0.001] = 0.0
     return mask.astype(np.float32)
-
-
-def scale_boxes(boxes: np.ndarray, scale: float) -> np.ndarray:
-    """Grow normalized ``[ymin, xmin, ymax, xmax]`` boxes by ``scale`` about their centres."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    cy = (boxes[:, 0] + boxes[:, 2]) / 2
-    cx = (boxes[:, 1] + boxes[:, 3]) / 2
-    hh = (boxes[:, 2] - boxes[:, 0]) * scale / 2
-    hw = (boxes[:, 3] - boxes[:, 1]) * scale / 2
-    return np.stack([cy - hh, cx - hw, cy + hh, cx + hw], axis=1)
 
 
 @dataclass(frozen=True)

@@ -1,89 +1,48 @@
-"""The pipeline: decode -> detect (batched) -> track -> mask + effect -> encode.
+"""The pipeline: frames source -> detect (batched) -> track -> render -> sink.
 
-Three stages run at once, joined by bounded queues so that memory stays flat whatever
-the clip's length: a reader thread decodes frames and groups them into batches; the
-calling thread runs the detector on each batch and the tracker on each frame; a
-writer thread renders the effect and feeds the encoder. ffmpeg decodes and encodes in
+Each stage is a small object with one job, in a module of its own: a source of frames
+(:mod:`vidanon.source`), the detector made by :func:`build_detector` and run on batches
+(:mod:`vidanon.detect`), a :class:`~vidanon.tracking.Tracker` (:mod:`vidanon.track`, or the
+replay of a tracks file, :mod:`vidanon.tracksfile`), the renderer (:mod:`vidanon.render`)
+and a sink (:mod:`vidanon.sink`). They pass :class:`~vidanon.detections.Detections`
+records. :func:`build_stages` makes the detect, track and render stages from
+:class:`~vidanon.options.Options` for every entry point; :func:`run_stages` joins them:
+
+* :func:`anonymize` (the command line, batch folders, ``--segments``, Ray): a file
+  source, all stages, a file sink;
+* :mod:`vidanon.clip` (moviepy): a clip source, detect and track into a list of
+  Detections; moviepy then pulls each frame through the render stage.
+
+:func:`run_stages` runs three stages at once, joined by bounded queues so that memory
+stays flat whatever the clip's length: a reader thread decodes frames and groups them
+into batches; the calling thread runs the detector on each batch and the tracker on
+each frame; a consumer thread renders and writes. ffmpeg decodes and encodes in
 processes of its own, and TensorFlow releases the GIL while it computes.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import queue
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .detections import CLASS_NAMES, FACE, PERSON, SOURCE_NAMES, Detections
-from .errors import InputError, VidanonError
-from .mask import DEFAULT_MASK_SCALE
-from .video import FrameReader, VideoInfo, VideoWriter, container_of, prepare_output, probe, temp_path_for
+from .detections import FACE, PERSON, Detections
+from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
+from .render import Render
+from .sink import FileSink, Stats
+from .source import FileSource, batched
+from .tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
+from .tracking import TrackStage
+from .tracksfile import ReplayTracker, TracksRecorder, load_tracks  # noqa: F401 - load_tracks: API
+from .video import VideoInfo, prepare_output, probe
 
 _END = object()
-
-
-@dataclass
-class Options:
-    effect: str = "blur"
-    threshold: float | None = None  # None: the detector's default
-    mask_scale: float = DEFAULT_MASK_SCALE
-    batch_size: int | None = None  # None: chosen from the frame size and the device
-    detect_size: int | None = None  # None: native (small frames enlarged); 0: native; N: longer side
-    scan_every: int | None = None  # full-size pass every K-th frame; None: 2 on a CPU, 1 on a GPU
-    crf: int = 18
-    codec: str | None = None
-    preset: str = "veryfast"
-    audio: bool = True
-    overwrite: bool = False
-    track: bool = True
-    save_tracks: str | None = None
-    tracks: str | None = None
-    progress: bool = True
-    target: str = "faces"  # or "people" (implied by the splash effect)
-    # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
-    # (stop None: to the end), with ``context`` frames on each side decoded and tracked
-    # but not written, so that the tracker is warm at the part's first frame and its
-    # look-ahead sees past the last one.
-    frame_range: tuple[int, int | None] | None = None
-    context: int = 30
-    on_frames: Callable[[int], None] | None = None  # called with the number of frames just written
-
-    @property
-    def people(self) -> bool:
-        return self.target == "people" or self.effect == "splash"
-
-    def validate(self) -> None:
-        from .effects import EFFECTS
-
-        if self.effect not in EFFECTS:
-            raise VidanonError(f"unknown effect {self.effect!r}; choose from {', '.join(EFFECTS)}")
-        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
-            raise VidanonError(f"threshold {self.threshold} is out of range: use a value between 0 and 1")
-        if not 0.5 <= self.mask_scale <= 5.0:
-            raise VidanonError(f"mask scale {self.mask_scale} is out of range: use 0.5 to 5")
-        if self.batch_size is not None and not 1 <= self.batch_size <= 256:
-            raise VidanonError(f"batch size {self.batch_size} is out of range: use 1 to 256")
-        if self.detect_size is not None and self.detect_size != 0 and not 64 <= self.detect_size <= 8192:
-            raise VidanonError(f"detect size {self.detect_size} is out of range: use 64 to 8192, or 0 for native")
-        if self.scan_every is not None and not 1 <= self.scan_every <= 8:
-            raise VidanonError(f"scan-every {self.scan_every} is out of range: use 1 to 8")
-        if self.target not in TARGETS:
-            raise VidanonError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
-        if not 0 <= self.crf <= 51:
-            raise VidanonError(f"crf {self.crf} is out of range: use 0 (lossless) to 51")
-        if self.frame_range is not None:
-            start, stop = self.frame_range
-            if start < 0 or (stop is not None and stop <= start):
-                raise VidanonError(f"frame range {self.frame_range} is empty or negative")
-            if self.tracks:
-                raise VidanonError("a tracks file covers the whole video; it cannot be used for a part")
 
 
 # The face network sees every frame at its native resolution (frames under 960 px
@@ -100,7 +59,6 @@ TRACK_LOW_THRESHOLD = 0.1
 # The same three levels for people (SSDLite's scores; its --threshold default is 0.5).
 PERSON_START_THRESHOLD = 0.35
 PERSON_LOW_THRESHOLD = 0.2
-TARGETS = ("faces", "people")
 
 
 @dataclass
@@ -188,219 +146,209 @@ def _get(q: queue.Queue, stages: list[_Stage], stop: threading.Event | None = No
                     return _END
 
 
-def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
-    """Read a ``--save-tracks`` sidecar back into one Detections per frame."""
+@dataclass
+class Stages:
+    """The detect, track and render stages for one video, as :func:`build_stages` makes them."""
+
+    detect: Callable[[list[np.ndarray]], list[Detections]]  # a batch of frames -> raw detections per frame
+    track: TrackStage
+    render: Render
+    batch_size: int
+    device: str
+    people: bool
+
+
+def build_stages(opts: Options, height: int, width: int, first_index: int = 0) -> Stages:
+    """The stages every entry point runs, from the (validated) options and the frame size;
+    ``first_index`` is the number, in its video, of the first frame the source gives (the
+    detector's scan plan counts frames from the video's start)."""
+    from .track import FaceTracker, NoTracker, ShotCuts
+
+    people = opts.people
+    device = configure_tensorflow()
+    batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
+    threshold = effective_threshold(opts)
+    if opts.tracks:  # a replay: no detector at all
+        tracker = ReplayTracker(opts.tracks)
+        return Stages(_no_detections, TrackStage(tracker), build_render(opts), batch, device, people)
+    detector = build_detector(opts, device)
+    start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
+    if opts.track:
+        tracker = FaceTracker(threshold=threshold, start_threshold=min(start, threshold),
+                              low_threshold=min(low, threshold), class_id=PERSON if people else FACE)  # fmt: skip
+    else:
+        tracker = NoTracker(threshold)
+
+    position = [first_index]
+
+    def detect(frames: list[np.ndarray]) -> list[Detections]:
+        if people:
+            return detector(np.stack(frames))
+        found = detector(np.stack(frames), position[0])
+        position[0] += len(frames)
+        return found
+
+    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
+
+
+def effective_threshold(opts: Options) -> float:
+    from .detect import DEFAULT_THRESHOLD, PERSON_THRESHOLD
+
+    if opts.threshold is not None:
+        return opts.threshold
+    return PERSON_THRESHOLD if opts.people else DEFAULT_THRESHOLD
+
+
+def build_detector(opts: Options, device: str | None = None):
+    """THE detector factory: every entry point gets its detector here (cached per process)."""
+    threshold = effective_threshold(opts)
+    if opts.people:
+        return _person_detector(threshold, min(PERSON_LOW_THRESHOLD, threshold))
+    gpu = (device or configure_tensorflow()).startswith("GPU")
+    every = opts.scan_every or (SCAN_EVERY_GPU if gpu else SCAN_EVERY_CPU)
+    return _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), opts.detect_size, every)
+
+
+def build_render(opts: Options) -> Render:
+    """The render stage: the effect, and the people segmenter when people are hidden."""
+    return Render(opts.effect, opts.mask_scale, opts.people, _segmenter() if opts.people else None)
+
+
+def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
+    return [Detections.empty() for _ in frames]
+
+
+def run_stages(
+    source: Iterable[np.ndarray],
+    stages: Stages,
+    consume: Callable[[int, Any, Detections], None],
+    keep_frames: bool = True,
+) -> None:
+    """Run ``source`` through detect and track, and hand every frame's result to ``consume``
+    as ``(index, frame, Detections)`` in order (``frame`` None unless ``keep_frames``).
+
+    The source is read in a thread of its own, and ``consume`` runs in another, so that
+    decoding, detection and rendering overlap; an exception in any of them stops the
+    others and is raised here.
+    """
+    stop = threading.Event()
+    batches: queue.Queue = queue.Queue(maxsize=3)
+    ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
+
+    def read_stage() -> None:
+        for chunk in batched(source, stages.batch_size):
+            if not _put(batches, chunk, stop):
+                return
+        _put(batches, _END, stop)
+
+    def consume_stage() -> None:
+        while True:
+            item = _get(ready, [], stop)
+            if item is _END:
+                return
+            consume(*item)
+
+    read_thread = _Stage(read_stage, "vidanon-read", stop)
+    consume_thread = _Stage(consume_stage, "vidanon-write", stop)
     try:
-        with open(path, encoding="utf8") as fh:
-            data = json.load(fh)
-        frames = data["frames"]
-        out = []
-        names = {v: k for k, v in SOURCE_NAMES.items()}
-        classes = {v: k for k, v in CLASS_NAMES.items()}
-        for objects in frames:
-            out.append(
-                Detections(
-                    [o["box"] for o in objects],
-                    [o.get("score", 0.0) for o in objects],
-                    [classes.get(o.get("class", "face"), FACE) for o in objects],
-                    track_ids=[o.get("id", -1) for o in objects],
-                    sources=[names.get(o.get("source", "detected"), 0) for o in objects],
-                )
-            )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"cannot read tracks file {path}: {exc}") from None
-    return out
+        read_thread.start()
+        consume_thread.start()
 
+        def emit(items) -> None:
+            for item in items:
+                if not _put(ready, item, stop):
+                    return
+                consume_thread.check()
 
-def _tracks_record(index: int, dets: Detections) -> list[dict]:
-    return [
-        {
-            "id": int(dets.track_ids[i]),
-            "box": [round(float(v), 6) for v in dets.boxes[i]],
-            "score": round(float(dets.scores[i]), 4),
-            "class": CLASS_NAMES.get(int(dets.classes[i]), "face"),
-            "source": SOURCE_NAMES[int(dets.sources[i])],
-        }
-        for i in range(len(dets))
-    ]
+        while True:
+            chunk = _get(batches, [read_thread])
+            if chunk is _END:
+                break
+            consume_thread.check()
+            payloads = chunk if keep_frames else [None] * len(chunk)
+            emit(stages.track.push(chunk, stages.detect(chunk), payloads))
+        read_thread.check()
+        emit(stages.track.flush())
+        _put(ready, _END, stop)
+        while consume_thread.is_alive():
+            consume_thread.join(timeout=0.1)
+        consume_thread.check()
+    except BaseException:
+        stop.set()
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # unblocks a reader waiting on ffmpeg
+        raise
 
 
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
     """Hide every face of the video ``input`` and write the result to ``output``.
 
     Keyword arguments are the fields of :class:`Options`. Returns a :class:`Summary`.
-    Raises :class:`~vidanon.errors.VidanonError` for anything wrong with the inputs.
+    Raises :class:`~vidanon.errors.VidanonError` for anything wrong with the inputs
+    (:class:`~vidanon.options.OptionError`, a ValueError too, for a bad option).
     """
-    opts = Options(effect=effect, **kwargs)
-    opts.validate()
+    opts = Options.from_kwargs(effect=effect, **kwargs)
     started = time.perf_counter()
     info = probe(input)
     target = prepare_output(output, info.path, opts.overwrite)
-    container = container_of(target)
-
-    from .detect import DEFAULT_THRESHOLD, PERSON_THRESHOLD, configure_tensorflow
-    from .effects import Renderer, SplashRenderer
-    from .track import FaceTracker, NoTracker, ShotCuts
-
-    people = opts.people
-    default_threshold = PERSON_THRESHOLD if people else DEFAULT_THRESHOLD
-    threshold = opts.threshold if opts.threshold is not None else default_threshold
-    device = configure_tensorflow()
-    gpu = device.startswith("GPU")
-    batch = opts.batch_size or auto_batch_size(info.height, info.width, gpu)
-    every = opts.scan_every or (SCAN_EVERY_GPU if gpu else SCAN_EVERY_CPU)
-
-    precomputed = load_tracks(opts.tracks) if opts.tracks else None
-    detector = None
-    if precomputed is None:
-        if people:
-            detector = _person_detector(threshold, min(PERSON_LOW_THRESHOLD, threshold))
-        else:
-            detector = _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), opts.detect_size, every)
-    start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
-    if precomputed is not None:
-        tracker = None
-    elif opts.track:
-        tracker = FaceTracker(threshold=threshold, start_threshold=min(start, threshold),
-                              low_threshold=min(low, threshold), class_id=PERSON if people else FACE)
-    else:
-        tracker = NoTracker(threshold)
-    cuts = ShotCuts()
-    segmenter = _segmenter() if people else None
-    if opts.effect == "splash":
-        renderer = SplashRenderer()
-    else:  # people's masks follow their outline already: no extra margin
-        renderer = Renderer(opts.effect, 1.0 if people else opts.mask_scale)
-    always_render = opts.effect == "splash"  # a frame without people is all grey
-
-    tmp = temp_path_for(target)
     first, last = 0, None  # frames written: [first, last)
     skip, limit = 0, None  # frames decoded: [skip, skip + limit)
     if opts.frame_range is not None:
         first, last = opts.frame_range
         skip = max(0, first - opts.context)
         limit = None if last is None else last + opts.context - skip
-    reader = FrameReader(info, skip=skip, limit=limit)
-    writer = None
-    stop = threading.Event()
-    batches: queue.Queue = queue.Queue(maxsize=3)
-    ready: queue.Queue = queue.Queue(maxsize=max(2 * batch, 8))
-    stats = {"faces": 0, "frames_with_faces": 0, "tracks": set()}
-    sidecar: list[list[dict]] | None = [] if opts.save_tracks else None
+    stages = build_stages(opts, info.height, info.width, first_index=skip)
+    stats = Stats()
+    recorder = TracksRecorder() if opts.save_tracks else None
     progress = _progress(info, opts.progress)
+    source = FileSource(info, skip=skip, limit=limit)
+    sink: FileSink | None = None
 
-    def read_stage() -> None:
-        chunk = []
-        for frame in reader:
-            chunk.append(frame)
-            if len(chunk) == batch:
-                if not _put(batches, chunk, stop):
-                    return
-                chunk = []
-        if chunk:
-            _put(batches, chunk, stop)
-        _put(batches, _END, stop)
-
-    def write_stage() -> None:
-        written = 0
-        while True:
-            item = _get(ready, [], stop)
-            if item is _END:
-                return
-            index, frame, dets = item
-            index += skip  # the frame's number in the whole video
-            if index < first or (last is not None and index >= last):
-                continue  # context of a part: tracked, not written
-            if sidecar is not None:
-                sidecar.append(_tracks_record(index, dets))
-            if len(dets):
-                stats["faces"] += len(dets)
-                stats["frames_with_faces"] += 1
-                stats["tracks"].update(int(t) for t in dets.track_ids if t >= 0)
-            if segmenter is not None:
-                dets = segmenter(frame, dets)
-            if len(dets) or always_render:
-                frame = renderer(frame, dets)
-            writer.write(frame)
-            progress.update(1)
-            written += 1
-            if written % TRIM_EVERY == 0:
-                _release_free_memory()
-            if opts.on_frames is not None:
-                opts.on_frames(1)
+    def consume(index: int, frame: np.ndarray, dets: Detections) -> None:
+        index += skip  # the frame's number in the whole video
+        if index < first or (last is not None and index >= last):
+            return  # context of a part: tracked, not written
+        if recorder is not None:
+            recorder.add(index, dets)
+        stats.add(dets)
+        sink.write(stages.render(frame, dets))
+        progress.update(1)
+        if sink.frames_written % TRIM_EVERY == 0:
+            release_free_memory()
+        if opts.on_frames is not None:
+            opts.on_frames(1)
 
     try:
-        writer = VideoWriter(
-            tmp, info.width, info.height, info.fps, container, codec=opts.codec, crf=opts.crf,
-            preset=opts.preset, audio_from=info if opts.audio else None,
-        )  # fmt: skip
-        read_thread = _Stage(read_stage, "vidanon-read", stop)
-        write_thread = _Stage(write_stage, "vidanon-write", stop)
-        read_thread.start()
-        write_thread.start()
-
-        def emit(items: Iterator) -> None:
-            for item in items:
-                if not _put(ready, item, stop):
-                    return
-                write_thread.check()
-
-        index = 0  # frames since the reader's first (the tracker numbers them the same way)
-        while True:
-            chunk = _get(batches, [read_thread])
-            if chunk is _END:
-                break
-            write_thread.check()
-            if precomputed is not None:
-                for frame in chunk:
-                    dets = precomputed[index] if index < len(precomputed) else Detections.empty()
-                    emit(iter([(index, frame, dets)]))
-                    index += 1
-                continue
-            for frame, dets in zip(chunk, detector(np.stack(chunk), skip + index)):
-                emit(tracker.push(frame, dets, cut=cuts(frame)))
-                index += 1
-        read_thread.check()
-        if tracker is not None:
-            emit(tracker.flush())
-        _put(ready, _END, stop)
-        while write_thread.is_alive():
-            write_thread.join(timeout=0.1)
-        write_thread.check()
-        writer.close()
-        if precomputed is not None and len(precomputed) != reader.frames_read:
-            raise InputError(
-                f"tracks file {opts.tracks} has {len(precomputed)} frames but the video has {reader.frames_read}"
-            )
-        if sidecar is not None:
-            _write_json(Path(opts.save_tracks), {"video": str(info.path), "width": info.width,
-                        "height": info.height, "fps": float(info.fps), "frames": sidecar})  # fmt: skip
-        os.replace(tmp, target)
+        sink = FileSink(target, info, opts)
+        run_stages(source, stages, consume)
+        sink.finish()
+        if recorder is not None:
+            recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
+        sink.commit()
     except BaseException:
-        stop.set()
-        reader.close()
-        if writer is not None:
-            writer.abort()
-        _remove(tmp)
+        source.close()
+        if sink is not None:
+            sink.abort()
         progress.close()
         raise
     finally:
-        reader.close()
+        source.close()
     progress.close()
 
     warnings = []
     if info.variable_rate:
-        warnings.append(f"the input has a variable frame rate; its {reader.frames_read} frames were written at "
+        warnings.append(f"the input has a variable frame rate; its {source.frames_read} frames were written at "
                         f"its average rate, a constant {float(info.fps):.3f} fps (same duration and audio)")
-    if reader.decode_warning:
-        warnings.append(f"the input has decoding errors; {reader.frames_read} frames were decoded "
-                        f"({reader.decode_warning})")  # fmt: skip
+    if source.decode_warning:
+        warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
+                        f"({source.decode_warning})")  # fmt: skip
     return Summary(
-        input=str(info.path), output=str(target), frames=writer.frames_written, width=info.width,
-        height=info.height, fps=float(info.fps), faces=stats["faces"],
-        frames_with_faces=stats["frames_with_faces"], tracks=len(stats["tracks"]),
-        seconds=time.perf_counter() - started, device=device, warnings=warnings,
-        target="people" if people else "faces",
+        input=str(info.path), output=str(target), frames=sink.frames_written, width=info.width,
+        height=info.height, fps=float(info.fps), faces=stats.boxes,
+        frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
+        seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
+        target="people" if stages.people else "faces",
     )  # fmt: skip
 
 
@@ -424,51 +372,6 @@ def _segmenter():
     from .segment import PersonSegmenter
 
     return PersonSegmenter()
-
-
-TRIM_EVERY = 64  # frames between two calls of malloc_trim
-
-
-@functools.lru_cache(maxsize=1)
-def _malloc_trim():
-    """glibc's ``malloc_trim``, or None elsewhere."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return libc.malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-def _release_free_memory() -> None:
-    """Give freed heap pages back to the system.
-
-    Frames are allocated in the reader thread and freed in the writer thread, and the
-    effects allocate frame-sized buffers in between; glibc keeps the freed pages of
-    each thread's arena, so without this the resident memory of a long clip creeps up
-    (splash at 1080p: 1.2 GB after 100 frames, several GB after 1500).
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", encoding="utf8") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        pass
 
 
 def _progress(info: VideoInfo, enabled: bool):

@@ -1,0 +1,241 @@
+"""The moviepy effect (vidanon.Anonymize / vidanon.anonymize_clip) against the command line."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLE, ffmpeg, read_frames, run_cli
+
+moviepy = pytest.importorskip("moviepy")
+from moviepy import (  # noqa: E402
+    ColorClip,
+    CompositeVideoClip,
+    VideoFileClip,
+    concatenate_videoclips,
+)
+
+import vidanon  # noqa: E402
+from vidanon.options import OptionError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """The command line on the sample clip: its output and its tracks file."""
+    tmp = tmp_path_factory.mktemp("cli")
+    out, tracks = tmp / "anon.mp4", tmp / "tracks.json"
+    proc = run_cli(SAMPLE, out, "--save-tracks", tracks, "-q")
+    assert proc.returncode == 0, proc.stderr
+    return out, json.loads(tracks.read_text())
+
+
+@pytest.fixture(scope="module")
+def anon_clip(tmp_path_factory):
+    tracks = tmp_path_factory.mktemp("clip") / "tracks.json"
+    clip = VideoFileClip(str(SAMPLE))
+    anon = clip.with_effects([vidanon.Anonymize(progress=False, save_tracks=str(tracks))])
+    yield clip, anon, json.loads(tracks.read_text())
+    clip.close()
+
+
+def _frames(clip, fps):
+    return [np.asarray(f) for f in clip.iter_frames(fps=fps, dtype="uint8")]
+
+
+def _boxes_mask(objects, shape, scale=1.45):
+    h, w = shape[:2]
+    m = np.zeros((h, w), bool)
+    for o in objects:
+        y0, x0, y1, x1 = o["box"]
+        cy, cx, hh, hw = (y0 + y1) / 2, (x0 + x1) / 2, (y1 - y0) * scale / 2, (x1 - x0) * scale / 2
+        m[max(0, int((cy - hh) * h)) : int(np.ceil((cy + hh) * h)), max(0, int((cx - hw) * w)) : int(np.ceil((cx + hw) * w))] = True
+    return m
+
+
+def test_effect_finds_what_the_cli_finds_and_renders_the_same_pixels(cli_run, anon_clip, tmp_path):
+    cli_out, cli_tracks = cli_run
+    clip, anon, clip_tracks = anon_clip
+    # same frames in, same detector and tracker: the same boxes in every frame
+    assert len(clip_tracks["frames"]) == len(cli_tracks["frames"]) == 35
+    assert clip_tracks["frames"] == cli_tracks["frames"]
+    assert len(anon.vidanon_tracks) == 35
+    assert sum(len(f) for f in cli_tracks["frames"]) > 50  # two people, (nearly) every frame
+
+    ours = _frames(anon, clip.fps)
+    source = _frames(clip, clip.fps)
+    theirs = read_frames(cli_out)  # decoded after x264 at crf 18
+    assert len(ours) == len(theirs) == 35
+    checked = 0
+    for i, (a, b, s) in enumerate(zip(ours, theirs, source)):
+        assert a.shape == b.shape == (270, 480, 3)
+        region = _boxes_mask(cli_tracks["frames"][i], a.shape)
+        if not region.any():
+            continue
+        noise = np.abs(a.astype(int) - b)[region].mean()  # effect vs CLI: encoder noise only
+        unhidden = np.abs(s.astype(int) - b)[region].mean()  # the source vs CLI: the faces differ
+        assert noise < 3.0 and noise < 0.5 * unhidden, (i, noise, unhidden)
+        checked += 1
+    assert checked >= 30
+
+    # through the CLI's own encoder, the effect's frames give the CLI's file, frame for frame
+    from fractions import Fraction
+
+    from vidanon.video import VideoWriter
+
+    again = tmp_path / "again.mp4"
+    writer = VideoWriter(again, 480, 270, Fraction(12), "mp4", crf=18, preset="veryfast")
+    for frame in ours:
+        writer.write(frame)
+    writer.close()
+    for a, b in zip(read_frames(again), theirs):
+        assert np.abs(a.astype(int) - b).mean() < 0.05
+
+
+def test_replaying_the_cli_tracks_gives_the_same_clip(cli_run, anon_clip, tmp_path):
+    _, cli_tracks = cli_run
+    clip, anon, _ = anon_clip
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"frames": cli_tracks["frames"]}))
+    replay = vidanon.anonymize_clip(clip, tracks=str(path), progress=False)
+    for t in (0.0, 10 / clip.fps, 34 / clip.fps):
+        # boxes are stored to 6 decimals: a feathered edge pixel may move by one level
+        diff = np.abs(replay.get_frame(t).astype(int) - anon.get_frame(t))
+        assert diff.max() <= 2 and diff.mean() < 0.01
+
+
+def test_random_access_equals_sequential(anon_clip):
+    clip, anon, _ = anon_clip
+    sequential = _frames(anon, clip.fps)
+    order = np.random.default_rng(1).permutation(len(sequential))
+    for i in order[:12]:
+        np.testing.assert_array_equal(anon.get_frame(i / clip.fps), sequential[i], err_msg=f"frame {i}")
+    # between two frames, the boxes of both neighbours are hidden
+    tracks = anon.vidanon_tracks
+    i = 20
+    between = tracks.at((i + 0.5) / clip.fps)
+    assert len(between) == len(tracks.frames[i]) + len(tracks.frames[i + 1]) > 0
+    assert len(tracks.at(i / clip.fps + 1e-9)) == len(tracks.frames[i])
+    assert len(tracks.at(99.0)) == len(tracks.frames[-1])
+
+
+def test_keeps_size_duration_fps_and_mask(anon_clip):
+    clip, anon, _ = anon_clip
+    assert (tuple(anon.size), anon.duration, anon.fps) == (tuple(clip.size), clip.duration, clip.fps)
+    masked = clip.with_mask()
+    out = vidanon.anonymize_clip(masked, tracks=None, progress=False)
+    assert out.mask is not None
+    np.testing.assert_array_equal(out.mask.get_frame(1.0), masked.mask.get_frame(1.0))
+
+
+def _with_sine(tmp_path):
+    path = tmp_path / "with_audio.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-y", "-i", str(SAMPLE), "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=44100", "-map", "0:v", "-map", "1:a", "-c:v", "copy",
+                    "-c:a", "aac", "-shortest", str(path)], check=True)  # fmt: skip
+    return path
+
+
+def test_cut_anonymize_concatenate_write_keeps_audio(tmp_path, anon_clip):
+    from vidanon.video import probe
+
+    _, reference, _ = anon_clip
+    src = VideoFileClip(str(_with_sine(tmp_path)))
+    assert src.audio is not None
+    a = src.subclipped(0.5, 1.5).with_effects([vidanon.Anonymize(progress=False)])
+    b = vidanon.anonymize_clip(src.subclipped(2.0, 2.9), progress=False)
+    final = concatenate_videoclips([a, b])
+    out = tmp_path / "cut.mp4"
+    final.write_videofile(str(out), codec="libx264", audio_codec="aac", logger=None)
+    info = probe(out)
+    assert info.has_audio and (info.width, info.height) == (480, 270)
+    assert info.duration == pytest.approx(1.9, abs=0.15)
+    # the file's audio is the sine (amplitude 1/8), not silence
+    from moviepy import AudioFileClip
+
+    written = AudioFileClip(str(out))
+    assert np.abs(written.to_soundarray()).max() > 0.05
+    written.close()
+
+    # a composition pulls the anonymized frames: frame 3 of part b is frame 27 of the whole clip
+    comp = CompositeVideoClip([ColorClip((520, 300), (0, 0, 0), duration=0.9), b.with_position((20, 15))])
+    inner = comp.get_frame(3 / 12)[15:285, 20:500]
+    assert np.abs(inner.astype(int) - reference.get_frame(27 / 12)).mean() < 1.0
+    src.close()
+
+
+def test_clip_without_fps_needs_one():
+    plain = ColorClip((64, 48), (90, 120, 150), duration=0.5)
+    with pytest.raises(OptionError, match="no fps"):
+        vidanon.anonymize_clip(plain, progress=False)
+    out = vidanon.anonymize_clip(plain, fps=8, progress=False)
+    assert len(out.vidanon_tracks) == 4 and all(len(d) == 0 for d in out.vidanon_tracks.frames)
+    np.testing.assert_array_equal(out.get_frame(0.3), plain.get_frame(0.3))
+
+
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        (["--threshold", "0"], {"threshold": 0}),
+        (["--threshold", "1.5"], {"threshold": 1.5}),
+        (["--detect-size", "10"], {"detect_size": 10}),
+        (["--batch-size", "0"], {"batch_size": 0}),
+        (["--mask-scale", "9"], {"mask_scale": 9}),
+        (["--effect", "sparkle"], {"effect": "sparkle"}),
+        (["--target", "cats"], {"target": "cats"}),
+        (["--threshold", "abc"], {"threshold": "abc"}),
+    ],
+)
+def test_bad_option_same_error_from_cli_and_api(tmp_path, capsys, args, kwargs):
+    from vidanon.cli import main
+
+    code = main([str(SAMPLE), str(tmp_path / "o.mp4"), *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    with pytest.raises(OptionError) as api:
+        vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", **kwargs)
+    with pytest.raises(ValueError) as effect:  # OptionError is a ValueError too
+        vidanon.Anonymize(**kwargs)
+    assert err == f"vidanon: error: {api.value}" == f"vidanon: error: {effect.value}"
+    assert api.value.exit_code == 2
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_unknown_option_is_an_option_error():
+    with pytest.raises(OptionError, match="crf"):
+        vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), crf=3)
+    with pytest.raises(OptionError, match="unknown option 'colour'"):
+        vidanon.anonymize(SAMPLE, "x.mp4", colour="red")
+
+
+def test_readme_moviepy_example(tmp_path, anon_clip):
+    """The README's moviepy script runs as written and keeps its sound track."""
+    import re
+    import sys
+
+    from conftest import ROOT
+    from vidanon.video import probe
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"test_readme_moviepy_example runs this script -->\n```python\n(.*?)```", readme, re.S)
+    assert block, "the marked example is missing from README.md"
+    (tmp_path / "sample_videos").mkdir()
+    (tmp_path / "sample_videos" / SAMPLE.name).symlink_to(SAMPLE)
+    (tmp_path / "example.py").write_text(block.group(1))
+    proc = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tmp_path / "walking_cut_anon.mp4"
+    info = probe(out)
+    assert info.has_audio and (info.width, info.height) == (480, 270)
+    assert info.duration == pytest.approx(2.1, abs=0.15)
+    from moviepy import AudioFileClip
+
+    sound = AudioFileClip(str(out))
+    assert np.abs(sound.to_soundarray()).max() > 0.1  # the 0.2 sine, not silence
+    sound.close()
+    # the faces are hidden (frame 6 of the output is frame 6 of the sample), the rest is not
+    _, _, tracks = anon_clip
+    region = _boxes_mask(tracks["frames"][6], (270, 480), scale=1.0)
+    diff = np.abs(read_frames(out)[6].astype(int) - read_frames(SAMPLE)[6]).mean(axis=2)
+    assert region.any() and diff[region].mean() > 6 and diff[~region].mean() < 3

@@ -1,0 +1,143 @@
+"""The pipeline's parts, without a model: option table, shared box helpers, trackers, runner."""
+
+import json
+
+import numpy as np
+import pytest
+
+from vidanon.detections import Detections, intersection_matrix, iou_matrix, scale_boxes
+from vidanon.errors import InputError
+from vidanon.options import OptionError, Options, check, parse_number
+
+
+def test_option_table_messages_and_normalization():
+    assert check("threshold", 0.5) == 0.5 and check("detect_size", 0) == 0 and check("detect_size", 64) == 64
+    assert isinstance(check("mask_scale", 2), float) and check("crf", np.int64(20)) == 20
+    cases = {
+        ("threshold", 0): "threshold must be between 0.01 and 0.99, not 0",
+        ("threshold", 0.995): "threshold must be between 0.01 and 0.99, not 0.995",
+        ("detect_size", 10): "detect size must be 0 (native resolution) or between 64 and 8192, not 10",
+        ("batch_size", 2.5): "batch size must be a whole number, not 2.5",
+        ("batch_size", True): "batch size must be a whole number, not True",
+        ("mask_scale", "big"): "mask scale must be a number, not 'big'",
+        ("mask_scale", float("nan")): "mask scale must be a number, not nan",
+        ("effect", "sparkle"): "unknown effect 'sparkle'; choose from blur, pixelate, fill, splash",
+    }
+    for (name, value), message in cases.items():
+        with pytest.raises(OptionError) as info:
+            check(name, value)
+        assert str(info.value) == message
+        assert isinstance(info.value, ValueError) and info.value.exit_code == 2
+    # the command line hands over numbers parsed the same way
+    assert parse_number("12") == 12 and parse_number("0.5") == 0.5 and parse_number("abc") == "abc"
+    with pytest.raises(OptionError, match="unknown option 'thresh'"):
+        Options.from_kwargs(thresh=0.3)
+    with pytest.raises(OptionError, match="frame range"):
+        Options.from_kwargs(frame_range=(5, 5))
+
+
+def test_box_helpers_are_the_ones_the_tracker_needs():
+    from vidanon import track
+
+    rng = np.random.default_rng(0)
+    lo = rng.uniform(0, 0.6, (20, 2))
+    boxes = np.concatenate([lo, lo + rng.uniform(0.01, 0.4, (20, 2))], axis=1)
+    for box in boxes[:5]:
+        for factor, dy, dx in ((1.0, 0, 0), (1.3, 0.01, 0.02), (0.8, 0, 0.05)):
+            np.testing.assert_allclose(scale_boxes(box, factor, dy, dx)[0], track.grow_box(box, factor, dy, dx))
+        share = min(intersection_matrix(box, boxes)[0].sum() / np.prod(box[2:] - box[:2]), 1.0)
+        assert share == pytest.approx(track.covered_share(box, boxes))
+    iou = iou_matrix(boxes, boxes)
+    np.testing.assert_allclose(np.diag(iou), 1.0)
+    assert iou_matrix([[0, 0, 1, 1]], [[0, 0.5, 1, 1.5]])[0, 0] == pytest.approx(1 / 3)
+
+
+def _dets(*boxes, score=0.9):
+    return Detections(np.array(boxes, float).reshape(-1, 4), np.full(len(boxes), score), np.zeros(len(boxes)))
+
+
+def test_replay_tracker_replays_and_checks_the_frame_count(tmp_path):
+    from vidanon.tracksfile import ReplayTracker, TracksRecorder
+
+    recorder = TracksRecorder()
+    saved = [_dets([0.1, 0.1, 0.3, 0.3]), Detections.empty(), _dets([0.5, 0.5, 0.6, 0.7], [0, 0, 0.1, 0.1])]
+    for i, d in enumerate(saved):
+        recorder.add(i, d)
+    path = tmp_path / "t.json"
+    recorder.save(path, "v.mp4", 64, 48, 25.0)
+    assert json.loads(path.read_text())["fps"] == 25.0
+    replay = ReplayTracker(path)
+    out = [item for i in range(3) for item in replay.push(f"payload{i}", Detections.empty())]
+    assert [(i, p) for i, p, _ in out] == [(0, "payload0"), (1, "payload1"), (2, "payload2")]
+    for (_, _, got), want in zip(out, saved):
+        np.testing.assert_allclose(got.boxes, want.boxes, atol=1e-6)
+    assert list(replay.flush()) == []
+    short = ReplayTracker(path)
+    list(short.push(None, Detections.empty()))
+    with pytest.raises(InputError, match="has 3 frames but the video has 1"):
+        short.flush()
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="cannot read tracks file"):
+        ReplayTracker(path)
+
+
+def _stages(detect, tracker):
+    from vidanon.pipeline import Stages
+    from vidanon.tracking import TrackStage
+
+    return Stages(detect, TrackStage(tracker), render=None, batch_size=3, device="test", people=False)
+
+
+def test_run_stages_hands_every_frame_over_in_order():
+    from vidanon.pipeline import run_stages
+    from vidanon.track import NoTracker
+
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(10)]
+    calls = []
+
+    def detect(batch):
+        calls.append(len(batch))
+        return [_dets([0.1, 0.1, 0.2, 0.2], score=0.9 if b[0, 0, 0] % 2 else 0.1) for b in batch]
+
+    got = []
+    run_stages(iter(frames), _stages(detect, NoTracker(0.5)), lambda i, f, d: got.append((i, int(f[0, 0, 0]), len(d))))
+    assert calls == [3, 3, 3, 1]  # batched
+    assert got == [(i, i, i % 2) for i in range(10)]
+    kept = []
+    run_stages(iter(frames), _stages(detect, NoTracker(0.5)), lambda i, f, d: kept.append(f), keep_frames=False)
+    assert kept == [None] * 10
+
+
+def test_run_stages_stops_everything_on_a_failure():
+    from vidanon.pipeline import run_stages
+    from vidanon.track import NoTracker
+
+    class Source:
+        closed = False
+
+        def __iter__(self):
+            for i in range(10_000):
+                yield np.zeros((4, 4, 3), np.uint8)
+
+        def close(self):
+            self.closed = True
+
+    def consume(index, frame, dets):
+        if index == 5:
+            raise RuntimeError("disk full")
+
+    source = Source()
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_stages(source, _stages(lambda b: [Detections.empty() for _ in b], NoTracker(0.5)), consume)
+    assert source.closed
+
+
+def test_clip_tracks_pick_the_frame_or_both_neighbours():
+    from vidanon.clip import ClipTracks
+
+    frames = [_dets([0.1 * i, 0.1, 0.1 * i + 0.05, 0.2]) for i in range(5)]
+    tracks = ClipTracks(10.0, frames)
+    assert tracks.at(0.2) is frames[2] and tracks.at(3 / 10) is frames[3]  # 3 / 10 * 10 = 2.9999...
+    between = tracks.at(0.25)
+    np.testing.assert_allclose(between.boxes, np.concatenate([frames[2].boxes, frames[3].boxes]))
+    assert tracks.at(-1.0) is frames[0] and tracks.at(7.0) is frames[4]

@@ -1,0 +1,176 @@
+"""moviepy 2.x: anonymize a clip inside a moviepy script.
+
+::
+
+    from moviepy import VideoFileClip
+    import vidanon
+
+    clip = VideoFileClip("in.mp4")
+    anon = clip.with_effects([vidanon.Anonymize(effect="pixelate")])   # or vidanon.anonymize_clip(clip)
+    anon.write_videofile("out.mp4")
+
+How it works: :meth:`Anonymize.apply` makes a first pass over the clip, as the command
+line does over a file: the frames at the clip's fps (frame ``i`` at ``t = i / fps``),
+batched through the same detector and the same tracker (look-ahead and shot cuts
+included, :func:`vidanon.pipeline.build_stages`), with a progress bar. It keeps the
+boxes to hide in every frame (a few bytes per face: :class:`ClipTracks`), not the frames.
+The returned clip renders frame ``t`` on demand from the source's frame ``t`` and the
+boxes of frame ``round(t * fps)``; so a preview of one frame (``get_frame(t)``, in any
+order) shows the same pixels as the sequential render, and the clip composes like any
+other (``subclipped``, ``concatenate_videoclips``, ``CompositeVideoClip``,
+``write_videofile``). Between two frames (a composition at another fps), the boxes of
+both neighbours are hidden. Size, duration, fps, audio and mask are the source's.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, fields
+
+from moviepy.Effect import Effect
+
+from .detections import Detections
+from .mask import DEFAULT_MASK_SCALE
+from .options import OptionError, Options, check
+from .source import ClipSource, as_rgb8
+
+# |t * fps - round(t * fps)| below this (in frames) is frame round(t * fps) itself: times
+# computed as i / fps, or shifted by a composition's start, are off by rounding only.
+ON_FRAME = 1e-3
+
+
+@dataclass
+class ClipTracks:
+    """The boxes to hide in every frame of a clip sampled at ``fps`` (frame ``i`` at ``i / fps``)."""
+
+    fps: float
+    frames: list[Detections]
+    device: str = ""
+    seconds: float = 0.0  # the first pass's wall time
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def at(self, t: float) -> Detections:
+        """The boxes to hide at time ``t``: those of frame ``round(t * fps)`` when ``t`` is on a
+        frame, else the boxes of the two frames around ``t`` (clamped to the clip)."""
+        x = float(t) * self.fps
+        nearest = round(x)
+        if abs(x - nearest) <= ON_FRAME:
+            return self.frames[self._clamp(nearest)]
+        lo = math.floor(x)
+        a, b = self._clamp(lo), self._clamp(lo + 1)
+        return self.frames[a] if a == b else Detections.merge([self.frames[a], self.frames[b]])
+
+    def _clamp(self, i: int) -> int:
+        return min(max(int(i), 0), len(self.frames) - 1)
+
+
+def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
+    """The first pass: every frame of ``clip`` at ``fps`` through detect and track."""
+    from tqdm import tqdm
+
+    from .pipeline import build_stages, run_stages
+    from .tracksfile import TracksRecorder
+
+    started = time.perf_counter()
+    width, height = (int(v) for v in clip.size)
+    stages = build_stages(opts, height, width)
+    source = ClipSource(clip, fps)
+    frames: list[Detections] = []
+    recorder = TracksRecorder() if opts.save_tracks else None
+    bar = tqdm(total=source.n_frames, unit="frame", desc="vidanon: finding faces", disable=not opts.progress,
+               dynamic_ncols=True, leave=False)  # fmt: skip
+
+    def consume(index: int, _frame, dets: Detections) -> None:
+        if index != len(frames):  # pragma: no cover - the trackers emit in order
+            raise RuntimeError(f"frame {index} came out of order")
+        frames.append(dets)
+        if recorder is not None:
+            recorder.add(index, dets)
+        bar.update(1)
+
+    try:
+        run_stages(source, stages, consume, keep_frames=False)
+    finally:
+        bar.close()
+    if recorder is not None:
+        video = str(getattr(clip, "filename", "") or type(clip).__name__)
+        recorder.save(opts.save_tracks, video, width, height, fps)
+    return ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started)
+
+
+@dataclass
+class Anonymize(Effect):
+    """A moviepy effect that hides every face (or person) of a clip.
+
+    ``clip.with_effects([Anonymize(effect="blur")])``. The options are those of the command
+    line, with the same names, ranges and messages (:mod:`vidanon.options`): ``effect``
+    (blur, pixelate, fill, splash), ``target`` (faces, people), ``threshold``,
+    ``mask_scale``, ``detect_size``, ``batch_size``, ``track`` (False: ``--no-track``),
+    ``tracks`` (replay a tracks file instead of detecting), ``save_tracks`` (write one),
+    ``progress``; and ``fps``: the rate at which the clip is sampled to find faces (default:
+    the clip's own; needed for a clip without fps). A bad option raises
+    :class:`~vidanon.options.OptionError` (a ValueError) when the effect is made.
+
+    The returned clip has a ``vidanon_tracks`` attribute (:class:`ClipTracks`): the boxes
+    hidden in every frame.
+    """
+
+    effect: str = "blur"
+    target: str = "faces"
+    threshold: float | None = None
+    mask_scale: float = DEFAULT_MASK_SCALE
+    detect_size: int | None = None
+    batch_size: int | None = None
+    track: bool = True
+    tracks: str | None = None
+    save_tracks: str | None = None
+    fps: float | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.options()  # a bad option fails where the effect is written
+        if self.fps is not None:
+            self.fps = check("fps", self.fps)
+
+    def options(self) -> Options:
+        return Options.from_kwargs(
+            effect=self.effect, target=self.target, threshold=self.threshold, mask_scale=self.mask_scale,
+            detect_size=self.detect_size, batch_size=self.batch_size, track=self.track, tracks=self.tracks,
+            save_tracks=self.save_tracks, progress=self.progress,
+        )  # fmt: skip
+
+    def apply(self, clip):
+        """Find the faces of ``clip`` (first pass) and return it with them hidden."""
+        from .pipeline import build_render
+
+        opts = self.options()
+        fps = self.fps if self.fps is not None else getattr(clip, "fps", None)
+        if not fps:
+            raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces")
+        fps = check("fps", fps)
+        if clip.duration is None:
+            raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
+        tracks = compute_tracks(clip, opts, fps)
+        render = build_render(opts)
+
+        def frame_function(get_frame, t):
+            return render(as_rgb8(get_frame(t)), tracks.at(t))
+
+        out = clip.transform(frame_function)  # mask and audio are kept as they are
+        out.vidanon_tracks = tracks
+        return out
+
+
+_EFFECT_FIELDS = tuple(f.name for f in fields(Anonymize) if f.init)
+
+
+def anonymize_clip(clip, **options):
+    """``clip.with_effects([Anonymize(**options)])``: ``clip`` with every face hidden."""
+    unknown = sorted(set(options) - set(_EFFECT_FIELDS))
+    if unknown:
+        raise OptionError(f"unknown option {unknown[0]!r} for a clip; options are {', '.join(_EFFECT_FIELDS)}")
+    return clip.with_effects([Anonymize(**options)])
+

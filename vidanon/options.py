@@ -1,0 +1,164 @@
+"""What a run is asked to do: the options shared by the command line and the API.
+
+:data:`RANGES` and :data:`CHOICES` are the one table of what each option accepts. The
+command line parses its arguments into plain values and hands them to the same
+:func:`check` as the API (:class:`Options`, :func:`vidanon.anonymize`,
+:class:`vidanon.Anonymize`), so a bad value gets the same one-line message from either:
+an :class:`OptionError` (a :class:`ValueError` and a :class:`VidanonError` whose exit
+code, like argparse's, is 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Callable
+
+from .effects import EFFECTS
+from .errors import VidanonError
+from .mask import DEFAULT_MASK_SCALE
+
+TARGETS = ("faces", "people")
+
+
+class OptionError(VidanonError, ValueError):
+    """An option has a value it cannot take (out of range, wrong type, unknown name)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Range:
+    """A number between ``lo`` and ``hi`` inclusive, or one of ``also`` (a special value)."""
+
+    label: str  # the option's name in messages
+    whole: bool  # a whole number (int) or any number (float)
+    lo: float
+    hi: float
+    also: tuple = ()
+    also_means: str = ""
+
+    def describe(self) -> str:
+        span = f"between {_fmt(self.lo)} and {_fmt(self.hi)}"
+        if self.also:
+            return f"{' or '.join(_fmt(a) for a in self.also)} ({self.also_means}) or {span}"
+        return span
+
+
+RANGES: dict[str, Range] = {
+    "threshold": Range("threshold", False, 0.01, 0.99),
+    "mask_scale": Range("mask scale", False, 0.5, 5.0),
+    "detect_size": Range("detect size", True, 64, 8192, also=(0,), also_means="native resolution"),
+    "scan_every": Range("scan-every", True, 1, 8),
+    "batch_size": Range("batch size", True, 1, 256),
+    "crf": Range("crf", True, 0, 51),
+    "jobs": Range("jobs", True, 1, 64),
+    "segments": Range("segments", True, 1, 64),
+    "fps": Range("fps", False, 0.01, 1000.0),
+}
+CHOICES: dict[str, tuple[str, ...]] = {"effect": EFFECTS, "target": TARGETS}
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return str(value)
+    return repr(value)
+
+
+def check(name: str, value):
+    """``value`` if option ``name`` accepts it (numbers normalized to int or float), else
+    :class:`OptionError` with a one-line message."""
+    if name in CHOICES:
+        if value not in CHOICES[name]:
+            raise OptionError(f"unknown {name} {_fmt(value)}; choose from {', '.join(CHOICES[name])}")
+        return value
+    spec = RANGES[name]
+    number = _as_number(value)
+    if number is None or (spec.whole and not isinstance(number, int)):
+        kind = "a whole number" if spec.whole else "a number"
+        raise OptionError(f"{spec.label} must be {kind}, not {_fmt(value)}")
+    number = int(number) if spec.whole else float(number)
+    if not (spec.lo <= number <= spec.hi or number in spec.also):
+        raise OptionError(f"{spec.label} must be {spec.describe()}, not {_fmt(value)}")
+    return number
+
+
+def _as_number(value) -> float | int | None:
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    value = float(value)
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def parse_number(text: str):
+    """What the command line hands to :func:`check`: ``text`` as an int, else a float, else
+    the text itself (which :func:`check` then refuses with the option's own message)."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return text
+
+
+@dataclass
+class Options:
+    effect: str = "blur"
+    threshold: float | None = None  # None: the detector's default
+    mask_scale: float = DEFAULT_MASK_SCALE
+    batch_size: int | None = None  # None: chosen from the frame size and the device
+    detect_size: int | None = None  # None: native (small frames enlarged); 0: native; N: longer side
+    scan_every: int | None = None  # full-size pass every K-th frame; None: 2 on a CPU, 1 on a GPU
+    crf: int = 18
+    codec: str | None = None
+    preset: str = "veryfast"
+    audio: bool = True
+    overwrite: bool = False
+    track: bool = True
+    save_tracks: str | None = None
+    tracks: str | None = None
+    progress: bool = True
+    target: str = "faces"  # or "people" (implied by the splash effect)
+    # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
+    # (stop None: to the end), with ``context`` frames on each side decoded and tracked
+    # but not written, so that the tracker is warm at the part's first frame and its
+    # look-ahead sees past the last one.
+    frame_range: tuple[int, int | None] | None = None
+    context: int = 30
+    on_frames: Callable[[int], None] | None = None  # called with the number of frames just written
+
+    @classmethod
+    def from_kwargs(cls, **kwargs) -> "Options":
+        """``Options(**kwargs)``, validated; an unknown name is an :class:`OptionError` too."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise OptionError(f"unknown option {unknown[0]!r}; options are {', '.join(sorted(known))}")
+        opts = cls(**kwargs)
+        opts.validate()
+        return opts
+
+    @property
+    def people(self) -> bool:
+        return self.target == "people" or self.effect == "splash"
+
+    def validate(self) -> None:
+        """Check every option against the table (and normalize numbers); raise :class:`OptionError`."""
+        self.effect = check("effect", self.effect)
+        self.target = check("target", self.target)
+        for name in ("threshold", "batch_size", "detect_size", "scan_every"):  # None: the default
+            if getattr(self, name) is not None:
+                setattr(self, name, check(name, getattr(self, name)))
+        self.mask_scale = check("mask_scale", self.mask_scale)
+        self.crf = check("crf", self.crf)
+        if self.frame_range is not None:
+            start, stop = self.frame_range
+            if start < 0 or (stop is not None and stop <= start):
+                raise OptionError(f"frame range {self.frame_range} is empty or negative")
+            if self.tracks:
+                raise OptionError("a tracks file covers the whole video; it cannot be used for a part")

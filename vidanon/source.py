@@ -1,0 +1,89 @@
+"""Stage 0: frames in. A source is an iterable of ``(H, W, 3)`` uint8 RGB frames, in order.
+
+* :class:`FileSource`: a video file, decoded by imageio-ffmpeg's ffmpeg (every frame once,
+  exact count; see :mod:`vidanon.video`), optionally only frames ``[skip, skip + limit)``;
+* :class:`ClipSource`: a moviepy clip sampled at ``fps``: frame ``i`` is
+  ``clip.get_frame(i / fps)``, for the ``int(duration * fps)`` frames that moviepy's own
+  ``iter_frames`` / ``write_videofile`` produce.
+
+:func:`batched` groups a source's frames for the detector.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .video import FrameReader, VideoInfo
+
+
+class FileSource:
+    """The frames of a video file (see :class:`vidanon.video.FrameReader`)."""
+
+    def __init__(self, info: VideoInfo, skip: int = 0, limit: int | None = None) -> None:
+        self.info = info
+        self.skip = skip
+        self._reader = FrameReader(info, skip=skip, limit=limit)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self._reader)
+
+    @property
+    def frames_read(self) -> int:
+        return self._reader.frames_read
+
+    @property
+    def decode_warning(self) -> str | None:
+        return self._reader.decode_warning
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class ClipSource:
+    """The frames of a moviepy clip at ``fps`` (frame ``i`` at time ``i / fps``)."""
+
+    def __init__(self, clip, fps: float) -> None:
+        self.clip = clip
+        self.fps = float(fps)
+        self.n_frames = frame_count(clip.duration, self.fps)
+        self.frames_read = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for i in range(self.n_frames):
+            frame = as_rgb8(self.clip.get_frame(i / self.fps))
+            self.frames_read += 1
+            yield frame
+
+    def close(self) -> None:
+        pass
+
+
+def frame_count(duration: float, fps: float) -> int:
+    """Frames of a clip of ``duration`` seconds at ``fps``, as moviepy's ``iter_frames`` counts them."""
+    return max(1, int(duration * fps))
+
+
+def as_rgb8(frame) -> np.ndarray:
+    """A moviepy frame as ``(H, W, 3)`` uint8 RGB (moviepy also allows float pixels and grey)."""
+    frame = np.asarray(frame)
+    if frame.ndim == 2:
+        frame = np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.shape[2] > 3:
+        frame = frame[:, :, :3]
+    if frame.dtype != np.uint8:
+        frame = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(frame)
+
+
+def batched(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """Lists of ``size`` consecutive frames (the last one shorter)."""
+    chunk: list[np.ndarray] = []
+    for frame in frames:
+        chunk.append(frame)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
