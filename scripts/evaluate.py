@@ -337,24 +337,36 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
 HEADS = ROOT / "tests" / "data" / "heads.json"
 
 
+def local_detail(g: np.ndarray) -> np.ndarray:
+    """Standard deviation of the grey levels in each pixel's 5x5 neighbourhood."""
+    from scipy.ndimage import uniform_filter
+
+    m = uniform_filter(g, 5)
+    return np.sqrt(np.maximum(uniform_filter(g * g, 5) - m * m, 0.0))
+
+
 def changed_regions(fin: np.ndarray, fout: np.ndarray, min_area: int = 12):
-    """Connected areas that the output changed beyond the encoder's noise (a grey-level
-    difference over 12, closed by 2 px so that one soft mask is one area); returns the
-    label image, the number of areas and the changed-pixel mask."""
+    """Connected areas that the output masked: pixels changed by more than 25 grey levels
+    (a fill, a pixelation's block edges) or that lost more than half their local detail
+    (a blur), closed by 2 px so that one soft mask is one area. A plain re-encode moves
+    pixels by a few levels and keeps their detail: it shows (almost) no area. Returns the
+    label image, the number of areas and the masked-pixel map."""
     from scipy import ndimage
 
     h, w = fin.shape[:2]
-    gout = grey(fout)
-    gout = same_size(gout, h, w)
-    diff = np.abs(grey(fin) - gout) > 12
-    closed = ndimage.binary_closing(ndimage.binary_dilation(diff, iterations=2), iterations=2)
+    gin = grey(fin)
+    gout = same_size(grey(fout), h, w)
+    din = local_detail(gin)
+    masked = (np.abs(gin - gout) > 25) | ((din > 6) & (local_detail(gout) < 0.5 * din))
+    masked = ndimage.binary_opening(masked)  # isolated pixels are the encoder's
+    closed = ndimage.binary_closing(ndimage.binary_dilation(masked, iterations=2), iterations=2)
     labels, n = ndimage.label(closed)
     if n:
-        sizes = ndimage.sum(diff, labels, index=np.arange(1, n + 1))
+        sizes = ndimage.sum(masked, labels, index=np.arange(1, n + 1))
         small = np.flatnonzero(sizes < min_area) + 1
         labels[np.isin(labels, small)] = 0
         labels, n = ndimage.label(labels > 0)
-    return labels, n, diff
+    return labels, n, masked
 
 
 def aligned_clip(clip: Path, frames: dict[str, list], work: Path) -> tuple[Path, dict[str, list]]:
