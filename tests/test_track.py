@@ -242,3 +242,56 @@ def test_shot_cuts_on_a_real_edited_clip():
         pytest.skip("needs ../shared/eval beside the project")
     cuts = ShotCuts()
     assert [t for t, f in enumerate(FrameReader(probe(clip))) if cuts(f)] == [30, 76, 137, 187, 242]
+
+
+def _scene(face_at=None, size=64, seed=0):
+    """A 240x320 grey frame; ``face_at`` (top, left) pastes the same textured 'face' there."""
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    if face_at is not None:
+        texture = np.random.default_rng(seed).integers(30, 230, (size // 8, size // 8, 1))
+        y, x = face_at
+        frame[y : y + size, x : x + size] = np.kron(texture, np.ones((8, 8, 3), int)).astype(np.uint8)
+    return frame
+
+
+def _box(y, x, size=64):
+    return [y / 240, x / 320, (y + size) / 240, (x + size) / 320]
+
+
+def test_lost_face_still_in_the_image_is_followed_by_its_appearance():
+    # A face walks right, 2 px a frame, detected for 10 frames; then the detector misses it
+    # for 20 frames (well past max_age) while it is still there: its look keeps it masked.
+    # The same track whose face has vanished from the image stops after max_age.
+    def at(t):
+        return (80, 40 + 2 * t)
+
+    for vanished in (False, True):
+        tracker = FaceTracker(0.5)
+        out = []
+        for t in range(30):
+            frame = _scene(None if vanished and t >= 10 else at(t))
+            out.extend(tracker.push(t, det(_box(*at(t))) if t < 10 else Detections.empty(), frame=frame))
+        out.extend(tracker.flush())
+        masks = [o[2] for o in out]
+        for t in range(10, 30):
+            followed = hidden_share(masks[t], _box(*at(t))) == 1.0
+            if vanished:
+                assert followed == (t < 10 + tracker.max_age), t  # only the usual coasting
+            else:
+                assert followed, t
+        if not vanished:
+            from vidanon.detections import FOLLOWED
+
+            assert FOLLOWED in set(masks[20].sources)
+
+
+def test_few_detections_are_not_followed_by_appearance():
+    # a false alarm on a static pattern, detected twice, is not kept alive by its look
+    tracker = FaceTracker(0.5)
+    out = []
+    for t in range(12):
+        frame = _scene((80, 100))
+        out.extend(tracker.push(t, det(_box(80, 100)) if t < 2 else Detections.empty(), frame=frame))
+    out.extend(tracker.flush())
+    masks = [o[2] for o in out]
+    assert all(len(masks[t]) == 0 for t in range(2 + tracker.max_age, 12))

@@ -16,7 +16,9 @@ DETECTED = 0  # the detector found it in this frame
 PREDICTED = 1  # a coasting track's Kalman prediction (detector blinked)
 INTERPOLATED = 2  # between two detections of the same track (a gap filled afterwards)
 BACKFILLED = 3  # before a track was confirmed, extrapolated back from its first detections
-SOURCE_NAMES = {DETECTED: "detected", PREDICTED: "predicted", INTERPOLATED: "interpolated", BACKFILLED: "backfilled"}
+FOLLOWED = 4  # a lost track's face found again in the image by its appearance (detector blinked longer)
+SOURCE_NAMES = {DETECTED: "detected", PREDICTED: "predicted", INTERPOLATED: "interpolated", BACKFILLED: "backfilled",
+                FOLLOWED: "followed"}  # fmt: skip
 
 
 def _col(values, dtype, n):

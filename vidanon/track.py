@@ -47,7 +47,7 @@ import numpy as np
 from filterpy.kalman import KalmanFilter
 from scipy.optimize import linear_sum_assignment
 
-from .detections import BACKFILLED, DETECTED, FACE, INTERPOLATED, PREDICTED, Detections, iou_matrix
+from .detections import BACKFILLED, DETECTED, FACE, FOLLOWED, INTERPOLATED, PREDICTED, Detections, iou_matrix
 
 
 def box_to_z(box: np.ndarray) -> np.ndarray:
@@ -103,6 +103,8 @@ class Track:
         self.last_frame = frame
         self.last_box = np.asarray(box, np.float64)
         self.detected: dict[int, np.ndarray] = {frame: self.last_box}
+        self.appearance: Appearance | None = None  # the face as last confidently detected
+        self.best_score = 0.0  # the highest detection score matched to it
 
     def predict(self) -> np.ndarray:
         if self.kf.x[2, 0] + self.kf.x[6, 0] <= 0:
@@ -155,6 +157,69 @@ class Track:
         return np.array([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2])
 
 
+class Appearance:
+    """A face's look, for finding it again where the detector misses it: the grey levels
+    of its box sampled on a ``SIZE`` x ``SIZE`` grid, normalized (zero mean, unit norm), so
+    that the match is their normalized cross-correlation (1: the same picture, whatever
+    the brightness and contrast). A flat patch (standard deviation under ``MIN_STD`` grey
+    levels) is no appearance at all: it would match any plain surface."""
+
+    SIZE = 16
+    MIN_STD = 8.0
+    MATCH = 0.8  # correlation for "still the same face": background and other faces stay far below
+    SHIFTS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # searched around the prediction, in box sizes
+    SCALES = (0.9, 1.0, 1.1)
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+
+    @staticmethod
+    def sample(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        """The box's grey levels on the grid (2 x 2 samples a cell), or None outside the image."""
+        h, w = image.shape[:2]
+        n = 2 * Appearance.SIZE
+        y0, x0, y1, x1 = box
+        if y1 - y0 <= 0 or x1 - x0 <= 0 or y0 < 0 or x0 < 0 or y1 > 1 or x1 > 1:
+            return None
+        ys = np.minimum(((y0 + (np.arange(n) + 0.5) / n * (y1 - y0)) * h).astype(np.intp), h - 1)
+        xs = np.minimum(((x0 + (np.arange(n) + 0.5) / n * (x1 - x0)) * w).astype(np.intp), w - 1)
+        patch = image[ys[:, None], xs[None, :]].astype(np.float32)
+        grey = patch.mean(axis=2) if patch.ndim == 3 else patch
+        return grey.reshape(Appearance.SIZE, 2, Appearance.SIZE, 2).mean(axis=(1, 3))
+
+    @classmethod
+    def of(cls, image: np.ndarray, box: np.ndarray) -> Appearance | None:
+        grey = cls.sample(image, np.asarray(box, np.float64))
+        if grey is None or grey.std() < cls.MIN_STD:
+            return None
+        v = (grey - grey.mean()).ravel()
+        return cls(v / np.linalg.norm(v))
+
+    def match(self, image: np.ndarray, box: np.ndarray) -> float:
+        grey = self.sample(image, box)
+        if grey is None or grey.std() < self.MIN_STD:
+            return -1.0
+        v = (grey - grey.mean()).ravel()
+        return float(self.vector @ v / np.linalg.norm(v))
+
+    def find(self, image: np.ndarray, around: np.ndarray) -> np.ndarray | None:
+        """The box near ``around`` that looks most like the face, if it matches well enough."""
+        cy, cx = (around[0] + around[2]) / 2, (around[1] + around[3]) / 2
+        bh, bw = around[2] - around[0], around[3] - around[1]
+        best, best_box = self.MATCH, None
+        for s in self.SCALES:
+            h, w = bh * s, bw * s
+            for dy in self.SHIFTS:
+                for dx in self.SHIFTS:
+                    y, x = cy + dy * bh, cx + dx * bw
+                    box = np.array([y - h / 2, x - w / 2, y + h / 2, x + w / 2])
+                    score = self.match(image, box)
+                    if score > best:
+                        best, best_box = score, box
+        return best_box
+
+
+FOLLOW_MIN_HITS = 5  # detections a track needs before it is followed by appearance
 EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
 OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay masked past max_age
 
@@ -315,7 +380,13 @@ class FaceTracker:
     def _confirmed(self, track: Track) -> bool:
         return track.hits >= self.min_hits
 
-    def _step(self, dets: Detections, pending: _Pending) -> None:
+    def _followable(self, track: Track) -> bool:
+        """Sure enough to be followed by appearance: seen often, once at least confidently
+        (a false alarm on a sign or a pattern rarely is; if it were, it would stay put and
+        look the same, so following it would keep it masked)."""
+        return track.hits >= FOLLOW_MIN_HITS and track.best_score >= self.threshold
+
+    def _step(self, dets: Detections, pending: _Pending, image: np.ndarray | None = None) -> None:
         frame = pending.index
         predicted = np.array([t.predict() for t in self.tracks]).reshape(-1, 4)
         high = np.flatnonzero(dets.scores >= self.start_threshold)
@@ -339,6 +410,9 @@ class FaceTracker:
             if track.time_since_update > 1:  # frames were missed before this one
                 self._interpolate(track, box, frame)
             track.update(box, frame)
+            track.best_score = max(track.best_score, score)
+            if image is not None and score >= self.start_threshold:
+                track.appearance = Appearance.of(image, box)
             # Every confident detection is hidden whatever becomes of its track; once the
             # track is confirmed the mask follows the smoothed box, never smaller than it.
             # A weak detection (a face seen at the edge of the detector's reach: half-size
@@ -356,6 +430,9 @@ class FaceTracker:
                 continue  # a weak box only extends a track
             box = dets.boxes[d].astype(np.float64)
             track = Track(self._next_id, box, frame, self._scene_start)
+            track.best_score = score
+            if image is not None:
+                track.appearance = Appearance.of(image, box)
             self._next_id += 1
             self.tracks.append(track)
             self._young.append(track)
@@ -375,6 +452,14 @@ class FaceTracker:
             alive.append(track)
             if missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED:
                 pending.candidates.append(_Candidate(track.uncertain_box(), 0.0, PREDICTED, track))
+            # The detector blinks on a face that is still there (a pose, glasses, the light):
+            # as long as the image at the predicted place still looks like the face did when
+            # last detected, the face is followed there, up to max_gap frames.
+            if image is not None and track.appearance is not None and self._followable(track):
+                found = track.appearance.find(image, track.box())
+                if found is not None:
+                    track.kf.update(box_to_z(found))
+                    pending.candidates.append(_Candidate(grow_box(found, 1.1), 0.0, FOLLOWED, track))
         self.tracks = alive
 
     def _in_buffer(self, frame: int) -> _Pending | None:
@@ -413,15 +498,20 @@ class FaceTracker:
         return union_box(track.detected[track.first_frame], grow_box(guess, 1.0 + 0.05 * j))
 
     # -- buffering -------------------------------------------------------------------
-    def push(self, payload: Any, detections: Detections, cut: bool = False) -> Iterator[tuple[int, Any, Detections]]:
-        """Add the next frame; ``cut``: it starts a new shot (see :class:`ShotCuts`)."""
+    def push(self, payload: Any, detections: Detections, cut: bool = False,
+             frame: np.ndarray | None = None) -> Iterator[tuple[int, Any, Detections]]:  # fmt: skip
+        """Add the next frame; ``cut``: it starts a new shot (see :class:`ShotCuts`);
+        ``frame``: its pixels (by default the payload, if it is an image), which let a lost
+        face be followed by its appearance (see :class:`Appearance`)."""
+        if frame is None and isinstance(payload, np.ndarray) and payload.ndim == 3:
+            frame = payload
         self._frame += 1
         if cut:
             self.tracks = []
             self._scene_start = self._frame
         pending = _Pending(self._frame, payload)
         self._buffer.append(pending)
-        self._step(detections, pending)
+        self._step(detections, pending, frame)
         while len(self._buffer) > self.lookahead:
             yield self._emit(self._buffer.popleft())
 
@@ -467,7 +557,8 @@ class NoTracker:
         self.threshold = threshold
         self._frame = -1
 
-    def push(self, payload: Any, detections: Detections, cut: bool = False) -> Iterator[tuple[int, Any, Detections]]:
+    def push(self, payload: Any, detections: Detections, cut: bool = False,
+             frame: np.ndarray | None = None) -> Iterator[tuple[int, Any, Detections]]:  # fmt: skip
         self._frame += 1
         yield self._frame, payload, detections[np.flatnonzero(detections.scores >= self.threshold)]
 

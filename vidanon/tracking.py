@@ -25,8 +25,10 @@ from .detections import Detections
 class Tracker(Protocol):
     lookahead: int  # frames held back before they are emitted
 
-    def push(self, payload: Any, detections: Detections, cut: bool = False) -> Iterator[tuple[int, Any, Detections]]:
-        """Add the next frame's detections; yield the frames that left the look-ahead."""
+    def push(self, payload: Any, detections: Detections, cut: bool = False,
+             frame: np.ndarray | None = None) -> Iterator[tuple[int, Any, Detections]]:  # fmt: skip
+        """Add the next frame's detections (``frame``: its pixels, for trackers that look at
+        them); yield the frames that left the look-ahead."""
         ...
 
     def flush(self) -> Iterator[tuple[int, Any, Detections]]:
@@ -51,7 +53,7 @@ class TrackStage:
         payloads = frames if payloads is None else payloads
         for frame, payload, dets in zip(frames, payloads, detections):
             cut = self.cuts(frame) if self.cuts is not None else False
-            yield from self.tracker.push(payload, dets, cut=cut)
+            yield from self.tracker.push(payload, dets, cut=cut, frame=frame)
 
     def flush(self) -> Iterator[tuple[int, Any, Detections]]:
         yield from self.tracker.flush()

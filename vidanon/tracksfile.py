@@ -92,7 +92,7 @@ class ReplayTracker:
         self.frames = load_tracks(self.path)
         self._frame = -1
 
-    def push(self, payload, detections: Detections | None = None, cut: bool = False):
+    def push(self, payload, detections: Detections | None = None, cut: bool = False, frame=None):
         self._frame += 1
         index = self._frame
         yield index, payload, self.frames[index] if index < len(self.frames) else Detections.empty()
