@@ -108,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)")
     p.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; slower presets such as medium give smaller files)")
     p.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio track")
+    meta = p.add_mutually_exclusive_group()
+    meta.add_argument("--keep-metadata", dest="metadata", action="store_const", const="keep", default="private",
+                      help="keep every metadata tag (by default tags that identify a place or a device are "
+                      "removed: GPS location, make, model, serial numbers, device names, comments, software)")
+    meta.add_argument("--strip-metadata", dest="metadata", action="store_const", const="strip",
+                      help="remove every metadata tag and the chapters")
+    p.add_argument("--odd-size", choices=("pad", "444"), default="pad",
+                   help="H.264/HEVC at an odd width or height: 'pad' (default) repeats the last row/column "
+                   "to write 4:2:0, which plays everywhere; '444' keeps the exact size as 4:4:4, which many "
+                   "players refuse")
+    p.add_argument("--mkdir", action="store_true", help="create the output folder if it does not exist")
     p.add_argument("-y", "--overwrite", action="store_true",
                    help="replace OUTPUT if it exists (in a batch: redo files whose output exists, else skipped)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
@@ -129,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
             effect=args.effect, threshold=args.threshold, mask_scale=args.mask_scale, batch_size=args.batch_size,
             detect_size=args.detect_size, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
             track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, target=args.target,
+            metadata=args.metadata, odd_size=args.odd_size, mkdir=args.mkdir,
         )  # fmt: skip
         if mode != "single":
             return _run_batch(args, mode, options)
@@ -227,10 +239,12 @@ def _summary_line(s: dict) -> str:
     from .batch import noun
 
     parts = f", {s['parts']} parts" if s.get("parts") else ""
+    removed = s.get("metadata_removed") or []
+    removed = f"; metadata removed: {', '.join(removed)}" if removed else ""
     return (
         f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun(s)} "
         f"boxes masked in {s['frames_with_faces']} frames ({s['tracks']} tracks{parts}), {s['seconds']:.1f} s "
-        f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}"
+        f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}{removed}"
     )
 
 

@@ -24,7 +24,8 @@ import numpy as np
 from .detections import CLASS_NAMES, FACE, PERSON, SOURCE_NAMES, Detections
 from .errors import InputError, VidanonError
 from .mask import DEFAULT_MASK_SCALE
-from .video import FrameReader, VideoInfo, VideoWriter, container_of, prepare_output, probe, temp_path_for
+from .video import (METADATA_POLICIES, ODD_SIZES, FrameReader, VideoInfo, VideoWriter, container_of, prepare_output,
+                    probe, square_pixels, temp_path_for)
 
 _END = object()
 
@@ -45,6 +46,9 @@ class Options:
     save_tracks: str | None = None
     tracks: str | None = None
     progress: bool = True
+    metadata: str = "private"  # identifying tags removed; "keep": all kept; "strip": none kept
+    odd_size: str = "pad"  # H.264/HEVC at an odd size: "pad" (4:2:0, edge repeated) or "444"
+    mkdir: bool = False  # create a missing output folder
     target: str = "faces"  # or "people" (implied by the splash effect)
     # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
     # (stop None: to the end), with ``context`` frames on each side decoded and tracked
@@ -73,6 +77,10 @@ class Options:
             raise VidanonError(f"detect size {self.detect_size} is out of range: use 64 to 8192, or 0 for native")
         if self.target not in TARGETS:
             raise VidanonError(f"unknown target {self.target!r}; choose from {', '.join(TARGETS)}")
+        if self.metadata not in METADATA_POLICIES:
+            raise VidanonError(f"unknown metadata policy {self.metadata!r}; choose from {', '.join(METADATA_POLICIES)}")
+        if self.odd_size not in ODD_SIZES:
+            raise VidanonError(f"unknown odd-size mode {self.odd_size!r}; choose from {', '.join(ODD_SIZES)}")
         if not 0 <= self.crf <= 51:
             raise VidanonError(f"crf {self.crf} is out of range: use 0 (lossless) to 51")
         if self.frame_range is not None:
@@ -114,6 +122,7 @@ class Summary:
     device: str
     warnings: list[str] = field(default_factory=list)
     target: str = "faces"
+    metadata_removed: list[str] = field(default_factory=list)  # tags of the input left out of the output
 
     @property
     def frames_per_second(self) -> float:
@@ -229,7 +238,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     opts.validate()
     started = time.perf_counter()
     info = probe(input)
-    target = prepare_output(output, info.path, opts.overwrite)
+    target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
     container = container_of(target)
 
     from .detect import DEFAULT_THRESHOLD, PERSON_THRESHOLD, configure_tensorflow
@@ -313,9 +322,10 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                 stats["tracks"].update(int(t) for t in dets.track_ids if t >= 0)
             if segmenter is not None:
                 dets = segmenter(frame, dets)
+            source = frame  # the decoded frame: its time (and 16-bit samples) go to the encoder
             if len(dets) or always_render:
                 frame = renderer(frame, dets)
-            writer.write(frame)
+            writer.write(frame, source)
             progress.update(1)
             written += 1
             if written % TRIM_EVERY == 0:
@@ -326,7 +336,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     try:
         writer = VideoWriter(
             tmp, info.width, info.height, info.fps, container, codec=opts.codec, crf=opts.crf,
-            preset=opts.preset, audio_from=info if opts.audio else None,
+            preset=opts.preset, audio_from=info if opts.audio else None, source=info, metadata=opts.metadata,
+            odd_size=opts.odd_size, extras=opts.frame_range is None,
         )  # fmt: skip
         read_thread = _Stage(read_stage, "vidanon-read", stop)
         write_thread = _Stage(write_stage, "vidanon-write", stop)
@@ -351,7 +362,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                     emit(iter([(index, frame, dets)]))
                     index += 1
                 continue
-            for frame, dets in zip(chunk, detector(np.stack(chunk))):
+            # the detector sees square pixels (as displayed); its boxes are normalized, so they fit either
+            for frame, dets in zip(chunk, detector(square_pixels(np.stack(chunk), info.sar))):
                 emit(tracker.push(frame, dets, cut=cuts(frame)))
                 index += 1
         read_thread.check()
@@ -382,10 +394,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         reader.close()
     progress.close()
 
-    warnings = []
-    if info.variable_rate:
-        warnings.append(f"the input has a variable frame rate; its {reader.frames_read} frames were written at "
-                        f"its average rate, a constant {float(info.fps):.3f} fps (same duration and audio)")
+    warnings = list(writer.notes)
+    if writer.plan.left_out:
+        warnings.append(f"{target.suffix} cannot hold everything of the input; left out: {'; '.join(writer.plan.left_out)}")
     if reader.decode_warning:
         warnings.append(f"the input has decoding errors; {reader.frames_read} frames were decoded "
                         f"({reader.decode_warning})")  # fmt: skip
@@ -394,7 +405,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         height=info.height, fps=float(info.fps), faces=stats["faces"],
         frames_with_faces=stats["frames_with_faces"], tracks=len(stats["tracks"]),
         seconds=time.perf_counter() - started, device=device, warnings=warnings,
-        target="people" if people else "faces",
+        target="people" if people else "faces", metadata_removed=writer.plan.metadata_removed,
     )  # fmt: skip
 
 
