@@ -180,6 +180,7 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
         if Path(args.paths[0]).is_dir():
             mode = "batch"
         else:
+            _output_into_folder(args)
             mode = "split" if args.segments > 1 or args.ray is not None else "single"
     else:
         mode = "batch"
@@ -193,17 +194,30 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     return mode
 
 
+def _output_into_folder(args) -> None:
+    """``vidanon FILE FOLDER`` writes FOLDER/FILE, as cp does (a name ending in / is a folder)."""
+    from pathlib import Path
+
+    from .batch import output_name
+
+    out = args.paths[1]
+    if Path(out).is_dir() or out.endswith(("/", os.sep)):
+        args.paths[1] = str(output_name(Path(out) / Path(args.paths[0]).name))
+
+
 def _run_batch(args, mode: str, options: dict) -> int:
     from pathlib import Path
 
     from .batch import Job, describe, plan_jobs, run_batch
+
+    missing: list[Path] = []  # inputs among several that do not exist: reported, the others done
 
     if mode == "split":
         from .video import check_input
 
         jobs = [Job(check_input(args.paths[0]), Path(args.paths[1]))]
     elif args.output_dir is not None:
-        jobs = plan_jobs(args.paths, args.output_dir, args.recursive)
+        jobs = plan_jobs(args.paths, args.output_dir, args.recursive, missing=missing)
     else:
         jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive)
     workers = args.jobs or (args.segments if args.segments > 1 else 1)
@@ -213,11 +227,15 @@ def _run_batch(args, mode: str, options: dict) -> int:
         if failed or not args.quiet:
             print(line, file=sys.stderr if failed else sys.stdout, flush=True)
 
+    for path in missing:
+        log(f"FAILED  {path}: input {path} does not exist")
     summary = run_batch(
         jobs, options, workers=workers, segments=args.segments, overwrite=args.overwrite,
         ray_address=args.ray or None, use_ray=args.ray is not None, progress=not args.quiet,
-        log=log if mode == "batch" else None,
+        log=log if mode == "batch" else None, mkdir=args.mkdir or mode == "batch",
     )  # fmt: skip
+    # the missing inputs were reported before the others ran; they count as failed
+    summary.failed[:0] = [(Job(path, Path(args.output_dir)), f"input {path} does not exist") for path in missing]
     if mode == "split":
         if summary.skipped:
             print(f"vidanon: error: output {jobs[0].output} already exists; pass --overwrite to replace it",
