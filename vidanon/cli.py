@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import traceback
+import warnings
 
 from . import __version__
 from .effects import EFFECTS
@@ -132,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.debug:  # TensorFlow's C++ start-up logs (CUDA probing etc.) are not for users
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        warnings.simplefilter("ignore")  # libraries' Python warnings neither: vidanon reports its own
+    else:
+        from .video import DEBUG_ENV
+
+        os.environ[DEBUG_ENV] = "1"
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:

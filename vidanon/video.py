@@ -29,6 +29,7 @@ import re
 import signal
 import struct
 import subprocess
+import sys
 import threading
 import warnings
 from collections import deque
@@ -288,6 +289,8 @@ class _StderrTail:
             line = raw.decode("utf8", errors="replace").strip()
             if line:
                 self.lines.append(line)
+                if os.environ.get(DEBUG_ENV):  # --debug: ffmpeg's own messages too
+                    print(f"ffmpeg: {line}", file=sys.stderr, flush=True)
         stream.close()
 
     def join(self) -> None:
@@ -550,6 +553,8 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         elif s.kind == "video":
             if s is not header.video:
                 left["video"].append("cover picture" if s.attached_pic else f"video ({s.codec})")
+        elif header.chapters and "(text /" in s.line:
+            continue  # QuickTime's chapter track: the chapters are carried by -map_chapters
         else:
             left["data"].append(s.codec or s.kind)
     if out_kind["attachment"]:
@@ -807,6 +812,7 @@ def _ffmpeg_failure(name: str, detail: str, code: int | None, doing: str, summar
 
 
 THREADS_ENV = "VIDANON_THREADS"  # set in each worker of --jobs and each Ray task
+DEBUG_ENV = "VIDANON_DEBUG"  # set by --debug: ffmpeg's messages are shown
 
 
 def worker_threads() -> int | None:
