@@ -104,6 +104,17 @@ def test_10bit_hdr_stays_10bit_with_its_colour_tags(tmp_path, name, vcodec, fami
     same_timing(src, out)
 
 
+def test_hdr_to_an_8bit_codec_is_tone_mapped_and_says_so(tmp_path):
+    src = clip(tmp_path / "hdr.mp4", frames=4, vcodec="libx265", pix_fmt="yuv420p10le", vf=HDR + ",setsar=32/27")
+    out = tmp_path / "sdr.mkv"
+    _, writer = round_trip(src, out, codec="mpeg4")
+    assert any("tone-mapped to SDR BT.709" in note for note in writer.notes)
+    v = header(out).video
+    assert v.pix_fmt == "yuv420p" and (v.color_primaries, v.color_trc, v.color_space) == ("bt709",) * 3
+    assert v.sar == Fraction(32, 27)
+    same_timing(src, out)
+
+
 def test_10bit_samples_survive_and_the_detector_gets_8bit_rgb(tmp_path):
     """A 10-bit ramp (160 levels, a quarter of them multiples of 4) comes back with its own
     levels, not the 8-bit ones (every level a multiple of 4) an 8-bit path would leave."""

@@ -702,6 +702,8 @@ class VideoWriter:
             vf = (f"setparams=color_primaries={prim}:color_trc={source.color_trc}:colorspace=gbr,"
                   "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0,"
                   f"zscale=t=bt709:m=bt709:r={'full' if full else 'limited'},format={pix_fmt}")  # fmt: skip
+            if source.sar:
+                vf += f",setsar={source.sar.numerator}/{source.sar.denominator}"
             self.notes.append(f"the input is HDR ({source.color_trc}) and {self.codec} writes 8 bits only: "
                               "tone-mapped to SDR BT.709")  # fmt: skip
             return ["-vf", vf, "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
