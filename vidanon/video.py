@@ -314,9 +314,12 @@ class Frame(np.ndarray):
         self.deep = None
 
 
+_TO_8BIT = ((np.arange(65536, dtype=np.uint32) * 255 + 32895) >> 16).astype(np.uint8)  # round(x / 257)
+
+
 def to_8bit(deep: np.ndarray) -> np.ndarray:
-    """16-bit samples to 8-bit, rounded (x / 257, as ffmpeg scales 8 to 16 bits by 257)."""
-    return ((deep.astype(np.uint32) * 255 + 32895) >> 16).astype(np.uint8)
+    """16-bit samples to 8-bit, rounded (x / 257: ffmpeg scales 8 to 16 bits by 257)."""
+    return _TO_8BIT[deep]
 
 
 class FrameReader:
