@@ -75,6 +75,18 @@ def test_variable_frame_rate_keeps_every_frame_at_its_time(tmp_path, suffix):
     assert probe(out).has_audio
 
 
+def test_avi_has_one_rate_and_says_so(tmp_path):
+    src = clip(tmp_path / "vfr.mp4", rate="30", frames=30, vf="setpts='if(lt(N,10),N,10+(N-10)*2)/(30*TB)'",
+               extra=("-fps_mode", "vfr"))  # fmt: skip
+    out = tmp_path / "out.avi"
+    _, writer = round_trip(src, out)
+    assert any("AVI cannot store a variable frame rate" in note for note in writer.notes)
+    assert probe(out).n_frames == 30 and len(decoded_times(out)) == 30
+    cfr = tmp_path / "cfr.avi"
+    _, writer = round_trip(clip(tmp_path / "cfr.mp4", rate="30000/1001", frames=10), cfr)
+    assert not writer.notes and probe(cfr).fps == Fraction(30000, 1001)
+
+
 def test_ntsc_60_rate_and_frame_count_from_packets(tmp_path):
     src = clip(tmp_path / "ntsc.mp4", rate="60000/1001", frames=90)
     info = probe(src)

@@ -661,6 +661,7 @@ class VideoWriter:
         first = Fraction(source.packets.times[0]).limit_denominator(1_000_000) if source and source.packets else Fraction(0)
         self.origin = min(Fraction(0), first - self.shift)  # the pipe's times start at 0 or later
         self._last_ns = -1
+        self._last_slot = -1
         cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
         if self.origin:
             cmd += ["-itsoffset", f"{float(self.origin):.9f}"]
@@ -671,6 +672,13 @@ class VideoWriter:
         cmd += plan.inputs + ["-map", "0:v:0"] + plan.args
         cmd += ["-copyts", "-fps_mode", "passthrough"]
         tb = source.packets.time_base if source is not None and source.packets is not None else 1 / self.fps
+        # AVI has one fixed rate: frames go to their nearest slot at the average rate
+        self.cfr = container == "avi"
+        if self.cfr:
+            tb = 1 / self.fps
+            if source is not None and source.variable_rate:
+                self.notes.append(f"AVI cannot store a variable frame rate: the frames were written at a constant "
+                                  f"{float(self.fps):.3f} fps (.mkv or .mp4 keep each frame's time)")  # fmt: skip
         if tb.numerator == 1 and tb.denominator <= 10_000_000:
             cmd += ["-enc_time_base", f"{tb.numerator}/{tb.denominator}"]
             if container in ("mp4", "mov"):
@@ -750,6 +758,10 @@ class VideoWriter:
         pts = getattr(origin, "pts", None)
         if pts is None:
             pts = self.frames_written / self.fps
+        if self.cfr:
+            slot = max(round((pts - self.shift - self.origin) * self.fps), self._last_slot + 1, 0)
+            self._last_slot = slot
+            pts = self.shift + self.origin + slot / self.fps
         ns = int(round((pts - self.shift - self.origin) * _NS))
         ns = max(ns, self._last_ns + 1, 0)
         self._last_ns = ns
