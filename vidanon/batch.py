@@ -465,8 +465,9 @@ def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
     if res.error is None:
         s = res.summary
         result.done.append((job, s))
+        removed = f", metadata removed: {', '.join(s['metadata_removed'])}" if s.get("metadata_removed") else ""
         say(f"done    {job.input} -> {job.output}: {s['frames']} frames, {s['faces']} {noun(s)} boxes, "
-            f"{s['seconds']:.1f} s")  # fmt: skip
+            f"{s['seconds']:.1f} s{removed}")  # fmt: skip
         for warning in s.get("warnings", []):
             say(f"warning {job.input}: {warning}")
     else:
