@@ -87,6 +87,15 @@ def test_avi_has_one_rate_and_says_so(tmp_path):
     assert not writer.notes and probe(cfr).fps == Fraction(30000, 1001)
 
 
+def test_the_last_frame_is_shown_at_large_sizes(tmp_path):
+    """Frames over ffmpeg's probe size (720p RGB): the last one keeps its duration, so that
+    MP4's edit list does not end where it starts (it was hidden: 3 frames shown of 4)."""
+    src = clip(tmp_path / "hd.mp4", size="1280x720", frames=4, audio=False, extra=("-preset", "ultrafast"))
+    out = tmp_path / "out.mp4"
+    round_trip(src, out, preset="ultrafast")
+    assert decoded_times(out) == pytest.approx(decoded_times(src)) and len(decoded_times(out)) == 4
+
+
 def test_ntsc_60_rate_and_frame_count_from_packets(tmp_path):
     src = clip(tmp_path / "ntsc.mp4", rate="60000/1001", frames=90)
     info = probe(src)

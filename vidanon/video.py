@@ -446,8 +446,10 @@ def _uint(v: int) -> bytes:
     return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
 
 
-def _mkv_header(width: int, height: int, deep: bool) -> bytes:
-    """A Matroska stream of uncompressed RGB frames (RGB24 or RGB48LE) timed in ns."""
+def _mkv_header(width: int, height: int, deep: bool, frame_ns: int) -> bytes:
+    """A Matroska stream of uncompressed RGB frames (RGB24 or RGB48LE) timed in ns; each
+    frame lasts ``frame_ns`` unless the next one starts earlier (the last one's duration:
+    without it, MP4's edit list would end where the last frame starts, hiding it)."""
     ebml = _el(b"\x1a\x45\xdf\xa3", _el(b"\x42\x86", _uint(1)) + _el(b"\x42\xf7", _uint(1))
                + _el(b"\x42\xf2", _uint(4)) + _el(b"\x42\xf3", _uint(8)) + _el(b"\x42\x82", b"matroska")
                + _el(b"\x42\x87", _uint(4)) + _el(b"\x42\x85", _uint(2)))  # fmt: skip
@@ -456,7 +458,8 @@ def _mkv_header(width: int, height: int, deep: bool) -> bytes:
     video = _el(b"\xe0", _el(b"\xb0", _uint(width)) + _el(b"\xba", _uint(height))
                 + _el(b"\x2e\xb5\x24", b"RGB0" if deep else b"RGB\x18"))  # fmt: skip
     track = _el(b"\xae", _el(b"\xd7", _uint(1)) + _el(b"\x73\xc5", _uint(1)) + _el(b"\x83", _uint(1))
-                + _el(b"\x9c", _uint(0)) + _el(b"\x22\xb5\x9c", b"und") + _el(b"\x86", b"V_UNCOMPRESSED") + video)  # fmt: skip
+                + _el(b"\x9c", _uint(0)) + _el(b"\x22\xb5\x9c", b"und") + _el(b"\x86", b"V_UNCOMPRESSED")
+                + _el(b"\x23\xe3\x83", _uint(frame_ns)) + video)  # fmt: skip
     return ebml + segment + info + _el(b"\x16\x54\xae\x6b", track)
 
 
@@ -698,7 +701,7 @@ class VideoWriter:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         self._stderr = _StderrTail(self._proc.stderr)
-        self._send(_mkv_header(out_w, out_h, self.deep))
+        self._send(_mkv_header(out_w, out_h, self.deep, int(round(_NS / self.fps))))
 
     def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
         """Convert RGB to the input's YUV (same matrix and range) and tag it as the input was."""
