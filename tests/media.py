@@ -39,6 +39,14 @@ def stream_md5(path: Path, spec: str) -> str:
     return done.stdout.strip()
 
 
+def stream_packets(path: Path, spec: str) -> list[str]:
+    """Every packet of stream ``spec``, copied: timestamps, duration, size, checksum, flags
+    (edit-list discards, skipped priming samples)."""
+    done = subprocess.run([ffmpeg(), "-v", "error", "-i", str(path), "-map", f"0:{spec}", "-c", "copy", "-f",
+                           "framecrc", "-"], capture_output=True, text=True, check=True)  # fmt: skip
+    return [line for line in done.stdout.splitlines() if not line.startswith("#")]
+
+
 def decoded_times(path: Path) -> list[float]:
     """Times of the frames the decoder produces (after edit lists)."""
     from vidanon.video import FrameReader, probe
