@@ -255,3 +255,14 @@ def test_cli_keeps_offset_audio_bits_and_hdr(tmp_path):
     same_timing(src, out)
     assert abs(v.start - 0.5) < 1e-3
     assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+
+
+def test_times_without_per_frame_statistics_come_from_the_packets(tmp_path, monkeypatch):
+    """An ffmpeg before 6.1 (no -stats_enc_pre): the packets' times, in order."""
+    import vidanon.video
+
+    src = clip(tmp_path / "vfr.mkv", rate="30", frames=30, vf="setpts='if(lt(N,10),N,10+(N-10)*2)/(30*TB)'",
+               extra=("-fps_mode", "vfr"))  # fmt: skip
+    with_stats = decoded_times(src)
+    monkeypatch.setattr(vidanon.video, "frame_stats_supported", lambda: False)
+    assert decoded_times(src) == pytest.approx(with_stats) and len(with_stats) == 30

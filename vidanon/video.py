@@ -24,6 +24,7 @@ ffmpeg needed), in constant memory:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import signal
@@ -334,14 +335,15 @@ class FrameReader:
         self.limit = limit
         self.deep = info.deep
         select = ["-vf", f"select=gte(n\\,{int(skip)})"] if skip else []
+        self._stats = frame_stats_supported()
         stats_r, stats_w = os.pipe()
+        stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
         cmd = [
             ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *_threads(),
             "-i", str(info.path),
             "-map", "0:v:0", "-an", "-sn", "-dn", *select,
             "-fps_mode", "passthrough",
-            "-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}",
-            "-f", "rawvideo", "-pix_fmt", "rgb48le" if self.deep else "rgb24", "pipe:1",
+            *stats, "-f", "rawvideo", "-pix_fmt", "rgb48le" if self.deep else "rgb24", "pipe:1",
         ]  # fmt: skip
         self._frame_bytes = info.width * info.height * (6 if self.deep else 3)
         try:
@@ -357,6 +359,12 @@ class FrameReader:
 
     def _next_time(self) -> Fraction | None:
         """The time of the frame just read (ffmpeg writes its line before the frame)."""
+        if not self._stats:  # an ffmpeg before 6.1: the packets' times, in order
+            packets = self.info.packets
+            n = self.skip + self.frames_read
+            if packets is not None and n < packets.count:
+                return Fraction(packets.times[n]).limit_denominator(1_000_000)
+            return None
         line = self._times.readline().decode("ascii", errors="replace").split()
         try:
             return Fraction(int(line[0])) * Fraction(line[1])
@@ -403,6 +411,20 @@ class FrameReader:
         if self._proc.stdout:
             self._proc.stdout.close()
         self._times.close()
+
+
+@functools.lru_cache(maxsize=1)
+def frame_stats_supported() -> bool:
+    """Whether the bundled ffmpeg writes per-frame statistics (``-stats_enc_pre``, 6.1+)."""
+    try:
+        out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-version"], capture_output=True, text=True,
+                             timeout=30).stdout  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    found = re.search(r"version \D*(\d+)\.(\d+)", out)
+    if not found:
+        return True  # a development build (version N-xxxxx-g...): recent
+    return (int(found.group(1)), int(found.group(2))) >= (6, 1)
 
 
 def square_pixels(frames: np.ndarray, sar: Fraction | None) -> np.ndarray:
