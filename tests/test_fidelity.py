@@ -266,3 +266,16 @@ def test_times_without_per_frame_statistics_come_from_the_packets(tmp_path, monk
     with_stats = decoded_times(src)
     monkeypatch.setattr(vidanon.video, "frame_stats_supported", lambda: False)
     assert decoded_times(src) == pytest.approx(with_stats) and len(with_stats) == 30
+
+
+@pytest.mark.parametrize("name, vcodec, acodec", [("vp9.mp4", "libvpx-vp9", "libopus"), ("av1.mp4", "libsvtav1", "aac"),
+                                                  ("vp9.webm", "libvpx-vp9", "libopus")])
+def test_vp9_and_av1_inputs_with_opus_or_aac(tmp_path, name, vcodec, acodec):
+    src = tmp_path / name
+    extra = ["-cpu-used", "8", "-deadline", "realtime"] if vcodec == "libvpx-vp9" else ["-preset", "12"]
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-f", "lavfi", "-i", "sine=duration=0.5",
+               "-frames:v", "15", "-c:v", vcodec, *extra, "-c:a", acodec, src)  # fmt: skip
+    out = tmp_path / ("out" + src.suffix)
+    round_trip(src, out)
+    same_timing(src, out)
+    assert stream_md5(out, "a:0") == stream_md5(src, "a:0")  # Opus and AAC go into MP4 and Opus into WebM as they are
