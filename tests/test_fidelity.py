@@ -18,7 +18,7 @@ from conftest import read_frames
 from media import (assert_same_times, clip, decoded_times, header, native_planes, plane_y10, round_trip, run_ffmpeg, stream_md5,
                    stream_packets,
                    tick_of, video_times)  # fmt: skip
-from vidanon.video import Frame, VideoWriter, probe, square_pixels
+from vidanon.video import Frame, VideoWriter, detector_view, probe, square_pixels
 
 
 def same_timing(src, out):
@@ -180,6 +180,21 @@ def test_sample_aspect_ratio_is_kept_and_the_detector_sees_square_pixels(tmp_pat
     square = square_pixels(frames, info.sar)
     assert square.shape == (2, 48, 85, 3)  # 72 * 32/27 columns, as displayed
     assert square_pixels(frames, None) is frames
+
+
+def test_the_detector_sees_pq_hdr_at_sdr_brightness(tmp_path):
+    """PQ codes 100 nits (SDR white) at about half scale: the detector's view lifts it, the
+    frames the effects work on keep their coding; SDR frames pass as they are."""
+    sdr = probe(clip(tmp_path / "sdr.mp4", frames=2, audio=False))
+    hdr = probe(clip(tmp_path / "hdr.mkv", frames=2, audio=False, vcodec="libx265", pix_fmt="yuv420p10le", vf=HDR))
+    frames = np.stack(read_frames(hdr.path))
+    assert detector_view(frames, sdr) is frames
+    view = detector_view(frames, hdr)
+    assert view.shape == frames.shape and view is not frames
+    white = np.full((1, 1, 1, 3), 130, np.uint8)  # PQ code of about 100 nits
+    assert detector_view(white, hdr)[0, 0, 0, 0] > 180
+    ramp = detector_view(np.arange(256, dtype=np.uint8).reshape(1, 1, 256, 1).repeat(3, -1), hdr)[0, 0, :, 0]
+    assert np.all(np.diff(ramp.astype(int)) >= 0) and ramp[0] == 0 and ramp[-1] == 255
 
 
 def test_full_range_stays_full_range_exactly(tmp_path):

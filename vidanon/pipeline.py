@@ -25,7 +25,7 @@ from .detections import CLASS_NAMES, FACE, PERSON, SOURCE_NAMES, Detections
 from .errors import InputError, VidanonError
 from .mask import DEFAULT_MASK_SCALE
 from .video import (METADATA_POLICIES, ODD_SIZES, FrameReader, VideoInfo, VideoWriter, container_of, prepare_output,
-                    probe, square_pixels, temp_path_for)
+                    probe, detector_view, temp_path_for)
 
 _END = object()
 
@@ -362,8 +362,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                     emit(iter([(index, frame, dets)]))
                     index += 1
                 continue
-            # the detector sees square pixels (as displayed); its boxes are normalized, so they fit either
-            for frame, dets in zip(chunk, detector(square_pixels(np.stack(chunk), info.sar))):
+            # the detector sees square pixels (as displayed; its boxes are normalized, so they fit either)
+            # and HDR tone-mapped to SDR brightness
+            for frame, dets in zip(chunk, detector(detector_view(np.stack(chunk), info))):
                 emit(tracker.push(frame, dets, cut=cuts(frame)))
                 index += 1
         read_thread.check()
