@@ -36,14 +36,36 @@ def test_round_trip_keeps_frames_size_fps_and_audio(tmp_path):
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_odd_size_survives_without_padding(tmp_path):
-    src = make_clip(tmp_path / "odd.mp4", 641, 359, fps="25", frames=6, audio=False)
+def test_odd_size_plays_everywhere_by_default(tmp_path):
+    """H.264 cannot store an odd size in 4:2:0: by default the last row and column are
+    repeated (4:2:0 plays everywhere) and a warning says so; --odd-size 444 keeps the exact
+    size as 4:4:4; VP9 stores the odd size in 4:2:0 as it is."""
+    src = make_clip(tmp_path / "odd.mp4", 321, 241, fps="25", frames=6, audio=False)
+    frames_in = read_frames(src)
     out = tmp_path / "odd_out.mkv"
-    anonymize(src, out, progress=False)
+    summary = anonymize(src, out, progress=False)
     info = probe(out)
-    assert (info.width, info.height) == (641, 359)
-    assert count_frames(out) == 6
-    assert not info.has_audio
+    assert (info.width, info.height) == (322, 242) and info.pix_fmt == "yuv420p"
+    assert any("321x241 is odd" in w and "322x242" in w for w in summary.warnings), summary.warnings
+    frames_out = read_frames(out)
+    assert len(frames_out) == 6
+    # the picture is the input's, plus one repeated column and row
+    a, b = frames_in[3].astype(int), frames_out[3].astype(int)
+    assert np.abs(b[:241, :321] - a).mean() < 8  # 4:4:4 test pattern to 4:2:0: chroma edges soften
+    assert np.abs(b[:241, 321] - b[:241, 320]).mean() < 3 and np.abs(b[241, :321] - b[240, :321]).mean() < 3
+
+    exact = tmp_path / "odd_444.mkv"
+    summary = anonymize(src, exact, progress=False, odd_size="444")
+    info = probe(exact)
+    assert (info.width, info.height) == (321, 241) and info.pix_fmt == "yuv444p"
+    assert any("4:4:4" in w for w in summary.warnings)
+
+    vp9 = tmp_path / "odd.webm"
+    summary = anonymize(src, vp9, progress=False)
+    info = probe(vp9)
+    assert (info.width, info.height) == (321, 241) and info.pix_fmt == "yuv420p"
+    assert not summary.warnings
+    assert count_frames(vp9) == 6
 
 
 def test_no_audio_flag_and_other_containers(tmp_path):

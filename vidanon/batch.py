@@ -87,15 +87,18 @@ class BatchSummary:
 # --------------------------------------------------------------------------- planning
 
 
-def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False) -> list[Job]:
+def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
+              missing: list[Path] | None = None) -> list[Job]:  # fmt: skip
     """Map input files and folders to outputs under ``output_dir``.
 
     A folder contributes its video files (with ``recursive``, those of its sub-folders
     too, keeping their relative paths); a file given by name keeps its name. The
     output keeps the input's extension when vidanon can write that container, else
     becomes ``.mp4``. Raises :class:`VidanonError` when nothing is to be done or two
-    inputs would write the same output.
+    inputs would write the same output. An input that does not exist is an error too,
+    unless ``missing`` is given: it is then added to that list and the others planned.
     """
+    inputs = list(inputs)
     out_root = Path(output_dir)
     if out_root.exists() and not out_root.is_dir():
         raise OutputError(f"output {out_root} is a file; give a folder for several inputs")
@@ -106,11 +109,15 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False) -
             files = sorted(p for p in (src.rglob("*") if recursive else src.iterdir()) if _is_video(p))
             # never pick up what an earlier run wrote into an output folder inside the input
             files = [p for p in files if not _inside(p, out_root)]
-            jobs += [Job(p, _output_name(out_root / p.relative_to(src))) for p in files]
+            jobs += [Job(p, output_name(out_root / p.relative_to(src))) for p in files]
         elif src.exists():
-            jobs.append(Job(src, _output_name(out_root / src.name)))
+            jobs.append(Job(src, output_name(out_root / src.name)))
+        elif missing is not None and len(inputs) > 1:
+            missing.append(src)
         else:
             raise InputError(f"input {src} does not exist")
+    if not jobs and missing:
+        raise InputError(f"none of the inputs exist ({', '.join(map(str, missing))})")
     if not jobs:
         raise InputError(f"no video files found in {', '.join(map(str, inputs))}"
                          + ("" if recursive else " (use --recursive for sub-folders)"))  # fmt: skip
@@ -135,7 +142,7 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def _output_name(path: Path) -> Path:
+def output_name(path: Path) -> Path:
     return path if path.suffix.lower() in CONTAINERS else path.with_suffix(".mp4")
 
 
@@ -345,8 +352,10 @@ def run_batch(
     use_ray: bool = False,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
+    mkdir: bool = True,
 ) -> BatchSummary:
-    """Anonymize every job; one failing file never stops the others."""
+    """Anonymize every job; one failing file never stops the others. Missing output
+    folders are created (``mkdir``; else they are errors)."""
     from tqdm import tqdm
 
     from .pipeline import Options
@@ -370,14 +379,14 @@ def run_batch(
     for i, job in todo:
         try:
             info = infos[i] = probe(job.input)
-            prepare_output(job.output, info.path, overwrite=True)  # the checks the single-file run makes
+            prepare_output(job.output, info.path, overwrite=True, mkdir=mkdir)  # the single-file run's checks
         except VidanonError as exc:
             result.failed.append((job, str(exc)))
             if log is not None:
                 log(f"FAILED  {job.input}: {exc}")
             continue
         total_frames += info.n_frames
-        opts = dict(options, overwrite=True)
+        opts = dict(options, overwrite=True, mkdir=True)  # the folder was checked (or made) above
         n = count_packets(info.path) if segments > 1 else None
         ranges = split_frames(n, segments) if n else [None]
         if len(ranges) == 1:
@@ -433,7 +442,8 @@ def run_batch(
                 pending_parts[task.job].append(res)
                 if len(pending_parts[task.job]) == len(parts_of[task.job]):
                     _finish_segmented(result, job, infos[task.job], pending_parts.pop(task.job),
-                                      parts_of[task.job], options.get("audio", True), say)  # fmt: skip
+                                      parts_of[task.job], options.get("audio", True), say,
+                                      options.get("metadata", "private"))  # fmt: skip
     except BaseException:
         executor.close(cancel=True)
         for parts in parts_of.values():
@@ -455,8 +465,9 @@ def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
     if res.error is None:
         s = res.summary
         result.done.append((job, s))
+        removed = f", metadata removed: {', '.join(s['metadata_removed'])}" if s.get("metadata_removed") else ""
         say(f"done    {job.input} -> {job.output}: {s['frames']} frames, {s['faces']} {noun(s)} boxes, "
-            f"{s['seconds']:.1f} s")  # fmt: skip
+            f"{s['seconds']:.1f} s{removed}")  # fmt: skip
         for warning in s.get("warnings", []):
             say(f"warning {job.input}: {warning}")
     else:
@@ -469,7 +480,7 @@ def noun(summary: dict) -> str:
     return "person" if summary.get("target") == "people" else "face"
 
 
-def _finish_segmented(result, job, info, results, parts, audio: bool, say) -> None:
+def _finish_segmented(result, job, info, results, parts, audio: bool, say, metadata: str = "private") -> None:
     """Join the parts of one segmented job (in frame order) and rename over the target."""
     from .video import container_of, join_parts, prepare_output, temp_path_for
 
@@ -481,7 +492,8 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say) -> No
         target = prepare_output(job.output, info.path, overwrite=True)
         tmp = temp_path_for(target)
         try:
-            join_parts(parts, tmp, container_of(target), info if audio else None)
+            plan = join_parts(parts, tmp, container_of(target), info if audio else None, source=info,
+                              metadata=metadata)  # fmt: skip
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
@@ -493,6 +505,10 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say) -> No
         merged["seconds"] = max(s["seconds"] for s in summaries)
         merged["output"] = str(target)
         merged["parts"] = len(parts)
+        merged["metadata_removed"] = plan.metadata_removed
+        if plan.left_out:
+            merged["warnings"] = list(merged.get("warnings", [])) + [
+                f"{target.suffix} cannot hold everything of the input; left out: {'; '.join(plan.left_out)}"]
         _record(result, job, Result(results[0].task, summary=merged), say)
     except VidanonError as exc:
         _record(result, job, Result(results[0].task, error=str(exc), exit_code=exc.exit_code), say)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
@@ -16,7 +17,7 @@ from . import __version__
 from .effects import EFFECTS
 from .errors import VidanonError
 from .mask import DEFAULT_MASK_SCALE
-from .options import TARGETS, Options, check, parse_number
+from .options import CHOICES, TARGETS, Options, check, parse_number
 from .tf_setup import quiet_logs
 
 
@@ -115,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)")
     p.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; slower presets such as medium give smaller files)")
     p.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio track")
+    meta = p.add_mutually_exclusive_group()
+    meta.add_argument("--keep-metadata", dest="metadata", action="store_const", const="keep", default="private",
+                      help="keep every metadata tag (by default tags that identify a place or a device are "
+                      "removed: GPS location, make, model, serial numbers, device names, comments, software)")
+    meta.add_argument("--strip-metadata", dest="metadata", action="store_const", const="strip",
+                      help="remove every metadata tag and the chapters")
+    p.add_argument("--odd-size", metavar="{" + ",".join(CHOICES["odd_size"]) + "}", default="pad",
+                   help="H.264/HEVC at an odd width or height: 'pad' (default) repeats the last row/column "
+                   "to write 4:2:0, which plays everywhere; '444' keeps the exact size as 4:4:4, which many "
+                   "players refuse")
+    p.add_argument("--mkdir", action="store_true", help="create the output folder if it does not exist")
     p.add_argument("-y", "--overwrite", action="store_true",
                    help="replace OUTPUT if it exists (in a batch: redo files whose output exists, else skipped)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
@@ -134,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
             effect=args.effect, threshold=args.threshold, mask_scale=args.mask_scale, batch_size=args.batch_size,
             detect_size=args.detect_size, scan_every=args.scan_every, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
             track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, target=args.target,
+            metadata=args.metadata, odd_size=args.odd_size, mkdir=args.mkdir,
         )  # fmt: skip
         # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
         Options(**options).validate()
@@ -178,6 +191,7 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
         if Path(args.paths[0]).is_dir():
             mode = "batch"
         else:
+            _output_into_folder(args)
             mode = "split" if args.segments > 1 or args.ray is not None else "single"
     else:
         mode = "batch"
@@ -191,17 +205,30 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     return mode
 
 
+def _output_into_folder(args) -> None:
+    """``vidanon FILE FOLDER`` writes FOLDER/FILE, as cp does (a name ending in / is a folder)."""
+    from pathlib import Path
+
+    from .batch import output_name
+
+    out = args.paths[1]
+    if Path(out).is_dir() or out.endswith(("/", os.sep)):
+        args.paths[1] = str(output_name(Path(out) / Path(args.paths[0]).name))
+
+
 def _run_batch(args, mode: str, options: dict) -> int:
     from pathlib import Path
 
     from .batch import Job, describe, plan_jobs, run_batch
+
+    missing: list[Path] = []  # inputs among several that do not exist: reported, the others done
 
     if mode == "split":
         from .video import check_input
 
         jobs = [Job(check_input(args.paths[0]), Path(args.paths[1]))]
     elif args.output_dir is not None:
-        jobs = plan_jobs(args.paths, args.output_dir, args.recursive)
+        jobs = plan_jobs(args.paths, args.output_dir, args.recursive, missing=missing)
     else:
         jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive)
     workers = args.jobs or (args.segments if args.segments > 1 else 1)
@@ -211,11 +238,15 @@ def _run_batch(args, mode: str, options: dict) -> int:
         if failed or not args.quiet:
             print(line, file=sys.stderr if failed else sys.stdout, flush=True)
 
+    for path in missing:
+        log(f"FAILED  {path}: input {path} does not exist")
     summary = run_batch(
         jobs, options, workers=workers, segments=args.segments, overwrite=args.overwrite,
         ray_address=args.ray or None, use_ray=args.ray is not None, progress=not args.quiet,
-        log=log if mode == "batch" else None,
+        log=log if mode == "batch" else None, mkdir=args.mkdir or mode == "batch",
     )  # fmt: skip
+    # the missing inputs were reported before the others ran; they count as failed
+    summary.failed[:0] = [(Job(path, Path(args.output_dir)), f"input {path} does not exist") for path in missing]
     if mode == "split":
         if summary.skipped:
             print(f"vidanon: error: output {jobs[0].output} already exists; pass --overwrite to replace it",
@@ -237,10 +268,12 @@ def _summary_line(s: dict) -> str:
     from .batch import noun
 
     parts = f", {s['parts']} parts" if s.get("parts") else ""
+    removed = s.get("metadata_removed") or []
+    removed = f"; metadata removed: {', '.join(removed)}" if removed else ""
     return (
         f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun(s)} "
         f"boxes masked in {s['frames_with_faces']} frames ({s['tracks']} tracks{parts}), {s['seconds']:.1f} s "
-        f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}"
+        f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}{removed}"
     )
 
 

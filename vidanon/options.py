@@ -16,6 +16,7 @@ from typing import Callable
 from .effects import EFFECTS
 from .errors import VidanonError
 from .mask import DEFAULT_MASK_SCALE
+from .video import METADATA_POLICIES, ODD_SIZES
 
 TARGETS = ("faces", "people")
 
@@ -55,7 +56,13 @@ RANGES: dict[str, Range] = {
     "segments": Range("segments", True, 1, 64),
     "fps": Range("fps", False, 0.01, 1000.0),
 }
-CHOICES: dict[str, tuple[str, ...]] = {"effect": EFFECTS, "target": TARGETS}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "effect": EFFECTS,
+    "target": TARGETS,
+    "metadata": METADATA_POLICIES,  # private: identifying tags removed; keep: all kept; strip: none kept
+    "odd_size": ODD_SIZES,  # H.264/HEVC at an odd size: pad (4:2:0, edge repeated) or 444
+}
+CHOICE_LABELS = {"metadata": "metadata policy", "odd_size": "odd-size mode"}  # the name in messages, where not the key
 
 
 def _fmt(value) -> str:
@@ -71,7 +78,8 @@ def check(name: str, value):
     :class:`OptionError` with a one-line message."""
     if name in CHOICES:
         if value not in CHOICES[name]:
-            raise OptionError(f"unknown {name} {_fmt(value)}; choose from {', '.join(CHOICES[name])}")
+            label = CHOICE_LABELS.get(name, name)
+            raise OptionError(f"unknown {label} {_fmt(value)}; choose from {', '.join(CHOICES[name])}")
         return value
     spec = RANGES[name]
     number = _as_number(value)
@@ -124,6 +132,9 @@ class Options:
     tracks: str | None = None
     progress: bool = True
     target: str = "faces"  # or "people" (implied by the splash effect)
+    metadata: str = "private"  # identifying tags removed; "keep": all kept; "strip": none kept
+    odd_size: str = "pad"  # H.264/HEVC at an odd size: "pad" (4:2:0, edge repeated) or "444"
+    mkdir: bool = False  # create a missing output folder
     # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
     # (stop None: to the end), with ``context`` frames on each side decoded and tracked
     # but not written, so that the tracker is warm at the part's first frame and its
@@ -151,6 +162,8 @@ class Options:
         """Check every option against the table (and normalize numbers); raise :class:`OptionError`."""
         self.effect = check("effect", self.effect)
         self.target = check("target", self.target)
+        self.metadata = check("metadata", self.metadata)
+        self.odd_size = check("odd_size", self.odd_size)
         for name in ("threshold", "batch_size", "detect_size", "scan_every"):  # None: the default
             if getattr(self, name) is not None:
                 setattr(self, name, check(name, getattr(self, name)))

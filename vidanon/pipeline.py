@@ -40,7 +40,7 @@ from .source import FileSource, batched
 from .tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
 from .tracking import TrackStage
 from .tracksfile import ReplayTracker, TracksRecorder, load_tracks  # noqa: F401 - load_tracks: API
-from .video import VideoInfo, prepare_output, probe
+from .video import Frame, VideoInfo, detector_view, prepare_output, probe
 
 _END = object()
 
@@ -78,6 +78,7 @@ class Summary:
     device: str
     warnings: list[str] = field(default_factory=list)
     target: str = "faces"
+    metadata_removed: list[str] = field(default_factory=list)  # tags of the input left out of the output
 
     @property
     def frames_per_second(self) -> float:
@@ -158,10 +159,14 @@ class Stages:
     people: bool
 
 
-def build_stages(opts: Options, height: int, width: int, first_index: int = 0) -> Stages:
+def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
+                 info: VideoInfo | None = None) -> Stages:  # fmt: skip
     """The stages every entry point runs, from the (validated) options and the frame size;
     ``first_index`` is the number, in its video, of the first frame the source gives (the
-    detector's scan plan counts frames from the video's start)."""
+    detector's scan plan counts frames from the video's start). ``info``: the video file the
+    frames come from, if any: the detector then sees them as :func:`vidanon.video.detector_view`
+    makes them (square pixels, PQ HDR at SDR brightness); the tracker, the renderer and the
+    sink get the source's frames as they are."""
     from .track import FaceTracker, NoTracker, ShotCuts
 
     people = opts.people
@@ -182,9 +187,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0) -
     position = [first_index]
 
     def detect(frames: list[np.ndarray]) -> list[Detections]:
+        batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
+        if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
+            batch = detector_view(batch, info)
         if people:
-            return detector(np.stack(frames))
-        found = detector(np.stack(frames), position[0])
+            return detector(batch)
+        found = detector(batch, position[0])
         position[0] += len(frames)
         return found
 
@@ -291,28 +299,29 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     opts = Options.from_kwargs(effect=effect, **kwargs)
     started = time.perf_counter()
     info = probe(input)
-    target = prepare_output(output, info.path, opts.overwrite)
+    target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
     first, last = 0, None  # frames written: [first, last)
     skip, limit = 0, None  # frames decoded: [skip, skip + limit)
     if opts.frame_range is not None:
         first, last = opts.frame_range
         skip = max(0, first - opts.context)
         limit = None if last is None else last + opts.context - skip
-    stages = build_stages(opts, info.height, info.width, first_index=skip)
+    stages = build_stages(opts, info.height, info.width, first_index=skip, info=info)
     stats = Stats()
     recorder = TracksRecorder() if opts.save_tracks else None
     progress = _progress(info, opts.progress)
     source = FileSource(info, skip=skip, limit=limit)
     sink: FileSink | None = None
 
-    def consume(index: int, frame: np.ndarray, dets: Detections) -> None:
+    def consume(index: int, frame: Frame, dets: Detections) -> None:
         index += skip  # the frame's number in the whole video
         if index < first or (last is not None and index >= last):
             return  # context of a part: tracked, not written
         if recorder is not None:
             recorder.add(index, dets)
         stats.add(dets)
-        sink.write(stages.render(frame, dets))
+        # the decoded frame goes along: its time (and 16-bit samples) go to the encoder
+        sink.write(stages.render(frame, dets), source=frame)
         progress.update(1)
         if sink.frames_written % TRIM_EVERY == 0:
             release_free_memory()
@@ -336,10 +345,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         source.close()
     progress.close()
 
-    warnings = []
-    if info.variable_rate:
-        warnings.append(f"the input has a variable frame rate; its {source.frames_read} frames were written at "
-                        f"its average rate, a constant {float(info.fps):.3f} fps (same duration and audio)")
+    warnings = sink.warnings()
     if source.decode_warning:
         warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
                         f"({source.decode_warning})")  # fmt: skip
@@ -348,7 +354,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         height=info.height, fps=float(info.fps), faces=stats.boxes,
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
-        target="people" if stages.people else "faces",
+        target="people" if stages.people else "faces", metadata_removed=sink.metadata_removed,
     )  # fmt: skip
 
 

@@ -2,6 +2,9 @@
 
 * :class:`FileSource`: a video file, decoded by imageio-ffmpeg's ffmpeg (every frame once,
   exact count; see :mod:`vidanon.video`), optionally only frames ``[skip, skip + limit)``;
+  its frames are :class:`~vidanon.video.Frame` arrays: 8-bit RGB for the detector, the
+  tracker and the effects, carrying their presentation time and, for inputs of more than
+  8 bits, the decoded 16-bit samples, for the sink;
 * :class:`ClipSource`: a moviepy clip sampled at ``fps``: frame ``i`` is
   ``clip.get_frame(i / fps)``, for the ``int(duration * fps)`` frames that moviepy's own
   ``iter_frames`` / ``write_videofile`` produce.
@@ -15,7 +18,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .video import FrameReader, VideoInfo
+from .video import Frame, FrameReader, VideoInfo
 
 
 class FileSource:
@@ -26,7 +29,7 @@ class FileSource:
         self.skip = skip
         self._reader = FrameReader(info, skip=skip, limit=limit)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
+    def __iter__(self) -> Iterator[Frame]:
         return iter(self._reader)
 
     @property

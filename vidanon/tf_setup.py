@@ -13,8 +13,9 @@ import contextlib
 import functools
 import os
 import sys
+import warnings
 
-from .video import worker_threads
+from .video import DEBUG_ENV, worker_threads
 
 # TensorFlow's INFO and WARNING lines (CUDA probing, CPU features) are hidden unless the
 # environment asks for them; the command line hides its errors too (see quiet_logs).
@@ -26,10 +27,14 @@ _configured = False
 
 
 def quiet_logs(debug: bool = False) -> None:
-    """TensorFlow's C++ start-up logs (CUDA probing etc.) are not for users; ``debug``
-    leaves the level as the environment sets it."""
+    """The command line's logs: TensorFlow's C++ start-up logs (CUDA probing etc.) and
+    libraries' Python warnings are not for users (vidanon reports its own); ``debug``
+    leaves TensorFlow's level as the environment sets it and shows ffmpeg's messages."""
     if not debug:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        warnings.simplefilter("ignore")
+    else:
+        os.environ[DEBUG_ENV] = "1"
 
 
 def cpu_threads() -> int:

@@ -1,0 +1,296 @@
+"""Issue 17: a faithful copy of every real-world clip.
+
+Most cases go through the video layer only (decode every frame with FrameReader, encode
+it unchanged with VideoWriter), which is what the pipeline does around the detector;
+three go end to end through the command line. Every input is generated here, tiny.
+For each case: frame count, per-frame timestamps (within one tick), display size,
+colour tags, and the audio (bit for bit, same start).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from conftest import read_frames
+from media import (assert_same_times, clip, decoded_times, header, native_planes, plane_y10, round_trip, run_ffmpeg, stream_md5,
+                   stream_packets,
+                   tick_of, video_times)  # fmt: skip
+from vidanon.video import Frame, VideoWriter, detector_view, probe, square_pixels
+
+
+def same_timing(src, out):
+    """Same frames at the same times (within one tick of either time base)."""
+    t_in, tb_in = video_times(src)
+    t_out, tb_out = video_times(out)
+    assert_same_times(decoded_times(src), t_out, tick_of(tb_in, tb_out))
+    return t_in, t_out
+
+
+def audio_starts(path):
+    return [s.start or 0.0 for s in header(path).of_kind("audio")]
+
+
+def test_late_video_start_keeps_lip_sync_and_audio_is_copied_bit_for_bit(tmp_path):
+    """The video starts 0.852 s after the audio (ffmpeg -itsoffset): it still does."""
+    base = clip(tmp_path / "base.mp4", rate="30000/1001", frames=30)
+    src = tmp_path / "late.mp4"
+    run_ffmpeg("-itsoffset", "0.852", "-i", base, "-i", base, "-map", "0:v", "-map", "1:a", "-c", "copy", src)
+    assert abs(header(src).video.start - 0.852) < 1e-3
+    out = tmp_path / "out.mp4"
+    round_trip(src, out)
+    t_in, t_out = same_timing(src, out)
+    assert abs(t_out[0] - 0.852) < 1 / 30000 + 1e-9
+    assert abs(header(out).video.start - 0.852) < 1e-3
+    assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+    assert stream_packets(out, "a:0") == stream_packets(src, "a:0")
+    assert audio_starts(out) == pytest.approx(audio_starts(src), abs=1e-3)
+    assert probe(out).audio_codec == "aac"
+
+
+def test_edit_list_frames_are_the_ones_shown(tmp_path):
+    """An MP4 cut with -ss and -c copy keeps hidden frames before its edit list's start."""
+    base = clip(tmp_path / "base.mp4", frames=50, extra=("-g", "25"))
+    src = tmp_path / "edit.mp4"
+    run_ffmpeg("-ss", "0.5", "-i", base, "-c", "copy", src)
+    shown = decoded_times(src)
+    assert probe(src).n_frames == len(shown) < 50  # the packets the edit list hides are not counted
+    out = tmp_path / "out.mp4"
+    round_trip(src, out)
+    same_timing(src, out)
+    # the audio's own edit list too: same packets at the same times, the same ones hidden
+    assert stream_packets(out, "a:0") == stream_packets(src, "a:0")
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".webm"])
+def test_variable_frame_rate_keeps_every_frame_at_its_time(tmp_path, suffix):
+    src = clip(tmp_path / f"vfr{suffix}", rate="30", frames=45, vcodec="libvpx-vp9" if suffix == ".webm" else "libx264",
+               vf="setpts='if(lt(N,20),N,20+(N-20)*2)/(30*TB)'", extra=("-fps_mode", "vfr"))  # fmt: skip
+    info = probe(src)
+    assert info.variable_rate and info.n_frames == 45
+    out = tmp_path / f"out{suffix}"
+    round_trip(src, out)
+    t_in, t_out = same_timing(src, out)
+    gaps = np.diff(t_out)
+    assert gaps[:19] == pytest.approx(1 / 30, abs=1e-3) and gaps[20:] == pytest.approx(2 / 30, abs=1e-3)
+    assert probe(out).has_audio
+
+
+def test_avi_has_one_rate_and_says_so(tmp_path):
+    src = clip(tmp_path / "vfr.mp4", rate="30", frames=30, vf="setpts='if(lt(N,10),N,10+(N-10)*2)/(30*TB)'",
+               extra=("-fps_mode", "vfr"))  # fmt: skip
+    out = tmp_path / "out.avi"
+    _, writer = round_trip(src, out)
+    assert any("AVI cannot store a variable frame rate" in note for note in writer.notes)
+    assert probe(out).n_frames == 30 and len(decoded_times(out)) == 30
+    cfr = tmp_path / "cfr.avi"
+    _, writer = round_trip(clip(tmp_path / "cfr.mp4", rate="30000/1001", frames=10), cfr)
+    assert not writer.notes and probe(cfr).fps == Fraction(30000, 1001)
+
+
+def test_the_last_frame_is_shown_at_large_sizes(tmp_path):
+    """Frames over ffmpeg's probe size (720p RGB): the last one keeps its duration, so that
+    MP4's edit list does not end where it starts (it was hidden: 3 frames shown of 4)."""
+    src = clip(tmp_path / "hd.mp4", size="1280x720", frames=4, audio=False, extra=("-preset", "ultrafast"))
+    out = tmp_path / "out.mp4"
+    round_trip(src, out, preset="ultrafast")
+    assert decoded_times(out) == pytest.approx(decoded_times(src)) and len(decoded_times(out)) == 4
+
+
+def test_ntsc_60_rate_and_frame_count_from_packets(tmp_path):
+    src = clip(tmp_path / "ntsc.mp4", rate="60000/1001", frames=90)
+    info = probe(src)
+    assert info.n_frames == 90 and info.fps == pytest.approx(60000 / 1001)
+    out = tmp_path / "out.mov"
+    round_trip(src, out)
+    same_timing(src, out)
+    assert probe(out).fps == info.fps and probe(out).n_frames == 90
+
+
+HDR = "setparams=color_primaries=bt2020:color_trc=smpte2084:colorspace=bt2020nc:range=tv"
+
+
+@pytest.mark.parametrize(
+    "name, vcodec, family",
+    [("hdr.mp4", "libx265", "hevc"), ("hdr.webm", "libvpx-vp9", "vp9"), ("hdr.mkv", "libsvtav1", "av1")],
+)
+def test_10bit_hdr_stays_10bit_with_its_colour_tags(tmp_path, name, vcodec, family):
+    src = clip(tmp_path / name, size="64x48", frames=8, vcodec=vcodec, pix_fmt="yuv420p10le", vf=HDR)
+    info = probe(src)
+    assert info.deep and info.hdr
+    out = tmp_path / ("out" + src.suffix)
+    round_trip(src, out)
+    v = header(out).video
+    assert v.codec == family and v.pix_fmt == "yuv420p10le"
+    assert (v.color_primaries, v.color_trc, v.color_space, v.color_range) == ("bt2020", "smpte2084", "bt2020nc", "tv")
+    same_timing(src, out)
+
+
+def test_hdr_to_an_8bit_codec_is_tone_mapped_and_says_so(tmp_path):
+    src = clip(tmp_path / "hdr.mp4", frames=4, vcodec="libx265", pix_fmt="yuv420p10le", vf=HDR + ",setsar=32/27")
+    out = tmp_path / "sdr.mkv"
+    _, writer = round_trip(src, out, codec="mpeg4")
+    assert any("tone-mapped to SDR BT.709" in note for note in writer.notes)
+    v = header(out).video
+    assert v.pix_fmt == "yuv420p" and (v.color_primaries, v.color_trc, v.color_space) == ("bt709",) * 3
+    assert v.sar == Fraction(32, 27)
+    same_timing(src, out)
+
+
+def test_10bit_samples_survive_and_the_detector_gets_8bit_rgb(tmp_path):
+    """A 10-bit ramp (160 levels, a quarter of them multiples of 4) comes back with its own
+    levels, not the 8-bit ones (every level a multiple of 4) an 8-bit path would leave."""
+    src = tmp_path / "ramp.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "color=gray:size=160x48:rate=25", "-frames:v", "3",
+               "-vf", "format=yuv420p10le,geq=lum='64+X*5':cb=512:cr=512", "-c:v", "libx264", "-crf", "0",
+               "-pix_fmt", "yuv420p10le", src)  # fmt: skip
+    frames = read_frames(src)
+    assert frames[0].dtype == np.uint8 and frames[0].shape == (48, 160, 3)
+    out = tmp_path / "out.mkv"
+    round_trip(src, out, crf=0)
+    y_in, y_out = plane_y10(src, 160, 48), plane_y10(out, 160, 48)
+    assert np.abs(y_in.astype(int) - y_out).mean() < 1.5
+    assert np.mean(y_out % 4 == 0) < 0.5
+
+
+def test_deep_frames_change_only_where_the_effect_did():
+    deep = np.random.default_rng(1).integers(0, 65536, (4, 6, 3), dtype=np.uint16)
+    src = ((deep.astype(np.uint32) * 255 + 32895) >> 16).astype(np.uint8).view(Frame)
+    src.deep = deep
+    rendered = np.array(src)
+    rendered[1:3, 2:4] = 0  # a filled "face"
+    out = VideoWriter._deep(rendered, src)
+    assert np.array_equal(out[0], deep[0]) and np.array_equal(out[:, :2], deep[:, :2])
+    assert not out[1:3, 2:4].any()
+    assert VideoWriter._deep(src, src) is deep
+
+
+def test_sample_aspect_ratio_is_kept_and_the_detector_sees_square_pixels(tmp_path):
+    src = clip(tmp_path / "ntsc_dv.mp4", size="72x48", frames=6, vf="setsar=32/27")
+    info = probe(src)
+    assert info.sar == Fraction(32, 27)
+    for suffix in (".mp4", ".mkv"):
+        out = tmp_path / f"out{suffix}"
+        round_trip(src, out)
+        assert header(out).video.sar == info.sar
+        assert (probe(out).width, probe(out).height) == (72, 48)
+    frames = np.stack(read_frames(src)[:2])
+    square = square_pixels(frames, info.sar)
+    assert square.shape == (2, 48, 85, 3)  # 72 * 32/27 columns, as displayed
+    assert square_pixels(frames, None) is frames
+
+
+def test_the_detector_sees_pq_hdr_at_sdr_brightness(tmp_path):
+    """PQ codes 100 nits (SDR white) at about half scale: the detector's view lifts it, the
+    frames the effects work on keep their coding; SDR frames pass as they are."""
+    sdr = probe(clip(tmp_path / "sdr.mp4", frames=2, audio=False))
+    hdr = probe(clip(tmp_path / "hdr.mkv", frames=2, audio=False, vcodec="libx265", pix_fmt="yuv420p10le", vf=HDR))
+    frames = np.stack(read_frames(hdr.path))
+    assert detector_view(frames, sdr) is frames
+    view = detector_view(frames, hdr)
+    assert view.shape == frames.shape and view is not frames
+    white = np.full((1, 1, 1, 3), 130, np.uint8)  # PQ code of about 100 nits
+    assert detector_view(white, hdr)[0, 0, 0, 0] > 180
+    ramp = detector_view(np.arange(256, dtype=np.uint8).reshape(1, 1, 256, 1).repeat(3, -1), hdr)[0, 0, :, 0]
+    assert np.all(np.diff(ramp.astype(int)) >= 0) and ramp[0] == 0 and ramp[-1] == 255
+
+
+def test_full_range_stays_full_range_exactly(tmp_path):
+    """yuvj420p (full range, 0-255) comes out full range, tagged so, with the same samples
+    (up to the RGB round trip's rounding), not squeezed into 16-235."""
+    src = clip(tmp_path / "full.mp4", frames=5, pix_fmt="yuvj420p")
+    assert probe(src).color_range == "pc"
+    out = tmp_path / "out.mp4"
+    round_trip(src, out, crf=0)
+    assert header(out).video.color_range == "pc"
+    a = np.frombuffer(native_planes(src, 2), np.uint8)[: 64 * 48].astype(int)  # luma
+    b = np.frombuffer(native_planes(out, 2), np.uint8)[: 64 * 48].astype(int)
+    # as exact as the limited-range path (RGB clipping at saturated edges aside: mean error ~1)
+    assert np.abs(a - b).mean() < 1.5 and abs((b - a).mean()) < 0.5
+    slope = np.polyfit(a, b, 1)[0]
+    assert 0.97 < slope < 1.03, slope  # limited range squeezed into full would give 219/255 = 0.86
+    assert a.min() < 16 and b.min() < 16 and a.max() > 220 and b.max() > 220
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_comes_out_upright_at_the_display_size(tmp_path, rotation):
+    base = clip(tmp_path / "base.mp4", size="64x32", frames=4, audio=False)
+    src = tmp_path / "rotated.mp4"
+    run_ffmpeg("-display_rotation", rotation, "-i", base, "-c", "copy", src)
+    info = probe(src)
+    size = (32, 64) if rotation in (90, 270) else (64, 32)
+    assert (info.width, info.height) == size
+    out = tmp_path / "out.mp4"
+    round_trip(src, out)
+    out_info = probe(out)
+    assert (out_info.width, out_info.height) == size and out_info.rotation == 0
+    a, b = read_frames(src), read_frames(out)
+    assert len(a) == len(b) == 4 and np.abs(a[1].astype(int) - b[1]).mean() < 4
+
+
+def test_two_audio_streams_are_both_copied_with_their_languages(tmp_path):
+    src = tmp_path / "two.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i", "sine=frequency=440",
+               "-f", "lavfi", "-i", "sine=frequency=880", "-map", "0", "-map", "1", "-map", "2", "-t", "0.8",
+               "-c:v", "libx264", "-c:a:0", "aac", "-c:a:1", "libopus", "-metadata:s:a:0", "language=eng",
+               "-metadata:s:a:1", "language=fra", src)  # fmt: skip
+    for suffix in (".mkv", ".mp4"):
+        out = tmp_path / f"out{suffix}"
+        round_trip(src, out)
+        audio = header(out).of_kind("audio")
+        assert [a.codec for a in audio] == ["aac", "opus"] and [a.language for a in audio] == ["eng", "fra"]
+        assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+        assert stream_md5(out, "a:1") == stream_md5(src, "a:1")
+        same_timing(src, out)
+
+
+def test_audio_less_and_odd_sized_clip(tmp_path):
+    src = clip(tmp_path / "odd.mkv", size="33x17", frames=7, audio=False, pix_fmt="yuv444p")
+    out = tmp_path / "out.webm"  # VP9 stores odd sizes in 4:2:0 as they are
+    round_trip(src, out)
+    info = probe(out)
+    assert (info.width, info.height) == (33, 17) and not info.has_audio and info.n_frames == 7
+    same_timing(src, out)
+
+
+def test_cli_keeps_offset_audio_bits_and_hdr(tmp_path):
+    """End to end: the command line on a late-starting, 10-bit HDR HEVC clip with audio."""
+    from vidanon.cli import main
+
+    base = clip(tmp_path / "base.mp4", size="96x64", rate="30000/1001", frames=12, vcodec="libx265",
+                pix_fmt="yuv420p10le", vf=HDR)  # fmt: skip
+    src = tmp_path / "late_hdr.mp4"
+    run_ffmpeg("-itsoffset", "0.5", "-i", base, "-i", base, "-map", "0:v", "-map", "1:a", "-c", "copy", src)
+    out = tmp_path / "out.mp4"
+    assert main([str(src), str(out), "-q"]) == 0
+    v = header(out).video
+    assert v.codec == "hevc" and v.pix_fmt == "yuv420p10le" and v.color_trc == "smpte2084"
+    same_timing(src, out)
+    assert abs(v.start - 0.5) < 1e-3
+    assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+
+
+def test_times_without_per_frame_statistics_come_from_the_packets(tmp_path, monkeypatch):
+    """An ffmpeg before 6.1 (no -stats_enc_pre): the packets' times, in order."""
+    import vidanon.video
+
+    src = clip(tmp_path / "vfr.mkv", rate="30", frames=30, vf="setpts='if(lt(N,10),N,10+(N-10)*2)/(30*TB)'",
+               extra=("-fps_mode", "vfr"))  # fmt: skip
+    with_stats = decoded_times(src)
+    monkeypatch.setattr(vidanon.video, "frame_stats_supported", lambda: False)
+    assert decoded_times(src) == pytest.approx(with_stats) and len(with_stats) == 30
+
+
+@pytest.mark.parametrize("name, vcodec, acodec", [("vp9.mp4", "libvpx-vp9", "libopus"), ("av1.mp4", "libsvtav1", "aac"),
+                                                  ("vp9.webm", "libvpx-vp9", "libopus")])
+def test_vp9_and_av1_inputs_with_opus_or_aac(tmp_path, name, vcodec, acodec):
+    src = tmp_path / name
+    extra = ["-cpu-used", "8", "-deadline", "realtime"] if vcodec == "libvpx-vp9" else ["-preset", "12"]
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-f", "lavfi", "-i", "sine=duration=0.5",
+               "-frames:v", "15", "-c:v", vcodec, *extra, "-c:a", acodec, src)  # fmt: skip
+    out = tmp_path / ("out" + src.suffix)
+    round_trip(src, out)
+    same_timing(src, out)
+    assert stream_md5(out, "a:0") == stream_md5(src, "a:0")  # Opus and AAC go into MP4 and Opus into WebM as they are

@@ -1,0 +1,282 @@
+"""What a media file holds beyond its frames: streams, colour, aspect, timing, metadata.
+
+Everything here is read from ffmpeg itself (the bundled binary; there is no ffprobe):
+
+* :func:`parse_header` reads the text ``ffmpeg -i`` prints: every stream with its kind,
+  codec, language, disposition, start time and metadata; for the video its pixel
+  format, colour range / matrix / primaries / transfer, sample aspect ratio and rotation;
+  the file's global metadata and chapters.
+* :func:`packet_times` lists the first video stream's packets without decoding them
+  (``-c copy -f framecrc``): their count is the frame count (packets an edit list
+  discards are left out) and their sorted presentation times are the frames' times.
+* :func:`split_metadata` applies the metadata policy: tags that identify a place, a
+  device or a person's device are removed by default, the rest kept.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+
+@dataclass
+class Stream:
+    index: int  # in the file
+    kind: str  # video, audio, subtitle, attachment, data
+    codec: str | None
+    line: str
+    language: str | None = None
+    disposition: tuple[str, ...] = ()
+    start: float | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    # video only
+    pix_fmt: str | None = None
+    color_range: str | None = None  # "tv" or "pc"
+    color_space: str | None = None  # the matrix, e.g. bt709, bt2020nc
+    color_primaries: str | None = None
+    color_trc: str | None = None
+    sar: Fraction | None = None
+    rotation: int = 0
+    attached_pic: bool = False
+
+
+@dataclass
+class Header:
+    streams: list[Stream]
+    metadata: dict[str, str]
+    chapters: int
+    start: float  # the file's start time (the earliest stream's)
+
+    def of_kind(self, kind: str) -> list[Stream]:
+        return [s for s in self.streams if s.kind == kind]
+
+    @property
+    def video(self) -> Stream | None:
+        videos = [s for s in self.of_kind("video") if not s.attached_pic]
+        return videos[0] if videos else None
+
+
+_STREAM = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
+_UNKNOWN = {"unknown", "unspecified", "reserved", ""}
+_KINDS = {"Video": "video", "Audio": "audio", "Subtitle": "subtitle", "Attachment": "attachment", "Data": "data"}
+_DISPOSITIONS = ("default", "forced", "hearing impaired", "visual impaired", "comment", "original", "dub",
+                 "attached pic", "captions", "descriptions", "metadata", "dependent", "still image")
+
+
+def parse_header(text: str) -> Header:
+    """The streams, metadata and chapters of input #0 in ``ffmpeg -i``'s text."""
+    streams: list[Stream] = []
+    metadata: dict[str, str] = {}
+    chapters = 0
+    start = 0.0
+    target: dict[str, str] | None = None  # where "key : value" lines go
+    indent_of_target = -1
+    last_key = None
+    context = "global"  # what a "Metadata:" line belongs to: global, chapter or stream
+    in_input = False
+    for raw in text.splitlines():
+        if raw.startswith(("Input #", "Output #", "Stream mapping")):
+            in_input = raw.startswith("Input #0")
+            target = None
+            continue
+        if not in_input:
+            continue
+        indent = len(raw) - len(raw.lstrip())
+        line = raw.strip()
+        m = _STREAM.match(raw)
+        if m:
+            streams.append(_stream(int(m.group(1)), m.group(2), m.group(3), m.group(4)))
+            context, target, last_key = "stream", None, None
+            continue
+        if line.startswith("Duration:"):
+            found = re.search(r"start: (-?\d+(?:\.\d+)?)", line)
+            start = float(found.group(1)) if found else 0.0
+            context, target = "global", None
+            continue
+        if line.startswith("Chapter"):
+            if line.startswith("Chapter #"):
+                chapters += 1
+            context, target = "chapter", None
+            continue
+        if line == "Metadata:":
+            target = {"global": metadata, "chapter": {}, "stream": streams[-1].metadata if streams else {}}[context]
+            indent_of_target = indent
+            last_key = None
+            continue
+        if line == "Side data:":
+            target = None
+            continue
+        if streams and context == "stream" and "displaymatrix" in line:
+            rot = re.search(r"rotation of (-?\d+(?:\.\d+)?)", line)
+            if rot:
+                streams[-1].rotation = int(round(float(rot.group(1)))) % 360
+            continue
+        if target is not None and indent > indent_of_target and ":" in line:
+            key, _, value = raw.partition(":")
+            key = key.strip()
+            if key == "" and last_key is not None:  # a continued multi-line value
+                target[last_key] += "\n" + value.strip()
+            elif key:
+                target[key] = value.strip()
+                last_key = key
+            continue
+        target = None if indent <= indent_of_target else target
+    return Header(streams, metadata, chapters, start)
+
+
+def _stream(index: int, language: str | None, kind: str, rest: str) -> Stream:
+    kind = _KINDS.get(kind, kind.lower())
+    codec = rest.split(",")[0].split(" ")[0].strip() or None
+    disposition = tuple(d for d in _DISPOSITIONS if f"({d})" in rest)
+    s = Stream(index=index, kind=kind, codec=codec, line=rest, language=language if language not in _UNKNOWN else None,
+               disposition=disposition)  # fmt: skip
+    found = re.search(r"start (-?\d+(?:\.\d+)?)", rest)
+    s.start = float(found.group(1)) if found else None
+    if kind == "video":
+        s.attached_pic = "attached pic" in disposition
+        _video_details(s, rest)
+    return s
+
+
+def _video_details(s: Stream, rest: str) -> None:
+    # "h264 (High 10) (avc1 / 0x..), yuv420p10le(tv, bt2020nc/bt2020/smpte2084, progressive), 64x48 [SAR 1:1 DAR 4:3], ..."
+    parts = _top_level_split(rest)
+    if len(parts) > 1:
+        fmt = parts[1].strip()
+        m = re.match(r"([a-z0-9_]+)(?:\((.*)\))?", fmt)
+        if m:
+            s.pix_fmt = m.group(1)
+            for item in (m.group(2) or "").split(","):
+                item = item.strip()
+                if item in ("tv", "pc"):
+                    s.color_range = item
+                elif item and item not in ("progressive", "top first", "bottom first", "top coded first (swapped)",
+                                           "bottom coded first (swapped)", "tt", "bb", "tb", "bt"):
+                    names = item.split("/")
+                    if len(names) == 3:
+                        space, prim, trc = names
+                    else:
+                        space = prim = trc = names[0]
+                    s.color_space = None if space in _UNKNOWN else space
+                    s.color_primaries = None if prim in _UNKNOWN else prim
+                    s.color_trc = None if trc in _UNKNOWN else trc
+    sar = re.search(r"\[SAR (\d+):(\d+) DAR", rest)
+    if sar and int(sar.group(1)) > 0 and int(sar.group(2)) > 0:
+        s.sar = Fraction(int(sar.group(1)), int(sar.group(2)))
+
+
+def _top_level_split(text: str) -> list[str]:
+    """Split at the commas that are not inside parentheses or brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+# --------------------------------------------------------------------------- packets
+
+
+@dataclass(frozen=True)
+class PacketTimes:
+    """The first video stream's packets: count and presentation times in seconds, sorted."""
+
+    times: tuple[float, ...]
+    time_base: Fraction
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+
+def packet_times(ffmpeg: str, path: Path, timeout: float = 600) -> PacketTimes | None:
+    """Read every packet of the first video stream without decoding (about 30 ms for
+    1400 packets); None when ffmpeg cannot list them."""
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+           "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:1"]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    tb = Fraction(1, 1)
+    pts: list[int] = []
+    for line in done.stdout.decode("ascii", errors="replace").splitlines():
+        if line.startswith("#tb 0:"):
+            tb = Fraction(line.split(":", 1)[1].strip())
+            continue
+        if not line or line.startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) < 5 or fields[0] != "0":
+            continue
+        flags = 0
+        for extra in fields[6:]:
+            if extra.startswith("F=0x"):
+                flags = int(extra[4:], 16)
+        if flags & 0x4:  # AV_PKT_FLAG_DISCARD: an edit list hides it, the decoder drops it
+            continue
+        try:
+            pts.append(int(fields[2]))
+        except ValueError:  # no timestamp ("N/A"): keep the count, times unknown
+            pts.append(pts[-1] + 1 if pts else 0)
+    if not pts:
+        return None
+    pts.sort()
+    return PacketTimes(tuple(float(p * tb) for p in pts), tb)
+
+
+# --------------------------------------------------------------------------- metadata
+
+# Tags that say where a clip was filmed, with which device, or by whose device. Matched
+# case-insensitively on the key without its language suffix ("location-eng").
+_IDENTIFYING = re.compile(
+    r"""^(?:
+        location | xyz | gps.* | .*\.gps.* | .*location.* | .*\.iso6709
+      | make | model | manufacturer | .*\.make | .*\.model | .*\.manufacturer
+      | .*serial.* | .*device.* | .*camera.*
+      | software | .*\.software | encoder | .*\.encoder | encoded_by | com\.android\.version
+      | comment | .*\.comment | usercomment | user_comment | .*\.user_?comment
+      | com\.apple\.quicktime\.content\.identifier
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# Written by the muxer or describing the stream's encoding: never copied by hand.
+_TECHNICAL = {"major_brand", "minor_version", "compatible_brands", "handler_name", "vendor_id", "duration",
+              "number_of_frames", "number_of_bytes", "_statistics_tags", "_statistics_writing_app",
+              "_statistics_writing_date_utc", "bps", "encoder_options", "rotate", "language", "filename", "mimetype"}
+
+
+def is_identifying(key: str) -> bool:
+    base = key.split("-", 1)[0] if re.match(r"^[\w.]+-[a-z]{3}$", key, re.IGNORECASE) else key
+    return bool(_IDENTIFYING.match(base.strip()))
+
+
+def is_technical(key: str) -> bool:
+    k = key.lower()
+    return k in _TECHNICAL or k.startswith("_statistics") or k.startswith("bps-") or k.startswith("duration-")
+
+
+def split_metadata(tags: dict[str, str], policy: str) -> tuple[dict[str, str], list[str]]:
+    """``(kept, removed keys)`` under ``policy``: "private" (default: identifying tags
+    removed), "keep" (everything) or "strip" (nothing kept)."""
+    kept: dict[str, str] = {}
+    removed: list[str] = []
+    for key, value in tags.items():
+        if is_technical(key) or (key.lower() == "encoder" and value.startswith(("Lavf", "Lavc"))):
+            continue  # the muxer writes its own
+        if policy == "strip" or (policy == "private" and is_identifying(key)):
+            removed.append(key)
+        else:
+            kept[key] = value
+    return kept, removed
