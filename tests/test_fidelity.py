@@ -294,3 +294,24 @@ def test_vp9_and_av1_inputs_with_opus_or_aac(tmp_path, name, vcodec, acodec):
     round_trip(src, out)
     same_timing(src, out)
     assert stream_md5(out, "a:0") == stream_md5(src, "a:0")  # Opus and AAC go into MP4 and Opus into WebM as they are
+
+
+@pytest.mark.parametrize("container", ["ts", "mkv"])
+def test_file_starting_late_keeps_its_first_frame(tmp_path, container):
+    """MPEG-TS files start at 1.4 s, many .mkv at 0.033 s: every frame comes out, the first
+    one first, at the same times from the file's start."""
+    base = clip(tmp_path / "base.mp4", frames=25)
+    src = tmp_path / f"late.{container}"
+    run_ffmpeg("-i", base, "-c:v", "libx264", "-c:a", "aac", "-output_ts_offset", "0.5", src)
+    assert header(src).start > 0.4
+    out = tmp_path / "out.mp4"
+    round_trip(src, out)
+    a, b = read_frames(src), read_frames(out)
+    assert len(a) == len(b) == 25
+    shifted = [np.abs(np.asarray(x, int) - np.asarray(y)).mean() for x, y in zip(a[1:], b)]
+    same = [np.abs(np.asarray(x, int) - np.asarray(y)).mean() for x, y in zip(a, b)]
+    assert max(same) < 3.0 < max(shifted)  # frame k is frame k, not k + 1
+    start_in, start_out = header(src).start, header(out).start or 0.0
+    t_in = [t - start_in for t in decoded_times(src)]
+    t_out = [t - start_out for t in decoded_times(out)]
+    assert_same_times(t_in, t_out, 1 / 1000)

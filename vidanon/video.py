@@ -336,6 +336,7 @@ class FrameReader:
         self.deep = info.deep
         select = ["-vf", f"select=gte(n\\,{int(skip)})"] if skip else []
         self._stats = frame_stats_supported()
+        self._file_start = Fraction(info.file_start).limit_denominator(1_000_000)
         stats_r, stats_w = os.pipe()
         stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
         cmd = [
@@ -367,7 +368,9 @@ class FrameReader:
             return None
         line = self._times.readline().decode("ascii", errors="replace").split()
         try:
-            return Fraction(int(line[0])) * Fraction(line[1])
+            # ffmpeg's output times start at the input file's start (0.033 s for many .mkv,
+            # 1.4 s for MPEG-TS): added back, they are the file's own, as the packets' are
+            return Fraction(int(line[0])) * Fraction(line[1]) + self._file_start
         except (IndexError, ValueError, ZeroDivisionError):
             return None
 
@@ -382,7 +385,7 @@ class FrameReader:
                 break
             pts = self._next_time()
             if pts is None or (last is not None and pts <= last):  # no timestamp: the next slot
-                pts = (last + fallback) if last is not None else Fraction(0)
+                pts = (last + fallback) if last is not None else self._file_start
             last = pts
             if self.deep:
                 deep = np.frombuffer(buf, "<u2").reshape(h, w, 3)
