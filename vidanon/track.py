@@ -220,6 +220,7 @@ class Appearance:
 
 
 FOLLOW_MIN_HITS = 5  # detections a track needs before it is followed by appearance
+FOLLOW_MIN_SCORE = 0.6  # ... one of them at least this sure (a shoulder scored 0.40 on the sample clip)
 EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
 OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay masked past max_age
 
@@ -381,10 +382,10 @@ class FaceTracker:
         return track.hits >= self.min_hits
 
     def _followable(self, track: Track) -> bool:
-        """Sure enough to be followed by appearance: seen often, once at least confidently
+        """Sure enough to be followed by appearance: seen often, once at least clearly
         (a false alarm on a sign or a pattern rarely is; if it were, it would stay put and
         look the same, so following it would keep it masked)."""
-        return track.hits >= FOLLOW_MIN_HITS and track.best_score >= self.threshold
+        return track.hits >= FOLLOW_MIN_HITS and track.best_score >= max(FOLLOW_MIN_SCORE, self.threshold)
 
     def _step(self, dets: Detections, pending: _Pending, image: np.ndarray | None = None) -> None:
         frame = pending.index
