@@ -103,7 +103,8 @@ class Track:
         self.last_frame = frame
         self.last_box = np.asarray(box, np.float64)
         self.detected: dict[int, np.ndarray] = {frame: self.last_box}
-        self.appearance: Appearance | None = None  # the face as last confidently detected
+        self._look: tuple[np.ndarray, np.ndarray] | None = None  # (frame, box) of its last confident detection
+        self._appearance: Appearance | None = None
         self.best_score = 0.0  # the highest detection score matched to it
 
     def predict(self) -> np.ndarray:
@@ -123,6 +124,19 @@ class Track:
 
     def box(self) -> np.ndarray:
         return z_to_box(self.kf.x[:4, 0])
+
+    def remember_look(self, image: np.ndarray, box: np.ndarray) -> None:
+        """Keep where the face was last confidently seen; its :class:`Appearance` is only
+        computed if the detector loses it (most tracks are never lost long enough)."""
+        self._look = (image, box)
+        self._appearance = None
+
+    @property
+    def appearance(self) -> Appearance | None:
+        if self._look is not None:
+            self._appearance = Appearance.of(*self._look)
+            self._look = None  # the frame is not held any longer
+        return self._appearance
 
     def uncertain_box(self) -> np.ndarray:
         """Where the face may be while the detector misses it.
@@ -432,7 +446,7 @@ class FaceTracker:
             track.update(box, frame)
             track.best_score = max(track.best_score, score)
             if image is not None and score >= self.start_threshold:
-                track.appearance = Appearance.of(image, box)
+                track.remember_look(image, box)
             # Every confident detection is hidden whatever becomes of its track; once the
             # track is confirmed the mask follows the smoothed box, never smaller than it.
             # A weak detection (a face seen at the edge of the detector's reach: half-size
@@ -452,7 +466,7 @@ class FaceTracker:
             track = Track(self._next_id, box, frame, self._scene_start)
             track.best_score = score
             if image is not None:
-                track.appearance = Appearance.of(image, box)
+                track.remember_look(image, box)
             self._next_id += 1
             self.tracks.append(track)
             self._young.append(track)
@@ -475,7 +489,7 @@ class FaceTracker:
             # The detector blinks on a face that is still there (a pose, glasses, the light):
             # as long as the image at the predicted place still looks like the face did when
             # last detected, the face is followed there, up to max_gap frames.
-            if image is not None and track.appearance is not None and self._followable(track):
+            if image is not None and self._followable(track) and track.appearance is not None:
                 found = track.appearance.find(image, track.box())
                 if found is not None:
                     track.kf.update(box_to_z(found))
