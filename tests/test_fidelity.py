@@ -126,6 +126,13 @@ def test_10bit_hdr_stays_10bit_with_its_colour_tags(tmp_path, name, vcodec, fami
     assert v.codec == family and v.pix_fmt == "yuv420p10le"
     assert (v.color_primaries, v.color_trc, v.color_space, v.color_range) == ("bt2020", "smpte2084", "bt2020nc", "tv")
     same_timing(src, out)
+    if family == "hevc":  # tagged as Apple's players require
+        import subprocess
+
+        from vidanon.video import ffmpeg_exe
+
+        told = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
+        assert "(hvc1 /" in told
 
 
 def test_hdr_to_an_8bit_codec_is_tone_mapped_and_says_so(tmp_path):

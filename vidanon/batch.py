@@ -359,7 +359,7 @@ def run_batch(
     from tqdm import tqdm
 
     from .pipeline import Options
-    from .video import count_packets, prepare_output, probe
+    from .video import prepare_output, probe
 
     Options(**options).validate()  # a bad option fails once, before any work
     started = time.perf_counter()
@@ -387,7 +387,7 @@ def run_batch(
             continue
         total_frames += info.n_frames
         opts = dict(options, overwrite=True, mkdir=True)  # the folder was checked (or made) above
-        n = count_packets(info.path) if segments > 1 else None
+        n = info.packets.count if segments > 1 and info.packets is not None else None  # probe counted them
         ranges = split_frames(n, segments) if n else [None]
         if len(ranges) == 1:
             tasks.append(Task(i, str(job.input), str(job.output), opts))

@@ -315,12 +315,10 @@ class Frame(np.ndarray):
         self.deep = None
 
 
-_TO_8BIT = ((np.arange(65536, dtype=np.uint32) * 255 + 32895) >> 16).astype(np.uint8)  # round(x / 257)
-
-
 def to_8bit(deep: np.ndarray) -> np.ndarray:
-    """16-bit samples to 8-bit, rounded (x / 257: ffmpeg scales 8 to 16 bits by 257)."""
-    return _TO_8BIT[deep]
+    """16-bit samples to 8-bit, rounded: round(x / 257) (ffmpeg scales 8 to 16 bits by 257),
+    computed in integers (about twice as fast as a 65536-entry table on a 4K frame)."""
+    return ((deep.astype(np.uint32) * 255 + 32895) >> 16).astype(np.uint8)
 
 
 class FrameReader:
@@ -747,6 +745,8 @@ class VideoWriter:
         cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
         if container in ("mp4", "mov"):
             cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
+            if codec == "libx265":
+                cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
         cmd += ["-f", container, str(path)]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -839,12 +839,13 @@ class VideoWriter:
             return np.asarray(frame, np.uint16) * 257
         if frame is origin:
             return deep
-        changed = np.any(np.asarray(frame) != np.asarray(origin), axis=-1)
+        ne = np.asarray(frame) != np.asarray(origin)
+        changed = ne[..., 0] | ne[..., 1] | ne[..., 2]  # ten times np.any(axis=-1) on 4K frames
         if not changed.any():
             return deep
         out = np.array(deep, copy=True)
-        out[changed] = np.asarray(frame, np.uint16)[changed] * 257
-        return out.astype("<u2", copy=False)
+        out[changed] = np.asarray(frame)[changed].astype(np.uint16) * 257
+        return out
 
     def _failure(self) -> str:
         return _ffmpeg_failure(self.path.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
@@ -897,12 +898,6 @@ def _threads() -> list[str]:
     """ffmpeg's thread count: a worker's share of the cores, else ffmpeg's default (all)."""
     n = worker_threads()
     return ["-threads", str(n)] if n else []
-
-
-def count_packets(path: Path) -> int | None:
-    """The number of video packets (= frames) without decoding."""
-    packets = packet_times(ffmpeg_exe(), Path(path))
-    return packets.count if packets is not None else None
 
 
 def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoInfo | None,
