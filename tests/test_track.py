@@ -296,22 +296,3 @@ def test_few_detections_are_not_followed_by_appearance():
     masks = [o[2] for o in out]
     assert all(len(masks[t]) == 0 for t in range(2 + tracker.max_age, 12))
 
-
-def test_weak_boxes_on_the_body_below_a_clear_face_are_not_masked():
-    # a clearly detected face; weak detections (a shirt's pattern) a face height below it,
-    # and the same weak detections far to the side of it (a small face in the crowd)
-    face = [0.20, 0.40, 0.30, 0.46]
-    shirt = [0.36, 0.41, 0.45, 0.46]
-    aside = [0.36, 0.70, 0.45, 0.75]
-    frames = []
-    for _ in range(20):
-        d = Detections(np.array([face, shirt, aside]), [0.9, 0.3, 0.3], [0, 0, 0])
-        frames.append(d)
-    out = run(FaceTracker(0.5, start_threshold=0.2, low_threshold=0.1), frames)
-    for t in range(2, 20):
-        assert covers(out[t], face) and covers(out[t], aside), t
-        assert not covers(out[t], shirt, min_iou=0.3), t
-    # the same box detected at the threshold is hidden whatever its place
-    frames = [Detections(np.array([face, shirt]), [0.9, 0.6], [0, 0]) for _ in range(5)]
-    out = run(FaceTracker(0.5), frames)
-    assert all(covers(out[t], shirt) for t in range(5))

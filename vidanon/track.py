@@ -252,7 +252,6 @@ class Appearance:
         return box if score >= self.MATCH else None
 
 
-BODY_DEPTH = 3.0  # face heights below a confident face where weak boxes are taken for its body
 FOLLOW_MIN_HITS = 5  # detections a track needs before it is followed by appearance
 FOLLOW_MIN_SCORE = 0.6  # ... one of them at least this sure (a shoulder scored 0.40 on the sample clip)
 EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
@@ -554,30 +553,6 @@ class FaceTracker:
         while self._buffer:
             yield self._emit(self._buffer.popleft())
 
-    def _not_on_a_body(self, kept: list[_Candidate], boxes: list[np.ndarray]) -> list[int]:
-        """The candidates to keep, leaving out the weak ones that sit on a body: a track never
-        detected clearly (best score so far under FOLLOW_MIN_SCORE, look-ahead included),
-        whose box is at most 1.5 times as tall as a face detected at the threshold in this
-        frame and centred below it, within ``BODY_DEPTH`` face heights down and 1.5 face
-        widths either side (a detection at the threshold is always kept): a shirt's
-        pattern, a hand or a bag of the person whose face that is (a face there would be
-        in front of that person, and clearly detected)."""
-        faces = [b for c, b in zip(kept, boxes) if c.source == DETECTED and c.score >= self.threshold]
-        if not faces:
-            return list(range(len(kept)))
-        faces = np.array(faces)
-        fh, fw = faces[:, 2] - faces[:, 0], faces[:, 3] - faces[:, 1]
-        fcx = (faces[:, 1] + faces[:, 3]) / 2
-        keep = []
-        for i, (c, b) in enumerate(zip(kept, boxes)):
-            if c.score < self.threshold and c.track.best_score < max(FOLLOW_MIN_SCORE, self.threshold):
-                cy, cx, h = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2, b[2] - b[0]
-                below = (cy > faces[:, 2]) & (cy < faces[:, 2] + BODY_DEPTH * fh) & (np.abs(cx - fcx) < 1.5 * fw) & (h <= 1.5 * fh)
-                if below.any():
-                    continue
-            keep.append(i)
-        return keep
-
     def _emit(self, pending: _Pending) -> tuple[int, Any, Detections]:
         self._young = [t for t in self._young if t.first_frame > pending.index]
         for track in self._young:
@@ -593,9 +568,6 @@ class FaceTracker:
             if c.always or confirmed:
                 kept.append(c)
                 boxes.append(c.confirmed_box if confirmed and c.confirmed_box is not None else c.box)
-        if self.class_id == FACE and kept:
-            keep = self._not_on_a_body(kept, boxes)
-            kept, boxes = [kept[i] for i in keep], [boxes[i] for i in keep]
         if not kept:
             return pending.index, pending.payload, Detections.empty()
         boxes = np.clip(np.array(boxes), 0.0, 1.0)
