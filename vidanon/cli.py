@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write the boxes hidden in every frame (track id, box, score, source) to JSON")
     p.add_argument("--tracks", metavar="JSON", default=None,
                    help="re-render from a --save-tracks file instead of detecting again (e.g. another effect)")
+    p.add_argument("--review", metavar="SHEET", default=None,
+                   help="also write a review sheet (.png or .html): sampled frames with each mask's outline, "
+                   "a timeline of the tracks and the frames most worth a look, with their time codes")
     p.add_argument("--crf", type=_number("crf"), default=18,
                    help="encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)")
     p.add_argument("--codec", default=None,
@@ -145,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         options = dict(
             effect=args.effect, threshold=args.threshold, mask_scale=args.mask_scale, batch_size=args.batch_size,
             detect_size=args.detect_size, scan_every=args.scan_every, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
-            track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, target=args.target,
+            track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, review=args.review, target=args.target,
             metadata=args.metadata, odd_size=args.odd_size, mkdir=args.mkdir,
         )  # fmt: skip
         # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
@@ -197,8 +200,11 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
         mode = "batch"
     if mode == "batch" and (args.save_tracks or args.tracks):
         parser.error("--save-tracks and --tracks take one video: give INPUT OUTPUT")
-    if mode == "split" and args.save_tracks:
-        parser.error("--save-tracks needs the whole video in one process: drop --segments/--ray")
+    if mode == "batch" and args.review:
+        parser.error("--review takes one video: give INPUT OUTPUT")
+    if mode == "split" and (args.save_tracks or args.review):
+        parser.error(f"{'--save-tracks' if args.save_tracks else '--review'} needs the whole video in one process: "
+                     "drop --segments/--ray")  # fmt: skip
     if mode == "single" and args.jobs and args.jobs > 1:
         print("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
               file=sys.stderr)  # fmt: skip
@@ -270,6 +276,8 @@ def _summary_line(s: dict) -> str:
     parts = f", {s['parts']} parts" if s.get("parts") else ""
     removed = s.get("metadata_removed") or []
     removed = f"; metadata removed: {', '.join(removed)}" if removed else ""
+    if s.get("review"):
+        removed += f"; review sheet {s['review']}: {s.get('flagged', 0)} frames worth a look"
     return (
         f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun(s)} "
         f"boxes masked in {s['frames_with_faces']} frames ({s['tracks']} tracks{parts}), {s['seconds']:.1f} s "

@@ -130,6 +130,7 @@ class Options:
     track: bool = True
     save_tracks: str | None = None
     tracks: str | None = None
+    review: str | None = None  # a review sheet (.png or .html) written after the output, see vidanon.review
     progress: bool = True
     target: str = "faces"  # or "people" (implied by the splash effect)
     metadata: str = "private"  # identifying tags removed; "keep": all kept; "strip": none kept
@@ -169,9 +170,25 @@ class Options:
                 setattr(self, name, check(name, getattr(self, name)))
         self.mask_scale = check("mask_scale", self.mask_scale)
         self.crf = check("crf", self.crf)
+        if self.review is not None:
+            self.review = check_review_path(self.review)
         if self.frame_range is not None:
             start, stop = self.frame_range
             if start < 0 or (stop is not None and stop <= start):
                 raise OptionError(f"frame range {self.frame_range} is empty or negative")
             if self.tracks:
                 raise OptionError("a tracks file covers the whole video; it cannot be used for a part")
+            if self.review:
+                raise OptionError("a review sheet covers the whole video; it cannot be made for a part")
+
+
+def check_review_path(path) -> str:
+    """A review sheet's path, if its extension names a format (.png, .html)."""
+    from pathlib import Path
+
+    from .review import SHEET_FORMATS
+
+    text = str(path)
+    if Path(text).suffix.lower() not in SHEET_FORMATS:
+        raise OptionError(f"review sheet {text}: the name must end in .png or .html")
+    return text

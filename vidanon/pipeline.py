@@ -35,6 +35,7 @@ import numpy as np
 from .detections import FACE, PERSON, Detections
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render import Render
+from .review import check_review_target, write_review
 from .sink import FileSink, Stats
 from .source import FileSource, batched
 from .tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
@@ -79,6 +80,8 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     target: str = "faces"
     metadata_removed: list[str] = field(default_factory=list)  # tags of the input left out of the output
+    review: str | None = None  # the review sheet written (see vidanon.review)
+    flagged: int = 0  # frames the review sheet lists as worth a look
 
     @property
     def frames_per_second(self) -> float:
@@ -300,6 +303,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     started = time.perf_counter()
     info = probe(input)
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
+    if opts.review:
+        check_review_target(opts.review, info.path, target)
     first, last = 0, None  # frames written: [first, last)
     skip, limit = 0, None  # frames decoded: [skip, skip + limit)
     if opts.frame_range is not None:
@@ -308,7 +313,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         limit = None if last is None else last + opts.context - skip
     stages = build_stages(opts, info.height, info.width, first_index=skip, info=info)
     stats = Stats()
-    recorder = TracksRecorder() if opts.save_tracks else None
+    recorder = TracksRecorder() if opts.save_tracks or opts.review else None
     progress = _progress(info, opts.progress)
     source = FileSource(info, skip=skip, limit=limit)
     sink: FileSink | None = None
@@ -318,7 +323,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         if index < first or (last is not None and index >= last):
             return  # context of a part: tracked, not written
         if recorder is not None:
-            recorder.add(index, dets)
+            recorder.add(index, dets, frame.pts)
         stats.add(dets)
         # the decoded frame goes along: its time (and 16-bit samples) go to the encoder
         sink.write(stages.render(frame, dets), source=frame)
@@ -332,7 +337,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         sink = FileSink(target, info, opts)
         run_stages(source, stages, consume)
         sink.finish()
-        if recorder is not None:
+        if opts.save_tracks:
             recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
         sink.commit()
     except BaseException:
@@ -344,6 +349,10 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     finally:
         source.close()
     progress.close()
+    sheet = None
+    if opts.review:  # drawn on frames read back from the finished output (kept if this fails)
+        sheet = write_review(opts.review, recorder.frames, recorder.times, info, target,
+                             effective_threshold(opts), opts.mask_scale, stages.people)  # fmt: skip
 
     warnings = sink.warnings()
     if source.decode_warning:
@@ -355,6 +364,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
         target="people" if stages.people else "faces", metadata_removed=sink.metadata_removed,
+        review=opts.review, flagged=len(sheet.flags) if sheet is not None else 0,
     )  # fmt: skip
 
 

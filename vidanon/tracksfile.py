@@ -20,23 +20,25 @@ def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
     try:
         with open(path, encoding="utf8") as fh:
             data = json.load(fh)
-        frames = data["frames"]
-        out = []
-        names = {v: k for k, v in SOURCE_NAMES.items()}
-        classes = {v: k for k, v in CLASS_NAMES.items()}
-        for objects in frames:
-            out.append(
-                Detections(
-                    [o["box"] for o in objects],
-                    [o.get("score", 0.0) for o in objects],
-                    [classes.get(o.get("class", "face"), FACE) for o in objects],
-                    track_ids=[o.get("id", -1) for o in objects],
-                    sources=[names.get(o.get("source", "detected"), 0) for o in objects],
-                )
-            )
+        return from_records(data["frames"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"cannot read tracks file {path}: {exc}") from None
-    return out
+
+
+def from_records(frames: list[list[dict]]) -> list[Detections]:
+    """The records of every frame (as :func:`tracks_record` makes them) as one Detections per frame."""
+    names = {v: k for k, v in SOURCE_NAMES.items()}
+    classes = {v: k for k, v in CLASS_NAMES.items()}
+    return [
+        Detections(
+            [o["box"] for o in objects],
+            [o.get("score", 0.0) for o in objects],
+            [classes.get(o.get("class", "face"), FACE) for o in objects],
+            track_ids=[o.get("id", -1) for o in objects],
+            sources=[names.get(o.get("source", "detected"), 0) for o in objects],
+        )
+        for objects in frames
+    ]
 
 
 def tracks_record(index: int, dets: Detections) -> list[dict]:
@@ -67,13 +69,16 @@ def save_tracks(path: str | os.PathLike, frames: list[list[dict]], video: str, w
 
 
 class TracksRecorder:
-    """Collects the boxes hidden in each frame, for :func:`save_tracks`."""
+    """Collects the boxes hidden in each frame, for :func:`save_tracks` and the review sheet
+    (:mod:`vidanon.review`), with each frame's time in seconds (None where unknown)."""
 
     def __init__(self) -> None:
         self.frames: list[list[dict]] = []
+        self.times: list[float | None] = []
 
-    def add(self, index: int, dets: Detections) -> None:
+    def add(self, index: int, dets: Detections, time: float | None = None) -> None:
         self.frames.append(tracks_record(index, dets))
+        self.times.append(time)
 
     def save(self, path: str | os.PathLike, video: str, width: int, height: int, fps: float) -> None:
         save_tracks(path, self.frames, video, width, height, fps)

@@ -1,0 +1,188 @@
+"""The review sheet (--review): flags, layout, outlines, HTML, refusals.
+
+A tiny grey clip and a hand-written tracks file (replayed with --tracks: no detector runs)
+whose tracks are known: track 1 detected in frames 0-9 then predicted in 10-15 (carried
+0.24 s after its last detection), track 2 in frame 17 only, track 3 detected in 2-6 with
+scores below the threshold.
+"""
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import assert_one_line_error, run_cli
+from media import run_ffmpeg
+from vidanon import anonymize
+from vidanon.detections import DETECTED, INTERPOLATED, PREDICTED, Detections
+from vidanon.options import OptionError
+from vidanon.review import (
+    COLUMNS, GAP, MARGIN, SHEET_WIDTH, SOURCE_COLOURS, THUMB_WIDTH, Layout, build_sheet, find_flags, outline_boxes,
+    pick_frames, time_code, timeline,
+)  # fmt: skip
+
+FPS, N = 25, 20
+BOX1 = [0.3, 0.2, 0.6, 0.45]
+BOX2 = [0.2, 0.6, 0.5, 0.85]
+BOX3 = [0.65, 0.1, 0.8, 0.2]
+
+
+def _obj(tid, box, score, source="detected"):
+    return {"id": tid, "box": box, "score": score, "class": "face", "source": source}
+
+
+def _records():
+    frames = [[] for _ in range(N)]
+    for i in range(16):
+        frames[i].append(_obj(1, BOX1, 0.8, "detected" if i < 10 else "predicted"))
+    frames[17].append(_obj(2, BOX2, 0.9))
+    for i, score in zip(range(2, 7), (0.25, 0.2, 0.15, 0.22, 0.18)):
+        frames[i].append(_obj(3, BOX3, score))
+    return frames
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("review")
+    path = tmp / "grey.mp4"
+    # frames 10 on are shown 0.4 s later (a variable-rate gap): time codes come from the frames' own times
+    run_ffmpeg("-f", "lavfi", "-i", f"color=c=gray:size=160x120:rate={FPS}", "-vf", f"setpts='N/{FPS}/TB+gte(N,10)*0.4/TB'",
+               "-fps_mode", "passthrough", "-frames:v", N, "-c:v", "libx264", "-pix_fmt", "yuv420p", path)  # fmt: skip
+    tracks = tmp / "tracks.json"
+    tracks.write_text(json.dumps({"video": str(path), "width": 160, "height": 120, "fps": FPS, "frames": _records()}))
+    return path, tracks
+
+
+@pytest.fixture(scope="module")
+def sheets(clip, tmp_path_factory):
+    """One run per format, through the API, replaying the tracks file."""
+    path, tracks = clip
+    tmp = tmp_path_factory.mktemp("sheets")
+    out = {}
+    for fmt in ("png", "html"):
+        summary = anonymize(path, tmp / f"anon_{fmt}.mp4", tracks=str(tracks), review=str(tmp / f"sheet.{fmt}"),
+                            progress=False)  # fmt: skip
+        assert summary.review == str(tmp / f"sheet.{fmt}") and summary.flagged == 3
+        out[fmt] = tmp / f"sheet.{fmt}"
+    return out
+
+
+TIMES = [i / FPS + (0.4 if i >= 10 else 0.0) for i in range(N)]
+
+
+def _sheet():
+    return build_sheet(_records(), TIMES, "grey.mp4", "anon.mp4", 160, 120, FPS, 0.4, 1.45, False)
+
+
+def test_flags_are_ranked_with_their_time_codes():
+    flags = _sheet().flags
+    got = [(f.kind, f.frame, f.track, time_code(f.time)) for f in flags]
+    assert got == [
+        ("one-frame", 17, 2, "00:00:01.080"),
+        ("low-score", 4, 3, "00:00:00.160"),  # its lowest detection (0.15), none reaching 0.4
+        ("carried", 15, 1, "00:00:01.000"),  # the end of 6 predicted frames, farthest from a detection
+    ]
+    assert "6 frames (0.24 s, from 00:00:00.800)" in flags[2].detail and "predicted" in flags[2].detail
+    assert time_code(3723.0456) == "01:02:03.046" and time_code(0.007) == "00:00:00.007"
+
+
+def test_flag_rules_on_synthetic_frames():
+    def frame(*objs):
+        return Detections([o[0] for o in objs], [o[1] for o in objs], np.zeros(len(objs)),
+                          track_ids=[o[2] for o in objs], sources=[o[3] for o in objs])  # fmt: skip
+
+    box, other = [0.1, 0.1, 0.3, 0.3], [0.6, 0.6, 0.8, 0.8]
+    times = np.arange(30) / 10.0
+    frames = [frame() for _ in range(30)]
+    # track 5: detected, 8 frames interpolated (bounded: the middle, weight halved), detected
+    for i in range(0, 12):
+        frames[i] = frame((box, 0.9, 5, DETECTED if i in (0, 1, 10, 11) else INTERPOLATED))
+    # track 6: one predicted frame after its detections: too short to flag
+    for i in range(20, 24):
+        frames[i] = frame((other, 0.9, 6, PREDICTED if i == 23 else DETECTED))
+    # --no-track boxes (id -1): one alone in frame 27, two overlapping in frames 14-15
+    frames[27] = frame((box, 0.7, -1, DETECTED))
+    frames[14] = frame((other, 0.7, -1, DETECTED))
+    frames[15] = frame(([0.61, 0.61, 0.81, 0.81], 0.7, -1, DETECTED))
+    flags = find_flags(frames, times, 10.0, 0.4)
+    got = [(f.kind, f.frame, f.track, f.weight) for f in flags]
+    assert got == [("one-frame", 27, -1, 1.0), ("carried", 5, 5, 0.4)], got
+
+
+def test_pick_frames_puts_flagged_first_then_even_spacing():
+    sheet = _sheet()
+    assert {17, 4, 15} <= set(sheet.picked)
+    assert len(sheet.picked) == len(set(sheet.picked)) == 12 and sheet.picked == sorted(sheet.picked)
+    assert pick_frames([], 5) == [0, 1, 2, 3, 4]
+    assert pick_frames([], 100, count=5) == [0, 25, 50, 74, 99]
+
+
+def test_png_layout_and_outlines(sheets):
+    image = np.asarray(Image.open(sheets["png"]).convert("RGB")).astype(int)
+    sheet = _sheet()
+    layout = Layout(360, 12, timeline(sheet).height, 3)
+    assert SHEET_WIDTH == 2 * MARGIN + COLUMNS * THUMB_WIDTH + (COLUMNS - 1) * GAP == 1976
+    assert image.shape == (layout.height, SHEET_WIDTH, 3)
+    assert sheet.thumb_height == 360  # 160x120 at 480 wide
+
+    def at(k, y, x, size=3):
+        ox, oy = layout.thumb_origin(k)
+        return image[oy + y - size : oy + y + size + 1, ox + x - size : ox + x + size + 1].reshape(-1, 3)
+
+    def has(pixels, colour):
+        return bool((np.abs(pixels - np.array(colour)).max(axis=1) <= 2).any())
+
+    grey = at(0, 340, 20, 0)[0]  # a corner of the first thumbnail: the grey clip (the sheet is white)
+    assert np.abs(grey - 128).max() < 12
+
+    def outline_points(box):
+        ymin, xmin, ymax, xmax = outline_boxes(Detections([box], [1.0], [0]), 1.45, False)[0]
+        cy, cx = (ymin + ymax) / 2 * 360, (xmin + xmax) / 2 * 480
+        return (round(cy), round(cx)), [(round(y), round(x)) for y, x in
+                                        ((cy, xmin * 480), (cy, xmax * 480), (ymin * 360, cx), (ymax * 360, cx))]
+
+    for frame, box, source in ((17, BOX2, DETECTED), (15, BOX1, PREDICTED)):
+        k = sheet.picked.index(frame)
+        centre, points = outline_points(box)
+        for y, x in points:
+            assert has(at(k, y, x), SOURCE_COLOURS[source]), (frame, y, x)
+        assert not has(at(k, *centre, 10), SOURCE_COLOURS[source])  # inside the ellipse: the frame itself
+    # frame 17 has no box of track 1: no outline where it was in frame 15
+    for y, x in outline_points(BOX1)[1]:
+        assert not has(at(sheet.picked.index(17), y, x), SOURCE_COLOURS[DETECTED])
+        assert not has(at(sheet.picked.index(17), y, x), SOURCE_COLOURS[PREDICTED])
+
+
+def test_html_table_and_embedded_images(sheets):
+    text = sheets["html"].read_text()
+    rows = re.findall(r"<tr><td>(\d+)</td><td>([\d:.]+)</td><td>(?:<a [^>]*>)?(\d+)(?:</a>)?</td><td>(\w+)</td>"
+                      r'<td class="flag">([^<]+)</td>', text)  # fmt: skip
+    assert rows == [
+        ("1", "00:00:01.080", "17", "2", "mask in one frame only"),
+        ("2", "00:00:00.160", "4", "3", "low score"),
+        ("3", "00:00:01.000", "15", "1", "carried without detection"),
+    ]
+    images = re.findall(r'src="data:image/(jpeg|png);base64,([A-Za-z0-9+/=]+)"', text)
+    assert [fmt for fmt, _ in images].count("jpeg") == 12 and [fmt for fmt, _ in images].count("png") == 1
+    thumb = Image.open(io.BytesIO(base64.b64decode(images[0][1])))
+    assert thumb.size == (480, 360)
+    assert "http" not in text.replace("http-equiv", "")  # self-contained: nothing fetched
+
+
+def test_bad_extension_and_refusals(clip, tmp_path):
+    path, tracks = clip
+    proc = run_cli(path, tmp_path / "o.mp4", "--tracks", tracks, "--review", tmp_path / "sheet.jpg")
+    assert_one_line_error(proc, "sheet.jpg", ".png or .html")
+    assert proc.returncode == 2 and not (tmp_path / "o.mp4").exists()
+    proc = run_cli(path, tmp_path / "o.mp4", "--segments", "2", "--review", tmp_path / "sheet.png")
+    assert_one_line_error(proc, "--review", "--segments")
+    assert proc.returncode == 2
+    with pytest.raises(OptionError, match="png or .html"):
+        anonymize(path, tmp_path / "o.mp4", review=str(tmp_path / "sheet.pdf"), progress=False)
+    proc = run_cli(path, tmp_path / "o.mp4", "--tracks", tracks, "--review", tmp_path / "no" / "sheet.png")
+    assert_one_line_error(proc, "does not exist")
+    assert proc.returncode == 3 and not (tmp_path / "o.mp4").exists()

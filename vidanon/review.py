@@ -1,0 +1,667 @@
+"""The review sheet (``--review sheet.png`` or ``.html``): what to check before publishing.
+
+Once the output is complete, the boxes hidden in every frame (the records ``--save-tracks``
+writes, collected once by :class:`~vidanon.tracksfile.TracksRecorder`) are summed up for
+the person who must check the result:
+
+* the frames most worth a look, ranked (:func:`find_flags`): a mask seen in one frame only
+  (the detector saw that face once, so it may show unmasked in the frames around it, or it
+  is a false alarm), a track carried without detections (predicted, back-filled, followed,
+  interpolated: the box may drift off the face), a track kept from detections below the
+  threshold (weak evidence: a hard face, or a false alarm);
+* sampled frames (:func:`pick_frames`: the top flagged ones, then evenly spaced ones),
+  each mask's outline drawn over it and coloured by where its box came from;
+* a timeline, one row per track, coloured by source over time.
+
+The frames are read again from the OUTPUT, not the input: the sheet shows what will be
+published (a face the mask misses shows as a face outside the outline), and it holds no
+face the run hid, so it can be handed to a reviewer without becoming a leak of its own.
+
+:func:`write_review` writes a PNG (Pillow) or a self-contained HTML page (the images
+embedded as base64, the list as a table); :data:`SHEET_FORMATS` are the extensions.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .detections import DETECTED, SOURCE_NAMES, Detections, iou_matrix, scale_boxes
+from .errors import OutputError
+from .mask import ellipse_template
+
+SHEET_FORMATS = {".png": "png", ".html": "html", ".htm": "html"}
+
+THUMBS = 12  # sampled frames on a sheet
+FLAGGED_THUMBS = 8  # of which at most this many are flagged frames, the rest evenly spaced
+THUMB_WIDTH = 480
+COLUMNS = 4
+MARGIN = 16
+GAP = 8
+LABEL_H = 24  # the time code under each thumbnail
+LINE_H = 20  # one row of the list
+PNG_LIST_ROWS = 20  # the PNG lists the top ones; the HTML table lists every flag
+TIMELINE_MAX_ROWS = 120
+SHEET_WIDTH = 2 * MARGIN + COLUMNS * THUMB_WIDTH + (COLUMNS - 1) * GAP
+
+CARRIED_MIN_SECONDS = 0.2  # shorter runs without a detection are the tracker's routine (e.g. --scan-every)
+ISOLATED_IOU = 0.3  # an untracked box (--no-track) with no box this close in the frames beside it
+
+SOURCE_COLOURS = {
+    0: (40, 180, 70),  # detected: green
+    1: (255, 140, 0),  # predicted: orange
+    2: (30, 144, 255),  # interpolated: blue
+    3: (170, 90, 230),  # backfilled: purple
+    4: (255, 60, 170),  # followed: pink
+}
+FLAG_COLOUR = (230, 30, 30)
+INK = (20, 20, 20)
+GREY = (110, 110, 110)
+PAPER = (255, 255, 255)
+
+KIND_TEXT = {"one-frame": "mask in one frame only", "carried": "carried without detection", "low-score": "low score"}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One frame worth a look: why (``kind``, ``detail``) and how much (``weight``, higher first)."""
+
+    frame: int
+    time: float  # seconds from the start of the video
+    track: int  # -1: a box no track owns (--no-track)
+    kind: str  # "one-frame", "carried" or "low-score"
+    detail: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Track:
+    """Every frame a track's box was hidden in, with its source and score there (frames sorted)."""
+
+    id: int
+    frames: np.ndarray
+    sources: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def detected(self) -> np.ndarray:
+        return self.sources == DETECTED
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """What a review sheet shows, ready to draw."""
+
+    video: str
+    output: str
+    width: int
+    height: int
+    pixel_aspect: float
+    fps: float
+    times: np.ndarray  # seconds from the start, per frame
+    frames: list[Detections]  # the boxes hidden in each frame
+    tracks: list[Track]
+    flags: list[Flag]  # ranked
+    picked: list[int]  # the sampled frames, in time order
+    threshold: float
+    mask_scale: float
+    people: bool
+
+    @property
+    def thumb_height(self) -> int:
+        return max(1, round(THUMB_WIDTH * self.height / (self.width * self.pixel_aspect)))
+
+
+def time_code(seconds: float) -> str:
+    """``HH:MM:SS.mmm``."""
+    ms = int(round(max(0.0, seconds) * 1000))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def collect_tracks(frames: Sequence[Detections]) -> list[Track]:
+    """The tracks of a run, in order of first appearance (boxes no track owns are left out)."""
+    rows: dict[int, list[tuple[int, int, float]]] = defaultdict(list)
+    for index, dets in enumerate(frames):
+        for tid, source, score in zip(dets.track_ids, dets.sources, dets.scores):
+            if tid >= 0:
+                rows[int(tid)].append((index, int(source), float(score)))
+    tracks = []
+    for tid, items in rows.items():
+        items.sort()
+        arr = np.array(items, dtype=np.float64)
+        tracks.append(Track(tid, arr[:, 0].astype(np.int64), arr[:, 1].astype(np.uint8), arr[:, 2]))
+    tracks.sort(key=lambda t: (int(t.frames[0]), t.id))
+    return tracks
+
+
+def find_flags(frames: Sequence[Detections], times: np.ndarray, fps: float, threshold: float,
+               tracks: list[Track] | None = None) -> list[Flag]:  # fmt: skip
+    """The frames most worth a look, highest ``weight`` first.
+
+    Weights: a mask in one frame only 1.0; a run of frames carried without a detection its
+    length in seconds (at most 2), halved when detections bound it on both sides (an
+    interpolation); a track below the threshold 0.5 to 1 (1 - best / threshold, halved, plus
+    0.5) when none of its detections reaches it, else at most 0.5 for its lowest detection.
+    """
+    tracks = collect_tracks(frames) if tracks is None else tracks
+    times = np.asarray(times, np.float64)
+    frame_s = 1.0 / fps if fps > 0 else 0.0
+    flags: list[Flag] = []
+
+    def add(frame: int, track: int, kind: str, detail: str, weight: float) -> None:
+        flags.append(Flag(int(frame), float(times[frame]), track, kind, detail, round(float(weight), 4)))
+
+    for t in tracks:
+        if len(t.frames) == 1:
+            add(t.frames[0], t.id, "one-frame", f"{SOURCE_NAMES[int(t.sources[0])]}, score {t.scores[0]:.2f}; "
+                "the face may show unmasked in the frames around it", 1.0)  # fmt: skip
+            continue
+        flags.extend(_carried_flags(t, times, frame_s))
+        det = t.detected
+        if det.any():
+            best, low = float(t.scores[det].max()), int(np.flatnonzero(det)[np.argmin(t.scores[det])])
+            below = int((t.scores[det] < threshold).sum())
+            if best < threshold:
+                add(t.frames[low], t.id, "low-score", f"no detection of this track reaches the threshold "
+                    f"{threshold:g} (best {best:.2f}, lowest {t.scores[low]:.2f} here): a hard face or a false "
+                    "alarm", 0.5 + 0.5 * (1 - best / threshold))  # fmt: skip
+            elif below:
+                add(t.frames[low], t.id, "low-score", f"score {t.scores[low]:.2f} (threshold {threshold:g}); "
+                    f"{below} of {int(det.sum())} detections below it", 0.5 * (1 - t.scores[low] / threshold))  # fmt: skip
+    for index, box in _isolated_untracked(frames):
+        dets = frames[index]
+        add(index, -1, "one-frame", f"score {dets.scores[box]:.2f}, no box near it in the frames beside it", 1.0)
+    flags.sort(key=lambda f: (-f.weight, f.frame, f.track))
+    return flags
+
+
+def _carried_flags(track: Track, times: np.ndarray, frame_s: float) -> list[Flag]:
+    """One flag per run of consecutive frames the track was carried through without a detection."""
+    out = []
+    det = track.detected
+    n = len(track.frames)
+    start = 0
+    while start < n:
+        if det[start]:
+            start += 1
+            continue
+        end = start
+        while end + 1 < n and not det[end + 1] and track.frames[end + 1] == track.frames[end] + 1:
+            end += 1
+        a, b = int(track.frames[start]), int(track.frames[end])
+        seconds = float(times[b] - times[a]) + frame_s
+        if b > a and seconds >= CARRIED_MIN_SECONDS:
+            before, after = bool(det[:start].any()), bool(det[end + 1 :].any())
+            names = " + ".join(SOURCE_NAMES[s] for s in sorted(set(int(v) for v in track.sources[start : end + 1])))
+            if before and after:
+                frame, factor = (a + b) // 2, 0.5  # bounded by detections: the middle drifts most
+            elif before:
+                frame, factor = b, 1.0  # predicted/followed after the last detection: the end
+            elif after:
+                frame, factor = a, 1.0  # back-filled before the first detection: the start
+            else:
+                frame, factor = (a + b) // 2, 1.0
+            detail = f"{b - a + 1} frames ({seconds:.2f} s, from {time_code(times[a])}) without a detection ({names})"
+            out.append(Flag(frame, float(times[frame]), track.id, "carried", detail,
+                            round(factor * min(seconds, 2.0), 4)))  # fmt: skip
+        start = end + 1
+    return out
+
+
+def _isolated_untracked(frames: Sequence[Detections]):
+    """``(frame, box)`` of the boxes no track owns that no box of the frames beside them overlaps."""
+    for index, dets in enumerate(frames):
+        loose = np.flatnonzero(dets.track_ids < 0)
+        if not len(loose):
+            continue
+        near = [frames[j].boxes for j in (index - 1, index + 1) if 0 <= j < len(frames) and len(frames[j])]
+        others = np.concatenate(near) if near else np.zeros((0, 4), np.float32)
+        for box in loose:
+            if not len(others) or iou_matrix(dets.boxes[box : box + 1], others).max() < ISOLATED_IOU:
+                yield index, int(box)
+
+
+def pick_frames(flags: Sequence[Flag], n_frames: int, count: int = THUMBS, flagged: int = FLAGGED_THUMBS) -> list[int]:
+    """The frames to show: the top ``flagged`` flagged frames, then evenly spaced ones up to
+    ``count`` (each the free frame nearest its ideal position), in time order."""
+    chosen: list[int] = []
+    for f in flags:
+        if len(chosen) >= min(flagged, count):
+            break
+        if f.frame not in chosen:
+            chosen.append(f.frame)
+    need = min(count, n_frames) - len(chosen)
+    if need > 0:
+        taken = set(chosen)
+        for ideal in np.linspace(0, n_frames - 1, need):
+            ideal = int(round(ideal))
+            for step in range(n_frames):
+                hit = next((c for c in (ideal - step, ideal + step) if 0 <= c < n_frames and c not in taken), None)
+                if hit is not None:
+                    taken.add(hit)
+                    chosen.append(hit)
+                    break
+    return sorted(chosen)
+
+
+def outline_radius() -> float:
+    """Where the face mask is at half strength, in half-boxes of the grown box (the
+    feathered edge of :func:`vidanon.mask.ellipse_template`; 0.9 for its default feather)."""
+    template = ellipse_template()
+    size = len(template)
+    centres = (np.arange(size) + 0.5) / size * 2.0 - 1.0
+    half = size // 2
+    values, xs = template[half, half:], centres[half:]  # falling from 1 to 0
+    return float(np.interp(0.5, values[::-1], xs[::-1]))
+
+
+def outline_boxes(dets: Detections, mask_scale: float, people: bool) -> np.ndarray:
+    """The normalized ``[ymin, xmin, ymax, xmax]`` each box's outline is drawn in: for faces
+    the half-strength ellipse of the box grown by ``mask_scale`` (the renderer's), for people
+    the box the person's mask fills (the segmenter's crop)."""
+    if people:
+        from .segment import CROP_SCALE
+
+        return scale_boxes(dets.boxes, CROP_SCALE)
+    return scale_boxes(dets.boxes, mask_scale * outline_radius())
+
+
+def build_sheet(records: list[list[dict]], times: Sequence[float | None], video: str, output: str, width: int,
+                height: int, fps: float, threshold: float, mask_scale: float, people: bool,
+                pixel_aspect: float = 1.0) -> Sheet:  # fmt: skip
+    """Everything a sheet shows but the pixels, from the records of every frame."""
+    from .tracksfile import from_records
+
+    frames = from_records(records)
+    frame_s = 1.0 / fps if fps > 0 else 0.0
+    secs = np.array([i * frame_s if t is None else float(t) for i, t in enumerate(times)], np.float64)
+    if len(secs) != len(frames):
+        raise ValueError("one time per frame is needed")
+    tracks = collect_tracks(frames)
+    flags = find_flags(frames, secs, fps, threshold, tracks)
+    picked = pick_frames(flags, len(frames))
+    return Sheet(video, output, width, height, pixel_aspect, fps, secs, frames, tracks, flags, picked, threshold,
+                 mask_scale, people)  # fmt: skip
+
+
+def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, height: int) -> dict[int, np.ndarray]:
+    """The 8-bit RGB frames ``picked`` of the video at ``path``, cut to ``width`` x ``height``
+    (an output padded to an even size has a column or row more), in one pass."""
+    from .video import FrameReader, probe
+
+    wanted = set(picked)
+    out: dict[int, np.ndarray] = {}
+    if not wanted:
+        return out
+    reader = FrameReader(probe(path), limit=max(wanted) + 1)
+    try:
+        for index, frame in enumerate(reader):
+            if index in wanted:
+                out[index] = np.array(frame[:height, :width], dtype=np.uint8)
+    finally:
+        reader.close()
+    return out
+
+
+# --- drawing ---------------------------------------------------------------------------
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):  # a Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def thumbnail(sheet: Sheet, index: int, pixels: np.ndarray | None):
+    """Frame ``index`` at :data:`THUMB_WIDTH`, each mask's outline drawn over it, its track id beside it."""
+    from PIL import Image, ImageDraw
+
+    size = (THUMB_WIDTH, sheet.thumb_height)
+    if pixels is None:  # not decoded (should not happen: the output has every frame)
+        image = Image.new("RGB", size, (60, 60, 60))
+    else:
+        image = Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    draw = ImageDraw.Draw(image)
+    dets = sheet.frames[index]
+    if len(dets):
+        font = _font(13)
+        boxes = outline_boxes(dets, sheet.mask_scale, sheet.people)
+        sx, sy = size[0], size[1]
+        for box, tid, source in zip(boxes, dets.track_ids, dets.sources):
+            x0, y0, x1, y1 = box[1] * sx, box[0] * sy, box[3] * sx, box[2] * sy
+            colour = SOURCE_COLOURS.get(int(source), FLAG_COLOUR)
+            if sheet.people:
+                draw.rectangle((x0, y0, x1, y1), outline=colour, width=2)
+            else:
+                draw.ellipse((x0, y0, x1, y1), outline=colour, width=2)
+            if tid >= 0:
+                ty = y0 - 15 if y0 >= 15 else y1 + 1
+                draw.text((max(0.0, x0), ty), str(int(tid)), fill=colour, font=font, stroke_width=2,
+                          stroke_fill=(0, 0, 0))  # fmt: skip
+    return image
+
+
+def _thumb_caption(sheet: Sheet, index: int, number: int) -> tuple[str, str]:
+    kinds = sorted({f.kind for f in sheet.flags if f.frame == index})
+    return f"#{number}  {time_code(sheet.times[index])}  frame {index}", ", ".join(kinds)
+
+
+def _nice_step(span: float, most: int = 12) -> float:
+    for step in (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
+        if span / step <= most:
+            return float(step)
+    return float(math.ceil(span / most / 3600) * 3600)
+
+
+def timeline(sheet: Sheet, width: int = SHEET_WIDTH - 2 * MARGIN):
+    """One row per track (x: the frames in order), coloured by source; red ticks at flagged
+    frames, the sampled frames' numbers above."""
+    from PIL import Image, ImageDraw
+
+    n = max(len(sheet.frames), 1)
+    rows: list[tuple[str, list[tuple[int, int, int]]]] = []  # label, (first, last, source) runs
+    shown = sheet.tracks
+    if len(shown) > TIMELINE_MAX_ROWS:  # keep the flagged and the longest
+        weight = defaultdict(float)
+        for f in sheet.flags:
+            weight[f.track] += f.weight
+        keep = sorted(shown, key=lambda t: (-weight[t.id], -len(t.frames)))[:TIMELINE_MAX_ROWS]
+        keep_ids = {t.id for t in keep}
+        shown = [t for t in shown if t.id in keep_ids]
+    for t in shown:
+        rows.append((str(t.id), _runs(t.frames, t.sources)))
+    loose = [i for i, d in enumerate(sheet.frames) if (d.track_ids < 0).any()]
+    if loose:
+        rows.append(("none", _runs(np.array(loose), np.zeros(len(loose), np.uint8))))
+    row_h = int(np.clip(480 // max(len(rows), 1), 3, 16))
+    label_w, top, axis_h = 64, 22, 26
+    plot_w = width - label_w - 8
+    height = top + max(len(rows), 1) * row_h + axis_h + (18 if len(shown) < len(sheet.tracks) else 0)
+    image = Image.new("RGB", (width, height), PAPER)
+    draw = ImageDraw.Draw(image)
+    font = _font(12)
+
+    def x_of(frame: float) -> float:
+        return label_w + frame * plot_w / n
+
+    plot_bottom = top + max(len(rows), 1) * row_h
+    draw.rectangle((label_w, top, label_w + plot_w, plot_bottom), fill=(245, 245, 245))
+    for number, index in enumerate(sheet.picked, 1):
+        x = x_of(index + 0.5)
+        draw.line((x, top - 4, x, plot_bottom), fill=(200, 200, 200))
+        draw.text((x, top - 5), str(number), fill=GREY, font=font, anchor="mb")
+    row_of = {label: r for r, (label, _) in enumerate(rows)}
+    for r, (label, runs) in enumerate(rows):
+        y0 = top + r * row_h
+        if row_h >= 10:
+            draw.text((label_w - 6, y0 + row_h / 2), label, fill=INK, font=font, anchor="rm")
+        inner = max(1, row_h - 2) if row_h >= 5 else row_h
+        for order in (True, False):  # detected first, the carried runs over them
+            for first, last, source in runs:
+                if (source == DETECTED) != order:
+                    continue
+                x0, x1 = x_of(first), max(x_of(last + 1), x_of(first) + 1)
+                draw.rectangle((x0, y0, x1 - 1, y0 + inner - 1), fill=SOURCE_COLOURS.get(source, FLAG_COLOUR))
+    for f in sheet.flags:
+        r = row_of.get(str(f.track) if f.track >= 0 else "none")
+        if r is None:
+            continue
+        x, y = x_of(f.frame + 0.5), top + r * row_h
+        draw.polygon([(x - 4, y - 1), (x + 4, y - 1), (x, y + min(row_h, 8) - 1)], fill=FLAG_COLOUR)
+    if not rows:
+        draw.text((label_w + 8, top + 1), "no mask in any frame", fill=GREY, font=font)
+    # the time axis
+    span = float(sheet.times[-1] - sheet.times[0]) if len(sheet.times) > 1 else 0.0
+    step = _nice_step(span) if span > 0 else 1.0
+    t = math.ceil(sheet.times[0] / step) * step if len(sheet.times) else 0.0
+    while len(sheet.times) and t <= sheet.times[-1] + 1e-9:
+        index = int(np.searchsorted(sheet.times, t - 1e-9))
+        x = x_of(index)
+        draw.line((x, plot_bottom, x, plot_bottom + 5), fill=INK)
+        label = time_code(t)[3:] if span < 3600 else time_code(t)[:8]
+        draw.text((x, plot_bottom + 7), label.rstrip("0").rstrip(".") if step >= 1 else label, fill=INK, font=font,
+                  anchor="mt")  # fmt: skip
+        t += step
+    draw.text((0, plot_bottom + 7), "time", fill=GREY, font=font)
+    if len(shown) < len(sheet.tracks):
+        draw.text((label_w, plot_bottom + axis_h), f"{len(sheet.tracks) - len(shown)} more tracks not shown "
+                  "(short and not flagged)", fill=GREY, font=font)  # fmt: skip
+    return image
+
+
+def _runs(frames: np.ndarray, sources: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(first, last, source)`` of the runs of consecutive frames with one source."""
+    runs: list[tuple[int, int, int]] = []
+    for frame, source in zip(frames.tolist(), sources.tolist()):
+        if runs and runs[-1][2] == source and runs[-1][1] == frame - 1:
+            runs[-1] = (runs[-1][0], frame, source)
+        else:
+            runs.append((frame, frame, source))
+    return runs
+
+
+def _summary_text(sheet: Sheet) -> list[str]:
+    boxes = sum(len(d) for d in sheet.frames)
+    what = "person" if sheet.people else "face"
+    outline = ("the box each person's mask fills" if sheet.people else
+               f"where the mask is at half strength (the ellipse of each box grown by {sheet.mask_scale:g})")  # fmt: skip
+    return [
+        f"{Path(sheet.output).name} (from {Path(sheet.video).name}): {len(sheet.frames)} frames {sheet.width}x"
+        f"{sheet.height} @ {sheet.fps:.3f} fps; {boxes} {what} masks in {len(sheet.tracks)} tracks; "
+        f"{len(sheet.flags)} frames worth a look",
+        f"Frames read back from the output. Outline: {outline}, coloured by where the box came from.",
+    ]
+
+
+def _legend(draw, x: float, y: float, font) -> None:
+    for source, colour in SOURCE_COLOURS.items():
+        draw.rectangle((x, y + 2, x + 14, y + 14), fill=colour)
+        draw.text((x + 19, y), SOURCE_NAMES[source], fill=INK, font=font)
+        x += 30 + draw.textlength(SOURCE_NAMES[source], font=font)
+    draw.polygon([(x, y + 2), (x + 14, y + 2), (x + 7, y + 14)], fill=FLAG_COLOUR)
+    draw.text((x + 19, y), "flagged frame", fill=INK, font=font)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the parts of a PNG sheet go (pixels; the width is always :data:`SHEET_WIDTH`)."""
+
+    thumb_height: int
+    thumbs: int
+    timeline_height: int
+    list_rows: int
+
+    HEADER = 96
+    TITLE = 30  # a section's title
+
+    @property
+    def thumbs_top(self) -> int:
+        return self.HEADER + self.TITLE
+
+    def thumb_origin(self, k: int) -> tuple[int, int]:
+        row, col = divmod(k, COLUMNS)
+        return MARGIN + col * (THUMB_WIDTH + GAP), self.thumbs_top + row * (self.thumb_height + LABEL_H + GAP)
+
+    @property
+    def timeline_top(self) -> int:
+        rows = math.ceil(self.thumbs / COLUMNS)
+        return self.thumbs_top + rows * (self.thumb_height + LABEL_H + GAP) + self.TITLE
+
+    @property
+    def list_top(self) -> int:
+        return self.timeline_top + self.timeline_height + GAP + self.TITLE
+
+    @property
+    def height(self) -> int:
+        return self.list_top + LINE_H * (self.list_rows + 1) + MARGIN  # + the column heads
+
+
+def render_png(sheet: Sheet, pixels: dict[int, np.ndarray]):
+    """The sheet as one image: header, sampled frames, timeline, the top of the list."""
+    from PIL import Image, ImageDraw
+
+    line = timeline(sheet)
+    listed = sheet.flags[:PNG_LIST_ROWS]
+    more = len(sheet.flags) - len(listed)
+    layout = Layout(sheet.thumb_height, len(sheet.picked), line.height, max(len(listed), 1) + (1 if more else 0))
+    image = Image.new("RGB", (SHEET_WIDTH, layout.height), PAPER)
+    draw = ImageDraw.Draw(image)
+    big, font, bold = _font(22), _font(14), _font(16)
+    draw.text((MARGIN, 12), "vidanon review sheet", fill=INK, font=big)
+    for k, text in enumerate(_summary_text(sheet)):
+        draw.text((MARGIN, 44 + 18 * k), text, fill=INK if k == 0 else GREY, font=font)
+    _legend(draw, MARGIN + 1000, 16, font)
+
+    draw.text((MARGIN, layout.HEADER + 4), f"Sampled frames ({len(sheet.picked)}: the top flagged ones and evenly "
+              "spaced ones)", fill=INK, font=bold)  # fmt: skip
+    for k, index in enumerate(sheet.picked):
+        x, y = layout.thumb_origin(k)
+        image.paste(thumbnail(sheet, index, pixels.get(index)), (x, y))
+        caption, kinds = _thumb_caption(sheet, index, k + 1)
+        draw.text((x, y + sheet.thumb_height + 4), caption, fill=INK, font=font)
+        if kinds:
+            draw.text((x + THUMB_WIDTH, y + sheet.thumb_height + 4), kinds, fill=FLAG_COLOUR, font=font, anchor="ra")
+    draw.text((MARGIN, layout.timeline_top - layout.TITLE + 4), "Tracks over time (one row per track id)", fill=INK,
+              font=bold)  # fmt: skip
+    image.paste(line, (MARGIN, layout.timeline_top))
+    draw.text((MARGIN, layout.list_top - layout.TITLE + 4), f"Frames most worth a look ({len(sheet.flags)}, ranked)",
+              fill=INK, font=bold)  # fmt: skip
+    columns = [(0, "#"), (40, "time"), (160, "frame"), (240, "track"), (310, "why"), (520, "detail")]
+    y = layout.list_top
+    for dx, head in columns:
+        draw.text((MARGIN + dx, y), head, fill=GREY, font=font)
+    if not listed:
+        draw.text((MARGIN, y + LINE_H), "nothing flagged", fill=GREY, font=font)
+    for rank, f in enumerate(listed, 1):
+        y += LINE_H
+        cells = [str(rank), time_code(f.time), str(f.frame), str(f.track) if f.track >= 0 else "none",
+                 KIND_TEXT[f.kind], f.detail]  # fmt: skip
+        for (dx, _), text in zip(columns, cells):
+            draw.text((MARGIN + dx, y), text, fill=FLAG_COLOUR if dx == 310 else INK, font=font)
+    if more:
+        draw.text((MARGIN, y + LINE_H), f"... and {more} more (an .html sheet lists them all)", fill=GREY, font=font)
+    return image
+
+
+def _data_uri(image, fmt: str) -> str:
+    buf = io.BytesIO()
+    if fmt == "jpeg":
+        image.save(buf, "JPEG", quality=88)
+    else:
+        image.save(buf, "PNG", optimize=True)
+    return f"data:image/{fmt};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
+
+
+def render_html(sheet: Sheet, pixels: dict[int, np.ndarray]) -> str:
+    """The sheet as one self-contained page: the images embedded, every flag in a table."""
+    e = html.escape
+    legend = " ".join(
+        f'<span class="key" style="background:rgb{SOURCE_COLOURS[s]}"></span>{e(SOURCE_NAMES[s])}'
+        for s in SOURCE_COLOURS
+    )
+    figures = []
+    for k, index in enumerate(sheet.picked):
+        caption, kinds = _thumb_caption(sheet, index, k + 1)
+        figures.append(
+            f'<figure id="frame-{index}"><img src="{_data_uri(thumbnail(sheet, index, pixels.get(index)), "jpeg")}" '
+            f'width="{THUMB_WIDTH}" height="{sheet.thumb_height}" alt="frame {index}">'
+            f'<figcaption>{e(caption)} <span class="flag">{e(kinds)}</span></figcaption></figure>'
+        )
+    rows = []
+    for rank, f in enumerate(sheet.flags, 1):
+        track = str(f.track) if f.track >= 0 else "none"
+        frame = f'<a href="#frame-{f.frame}">{f.frame}</a>' if f.frame in sheet.picked else str(f.frame)
+        rows.append(
+            f"<tr><td>{rank}</td><td>{time_code(f.time)}</td><td>{frame}</td><td>{track}</td>"
+            f'<td class="flag">{e(KIND_TEXT[f.kind])}</td><td>{e(f.detail)}</td><td>{f.weight:.2f}</td></tr>'
+        )
+    table = ("<table><thead><tr><th>#</th><th>time</th><th>frame</th><th>track</th><th>why</th><th>detail</th>"
+             "<th>weight</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+             if rows else "<p>nothing flagged</p>")  # fmt: skip
+    head, sub = _summary_text(sheet)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>vidanon review: {e(Path(sheet.output).name)}</title>
+<style>
+body {{ font-family: sans-serif; margin: 16px; color: #141414; }}
+.grid {{ display: grid; grid-template-columns: repeat(auto-fill, {THUMB_WIDTH}px); gap: 8px; }}
+figure {{ margin: 0; }} figcaption {{ font-size: 14px; }}
+.flag {{ color: rgb{FLAG_COLOUR}; }}
+.key {{ display: inline-block; width: 14px; height: 14px; margin: 0 4px 0 12px; vertical-align: middle; }}
+table {{ border-collapse: collapse; font-size: 14px; }}
+td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
+</style></head><body>
+<h1>vidanon review sheet</h1>
+<p>{e(head)}</p>
+<p>{e(sub)}</p>
+<p>{legend}</p>
+<h2>Sampled frames ({len(sheet.picked)}: the top flagged ones and evenly spaced ones)</h2>
+<div class="grid">
+{chr(10).join(figures)}
+</div>
+<h2>Tracks over time (one row per track id)</h2>
+<img src="{_data_uri(timeline(sheet), "png")}" alt="timeline">
+<h2>Frames most worth a look ({len(sheet.flags)}, ranked)</h2>
+{table}
+</body></html>
+"""
+
+
+# --- the pipeline's entry points ------------------------------------------------------------
+
+
+def check_review_target(path: str | os.PathLike, input_path: Path, output: Path) -> Path:
+    """Where the sheet goes, checked before the run: a folder that exists, not the input or the output."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write the review sheet {target}: folder {folder} does not exist")
+    resolved = target.resolve()
+    if resolved in (Path(input_path).resolve(), Path(output).resolve()):
+        raise OutputError(f"the review sheet {target} would replace the input or the output; choose another name")
+    return target
+
+
+def write_review(path: str | os.PathLike, records: list[list[dict]], times: Sequence[float | Fraction | None],
+                 info, output: Path, threshold: float, mask_scale: float, people: bool) -> Sheet:  # fmt: skip
+    """Build the sheet of a finished run and write it to ``path`` (.png or .html).
+
+    ``records``: every frame's boxes (:class:`~vidanon.tracksfile.TracksRecorder`);
+    ``times``: every frame's presentation time in the input file (seconds, None where unknown);
+    ``info``: the input's :class:`~vidanon.video.VideoInfo`; ``output``: the finished output,
+    whose frames the thumbnails show.
+    """
+    target = Path(path)
+    fmt = SHEET_FORMATS[target.suffix.lower()]
+    start = info.file_start
+    secs = [None if t is None else max(0.0, float(t) - start) for t in times]
+    aspect = float(info.sar) if info.sar else 1.0
+    sheet = build_sheet(records, secs, str(info.path), str(output), info.width, info.height, float(info.fps),
+                        threshold, mask_scale, people, aspect)  # fmt: skip
+    pixels = read_picked(output, sheet.picked, info.width, info.height)
+    tmp = target.with_name(f".{target.name}.partial")
+    try:
+        if fmt == "png":
+            render_png(sheet, pixels).save(tmp, "PNG")
+        else:
+            tmp.write_text(render_html(sheet, pixels), encoding="utf8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write the review sheet {target}: {exc.strerror or exc}") from None
+    return sheet
