@@ -18,7 +18,7 @@ from PIL import Image
 from conftest import assert_one_line_error, run_cli
 from media import run_ffmpeg
 from vidanon import anonymize
-from vidanon.detections import DETECTED, INTERPOLATED, PREDICTED, Detections
+from vidanon.detections import DETECTED, FOLLOWED, INTERPOLATED, PREDICTED, Detections
 from vidanon.options import OptionError
 from vidanon.review import (
     COLUMNS, GAP, MARGIN, SHEET_WIDTH, SOURCE_COLOURS, THUMB_WIDTH, Layout, build_sheet, find_flags, outline_boxes,
@@ -104,13 +104,20 @@ def test_flag_rules_on_synthetic_frames():
     # track 6: one predicted frame after its detections: too short to flag
     for i in range(20, 24):
         frames[i] = frame((other, 0.9, 6, PREDICTED if i == 23 else DETECTED))
+    # track 7: two boxes in frame 25 only (one mask); track 8 detected in 16 and carried with two
+    # boxes a frame (followed and predicted, as the tracker may give) in 17-19: one run of 3 frames
+    frames[25] = frame((box, 0.9, 7, DETECTED), (other, 0.9, 7, PREDICTED))
+    frames[16] = frame((other, 0.9, 8, DETECTED))
+    for i in range(17, 20):
+        frames[i] = frame((other, 0.0, 8, FOLLOWED), ([0.6, 0.6, 0.79, 0.79], 0.0, 8, PREDICTED))
     # --no-track boxes (id -1): one alone in frame 27, two overlapping in frames 14-15
     frames[27] = frame((box, 0.7, -1, DETECTED))
     frames[14] = frame((other, 0.7, -1, DETECTED))
     frames[15] = frame(([0.61, 0.61, 0.81, 0.81], 0.7, -1, DETECTED))
     flags = find_flags(frames, times, 10.0, 0.4)
     got = [(f.kind, f.frame, f.track, f.weight) for f in flags]
-    assert got == [("one-frame", 27, -1, 1.0), ("carried", 5, 5, 0.4)], got
+    assert got == [("one-frame", 25, 7, 1.0), ("one-frame", 27, -1, 1.0), ("carried", 5, 5, 0.4),
+                   ("carried", 19, 8, 0.3)], got
 
 
 def test_pick_frames_puts_flagged_first_then_even_spacing():
@@ -186,3 +193,29 @@ def test_bad_extension_and_refusals(clip, tmp_path):
     proc = run_cli(path, tmp_path / "o.mp4", "--tracks", tracks, "--review", tmp_path / "no" / "sheet.png")
     assert_one_line_error(proc, "does not exist")
     assert proc.returncode == 3 and not (tmp_path / "o.mp4").exists()
+
+
+def test_thin_person_masks_are_flagged():
+    box = [0.1, 0.1, 0.9, 0.4]
+    frames = [Detections([box, [0.1, 0.5, 0.9, 0.8]], [0.9, 0.9], [1, 1], track_ids=[1, 2], sources=[DETECTED] * 2)
+              for _ in range(10)]  # fmt: skip
+    covers = [[0.5, 0.3] for _ in range(10)]
+    covers[4] = [0.05, 0.3]  # track 1's mask lost the person in frames 4-5
+    covers[5] = [0.2, 0.3]
+    covers[8] = [0.35, 0.25]  # a little thinner: not flagged
+    flags = find_flags(frames, np.arange(10) / 10.0, 10.0, 0.4, covers=covers)
+    assert [(f.kind, f.frame, f.track, f.weight) for f in flags] == [("thin-mask", 4, 1, 0.9)]
+    assert "covers 5% of its box (usually 50%" in flags[0].detail and "2 frames from 00:00:00.400" in flags[0].detail
+    assert find_flags(frames, np.arange(10) / 10.0, 10.0, 0.4) == []  # faces: no cover, no such flag
+
+
+def test_people_sheet(clip, tmp_path):
+    """--target people: the masks come from the segmenter, which finds no person in a grey clip."""
+    path, tracks = clip
+    sheet = tmp_path / "people.html"
+    summary = anonymize(path, tmp_path / "people.mp4", tracks=str(tracks), target="people", review=str(sheet),
+                        progress=False)  # fmt: skip
+    text = sheet.read_text()
+    thin = re.findall(r"<td>(\d+)</td><td class=\"flag\">thin person mask</td><td>the person mask covers (\d+)%", text)
+    assert sorted(track for track, _ in thin) == ["1", "2", "3"] and all(cover == "0" for _, cover in thin)
+    assert summary.flagged == 6 and "person masks" in text

@@ -35,7 +35,7 @@ import numpy as np
 from .detections import FACE, PERSON, Detections
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render import Render
-from .review import check_review_target, write_review
+from .review import check_review_target, mask_cover, write_review
 from .sink import FileSink, Stats
 from .source import FileSource, batched
 from .tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
@@ -322,11 +322,12 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         index += skip  # the frame's number in the whole video
         if index < first or (last is not None and index >= last):
             return  # context of a part: tracked, not written
+        shown = stages.render.masks(frame, dets)
         if recorder is not None:
-            recorder.add(index, dets, frame.pts)
+            recorder.add(index, dets, frame.pts, mask_cover(shown) if opts.review else None)
         stats.add(dets)
         # the decoded frame goes along: its time (and 16-bit samples) go to the encoder
-        sink.write(stages.render(frame, dets), source=frame)
+        sink.write(stages.render.draw(frame, shown), source=frame)
         progress.update(1)
         if sink.frames_written % TRIM_EVERY == 0:
             release_free_memory()
@@ -351,8 +352,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     progress.close()
     sheet = None
     if opts.review:  # drawn on frames read back from the finished output (kept if this fails)
-        sheet = write_review(opts.review, recorder.frames, recorder.times, info, target,
-                             effective_threshold(opts), opts.mask_scale, stages.people)  # fmt: skip
+        sheet = write_review(opts.review, recorder, info, target, effective_threshold(opts), opts.mask_scale,
+                             stages.people)  # fmt: skip
 
     warnings = sink.warnings()
     if source.decode_warning:

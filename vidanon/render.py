@@ -25,8 +25,14 @@ class Render:
         self.always = effect == "splash"  # a frame without people is all grey
 
     def __call__(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
-        if self.segmenter is not None:
-            dets = self.segmenter(frame, dets)
+        return self.draw(frame, self.masks(frame, dets))
+
+    def masks(self, frame: np.ndarray, dets: Detections) -> Detections:
+        """The boxes as they are drawn: with each person's soft mask when people are hidden."""
+        return self.segmenter(frame, dets) if self.segmenter is not None else dets
+
+    def draw(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
+        """``frame`` with the boxes of :meth:`masks` hidden."""
         if len(dets) or self.always:
             frame = self.renderer(frame, dets)
         return frame

@@ -8,7 +8,9 @@ the person who must check the result:
   (the detector saw that face once, so it may show unmasked in the frames around it, or it
   is a false alarm), a track carried without detections (predicted, back-filled, followed,
   interpolated: the box may drift off the face), a track kept from detections below the
-  threshold (weak evidence: a hard face, or a false alarm);
+  threshold (weak evidence: a hard face, or a false alarm), and with ``--target people`` a
+  person mask that covers much less of its box than it does in the rest of its track (the
+  segmenter lost the person: the box is there, the person shows);
 * sampled frames (:func:`pick_frames`: the top flagged ones, then evenly spaced ones),
   each mask's outline drawn over it and coloured by where its box came from;
 * a timeline, one row per track, coloured by source over time.
@@ -30,7 +32,6 @@ import math
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
@@ -54,6 +55,8 @@ PNG_LIST_ROWS = 20  # the PNG lists the top ones; the HTML table lists every fla
 TIMELINE_MAX_ROWS = 120
 SHEET_WIDTH = 2 * MARGIN + COLUMNS * THUMB_WIDTH + (COLUMNS - 1) * GAP
 
+THIN_RATIO = 0.6  # a person mask covering less than this share of its track's usual cover is "thin"
+THIN_MIN = 0.1  # ... as is one covering less than this share of its box, whatever the track
 CARRIED_MIN_SECONDS = 0.2  # shorter runs without a detection are the tracker's routine (e.g. --scan-every)
 ISOLATED_IOU = 0.3  # an untracked box (--no-track) with no box this close in the frames beside it
 
@@ -69,7 +72,8 @@ INK = (20, 20, 20)
 GREY = (110, 110, 110)
 PAPER = (255, 255, 255)
 
-KIND_TEXT = {"one-frame": "mask in one frame only", "carried": "carried without detection", "low-score": "low score"}
+KIND_TEXT = {"one-frame": "mask in one frame only", "carried": "carried without detection", "low-score": "low score",
+             "thin-mask": "thin person mask"}
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class Flag:
     frame: int
     time: float  # seconds from the start of the video
     track: int  # -1: a box no track owns (--no-track)
-    kind: str  # "one-frame", "carried" or "low-score"
+    kind: str  # "one-frame", "carried", "low-score" or "thin-mask"
     detail: str
     weight: float
 
@@ -148,13 +152,15 @@ def collect_tracks(frames: Sequence[Detections]) -> list[Track]:
 
 
 def find_flags(frames: Sequence[Detections], times: np.ndarray, fps: float, threshold: float,
-               tracks: list[Track] | None = None) -> list[Flag]:  # fmt: skip
+               tracks: list[Track] | None = None, covers: Sequence[Sequence[float] | None] | None = None) -> list[Flag]:  # fmt: skip
     """The frames most worth a look, highest ``weight`` first.
 
     Weights: a mask in one frame only 1.0; a run of frames carried without a detection its
     length in seconds (at most 2), halved when detections bound it on both sides (an
     interpolation); a track below the threshold 0.5 to 1 (1 - best / threshold, halved, plus
-    0.5) when none of its detections reaches it, else at most 0.5 for its lowest detection.
+    0.5) when none of its detections reaches it, else at most 0.5 for its lowest detection; a
+    thin person mask (``covers``: per frame, the share of each box its mask covers, see
+    :func:`mask_cover`) 1 - cover / the track's median cover, once per run of thin frames.
     """
     tracks = collect_tracks(frames) if tracks is None else tracks
     times = np.asarray(times, np.float64)
@@ -165,7 +171,7 @@ def find_flags(frames: Sequence[Detections], times: np.ndarray, fps: float, thre
         flags.append(Flag(int(frame), float(times[frame]), track, kind, detail, round(float(weight), 4)))
 
     for t in tracks:
-        if len(t.frames) == 1:
+        if t.frames[0] == t.frames[-1]:  # one frame (one box, or two)
             add(t.frames[0], t.id, "one-frame", f"{SOURCE_NAMES[int(t.sources[0])]}, score {t.scores[0]:.2f}; "
                 "the face may show unmasked in the frames around it", 1.0)  # fmt: skip
             continue
@@ -184,6 +190,8 @@ def find_flags(frames: Sequence[Detections], times: np.ndarray, fps: float, thre
     for index, box in _isolated_untracked(frames):
         dets = frames[index]
         add(index, -1, "one-frame", f"score {dets.scores[box]:.2f}, no box near it in the frames beside it", 1.0)
+    if covers is not None:
+        flags.extend(_thin_mask_flags(frames, covers, times))
     flags.sort(key=lambda f: (-f.weight, f.frame, f.track))
     return flags
 
@@ -199,7 +207,8 @@ def _carried_flags(track: Track, times: np.ndarray, frame_s: float) -> list[Flag
             start += 1
             continue
         end = start
-        while end + 1 < n and not det[end + 1] and track.frames[end + 1] == track.frames[end] + 1:
+        # (a track may hold two boxes in a frame: the next frame, or the same one again)
+        while end + 1 < n and not det[end + 1] and track.frames[end + 1] - track.frames[end] <= 1:
             end += 1
         a, b = int(track.frames[start]), int(track.frames[end])
         seconds = float(times[b] - times[a]) + frame_s
@@ -218,6 +227,42 @@ def _carried_flags(track: Track, times: np.ndarray, frame_s: float) -> list[Flag
             out.append(Flag(frame, float(times[frame]), track.id, "carried", detail,
                             round(factor * min(seconds, 2.0), 4)))  # fmt: skip
         start = end + 1
+    return out
+
+
+def mask_cover(dets: Detections) -> list[float] | None:
+    """The share of each box its soft mask covers at half strength or more; None for boxes
+    without masks of their own (faces: one fixed ellipse)."""
+    if dets.masks is None:
+        return None
+    return [round(float((m >= 0.5).mean()), 4) for m in dets.masks]
+
+
+def _thin_mask_flags(frames: Sequence[Detections], covers: Sequence[Sequence[float] | None],
+                     times: np.ndarray) -> list[Flag]:  # fmt: skip
+    """One flag per run of frames in which a track's person mask is thin (see :data:`THIN_RATIO`),
+    at its thinnest frame."""
+    per: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for index, (dets, cover) in enumerate(zip(frames, covers)):
+        if cover is not None and len(cover) == len(dets):
+            for tid, c in zip(dets.track_ids, cover):
+                per[int(tid)].append((index, float(c)))
+    out = []
+    for tid, items in per.items():
+        usual = float(np.median([c for _, c in items]))
+        thin = [(i, c) for i, c in items if c < max(THIN_RATIO * usual, THIN_MIN)]
+        runs: list[list[tuple[int, float]]] = []
+        for i, c in thin:
+            if runs and i - runs[-1][-1][0] <= 1:
+                runs[-1].append((i, c))
+            else:
+                runs.append([(i, c)])
+        for run in runs:
+            frame, c = min(run, key=lambda item: item[1])
+            span = f"; {run[-1][0] - run[0][0] + 1} frames from {time_code(times[run[0][0]])}" if len(run) > 1 else ""
+            out.append(Flag(frame, float(times[frame]), tid, "thin-mask", f"the person mask covers {c:.0%} of its "
+                            f"box (usually {usual:.0%} in this track){span}: the person may show", round(
+                                float(np.clip(1 - c / usual, 0, 1)) if usual > 0 else 1.0, 4)))  # fmt: skip
     return out
 
 
@@ -281,7 +326,7 @@ def outline_boxes(dets: Detections, mask_scale: float, people: bool) -> np.ndarr
 
 def build_sheet(records: list[list[dict]], times: Sequence[float | None], video: str, output: str, width: int,
                 height: int, fps: float, threshold: float, mask_scale: float, people: bool,
-                pixel_aspect: float = 1.0) -> Sheet:  # fmt: skip
+                pixel_aspect: float = 1.0, covers: Sequence[Sequence[float] | None] | None = None) -> Sheet:  # fmt: skip
     """Everything a sheet shows but the pixels, from the records of every frame."""
     from .tracksfile import from_records
 
@@ -291,7 +336,7 @@ def build_sheet(records: list[list[dict]], times: Sequence[float | None], video:
     if len(secs) != len(frames):
         raise ValueError("one time per frame is needed")
     tracks = collect_tracks(frames)
-    flags = find_flags(frames, secs, fps, threshold, tracks)
+    flags = find_flags(frames, secs, fps, threshold, tracks, covers)
     picked = pick_frames(flags, len(frames))
     return Sheet(video, output, width, height, pixel_aspect, fps, secs, frames, tracks, flags, picked, threshold,
                  mask_scale, people)  # fmt: skip
@@ -637,22 +682,22 @@ def check_review_target(path: str | os.PathLike, input_path: Path, output: Path)
     return target
 
 
-def write_review(path: str | os.PathLike, records: list[list[dict]], times: Sequence[float | Fraction | None],
-                 info, output: Path, threshold: float, mask_scale: float, people: bool) -> Sheet:  # fmt: skip
+def write_review(path: str | os.PathLike, recorder, info, output: Path, threshold: float, mask_scale: float,
+                 people: bool) -> Sheet:  # fmt: skip
     """Build the sheet of a finished run and write it to ``path`` (.png or .html).
 
-    ``records``: every frame's boxes (:class:`~vidanon.tracksfile.TracksRecorder`);
-    ``times``: every frame's presentation time in the input file (seconds, None where unknown);
-    ``info``: the input's :class:`~vidanon.video.VideoInfo`; ``output``: the finished output,
-    whose frames the thumbnails show.
+    ``recorder``: the :class:`~vidanon.tracksfile.TracksRecorder` of the run (every frame's
+    boxes, its presentation time in the input file, its person masks' cover); ``info``: the
+    input's :class:`~vidanon.video.VideoInfo`; ``output``: the finished output, whose frames
+    the thumbnails show.
     """
     target = Path(path)
     fmt = SHEET_FORMATS[target.suffix.lower()]
     start = info.file_start
-    secs = [None if t is None else max(0.0, float(t) - start) for t in times]
+    secs = [None if t is None else max(0.0, float(t) - start) for t in recorder.times]
     aspect = float(info.sar) if info.sar else 1.0
-    sheet = build_sheet(records, secs, str(info.path), str(output), info.width, info.height, float(info.fps),
-                        threshold, mask_scale, people, aspect)  # fmt: skip
+    sheet = build_sheet(recorder.frames, secs, str(info.path), str(output), info.width, info.height,
+                        float(info.fps), threshold, mask_scale, people, aspect, recorder.covers)  # fmt: skip
     pixels = read_picked(output, sheet.picked, info.width, info.height)
     tmp = target.with_name(f".{target.name}.partial")
     try:

@@ -70,15 +70,18 @@ def save_tracks(path: str | os.PathLike, frames: list[list[dict]], video: str, w
 
 class TracksRecorder:
     """Collects the boxes hidden in each frame, for :func:`save_tracks` and the review sheet
-    (:mod:`vidanon.review`), with each frame's time in seconds (None where unknown)."""
+    (:mod:`vidanon.review`), with each frame's time in seconds (None where unknown) and, for
+    the review, how much of each box its person mask covers (None: a face's fixed ellipse)."""
 
     def __init__(self) -> None:
         self.frames: list[list[dict]] = []
         self.times: list[float | None] = []
+        self.covers: list[list[float] | None] = []
 
-    def add(self, index: int, dets: Detections, time: float | None = None) -> None:
+    def add(self, index: int, dets: Detections, time: float | None = None, cover: list[float] | None = None) -> None:
         self.frames.append(tracks_record(index, dets))
         self.times.append(time)
+        self.covers.append(cover)
 
     def save(self, path: str | os.PathLike, video: str, width: int, height: int, fps: float) -> None:
         save_tracks(path, self.frames, video, width, height, fps)
