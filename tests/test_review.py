@@ -50,8 +50,9 @@ def clip(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("review")
     path = tmp / "grey.mp4"
     # frames 10 on are shown 0.4 s later (a variable-rate gap): time codes come from the frames' own times
-    run_ffmpeg("-f", "lavfi", "-i", f"color=c=gray:size=160x120:rate={FPS}", "-vf", f"setpts='N/{FPS}/TB+gte(N,10)*0.4/TB'",
-               "-fps_mode", "passthrough", "-frames:v", N, "-c:v", "libx264", "-pix_fmt", "yuv420p", path)  # fmt: skip
+    late = f"setpts='N/{FPS}/TB+gte(N,10)*0.4/TB'"
+    run_ffmpeg("-f", "lavfi", "-i", f"color=c=gray:size=160x120:rate={FPS}", "-vf", late, "-fps_mode", "passthrough",
+               "-frames:v", N, "-c:v", "libx264", "-pix_fmt", "yuv420p", path)  # fmt: skip
     tracks = tmp / "tracks.json"
     tracks.write_text(json.dumps({"video": str(path), "width": 160, "height": 120, "fps": FPS, "frames": _records()}))
     return path, tracks

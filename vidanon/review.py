@@ -72,6 +72,9 @@ INK = (20, 20, 20)
 GREY = (110, 110, 110)
 PAPER = (255, 255, 255)
 
+# per frame, the share of each box its person mask covers (see mask_cover); None: faces
+Covers = Sequence[Sequence[float] | None]
+
 KIND_TEXT = {"one-frame": "mask in one frame only", "carried": "carried without detection", "low-score": "low score",
              "thin-mask": "thin person mask"}
 
@@ -152,7 +155,7 @@ def collect_tracks(frames: Sequence[Detections]) -> list[Track]:
 
 
 def find_flags(frames: Sequence[Detections], times: np.ndarray, fps: float, threshold: float,
-               tracks: list[Track] | None = None, covers: Sequence[Sequence[float] | None] | None = None) -> list[Flag]:  # fmt: skip
+               tracks: list[Track] | None = None, covers: Covers | None = None) -> list[Flag]:  # fmt: skip
     """The frames most worth a look, highest ``weight`` first.
 
     Weights: a mask in one frame only 1.0; a run of frames carried without a detection its
@@ -238,8 +241,7 @@ def mask_cover(dets: Detections) -> list[float] | None:
     return [round(float((m >= 0.5).mean()), 4) for m in dets.masks]
 
 
-def _thin_mask_flags(frames: Sequence[Detections], covers: Sequence[Sequence[float] | None],
-                     times: np.ndarray) -> list[Flag]:  # fmt: skip
+def _thin_mask_flags(frames: Sequence[Detections], covers: Covers, times: np.ndarray) -> list[Flag]:
     """One flag per run of frames in which a track's person mask is thin (see :data:`THIN_RATIO`),
     at its thinnest frame."""
     per: dict[int, list[tuple[int, float]]] = defaultdict(list)
@@ -326,7 +328,7 @@ def outline_boxes(dets: Detections, mask_scale: float, people: bool) -> np.ndarr
 
 def build_sheet(records: list[list[dict]], times: Sequence[float | None], video: str, output: str, width: int,
                 height: int, fps: float, threshold: float, mask_scale: float, people: bool,
-                pixel_aspect: float = 1.0, covers: Sequence[Sequence[float] | None] | None = None) -> Sheet:  # fmt: skip
+                pixel_aspect: float = 1.0, covers: Covers | None = None) -> Sheet:  # fmt: skip
     """Everything a sheet shows but the pixels, from the records of every frame."""
     from .tracksfile import from_records
 
