@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from .detections import Detections
-from .mask import DEFAULT_MASK_SCALE, Region, ellipse_template, mask_crop, regions
+from .mask import DEFAULT_MASK_SCALE, Region, detection_regions, ellipse_template, mask_crop, regions
 
 EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
@@ -114,7 +114,7 @@ class Renderer:
         height, width = frame.shape[:2]
         out = np.array(frame, copy=True)
         masks = detections.masks
-        for region in regions(detections.boxes, height, width, self.mask_scale):
+        for region in detection_regions(detections, height, width, self.mask_scale):
             mask = self._template if masks is None else masks[region.index]
             patch = out[region.y0 : region.y1, region.x0 : region.x1]
             result = self._apply(
