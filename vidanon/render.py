@@ -15,13 +15,15 @@ from .detections import Detections
 
 class Render:
     def __init__(self, effect: str, mask_scale: float, people: bool, segmenter=None) -> None:
-        from .effects import Renderer, SplashRenderer
+        from .effects import PeopleRenderer, Renderer, SplashRenderer
 
         self.segmenter = segmenter if people else None
         if effect == "splash":
             self.renderer = SplashRenderer()
-        else:  # people's masks follow their outline already: no extra margin
-            self.renderer = Renderer(effect, 1.0 if people else mask_scale)
+        elif people:  # the masks follow each person's outline already: no extra margin
+            self.renderer = PeopleRenderer(effect)
+        else:
+            self.renderer = Renderer(effect, mask_scale)
         self.always = effect == "splash"  # a frame without people is all grey
 
     def __call__(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
