@@ -18,15 +18,16 @@ from PIL import Image
 from conftest import assert_one_line_error, run_cli
 from media import run_ffmpeg
 from vidanon import anonymize
-from vidanon.detections import DETECTED, FOLLOWED, INTERPOLATED, PREDICTED, Detections
+from vidanon.detections import DETECTED, FOLLOWED, INTERPOLATED, PREDICTED, Detections, scale_boxes
+from vidanon.mask import head_boxes
 from vidanon.options import OptionError
 from vidanon.review import (
-    COLUMNS, GAP, MARGIN, SHEET_WIDTH, SOURCE_COLOURS, THUMB_WIDTH, Layout, build_sheet, find_flags, outline_boxes,
-    pick_frames, time_code, timeline,
+    COLUMNS, GAP, MARGIN, SHEET_WIDTH, SOURCE_COLOURS, THUMB_WIDTH, Layout, build_sheet, find_flags, pick_frames,
+    time_code, timeline,
 )  # fmt: skip
 
 FPS, N = 25, 20
-BOX1 = [0.3, 0.2, 0.6, 0.45]
+BOX1 = [0.3, 0.1, 0.6, 0.3]
 BOX2 = [0.2, 0.6, 0.5, 0.85]
 BOX3 = [0.65, 0.1, 0.8, 0.2]
 
@@ -148,7 +149,9 @@ def test_png_layout_and_outlines(sheets):
     assert np.abs(grey - 128).max() < 12
 
     def outline_points(box):
-        ymin, xmin, ymax, xmax = outline_boxes(Detections([box], [1.0], [0]), 1.45, False)[0]
+        # the renderer's mask: the head around the face box grown by the mask scale, an ellipse at
+        # half strength 0.9 of the way out (the feathered template)
+        ymin, xmin, ymax, xmax = scale_boxes(head_boxes(np.array([box])), 1.45 * 0.9)[0]
         cy, cx = (ymin + ymax) / 2 * 360, (xmin + xmax) / 2 * 480
         return (round(cy), round(cx)), [(round(y), round(x)) for y, x in
                                         ((cy, xmin * 480), (cy, xmax * 480), (ymin * 360, cx), (ymax * 360, cx))]

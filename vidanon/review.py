@@ -37,9 +37,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .detections import DETECTED, SOURCE_NAMES, Detections, iou_matrix, scale_boxes
+from .detections import DETECTED, SOURCE_NAMES, Detections, iou_matrix
 from .errors import OutputError
-from .mask import ellipse_template
 
 SHEET_FORMATS = {".png": "png", ".html": "html", ".htm": "html"}
 
@@ -234,11 +233,14 @@ def _carried_flags(track: Track, times: np.ndarray, frame_s: float) -> list[Flag
 
 
 def mask_cover(dets: Detections) -> list[float] | None:
-    """The share of each box its soft mask covers at half strength or more; None for boxes
-    without masks of their own (faces: one fixed ellipse)."""
+    """The share of each box its soft mask covers at half strength or more (the people
+    renderer's ramp from COVER_LOW to COVER_HIGH at its middle); None for boxes without masks
+    of their own (faces: one fixed shape)."""
+    from .effects import COVER_HIGH, COVER_LOW
+
     if dets.masks is None:
         return None
-    return [round(float((m >= 0.5).mean()), 4) for m in dets.masks]
+    return [round(float((m >= (COVER_LOW + COVER_HIGH) / 2).mean()), 4) for m in dets.masks]
 
 
 def _thin_mask_flags(frames: Sequence[Detections], covers: Covers, times: np.ndarray) -> list[Flag]:
@@ -304,26 +306,22 @@ def pick_frames(flags: Sequence[Flag], n_frames: int, count: int = THUMBS, flagg
     return sorted(chosen)
 
 
-def outline_radius() -> float:
-    """Where the face mask is at half strength, in half-boxes of the grown box (the
-    feathered edge of :func:`vidanon.mask.ellipse_template`; 0.9 for its default feather)."""
-    template = ellipse_template()
-    size = len(template)
-    centres = (np.arange(size) + 0.5) / size * 2.0 - 1.0
-    half = size // 2
-    values, xs = template[half, half:], centres[half:]  # falling from 1 to 0
-    return float(np.interp(0.5, values[::-1], xs[::-1]))
+def outline_pixels(dets: Detections, height: int, width: int, mask_scale: float) -> list[np.ndarray]:
+    """Per face box, the pixels (a bool map of ``height`` x ``width``) of the line where its mask
+    is at half strength, as the renderer pastes it (:func:`vidanon.mask.alpha_map`: the head
+    around the face, grown by ``mask_scale``); two pixels wide, open where the mask leaves the frame."""
+    from .mask import alpha_map
 
-
-def outline_boxes(dets: Detections, mask_scale: float, people: bool) -> np.ndarray:
-    """The normalized ``[ymin, xmin, ymax, xmax]`` each box's outline is drawn in: for faces
-    the half-strength ellipse of the box grown by ``mask_scale`` (the renderer's), for people
-    the box the person's mask fills (the segmenter's crop)."""
-    if people:
-        from .segment import CROP_SCALE
-
-        return scale_boxes(dets.boxes, CROP_SCALE)
-    return scale_boxes(dets.boxes, mask_scale * outline_radius())
+    lines = []
+    for i in range(len(dets)):
+        inside = np.pad(alpha_map(dets[i], height, width, mask_scale) >= 0.5, 1, mode="edge")
+        core = inside[1:-1, 1:-1]
+        interior = core & inside[:-2, 1:-1] & inside[2:, 1:-1] & inside[1:-1, :-2] & inside[1:-1, 2:]
+        edge = core & ~interior
+        edge[1:, :] |= edge[:-1, :]  # thickened by one pixel down and right
+        edge[:, 1:] |= edge[:, :-1]
+        lines.append(edge & core)
+    return lines
 
 
 def build_sheet(records: list[list[dict]], times: Sequence[float | None], video: str, output: str, width: int,
@@ -384,23 +382,26 @@ def thumbnail(sheet: Sheet, index: int, pixels: np.ndarray | None):
         image = Image.new("RGB", size, (60, 60, 60))
     else:
         image = Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    draw = ImageDraw.Draw(image)
     dets = sheet.frames[index]
-    if len(dets):
-        font = _font(13)
-        boxes = outline_boxes(dets, sheet.mask_scale, sheet.people)
-        sx, sy = size[0], size[1]
-        for box, tid, source in zip(boxes, dets.track_ids, dets.sources):
-            x0, y0, x1, y1 = box[1] * sx, box[0] * sy, box[3] * sx, box[2] * sy
-            colour = SOURCE_COLOURS.get(int(source), FLAG_COLOUR)
-            if sheet.people:
-                draw.rectangle((x0, y0, x1, y1), outline=colour, width=2)
-            else:
-                draw.ellipse((x0, y0, x1, y1), outline=colour, width=2)
-            if tid >= 0:
-                ty = y0 - 15 if y0 >= 15 else y1 + 1
-                draw.text((max(0.0, x0), ty), str(int(tid)), fill=colour, font=font, stroke_width=2,
-                          stroke_fill=(0, 0, 0))  # fmt: skip
+    if not len(dets):
+        return image
+    sx, sy = size
+    colours = [SOURCE_COLOURS.get(int(source), FLAG_COLOUR) for source in dets.sources]
+    if not sheet.people:  # faces: the mask's own outline
+        pixels = np.array(image)
+        for line, colour in zip(outline_pixels(dets, sy, sx, sheet.mask_scale), colours):
+            pixels[line] = colour
+        image = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(image)
+    font = _font(13)
+    for box, tid, colour in zip(dets.boxes, dets.track_ids, colours):
+        x0, y0, x1, y1 = box[1] * sx, box[0] * sy, box[3] * sx, box[2] * sy
+        if sheet.people:  # people: the detected box (the mask follows the person inside and a little around it)
+            draw.rectangle((x0, y0, x1, y1), outline=colour, width=2)
+        if tid >= 0:
+            ty = y0 - 15 if y0 >= 15 else y1 + 1
+            draw.text((max(0.0, x0), ty), str(int(tid)), fill=colour, font=font, stroke_width=2,
+                      stroke_fill=(0, 0, 0))  # fmt: skip
     return image
 
 
@@ -506,8 +507,8 @@ def _runs(frames: np.ndarray, sources: np.ndarray) -> list[tuple[int, int, int]]
 def _summary_text(sheet: Sheet) -> list[str]:
     boxes = sum(len(d) for d in sheet.frames)
     what = "person" if sheet.people else "face"
-    outline = ("the box each person's mask fills" if sheet.people else
-               f"where the mask is at half strength (the ellipse of each box grown by {sheet.mask_scale:g})")  # fmt: skip
+    outline = ("each person's detected box" if sheet.people else
+               f"where the mask is at half strength (the head around each face, grown by {sheet.mask_scale:g})")  # fmt: skip
     return [
         f"{Path(sheet.output).name} (from {Path(sheet.video).name}): {len(sheet.frames)} frames {sheet.width}x"
         f"{sheet.height} @ {sheet.fps:.3f} fps; {boxes} {what} masks in {len(sheet.tracks)} tracks; "
