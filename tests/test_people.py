@@ -285,3 +285,18 @@ def _alpha(frame, dets):
     from vidanon.effects import SplashRenderer, pasted_alpha
 
     return pasted_alpha(SplashRenderer()._paste, frame.shape[:2], dets)
+
+
+def test_person_lost_by_the_segmenter_stays_hidden():
+    """A mask that covers almost nothing of a person's box (the segmenter failed on it: the
+    sample clip's walking man, frames 6-7) is replaced by the box's soft ellipse; a normal
+    mask is kept as it is."""
+    from vidanon.segment import COVER_HIGH, MIN_COVER, fill_failed
+
+    good = np.zeros((64, 64), np.float32)
+    good[10:60, 20:44] = 0.9
+    lost = np.zeros((64, 64), np.float32)
+    lost[30:34, 30:34] = 0.8
+    out = fill_failed(np.stack([good, lost]))
+    np.testing.assert_array_equal(out[0], good)
+    assert (out[1] > COVER_HIGH).mean() > 3 * MIN_COVER and out[1][32, 32] == 1.0 and out[1][0, 0] == 0.0

@@ -31,6 +31,10 @@ EDGE_HIGH, EDGE_PIXELS, GROW, GROW_ROUNDS = 0.5, 2, 0.25, 2
 # Where a crop edge lies inside the frame, the mask fades to 0 over its last FADE pixels
 # (of MASK_SIZE), so a person the crop still cuts ends softly, not along a straight line.
 FADE = 4
+# A mask that covers under MIN_COVER of its crop (values over COVER_HIGH) failed on a box
+# the tracker says holds a person (on the sample clip the walking man's mask drops to 0 for
+# two frames while his box is right): the box is then hidden by its inscribed ellipse.
+MIN_COVER, COVER_HIGH = 0.1, 0.45
 
 
 def crop_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -60,6 +64,20 @@ def grow_sides(boxes: np.ndarray, sides: np.ndarray) -> np.ndarray:
     b[:, 2] = np.where(sides[:, 2], np.maximum(b[:, 2], np.minimum(1.0, b[:, 2] + GROW * h)), b[:, 2])
     b[:, 3] = np.where(sides[:, 3], np.maximum(b[:, 3], np.minimum(1.0, b[:, 3] + GROW * w)), b[:, 3])
     return b
+
+
+def fill_failed(masks: np.ndarray) -> np.ndarray:
+    """``masks`` where every mask covering under MIN_COVER of its crop is raised to at least
+    the crop's inscribed soft ellipse (privacy first: a person the segmenter lost stays hidden)."""
+    from .mask import ellipse_template
+
+    out = np.array(masks, np.float32)
+    if not len(out):
+        return out
+    failed = (out > COVER_HIGH).mean(axis=(1, 2)) < MIN_COVER
+    if failed.any():
+        out[failed] = np.maximum(out[failed], ellipse_template(out.shape[1])[None])
+    return out
 
 
 def fade_edges(masks: np.ndarray, boxes: np.ndarray, width: int = FADE) -> np.ndarray:
@@ -119,4 +137,4 @@ class PersonSegmenter:
         if len(detections) == 0:
             return replace(detections, masks=np.zeros((0, MASK_SIZE, MASK_SIZE), np.float32))
         crops, masks = self.masks(frame, detections.boxes)
-        return replace(detections, boxes=crops.astype(np.float32), masks=fade_edges(masks, crops))
+        return replace(detections, boxes=crops.astype(np.float32), masks=fade_edges(fill_failed(masks), crops))
