@@ -13,11 +13,12 @@ blocks across. A fixed-size kernel would leave large faces recognisable.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
-from .detections import Detections
-from .mask import DEFAULT_MASK_SCALE, Region, ellipse_template, mask_crop, regions
+from .detections import PLATE, Detections
+from .mask import DEFAULT_MASK_SCALE, PLATE_MASK_SCALE, Region, ellipse_template, mask_crop, rectangle_template, regions
 
 EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
@@ -100,6 +101,21 @@ class Renderer:
         self.fill_color = np.asarray(fill_color, np.float32).reshape(3)
         self._apply = _build_region_fn()
         self._template = ellipse_template()
+        self._plate_template = rectangle_template()
+
+    def _regions(self, detections: Detections, height: int, width: int) -> list[tuple[Region, np.ndarray | None]]:
+        """Each box's region and template: plates a feathered rectangle grown by PLATE_MASK_SCALE,
+        the rest the ellipse grown by ``mask_scale`` (None: the box's own mask is used)."""
+        plates = detections.classes == PLATE
+        if not plates.any():
+            return [(r, None) for r in regions(detections.boxes, height, width, self.mask_scale)]
+        out = []
+        for chosen, scale, template in ((~plates, self.mask_scale, None),
+                                        (plates, PLATE_MASK_SCALE, self._plate_template)):  # fmt: skip
+            index = np.flatnonzero(chosen)
+            for r in regions(detections.boxes[index], height, width, scale):
+                out.append((replace(r, index=int(index[r.index])), template))
+        return out
 
     def _small_size(self, region: Region) -> tuple[int, int]:
         cells = BLUR_CELLS if self.effect == "blur" else PIXEL_CELLS
@@ -114,8 +130,8 @@ class Renderer:
         height, width = frame.shape[:2]
         out = np.array(frame, copy=True)
         masks = detections.masks
-        for region in regions(detections.boxes, height, width, self.mask_scale):
-            mask = self._template if masks is None else masks[region.index]
+        for region, template in self._regions(detections, height, width):
+            mask = template if template is not None else self._template if masks is None else masks[region.index]
             patch = out[region.y0 : region.y1, region.x0 : region.x1]
             result = self._apply(
                 patch,

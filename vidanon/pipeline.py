@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .detections import FACE, PERSON, Detections
+from .detections import FACE, PERSON, PLATE, Detections
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render import Render
 from .sink import FileSink, Stats
@@ -176,13 +176,22 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     if opts.tracks:  # a replay: no detector at all
         tracker = ReplayTracker(opts.tracks)
         return Stages(_no_detections, TrackStage(tracker), build_render(opts), batch, device, people)
-    detector = build_detector(opts, device)
+    detector = build_detector(opts, device) if opts.faces or people else None
     start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
     if opts.track:
         tracker = FaceTracker(threshold=threshold, start_threshold=min(start, threshold),
                               low_threshold=min(low, threshold), class_id=PERSON if people else FACE)  # fmt: skip
     else:
         tracker = NoTracker(threshold)
+    plates = None
+    if opts.plates:  # a second detector on the same frames, and a tracker of its own
+        from .jointtrack import JointTracker, Part, plate_tracker
+
+        from .plates import resolve_model
+
+        plates = _plate_detector(str(resolve_model(opts.plates_model)), plate_threshold(opts))
+        plate_part = Part((PLATE,), plate_tracker(plate_threshold(opts), opts.track))
+        tracker = JointTracker([Part((FACE, PERSON), tracker), plate_part] if detector else [plate_part])
 
     position = [first_index]
 
@@ -190,10 +199,15 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
-        if people:
-            return detector(batch)
-        found = detector(batch, position[0])
-        position[0] += len(frames)
+        if detector is None:
+            found = [Detections.empty() for _ in frames]
+        elif people:
+            found = detector(batch)
+        else:
+            found = detector(batch, position[0])
+            position[0] += len(frames)
+        if plates is not None:
+            found = [Detections.merge([a, b]) for a, b in zip(found, plates(batch))]
         return found
 
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
@@ -205,6 +219,12 @@ def effective_threshold(opts: Options) -> float:
     if opts.threshold is not None:
         return opts.threshold
     return PERSON_THRESHOLD if opts.people else DEFAULT_THRESHOLD
+
+
+def plate_threshold(opts: Options) -> float:
+    from .plates import PLATE_THRESHOLD
+
+    return opts.plates_threshold if opts.plates_threshold is not None else PLATE_THRESHOLD
 
 
 def build_detector(opts: Options, device: str | None = None):
@@ -354,7 +374,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         height=info.height, fps=float(info.fps), faces=stats.boxes,
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
-        target="people" if stages.people else "faces", metadata_removed=sink.metadata_removed,
+        target="people" if stages.people else opts.target, metadata_removed=sink.metadata_removed,
     )  # fmt: skip
 
 
@@ -371,6 +391,14 @@ def _person_detector(threshold: float, low_threshold: float):
     from .detect import PersonDetector
 
     return PersonDetector(threshold=threshold, low_threshold=low_threshold)
+
+
+@functools.lru_cache(maxsize=2)
+def _plate_detector(model: str, threshold: float):
+    """One plate detector per model file and threshold per process."""
+    from .plates import PlateDetector
+
+    return PlateDetector(model, threshold=threshold)
 
 
 @functools.lru_cache(maxsize=1)
