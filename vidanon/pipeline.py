@@ -170,6 +170,11 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     from .track import FaceTracker, NoTracker, ShotCuts
 
     people = opts.people
+    plates = None
+    if opts.plates and not opts.tracks:  # first: a bad plate model is reported before TensorFlow loads
+        from .plates import resolve_model
+
+        plates = _plate_detector(str(resolve_model(opts.plates_model)), plate_threshold(opts))
     device = configure_tensorflow()
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     threshold = effective_threshold(opts)
@@ -183,13 +188,9 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
                               low_threshold=min(low, threshold), class_id=PERSON if people else FACE)  # fmt: skip
     else:
         tracker = NoTracker(threshold)
-    plates = None
-    if opts.plates:  # a second detector on the same frames, and a tracker of its own
+    if plates is not None:  # a second detector on the same frames, and a tracker of its own
         from .jointtrack import JointTracker, Part, plate_tracker
 
-        from .plates import resolve_model
-
-        plates = _plate_detector(str(resolve_model(opts.plates_model)), plate_threshold(opts))
         plate_part = Part((PLATE,), plate_tracker(plate_threshold(opts), opts.track))
         tracker = JointTracker([Part((FACE, PERSON), tracker), plate_part] if detector else [plate_part])
 
@@ -397,8 +398,9 @@ def _person_detector(threshold: float, low_threshold: float):
 def _plate_detector(model: str, threshold: float):
     """One plate detector per model file and threshold per process."""
     from .plates import PlateDetector
+    from .tf_setup import cpu_threads
 
-    return PlateDetector(model, threshold=threshold)
+    return PlateDetector(model, threshold=threshold, threads=cpu_threads())
 
 
 @functools.lru_cache(maxsize=1)
