@@ -223,13 +223,14 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
 
 
 def run_vidanon(video: Path, out: Path, *extra: str) -> float:
-    """Run the command line; the frames per second it reports (model loads included)."""
+    """Run the command line; the frames per second of the whole run (model loads included),
+    from its summary line."""
     cmd = [sys.executable, "-m", "vidanon", str(video), str(out), "-y", *extra]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"vidanon failed on {video}: {proc.stderr.strip()}")
-    found = re.search(r"\(([\d.]+) frames/s\)", proc.stdout)
-    return float(found.group(1)) if found else float("nan")
+    found = re.search(r": (\d+) frames .*, ([\d.]+) s \(", proc.stdout)
+    return int(found.group(1)) / float(found.group(2)) if found else float("nan")
 
 
 def main() -> None:
@@ -260,11 +261,11 @@ def main() -> None:
             sizes = ", ".join(f"{k} px {v[1]}/{v[0]}" for k, v in s["by_width"].items() if v[0])
             print(f"{name} ({label}): plate recall {s['recall']:.1%} ({s['hidden']}/{s['plate_frames']} plate-frames;"
                   f" {sizes}), longest leak {s['longest_leak_run']} frames, non-plate pixels changed "
-                  f"{s['non_plate_masked_share']:.2%}, {fps:.2f} frames/s with faces and plates (clip built in "
+                  f"{s['non_plate_masked_share']:.2%}, {fps:.3f} frames/s with faces and plates (clip built in "
                   f"{built:.0f} s)", flush=True)  # fmt: skip
         if args.faces_only:
             fps = run_vidanon(video, work / f"plates_{name}_faces.mp4", "--target", "faces", *args.extra)
-            print(f"{name}: {fps:.2f} frames/s with faces only", flush=True)
+            print(f"{name}: {fps:.3f} frames/s with faces only", flush=True)
     print(f"clips and outputs in {work}")
 
 
