@@ -300,3 +300,25 @@ def test_without_onnxruntime_plates_say_how_to_install(tmp_path, plate_clip):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 2
     assert_one_line_error(proc, "pip install 'vidanon[plates]'")
+
+
+def test_moviepy_effect_hides_plates(tmp_path):
+    from moviepy import VideoClip
+
+    from vidanon import Anonymize
+
+    model = pm.yolo_v8(tmp_path / "v8.onnx")
+
+    def make(t):
+        frame = np.full((96, 160, 3), 40, np.uint8)
+        x = int(round(20 + 40 * t))
+        frame[40:56, x : x + 40] = 235
+        return frame
+
+    clip = VideoClip(make, duration=1).with_fps(10)
+    effect = Anonymize(effect="fill", target="plates", plates_model=str(model), plates_threshold=0.6, progress=False)
+    out = clip.with_effects([effect])
+    frame = out.get_frame(0.5)  # the plate spans columns 40-80
+    assert (frame[44:52, 44:76] == 0).all()
+    assert (frame[:30] == 40).all() and (frame[70:] == 40).all()
+    assert {c for dets in out.vidanon_tracks.frames for c in dets.classes} == {PLATE}
