@@ -185,6 +185,25 @@ def test_plate_boxes_get_a_rectangular_mask():
     assert (mixed[corner] == 0).all() and (mixed[10, 20] == 0).all()
 
 
+def test_people_and_plates_render_together():
+    from vidanon.render import Render
+
+    class Outline:  # a stand-in segmenter: each person's mask is its box's left half
+        def __call__(self, frame, dets):
+            assert set(dets.classes) <= {1}  # plates never reach the segmenter
+            masks = np.zeros((len(dets), 8, 8), np.float32)
+            masks[:, :, :4] = 1.0
+            return Detections(dets.boxes, dets.scores, dets.classes, masks, dets.track_ids, dets.sources)
+
+    frame = np.full((100, 200, 3), 200, np.uint8)
+    render = Render("fill", 1.45, True, Outline())
+    dets = Detections([[0.1, 0.05, 0.9, 0.35], [0.4, 0.6, 0.6, 0.8]], [0.9, 0.9], [1, PLATE])
+    out = render(frame, dets)
+    assert (out[50, 15] == 0).all() and (out[50, 60] == 200).all()  # the person's mask: its left half
+    assert (out[41, 121] == 0).all() and (out[50, 140] == 0).all()  # the plate's rectangle, corner included
+    assert (render(frame, dets[[1]])[41, 121] == 0).all()  # plates alone
+
+
 # --------------------------------------------------------------------------- command line
 @pytest.fixture(scope="module")
 def plate_clip(tmp_path_factory):
@@ -277,7 +296,10 @@ def test_targets_and_plate_options_are_checked(tmp_path, plate_clip, monkeypatch
     opts = Options(target="plates,faces")
     opts.validate()
     assert opts.target == "faces,plates" and opts.plates and opts.faces and not opts.people
-    for bad, needle in (("people,plates", "people cannot be combined"), ("faces,cars", "unknown target")):
+    opts = Options(target="plates,people")
+    opts.validate()
+    assert opts.target == "people,plates" and opts.people and opts.plates and not opts.faces
+    for bad, needle in (("faces,people", "cannot be combined"), ("faces,cars", "unknown target")):
         with pytest.raises(OptionError, match=needle):
             Options(target=bad).validate()
     with pytest.raises(OptionError, match="splash"):

@@ -477,7 +477,7 @@ def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
 
 def noun(summary: dict) -> str:
     """What a summary's boxes hide."""
-    nouns = {"people": "person", "plates": "plate", "faces,plates": "face and plate"}
+    nouns = {"people": "person", "plates": "plate", "faces,plates": "face and plate", "people,plates": "person and plate"}
     return nouns.get(summary.get("target"), "face")
 
 

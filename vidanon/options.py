@@ -95,15 +95,14 @@ def check(name: str, value):
 
 def check_target(value) -> str:
     """``--target``: one of TARGETS or a comma list of them, normalized to TARGETS' order
-    (``plates,faces`` -> ``faces,plates``); people and plates are not hidden together yet."""
+    (``plates,faces`` -> ``faces,plates``); faces and people exclude each other."""
     parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [value]
     for part in parts:
         if part not in TARGETS:
             raise OptionError(f"unknown target {_fmt(part)}; choose from {', '.join(TARGETS)} or a comma list "
                               "such as faces,plates")  # fmt: skip
-    if "people" in parts and len(set(parts)) > 1:
-        raise OptionError("people cannot be combined with other targets (whole people hide their faces already; "
-                          "people with plates is not supported yet)")  # fmt: skip
+    if "people" in parts and "faces" in parts:
+        raise OptionError("people and faces cannot be combined: hiding whole people hides their faces already")
     return ",".join(t for t in TARGETS if t in parts)
 
 
@@ -187,7 +186,7 @@ class Options:
 
     @property
     def people(self) -> bool:
-        return self.target == "people" or self.effect == "splash"
+        return "people" in self.target.split(",") or self.effect == "splash"
 
     @property
     def plates(self) -> bool:

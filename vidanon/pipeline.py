@@ -375,7 +375,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         height=info.height, fps=float(info.fps), faces=stats.boxes,
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
-        target="people" if stages.people else opts.target, metadata_removed=sink.metadata_removed,
+        target="people" if stages.people and not opts.plates else opts.target, metadata_removed=sink.metadata_removed,
     )  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detections import Detections
+from .detections import PLATE, Detections
 
 
 class Render:
@@ -26,7 +26,19 @@ class Render:
 
     def __call__(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         if self.segmenter is not None:
-            dets = self.segmenter(frame, dets)
+            dets = self._segment(frame, dets)
         if len(dets) or self.always:
             frame = self.renderer(frame, dets)
         return frame
+
+    def _segment(self, frame: np.ndarray, dets: Detections) -> Detections:
+        """People get their outline's mask; plates (``--target people,plates``) keep their box,
+        with an empty mask that only keeps the masks aligned (the renderer masks plates with
+        its rectangle)."""
+        plates = dets.classes == PLATE
+        if not plates.any():
+            return self.segmenter(frame, dets)
+        people = self.segmenter(frame, dets[np.flatnonzero(~plates)])
+        rest = dets[np.flatnonzero(plates)]
+        rest.masks = np.zeros((len(rest), *people.masks.shape[1:]), np.float32)
+        return Detections.merge([people, rest])
