@@ -47,6 +47,8 @@ def test_layout_is_read_from_the_output_shapes():
     assert detect_layout([(0, 7)]).kind == "end2end"  # nothing found in the blank probe image
     assert detect_layout([(1, 300, 6)], has_nms=True).kind == "nms"
     assert detect_layout([(1, 300, 6)], has_nms=False).kind == "v5"
+    assert detect_layout([(1, 3, 6)], has_nms=True).kind == "nms"  # fewer boxes than values per box
+    assert detect_layout([(1, 5, 8400)], names={0: "car", 3: "plate"}).plate_classes is None  # no such class
     seg = detect_layout([(1, 37, 8400), (1, 32, 160, 160)], names={0: "plate"})
     assert seg == Layout("v8", 1, 32, (0,))
     for bad in ([(1, 1000)], [(1, 3, 224, 224)], [(1, 4, 8400)], [(2, 5)], []):

@@ -5,7 +5,9 @@ Each stage is a small object with one job, in a module of its own: a source of f
 (:mod:`vidanon.detect`), a :class:`~vidanon.tracking.Tracker` (:mod:`vidanon.track`, or the
 replay of a tracks file, :mod:`vidanon.tracksfile`), the renderer (:mod:`vidanon.render`)
 and a sink (:mod:`vidanon.sink`). They pass :class:`~vidanon.detections.Detections`
-records. :func:`build_stages` makes the detect, track and render stages from
+records. With ``--target ...,plates`` the detect stage also runs the plate detector
+(:mod:`vidanon.plates`) on the same frames and the track stage is a
+:class:`~vidanon.jointtrack.JointTracker` (a tracker per kind). :func:`build_stages` makes the detect, track and render stages from
 :class:`~vidanon.options.Options` for every entry point; :func:`run_stages` joins them:
 
 * :func:`anonymize` (the command line, batch folders, ``--segments``, Ray): a file

@@ -106,10 +106,16 @@ def detect_layout(shapes: list[tuple[int, ...]], names: dict[int, str] | None = 
     if not shapes:
         raise PlateModelError(f"it has no outputs; {EXPECTED}")
     first = tuple(int(d) for d in shapes[0])
-    wanted = plate_classes(names)
     n_names = len(names) if names else None
+
+    def layout(kind: str, classes: int, masks: int = 0) -> Layout:
+        wanted = tuple(c for c in plate_classes(names) or () if c < classes) or None
+        return Layout(kind, classes, masks, wanted)
+
     if len(first) == 2 and first[1] == 7:
-        return Layout("end2end", n_names or 1, 0, wanted)
+        return layout("end2end", n_names or 1)
+    if len(first) == 3 and first[2] == 6 and has_nms:  # rows of boxes the graph selected
+        return layout("nms", n_names or 1)
     if len(first) != 3 or min(first[1:]) < 5:
         raise PlateModelError(f"its output is {first}; {EXPECTED}")
     masks = 0
@@ -119,21 +125,18 @@ def detect_layout(shapes: list[tuple[int, ...]], names: dict[int, str] | None = 
     if a < b:  # channels first: one column per anchor
         classes = a - 4 - masks
         if n_names is not None and classes != n_names and a - 4 - n_names >= 0 and not masks:
-            masks = a - 4 - n_names
-            classes = n_names
+            masks, classes = a - 4 - n_names, n_names  # values after the named classes: ignored
         if classes < 1:
             raise PlateModelError(f"its output is {first}, too few values per box; {EXPECTED}")
-        return Layout("v8", classes, masks, wanted)
-    # channels last: one row per anchor, or per selected box
-    if b == 6 and has_nms and not masks:
-        return Layout("nms", n_names or 1, 0, wanted)
+        return layout("v8", classes, masks)
+    # channels last: one row per anchor
     if n_names is not None and b - 4 - masks == n_names:
-        return Layout("v8t", n_names, masks, wanted)
+        return layout("v8t", n_names, masks)
     if b - 5 - masks < 1:
         if b - 4 - masks >= 1:
-            return Layout("v8t", b - 4 - masks, masks, wanted)
+            return layout("v8t", b - 4 - masks, masks)
         raise PlateModelError(f"its output is {first}, too few values per box; {EXPECTED}")
-    return Layout("v5", b - 5 - masks, masks, wanted)
+    return layout("v5", b - 5 - masks, masks)
 
 
 def decode(output: np.ndarray, layout: Layout, image: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
