@@ -3,7 +3,7 @@ import pytest
 
 from vidanon.detections import Detections
 from vidanon.effects import Renderer
-from vidanon.mask import ellipse_template, regions, scale_boxes
+from vidanon.mask import alpha_map, detection_regions, ellipse_template, head_boxes, regions, scale_boxes
 
 
 def test_template_is_soft_ellipse():
@@ -33,7 +33,7 @@ def test_effect_hides_face_and_leaves_rest_bit_identical(effect, face_image, det
     h, w = face_image.shape[:2]
     # pixels outside every grown box are untouched
     outside = np.ones((h, w), bool)
-    for r in regions(det.boxes, h, w, 1.3):
+    for r in detection_regions(det, h, w, 1.3):
         outside[r.y0:r.y1, r.x0:r.x1] = False
     assert np.array_equal(out[outside], face_image[outside])
     # inside each face box (the inner half) the detail is gone: what is left of its fine
@@ -77,3 +77,51 @@ def test_no_detections_returns_same_frame(face_image):
 def test_unknown_effect_rejected():
     with pytest.raises(ValueError):
         Renderer("sparkle")
+
+
+def test_face_mask_is_head_shaped():
+    """A face box's mask covers the head: the hair above the box and the ears beside it,
+    not the neck below the chin (the mask is not the box grown symmetrically)."""
+    face = Detections([[0.4, 0.45, 0.6, 0.55]], [0.9], [0])  # 40 x 40 px in a 200 x 400 frame
+    alpha = alpha_map(face, 200, 400, 1.45)
+    top, bottom, left, right = 80, 120, 180, 220
+    assert alpha[top - 14, 200] == 1.0  # hair, 0.35 box-heights above the box
+    assert alpha[100, left - 6] == 1.0 and alpha[100, right + 5] == 1.0  # ears, 0.15 box-widths beside it
+    assert alpha[bottom + 2, 200] == 1.0  # the chin
+    assert alpha[bottom + 16, 200] == 0.0  # the neck, 0.4 box-heights below the chin
+    assert alpha[top - 26, 200] == 0.0  # nothing above the hair
+    # people keep their own masks, grown as they are
+    person = Detections([[0.4, 0.45, 0.6, 0.55]], [0.9], [1], masks=np.ones((1, 8, 8), np.float32))
+    (r,) = detection_regions(person, 200, 400, 1.0)
+    assert np.abs(np.subtract((r.y0, r.x0, r.y1, r.x1), (80, 180, 120, 220))).max() <= 1
+    np.testing.assert_allclose(head_boxes([[0.4, 0.45, 0.6, 0.55]]), [[0.34, 0.4375, 0.6, 0.5625]])
+
+
+def test_head_of_labelled_faces_is_covered(shared, detector):
+    """On labelled photos, the detected faces' masks cover the face label widened 1.3x
+    and raised by half its height (hair, ears), the issue's measure of a whole head."""
+    import imageio.v3 as iio
+
+    from vidanon.detections import iou_matrix
+    from vidanon.evaluation import load_stills
+
+    covered = []
+    for image in list(load_stills(shared / "stills" / "testing.xml"))[:12]:
+        pixels = iio.imread(image.path)[..., :3]
+        h, w = pixels.shape[:2]
+        dets = detector(pixels[None])[0]
+        dets = dets[np.flatnonzero(dets.scores >= 0.4)]
+        alpha = alpha_map(dets, h, w, 1.45)
+        labels = np.array([[y1 / h, x1 / w, y2 / h, x2 / w] for x1, y1, x2, y2 in image.boxes])
+        if not len(dets) or not len(labels):
+            continue
+        found = iou_matrix(labels, dets.boxes).max(axis=1) >= 0.3
+        for (x1, y1, x2, y2), ok in zip(image.boxes, found):
+            if not ok:
+                continue
+            fw, fh = x2 - x1, y2 - y1
+            ya, yb = int(max(0, y1 - 0.5 * fh)), int(min(h, y2))
+            xa, xb = int(max(0, x1 - 0.15 * fw)), int(min(w, x2 + 0.15 * fw))
+            covered.append(float((alpha[ya:yb, xa:xb] >= 0.5).mean()))
+    assert len(covered) >= 8
+    assert np.median(covered) >= 0.9 and min(covered) >= 0.6, covered

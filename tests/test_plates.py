@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 
 import plate_models as pm  # noqa: E402
 from conftest import ROOT, assert_one_line_error, ffmpeg, run_cli  # noqa: E402
-from vidanon.detections import FACE, PLATE, PREDICTED, Detections  # noqa: E402
+from vidanon.detections import FACE, PERSON, PLATE, PREDICTED, Detections  # noqa: E402
 from vidanon.plates import Layout, PlateDetector, PlateModelError, TilePlan, detect_layout  # noqa: E402
 
 
@@ -177,10 +177,10 @@ def test_plate_boxes_get_a_rectangular_mask():
     box = [[0.4, 0.4, 0.6, 0.6]]  # rows 40-60, columns 80-120
     renderer = Renderer("fill")
     plate = renderer(frame, Detections(box, [0.9], [PLATE]))
-    face = renderer(frame, Detections(box, [0.9], [FACE]))
-    corner = (41, 81)  # just inside the box's corner
+    ellipse = renderer(frame, Detections(box, [0.9], [PERSON]))  # a box without a mask of its own: the ellipse
+    corner = (40, 80)  # the box's corner pixel
     assert (plate[corner] == 0).all()  # the rectangle covers the corner
-    assert (face[corner] != 0).all()  # the face's ellipse does not
+    assert (ellipse[corner] != 0).all()  # the ellipse does not
     assert (plate[48:52, 96:104] == 0).all()
     assert (plate[:30] == 200).all() and (plate[:, :70] == 200).all()  # grown 1.3x, not more
     mixed = renderer(frame, Detections([[0.0, 0.0, 0.2, 0.2], *box], [0.9, 0.9], [FACE, PLATE]))

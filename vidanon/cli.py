@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"detector score above which a face is hidden (default {DEFAULT_THRESHOLD}; "
                    "people: 0.5); lower hides more (and more false alarms)")
     p.add_argument("-s", "--mask-scale", type=_number("mask_scale"), default=DEFAULT_MASK_SCALE,
-                   help=f"grow each face box by this factor before masking (default {DEFAULT_MASK_SCALE})")
+                   help=f"grow the head around each face by this factor before masking (default {DEFAULT_MASK_SCALE})")
     p.add_argument("--detect-size", type=_number("detect_size"), default=None,
                    help="longest side of the frames the detector's full pass sees (default: the native "
                    "resolution, frames under 960 px enlarged towards 960; 0 = exactly native); smaller is "

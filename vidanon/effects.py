@@ -18,13 +18,18 @@ from dataclasses import replace
 import numpy as np
 
 from .detections import PLATE, Detections
-from .mask import DEFAULT_MASK_SCALE, PLATE_MASK_SCALE, Region, ellipse_template, mask_crop, rectangle_template, regions
+from .mask import (DEFAULT_MASK_SCALE, PLATE_MASK_SCALE, Region, detection_regions, ellipse_template, mask_crop,
+                   rectangle_template, regions)  # fmt: skip
 
 EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
 LUMA = (0.299, 0.587, 0.114)
 BLUR_CELLS = 6.0  # samples across a face after downscaling (before the Gaussian)
 PIXEL_CELLS = 8.0  # blocks across a face
+SPLASH_LOW, SPLASH_HIGH = 0.4, 0.7  # the splash's colour ramps up between these person-mask values
+# Hiding people errs the other way: a pixel is fully hidden from a person-mask value of
+# COVER_HIGH (hair and thin arms often get 0.3-0.6), not at all below COVER_LOW.
+COVER_LOW, COVER_HIGH = 0.1, 0.45
 
 _EFFECT_IDS = {"blur": 0, "pixelate": 1, "fill": 2}
 
@@ -105,16 +110,16 @@ class Renderer:
 
     def _regions(self, detections: Detections, height: int, width: int) -> list[tuple[Region, np.ndarray | None]]:
         """Each box's region and template: plates a feathered rectangle grown by PLATE_MASK_SCALE,
-        the rest the ellipse grown by ``mask_scale`` (None: the box's own mask is used)."""
+        the rest as :func:`~vidanon.mask.detection_regions` shapes them, grown by ``mask_scale``
+        (template None: the ellipse, or the box's own mask)."""
         plates = detections.classes == PLATE
         if not plates.any():
-            return [(r, None) for r in regions(detections.boxes, height, width, self.mask_scale)]
-        out = []
-        for chosen, scale, template in ((~plates, self.mask_scale, None),
-                                        (plates, PLATE_MASK_SCALE, self._plate_template)):  # fmt: skip
-            index = np.flatnonzero(chosen)
-            for r in regions(detections.boxes[index], height, width, scale):
-                out.append((replace(r, index=int(index[r.index])), template))
+            return [(r, None) for r in detection_regions(detections, height, width, self.mask_scale)]
+        others, index = np.flatnonzero(~plates), np.flatnonzero(plates)
+        out = [(replace(r, index=int(others[r.index])), None)
+               for r in detection_regions(detections[others], height, width, self.mask_scale)]  # fmt: skip
+        for r in regions(detections.boxes[index], height, width, PLATE_MASK_SCALE):
+            out.append((replace(r, index=int(index[r.index])), self._plate_template))
         return out
 
     def _small_size(self, region: Region) -> tuple[int, int]:
@@ -142,6 +147,82 @@ class Renderer:
                 self.fill_color,
             )
             out[region.y0 : region.y1, region.x0 : region.x1] = result.numpy()
+        return out
+
+
+def pasted_alpha(paste, shape: tuple[int, int], detections: Detections, mask_scale: float = 1.0) -> np.ndarray:
+    """One soft alpha for the whole frame: every box's mask pasted into it, combined by
+    their maximum (where two people's boxes overlap, neither box's edge shows)."""
+    height, width = shape
+    alpha = np.zeros((height, width), np.float32)
+    if len(detections) == 0 or detections.masks is None:
+        return alpha
+    for region in regions(detections.boxes, height, width, mask_scale):
+        mask = detections.masks[region.index]
+        hw = np.array([region.y1 - region.y0, region.x1 - region.x0], np.int32)
+        # Pixel centres in the mask's outer half-pixel lie just past its first or last
+        # sample, where crop_and_resize would give 0 (a 1-pixel line left unmasked at the
+        # frame's border): they take the edge sample's value.
+        crop = np.clip(mask_crop(region, mask.shape[0]), 0.0, 1.0)
+        part = paste(mask, crop, hw).numpy()
+        view = alpha[region.y0 : region.y1, region.x0 : region.x1]
+        np.maximum(view, part, out=view)
+    return alpha
+
+
+def overlap_groups(found: list[Region]) -> list[Region]:
+    """Regions that overlap (directly or through others) joined into one region each: their
+    bounding rectangle, the largest ``face_px``, the first member's ``index``."""
+    groups = [[r] for r in found]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups)):
+                a, b = _bounds(groups[i]), _bounds(groups[j])
+                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                    groups[i] += groups.pop(j)
+                    merged = True
+                    break
+            if merged:
+                break
+    out = []
+    for g in groups:
+        y0, x0, y1, x1 = _bounds(g)
+        out.append(Region(y0, x0, y1, x1, (0.0, 0.0, 1.0, 1.0), max(r.face_px for r in g), g[0].index))
+    return out
+
+
+def _bounds(group: list[Region]) -> tuple[int, int, int, int]:
+    return (min(r.y0 for r in group), min(r.x0 for r in group), max(r.y1 for r in group), max(r.x1 for r in group))
+
+
+class PeopleRenderer(Renderer):
+    """Hide people through one frame-level alpha (:func:`pasted_alpha`).
+
+    The alpha goes through :func:`smoothstep` from COVER_LOW to COVER_HIGH, so hair and
+    arms the network is half sure of are hidden fully. Overlapping people are one region: the effect is computed once on it, at the strength
+    of its largest person, and blended once through the combined alpha, so no box's
+    patch or edge shows where people overlap.
+    """
+
+    def __init__(self, effect: str = "blur", fill_color=(0, 0, 0)) -> None:
+        super().__init__(effect, 1.0, fill_color)
+        self._paste = _build_splash_fns()[0]
+
+    def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
+        if len(detections) == 0 or detections.masks is None:
+            return super().__call__(frame, detections)
+        height, width = frame.shape[:2]
+        alpha = smoothstep(pasted_alpha(self._paste, (height, width), detections), COVER_LOW, COVER_HIGH)
+        out = np.array(frame, copy=True)
+        for group in overlap_groups(regions(detections.boxes, height, width, 1.0)):
+            mask = alpha[group.y0 : group.y1, group.x0 : group.x1]
+            patch = out[group.y0 : group.y1, group.x0 : group.x1]
+            result = self._apply(patch, mask, np.array([0.0, 0.0, 1.0, 1.0], np.float32),
+                                 np.asarray(self._small_size(group), np.int32),
+                                 np.int32(_EFFECT_IDS[self.effect]), self.fill_color)  # fmt: skip
+            out[group.y0 : group.y1, group.x0 : group.x1] = result.numpy()
         return out
 
 
@@ -174,6 +255,20 @@ def _build_splash_fns():
     return paste.get_concrete_function(), splash.get_concrete_function()
 
 
+def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
+    """0 up to ``low``, 1 from ``high``, a smooth cubic step between."""
+    t = np.clip((x - low) / (high - low), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def splash_weight(alpha: np.ndarray) -> np.ndarray:
+    """How much colour a pixel keeps for a person mask value ``alpha``: none up to
+    SPLASH_LOW, all from SPLASH_HIGH, a smooth step between. The selfie network's output
+    on background inside a person's box (a curtain, a shelf) is often 0.1-0.4: kept as
+    it is, that background would come out in pale colour."""
+    return smoothstep(alpha, SPLASH_LOW, SPLASH_HIGH)
+
+
 class SplashRenderer:
     """The Mask R-CNN colour splash: colour inside the people's masks, grey elsewhere.
 
@@ -188,17 +283,9 @@ class SplashRenderer:
         self._paste, self._splash = _build_splash_fns()
 
     def alpha(self, shape: tuple[int, int], detections: Detections) -> np.ndarray:
-        height, width = shape
-        alpha = np.zeros((height, width), np.float32)
-        if len(detections) == 0 or detections.masks is None:
-            return alpha
-        for region in regions(detections.boxes, height, width, self.mask_scale):
-            mask = detections.masks[region.index]
-            hw = np.array([region.y1 - region.y0, region.x1 - region.x0], np.int32)
-            part = self._paste(mask, mask_crop(region, mask.shape[0]), hw).numpy()
-            view = alpha[region.y0 : region.y1, region.x0 : region.x1]
-            np.maximum(view, part, out=view)
-        return alpha
+        """The frame's colour weight: the people's combined soft mask, through
+        :func:`splash_weight` (background the network half-believes in stays grey)."""
+        return splash_weight(pasted_alpha(self._paste, shape, detections, self.mask_scale))
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
         return self._splash(frame, self.alpha(frame.shape[:2], detections)).numpy()

@@ -3,8 +3,10 @@
 Every box carries a low-resolution soft mask that covers the box; pasting it into the
 frame means resizing it to the box's size in pixels. Faces use one shared template:
 an ellipse inscribed in the (scaled) box whose border is feathered by a mean filter,
-so no hard rectangle edge shows. A box is first grown by ``mask_scale`` around its
-centre, so that hair, ears and chin at the detector's box border are covered too.
+so no hard rectangle edge shows. A face box is first turned into the box of the head
+around it (:func:`head_boxes`: wider, reaching up over the hair), then grown by
+``mask_scale`` around its centre, so that hair, ears and chin are covered even when the
+box sits a little off the face.
 """
 
 from __future__ import annotations
@@ -17,10 +19,28 @@ import numpy as np
 from .detections import scale_boxes  # noqa: F401 - box scaling is written once, in detections
 
 TEMPLATE_SIZE = 64
-# CenterFace's boxes are tight (brow to chin); at 1.45 the mask's fully opaque ellipse
-# reaches 1.16 half-boxes out and hides the whole face even when the box sits a little
-# off it (scripts/evaluate.py: 1.3 left 2.7% of face-frames visible, 1.45 0.9%).
+# At 1.45 the mask's fully opaque ellipse reaches 1.16 half-boxes out and hides the whole
+# face even when the box sits a little off it (scripts/evaluate.py: 1.3 left 2.7% of
+# face-frames visible, 1.45 0.9%).
 DEFAULT_MASK_SCALE = 1.45
+# The head around a CenterFace box. Its boxes run from the forehead to the chin and from
+# cheek to cheek (on the labelled stills of ../shared/eval: their top 0.16 label-heights
+# above a face label's, their width 0.9 of it); the head reaches further up (hair) and
+# sideways (ears), hardly below the chin. The head box is HEAD_WIDTH box-widths wide and
+# reaches HEAD_UP box-heights above the box: grown by the default mask scale, its opaque
+# ellipse covers the face label widened 1.3x and raised by half its height (the ears and
+# the hair) except the rectangle's corners, and 0.1 box-heights below the chin.
+HEAD_WIDTH = 1.25
+HEAD_UP = 0.3
+
+
+def head_boxes(boxes: np.ndarray) -> np.ndarray:
+    """The head boxes ``[ymin, xmin, ymax, xmax]`` around face boxes (N, 4)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    h = boxes[:, 2] - boxes[:, 0]
+    cx = (boxes[:, 1] + boxes[:, 3]) / 2
+    hw = (boxes[:, 3] - boxes[:, 1]) * HEAD_WIDTH / 2
+    return np.stack([boxes[:, 0] - HEAD_UP * h, cx - hw, boxes[:, 2], cx + hw], axis=1)
 
 
 @lru_cache(maxsize=8)
@@ -71,10 +91,17 @@ class Region:
     index: int  # the box this region belongs to
 
 
-def regions(boxes: np.ndarray, height: int, width: int, mask_scale: float) -> list[Region]:
-    """The pixel regions of normalized ``boxes`` grown by ``mask_scale``; empty ones dropped."""
+def regions(boxes: np.ndarray, height: int, width: int, mask_scale: float,
+            heads: np.ndarray | None = None) -> list[Region]:
+    """The pixel regions of normalized ``boxes`` grown by ``mask_scale``; empty ones dropped.
+
+    ``heads`` (one bool per box, or None for none) marks face boxes, whose region is their
+    head box's (:func:`head_boxes`) grown by ``mask_scale``."""
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    grown = scale_boxes(boxes, mask_scale)
+    shaped = boxes
+    if heads is not None and np.any(heads):
+        shaped = np.where(np.asarray(heads, bool).reshape(-1, 1), head_boxes(boxes), boxes)
+    grown = scale_boxes(shaped, mask_scale)
     out = []
     for index, (raw, (ymin, xmin, ymax, xmax)) in enumerate(zip(boxes, grown)):
         py0, px0, py1, px1 = ymin * height, xmin * width, ymax * height, xmax * width
@@ -104,6 +131,32 @@ def mask_crop(region: Region, mask_size: int) -> np.ndarray:
     """
     u = np.asarray(region.crop, np.float64)
     return ((u * mask_size - 0.5) / max(mask_size - 1, 1)).astype(np.float32)
+
+
+def detection_regions(detections, height: int, width: int, mask_scale: float) -> list[Region]:
+    """The regions of a :class:`~vidanon.detections.Detections` as the renderer masks them:
+    face boxes without their own masks get the head shape, other boxes are grown as they are."""
+    from .detections import FACE
+
+    heads = detections.classes == FACE if detections.masks is None else None
+    return regions(detections.boxes, height, width, mask_scale, heads)
+
+
+def alpha_map(detections, height: int, width: int, mask_scale: float) -> np.ndarray:
+    """The frame's mask strength in [0, 1] (the maximum of its boxes' soft masks), as the
+    renderer pastes them (nearest template sample per pixel; for measuring and drawing)."""
+    alpha = np.zeros((height, width), np.float32)
+    for region in detection_regions(detections, height, width, mask_scale):
+        mask = ellipse_template() if detections.masks is None else detections.masks[region.index]
+        n = mask.shape[0]
+        v0, u0, v1, u1 = region.crop
+        rows = np.linspace(v0, v1, region.y1 - region.y0) if region.y1 - region.y0 > 1 else np.array([(v0 + v1) / 2])
+        cols = np.linspace(u0, u1, region.x1 - region.x0) if region.x1 - region.x0 > 1 else np.array([(u0 + u1) / 2])
+        ri = np.clip((rows * n).astype(np.int64), 0, n - 1)
+        ci = np.clip((cols * n).astype(np.int64), 0, n - 1)
+        view = alpha[region.y0 : region.y1, region.x0 : region.x1]
+        np.maximum(view, mask[np.ix_(ri, ci)], out=view)
+    return alpha
 
 
 # Plates: a plate detector's boxes hug the plate, and a plate is a rectangle, so its mask

@@ -15,30 +15,34 @@ from .detections import PLATE, Detections
 
 class Render:
     def __init__(self, effect: str, mask_scale: float, people: bool, segmenter=None) -> None:
-        from .effects import Renderer, SplashRenderer
+        from .effects import PeopleRenderer, Renderer, SplashRenderer
 
         self.segmenter = segmenter if people else None
         if effect == "splash":
             self.renderer = SplashRenderer()
-        else:  # people's masks follow their outline already: no extra margin
-            self.renderer = Renderer(effect, 1.0 if people else mask_scale)
+        elif people:  # the masks follow each person's outline already: no extra margin
+            self.renderer = PeopleRenderer(effect)
+        else:
+            self.renderer = Renderer(effect, mask_scale)
         self.always = effect == "splash"  # a frame without people is all grey
+        self.effect = effect
+        self._plate_renderer = None
 
     def __call__(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         if self.segmenter is not None:
-            dets = self._segment(frame, dets)
+            plates = dets.classes == PLATE
+            if plates.any():  # --target people,plates: people by their outline, then the plates
+                frame = self(frame, dets[np.flatnonzero(~plates)])
+                return self._plates(frame, dets[np.flatnonzero(plates)])
+            dets = self.segmenter(frame, dets)
         if len(dets) or self.always:
             frame = self.renderer(frame, dets)
         return frame
 
-    def _segment(self, frame: np.ndarray, dets: Detections) -> Detections:
-        """People get their outline's mask; plates (``--target people,plates``) keep their box,
-        with an empty mask that only keeps the masks aligned (the renderer masks plates with
-        its rectangle)."""
-        plates = dets.classes == PLATE
-        if not plates.any():
-            return self.segmenter(frame, dets)
-        people = self.segmenter(frame, dets[np.flatnonzero(~plates)])
-        rest = dets[np.flatnonzero(plates)]
-        rest.masks = np.zeros((len(rest), *people.masks.shape[1:]), np.float32)
-        return Detections.merge([people, rest])
+    def _plates(self, frame: np.ndarray, plates: Detections) -> np.ndarray:
+        """Plates among people: the face renderer's rectangle masks, with the same effect."""
+        if self._plate_renderer is None:
+            from .effects import Renderer
+
+            self._plate_renderer = Renderer(self.effect)
+        return self._plate_renderer(frame, plates)

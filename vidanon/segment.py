@@ -16,12 +16,65 @@ from dataclasses import replace
 import numpy as np
 
 from .detections import Detections
-from .mask import scale_boxes
 from .models import model_path
 
 SEG_SIZE = 256  # the network's input
 MASK_SIZE = 64  # masks as stored per box
-CROP_SCALE = 1.15  # arms and feet reach past the detector's box
+# The crop around a detector's box, in box heights / widths added on each side: more on
+# top, where hair and raised arms reach past SSD's box, than at the feet.
+MARGIN_TOP, MARGIN_BOTTOM, MARGIN_SIDE = 0.15, 0.06, 0.1
+# A mask still high on its crop's edge (at least EDGE_PIXELS of the edge row or column
+# over EDGE_HIGH) means the crop cut the person: that side is moved out by GROW of the
+# crop's size and the person segmented again, up to GROW_ROUNDS times. Edges at the
+# frame's border are left alone.
+EDGE_HIGH, EDGE_PIXELS, GROW, GROW_ROUNDS = 0.5, 2, 0.25, 2
+# Where a crop edge lies inside the frame, the mask fades to 0 over its last FADE pixels
+# (of MASK_SIZE), so a person the crop still cuts ends softly, not along a straight line.
+FADE = 4
+
+
+def crop_boxes(boxes: np.ndarray) -> np.ndarray:
+    """The crops segmented for detector ``boxes``: each grown by the margins above."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    h, w = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    return np.stack([b[:, 0] - MARGIN_TOP * h, b[:, 1] - MARGIN_SIDE * w,
+                     b[:, 2] + MARGIN_BOTTOM * h, b[:, 3] + MARGIN_SIDE * w], axis=1)  # fmt: skip
+
+
+def cut_sides(masks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) booleans, top/left/bottom/right: the mask is high on that edge of its box and
+    the edge lies inside the frame (so there is more of the person beyond it)."""
+    high = masks > EDGE_HIGH
+    edges = np.stack([high[:, 0, :], high[:, :, 0], high[:, -1, :], high[:, :, -1]], axis=1)
+    inside = np.stack([boxes[:, 0] > 0, boxes[:, 1] > 0, boxes[:, 2] < 1, boxes[:, 3] < 1], axis=1)
+    return (edges.sum(axis=2) >= EDGE_PIXELS) & inside
+
+
+def grow_sides(boxes: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """``boxes`` with each side flagged in ``sides`` moved out by GROW of the box's size
+    (not past the frame's border, unless the box already was)."""
+    b = np.array(boxes, np.float64)
+    h, w = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    b[:, 0] = np.where(sides[:, 0], np.minimum(b[:, 0], np.maximum(0.0, b[:, 0] - GROW * h)), b[:, 0])
+    b[:, 1] = np.where(sides[:, 1], np.minimum(b[:, 1], np.maximum(0.0, b[:, 1] - GROW * w)), b[:, 1])
+    b[:, 2] = np.where(sides[:, 2], np.maximum(b[:, 2], np.minimum(1.0, b[:, 2] + GROW * h)), b[:, 2])
+    b[:, 3] = np.where(sides[:, 3], np.maximum(b[:, 3], np.minimum(1.0, b[:, 3] + GROW * w)), b[:, 3])
+    return b
+
+
+def fade_edges(masks: np.ndarray, boxes: np.ndarray, width: int = FADE) -> np.ndarray:
+    """``masks`` faded to 0 over their last ``width`` pixels on every side whose box edge
+    lies inside the frame; sides on or past the frame's border keep their values."""
+    out = np.array(masks, np.float32)
+    n, size = out.shape[:2]
+    ramp = np.ones(size, np.float32)
+    ramp[:width] = (np.arange(width) + 0.5) / width
+    inside = np.stack([boxes[:, 0] > 0, boxes[:, 1] > 0, boxes[:, 2] < 1, boxes[:, 3] < 1], axis=1)
+    for i in range(n):
+        rows = np.minimum(np.where(inside[i, 0], ramp, 1.0), np.where(inside[i, 2], ramp[::-1], 1.0))
+        cols = np.minimum(np.where(inside[i, 1], ramp, 1.0), np.where(inside[i, 3], ramp[::-1], 1.0))
+        out[i] *= rows[:, None] * cols[None, :]
+    return out
 
 
 class PersonSegmenter:
@@ -48,8 +101,22 @@ class PersonSegmenter:
 
         self._segment = segment
 
+    def masks(self, frame: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The crops of detector ``boxes`` (grown where the person went past them) and the
+        raw soft masks of those crops."""
+        crops = crop_boxes(boxes)
+        masks = self._segment(frame, crops.astype(np.float32)).numpy()
+        for _ in range(GROW_ROUNDS):
+            sides = cut_sides(masks, crops)
+            redo = np.flatnonzero(sides.any(axis=1))
+            if redo.size == 0:
+                break
+            crops[redo] = grow_sides(crops[redo], sides[redo])
+            masks[redo] = self._segment(frame, crops[redo].astype(np.float32)).numpy()
+        return crops, masks
+
     def __call__(self, frame: np.ndarray, detections: Detections) -> Detections:
         if len(detections) == 0:
             return replace(detections, masks=np.zeros((0, MASK_SIZE, MASK_SIZE), np.float32))
-        grown = scale_boxes(detections.boxes, CROP_SCALE).astype(np.float32)
-        return replace(detections, boxes=grown, masks=self._segment(frame, grown).numpy())
+        crops, masks = self.masks(frame, detections.boxes)
+        return replace(detections, boxes=crops.astype(np.float32), masks=fade_edges(masks, crops))
