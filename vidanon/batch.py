@@ -477,7 +477,8 @@ def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
 
 def noun(summary: dict) -> str:
     """What a summary's boxes hide."""
-    return "person" if summary.get("target") == "people" else "face"
+    nouns = {"people": "person", "plates": "plate", "faces,plates": "face and plate", "people,plates": "person and plate"}
+    return nouns.get(summary.get("target"), "face")
 
 
 def _finish_segmented(result, job, info, results, parts, audio: bool, say, metadata: str = "private") -> None:

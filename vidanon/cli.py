@@ -87,8 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "coarse pixelation, or a solid black fill; 'splash' keeps people in colour and "
                    "turns everything else grey (a look, not anonymization: faces stay visible)")
     p.add_argument("--target", metavar="{" + ",".join(TARGETS) + "}", default="faces",
-                   help="what blur/pixelate/fill hide: faces (default) or whole people, "
-                   "following each person's outline")
+                   help="what blur/pixelate/fill hide: faces (default), whole people following each person's "
+                   "outline, or licence plates (needs --plates-model); a comma list hides several: faces,plates")
+    p.add_argument("--plates-model", metavar="PATH.onnx", default=None,
+                   help="the plate detector for --target plates: a YOLOv5/v8/v9-style ONNX file (default: "
+                   "$VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see README 'Licence plates'")
+    p.add_argument("--plates-threshold", type=_number("plates_threshold"), default=None,
+                   help="plate detector score above which a plate is hidden (default 0.25)")
     p.add_argument("-t", "--threshold", type=_number("threshold"), default=None,
                    help=f"detector score above which a face is hidden (default {DEFAULT_THRESHOLD}; "
                    "people: 0.5); lower hides more (and more false alarms)")
@@ -150,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             detect_size=args.detect_size, scan_every=args.scan_every, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
             track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, review=args.review, target=args.target,
             metadata=args.metadata, odd_size=args.odd_size, mkdir=args.mkdir,
+            plates_model=args.plates_model, plates_threshold=args.plates_threshold,
         )  # fmt: skip
         # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
         Options(**options).validate()

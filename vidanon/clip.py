@@ -107,7 +107,8 @@ class Anonymize(Effect):
 
     ``clip.with_effects([Anonymize(effect="blur")])``. The options are those of the command
     line, with the same names, ranges and messages (:mod:`vidanon.options`): ``effect``
-    (blur, pixelate, fill, splash), ``target`` (faces, people), ``threshold``,
+    (blur, pixelate, fill, splash), ``target`` (faces, people, plates, faces,plates), ``threshold``,
+    ``plates_model`` and ``plates_threshold`` (see README "Licence plates"),
     ``mask_scale``, ``detect_size``, ``batch_size``, ``track`` (False: ``--no-track``),
     ``tracks`` (replay a tracks file instead of detecting), ``save_tracks`` (write one),
     ``progress``; and ``fps``: the rate at which the clip is sampled to find faces (default:
@@ -129,6 +130,8 @@ class Anonymize(Effect):
     save_tracks: str | None = None
     fps: float | None = None
     progress: bool = True
+    plates_model: str | None = None  # target "plates" / "faces,plates": the ONNX plate detector
+    plates_threshold: float | None = None
 
     def __post_init__(self) -> None:
         self.options()  # a bad option fails where the effect is written
@@ -139,7 +142,8 @@ class Anonymize(Effect):
         return Options.from_kwargs(
             effect=self.effect, target=self.target, threshold=self.threshold, mask_scale=self.mask_scale,
             detect_size=self.detect_size, batch_size=self.batch_size, track=self.track, tracks=self.tracks,
-            save_tracks=self.save_tracks, progress=self.progress,
+            save_tracks=self.save_tracks, progress=self.progress, plates_model=self.plates_model,
+            plates_threshold=self.plates_threshold,
         )  # fmt: skip
 
     def apply(self, clip):

@@ -9,7 +9,8 @@ import numpy as np
 # Class ids carried in Detections.classes.
 FACE = 0
 PERSON = 1
-CLASS_NAMES = {FACE: "face", PERSON: "person"}
+PLATE = 2  # a licence plate (vidanon.plates)
+CLASS_NAMES = {FACE: "face", PERSON: "person", PLATE: "plate"}
 
 # Where a box came from (Detections.sources), most trusted first.
 DETECTED = 0  # the detector found it in this frame

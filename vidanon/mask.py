@@ -157,3 +157,22 @@ def alpha_map(detections, height: int, width: int, mask_scale: float) -> np.ndar
         view = alpha[region.y0 : region.y1, region.x0 : region.x1]
         np.maximum(view, mask[np.ix_(ri, ci)], out=view)
     return alpha
+
+
+# Plates: a plate detector's boxes hug the plate, and a plate is a rectangle, so its mask
+# is a rectangle grown by PLATE_MASK_SCALE whose border is feathered over PLATE_FEATHER of
+# the grown box's half-size; the opaque core reaches 1.3 * (1 - 0.15) = 1.1 half-boxes out.
+PLATE_MASK_SCALE = 1.3
+PLATE_FEATHER = 0.15
+
+
+@lru_cache(maxsize=8)
+def rectangle_template(size: int = TEMPLATE_SIZE, feather: float = PLATE_FEATHER) -> np.ndarray:
+    """A soft rectangular mask of ``size`` x ``size`` in [0, 1] covering the unit box: exactly 1
+    up to ``1 - feather`` half-boxes from the centre along each axis, falling linearly to 0 at
+    the box's edge (the product of the two axes' ramps, so corners are rounded off softly)."""
+    if not 0.0 <= feather < 1.0:
+        raise ValueError("feather must be in [0, 1)")
+    c = np.abs((np.arange(size) + 0.5) / size * 2.0 - 1.0)  # distance from the centre, half-boxes
+    ramp = np.clip((1.0 - c) / feather, 0.0, 1.0) if feather > 0 else (c <= 1.0).astype(np.float64)
+    return np.outer(ramp, ramp).astype(np.float32)

@@ -18,7 +18,7 @@ from .errors import VidanonError
 from .mask import DEFAULT_MASK_SCALE
 from .video import METADATA_POLICIES, ODD_SIZES
 
-TARGETS = ("faces", "people")
+TARGETS = ("faces", "people", "plates")  # --target takes one, or a comma list (faces,plates)
 
 
 class OptionError(VidanonError, ValueError):
@@ -55,6 +55,7 @@ RANGES: dict[str, Range] = {
     "jobs": Range("jobs", True, 1, 64),
     "segments": Range("segments", True, 1, 64),
     "fps": Range("fps", False, 0.01, 1000.0),
+    "plates_threshold": Range("plates threshold", False, 0.01, 0.99),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
     "effect": EFFECTS,
@@ -90,6 +91,19 @@ def check(name: str, value):
     if not (spec.lo <= number <= spec.hi or number in spec.also):
         raise OptionError(f"{spec.label} must be {spec.describe()}, not {_fmt(value)}")
     return number
+
+
+def check_target(value) -> str:
+    """``--target``: one of TARGETS or a comma list of them, normalized to TARGETS' order
+    (``plates,faces`` -> ``faces,plates``); faces and people exclude each other."""
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [value]
+    for part in parts:
+        if part not in TARGETS:
+            raise OptionError(f"unknown target {_fmt(part)}; choose from {', '.join(TARGETS)} or a comma list "
+                              "such as faces,plates")  # fmt: skip
+    if "people" in parts and "faces" in parts:
+        raise OptionError("people and faces cannot be combined: hiding whole people hides their faces already")
+    return ",".join(t for t in TARGETS if t in parts)
 
 
 def _as_number(value) -> float | int | None:
@@ -136,6 +150,8 @@ class Options:
     metadata: str = "private"  # identifying tags removed; "keep": all kept; "strip": none kept
     odd_size: str = "pad"  # H.264/HEVC at an odd size: "pad" (4:2:0, edge repeated) or "444"
     mkdir: bool = False  # create a missing output folder
+    plates_model: str | None = None  # --target plates: an .onnx YOLO plate detector (or $VIDANON_PLATES_MODEL)
+    plates_threshold: float | None = None  # None: vidanon.plates.PLATE_THRESHOLD
     # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
     # (stop None: to the end), with ``context`` frames on each side decoded and tracked
     # but not written, so that the tracker is warm at the part's first frame and its
@@ -143,6 +159,20 @@ class Options:
     frame_range: tuple[int, int | None] | None = None
     context: int = 30
     on_frames: Callable[[int], None] | None = None  # called with the number of frames just written
+
+    def _check_plates(self) -> None:
+        import os
+
+        from .plates import ENV_MODEL, INSTALL_HINT, NO_MODEL_HINT
+
+        if self.effect == "splash":
+            raise OptionError("the splash effect shows people; it does not hide plates (use blur, pixelate or fill)")
+        if not (self.plates_model or os.environ.get(ENV_MODEL)):
+            raise OptionError(NO_MODEL_HINT)
+        try:
+            import onnxruntime  # noqa: F401 - only whether it is there
+        except ImportError:
+            raise OptionError(f"plates need onnxruntime: {INSTALL_HINT}") from None
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> "Options":
@@ -157,21 +187,32 @@ class Options:
 
     @property
     def people(self) -> bool:
-        return self.target == "people" or self.effect == "splash"
+        return "people" in self.target.split(",") or self.effect == "splash"
+
+    @property
+    def plates(self) -> bool:
+        return "plates" in self.target.split(",")
+
+    @property
+    def faces(self) -> bool:
+        """Faces are detected (with or without plates); False for people or plates alone."""
+        return "faces" in self.target.split(",") and not self.people
 
     def validate(self) -> None:
         """Check every option against the table (and normalize numbers); raise :class:`OptionError`."""
         self.effect = check("effect", self.effect)
-        self.target = check("target", self.target)
+        self.target = check_target(self.target)
         self.metadata = check("metadata", self.metadata)
         self.odd_size = check("odd_size", self.odd_size)
-        for name in ("threshold", "batch_size", "detect_size", "scan_every"):  # None: the default
+        for name in ("threshold", "batch_size", "detect_size", "scan_every", "plates_threshold"):  # None: the default
             if getattr(self, name) is not None:
                 setattr(self, name, check(name, getattr(self, name)))
         self.mask_scale = check("mask_scale", self.mask_scale)
         self.crf = check("crf", self.crf)
         if self.review is not None:
             self.review = check_review_path(self.review)
+        if self.plates and not self.tracks:
+            self._check_plates()
         if self.frame_range is not None:
             start, stop = self.frame_range
             if start < 0 or (stop is not None and stop <= start):

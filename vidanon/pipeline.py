@@ -5,7 +5,9 @@ Each stage is a small object with one job, in a module of its own: a source of f
 (:mod:`vidanon.detect`), a :class:`~vidanon.tracking.Tracker` (:mod:`vidanon.track`, or the
 replay of a tracks file, :mod:`vidanon.tracksfile`), the renderer (:mod:`vidanon.render`)
 and a sink (:mod:`vidanon.sink`). They pass :class:`~vidanon.detections.Detections`
-records. :func:`build_stages` makes the detect, track and render stages from
+records. With ``--target ...,plates`` the detect stage also runs the plate detector
+(:mod:`vidanon.plates`) on the same frames and the track stage is a
+:class:`~vidanon.jointtrack.JointTracker` (a tracker per kind). :func:`build_stages` makes the detect, track and render stages from
 :class:`~vidanon.options.Options` for every entry point; :func:`run_stages` joins them:
 
 * :func:`anonymize` (the command line, batch folders, ``--segments``, Ray): a file
@@ -32,7 +34,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .detections import FACE, PERSON, Detections
+from .detections import FACE, PERSON, PLATE, Detections
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render import Render
 from .review import check_review_target, mask_cover, write_review
@@ -173,19 +175,29 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     from .track import FaceTracker, NoTracker, ShotCuts
 
     people = opts.people
+    plates = None
+    if opts.plates and not opts.tracks:  # first: a bad plate model is reported before TensorFlow loads
+        from .plates import resolve_model
+
+        plates = _plate_detector(str(resolve_model(opts.plates_model)), plate_threshold(opts))
     device = configure_tensorflow()
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     threshold = effective_threshold(opts)
     if opts.tracks:  # a replay: no detector at all
         tracker = ReplayTracker(opts.tracks)
         return Stages(_no_detections, TrackStage(tracker), build_render(opts), batch, device, people)
-    detector = build_detector(opts, device)
+    detector = build_detector(opts, device) if opts.faces or people else None
     start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
     if opts.track:
         tracker = FaceTracker(threshold=threshold, start_threshold=min(start, threshold),
                               low_threshold=min(low, threshold), class_id=PERSON if people else FACE)  # fmt: skip
     else:
         tracker = NoTracker(threshold)
+    if plates is not None:  # a second detector on the same frames, and a tracker of its own
+        from .jointtrack import JointTracker, Part, plate_tracker
+
+        plate_part = Part((PLATE,), plate_tracker(plate_threshold(opts), opts.track))
+        tracker = JointTracker([Part((FACE, PERSON), tracker), plate_part] if detector else [plate_part])
 
     position = [first_index]
 
@@ -193,10 +205,15 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
-        if people:
-            return detector(batch)
-        found = detector(batch, position[0])
-        position[0] += len(frames)
+        if detector is None:
+            found = [Detections.empty() for _ in frames]
+        elif people:
+            found = detector(batch)
+        else:
+            found = detector(batch, position[0])
+            position[0] += len(frames)
+        if plates is not None:
+            found = [Detections.merge([a, b]) for a, b in zip(found, plates(batch))]
         return found
 
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
@@ -208,6 +225,12 @@ def effective_threshold(opts: Options) -> float:
     if opts.threshold is not None:
         return opts.threshold
     return PERSON_THRESHOLD if opts.people else DEFAULT_THRESHOLD
+
+
+def plate_threshold(opts: Options) -> float:
+    from .plates import PLATE_THRESHOLD
+
+    return opts.plates_threshold if opts.plates_threshold is not None else PLATE_THRESHOLD
 
 
 def build_detector(opts: Options, device: str | None = None):
@@ -364,7 +387,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         height=info.height, fps=float(info.fps), faces=stats.boxes,
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
-        target="people" if stages.people else "faces", metadata_removed=sink.metadata_removed,
+        target="people" if stages.people and not opts.plates else opts.target, metadata_removed=sink.metadata_removed,
         review=opts.review, flagged=len(sheet.flags) if sheet is not None else 0,
     )  # fmt: skip
 
@@ -382,6 +405,15 @@ def _person_detector(threshold: float, low_threshold: float):
     from .detect import PersonDetector
 
     return PersonDetector(threshold=threshold, low_threshold=low_threshold)
+
+
+@functools.lru_cache(maxsize=2)
+def _plate_detector(model: str, threshold: float):
+    """One plate detector per model file and threshold per process."""
+    from .plates import PlateDetector
+    from .tf_setup import cpu_threads
+
+    return PlateDetector(model, threshold=threshold, threads=cpu_threads())
 
 
 @functools.lru_cache(maxsize=1)

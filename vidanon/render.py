@@ -8,9 +8,11 @@ gives the same pixels as rendering it in sequence.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from .detections import Detections
+from .detections import PLATE, Detections
 
 
 class Render:
@@ -25,16 +27,40 @@ class Render:
         else:
             self.renderer = Renderer(effect, mask_scale)
         self.always = effect == "splash"  # a frame without people is all grey
+        self.effect = effect
+        self._plate_renderer = None
 
     def __call__(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         return self.draw(frame, self.masks(frame, dets))
 
     def masks(self, frame: np.ndarray, dets: Detections) -> Detections:
-        """The boxes as they are drawn: with each person's soft mask when people are hidden."""
-        return self.segmenter(frame, dets) if self.segmenter is not None else dets
+        """The boxes as they are drawn: with each person's soft mask when people are hidden
+        (plates among them keep their boxes)."""
+        if self.segmenter is None:
+            return dets
+        plates = dets.classes == PLATE
+        if plates.any():
+            people = self.segmenter(frame, dets[np.flatnonzero(~plates)])
+            rest = dets[np.flatnonzero(plates)]
+            size = people.masks.shape[1]
+            return Detections.merge([people, replace(rest, masks=np.ones((len(rest), size, size), np.float32))])
+        return self.segmenter(frame, dets)
 
     def draw(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         """``frame`` with the boxes of :meth:`masks` hidden."""
+        if self.segmenter is not None:
+            plates = dets.classes == PLATE
+            if plates.any():  # --target people,plates: people by their outline, then the plates
+                frame = self.draw(frame, dets[np.flatnonzero(~plates)])
+                return self._plates(frame, replace(dets[np.flatnonzero(plates)], masks=None))
         if len(dets) or self.always:
             frame = self.renderer(frame, dets)
         return frame
+
+    def _plates(self, frame: np.ndarray, plates: Detections) -> np.ndarray:
+        """Plates among people: the face renderer's rectangle masks, with the same effect."""
+        if self._plate_renderer is None:
+            from .effects import Renderer
+
+            self._plate_renderer = Renderer(self.effect)
+        return self._plate_renderer(frame, plates)
