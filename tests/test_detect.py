@@ -248,3 +248,25 @@ def test_second_look_confirms_small_faces_and_drops_patterns(detector, face_imag
                       [0.3, 0.3, 0.35, 0.9], [0, 0, 0, 0])  # fmt: skip
     scores = detector.second_look(face_image, fake).scores
     assert (scores[:3] <= UNVERIFIED_SCORE).all() and scores[3] == np.float32(0.9)
+
+
+def test_lite_conversion_is_cached_and_checked(tmp_path, monkeypatch, face_image):
+    """The TensorFlow Lite conversion is kept in the cache folder and reused by the next
+    detector; a damaged cache file is converted again, never used."""
+    from vidanon.detect import _LiteNet, lite_cache_path
+
+    monkeypatch.setenv("VIDANON_CACHE_DIR", str(tmp_path))
+    conversions = []
+    convert = _LiteNet._convert
+    monkeypatch.setattr(_LiteNet, "_convert", lambda self: conversions.append(1) or convert(self))
+    first = FaceDetector(backend="tflite")(face_image[None])[0]
+    path = lite_cache_path()
+    assert path.parent == tmp_path and path.is_file() and len(conversions) == 1
+    again = FaceDetector(backend="tflite")(face_image[None])[0]
+    assert len(conversions) == 1  # loaded from the cache
+    np.testing.assert_allclose(again.scores, first.scores)
+    path.write_bytes(path.read_bytes()[:1000])  # a cut-off file
+    FaceDetector(backend="tflite")
+    assert len(conversions) == 2 and path.stat().st_size > 1000
+    monkeypatch.setenv("VIDANON_CACHE_DIR", "")
+    assert lite_cache_path() is None

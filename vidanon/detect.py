@@ -11,7 +11,9 @@ thinned by non-maximum suppression.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -347,39 +349,97 @@ class FaceDetector:
         return out
 
 
+def lite_cache_path() -> Path | None:
+    """Where the face detector's TensorFlow Lite conversion is kept: ``$VIDANON_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/vidanon``, else ``~/.cache/vidanon`` (``VIDANON_CACHE_DIR=""``:
+    no cache)."""
+    import tensorflow as tf
+
+    from .models import MODELS
+
+    base = os.environ.get("VIDANON_CACHE_DIR")
+    if base is None:
+        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidanon")
+    if not base:
+        return None
+    return Path(base) / f"centerface-{MODELS['centerface'].sha256[:16]}-tf{tf.__version__}.tflite"
+
+
+def _read_cache(path: Path | None) -> bytes | None:
+    try:
+        return path.read_bytes() if path is not None and path.is_file() else None
+    except OSError:
+        return None
+
+
+def _write_cache(path: Path | None, blob: bytes) -> None:
+    """Keep ``blob`` at ``path`` (written aside, then renamed); a folder that cannot be
+    written only costs the next run the conversion."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 class _LiteNet:
     """The same network converted to TensorFlow Lite and run by its XNNPACK CPU kernels.
 
     On a CPU, TensorFlow's own kernels run this MobileNet-style network about half as
-    fast as XNNPACK; the conversion (about 2 s) happens once per process from the
-    graph built above, so both back-ends compute the same function (checked by
-    ``tests/test_detect.py``). One frame per ``invoke``; the interpreter is resized
-    when the frame geometry changes.
+    fast as XNNPACK. The conversion from the graph built above (about 2.5 s) is done once
+    and kept in the user's cache folder (:func:`lite_cache_path`), keyed by the model's
+    SHA-256 and TensorFlow's version; every load, converted or cached, is checked against
+    the graph on a probe image, so both back-ends compute the same function (and a damaged
+    cache file is converted again). One frame per ``invoke``; one interpreter per input shape.
     """
 
     def __init__(self, net) -> None:
+        import tensorflow as tf
+
+        self._fn = tf.function(
+            lambda x: net(x)[:3], autograph=False, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
+        )
+        self._interpreters: dict[tuple[int, ...], tuple] = {}
+        path = lite_cache_path()
+        blob = _read_cache(path)
+        if blob is not None and self._load(blob):
+            return
+        blob = self._convert()
+        if not self._load(blob):
+            raise ModelError("the TensorFlow Lite face detector disagrees with the graph; use backend='tf'")
+        _write_cache(path, blob)
+
+    def _convert(self) -> bytes:
         import warnings
 
         import tensorflow as tf
 
-        fn = tf.function(
-            lambda x: net(x)[:3], autograph=False, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
-        )
         try:
             with _quiet_native_stderr(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
-                self._blob = converter.convert()
-                self._interpreters: dict[tuple[int, ...], tuple] = {}
-                self._interpreter((1, 64, 96, 3))
+                fn = self._fn
+                return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
         except Exception as exc:
             raise ModelError(f"cannot convert the face detector for the CPU: {exc}") from None
+
+    def _load(self, blob: bytes) -> bool:
+        """Use ``blob``; False when it cannot be loaded or disagrees with the graph."""
+        import tensorflow as tf
+
+        self._blob = blob
+        self._interpreters = {}
         probe = np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
-        expected = [t.numpy() for t in fn(tf.constant(probe))]
-        with _quiet_native_stderr():  # XNNPACK announces itself on the first run
-            got = self._run(probe)
-        if any(g.shape != e.shape or not np.allclose(g, e, atol=1e-3, rtol=1e-3) for g, e in zip(got, expected)):
-            raise ModelError("the TensorFlow Lite face detector disagrees with the graph; use backend='tf'")
+        try:
+            with _quiet_native_stderr():  # XNNPACK announces itself on the first run
+                got = self._run(probe)
+        except Exception:
+            return False
+        expected = [t.numpy() for t in self._fn(tf.constant(probe))]
+        return all(g.shape == e.shape and np.allclose(g, e, atol=1e-3, rtol=1e-3) for g, e in zip(got, expected))
 
     def _interpreter(self, shape: tuple[int, ...]):
         """An interpreter allocated for inputs of ``shape``: one per shape (a video with a
