@@ -3,11 +3,17 @@
 
 Builds test videos by compositing generated licence plates onto the people-free clips of
 ``../shared/eval/videos``: random text drawn with PIL's default font on plate-shaped
-rectangles (white or yellow, dark border), warped in perspective, moving along straight
-trajectories that enter at the frame's edges, 18 to 140 px wide (a 1080p dashcam plate
-is 20-60 px), some frames motion-blurred or dimmed. It runs vidanon on them with
-``--target faces,plates --plates-model MODEL`` and scores the output video itself with
-the face benchmark's rule (``scripts/evaluate.py``'s ``detail_kept``):
+rectangles (white or yellow, dark border), each mounted on a real car: the rear of the car
+that ``bikes_street.mp4`` shows in its frame 140 (a Belgian saloon, cut out with its
+surroundings, its own plate covered by the generated one, scaled so that the plate has
+the width wanted). Plate detectors look at the car around a plate: platedet's YOLOv8s-seg
+scores these plates 0.4-0.8 on the car and under 0.06 drawn alone on asphalt
+(``--bare`` draws them alone, warped in perspective, as a harder test). The plates move
+along straight trajectories that enter at the frame's edges, 18 to 140 px wide (a 1080p
+dashcam plate is 20-60 px), some frames motion-blurred or dimmed; a car drawn later hides
+the plates it covers (only a plate at least half visible is scored). It runs vidanon on
+them with ``--target faces,plates --plates-model MODEL`` and scores the output video
+itself with the face benchmark's rule (``scripts/evaluate.py``'s ``detail_kept``):
 
 * a plate-frame is **hidden** when the plate's box in the output has lost the detail of
   the input's (correlation of the high-pass parts under 0.5);
@@ -42,11 +48,14 @@ from vidanon.video import FrameReader, VideoWriter, probe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 CLIPS = {
-    "street720": dict(background="parking_no_people.mp4", size=(1280, 720), plates=8, widths=(18, 110)),
-    "dash1080": dict(background="bottles_hand_no_face.mp4", size=(1920, 1080), plates=8, widths=(20, 140)),
+    "street720": dict(background="parking_no_people.mp4", size=(1280, 720), plates=6, widths=(18, 110)),
+    "dash1080": dict(background="bottles_hand_no_face.mp4", size=(1920, 1080), plates=6, widths=(20, 140)),
 }
 WIDTH_BUCKETS = {"<32": (0, 32), "32-64": (32, 64), "64-128": (64, 128), ">=128": (128, 1e9)}
 PLATE_ASPECT = 4.7  # an EU plate is 520 x 110 mm; US plates are 2:1 (some of each are drawn)
+# The car that carries the plates: bikes_street.mp4's frame 140, the rear of the dark saloon on
+# the left (x, y, width, height in that 640x272 frame), and its plate there, which ours covers.
+CARRIER = dict(video="bikes_street.mp4", frame=140, car=(20, 90, 215, 115), plate=(67, 156, 39, 16))
 
 
 # --------------------------------------------------------------------------- build
@@ -66,6 +75,9 @@ def plate_image(rng) -> np.ndarray:
         text = text[:3] + " " + text[3:]
     font = ImageFont.load_default(size=int(h * (0.55 if us else 0.75)))
     x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
+    if x1 - x0 > 0.9 * w:  # too wide for the plate: smaller
+        font = ImageFont.load_default(size=int(font.size * 0.9 * w / (x1 - x0)))
+        x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
     draw.text(((w - (x1 - x0)) / 2 - x0, (h - (y1 - y0)) / 2 - y0), text, font=font, fill=(15, 15, 15, 255))
     return np.asarray(img)
 
@@ -106,6 +118,43 @@ def warp(plate: np.ndarray, width: int, rng) -> np.ndarray:
     return np.asarray(small).astype(np.float32)
 
 
+def load_carrier() -> np.ndarray:
+    """The car that carries the plates (RGB uint8), its own plate painted over with the
+    bumper's colour (the median of a ring around it), so that only ours is left."""
+    info = probe(SHARED / "videos" / CARRIER["video"])
+    reader = FrameReader(info)
+    try:
+        frame = next(f for t, f in enumerate(reader) if t == CARRIER["frame"])
+    finally:
+        reader.close()
+    x, y, w, h = CARRIER["car"]
+    car = np.array(frame[y : y + h, x : x + w, :3])
+    px, py, pw, ph = CARRIER["plate"]
+    px, py = px - x, py - y
+    ring = np.concatenate([car[py - 4 : py - 1, px - 4 : px + pw + 4].reshape(-1, 3),
+                           car[py + ph + 1 : py + ph + 4, px - 4 : px + pw + 4].reshape(-1, 3)])  # fmt: skip
+    car[py - 1 : py + ph + 1, px - 2 : px + pw + 2] = np.median(ring, axis=0).astype(np.uint8)
+    return car
+
+
+def mount(plate: np.ndarray, car: np.ndarray, width: int) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The plate ``width`` px wide on the car (scaled to fit it): RGBA float, and the plate's
+    box ``(y0, x0, y1, x1)`` in it."""
+    from PIL import Image
+
+    px, py, pw, ph = CARRIER["plate"]
+    cx, cy = px - CARRIER["car"][0] + pw / 2, py - CARRIER["car"][1] + ph / 2
+    s = width / pw
+    body = Image.fromarray(car).resize((max(2, round(car.shape[1] * s)), max(2, round(car.shape[0] * s))),
+                                       Image.BICUBIC)  # fmt: skip
+    h = max(2, round(width * plate.shape[0] / plate.shape[1]))
+    small = Image.fromarray(plate).resize((width, h), Image.LANCZOS)
+    x0, y0 = round(cx * s - width / 2), round(cy * s - h / 2)
+    body.paste(small, (x0, y0), small)
+    rgba = np.dstack([np.asarray(body, np.float32), np.full(body.size[::-1], 255.0, np.float32)])
+    return rgba, (y0, x0, y0 + h, x0 + width)
+
+
 def plan_plates(rng, n: int, frames: int, width: int, height: int, widths: tuple[int, int]) -> list[dict]:
     plans = []
     for k in range(n):
@@ -124,7 +173,7 @@ def plan_plates(rng, n: int, frames: int, width: int, height: int, widths: tuple
     return plans
 
 
-def build(name: str, out_dir: Path, frames: int, seed: int) -> tuple[Path, Path]:
+def build(name: str, out_dir: Path, frames: int, seed: int, bare: bool = False) -> tuple[Path, Path]:
     spec = CLIPS[name]
     rng = np.random.default_rng(seed)
     info = probe(SHARED / "videos" / spec["background"])
@@ -132,7 +181,8 @@ def build(name: str, out_dir: Path, frames: int, seed: int) -> tuple[Path, Path]
     plans = plan_plates(rng, spec["plates"], frames, width, height, spec["widths"])
     plates = [plate_image(rng) for _ in plans]
     warps = [rng.integers(0, 2**31) for _ in plans]
-    video = out_dir / f"plates_{name}.mp4"
+    car = None if bare else load_carrier()
+    video = out_dir / f"plates_{name}{'_bare' if bare else ''}.mp4"
     writer = VideoWriter(video, width, height, info.fps, "mp4", crf=12, preset="veryfast")
     truth = []
     reader = FrameReader(info)
@@ -140,7 +190,8 @@ def build(name: str, out_dir: Path, frames: int, seed: int) -> tuple[Path, Path]
         if t >= frames:
             break
         frame = resize(bg, height, width)
-        boxes = []
+        owner = np.full((height, width), -1, np.int32)  # whose plate or car is in front at each pixel
+        placed = []
         for k, plan in enumerate(plans):
             i = t - plan["start"]
             if not 0 <= i < plan["length"]:
@@ -149,32 +200,45 @@ def build(name: str, out_dir: Path, frames: int, seed: int) -> tuple[Path, Path]
             pw = int(round(plan["w0"] + (plan["w1"] - plan["w0"]) * u))
             cx = plan["p0"][0] + (plan["p1"][0] - plan["p0"][0]) * u
             cy = plan["p0"][1] + (plan["p1"][1] - plan["p0"][1]) * u
-            # the same angle for the whole trajectory (its own generator), the size following it
-            patch = warp(plates[k], pw, np.random.default_rng(warps[k]))
+            if bare:  # the same angle for the whole trajectory (its own generator), the size following it
+                patch = warp(plates[k], pw, np.random.default_rng(warps[k]))
+                inner = (0, 0, patch.shape[0], patch.shape[1])
+            else:
+                patch, inner = mount(plates[k], car, pw)
             rgb, alpha = patch[..., :3], patch[..., 3:] / 255.0
             event = plan["events"].get(t)
-            ph, pw_ = rgb.shape[:2]
             if event == "blur":  # horizontal motion blur over a quarter of the plate's width
-                kernel = np.ones(max(3, pw_ // 4)) / max(3, pw_ // 4)
+                n = max(3, (inner[3] - inner[1]) // 4)
+                kernel = np.ones(n) / n
                 blur = lambda a: np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, a)  # noqa: E731
                 rgb = np.stack([blur(rgb[..., c]) for c in range(3)], axis=-1)
                 alpha = blur(alpha[..., 0])[..., None]
             elif event == "dim":
                 rgb = rgb * 0.45
-            y0, x0 = int(round(cy - ph / 2)), int(round(cx - pw_ / 2))
+            # the plate's centre at (cx, cy)
+            y0 = int(round(cy - (inner[0] + inner[2]) / 2))
+            x0 = int(round(cx - (inner[1] + inner[3]) / 2))
+            ph, pw_ = rgb.shape[:2]
             ya, xa, yb, xb = max(0, y0), max(0, x0), min(height, y0 + ph), min(width, x0 + pw_)
             if yb - ya < 3 or xb - xa < 3:
                 continue
             a = alpha[ya - y0 : yb - y0, xa - x0 : xb - x0]
             frame[ya:yb, xa:xb] = frame[ya:yb, xa:xb] * (1 - a) + rgb[ya - y0 : yb - y0, xa - x0 : xb - x0] * a
-            visible = (yb - ya) * (xb - xa) / (ph * pw_)
-            boxes.append(dict(plate=k, box=[y0, x0, y0 + ph, x0 + pw_], width=pw_, visible=round(visible, 3),
+            owner[ya:yb, xa:xb][a[..., 0] > 0.5] = k
+            box = [y0 + inner[0], x0 + inner[1], y0 + inner[2], x0 + inner[3]]
+            placed.append((k, box, event))
+        boxes = []
+        for k, box, event in placed:  # visible: the share of the plate's box that is in the frame, in front
+            area = (box[2] - box[0]) * (box[3] - box[1])
+            ya, xa, yb, xb = max(0, box[0]), max(0, box[1]), min(height, box[2]), min(width, box[3])
+            seen = int((owner[ya:yb, xa:xb] == k).sum()) if yb > ya and xb > xa else 0
+            boxes.append(dict(plate=k, box=box, width=box[3] - box[1], visible=round(seen / area, 3),
                               event=event))  # fmt: skip
         writer.write(np.clip(np.round(frame), 0, 255).astype(np.uint8))
         truth.append(boxes)
     reader.close()
     writer.close()
-    gt = out_dir / f"plates_{name}.json"
+    gt = out_dir / f"plates_{name}{'_bare' if bare else ''}.json"
     gt.write_text(json.dumps({"video": video.name, "width": width, "height": height, "frames": truth}))
     return video, gt
 
@@ -242,6 +306,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=None, help="keep the clips and outputs here")
     ap.add_argument("--faces-only", action="store_true", help="also time --target faces on the same clips")
     ap.add_argument("--no-track", action="store_true", help="also score the detector alone (--no-track)")
+    ap.add_argument("--bare", action="store_true", help="plates alone on the background, warped, no car around them")
     ap.add_argument("extra", nargs="*", help="more vidanon options, after --")
     args = ap.parse_args()
     if not SHARED.is_dir():
@@ -250,11 +315,11 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     for name in args.clips:
         started = time.perf_counter()
-        video, gt = build(name, work, args.frames, args.seed)
+        video, gt = build(name, work, args.frames, args.seed, args.bare)
         built = time.perf_counter() - started
         runs = [("tracked", [])] + ([("no-track", ["--no-track"])] if args.no_track else [])
         for label, flags in runs:
-            out = work / f"plates_{name}_{label}.mp4"
+            out = work / f"{video.stem}_{label}.mp4"
             fps = run_vidanon(video, out, "--target", "faces,plates", "--plates-model", args.model, *flags,
                               *args.extra)  # fmt: skip
             s = score(gt, video, out)
