@@ -125,3 +125,13 @@ def test_head_of_labelled_faces_is_covered(shared, detector):
             covered.append(float((alpha[ya:yb, xa:xb] >= 0.5).mean()))
     assert len(covered) >= 8
     assert np.median(covered) >= 0.9 and min(covered) >= 0.6, covered
+
+
+def test_alpha_map_follows_the_renderer_per_label():
+    """A plate's mask is the feathered rectangle the renderer pastes (its corners hidden), a
+    face's the head ellipse (its box's corners hidden only inside the ellipse)."""
+    box = [[0.4, 0.4, 0.6, 0.6]]
+    plate = alpha_map(Detections(box, [0.9], [2]), 100, 100, 1.45)
+    face = alpha_map(Detections(box, [0.9], [0]), 100, 100, 1.45)
+    assert plate[41, 41] == 1.0 and plate[59, 59] == 1.0 and plate[30, 50] == 0.0
+    assert face[59, 41] < 1.0 and face[50, 50] == 1.0

@@ -13,13 +13,11 @@ blocks across. A fixed-size kernel would leave large faces recognisable.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import numpy as np
 
-from .detections import PLATE, Detections
-from .mask import (DEFAULT_MASK_SCALE, PLATE_MASK_SCALE, Region, detection_regions, ellipse_template, mask_crop,
-                   rectangle_template, regions)  # fmt: skip
+from .detections import Detections
+from .mask import DEFAULT_MASK_SCALE, Region, mask_crop, regions, shaped_regions
 
 EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
@@ -105,22 +103,6 @@ class Renderer:
         self.mask_scale = float(mask_scale)
         self.fill_color = np.asarray(fill_color, np.float32).reshape(3)
         self._apply = _build_region_fn()
-        self._template = ellipse_template()
-        self._plate_template = rectangle_template()
-
-    def _regions(self, detections: Detections, height: int, width: int) -> list[tuple[Region, np.ndarray | None]]:
-        """Each box's region and template: plates a feathered rectangle grown by PLATE_MASK_SCALE,
-        the rest as :func:`~vidanon.mask.detection_regions` shapes them, grown by ``mask_scale``
-        (template None: the ellipse, or the box's own mask)."""
-        plates = detections.classes == PLATE
-        if not plates.any():
-            return [(r, None) for r in detection_regions(detections, height, width, self.mask_scale)]
-        others, index = np.flatnonzero(~plates), np.flatnonzero(plates)
-        out = [(replace(r, index=int(others[r.index])), None)
-               for r in detection_regions(detections[others], height, width, self.mask_scale)]  # fmt: skip
-        for r in regions(detections.boxes[index], height, width, PLATE_MASK_SCALE):
-            out.append((replace(r, index=int(index[r.index])), self._plate_template))
-        return out
 
     def _small_size(self, region: Region) -> tuple[int, int]:
         cells = BLUR_CELLS if self.effect == "blur" else PIXEL_CELLS
@@ -134,9 +116,7 @@ class Renderer:
             return frame
         height, width = frame.shape[:2]
         out = np.array(frame, copy=True)
-        masks = detections.masks
-        for region, template in self._regions(detections, height, width):
-            mask = template if template is not None else self._template if masks is None else masks[region.index]
+        for region, mask in shaped_regions(detections, height, width, self.mask_scale):
             patch = out[region.y0 : region.y1, region.x0 : region.x1]
             result = self._apply(
                 patch,

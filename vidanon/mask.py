@@ -11,7 +11,7 @@ box sits a little off the face.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -133,32 +133,6 @@ def mask_crop(region: Region, mask_size: int) -> np.ndarray:
     return ((u * mask_size - 0.5) / max(mask_size - 1, 1)).astype(np.float32)
 
 
-def detection_regions(detections, height: int, width: int, mask_scale: float) -> list[Region]:
-    """The regions of a :class:`~vidanon.detections.Detections` as the renderer masks them:
-    face boxes without their own masks get the head shape, other boxes are grown as they are."""
-    from .detections import FACE
-
-    heads = detections.classes == FACE if detections.masks is None else None
-    return regions(detections.boxes, height, width, mask_scale, heads)
-
-
-def alpha_map(detections, height: int, width: int, mask_scale: float) -> np.ndarray:
-    """The frame's mask strength in [0, 1] (the maximum of its boxes' soft masks), as the
-    renderer pastes them (nearest template sample per pixel; for measuring and drawing)."""
-    alpha = np.zeros((height, width), np.float32)
-    for region in detection_regions(detections, height, width, mask_scale):
-        mask = ellipse_template() if detections.masks is None else detections.masks[region.index]
-        n = mask.shape[0]
-        v0, u0, v1, u1 = region.crop
-        rows = np.linspace(v0, v1, region.y1 - region.y0) if region.y1 - region.y0 > 1 else np.array([(v0 + v1) / 2])
-        cols = np.linspace(u0, u1, region.x1 - region.x0) if region.x1 - region.x0 > 1 else np.array([(u0 + u1) / 2])
-        ri = np.clip((rows * n).astype(np.int64), 0, n - 1)
-        ci = np.clip((cols * n).astype(np.int64), 0, n - 1)
-        view = alpha[region.y0 : region.y1, region.x0 : region.x1]
-        np.maximum(view, mask[np.ix_(ri, ci)], out=view)
-    return alpha
-
-
 # Plates: a plate detector's boxes hug the plate, and a plate is a rectangle, so its mask
 # is a rectangle grown by PLATE_MASK_SCALE whose border is feathered over PLATE_FEATHER of
 # the grown box's half-size; the opaque core reaches 1.3 * (1 - 0.15) = 1.1 half-boxes out.
@@ -176,3 +150,43 @@ def rectangle_template(size: int = TEMPLATE_SIZE, feather: float = PLATE_FEATHER
     c = np.abs((np.arange(size) + 0.5) / size * 2.0 - 1.0)  # distance from the centre, half-boxes
     ramp = np.clip((1.0 - c) / feather, 0.0, 1.0) if feather > 0 else (c <= 1.0).astype(np.float64)
     return np.outer(ramp, ramp).astype(np.float32)
+
+
+def shaped_regions(detections, height: int, width: int, mask_scale: float) -> list[tuple[Region, np.ndarray]]:
+    """Each box of a :class:`~vidanon.detections.Detections` with the mask the renderer pastes
+    there, by what the box holds: a plate, a feathered rectangle grown by PLATE_MASK_SCALE; a
+    box with its own mask (a person), that mask, grown by ``mask_scale``; a face, the ellipse
+    of its head box (:func:`head_boxes`) grown by ``mask_scale``."""
+    from .detections import FACE, PLATE
+
+    plates = detections.classes == PLATE
+    own = detections.masks is not None
+    heads = (detections.classes == FACE) & ~plates if not own else None
+    scaled = regions(detections.boxes, height, width, mask_scale, heads)
+    out = [(r, detections.masks[r.index] if own else ellipse_template()) for r in scaled if not plates[r.index]]
+    if plates.any():
+        index = np.flatnonzero(plates)
+        for r in regions(detections.boxes[index], height, width, PLATE_MASK_SCALE):
+            out.append((replace(r, index=int(index[r.index])), rectangle_template()))
+    return out
+
+
+def detection_regions(detections, height: int, width: int, mask_scale: float) -> list[Region]:
+    """The pixel regions the renderer masks for ``detections`` (see :func:`shaped_regions`)."""
+    return [r for r, _ in shaped_regions(detections, height, width, mask_scale)]
+
+
+def alpha_map(detections, height: int, width: int, mask_scale: float) -> np.ndarray:
+    """The frame's mask strength in [0, 1] (the maximum of its boxes' soft masks), as the
+    renderer pastes them (nearest template sample per pixel; for measuring and drawing)."""
+    alpha = np.zeros((height, width), np.float32)
+    for region, mask in shaped_regions(detections, height, width, mask_scale):
+        n = mask.shape[0]
+        v0, u0, v1, u1 = region.crop
+        rows = np.linspace(v0, v1, region.y1 - region.y0) if region.y1 - region.y0 > 1 else np.array([(v0 + v1) / 2])
+        cols = np.linspace(u0, u1, region.x1 - region.x0) if region.x1 - region.x0 > 1 else np.array([(u0 + u1) / 2])
+        ri = np.clip((rows * n).astype(np.int64), 0, n - 1)
+        ci = np.clip((cols * n).astype(np.int64), 0, n - 1)
+        view = alpha[region.y0 : region.y1, region.x0 : region.x1]
+        np.maximum(view, mask[np.ix_(ri, ci)], out=view)
+    return alpha
