@@ -296,3 +296,46 @@ def test_few_detections_are_not_followed_by_appearance():
     masks = [o[2] for o in out]
     assert all(len(masks[t]) == 0 for t in range(2 + tracker.max_age, 12))
 
+
+
+def _textured_scene(face_at=None, dim=1.0, size=64, post=False):
+    """A 240x320 frame of fine random texture (a street, a crowd); ``face_at`` pastes the
+    same coarse-textured 'face' there, its contrast scaled by ``dim``; ``post``: a post with a
+    coarse pattern of its own (a poster column) then hides 5/8 of the face from the left:
+    the face as a whole no longer correlates with itself, its right half still does."""
+    frame = np.random.default_rng(5).integers(60, 190, (240, 320, 3)).astype(np.float64)
+    if face_at is not None:
+        texture = np.random.default_rng(0).integers(30, 230, (size // 8, size // 8, 1))
+        face = np.kron(texture, np.ones((8, 8, 3), int)).astype(np.float64)
+        y, x = face_at
+        frame[y : y + size, x : x + size] = 128 + (face - 128) * dim
+        if post:
+            pattern = np.random.default_rng(21).integers(30, 230, (30, 5 * size // 64, 1))
+            frame[:, x : x + 5 * size // 8] = np.kron(pattern, np.ones((8, 8, 3), int))
+    return frame.astype(np.uint8)
+
+
+def test_coasting_box_stops_when_its_face_leaves_the_image():
+    # A face walks right, detected for 10 frames, then the detector misses it. Where it has
+    # vanished (the textured background shows at the predicted place), no box coasts on;
+    # where it is still there, dimmed (a face in shade, which the detector often misses) or
+    # mostly behind a post, the box coasts on as before.
+    def at(t):
+        return (80, 40 + 2 * t)
+
+    for case in ("vanished", "dimmed", "behind a post"):
+        tracker = FaceTracker(0.5)
+        out = []
+        for t in range(20):
+            lost = t >= 10
+            face = None if case == "vanished" and lost else at(t)
+            frame = _textured_scene(face, dim=0.4 if lost and case == "dimmed" else 1.0,
+                                    post=lost and case == "behind a post")  # fmt: skip
+            out.extend(tracker.push(t, Detections.empty() if lost else det(_box(*at(t))), frame=frame))
+        out.extend(tracker.flush())
+        masks = [o[2] for o in out]
+        assert all(hidden_share(masks[t], _box(*at(t))) == 1.0 for t in range(10)), case
+        if case == "vanished":
+            assert all(len(masks[t]) == 0 for t in range(10, 20))
+        else:
+            assert all(hidden_share(masks[t], _box(*at(t))) == 1.0 for t in range(10, 10 + tracker.max_age)), case
