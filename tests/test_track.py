@@ -339,3 +339,21 @@ def test_coasting_box_stops_when_its_face_leaves_the_image():
             assert all(len(masks[t]) == 0 for t in range(10, 20))
         else:
             assert all(hidden_share(masks[t], _box(*at(t))) == 1.0 for t in range(10, 10 + tracker.max_age)), case
+
+
+def test_hands_without_a_face_are_not_masked(shared):
+    """A real clip of hands reaching in to take bottles, no face anywhere: the default
+    detect and track stages leave every frame unmasked (frames 470-529: two hands)."""
+    from vidanon.options import Options
+    from vidanon.pipeline import build_stages
+    from vidanon.video import FrameReader, probe
+
+    info = probe(shared / "videos" / "bottles_hand_no_face.mp4")
+    stages = build_stages(Options.from_kwargs(), info.height, info.width, first_index=470, info=info)
+    frames = list(FrameReader(info, skip=470, limit=60))
+    masked = []
+    for start in range(0, len(frames), stages.batch_size):
+        chunk = frames[start : start + stages.batch_size]
+        masked += [i for i, _, dets in stages.track.push(chunk, stages.detect(chunk)) if len(dets)]
+    masked += [i for i, _, dets in stages.track.flush() if len(dets)]
+    assert len(frames) == 60 and masked == []
