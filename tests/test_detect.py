@@ -268,5 +268,21 @@ def test_lite_conversion_is_cached_and_checked(tmp_path, monkeypatch, face_image
     path.write_bytes(path.read_bytes()[:1000])  # a cut-off file
     FaceDetector(backend="tflite")
     assert len(conversions) == 2 and path.stat().st_size > 1000
+    # the graph's answer on the probe, kept beside it (so that a start needs no graph trace):
+    # a damaged one makes the graph answer again, and the conversion is checked against it
+    probe = path.with_name(path.name + ".probe.npz")
+    assert probe.is_file()
+    probe.write_bytes(b"not an npz")
+    FaceDetector(backend="tflite")
+    assert len(conversions) == 3 and probe.stat().st_size > 100
+    import io
+
+    answer = np.load(probe)  # an answer that disagrees with the conversion: converted again
+    buffer = io.BytesIO()
+    np.savez(buffer, **{k: answer[k] + 1.0 for k in answer.files})
+    probe.write_bytes(buffer.getvalue())
+    again = FaceDetector(backend="tflite")(face_image[None])[0]
+    assert len(conversions) == 4
+    np.testing.assert_allclose(again.scores, first.scores)
     monkeypatch.setenv("VIDANON_CACHE_DIR", "")
     assert lite_cache_path() is None

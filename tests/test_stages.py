@@ -141,3 +141,16 @@ def test_clip_tracks_pick_the_frame_or_both_neighbours():
     between = tracks.at(0.25)
     np.testing.assert_allclose(between.boxes, np.concatenate([frames[2].boxes, frames[3].boxes]))
     assert tracks.at(-1.0) is frames[0] and tracks.at(7.0) is frames[4]
+
+
+def test_tensorflow_is_imported_without_keras_which_stays_importable():
+    """vidanon's TensorFlow import skips the Keras that TensorFlow loads on the way (a
+    quarter of its import time); a script can still import Keras afterwards."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from vidanon.tf_setup import configure_tensorflow; configure_tensorflow(); "
+            "assert 'tensorflow' in sys.modules and 'keras.src.optimizers' not in sys.modules, 'keras loaded'; "
+            "import keras, tensorflow as tf; assert keras.__version__; print('ok')")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
