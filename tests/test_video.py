@@ -119,3 +119,24 @@ def test_bad_inputs_raise_input_error(tmp_path):
     text.write_text("this is not a video\n" * 20)
     with pytest.raises(InputError):
         probe(text)
+
+
+def test_rotation_is_read_from_every_ffmpeg_header_form():
+    """One parser reads a video's rotation, whichever way ffmpeg prints it: the side data of
+    ffmpeg 7 ("Display Matrix"), of ffmpeg up to 6 ("displaymatrix", with a "rotate" tag
+    beside it), or the tag alone; a 90 or 270 degree turn swaps the displayed size."""
+    from vidanon.streams import parse_header
+
+    head = ("Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':\n"
+            "  Duration: 00:00:01.00, start: 0.000000, bitrate: 100 kb/s\n"
+            "  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), "
+            "64x32 [SAR 1:1 DAR 2:1], 21 kb/s, 10 fps, 10 tbr, 10240 tbn (default)\n"
+            "    Metadata:\n      handler_name    : VideoHandler\n")  # fmt: skip
+    new = head + "    Side data:\n      Display Matrix: rotation of 90.00 degrees\n"
+    old = head.replace("    Metadata:\n", "    Metadata:\n      rotate          : 90\n") + (
+        "    Side data:\n      displaymatrix: rotation of -90.00 degrees\n")
+    tag_only = head.replace("    Metadata:\n", "    Metadata:\n      rotate          : 180\n")
+    assert parse_header(new).video.rotation == 90
+    assert parse_header(old).video.rotation == 270
+    assert parse_header(tag_only).video.rotation == 180
+    assert parse_header(head).video.rotation == 0

@@ -59,6 +59,9 @@ class Header:
         return videos[0] if videos else None
 
 
+# the side data line of a rotated video: "displaymatrix: rotation of -90.00 degrees" (ffmpeg
+# up to 6), "Display Matrix: rotation of 90.00 degrees" (7 and later)
+_DISPLAY_MATRIX = re.compile(r"display ?matrix", re.IGNORECASE)
 _STREAM = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
 _UNKNOWN = {"unknown", "unspecified", "reserved", ""}
 _KINDS = {"Video": "video", "Audio": "audio", "Subtitle": "subtitle", "Attachment": "attachment", "Data": "data"}
@@ -109,7 +112,7 @@ def parse_header(text: str) -> Header:
         if line == "Side data:":
             target = None
             continue
-        if streams and context == "stream" and "displaymatrix" in line:
+        if streams and context == "stream" and _DISPLAY_MATRIX.search(line):
             rot = re.search(r"rotation of (-?\d+(?:\.\d+)?)", line)
             if rot:
                 streams[-1].rotation = int(round(float(rot.group(1)))) % 360
@@ -124,6 +127,9 @@ def parse_header(text: str) -> Header:
                 last_key = key
             continue
         target = None if indent <= indent_of_target else target
+    for stream in streams:  # older ffmpeg: a "rotate" tag, with or without the matrix
+        if not stream.rotation and re.fullmatch(r"-?\d+(?:\.\d+)?", stream.metadata.get("rotate", "")):
+            stream.rotation = int(round(float(stream.metadata["rotate"]))) % 360
     return Header(streams, metadata, chapters, start)
 
 

@@ -191,7 +191,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"input {path} has no video stream ({what})")
     video = parsed.video
     width, height = (int(v) for v in infos["video_size"])
-    rotation = int(infos.get("video_rotation", 0) or 0) % 360 or video.rotation or _display_rotation(header)
+    rotation = video.rotation
     sar = video.sar
     if rotation in (90, 270):
         width, height = height, width
@@ -252,16 +252,6 @@ def _refuse_still_image(path: Path, header: str) -> None:
     if demuxer and (demuxer.group(1).endswith("_pipe") or demuxer.group(1) == "image2"):
         kind = demuxer.group(1).replace("_pipe", "").replace("image2", "image")
         raise InputError(f"input {path} is a still image ({kind}), not a video")
-
-
-_ROTATION = re.compile(r"(?:rotation of|rotate\s*:)\s*(-?\d+(?:\.\d+)?)")
-
-
-def _display_rotation(header: str) -> int:
-    """Rotation of the first video stream from ffmpeg's header text."""
-    video = header.split("Video:", 1)[-1]  # first video stream and what follows it
-    match = _ROTATION.search(video)
-    return int(round(float(match.group(1)))) % 360 if match else 0
 
 
 _RATES = re.compile(r"(\d+(?:\.\d+)?) fps, (\d+(?:\.\d+)?)(k?) tbr")
