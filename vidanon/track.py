@@ -192,9 +192,17 @@ class Appearance:
     HALVES = ((slice(0, SIZE // 2), slice(None)), (slice(SIZE // 2, None), slice(None)),
               (slice(None), slice(0, SIZE // 2)), (slice(None), slice(SIZE // 2, None)))  # fmt: skip
 
-    def __init__(self, vector: np.ndarray, grey: np.ndarray | None = None) -> None:
-        self.vector = vector
-        self.grey = grey  # the SIZE x SIZE grid the vector was made of
+    def __init__(self, grey: np.ndarray) -> None:
+        """``grey``: the face's SIZE x SIZE grid (see :meth:`of`)."""
+        self.vector = self._normalized(grey.ravel())
+        # the halves that have a pattern of their own (a plain cheek or forehead tells nothing)
+        self.halves = [(part, self._normalized(grey[part].ravel())) for part in self.HALVES
+                       if grey[part].std() >= self.MIN_STD]  # fmt: skip
+
+    @staticmethod
+    def _normalized(v: np.ndarray) -> np.ndarray:
+        v = v - v.mean()
+        return v / max(float(np.linalg.norm(v)), 1e-6)
 
     @staticmethod
     def sample(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -226,32 +234,52 @@ class Appearance:
         grey = cls.sample(image, boxes)[0]
         if grey.std() < cls.MIN_STD:
             return None
-        v = (grey - grey.mean()).ravel()
-        return cls(v / np.linalg.norm(v), grey)
+        return cls(grey)
 
-    def likeness(self, image: np.ndarray, around: np.ndarray) -> float:
-        """How much the image near ``around`` still looks like the face: the best
-        correlation, over the shifts at the predicted size, of the whole face or of one of
-        its halves (a face half behind a post or another head still shows one); -1 when
-        nothing there can be compared (outside the image, flat patches)."""
+    def compare(self, image: np.ndarray, around: np.ndarray) -> tuple[float, float, np.ndarray | None]:
+        """The face against the image near ``around``, the boxes there sampled once:
+
+        * ``likeness``: the best correlation, over the shifts at the predicted size, of the
+          whole face or of one of its halves (a face half behind a post or another head still
+          shows one): how much the face may still be there (see GONE);
+        * ``score`` and ``box``: the best whole-face correlation and its box, over the shifts
+          at the predicted size, then the other sizes at the best shift (see MATCH).
+
+        -1 (and None) when nothing there can be compared (outside the image, flat patches)."""
         boxes = self._shifted(around)
         boxes = boxes[self._inside(boxes)]
-        if not len(boxes) or self.grey is None:
-            return -1.0
+        if not len(boxes):
+            return -1.0, -1.0, None
         grey = self.sample(image, boxes)
-        best = -1.0
-        for part in ((slice(None), slice(None)), *self.HALVES):
-            ref = self.grey[part].ravel()
-            ref = ref - ref.mean()
-            if ref.std() < self.MIN_STD:
-                continue  # a plain half (a cheek, a forehead) tells nothing
-            got = grey[(slice(None), *part)].reshape(len(boxes), -1)
-            got = got - got.mean(axis=1, keepdims=True)
-            norm = np.linalg.norm(got, axis=1)
-            flat = norm < self.MIN_STD * np.sqrt(got.shape[1])
-            scores = np.where(flat, -1.0, got @ ref / np.maximum(norm, 1e-6) / np.linalg.norm(ref))
-            best = max(best, float(scores.max()))
-        return best
+        whole = self._scores(grey.reshape(len(boxes), -1), self.vector)
+        likeness = float(whole.max())
+        for part, ref in self.halves:
+            likeness = max(likeness, float(self._scores(grey[(slice(None), *part)].reshape(len(boxes), -1), ref).max()))
+        best = int(np.argmax(whole))
+        score, box = float(whole[best]), boxes[best]
+        bh, bw = around[2] - around[0], around[3] - around[1]
+        y, x = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        scales = np.array([s for s in self.SCALES if s != 1.0])
+        sized = np.stack([y - bh * scales / 2, x - bw * scales / 2, y + bh * scales / 2, x + bw * scales / 2], axis=1)
+        sized = sized[self._inside(sized)]
+        if len(sized):
+            other = self._scores(self.sample(image, sized).reshape(len(sized), -1), self.vector)
+            if other.max() > score:
+                score, box = float(other.max()), sized[int(np.argmax(other))]
+        return likeness, score, box
+
+    def find(self, image: np.ndarray, around: np.ndarray) -> np.ndarray | None:
+        """The box near ``around`` that looks most like the face, if it matches well enough."""
+        _, score, box = self.compare(image, around)
+        return box if score >= self.MATCH else None
+
+    def _scores(self, grey: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """Normalized cross-correlation of each row of ``grey`` with the unit vector ``ref``;
+        -1 for a flat row (standard deviation under MIN_STD: no appearance)."""
+        grey = grey - grey.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(grey, axis=1)
+        flat = norm < self.MIN_STD * np.sqrt(grey.shape[1])
+        return np.where(flat, -1.0, grey @ ref / np.maximum(norm, 1e-6))
 
     def _shifted(self, around: np.ndarray) -> np.ndarray:
         cy, cx = (around[0] + around[2]) / 2, (around[1] + around[3]) / 2
@@ -260,45 +288,11 @@ class Appearance:
         y, x = cy + dy * bh, cx + dx * bw
         return np.stack([y - bh / 2, x - bw / 2, y + bh / 2, x + bw / 2], axis=1)
 
-    def _best(self, image: np.ndarray, boxes: np.ndarray) -> tuple[float, np.ndarray | None]:
-        boxes = boxes[self._inside(boxes)]
-        if not len(boxes):
-            return -1.0, None
-        grey = self.sample(image, boxes).reshape(len(boxes), -1)
-        grey -= grey.mean(axis=1, keepdims=True)
-        norm = np.linalg.norm(grey, axis=1)
-        flat = norm < self.MIN_STD * np.sqrt(grey.shape[1])  # std under MIN_STD: no appearance
-        scores = np.where(flat, -1.0, grey @ self.vector / np.maximum(norm, 1e-6))
-        best = int(np.argmax(scores))
-        return float(scores[best]), boxes[best]
-
-    def find(self, image: np.ndarray, around: np.ndarray) -> np.ndarray | None:
-        """The box near ``around`` that looks most like the face, if it matches well enough."""
-        score, box = self.match(image, around)
-        return box if score >= self.MATCH else None
-
-    def match(self, image: np.ndarray, around: np.ndarray) -> tuple[float, np.ndarray | None]:
-        """The best correlation with the face near ``around`` and its box: the shifts at the
-        predicted size first, then the other sizes at the best shift; ``(-1, None)`` when
-        no box there can be compared (outside the image, or a flat patch)."""
-        bh, bw = around[2] - around[0], around[3] - around[1]
-        score, box = self._best(image, self._shifted(around))
-        if box is None:
-            return -1.0, None
-        y, x = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        scales = np.array([s for s in self.SCALES if s != 1.0])
-        sized = np.stack([y - bh * scales / 2, x - bw * scales / 2, y + bh * scales / 2, x + bw * scales / 2], axis=1)
-        other, other_box = self._best(image, sized)
-        if other > score:
-            score, box = other, other_box
-        return score, box
-
-
 FOLLOW_MIN_HITS = 5  # detections a track needs before it is followed by appearance
 FOLLOW_MIN_SCORE = 0.6  # ... one of them at least this sure (a shoulder scored 0.40 on the sample clip)
 EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
 # A coasting track whose face, and each half of it, looks less like itself than this at the
-# predicted place (normalized cross-correlation, see Appearance.likeness) has left it: the
+# predicted place (normalized cross-correlation, see Appearance.compare) has left it: the
 # coasting stops. On the evaluation's composited clips no face-frame lost its mask up to
 # 0.4 (one did at 0.5, a face coming out from behind another); on the real clips the boxes
 # it ends were on the back of a head, a head leaving the frame and a car's headlights.
@@ -532,23 +526,23 @@ class FaceTracker:
             if missed > (self.max_gap if self._confirmed(track) else self.max_age):
                 continue
             alive.append(track)
-            look = track.appearance if image is not None else None
-            if missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED:
-                # Unless the image says the face has left the predicted place (it vanished,
-                # went wholly behind something, the track drifted onto the background):
-                # neither it nor any half of it looks there as it did when last detected,
-                # while the patch can be compared (not flat, not out of the image). The
-                # track is kept (found again, its gap is interpolated), only not shown.
-                if look is None or not -1.0 < look.likeness(image, track.box()) < GONE:
-                    pending.candidates.append(_Candidate(track.uncertain_box(), 0.0, PREDICTED, track))
+            coasting = missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED
+            followable = self._followable(track)
+            look = track.appearance if image is not None and (coasting or followable) else None
+            likeness, score, found = look.compare(image, track.box()) if look is not None else (-1.0, -1.0, None)
+            # The predicted box is shown unless the image says the face has left that place
+            # (it vanished, went wholly behind something, the track drifted onto the
+            # background): neither it nor any half of it looks there as it did when last
+            # detected, while the patch can be compared (not flat, not out of the image). The
+            # track is kept (found again, its gap is interpolated), only not shown.
+            if coasting and not -1.0 < likeness < GONE:
+                pending.candidates.append(_Candidate(track.uncertain_box(), 0.0, PREDICTED, track))
             # The detector blinks on a face that is still there (a pose, glasses, the light):
             # as long as the image at the predicted place still looks like the face did when
             # last detected, the face is followed there, up to max_gap frames.
-            if look is not None and self._followable(track):
-                found = look.find(image, track.box())
-                if found is not None:
-                    track.kf.update(box_to_z(found))
-                    pending.candidates.append(_Candidate(grow_box(found, 1.1), 0.0, FOLLOWED, track))
+            if followable and found is not None and score >= Appearance.MATCH:
+                track.kf.update(box_to_z(found))
+                pending.candidates.append(_Candidate(grow_box(found, 1.1), 0.0, FOLLOWED, track))
         self.tracks = alive
 
     def _in_buffer(self, frame: int) -> _Pending | None:
