@@ -65,6 +65,42 @@ def resize(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return tf.image.resize(img.astype(np.float32), (h, w), method="bilinear", antialias=True).numpy()
 
 
+class CompositeClip:
+    """A clip made by drawing on a background video: iterating gives the frame numbers and
+    the first ``frames`` frames of ``background`` (float32, resized to ``width`` x
+    ``height``) to draw on; :meth:`add` writes each drawn frame (x264, CRF 12) with its
+    ground-truth labels, and :meth:`finish` writes the labels beside the video as JSON."""
+
+    def __init__(self, background: Path, frames: int, width: int, height: int, video: Path) -> None:
+        self.info = probe(background)
+        self.frames, self.width, self.height, self.video = frames, width, height, video
+        self.writer = VideoWriter(video, width, height, self.info.fps, "mp4", crf=12, preset="veryfast")
+        self.truth: list = []
+
+    def __iter__(self):
+        reader = FrameReader(self.info)
+        try:
+            for t, bg in enumerate(reader):
+                if t >= self.frames:
+                    break
+                if (self.width, self.height) != (self.info.width, self.info.height):
+                    yield t, resize(bg, self.height, self.width)
+                else:
+                    yield t, bg.astype(np.float32)
+        finally:
+            reader.close()
+
+    def add(self, frame: np.ndarray, labels: list) -> None:
+        self.writer.write(np.clip(np.round(frame), 0, 255).astype(np.uint8))
+        self.truth.append(labels)
+
+    def finish(self, gt: Path) -> tuple[Path, Path]:
+        self.writer.close()
+        gt.write_text(json.dumps({"video": self.video.name, "width": self.width, "height": self.height,
+                                  "frames": self.truth}))  # fmt: skip
+        return self.video, gt
+
+
 def plan_trajectories(rng, n_faces, frames, width, height):
     """Each face: entry frame, start and end centre, start and end size, and effects."""
     plans = []
@@ -145,16 +181,8 @@ def build(name: str, out_dir: Path, frames: int, seed: int) -> tuple[Path, Path]
         plans = plan_trajectories(rng, n_faces, frames, width, height)
         post = None
     chosen = rng.choice(len(faces), n_faces, replace=n_faces > len(faces))
-    video = out_dir / f"synthetic_{name}.mp4"
-    writer = VideoWriter(video, width, height, info.fps, "mp4", crf=12, preset="veryfast")
-    truth = []
-    reader = FrameReader(info)
-    for t, bg in enumerate(reader):
-        if t >= frames:
-            break
-        if (width, height) != (info.width, info.height):
-            bg = resize(bg, height, width)
-        frame = bg.astype(np.float32)
+    clip = CompositeClip(background, frames, width, height, out_dir / f"synthetic_{name}.mp4")
+    for t, frame in clip:
         boxes, footprints = [], []
         for k, plan in enumerate(plans):
             i = t - plan["start"]
@@ -202,13 +230,8 @@ def build(name: str, out_dir: Path, frames: int, seed: int) -> tuple[Path, Path]
         for box, (ya, xa, yb, xb, al, full) in reversed(list(zip(boxes, footprints))):
             box["visible"] = round(float((al * (1 - cover[ya:yb, xa:xb])).sum() / full), 3)
             cover[ya:yb, xa:xb] = np.maximum(cover[ya:yb, xa:xb], al)
-        writer.write(np.clip(np.round(frame), 0, 255).astype(np.uint8))
-        truth.append(boxes)
-    reader.close()
-    writer.close()
-    gt = out_dir / f"synthetic_{name}.json"
-    gt.write_text(json.dumps({"video": video.name, "width": width, "height": height, "frames": truth}))
-    return video, gt
+        clip.add(frame, boxes)
+    return clip.finish(out_dir / f"synthetic_{name}.json")
 
 
 # --------------------------------------------------------------------------- score

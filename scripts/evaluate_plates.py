@@ -43,8 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from evaluate import detail_kept, grey, resize, same_size  # noqa: E402 - the face benchmark's scoring rule
-from vidanon.video import FrameReader, VideoWriter, probe  # noqa: E402
+from evaluate import CompositeClip, detail_kept, grey, same_size  # noqa: E402 - the face benchmark's scoring rule
+from vidanon.video import FrameReader, probe  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 CLIPS = {
@@ -176,20 +176,14 @@ def plan_plates(rng, n: int, frames: int, width: int, height: int, widths: tuple
 def build(name: str, out_dir: Path, frames: int, seed: int, bare: bool = False) -> tuple[Path, Path]:
     spec = CLIPS[name]
     rng = np.random.default_rng(seed)
-    info = probe(SHARED / "videos" / spec["background"])
     width, height = spec["size"]
     plans = plan_plates(rng, spec["plates"], frames, width, height, spec["widths"])
     plates = [plate_image(rng) for _ in plans]
     warps = [rng.integers(0, 2**31) for _ in plans]
     car = None if bare else load_carrier()
-    video = out_dir / f"plates_{name}{'_bare' if bare else ''}.mp4"
-    writer = VideoWriter(video, width, height, info.fps, "mp4", crf=12, preset="veryfast")
-    truth = []
-    reader = FrameReader(info)
-    for t, bg in enumerate(reader):
-        if t >= frames:
-            break
-        frame = resize(bg, height, width)
+    clip = CompositeClip(SHARED / "videos" / spec["background"], frames, width, height,
+                         out_dir / f"plates_{name}{'_bare' if bare else ''}.mp4")  # fmt: skip
+    for t, frame in clip:
         owner = np.full((height, width), -1, np.int32)  # whose plate or car is in front at each pixel
         placed = []
         for k, plan in enumerate(plans):
@@ -234,13 +228,8 @@ def build(name: str, out_dir: Path, frames: int, seed: int, bare: bool = False) 
             seen = int((owner[ya:yb, xa:xb] == k).sum()) if yb > ya and xb > xa else 0
             boxes.append(dict(plate=k, box=box, width=box[3] - box[1], visible=round(seen / area, 3),
                               event=event))  # fmt: skip
-        writer.write(np.clip(np.round(frame), 0, 255).astype(np.uint8))
-        truth.append(boxes)
-    reader.close()
-    writer.close()
-    gt = out_dir / f"plates_{name}{'_bare' if bare else ''}.json"
-    gt.write_text(json.dumps({"video": video.name, "width": width, "height": height, "frames": truth}))
-    return video, gt
+        clip.add(frame, boxes)
+    return clip.finish(out_dir / f"plates_{name}{'_bare' if bare else ''}.json")
 
 
 # --------------------------------------------------------------------------- score
