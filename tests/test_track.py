@@ -163,6 +163,15 @@ def test_face_behind_another_face_stays_masked():
     assert 10 + tracker.max_age < 30
     for t in range(10, 31):
         assert hidden_share(out[t], a(t)) == 1.0, t
+    # Past max_age it is masked where it is predicted to be, behind B, a little larger: no
+    # longer also where it was last seen (frame 9) nor grown by the filter's uncertainty,
+    # which spread the mask over the background beside B.
+    left_behind = [0.37, 0.33, 0.39, 0.35]  # inside A's last detected box, outside B
+    assert hidden_share(out[10], left_behind) == 1.0
+    for t in range(11 + tracker.max_age, 31):
+        assert hidden_share(out[t], left_behind) == 0.0, t
+        (hidden,) = [box for box, source in zip(out[t].boxes, out[t].sources) if source == PREDICTED]
+        assert (hidden[2] - hidden[0]) * (hidden[3] - hidden[1]) <= 1.25 * 0.14 * 0.14, t
     for t in range(32, 45):  # out from behind B and not seen: no longer masked
         assert list(out[t].sources) == [DETECTED], t
 

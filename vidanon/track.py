@@ -23,9 +23,10 @@ every frame:
 * every detection at or above ``threshold``, tracked or not;
 * the weaker detections that belong to a confirmed track;
 * for every confirmed track that the detector missed in this frame, its predicted box,
-  grown with the filter's uncertainty: for ``max_age`` frames, and for as long as
+  grown with the filter's uncertainty, for ``max_age`` frames; and for as long as
   ``max_gap`` frames while that box lies partly under another face (a face passing
-  behind another reappears half-hidden, when the detector is weakest); but not where
+  behind another reappears half-hidden, when the detector is weakest), then only the
+  predicted box, a little larger (it is hidden there, not where it was last seen); but not where
   the image shows that the face has left that place (neither it nor any half of it
   looks there as it did when last detected: it vanished, went wholly behind something,
   or the track drifted onto the background);
@@ -298,6 +299,14 @@ EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
 # it ends were on the back of a head, a head leaving the frame and a car's headlights.
 GONE = 0.4
 OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay masked past max_age
+# Past max_age, a face kept masked because it is behind another one is masked at its
+# predicted box this much larger only: not also where it was last detected nor grown by the
+# filter's uncertainty (as it is for max_age frames), which spread its mask, for up to
+# max_gap frames, over the background around the face in front. Replayed from saved
+# detections: on the composited bottles clip the pixels masked away from every face went
+# from 3.5% to 2.3%, no face-frame of the four composited clips lost its mask, and on the
+# real clips only opera_crowd_1080p changed (slivers of collar beside faces still masked).
+HIDDEN_GROWTH = 1.1
 
 
 def covered_share(box: np.ndarray, others: np.ndarray) -> float:
@@ -536,7 +545,8 @@ class FaceTracker:
             # detected, while the patch can be compared (not flat, not out of the image). The
             # track is kept (found again, its gap is interpolated), only not shown.
             if coasting and not -1.0 < likeness < GONE:
-                pending.candidates.append(_Candidate(track.uncertain_box(), 0.0, PREDICTED, track))
+                box = track.uncertain_box() if missed <= self.max_age else grow_box(track.box(), HIDDEN_GROWTH)
+                pending.candidates.append(_Candidate(box, 0.0, PREDICTED, track))
             # The detector blinks on a face that is still there (a pose, glasses, the light):
             # as long as the image at the predicted place still looks like the face did when
             # last detected, the face is followed there, up to max_gap frames.
