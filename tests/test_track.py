@@ -366,3 +366,55 @@ def test_hands_without_a_face_are_not_masked(shared):
         masked += [i for i, _, dets in stages.track.push(chunk, stages.detect(chunk)) if len(dets)]
     masked += [i for i, _, dets in stages.track.flush() if len(dets)]
     assert len(frames) == 60 and masked == []
+
+
+def _subtitled(frames, lines, size):
+    """``frames`` with ``lines`` burned in at the bottom, ``size`` px high, white or yellow with a
+    black outline (as subtitles are); returns the frames and the text's boxes (x0, y0, x1, y1)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    out, boxes = [], []
+    for frame in frames:
+        image = Image.fromarray(frame)
+        draw = ImageDraw.Draw(image)
+        boxes = []
+        for k, text in enumerate(lines):
+            width = draw.textlength(text, font=font)
+            at = ((frame.shape[1] - width) / 2, frame.shape[0] - (len(lines) - k) * 1.4 * size - 0.4 * size)
+            fill = (255, 255, 255) if k % 2 == 0 else (255, 230, 0)
+            draw.text(at, text, font=font, fill=fill, stroke_width=max(1, size // 12), stroke_fill=(0, 0, 0))
+            boxes.append(draw.textbbox(at, text, font=font, stroke_width=max(1, size // 12)))
+        out.append(np.asarray(image))
+    return out, boxes
+
+
+def test_subtitles_are_not_masked():
+    """Burned-in subtitles (round letters, digits and symbols: "OO", "0800", "@", "88") under
+    people walking: the default detect and track stages mask the people's faces and nothing
+    on the text, at the size subtitles have on a 480x270 clip, and small (24 px) on the same
+    clip enlarged to 1920x1080, where the full-resolution pass looks for faces of 18-24 px."""
+    from PIL import Image
+
+    from vidanon.options import Options
+    from vidanon.pipeline import build_stages
+    from vidanon.video import FrameReader, probe
+
+    from conftest import SAMPLE
+
+    info = probe(SAMPLE)
+    plain = [np.asarray(f) for f in FrameReader(info, skip=20, limit=10)]
+    lines = ["Good evening: OO 88 @ 0800 - oo QQ", "Bob and Otto look at the opera (ooh!)"]
+    for width, height, size in ((info.width, info.height, 16), (1920, 1080, 24)):
+        frames = [np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in plain]
+        frames, text = _subtitled(frames, lines, size)
+        stages = build_stages(Options.from_kwargs(), height, width)
+        masks = list(stages.track.push(frames, stages.detect(frames))) + list(stages.track.flush())
+        assert len(masks) == len(frames)
+        faces = 0
+        for _, _, dets in masks:
+            faces += len(dets)
+            for x0, y0, x1, y1 in dets.pixel_boxes(height, width):
+                for tx0, ty0, tx1, ty1 in text:
+                    assert x1 <= tx0 or x0 >= tx1 or y1 <= ty0 or y0 >= ty1, (width, (x0, y0, x1, y1))
+        assert faces >= len(frames)  # the walkers' faces are masked meanwhile
