@@ -300,3 +300,44 @@ def test_person_lost_by_the_segmenter_stays_hidden():
     out = fill_failed(np.stack([good, lost]))
     np.testing.assert_array_equal(out[0], good)
     assert (out[1] > COVER_HIGH).mean() > 3 * MIN_COVER and out[1][32, 32] == 1.0 and out[1][0, 0] == 0.0
+
+
+def test_person_tiles_cover_the_frame_with_overlapping_squares():
+    from vidanon.detect import person_windows
+
+    assert person_windows(480, 600) == [(0, 0, 480, 600)]  # near square: the whole frame only
+    wide = person_windows(1080, 1920)
+    assert wide[0] == (0, 0, 1080, 1920) and wide[1:] == [(0, 0, 1080, 1080), (0, 840, 1080, 1920)]
+    scope = person_windows(800, 1880)[1:]  # 2.35:1: three squares, from edge to edge, overlapping
+    assert [w[1] for w in scope] == [0, 540, 1080] and scope[-1][3] == 1880
+    tall = person_windows(1920, 1080)[1:]  # portrait: the squares run down the frame
+    assert tall == [(0, 0, 1080, 1080), (840, 0, 1920, 1080)]
+
+
+def test_person_tile_boxes_are_merged_once_and_cut_parts_dropped():
+    """One person in the overlap of a 16:9 frame's two square tiles is seen by the whole
+    frame and by both tiles, once cut by the first tile's inner edge: one box comes out, the
+    whole person's. A person cut only by the frame's own edge is kept."""
+    from vidanon.detect import merge_windows, person_windows
+
+    h, w = 1080, 1920
+    windows = person_windows(h, w)  # whole, left square [0, 1080), right square [840, 1920)
+
+    def in_window(box_px, window):
+        y0, x0, y1, x1 = window
+        b = np.array(box_px, float)
+        return [(b[0] - y0) / (y1 - y0), (b[1] - x0) / (x1 - x0), (b[2] - y0) / (y1 - y0), (b[3] - x0) / (x1 - x0)]
+
+    person = [300, 950, 900, 1250]  # straddles x = 1080, the left tile's right (inner) edge
+    cut_by_left = [300, 950, 900, 1080]  # what the left tile sees of it: cut at its edge
+    at_frame_edge = [200, 1700, 800, 1920]  # half out of the frame on the right
+    parts = [
+        (np.array([in_window(person, windows[0]), in_window(at_frame_edge, windows[0])]), np.array([0.7, 0.6])),
+        (np.array([in_window(cut_by_left, windows[1])]), np.array([0.9])),
+        (np.array([in_window(person, windows[2]), in_window(at_frame_edge, windows[2])]), np.array([0.8, 0.9])),
+    ]
+    boxes, scores = merge_windows(parts, windows, h, w)
+    px = boxes * [h, w, h, w]
+    assert len(px) == 2, px  # each person once
+    assert np.allclose(sorted(px.tolist(), key=lambda b: b[1]), [person, at_frame_edge], atol=1e-3)
+    assert sorted(scores.tolist()) == [0.8, 0.9]  # the best view of each; the cut part's 0.9 dropped
