@@ -1,5 +1,6 @@
 import numpy as np
 
+from conftest import SAMPLE, SHARED
 from vidanon.detections import BACKFILLED, DETECTED, INTERPOLATED, PREDICTED, Detections
 from vidanon.track import FaceTracker, NoTracker
 
@@ -242,7 +243,6 @@ def test_nothing_crosses_a_cut():
 def test_shot_cuts_on_a_real_edited_clip():
     import pytest
 
-    from conftest import SHARED
     from vidanon.track import ShotCuts
     from vidanon.video import FrameReader, probe
 
@@ -306,7 +306,6 @@ def test_few_detections_are_not_followed_by_appearance():
     assert all(len(masks[t]) == 0 for t in range(2 + tracker.max_age, 12))
 
 
-
 def _textured_scene(face_at=None, dim=1.0, size=64, post=False):
     """A 240x320 frame of fine random texture (a street, a crowd); ``face_at`` pastes the
     same coarse-textured 'face' there, its contrast scaled by ``dim``; ``post``: a post with a
@@ -350,22 +349,31 @@ def test_coasting_box_stops_when_its_face_leaves_the_image():
             assert all(hidden_share(masks[t], _box(*at(t))) == 1.0 for t in range(10, 10 + tracker.max_age)), case
 
 
+def _default_masks(frames, height, width, first_index=0, info=None):
+    """The boxes the default detect and track stages hide in each of ``frames``, pushed a
+    batch at a time as the pipeline does."""
+    from vidanon.options import Options
+    from vidanon.pipeline import build_stages
+
+    stages = build_stages(Options.from_kwargs(), height, width, first_index=first_index, info=info)
+    out = []
+    for start in range(0, len(frames), stages.batch_size):
+        chunk = frames[start : start + stages.batch_size]
+        out += [dets for _, _, dets in stages.track.push(chunk, stages.detect(chunk))]
+    out += [dets for _, _, dets in stages.track.flush()]
+    assert len(out) == len(frames)
+    return out
+
+
 def test_hands_without_a_face_are_not_masked(shared):
     """A real clip of hands reaching in to take bottles, no face anywhere: the default
     detect and track stages leave every frame unmasked (frames 470-529: two hands)."""
-    from vidanon.options import Options
-    from vidanon.pipeline import build_stages
     from vidanon.video import FrameReader, probe
 
     info = probe(shared / "videos" / "bottles_hand_no_face.mp4")
-    stages = build_stages(Options.from_kwargs(), info.height, info.width, first_index=470, info=info)
     frames = list(FrameReader(info, skip=470, limit=60))
-    masked = []
-    for start in range(0, len(frames), stages.batch_size):
-        chunk = frames[start : start + stages.batch_size]
-        masked += [i for i, _, dets in stages.track.push(chunk, stages.detect(chunk)) if len(dets)]
-    masked += [i for i, _, dets in stages.track.flush() if len(dets)]
-    assert len(frames) == 60 and masked == []
+    masks = _default_masks(frames, info.height, info.width, first_index=470, info=info)
+    assert len(frames) == 60 and [t for t, dets in enumerate(masks) if len(dets)] == []
 
 
 def _subtitled(frames, lines, size):
@@ -374,19 +382,21 @@ def _subtitled(frames, lines, size):
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default(size=size)
-    out, boxes = [], []
+    stroke = max(1, size // 12)
+    height, width = frames[0].shape[:2]
+    measure = ImageDraw.Draw(Image.new("RGB", (width, height)))
+    places = [((width - measure.textlength(text, font=font)) / 2, height - (len(lines) - k) * 1.4 * size - 0.4 * size)
+              for k, text in enumerate(lines)]  # fmt: skip
+    boxes = [measure.textbbox(at, text, font=font, stroke_width=stroke) for at, text in zip(places, lines)]
+    out = []
     for frame in frames:
         image = Image.fromarray(frame)
         draw = ImageDraw.Draw(image)
-        boxes = []
-        for k, text in enumerate(lines):
-            width = draw.textlength(text, font=font)
-            at = ((frame.shape[1] - width) / 2, frame.shape[0] - (len(lines) - k) * 1.4 * size - 0.4 * size)
+        for k, (at, text) in enumerate(zip(places, lines)):
             fill = (255, 255, 255) if k % 2 == 0 else (255, 230, 0)
-            draw.text(at, text, font=font, fill=fill, stroke_width=max(1, size // 12), stroke_fill=(0, 0, 0))
-            boxes.append(draw.textbbox(at, text, font=font, stroke_width=max(1, size // 12)))
+            draw.text(at, text, font=font, fill=fill, stroke_width=stroke, stroke_fill=(0, 0, 0))
         out.append(np.asarray(image))
-    return out, boxes
+    return out, np.array(boxes, float)
 
 
 def test_subtitles_are_not_masked():
@@ -396,11 +406,8 @@ def test_subtitles_are_not_masked():
     clip enlarged to 1920x1080, where the full-resolution pass looks for faces of 18-24 px."""
     from PIL import Image
 
-    from vidanon.options import Options
-    from vidanon.pipeline import build_stages
+    from vidanon.detections import intersection_matrix
     from vidanon.video import FrameReader, probe
-
-    from conftest import SAMPLE
 
     info = probe(SAMPLE)
     plain = [np.asarray(f) for f in FrameReader(info, skip=20, limit=10)]
@@ -408,13 +415,8 @@ def test_subtitles_are_not_masked():
     for width, height, size in ((info.width, info.height, 16), (1920, 1080, 24)):
         frames = [np.asarray(Image.fromarray(f).resize((width, height), Image.LANCZOS)) for f in plain]
         frames, text = _subtitled(frames, lines, size)
-        stages = build_stages(Options.from_kwargs(), height, width)
-        masks = list(stages.track.push(frames, stages.detect(frames))) + list(stages.track.flush())
-        assert len(masks) == len(frames)
-        faces = 0
-        for _, _, dets in masks:
-            faces += len(dets)
-            for x0, y0, x1, y1 in dets.pixel_boxes(height, width):
-                for tx0, ty0, tx1, ty1 in text:
-                    assert x1 <= tx0 or x0 >= tx1 or y1 <= ty0 or y0 >= ty1, (width, (x0, y0, x1, y1))
-        assert faces >= len(frames)  # the walkers' faces are masked meanwhile
+        masks = _default_masks(frames, height, width)
+        for dets in masks:
+            on_text = intersection_matrix(dets.pixel_boxes(height, width), text)
+            assert not on_text.any(), (width, dets.pixel_boxes(height, width))
+        assert sum(len(dets) for dets in masks) >= len(frames)  # the walkers' faces are masked meanwhile
