@@ -37,7 +37,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidanon.video import FrameReader, ffmpeg_exe, probe  # noqa: E402
+from vidanon.media.ffmpeg import ffmpeg_exe
+from vidanon.media.probe import probe
+from vidanon.media.reader import FrameReader  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval" / "videos"
 OPERA = SHARED / "opera_crowd_1080p.mp4"
@@ -139,7 +141,7 @@ def count_frames(path: Path) -> int:
 
 
 def splash_available() -> bool:
-    from vidanon.effects import EFFECTS
+    from vidanon.render.effects import EFFECTS
 
     return "splash" in EFFECTS
 

@@ -36,8 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from vidanon.batch import CONTEXT, split_frames  # noqa: E402
 from vidanon.evaluation import load_stills  # noqa: E402
-from vidanon.mask import ellipse_template  # noqa: E402
-from vidanon.video import FrameReader, VideoWriter, ffmpeg_exe, probe  # noqa: E402
+from vidanon.media.ffmpeg import ffmpeg_exe
+from vidanon.media.probe import probe
+from vidanon.media.reader import FrameReader  # noqa: E402
+from vidanon.media.writer import VideoWriter
+from vidanon.render.masks import ellipse_template  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 
@@ -315,8 +318,8 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
     h, w = gt["height"], gt["width"]
     masks = None
     if tracks is not None:
-        from vidanon.mask import alpha_map
-        from vidanon.tracksfile import load_tracks
+        from vidanon.render.masks import alpha_map
+        from vidanon.track.replay import load_tracks
 
         masks = load_tracks(str(tracks))
     head_cover: list[float] = []

@@ -44,7 +44,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from evaluate import CompositeClip, detail_kept, grey, same_size  # noqa: E402 - the face benchmark's scoring rule
-from vidanon.video import FrameReader, probe  # noqa: E402
+
+from vidanon.media.probe import probe
+from vidanon.media.reader import FrameReader  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 CLIPS = {

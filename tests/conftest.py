@@ -34,13 +34,15 @@ def make_clip(path: Path, width=64, height=48, fps="25", frames=20, audio=True, 
 
 
 def count_frames(path: Path) -> int:
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
 
     return sum(1 for _ in FrameReader(probe(path)))
 
 
 def read_frames(path: Path) -> list:
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
 
     return [f.copy() for f in FrameReader(probe(path))]
 
@@ -59,7 +61,7 @@ def shared():
 
 @pytest.fixture(scope="session")
 def detector():
-    from vidanon.detect import FaceDetector
+    from vidanon.detect.centerface import FaceDetector
 
     return FaceDetector(threshold=0.4, low_threshold=0.1)
 

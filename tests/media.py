@@ -8,7 +8,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-
 from conftest import ffmpeg
 
 
@@ -17,7 +16,7 @@ def run_ffmpeg(*args) -> None:
 
 
 def header(path: Path):
-    from vidanon.streams import parse_header
+    from vidanon.media.streams import parse_header
 
     text = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
     return parse_header(text)
@@ -25,7 +24,7 @@ def header(path: Path):
 
 def video_times(path: Path):
     """Presentation times (s) of the first video stream's packets, sorted, and its time base."""
-    from vidanon.streams import packet_times
+    from vidanon.media.streams import packet_times
 
     packets = packet_times(ffmpeg(), Path(path))
     assert packets is not None, path
@@ -49,7 +48,8 @@ def stream_packets(path: Path, spec: str) -> list[str]:
 
 def decoded_times(path: Path) -> list[float]:
     """Times of the frames the decoder produces (after edit lists)."""
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
 
     return [float(f.pts) for f in FrameReader(probe(path))]
 
@@ -67,7 +67,10 @@ def tick_of(*time_bases: Fraction) -> float:
 
 def round_trip(src: Path, dst: Path, **kwargs):
     """Decode ``src`` and encode every frame unchanged to ``dst`` (the video layer only)."""
-    from vidanon.video import FrameReader, VideoWriter, container_of, probe
+    from vidanon.media.plan import container_of
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
+    from vidanon.media.writer import VideoWriter
 
     info = probe(src)
     writer = VideoWriter(dst, info.width, info.height, info.fps, container_of(dst), audio_from=info, source=info,

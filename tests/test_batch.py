@@ -5,8 +5,8 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLE, count_frames, ffmpeg, read_frames, run_cli
+
 from vidanon.batch import MIN_PART, plan_jobs, split_frames
 from vidanon.errors import VidanonError
 
@@ -97,7 +97,7 @@ def long_clip(tmp_path_factory):
 def test_segments_give_the_same_frames_and_audio_as_one_pass(tmp_path, long_clip):
     """Two parts in two worker processes, joined: same frame count, audio, and pictures
     as a single pass, and each part's tracker warm at the seam."""
-    from vidanon.video import probe
+    from vidanon.media.probe import probe
 
     whole, split = tmp_path / "whole.mp4", tmp_path / "split.mp4"
     assert run_cli(long_clip, whole, "-q").returncode == 0

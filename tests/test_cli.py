@@ -1,7 +1,8 @@
 import json
 
 from conftest import SAMPLE, assert_one_line_error, count_frames, file_hash, run_cli
-from vidanon.video import probe
+
+from vidanon.media.probe import probe
 
 
 def test_cli_end_to_end_on_sample_clip(tmp_path):

@@ -5,7 +5,6 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLE, ffmpeg, read_frames, run_cli
 
 moviepy = pytest.importorskip("moviepy")
@@ -81,7 +80,7 @@ def test_effect_finds_what_the_cli_finds_and_renders_the_same_pixels(cli_run, an
     # through the CLI's own encoder, the effect's frames give the CLI's file, frame for frame
     from fractions import Fraction
 
-    from vidanon.video import VideoWriter
+    from vidanon.media.writer import VideoWriter
 
     again = tmp_path / "again.mp4"
     writer = VideoWriter(again, 480, 270, Fraction(12), "mp4", crf=18, preset="veryfast")
@@ -137,7 +136,7 @@ def _with_sine(tmp_path):
 
 
 def test_cut_anonymize_concatenate_write_keeps_audio(tmp_path, anon_clip):
-    from vidanon.video import probe
+    from vidanon.media.probe import probe
 
     _, reference, _ = anon_clip
     src = VideoFileClip(str(_with_sine(tmp_path)))
@@ -214,7 +213,8 @@ def test_readme_moviepy_example(tmp_path, anon_clip):
     import sys
 
     from conftest import ROOT
-    from vidanon.video import probe
+
+    from vidanon.media.probe import probe
 
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"test_readme_moviepy_example runs this script -->\n```python\n(.*?)```", readme, re.S)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from vidanon.detect import DetectGeometry, FaceDetector, decode_centerface, nms
-from vidanon.detections import Detections, iou_matrix
+from vidanon.detect.centerface import DetectGeometry, FaceDetector, decode_centerface
+from vidanon.detections import Detections, iou_matrix, nms
 from vidanon.evaluation import load_stills, match
 
 
@@ -50,8 +50,8 @@ def test_onnx_translation_matches_onnx_reference(monkeypatch, face_image):
     from onnx.reference import ReferenceEvaluator
     from onnx.reference.ops import op_batch_normalization as bn
 
-    from vidanon.models import model_path
-    from vidanon.onnx_tf import load_onnx_as_tf
+    from vidanon.detect.models import model_path
+    from vidanon.detect.onnx_tf import load_onnx_as_tf
 
     # onnx's reference runs opset-9 BatchNormalization in training mode when a momentum
     # is given; inference (what every runtime does) uses the running statistics.
@@ -126,7 +126,7 @@ def test_batch_of_many_equals_batch_of_one(detector, face_image):
 
 def test_cpu_backend_computes_what_the_graph_computes(detector, face_image):
     """TFLite/XNNPACK (the CPU path) and the TensorFlow graph (the GPU path) agree."""
-    from vidanon.detect import FaceDetector
+    from vidanon.detect.centerface import FaceDetector
 
     graph = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=640, backend="tf")
     lite = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=640, backend="tflite")
@@ -149,8 +149,8 @@ def test_detections_record_roundtrip():
 
 
 def test_damaged_or_missing_model_is_a_clear_error(tmp_path):
+    from vidanon.detect.models import model_path
     from vidanon.errors import ModelError
-    from vidanon.models import model_path
 
     with pytest.raises(ModelError, match="missing"):
         model_path("centerface", tmp_path)
@@ -162,7 +162,7 @@ def test_damaged_or_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_scan_plan_full_resolution_with_half_size_passes_between():
-    from vidanon.detect import ScanPlan
+    from vidanon.detect.centerface import ScanPlan
 
     hd = ScanPlan.for_frame(1080, 1920, None, every=2)
     assert (hd.full.resized_h, hd.full.resized_w, hd.full.padded_h) == (1080, 1920, 1088)
@@ -208,7 +208,7 @@ def _small_faces_frame(face_image, detector, height=1080, width=1920, face_px=22
 
 
 def test_small_faces_in_a_large_frame_are_found_by_the_full_pass(detector, face_image):
-    from vidanon.detect import FaceDetector
+    from vidanon.detect.centerface import FaceDetector
 
     frame, truth = _small_faces_frame(face_image, detector)
     default = FaceDetector(threshold=0.4, low_threshold=0.1, every=2)
@@ -233,7 +233,7 @@ def test_second_look_confirms_small_faces_and_drops_patterns(detector, face_imag
     the shirt, the floor and the wall are not, and can then no longer start a track."""
     import tensorflow as tf
 
-    from vidanon.detect import UNVERIFIED_SCORE
+    from vidanon.detect.centerface import UNVERIFIED_SCORE
     from vidanon.detections import Detections
 
     h, w = face_image.shape[:2]
@@ -253,12 +253,12 @@ def test_second_look_confirms_small_faces_and_drops_patterns(detector, face_imag
 def test_lite_conversion_is_cached_and_checked(tmp_path, monkeypatch, face_image):
     """The TensorFlow Lite conversion is kept in the cache folder and reused by the next
     detector; a damaged cache file is converted again, never used."""
-    from vidanon.detect import _LiteNet, lite_cache_path
+    from vidanon.detect.lite import LiteNet, lite_cache_path
 
     monkeypatch.setenv("VIDANON_CACHE_DIR", str(tmp_path))
     conversions = []
-    convert = _LiteNet._convert
-    monkeypatch.setattr(_LiteNet, "_convert", lambda self: conversions.append(1) or convert(self))
+    convert = LiteNet._convert
+    monkeypatch.setattr(LiteNet, "_convert", lambda self: conversions.append(1) or convert(self))
     first = FaceDetector(backend="tflite")(face_image[None])[0]
     path = lite_cache_path()
     assert path.parent == tmp_path and path.is_file() and len(conversions) == 1

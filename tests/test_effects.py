@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from vidanon.detections import Detections
-from vidanon.effects import Renderer
-from vidanon.mask import alpha_map, detection_regions, ellipse_template, head_boxes, regions, scale_boxes
+from vidanon.detections import Detections, head_boxes, scale_boxes
+from vidanon.render.effects import Renderer
+from vidanon.render.masks import alpha_map, detection_regions, ellipse_template, regions
 
 
 def test_template_is_soft_ellipse():

@@ -13,12 +13,26 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-
 from conftest import read_frames
-from media import (assert_same_times, clip, decoded_times, header, native_planes, plane_y10, round_trip, run_ffmpeg, stream_md5,
-                   stream_packets,
-                   tick_of, video_times)  # fmt: skip
-from vidanon.video import Frame, VideoWriter, detector_view, probe, square_pixels
+from media import (
+    assert_same_times,
+    clip,
+    decoded_times,
+    header,
+    native_planes,
+    plane_y10,
+    round_trip,
+    run_ffmpeg,
+    stream_md5,
+    stream_packets,
+    tick_of,  # fmt: skip
+    video_times,
+)
+
+from vidanon.detect.view import detector_view, square_pixels
+from vidanon.media.probe import probe
+from vidanon.media.reader import Frame
+from vidanon.media.writer import VideoWriter
 
 
 def same_timing(src, out):
@@ -129,7 +143,7 @@ def test_10bit_hdr_stays_10bit_with_its_colour_tags(tmp_path, name, vcodec, fami
     if family == "hevc":  # tagged as Apple's players require
         import subprocess
 
-        from vidanon.video import ffmpeg_exe
+        from vidanon.media.ffmpeg import ffmpeg_exe
 
         told = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True).stderr
         assert "(hvc1 /" in told
@@ -281,12 +295,12 @@ def test_cli_keeps_offset_audio_bits_and_hdr(tmp_path):
 
 def test_times_without_per_frame_statistics_come_from_the_packets(tmp_path, monkeypatch):
     """An ffmpeg before 6.1 (no -stats_enc_pre): the packets' times, in order."""
-    import vidanon.video
+    import vidanon.media.reader
 
     src = clip(tmp_path / "vfr.mkv", rate="30", frames=30, vf="setpts='if(lt(N,10),N,10+(N-10)*2)/(30*TB)'",
                extra=("-fps_mode", "vfr"))  # fmt: skip
     with_stats = decoded_times(src)
-    monkeypatch.setattr(vidanon.video, "frame_stats_supported", lambda: False)
+    monkeypatch.setattr(vidanon.media.reader, "frame_stats_supported", lambda: False)
     assert decoded_times(src) == pytest.approx(with_stats) and len(with_stats) == 30
 
 

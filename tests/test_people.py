@@ -2,28 +2,29 @@
 
 import numpy as np
 import pytest
-
 from conftest import SAMPLE, count_frames, make_clip, read_frames
+
 from vidanon.detections import PERSON, Detections
 
 
 @pytest.fixture(scope="module")
 def person_detector():
-    from vidanon.detect import PersonDetector
+    from vidanon.detect.people import PersonDetector
 
     return PersonDetector(threshold=0.5)
 
 
 @pytest.fixture(scope="module")
 def segmenter():
-    from vidanon.segment import PersonSegmenter
+    from vidanon.render.segment import PersonSegmenter
 
     return PersonSegmenter()
 
 
 @pytest.fixture(scope="module")
 def store_frames(shared):
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
 
     frames = []
     for i, frame in enumerate(FrameReader(probe(shared / "videos" / "store_aisle.mp4"))):
@@ -57,7 +58,7 @@ def test_batch_of_one_and_of_many_agree(person_detector, segmenter, store_frames
 
 
 def test_masks_cover_the_person_and_stay_in_their_boxes(person_detector, segmenter, store_frames):
-    from vidanon.effects import SplashRenderer
+    from vidanon.render.effects import SplashRenderer
 
     frame = store_frames[1]
     dets = person_detector(frame)[0]
@@ -77,7 +78,7 @@ def test_masks_cover_the_person_and_stay_in_their_boxes(person_detector, segment
 
 
 def test_splash_renderer_is_grey_outside_and_coloured_inside(segmenter):
-    from vidanon.effects import SplashRenderer
+    from vidanon.render.effects import SplashRenderer
 
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
@@ -176,7 +177,8 @@ def test_target_people_hides_whole_people(tmp_path):
 
 
 def _clip_frame(shared, name: str, index: int) -> np.ndarray:
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
 
     for i, frame in enumerate(FrameReader(probe(shared / "videos" / name))):
         if i == index:
@@ -187,7 +189,7 @@ def _clip_frame(shared, name: str, index: int) -> np.ndarray:
 def test_overlapping_people_leave_no_seam():
     """Two overlapping boxes over one textured area: one effect, one blend, no step where
     one box ends inside the other (per-box patches left a jump there)."""
-    from vidanon.effects import PeopleRenderer
+    from vidanon.render.effects import PeopleRenderer
 
     rng = np.random.default_rng(1)
     h, w = 120, 200
@@ -204,8 +206,8 @@ def test_overlapping_people_leave_no_seam():
 
 
 def test_mask_fades_where_its_box_ends_inside_the_frame():
-    from vidanon.effects import SplashRenderer, pasted_alpha
-    from vidanon.segment import fade_edges
+    from vidanon.render.effects import SplashRenderer, pasted_alpha
+    from vidanon.render.segment import fade_edges
 
     boxes = np.array([[0.2, 0.1, 0.8, 0.5], [0.2, 0.6, 1.0, 1.0]])  # the second touches the bottom right corner
     masks = fade_edges(np.ones((2, 64, 64), np.float32), boxes)
@@ -218,7 +220,7 @@ def test_mask_fades_where_its_box_ends_inside_the_frame():
 
 def test_splash_keeps_background_inside_a_person_box_grey():
     """The selfie network gives background inside a box 0.1-0.4: it must stay grey."""
-    from vidanon.effects import SplashRenderer
+    from vidanon.render.effects import SplashRenderer
 
     rng = np.random.default_rng(2)
     frame = rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)
@@ -265,7 +267,7 @@ def test_a_crop_that_cuts_the_person_is_grown(shared, person_detector, segmenter
     """Given a person's box without its top 30% (head and shoulders cut off, as a box that
     lags a raised arm or a tall hair-do), the segmenter grows the crop upward until the mask
     no longer touches its top edge, so the head is inside the outline."""
-    from vidanon.segment import crop_boxes
+    from vidanon.render.segment import crop_boxes
 
     frame = _clip_frame(shared, "walking_to_camera.mp4", 20)
     dets = person_detector(frame)[0]
@@ -282,7 +284,7 @@ def test_a_crop_that_cuts_the_person_is_grown(shared, person_detector, segmenter
 
 
 def _alpha(frame, dets):
-    from vidanon.effects import SplashRenderer, pasted_alpha
+    from vidanon.render.effects import SplashRenderer, pasted_alpha
 
     return pasted_alpha(SplashRenderer()._paste, frame.shape[:2], dets)
 
@@ -291,7 +293,7 @@ def test_person_lost_by_the_segmenter_stays_hidden():
     """A mask that covers almost nothing of a person's box (the segmenter failed on it: the
     sample clip's walking man, frames 6-7) is replaced by the box's soft ellipse; a normal
     mask is kept as it is."""
-    from vidanon.segment import COVER_HIGH, MIN_COVER, fill_failed
+    from vidanon.render.segment import COVER_HIGH, MIN_COVER, fill_failed
 
     good = np.zeros((64, 64), np.float32)
     good[10:60, 20:44] = 0.9
@@ -303,7 +305,7 @@ def test_person_lost_by_the_segmenter_stays_hidden():
 
 
 def test_person_tiles_cover_the_frame_with_overlapping_squares():
-    from vidanon.detect import person_windows
+    from vidanon.detect.people import person_windows
 
     assert person_windows(480, 600) == [(0, 0, 480, 600)]  # near square: the whole frame only
     wide = person_windows(1080, 1920)
@@ -318,7 +320,7 @@ def test_person_tile_boxes_are_merged_once_and_cut_parts_dropped():
     """One person in the overlap of a 16:9 frame's two square tiles is seen by the whole
     frame and by both tiles, once cut by the first tile's inner edge: one box comes out, the
     whole person's. A person cut only by the frame's own edge is kept."""
-    from vidanon.detect import merge_windows, person_windows
+    from vidanon.detect.people import merge_windows, person_windows
 
     h, w = 1080, 1920
     windows = person_windows(h, w)  # whole, left square [0, 1080), right square [840, 1920)

@@ -14,8 +14,9 @@ pytest.importorskip("onnxruntime")
 
 import plate_models as pm  # noqa: E402
 from conftest import ROOT, assert_one_line_error, ffmpeg, run_cli  # noqa: E402
+
+from vidanon.detect.plates import Layout, PlateDetector, PlateModelError, TilePlan, detect_layout  # noqa: E402
 from vidanon.detections import FACE, PERSON, PLATE, PREDICTED, Detections  # noqa: E402
-from vidanon.plates import Layout, PlateDetector, PlateModelError, TilePlan, detect_layout  # noqa: E402
 
 
 def bright_patch(height=pm.SIZE, width=pm.SIZE, y0=16, y1=32, x0=8, x1=40, value=255) -> np.ndarray:
@@ -125,10 +126,10 @@ def test_a_frame_smaller_than_the_network_is_letterboxed(tmp_path):
 
 # --------------------------------------------------------------------------- tracking
 def test_plates_have_tracks_of_their_own():
-    from vidanon.jointtrack import ID_STRIDE, JointTracker, Part, plate_tracker
-    from vidanon.track import FaceTracker
+    from vidanon.track.joint import ID_STRIDE, JointTracker, Part, plate_tracker
+    from vidanon.track.sort import SortTracker
 
-    faces = FaceTracker(threshold=0.5, class_id=FACE)
+    faces = SortTracker(threshold=0.5, class_id=FACE)
     joint = JointTracker([Part((FACE,), faces), Part((PLATE,), plate_tracker(0.3))])
     out = []
     for i in range(30):
@@ -153,7 +154,7 @@ def test_plates_have_tracks_of_their_own():
 
 
 def test_plate_tracker_coasts_but_does_not_follow_by_appearance():
-    from vidanon.jointtrack import plate_tracker
+    from vidanon.track.joint import plate_tracker
 
     tracker = plate_tracker(0.3)
     assert tracker.low_threshold == tracker.start_threshold == 0.3  # no weak-detection pass
@@ -171,7 +172,7 @@ def test_plate_tracker_coasts_but_does_not_follow_by_appearance():
 
 # --------------------------------------------------------------------------- masking
 def test_plate_boxes_get_a_rectangular_mask():
-    from vidanon.effects import Renderer
+    from vidanon.render.effects import Renderer
 
     frame = np.full((100, 200, 3), 200, np.uint8)
     box = [[0.4, 0.4, 0.6, 0.6]]  # rows 40-60, columns 80-120
@@ -188,7 +189,7 @@ def test_plate_boxes_get_a_rectangular_mask():
 
 
 def test_people_and_plates_render_together():
-    from vidanon.render import Render
+    from vidanon.render.compositor import Compositor
 
     class Outline:  # a stand-in segmenter: each person's mask is its box's left half
         def __call__(self, frame, dets):
@@ -198,7 +199,7 @@ def test_people_and_plates_render_together():
             return Detections(dets.boxes, dets.scores, dets.classes, masks, dets.track_ids, dets.sources)
 
     frame = np.full((100, 200, 3), 200, np.uint8)
-    render = Render("fill", 1.45, True, Outline())
+    render = Compositor("fill", 1.45, True, Outline())
     dets = Detections([[0.1, 0.05, 0.9, 0.35], [0.4, 0.6, 0.6, 0.8]], [0.9, 0.9], [1, PLATE])
     out = render(frame, dets)
     assert (out[50, 15] == 0).all() and (out[50, 60] == 200).all()  # the person's mask: its left half
@@ -224,7 +225,8 @@ def plate_clip(tmp_path_factory):
 
 
 def test_faces_and_plates_end_to_end(tmp_path, plate_clip):
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
 
     clip, frames = plate_clip
     model = pm.yolo_v8(tmp_path / "v8.onnx")

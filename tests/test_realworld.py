@@ -9,11 +9,11 @@ import shutil
 import signal
 
 import pytest
-
 from conftest import count_frames, file_hash, make_clip
 from media import clip, decoded_times, header, run_ffmpeg, stream_md5, video_times
+
 from vidanon import cli
-from vidanon.video import probe
+from vidanon.media.probe import probe
 
 SRT = "1\n00:00:00,000 --> 00:00:00,400\nhello\n\n2\n00:00:00,500 --> 00:00:00,900\nworld\n"
 CHAPTERS = (";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=500\ntitle=first\n"

@@ -13,18 +13,25 @@ import re
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import assert_one_line_error, run_cli
 from media import run_ffmpeg
+from PIL import Image
+
 from vidanon import anonymize
-from vidanon.detections import DETECTED, FOLLOWED, INTERPOLATED, PREDICTED, Detections, scale_boxes
-from vidanon.mask import head_boxes
+from vidanon.detections import DETECTED, FOLLOWED, INTERPOLATED, PREDICTED, Detections, head_boxes, scale_boxes
 from vidanon.options import OptionError
-from vidanon.review import (
-    COLUMNS, GAP, MARGIN, SHEET_WIDTH, SOURCE_COLOURS, THUMB_WIDTH, Layout, build_sheet, find_flags, pick_frames,
-    time_code, timeline,
-)  # fmt: skip
+from vidanon.review import build_sheet
+from vidanon.review.draw import (  # fmt: skip
+    COLUMNS,
+    GAP,
+    MARGIN,
+    SHEET_WIDTH,
+    SOURCE_COLOURS,
+    THUMB_WIDTH,
+    SheetLayout,
+    timeline,
+)
+from vidanon.review.flags import find_flags, pick_frames, time_code
 
 FPS, N = 25, 20
 BOX1 = [0.3, 0.1, 0.6, 0.3]
@@ -133,7 +140,7 @@ def test_pick_frames_puts_flagged_first_then_even_spacing():
 def test_png_layout_and_outlines(sheets):
     image = np.asarray(Image.open(sheets["png"]).convert("RGB")).astype(int)
     sheet = _sheet()
-    layout = Layout(360, 12, timeline(sheet).height, 3)
+    layout = SheetLayout(360, 12, timeline(sheet).height, 3)
     assert SHEET_WIDTH == 2 * MARGIN + COLUMNS * THUMB_WIDTH + (COLUMNS - 1) * GAP == 1976
     assert image.shape == (layout.height, SHEET_WIDTH, 3)
     assert sheet.thumb_height == 360  # 160x120 at 480 wide

@@ -13,10 +13,10 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import count_frames, ffmpeg, file_hash, make_clip
+
 from vidanon import cli
-from vidanon.video import probe
+from vidanon.media.probe import probe
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from vidanon.detections import Detections, intersection_matrix, iou_matrix, scale_boxes
+from vidanon.detections import Detections, iou_matrix, scale_boxes
 from vidanon.errors import InputError
 from vidanon.options import OptionError, Options, check, parse_number
 
@@ -36,20 +36,29 @@ def test_option_table_messages_and_normalization():
         Options.from_kwargs(frame_range=(5, 5))
 
 
-def test_box_helpers_are_the_ones_the_tracker_needs():
-    from vidanon import track
+def test_box_maths_covered_share_union_and_nms():
+    from vidanon.detections import covered_share, nms, union_box
 
     rng = np.random.default_rng(0)
     lo = rng.uniform(0, 0.6, (20, 2))
     boxes = np.concatenate([lo, lo + rng.uniform(0.01, 0.4, (20, 2))], axis=1)
     for box in boxes[:5]:
-        for factor, dy, dx in ((1.0, 0, 0), (1.3, 0.01, 0.02), (0.8, 0, 0.05)):
-            np.testing.assert_allclose(scale_boxes(box, factor, dy, dx)[0], track.grow_box(box, factor, dy, dx))
-        share = min(intersection_matrix(box, boxes)[0].sum() / np.prod(box[2:] - box[:2]), 1.0)
-        assert share == pytest.approx(track.covered_share(box, boxes))
+        # covered share against a pixel count on a fine grid
+        ys, xs = np.meshgrid(np.linspace(box[0], box[2], 200), np.linspace(box[1], box[3], 200), indexing="ij")
+        under = np.zeros(ys.shape, int)
+        for o in boxes[1:4]:
+            under += (ys >= o[0]) & (ys <= o[2]) & (xs >= o[1]) & (xs <= o[3])
+        assert covered_share(box, boxes[1:4]) == pytest.approx(min(under.sum() / under.size, 1.0), abs=0.02)
+        u = union_box(box, boxes[7])
+        np.testing.assert_allclose(u, [*np.minimum(box[:2], boxes[7][:2]), *np.maximum(box[2:], boxes[7][2:])])
+    assert covered_share(boxes[0], np.zeros((0, 4))) == 0.0
+    np.testing.assert_allclose(scale_boxes([0.2, 0.2, 0.4, 0.6], 1.5, 0.01, 0.02), [[0.14, 0.08, 0.46, 0.72]])
     iou = iou_matrix(boxes, boxes)
     np.testing.assert_allclose(np.diag(iou), 1.0)
     assert iou_matrix([[0, 0, 1, 1]], [[0, 0.5, 1, 1.5]])[0, 0] == pytest.approx(1 / 3)
+    # nms keeps the best of each overlapping group, best first
+    dup = np.array([[0, 0, 1, 1], [0, 0.05, 1, 1.05], [2, 2, 3, 3]], float)
+    assert nms(dup, np.array([0.5, 0.9, 0.7]), 0.5).tolist() == [1, 2]
 
 
 def _dets(*boxes, score=0.9):
@@ -57,7 +66,7 @@ def _dets(*boxes, score=0.9):
 
 
 def test_replay_tracker_replays_and_checks_the_frame_count(tmp_path):
-    from vidanon.tracksfile import ReplayTracker, TracksRecorder
+    from vidanon.track.replay import ReplayTracker, TracksRecorder
 
     recorder = TracksRecorder()
     saved = [_dets([0.1, 0.1, 0.3, 0.3]), Detections.empty(), _dets([0.5, 0.5, 0.6, 0.7], [0, 0, 0.1, 0.1])]
@@ -83,14 +92,14 @@ def test_replay_tracker_replays_and_checks_the_frame_count(tmp_path):
 
 def _stages(detect, tracker):
     from vidanon.pipeline import Stages
-    from vidanon.tracking import TrackStage
+    from vidanon.track.stage import TrackStage
 
     return Stages(detect, TrackStage(tracker), render=None, batch_size=3, device="test", people=False)
 
 
 def test_run_stages_hands_every_frame_over_in_order():
     from vidanon.pipeline import run_stages
-    from vidanon.track import NoTracker
+    from vidanon.track.stage import NoTracker
 
     frames = [np.full((4, 4, 3), i, np.uint8) for i in range(10)]
     calls = []
@@ -110,7 +119,7 @@ def test_run_stages_hands_every_frame_over_in_order():
 
 def test_run_stages_stops_everything_on_a_failure():
     from vidanon.pipeline import run_stages
-    from vidanon.track import NoTracker
+    from vidanon.track.stage import NoTracker
 
     class Source:
         closed = False
@@ -149,7 +158,7 @@ def test_tensorflow_is_imported_without_keras_which_stays_importable():
     import subprocess
     import sys
 
-    code = ("import sys; from vidanon.tf_setup import configure_tensorflow; configure_tensorflow(); "
+    code = ("import sys; from vidanon.detect.tf_setup import configure_tensorflow; configure_tensorflow(); "
             "assert 'tensorflow' in sys.modules and 'keras.src.optimizers' not in sys.modules, 'keras loaded'; "
             "import keras, tensorflow as tf; assert keras.__version__; print('ok')")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -1,8 +1,9 @@
 import numpy as np
-
 from conftest import SAMPLE, SHARED
+
 from vidanon.detections import BACKFILLED, DETECTED, INTERPOLATED, PREDICTED, Detections
-from vidanon.track import FaceTracker, NoTracker
+from vidanon.track.sort import SortTracker
+from vidanon.track.stage import NoTracker
 
 
 def det(*boxes, score=0.9):
@@ -40,7 +41,7 @@ def hidden_share(mask_dets, box):
 
 def test_track_survives_three_frame_gap_with_interpolation():
     frames = [det(moving_box(t)) if not 10 <= t < 13 else Detections.empty() for t in range(20)]
-    out = run(FaceTracker(0.5), frames)
+    out = run(SortTracker(0.5), frames)
     for t in range(20):
         assert covers(out[t], moving_box(t)), t
     for t in range(10, 13):  # known from both sides: the interpolation replaces the coasting guess
@@ -50,7 +51,7 @@ def test_track_survives_three_frame_gap_with_interpolation():
 
 def test_crossing_faces_keep_their_ids():
     a = [det(moving_box(t, y=0.30, x0=0.1, v=0.02), moving_box(t, y=0.34, x0=0.7, v=-0.02)) for t in range(30)]
-    out = run(FaceTracker(0.5), a)
+    out = run(SortTracker(0.5), a)
     first = {tid: b for tid, b, s in zip(out[0].track_ids, out[0].boxes, out[0].sources) if s == DETECTED}
     last = {tid: b for tid, b, s in zip(out[-1].track_ids, out[-1].boxes, out[-1].sources) if s == DETECTED}
     assert set(first) == set(last) and len(first) == 2
@@ -61,7 +62,7 @@ def test_crossing_faces_keep_their_ids():
 def test_backfill_covers_frames_before_first_detection():
     # the face is there from frame 0 but only detected from frame 5 on
     frames = [Detections.empty() if t < 5 else det(moving_box(t)) for t in range(15)]
-    out = run(FaceTracker(0.5, backfill=3), frames)
+    out = run(SortTracker(0.5, backfill=3), frames)
     for t in (2, 3, 4):
         assert covers(out[t], moving_box(t), 0.3), t
         assert BACKFILLED in out[t].sources
@@ -70,16 +71,16 @@ def test_backfill_covers_frames_before_first_detection():
 
 def test_low_score_extends_but_never_starts_a_track():
     frames = [det(moving_box(t), score=0.9 if t < 5 else 0.2) for t in range(15)]
-    out = run(FaceTracker(0.5, low_threshold=0.1), frames)
+    out = run(SortTracker(0.5, low_threshold=0.1), frames)
     for t in range(15):
         assert covers(out[t], moving_box(t)), t
     only_low = [det(moving_box(t), score=0.2) for t in range(15)]
-    assert all(len(d) == 0 for d in run(FaceTracker(0.5, low_threshold=0.1), only_low))
+    assert all(len(d) == 0 for d in run(SortTracker(0.5, low_threshold=0.1), only_low))
 
 
 def test_single_false_detection_leaves_no_trail():
     frames = [Detections.empty()] * 5 + [det([0.5, 0.5, 0.6, 0.6])] + [Detections.empty()] * 10
-    out = run(FaceTracker(0.5), frames)
+    out = run(SortTracker(0.5), frames)
     assert len(out[5]) == 1 and out[5].sources[0] == DETECTED
     assert all(len(d) == 0 for i, d in enumerate(out) if i != 5)
 
@@ -90,7 +91,7 @@ def test_mask_box_never_smaller_than_detection():
     for t in range(40):
         box = np.array(moving_box(t, v=0.01)) + rng.normal(0, 0.01, 4)
         frames.append(det(box))
-    out = run(FaceTracker(0.5), frames)
+    out = run(SortTracker(0.5), frames)
     for raw, masked in zip(frames, out):
         b = raw.boxes[0]
         contains = [(m[0] <= b[0] + 1e-9) and (m[1] <= b[1] + 1e-9) and (m[2] >= b[2] - 1e-9) and (m[3] >= b[3] - 1e-9)
@@ -107,12 +108,12 @@ def test_no_tracker_passes_confident_detections_only():
 def test_weak_detections_start_tracks_masked_only_once_confirmed():
     # a face scoring 0.3 in every frame (under the threshold of 0.5, over the start level)
     weak = [det(moving_box(t), score=0.3) for t in range(12)]
-    out = run(FaceTracker(0.5, start_threshold=0.25, low_threshold=0.1), weak)
+    out = run(SortTracker(0.5, start_threshold=0.25, low_threshold=0.1), weak)
     for t in range(12):
         assert covers(out[t], moving_box(t)), t  # including frame 0, through the look-ahead
     # a single weak blip is never masked, a single confident one always is
     blip = [Detections.empty()] * 4 + [det([0.5, 0.5, 0.6, 0.6], score=0.3)] + [Detections.empty()] * 8
-    assert all(len(d) == 0 for d in run(FaceTracker(0.5, start_threshold=0.25), blip))
+    assert all(len(d) == 0 for d in run(SortTracker(0.5, start_threshold=0.25), blip))
 
 
 def test_backfill_reaches_a_face_entering_at_the_edge():
@@ -121,7 +122,7 @@ def test_backfill_reaches_a_face_entering_at_the_edge():
         return [0.4, -0.1 + 0.02 * t, 0.5, 0.0 + 0.02 * t]
 
     frames = [det(np.clip(truth(t), 0, 1)) if t >= 5 else Detections.empty() for t in range(20)]
-    out = run(FaceTracker(0.5), frames)
+    out = run(SortTracker(0.5), frames)
     for t in range(1, 5):  # the visible strip of the face at the edge is covered
         visible = np.clip(truth(t), 0, 1)
         m = out[t].boxes
@@ -132,7 +133,7 @@ def test_track_found_again_after_a_long_gap_is_interpolated():
     # the detector loses the face for 15 frames (longer than max_age): the gap is filled
     # once the face is found again, and the track keeps its id
     frames = [det(moving_box(t)) if not 10 <= t < 25 else Detections.empty() for t in range(40)]
-    tracker = FaceTracker(0.5)
+    tracker = SortTracker(0.5)
     assert 15 > tracker.max_age and tracker.lookahead > 15
     out = run(tracker, frames)
     for t in range(40):
@@ -143,7 +144,7 @@ def test_track_found_again_after_a_long_gap_is_interpolated():
 
 def test_a_face_that_never_comes_back_is_masked_for_max_age_frames_only():
     frames = [det(moving_box(t)) if t < 10 else Detections.empty() for t in range(40)]
-    tracker = FaceTracker(0.5)
+    tracker = SortTracker(0.5)
     out = run(tracker, frames)
     masked = [t for t in range(40) if len(out[t])]
     assert masked == list(range(10 + tracker.max_age))
@@ -159,7 +160,7 @@ def test_face_behind_another_face_stays_masked():
         return moving_box(t, y=0.31, x0=0.25, v=0.01, size=0.14)
 
     frames = [det(b, a(t)) if t < 10 else det(b) for t in range(45)]
-    tracker = FaceTracker(0.5)
+    tracker = SortTracker(0.5)
     out = run(tracker, frames)
     assert 10 + tracker.max_age < 30
     for t in range(10, 31):
@@ -182,7 +183,7 @@ def test_small_fast_face_keeps_one_track():
     # IoU of 0.05, so IoU matching alone would start a new track every frame (none
     # confirmed, the score being under the threshold). The centre-distance pass keeps one.
     frames = [det(moving_box(t, v=0.018, size=0.02), score=0.3) for t in range(20)]
-    out = run(FaceTracker(0.5, start_threshold=0.25, low_threshold=0.1), frames)
+    out = run(SortTracker(0.5, start_threshold=0.25, low_threshold=0.1), frames)
     for t in range(20):
         assert covers(out[t], moving_box(t, v=0.018, size=0.02)), t
     assert len({i for d in out for i in d.track_ids}) == 1
@@ -194,7 +195,7 @@ def test_backfill_stops_where_the_face_was_still_outside_the_frame():
         return [0.4, -0.3 + 0.05 * t, 0.5, -0.2 + 0.05 * t]
 
     frames = [det(np.clip(truth(t), 0, 1)) if t >= 8 and truth(t)[3] > 0 else Detections.empty() for t in range(30)]
-    out = run(FaceTracker(0.5, backfill=10), frames)
+    out = run(SortTracker(0.5, backfill=10), frames)
     assert all(len(out[t]) == 0 for t in range(0, 2))  # wholly outside, well before entering
     assert all(BACKFILLED in out[t].sources for t in range(5, 8))
 
@@ -204,11 +205,11 @@ def test_segment_context_covers_the_look_ahead():
     # emitted every written frame by then
     from vidanon.batch import CONTEXT
 
-    assert CONTEXT > FaceTracker(0.5).lookahead
+    assert CONTEXT > SortTracker(0.5).lookahead
 
 
 def test_shot_cuts_are_found_and_motion_is_not_a_cut():
-    from vidanon.track import ShotCuts
+    from vidanon.track.shots import ShotCuts
 
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:144, 0:256]
@@ -226,7 +227,7 @@ def test_nothing_crosses_a_cut():
     a = [0.3, 0.2, 0.45, 0.3]
     b = [0.5, 0.6, 0.65, 0.7]
     frames = [det(a) if t < 10 else (det(b) if t >= 14 else Detections.empty()) for t in range(30)]
-    tracker = FaceTracker(0.5, backfill=10)
+    tracker = SortTracker(0.5, backfill=10)
     out = []
     for t, d in enumerate(frames):
         out.extend(tracker.push(t, d, cut=t == 10))
@@ -243,8 +244,9 @@ def test_nothing_crosses_a_cut():
 def test_shot_cuts_on_a_real_edited_clip():
     import pytest
 
-    from vidanon.track import ShotCuts
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
+    from vidanon.track.shots import ShotCuts
 
     clip = SHARED / "videos" / "bikes_street.mp4"
     if not clip.exists():
@@ -275,7 +277,7 @@ def test_lost_face_still_in_the_image_is_followed_by_its_appearance():
         return (80, 40 + 2 * t)
 
     for vanished in (False, True):
-        tracker = FaceTracker(0.5)
+        tracker = SortTracker(0.5)
         out = []
         for t in range(30):
             frame = _scene(None if vanished and t >= 10 else at(t))
@@ -296,7 +298,7 @@ def test_lost_face_still_in_the_image_is_followed_by_its_appearance():
 
 def test_few_detections_are_not_followed_by_appearance():
     # a false alarm on a static pattern, detected twice, is not kept alive by its look
-    tracker = FaceTracker(0.5)
+    tracker = SortTracker(0.5)
     out = []
     for t in range(12):
         frame = _scene((80, 100))
@@ -332,7 +334,7 @@ def test_coasting_box_stops_when_its_face_leaves_the_image():
         return (80, 40 + 2 * t)
 
     for case in ("vanished", "dimmed", "behind a post"):
-        tracker = FaceTracker(0.5)
+        tracker = SortTracker(0.5)
         out = []
         for t in range(20):
             lost = t >= 10
@@ -368,7 +370,8 @@ def _default_masks(frames, height, width, first_index=0, info=None):
 def test_hands_without_a_face_are_not_masked(shared):
     """A real clip of hands reaching in to take bottles, no face anywhere: the default
     detect and track stages leave every frame unmasked (frames 470-529: two hands)."""
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
 
     info = probe(shared / "videos" / "bottles_hand_no_face.mp4")
     frames = list(FrameReader(info, skip=470, limit=60))
@@ -407,7 +410,8 @@ def test_subtitles_are_not_masked():
     from PIL import Image
 
     from vidanon.detections import intersection_matrix
-    from vidanon.video import FrameReader, probe
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
 
     info = probe(SAMPLE)
     plain = [np.asarray(f) for f in FrameReader(info, skip=20, limit=10)]

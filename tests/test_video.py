@@ -1,14 +1,13 @@
+import subprocess
 from fractions import Fraction
 
 import numpy as np
 import pytest
-
-import subprocess
-
 from conftest import count_frames, ffmpeg, make_clip, read_frames
+
 from vidanon.errors import InputError, OutputError
+from vidanon.media.probe import probe, rational_fps
 from vidanon.pipeline import anonymize
-from vidanon.video import probe, rational_fps
 
 
 def test_rational_fps():
@@ -125,7 +124,7 @@ def test_rotation_is_read_from_every_ffmpeg_header_form():
     """One parser reads a video's rotation, whichever way ffmpeg prints it: the side data of
     ffmpeg 7 ("Display Matrix"), of ffmpeg up to 6 ("displaymatrix", with a "rotate" tag
     beside it), or the tag alone; a 90 or 270 degree turn swaps the displayed size."""
-    from vidanon.streams import parse_header
+    from vidanon.media.streams import parse_header
 
     head = ("Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':\n"
             "  Duration: 00:00:01.00, start: 0.000000, bitrate: 100 kb/s\n"

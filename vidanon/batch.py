@@ -18,25 +18,25 @@ a face crossing a seam is hidden on both sides of it.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import queue
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .errors import InputError, OutputError, VidanonError
-from .video import CONTAINERS, THREADS_ENV
+from .media.plan import CONTAINERS
+from .workers import CONTEXT, Executor, InProcess, Processes, RayExecutor, Result, Task
 
 # Extensions picked up when a folder is given (anything ffmpeg reads may still be named).
 VIDEO_EXTENSIONS = {
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
     ".wmv", ".flv", ".3gp", ".ogv",
 }  # fmt: skip
-CONTEXT = 30  # frames tracked on each side of a part without being written (> the tracker's look-ahead)
+
+
 MIN_PART = 2 * CONTEXT  # shorter parts are not worth a process
 
 
@@ -46,26 +46,6 @@ class Job:
 
     input: Path
     output: Path
-
-
-@dataclass(frozen=True)
-class Task:
-    """One unit of work: a whole job, or frames [start, stop) of it."""
-
-    job: int
-    input: str
-    output: str  # the job's output, or a part file
-    options: dict
-    part: int | None = None
-    frame_range: tuple[int, int | None] | None = None
-
-
-@dataclass
-class Result:
-    task: Task
-    summary: dict | None = None
-    error: str | None = None
-    exit_code: int = 0
 
 
 @dataclass
@@ -82,9 +62,6 @@ class BatchSummary:
     @property
     def exit_code(self) -> int:
         return 1 if self.failed else 0
-
-
-# --------------------------------------------------------------------------- planning
 
 
 def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
@@ -154,192 +131,7 @@ def split_frames(n_frames: int, parts: int) -> list[tuple[int, int | None]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:])] + [(bounds[-1], None)]
 
 
-# --------------------------------------------------------------------------- running one task
-
 _progress_queue = None  # set in worker processes: frames written go back to the coordinator
-
-
-def _init_worker(threads: int, progress_queue) -> None:
-    """Worker process start: share the cores, stay quiet, leave Ctrl-C to the coordinator."""
-    import signal
-
-    global _progress_queue
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ[THREADS_ENV] = str(threads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    _progress_queue = progress_queue
-
-
-class _Ticker:
-    """Report frames written every few frames (a queue put per frame would be wasteful)."""
-
-    def __init__(self, sink: Callable[[int], None], every: int = 8) -> None:
-        self.sink, self.every, self.pending = sink, every, 0
-
-    def __call__(self, n: int) -> None:
-        self.pending += n
-        if self.pending >= self.every:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.sink(self.pending)
-            self.pending = 0
-
-
-def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Result:
-    """Run one task in this process; every failure comes back as a Result, never raised."""
-    from .pipeline import anonymize
-
-    if on_frames is None and _progress_queue is not None:
-        on_frames = _progress_queue.put
-    ticker = _Ticker(on_frames) if on_frames is not None else None
-    try:
-        summary = anonymize(
-            task.input, task.output, frame_range=task.frame_range, context=CONTEXT, progress=False,
-            on_frames=ticker, **task.options,
-        )  # fmt: skip
-        return Result(task, summary=summary.to_dict())
-    except VidanonError as exc:
-        return Result(task, error=str(exc), exit_code=exc.exit_code)
-    except Exception as exc:  # a bug: reported for this file, the batch goes on
-        return Result(task, error=f"internal error: {type(exc).__name__}: {exc}", exit_code=70)
-    finally:
-        if ticker is not None:
-            ticker.flush()
-
-
-def _run_task_remote(task: Task, threads: int) -> Result:
-    """Entry point of a Ray task (a Ray worker process may run many)."""
-    os.environ.setdefault(THREADS_ENV, str(threads))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    return run_task(task)
-
-
-# --------------------------------------------------------------------------- executors
-
-
-class _Executor:
-    """Submit tasks, collect results as they finish."""
-
-    capacity = 1  # tasks handed over at once (the rest wait in run_batch)
-
-    def submit(self, task: Task) -> Future: ...
-
-    def poll(self, timeout: float) -> None:
-        """Move finished work into its futures (only Ray needs this; the others do it themselves)."""
-
-    def close(self, cancel: bool = False) -> None: ...
-
-
-class _InProcess(_Executor):
-    """One task after another in this process (--jobs 1): the models load once."""
-
-    def __init__(self, on_frames: Callable[[int], None]) -> None:
-        self.on_frames = on_frames
-
-    def submit(self, task: Task) -> Future:
-        future: Future = Future()
-        future.set_result(run_task(task, self.on_frames))
-        return future
-
-    def close(self, cancel: bool = False) -> None:
-        pass
-
-
-class _Processes(_Executor):
-    """``jobs`` worker processes on this machine, each with its share of the cores."""
-
-    def __init__(self, jobs: int, on_frames: Callable[[int], None]) -> None:
-        ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
-        self._queue = ctx.Queue()
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        self.capacity = 2 * jobs
-        self._pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(threads, self._queue))  # fmt: skip
-        self._stop = threading.Event()
-        self._drain = threading.Thread(target=self._pump, args=(on_frames,), daemon=True)
-        self._drain.start()
-
-    def _pump(self, on_frames) -> None:
-        while not self._stop.is_set():
-            try:
-                on_frames(self._queue.get(timeout=0.2))
-            except queue.Empty:
-                continue
-            except (EOFError, OSError):
-                return
-
-    def submit(self, task: Task) -> Future:
-        return self._pool.submit(run_task, task)
-
-    def close(self, cancel: bool = False) -> None:
-        if cancel:
-            for proc in list(getattr(self._pool, "_processes", {}).values()):
-                proc.kill()  # a TensorFlow call cannot be interrupted politely
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
-        self._stop.set()
-        self._drain.join(timeout=1)
-
-
-class _Ray(_Executor):
-    """Tasks on a Ray cluster (``address``), or on a local one started here."""
-
-    def __init__(self, address: str | None, jobs: int | None, on_frames: Callable[[int], None]) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise VidanonError("--ray needs Ray: pip install 'vidanon[ray]'") from None
-        self._ray = ray
-        if not ray.is_initialized():
-            kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-            try:
-                if address:
-                    ray.init(address=address, **kwargs)
-                else:
-                    ray.init(**kwargs)
-            except Exception as exc:  # connection refused, bad address, ...
-                raise VidanonError(f"cannot start or reach the Ray cluster {address or '(local)'}: {exc}") from None
-        resources = ray.cluster_resources()
-        gpus = float(resources.get("GPU", 0))
-        cpus = float(resources.get("CPU", os.cpu_count() or 1))
-        # On a GPU cluster each task holds a whole GPU (the detector and effects live on
-        # it); on CPUs, tasks share the cores as --jobs would (default: 2 cores a task).
-        self.threads = max(1, int(cpus // jobs)) if jobs else min(2, int(cpus) or 1)
-        remote = ray.remote(num_cpus=self.threads, num_gpus=1 if gpus >= 1 else 0, max_retries=0)
-        self._remote = remote(_run_task_remote)
-        self._pending: dict = {}
-        self._on_frames = on_frames  # Ray tasks report their frames when they finish
-        self.capacity = 10_000  # Ray queues and schedules them itself
-
-    def submit(self, task: Task) -> Future:
-        future: Future = Future()
-        ref = self._remote.remote(task, self.threads)
-        self._pending[ref] = future
-        return future
-
-    def poll(self, timeout: float) -> None:
-        if not self._pending:
-            return
-        ready, _ = self._ray.wait(list(self._pending), num_returns=1, timeout=timeout)
-        for ref in ready:
-            future = self._pending.pop(ref)
-            try:
-                res = self._ray.get(ref)
-            except Exception as exc:  # the worker died (out of memory, node lost)
-                future.set_exception(exc)
-                continue
-            if res.summary is not None:
-                self._on_frames(res.summary["frames"])
-            future.set_result(res)
-
-    def close(self, cancel: bool = False) -> None:
-        if cancel:
-            for ref in self._pending:
-                self._ray.cancel(ref, force=True)
-
-
-# --------------------------------------------------------------------------- the batch
 
 
 def run_batch(
@@ -358,8 +150,9 @@ def run_batch(
     folders are created (``mkdir``; else they are errors)."""
     from tqdm import tqdm
 
+    from .media.paths import prepare_output
+    from .media.probe import probe
     from .pipeline import Options
-    from .video import prepare_output, probe
 
     Options(**options).validate()  # a bad option fails once, before any work
     started = time.perf_counter()
@@ -413,11 +206,11 @@ def run_batch(
                 bar.refresh()
 
     if use_ray:
-        executor: _Executor = _Ray(ray_address, workers if workers > 1 else None, tick)
+        executor: Executor = RayExecutor(ray_address, workers if workers > 1 else None, tick)
     elif workers > 1 and len(tasks) > 1:
-        executor = _Processes(min(workers, len(tasks)), tick)
+        executor = Processes(min(workers, len(tasks)), tick)
     else:
-        executor = _InProcess(tick)
+        executor = InProcess(tick)
     by_job = {i: job for i, job in todo}
     pending_parts: dict[int, list[Result]] = {i: [] for i in parts_of}
     futures: dict[Future, Task] = {}
@@ -483,7 +276,9 @@ def noun(summary: dict) -> str:
 
 def _finish_segmented(result, job, info, results, parts, audio: bool, say, metadata: str = "private") -> None:
     """Join the parts of one segmented job (in frame order) and rename over the target."""
-    from .video import container_of, join_parts, prepare_output, temp_path_for
+    from .media.join import join_parts
+    from .media.paths import prepare_output, temp_path_for
+    from .media.plan import container_of
 
     results.sort(key=lambda r: r.task.part)
     try:

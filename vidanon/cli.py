@@ -14,11 +14,11 @@ import sys
 import traceback
 
 from . import __version__
-from .effects import EFFECTS
+from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
-from .mask import DEFAULT_MASK_SCALE
 from .options import CHOICES, TARGETS, Options, check, parse_number
-from .tf_setup import quiet_logs
+from .render.effects import EFFECTS
+from .render.masks import DEFAULT_MASK_SCALE
 
 
 class Interrupted(BaseException):
@@ -52,7 +52,7 @@ def _number(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .detect import DEFAULT_THRESHOLD
+    from .detect.centerface import DEFAULT_THRESHOLD
     from .pipeline import SCAN_EVERY_CPU
 
     p = _Parser(
@@ -236,7 +236,7 @@ def _run_batch(args, mode: str, options: dict) -> int:
     missing: list[Path] = []  # inputs among several that do not exist: reported, the others done
 
     if mode == "split":
-        from .video import check_input
+        from .media.probe import check_input
 
         jobs = [Job(check_input(args.paths[0]), Path(args.paths[1]))]
     elif args.output_dir is not None:

@@ -31,9 +31,9 @@ from dataclasses import dataclass, fields
 from moviepy.Effect import Effect
 
 from .detections import Detections
-from .mask import DEFAULT_MASK_SCALE
+from .media.source import ClipSource, as_rgb8
 from .options import OptionError, Options, check
-from .source import ClipSource, as_rgb8
+from .render.masks import DEFAULT_MASK_SCALE
 
 # |t * fps - round(t * fps)| below this (in frames) is frame round(t * fps) itself: times
 # computed as i / fps, or shifted by a composition's start, are off by rounding only.
@@ -72,7 +72,7 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     from tqdm import tqdm
 
     from .pipeline import build_stages, run_stages
-    from .tracksfile import TracksRecorder
+    from .track.replay import TracksRecorder
 
     started = time.perf_counter()
     width, height = (int(v) for v in clip.size)

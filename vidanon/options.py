@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Callable
 
-from .effects import EFFECTS
 from .errors import VidanonError
-from .mask import DEFAULT_MASK_SCALE
-from .video import METADATA_POLICIES, ODD_SIZES
+from .media.plan import METADATA_POLICIES, ODD_SIZES
+from .render.effects import EFFECTS
+from .render.masks import DEFAULT_MASK_SCALE
 
 TARGETS = ("faces", "people", "plates")  # --target takes one, or a comma list (faces,plates)
 
@@ -163,7 +163,7 @@ class Options:
     def _check_plates(self) -> None:
         import os
 
-        from .plates import ENV_MODEL, INSTALL_HINT, NO_MODEL_HINT
+        from .detect.plates import ENV_MODEL, INSTALL_HINT, NO_MODEL_HINT
 
         if self.effect == "splash":
             raise OptionError("the splash effect shows people; it does not hide plates (use blur, pixelate or fill)")

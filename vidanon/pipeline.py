@@ -34,16 +34,20 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
+from .detect.view import detector_view
 from .detections import FACE, PERSON, PLATE, Detections
+from .media.paths import prepare_output
+from .media.probe import VideoInfo, probe
+from .media.reader import Frame
+from .media.sink import FileSink, Stats
+from .media.source import FileSource, batched
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
-from .render import Render
-from .review import check_review_target, mask_cover, write_review
-from .sink import FileSink, Stats
-from .source import FileSource, batched
-from .tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
-from .tracking import TrackStage
-from .tracksfile import ReplayTracker, TracksRecorder, load_tracks  # noqa: F401 - load_tracks: API
-from .video import Frame, VideoInfo, detector_view, prepare_output, probe
+from .render.compositor import Compositor
+from .review import check_review_target, write_review
+from .review.flags import mask_cover
+from .track.replay import ReplayTracker, TracksRecorder, load_tracks  # noqa: F401 - load_tracks: API
+from .track.stage import TrackStage
 
 _END = object()
 
@@ -158,7 +162,7 @@ class Stages:
 
     detect: Callable[[list[np.ndarray]], list[Detections]]  # a batch of frames -> raw detections per frame
     track: TrackStage
-    render: Render
+    render: Compositor
     batch_size: int
     device: str
     people: bool
@@ -172,12 +176,14 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     frames come from, if any: the detector then sees them as :func:`vidanon.video.detector_view`
     makes them (square pixels, PQ HDR at SDR brightness); the tracker, the renderer and the
     sink get the source's frames as they are."""
-    from .track import FaceTracker, NoTracker, ShotCuts
+    from .track.shots import ShotCuts
+    from .track.sort import SortTracker
+    from .track.stage import NoTracker
 
     people = opts.people
     plates = None
     if opts.plates and not opts.tracks:  # first: a bad plate model is reported before TensorFlow loads
-        from .plates import resolve_model
+        from .detect.plates import resolve_model
 
         plates = _plate_detector(str(resolve_model(opts.plates_model)), plate_threshold(opts))
     device = configure_tensorflow()
@@ -189,12 +195,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     detector = build_detector(opts, device) if opts.faces or people else None
     start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
     if opts.track:
-        tracker = FaceTracker(threshold=threshold, start_threshold=min(start, threshold),
+        tracker = SortTracker(threshold=threshold, start_threshold=min(start, threshold),
                               low_threshold=min(low, threshold), class_id=PERSON if people else FACE)  # fmt: skip
     else:
         tracker = NoTracker(threshold)
     if plates is not None:  # a second detector on the same frames, and a tracker of its own
-        from .jointtrack import JointTracker, Part, plate_tracker
+        from .track.joint import JointTracker, Part, plate_tracker
 
         plate_part = Part((PLATE,), plate_tracker(plate_threshold(opts), opts.track))
         tracker = JointTracker([Part((FACE, PERSON), tracker), plate_part] if detector else [plate_part])
@@ -220,7 +226,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
 
 
 def effective_threshold(opts: Options) -> float:
-    from .detect import DEFAULT_THRESHOLD, PERSON_THRESHOLD
+    from .detect.centerface import DEFAULT_THRESHOLD
+    from .detect.people import PERSON_THRESHOLD
 
     if opts.threshold is not None:
         return opts.threshold
@@ -228,7 +235,7 @@ def effective_threshold(opts: Options) -> float:
 
 
 def plate_threshold(opts: Options) -> float:
-    from .plates import PLATE_THRESHOLD
+    from .detect.plates import PLATE_THRESHOLD
 
     return opts.plates_threshold if opts.plates_threshold is not None else PLATE_THRESHOLD
 
@@ -243,9 +250,9 @@ def build_detector(opts: Options, device: str | None = None):
     return _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), opts.detect_size, every)
 
 
-def build_render(opts: Options) -> Render:
+def build_render(opts: Options) -> Compositor:
     """The render stage: the effect, and the people segmenter when people are hidden."""
-    return Render(opts.effect, opts.mask_scale, opts.people, _segmenter() if opts.people else None)
+    return Compositor(opts.effect, opts.mask_scale, opts.people, _segmenter() if opts.people else None)
 
 
 def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
@@ -395,14 +402,14 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
 @functools.lru_cache(maxsize=2)
 def _detector(threshold: float, low_threshold: float, detect_size: int | None, every: int = 1):
     """One detector per setting and process: later videos skip the model's load and trace."""
-    from .detect import FaceDetector
+    from .detect.centerface import FaceDetector
 
     return FaceDetector(threshold=threshold, low_threshold=low_threshold, detect_size=detect_size, every=every)
 
 
 @functools.lru_cache(maxsize=2)
 def _person_detector(threshold: float, low_threshold: float):
-    from .detect import PersonDetector
+    from .detect.people import PersonDetector
 
     return PersonDetector(threshold=threshold, low_threshold=low_threshold)
 
@@ -410,15 +417,15 @@ def _person_detector(threshold: float, low_threshold: float):
 @functools.lru_cache(maxsize=2)
 def _plate_detector(model: str, threshold: float):
     """One plate detector per model file and threshold per process."""
-    from .plates import PlateDetector
-    from .tf_setup import cpu_threads
+    from .detect.plates import PlateDetector
+    from .detect.tf_setup import cpu_threads
 
     return PlateDetector(model, threshold=threshold, threads=cpu_threads())
 
 
 @functools.lru_cache(maxsize=1)
 def _segmenter():
-    from .segment import PersonSegmenter
+    from .render.segment import PersonSegmenter
 
     return PersonSegmenter()
 

@@ -1,6 +1,6 @@
 """Stage 3: a frame and the boxes to hide in it in, the anonymized frame out.
 
-:class:`Render` joins the optional people segmenter (a soft mask per person box) and
+:class:`Compositor` joins the optional people segmenter (a soft mask per person box) and
 one effect renderer (:mod:`vidanon.effects`); it is a pure function of the frame and its
 :class:`~vidanon.detections.Detections`, so rendering frame ``t`` of a moviepy clip alone
 gives the same pixels as rendering it in sequence.
@@ -12,10 +12,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from .detections import PLATE, Detections
+from ..detections import PLATE, Detections
 
 
-class Render:
+class Compositor:
     def __init__(self, effect: str, mask_scale: float, people: bool, segmenter=None) -> None:
         from .effects import PeopleRenderer, Renderer, SplashRenderer
 

@@ -18,7 +18,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .video import Frame, FrameReader, VideoInfo
+from .probe import VideoInfo
+from .reader import Frame, FrameReader
 
 
 class FileSource:

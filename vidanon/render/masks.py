@@ -16,33 +16,16 @@ from functools import lru_cache
 
 import numpy as np
 
-from .detections import scale_boxes  # noqa: F401 - box scaling is written once, in detections
+from ..detections import (
+    head_boxes,
+    scale_boxes,  # noqa: F401 - box scaling is written once, in detections
+)
 
 TEMPLATE_SIZE = 64
 # At 1.45 the mask's fully opaque ellipse reaches 1.16 half-boxes out and hides the whole
 # face even when the box sits a little off it (scripts/evaluate.py: 1.3 left 2.7% of
 # face-frames visible, 1.45 0.9%).
 DEFAULT_MASK_SCALE = 1.45
-# The head around a CenterFace box. Its boxes run from the forehead to the chin and from
-# cheek to cheek (on the labelled stills of ../shared/eval: their top 0.16 label-heights
-# above a face label's, their width 0.9 of it); the head reaches further up (hair) and
-# sideways (ears), hardly below the chin. The head box is HEAD_WIDTH box-widths wide and
-# reaches HEAD_UP box-heights above the box: grown by the default mask scale, its opaque
-# ellipse covers the face label widened 1.3x and raised by half its height (the ears and
-# the hair) except the rectangle's corners, and 0.1 box-heights below the chin.
-HEAD_WIDTH = 1.25
-HEAD_UP = 0.3
-
-
-def head_boxes(boxes: np.ndarray) -> np.ndarray:
-    """The head boxes ``[ymin, xmin, ymax, xmax]`` around face boxes (N, 4)."""
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    h = boxes[:, 2] - boxes[:, 0]
-    cx = (boxes[:, 1] + boxes[:, 3]) / 2
-    hw = (boxes[:, 3] - boxes[:, 1]) * HEAD_WIDTH / 2
-    return np.stack([boxes[:, 0] - HEAD_UP * h, cx - hw, boxes[:, 2], cx + hw], axis=1)
-
-
 @lru_cache(maxsize=8)
 def ellipse_template(size: int = TEMPLATE_SIZE, feather: float = 0.2) -> np.ndarray:
     """A soft elliptical mask of ``size`` x ``size`` in [0, 1] covering the unit box.
@@ -157,7 +140,7 @@ def shaped_regions(detections, height: int, width: int, mask_scale: float) -> li
     there, by what the box holds: a plate, a feathered rectangle grown by PLATE_MASK_SCALE; a
     box with its own mask (a person), that mask, grown by ``mask_scale``; a face, the ellipse
     of its head box (:func:`head_boxes`) grown by ``mask_scale``."""
-    from .detections import FACE, PLATE
+    from ..detections import FACE, PLATE
 
     plates = detections.classes == PLATE
     own = detections.masks is not None

@@ -1,48 +1,63 @@
-"""Stage 1: a batched face detector in TensorFlow (CenterFace, translated from ONNX).
+"""Faces: a batched CenterFace detector in TensorFlow (translated from ONNX).
 
 ``FaceDetector(frames)`` takes a batch ``(B, H, W, 3)`` of uint8 RGB frames and returns
 one :class:`~vidanon.detections.Detections` per frame. The network runs once per
-batch, on the GPU when TensorFlow sees one; resizing, padding to a multiple of 32 and
-the heatmap threshold run inside the same ``tf.function``. Only the few heatmap cells
-above the lowest threshold come back to NumPy, where they are decoded into boxes and
-thinned by non-maximum suppression.
-"""
+batch, on the GPU when TensorFlow sees one (else through TensorFlow Lite, :mod:`.lite`);
+resizing, padding to a multiple of 32 and the heatmap threshold run inside the same
+``tf.function``. Only the few heatmap cells above the lowest threshold come back to
+NumPy, where they are decoded into boxes and thinned by non-maximum suppression."""
 
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
-from .detections import FACE, PERSON, Detections, iou_matrix
-from .errors import ModelError
+from ..detections import FACE, Detections, iou_matrix, nms
+from ..errors import ModelError
+from .lite import LiteNet
 from .models import model_path
-from .tf_setup import configure_tensorflow, cpu_threads
-from .tf_setup import quiet_native_stderr as _quiet_native_stderr
+from .tf_setup import configure_tensorflow
 
 DEFAULT_THRESHOLD = 0.4
+
+
 MAX_UPSCALE = 2.0
+
+
 STRIDE = 4  # CenterFace's output stride
+
+
 # With the default size, frames whose longer side is under this are enlarged towards it
 # (at most MAX_UPSCALE times) for the full pass: CenterFace misses faces under ~20 px.
 SMALL_FRAME = 960
+
+
 # A half-size pass between full passes is only worth it from this network input size on.
 MIN_SPLIT = 960
+
+
 # Second look at weak boxes: a small box scoring under the threshold is looked at again on a
 # crop of VERIFY_CONTEXT times its size, enlarged so that the box is VERIFY_PX high. A small
 # real face scores higher there (on the evaluation's clips, 54% of the faces detected at
 # 0.2-0.4 score 0.4 or more, 15% under 0.2), a pattern on a sign, a wheel or a shirt lower
 # (all those seen on the labelled real frames under 0.2).
 VERIFY_PX = 48
+
+
 VERIFY_CONTEXT = 3.0
+
+
 VERIFY_MAX = 32  # weak boxes verified per frame, best first
+
+
 # Only boxes that could start a track (the tracker's 0.2) get the second look: weaker ones
 # only extend tracks whatever it says, and promoting them changed no leak on the
 # evaluation's clips while it doubled the detector's time on a 640x360 crowd.
 VERIFY_FROM = 0.2
+
+
 # The second look confirms a box that scores at least VERIFY_MIN there (the detector's
 # threshold: the box then takes the better of its two scores and is hidden); a box it does
 # not confirm keeps at most UNVERIFIED_SCORE: it can still extend a track that confirmed
@@ -50,25 +65,9 @@ VERIFY_FROM = 0.2
 # 0.4, a traffic light and a bicycle saddle (0.30-0.39 there) stayed masked on bikes_street;
 # recall on the evaluation's clips is the same at both.
 VERIFY_MIN = 0.4
+
+
 UNVERIFIED_SCORE = 0.15
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; returns the kept indices, best first."""
-    order = np.argsort(-scores, kind="stable")
-    boxes = boxes.astype(np.float64)
-    areas = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        lo = np.maximum(boxes[i, :2], boxes[rest, :2])
-        hi = np.minimum(boxes[i, 2:], boxes[rest, 2:])
-        inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-        iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-12)
-        order = rest[iou <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)
 
 
 def decode_centerface(
@@ -269,7 +268,7 @@ class FaceDetector:
         self._run_float = run_float
         if self.backend == "tflite":
             try:
-                self._lite = _LiteNet(net)
+                self._lite = LiteNet(net)
             except ModelError:
                 if not self._auto:
                     raise
@@ -352,291 +351,4 @@ class FaceDetector:
         for i in range(len(frames)):
             sel = cells[:, 0] == i
             out.append(decode_centerface(cells[sel, 1:], values[sel], (geo.resized_h, geo.resized_w), self.nms_iou))
-        return out
-
-
-def lite_cache_path() -> Path | None:
-    """Where the face detector's TensorFlow Lite conversion is kept: ``$VIDANON_CACHE_DIR``,
-    else ``$XDG_CACHE_HOME/vidanon``, else ``~/.cache/vidanon`` (``VIDANON_CACHE_DIR=""``:
-    no cache)."""
-    import tensorflow as tf
-
-    from .models import MODELS
-
-    base = os.environ.get("VIDANON_CACHE_DIR")
-    if base is None:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidanon")
-    if not base:
-        return None
-    return Path(base) / f"centerface-{MODELS['centerface'].sha256[:16]}-tf{tf.__version__}.tflite"
-
-
-def _read_cache(path: Path | None) -> bytes | None:
-    try:
-        return path.read_bytes() if path is not None and path.is_file() else None
-    except OSError:
-        return None
-
-
-def _probe_path(path: Path | None) -> Path | None:
-    """Beside the cached conversion: what the graph computes on the load check's probe."""
-    return None if path is None else path.with_name(path.name + ".probe.npz")
-
-
-def _read_probe(path: Path | None) -> list[np.ndarray] | None:
-    if path is None:
-        return None
-    try:
-        with np.load(_probe_path(path)) as saved:
-            return [saved[f"out{i}"] for i in range(3)]
-    except Exception:  # missing, cut off, not an npz: the graph is asked again
-        return None
-
-
-def _write_probe(path: Path | None, expected: list[np.ndarray]) -> None:
-    import io
-
-    if path is None:
-        return
-    buffer = io.BytesIO()
-    np.savez(buffer, **{f"out{i}": e for i, e in enumerate(expected)})
-    _write_cache(_probe_path(path), buffer.getvalue())
-
-
-def _write_cache(path: Path | None, blob: bytes) -> None:
-    """Keep ``blob`` at ``path`` (written aside, then renamed); a folder that cannot be
-    written only costs the next run the conversion."""
-    if path is None:
-        return
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        tmp.write_bytes(blob)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-class _LiteNet:
-    """The same network converted to TensorFlow Lite and run by its XNNPACK CPU kernels.
-
-    On a CPU, TensorFlow's own kernels run this MobileNet-style network about half as
-    fast as XNNPACK. The conversion from the graph built above (about 2.5 s) is done once
-    and kept in the user's cache folder (:func:`lite_cache_path`), keyed by the model's
-    SHA-256 and TensorFlow's version, with what the graph computes on a probe image; every
-    load, converted or cached, is checked against that on the same probe, so both back-ends
-    compute the same function (and a damaged cache file is converted again). Keeping the
-    graph's answer saves tracing the whole graph at every start (0.7 s on 2 cores). One frame
-    per ``invoke``; one interpreter per input shape.
-    """
-
-    def __init__(self, net) -> None:
-        import tensorflow as tf
-
-        self._fn = tf.function(
-            lambda x: net(x)[:3], autograph=False, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
-        )
-        self._interpreters: dict[tuple[int, ...], tuple] = {}
-        path = lite_cache_path()
-        blob, expected = _read_cache(path), _read_probe(path)
-        if blob is not None and expected is not None and self._load(blob, expected):
-            return
-        expected = [t.numpy() for t in self._fn(tf.constant(self._probe()))]
-        blob = self._convert()
-        if not self._load(blob, expected):
-            raise ModelError("the TensorFlow Lite face detector disagrees with the graph; use backend='tf'")
-        _write_cache(path, blob)
-        _write_probe(path, expected)
-
-    @staticmethod
-    def _probe() -> np.ndarray:
-        return np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
-
-    def _convert(self) -> bytes:
-        import warnings
-
-        import tensorflow as tf
-
-        try:
-            with _quiet_native_stderr(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fn = self._fn
-                return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
-        except Exception as exc:
-            raise ModelError(f"cannot convert the face detector for the CPU: {exc}") from None
-
-    def _load(self, blob: bytes, expected: list[np.ndarray]) -> bool:
-        """Use ``blob``; False when it cannot be loaded or disagrees with ``expected``, the
-        graph's outputs on the probe."""
-        self._blob = blob
-        self._interpreters = {}
-        try:
-            with _quiet_native_stderr():  # XNNPACK announces itself on the first run
-                got = self._run(self._probe())
-        except Exception:
-            return False
-        return len(got) == len(expected) and all(
-            g.shape == e.shape and np.allclose(g, e, atol=1e-3, rtol=1e-3) for g, e in zip(got, expected))  # fmt: skip
-
-    def _interpreter(self, shape: tuple[int, ...]):
-        """An interpreter allocated for inputs of ``shape``: one per shape (a video with a
-        full and a half-size pass alternates between two), so none is re-allocated per frame."""
-        if shape not in self._interpreters:
-            import tensorflow as tf
-
-            if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
-                self._interpreters.pop(next(iter(self._interpreters)))
-            it = tf.lite.Interpreter(model_content=self._blob, num_threads=cpu_threads())
-            index = it.get_input_details()[0]["index"]
-            it.resize_tensor_input(index, list(shape))
-            it.allocate_tensors()
-            # The converter names the outputs Identity, Identity_1, ... in the function's
-            # order (heat, scale, offset); checked at load against the graph.
-            outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
-            self._interpreters[shape] = (it, index, [d["index"] for d in outputs])
-        return self._interpreters[shape]
-
-    def _run(self, x: np.ndarray) -> list[np.ndarray]:
-        it, index, outputs = self._interpreter(tuple(x.shape))
-        it.set_tensor(index, x)
-        it.invoke()
-        return [it.get_tensor(k) for k in outputs]
-
-    def cells(self, x: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
-        """Above-``floor`` heatmap cells and their values for a batch ``x`` (N, H, W, 3) float32."""
-        all_cells, all_values = [], []
-        for i in range(len(x)):
-            heat, a, b = (o[0] for o in self._run(np.ascontiguousarray(x[i : i + 1])))
-            rows, cols = np.nonzero(heat[..., 0] > floor)
-            all_cells.append(np.stack([np.full(len(rows), i), rows, cols], axis=1))
-            all_values.append(np.concatenate([heat[rows, cols], a[rows, cols], b[rows, cols]], axis=1))
-        return np.concatenate(all_cells).astype(np.int64), np.concatenate(all_values).astype(np.float32)
-
-
-PERSON_THRESHOLD = 0.5
-PERSON_INPUT = 300  # the SSD graph's own input size; frames are reduced to it once, batched
-# A frame further from square than this is also scanned as overlapping square tiles: the
-# graph squashes its input to 300x300, which narrows the people of a 16:9 frame 1.8 times
-# and loses many of them (seated, far, half out at an edge).
-TILE_ASPECT = 1.25
-TILE_EDGE = 0.01  # a tile's box this close to an edge the tile shares with the frame's inside is cut
-TILE_COVERED = 0.6  # a cut box mostly inside another box is that person's part: dropped
-PERSON_NMS_IOU = 0.5
-
-
-def person_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
-    """The pixel windows ``(y0, x0, y1, x1)`` the person detector sees of a frame: the whole
-    frame, then, for a frame further from square than TILE_ASPECT, squares of its shorter
-    side spread evenly along its longer side (overlapping, covering it)."""
-    out = [(0, 0, height, width)]
-    side, long = min(height, width), max(height, width)
-    if long <= side * TILE_ASPECT:
-        return out
-    count = math.ceil(long / side)
-    for k in range(count):
-        start = round(k * (long - side) / (count - 1))
-        out.append((0, start, side, start + side) if width >= height else (start, 0, start + side, side))
-    return out
-
-
-def merge_windows(parts: list[tuple[np.ndarray, np.ndarray]], windows: list[tuple[int, int, int, int]],
-                  height: int, width: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """One frame's boxes from every window (normalized to its window) as frame boxes.
-
-    A tile's box that touches an edge the tile shares with the inside of the frame is a
-    person cut by the tile; it is dropped when another box holds most of it (the whole
-    frame's or the neighbouring tile's view of the same person). Then greedy NMS.
-    """
-    boxes, scores, cut = [], [], []
-    for (b, s), (y0, x0, y1, x1) in zip(parts, windows):
-        th, tw = y1 - y0, x1 - x0
-        frame_boxes = np.stack([(y0 + b[:, 0] * th) / height, (x0 + b[:, 1] * tw) / width,
-                                (y0 + b[:, 2] * th) / height, (x0 + b[:, 3] * tw) / width], axis=1)  # fmt: skip
-        inner = np.zeros(len(b), bool)
-        if (y0, x0, y1, x1) != (0, 0, height, width):
-            inner |= (b[:, 0] < TILE_EDGE) & (y0 > 0)
-            inner |= (b[:, 1] < TILE_EDGE) & (x0 > 0)
-            inner |= (b[:, 2] > 1 - TILE_EDGE) & (y1 < height)
-            inner |= (b[:, 3] > 1 - TILE_EDGE) & (x1 < width)
-        boxes.append(frame_boxes)
-        scores.append(s)
-        cut.append(inner)
-    boxes, scores, cut = np.concatenate(boxes), np.concatenate(scores), np.concatenate(cut)
-    if len(boxes) == 0:
-        return boxes.reshape(0, 4), scores
-    pixels = boxes * np.array([height, width, height, width])
-    keep = np.ones(len(boxes), bool)
-    if cut.any():
-        from .detections import box_areas, intersection_matrix
-
-        inside = intersection_matrix(pixels[cut], pixels) / np.maximum(box_areas(pixels[cut])[:, None], 1e-9)
-        inside[np.arange(cut.sum()), np.flatnonzero(cut)] = 0.0  # not itself
-        keep[np.flatnonzero(cut)[(inside >= TILE_COVERED).any(axis=1)]] = False
-    idx = np.flatnonzero(keep)
-    idx = idx[nms(pixels[idx], scores[idx], PERSON_NMS_IOU)]
-    return np.clip(boxes[idx], 0.0, 1.0), scores[idx]
-
-
-class PersonDetector:
-    """People, from the TF Object Detection API's SSDLite/MobileNetV2 frozen graph.
-
-    The graph is loaded with ``tf.compat.v1.wrap_function`` and pruned to
-    ``image_tensor:0`` -> ``detection_boxes/scores/classes``; it takes a batch of uint8
-    frames and returns normalized ``[ymin, xmin, ymax, xmax]`` boxes. Each frame is seen
-    through the windows of :func:`person_windows` (the whole frame; wide or tall frames
-    also as overlapping squares), each reduced to 300x300 (what the graph resizes to
-    anyway), all in one batch; :func:`merge_windows` joins their boxes.
-    """
-
-    def __init__(self, threshold: float = PERSON_THRESHOLD, low_threshold: float | None = None,
-                 tiles: bool = True) -> None:  # fmt: skip
-        import tensorflow as tf
-
-        self.threshold = float(threshold)
-        self.low_threshold = min(float(low_threshold if low_threshold is not None else threshold), self.threshold)
-        self.tiles = bool(tiles)
-        self.device = configure_tensorflow()
-        graph_def = tf.compat.v1.GraphDef()
-        try:
-            graph_def.ParseFromString(model_path("ssdlite_person").read_bytes())
-        except Exception as exc:  # a damaged file that passed no check cannot get here
-            raise ModelError(f"cannot load the person detector: {exc}") from None
-
-        def imports():
-            tf.compat.v1.import_graph_def(graph_def, name="")
-
-        wrapped = tf.compat.v1.wrap_function(imports, [])
-        graph = wrapped.graph
-        pruned = wrapped.prune(
-            feeds=graph.get_tensor_by_name("image_tensor:0"),
-            fetches=[graph.get_tensor_by_name(f"detection_{n}:0") for n in ("boxes", "scores", "classes")],
-        )
-
-        self._reduce = tf.function(
-            lambda part: tf.cast(tf.round(tf.image.resize(part, (PERSON_INPUT, PERSON_INPUT), method="area")), tf.uint8),
-            autograph=False, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)], reduce_retracing=True,
-        )  # fmt: skip
-        self._fn = tf.function(pruned, autograph=False,
-                               input_signature=[tf.TensorSpec([None, PERSON_INPUT, PERSON_INPUT, 3], tf.uint8)])  # fmt: skip
-
-    def windows(self, height: int, width: int) -> list[tuple[int, int, int, int]]:
-        return person_windows(height, width) if self.tiles else [(0, 0, height, width)]
-
-    def __call__(self, frames: np.ndarray) -> list[Detections]:
-        frames = np.asarray(frames)
-        if frames.ndim == 3:
-            frames = frames[None]
-        n, height, width = frames.shape[:3]
-        windows = self.windows(height, width)
-        small = np.concatenate([self._reduce(frames[:, y0:y1, x0:x1]).numpy() for y0, x0, y1, x1 in windows])
-        boxes, scores, classes = (t.numpy() for t in self._fn(small))
-        out = []
-        for i in range(n):
-            parts = []
-            for k in range(len(windows)):
-                j = k * n + i  # window-major batch
-                keep = (scores[j] >= self.low_threshold) & (classes[j] == 1)  # COCO class 1: person
-                parts.append((np.clip(boxes[j][keep], 0.0, 1.0), scores[j][keep]))
-            b, s = merge_windows(parts, windows, height, width)
-            out.append(Detections(b, s, np.full(len(s), PERSON)))
         return out

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .detections import PLATE, Detections
-from .errors import VidanonError
+from ..detections import PLATE, Detections
+from ..errors import VidanonError
 
 ENV_MODEL = "VIDANON_PLATES_MODEL"
 INSTALL_HINT = "pip install 'vidanon[plates]'"
@@ -375,7 +375,7 @@ class PlateDetector:
         return [self._join(parts, height, width) for parts in found]
 
     def _join(self, parts: list[tuple[np.ndarray, np.ndarray]], height: int, width: int) -> Detections:
-        from .detect import nms
+        from ..detections import nms
 
         boxes = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 4))
         scores = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)

@@ -11,8 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from .detections import CLASS_NAMES, FACE, SOURCE_NAMES, Detections
-from .errors import InputError
+from ..detections import CLASS_NAMES, FACE, SOURCE_NAMES, Detections
+from ..errors import InputError
 
 
 def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
@@ -52,7 +52,6 @@ def tracks_record(index: int, dets: Detections) -> list[dict]:
         }
         for i in range(len(dets))
     ]
-
 
 
 def write_json(path: Path, data: dict) -> None:

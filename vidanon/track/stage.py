@@ -4,7 +4,7 @@ A tracker takes each frame's raw :class:`~vidanon.detections.Detections` in orde
 gives back, possibly some frames later (its look-ahead), ``(index, payload, Detections)``
 with the boxes to hide in frame ``index``. Three implementations:
 
-* :class:`vidanon.track.FaceTracker`: SORT with look-ahead (faces, or people);
+* :class:`vidanon.track.SortTracker`: SORT with look-ahead (faces, or people);
 * :class:`vidanon.track.NoTracker`: ``--no-track``, the detections above the threshold;
 * :class:`vidanon.tracksfile.ReplayTracker`: ``--tracks``, the boxes of a saved tracks
   file (no detector runs at all).
@@ -19,7 +19,7 @@ from typing import Any, Iterator, Protocol, Sequence
 
 import numpy as np
 
-from .detections import Detections
+from ..detections import Detections
 
 
 class Tracker(Protocol):
@@ -57,3 +57,21 @@ class TrackStage:
 
     def flush(self) -> Iterator[tuple[int, Any, Detections]]:
         yield from self.tracker.flush()
+
+
+class NoTracker:
+    """``--no-track``: the raw detections above the threshold, frame by frame."""
+
+    lookahead = 0
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._frame = -1
+
+    def push(self, payload: Any, detections: Detections, cut: bool = False,
+             frame: np.ndarray | None = None) -> Iterator[tuple[int, Any, Detections]]:  # fmt: skip
+        self._frame += 1
+        yield self._frame, payload, detections[np.flatnonzero(detections.scores >= self.threshold)]
+
+    def flush(self) -> Iterator[tuple[int, Any, Detections]]:
+        return iter(())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ..errors import ModelError
+from ...errors import ModelError
 
 MODEL_DIR = Path(__file__).resolve().parent
 

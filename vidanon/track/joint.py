@@ -15,8 +15,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .detections import PLATE, Detections
-from .track import FaceTracker, NoTracker
+from ..detections import PLATE, Detections
+from .sort import SortTracker
+from .stage import NoTracker
 
 ID_STRIDE = 1_000_000  # track ids of tracker k are k * ID_STRIDE + its own id
 
@@ -29,7 +30,7 @@ class Part:
     tracker: Any  # a vidanon.tracking.Tracker
 
 
-class PlateTracker(FaceTracker):
+class PlateTracker(SortTracker):
     """SORT with look-ahead for plates: the face tracker's coasting, gap filling and
     back-filling, without following a lost box by its appearance (a plate's look is text
     on a plain ground, much like the next car's)."""

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
 SUPPORTED_OPS = {"Conv", "ConvTranspose", "Relu", "Add", "BatchNormalization", "Sigmoid"}
 

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .detections import Detections
-from .options import Options
-from .video import VideoInfo, VideoWriter, container_of, temp_path_for
+from ..detections import Detections
+from ..options import Options
+from .paths import temp_path_for
+from .plan import container_of
+from .probe import VideoInfo
+from .writer import VideoWriter
 
 
 class FileSink:

@@ -15,8 +15,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .detections import Detections
-from .models import model_path
+from ..detect.models import model_path
+from ..detections import Detections
 
 SEG_SIZE = 256  # the network's input
 MASK_SIZE = 64  # masks as stored per box
@@ -69,7 +69,7 @@ def grow_sides(boxes: np.ndarray, sides: np.ndarray) -> np.ndarray:
 def fill_failed(masks: np.ndarray) -> np.ndarray:
     """``masks`` where every mask covering under MIN_COVER of its crop is raised to at least
     the crop's inscribed soft ellipse (privacy first: a person the segmenter lost stays hidden)."""
-    from .mask import ellipse_template
+    from .masks import ellipse_template
 
     out = np.array(masks, np.float32)
     if not len(out):
@@ -101,7 +101,7 @@ class PersonSegmenter:
     def __init__(self) -> None:
         import tensorflow as tf
 
-        from .tflite_tf import load_tflite_as_tf
+        from ..detect.tflite_tf import load_tflite_as_tf
 
         net = load_tflite_as_tf(model_path("selfie_segmentation"))
 

@@ -15,7 +15,7 @@ import os
 import sys
 import warnings
 
-from .video import DEBUG_ENV, worker_threads
+from ..env import DEBUG_ENV, worker_threads
 
 # TensorFlow's INFO and WARNING lines (CUDA probing, CPU features) are hidden unless the
 # environment asks for them; the command line hides its errors too (see quiet_logs).

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from .detections import Detections
-from .mask import DEFAULT_MASK_SCALE, Region, mask_crop, regions, shaped_regions
+from ..detections import Detections
+from .masks import DEFAULT_MASK_SCALE, Region, mask_crop, regions, shaped_regions
 
 EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).

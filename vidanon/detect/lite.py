@@ -1,0 +1,171 @@
+"""The CPU path: a network converted once to TensorFlow Lite and cached on disk, with a
+check that the cached model still answers as the graph does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError
+from .tf_setup import cpu_threads
+from .tf_setup import quiet_native_stderr as _quiet_native_stderr
+
+
+def lite_cache_path() -> Path | None:
+    """Where the face detector's TensorFlow Lite conversion is kept: ``$VIDANON_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/vidanon``, else ``~/.cache/vidanon`` (``VIDANON_CACHE_DIR=""``:
+    no cache)."""
+    import tensorflow as tf
+
+    from .models import MODELS
+
+    base = os.environ.get("VIDANON_CACHE_DIR")
+    if base is None:
+        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidanon")
+    if not base:
+        return None
+    return Path(base) / f"centerface-{MODELS['centerface'].sha256[:16]}-tf{tf.__version__}.tflite"
+
+
+def _read_cache(path: Path | None) -> bytes | None:
+    try:
+        return path.read_bytes() if path is not None and path.is_file() else None
+    except OSError:
+        return None
+
+
+def _probe_path(path: Path | None) -> Path | None:
+    """Beside the cached conversion: what the graph computes on the load check's probe."""
+    return None if path is None else path.with_name(path.name + ".probe.npz")
+
+
+def _read_probe(path: Path | None) -> list[np.ndarray] | None:
+    if path is None:
+        return None
+    try:
+        with np.load(_probe_path(path)) as saved:
+            return [saved[f"out{i}"] for i in range(3)]
+    except Exception:  # missing, cut off, not an npz: the graph is asked again
+        return None
+
+
+def _write_probe(path: Path | None, expected: list[np.ndarray]) -> None:
+    import io
+
+    if path is None:
+        return
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"out{i}": e for i, e in enumerate(expected)})
+    _write_cache(_probe_path(path), buffer.getvalue())
+
+
+def _write_cache(path: Path | None, blob: bytes) -> None:
+    """Keep ``blob`` at ``path`` (written aside, then renamed); a folder that cannot be
+    written only costs the next run the conversion."""
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+class LiteNet:
+    """The same network converted to TensorFlow Lite and run by its XNNPACK CPU kernels.
+
+    On a CPU, TensorFlow's own kernels run this MobileNet-style network about half as
+    fast as XNNPACK. The conversion from the graph built above (about 2.5 s) is done once
+    and kept in the user's cache folder (:func:`lite_cache_path`), keyed by the model's
+    SHA-256 and TensorFlow's version, with what the graph computes on a probe image; every
+    load, converted or cached, is checked against that on the same probe, so both back-ends
+    compute the same function (and a damaged cache file is converted again). Keeping the
+    graph's answer saves tracing the whole graph at every start (0.7 s on 2 cores). One frame
+    per ``invoke``; one interpreter per input shape.
+    """
+
+    def __init__(self, net) -> None:
+        import tensorflow as tf
+
+        self._fn = tf.function(
+            lambda x: net(x)[:3], autograph=False, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
+        )
+        self._interpreters: dict[tuple[int, ...], tuple] = {}
+        path = lite_cache_path()
+        blob, expected = _read_cache(path), _read_probe(path)
+        if blob is not None and expected is not None and self._load(blob, expected):
+            return
+        expected = [t.numpy() for t in self._fn(tf.constant(self._probe()))]
+        blob = self._convert()
+        if not self._load(blob, expected):
+            raise ModelError("the TensorFlow Lite face detector disagrees with the graph; use backend='tf'")
+        _write_cache(path, blob)
+        _write_probe(path, expected)
+
+    @staticmethod
+    def _probe() -> np.ndarray:
+        return np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
+
+    def _convert(self) -> bytes:
+        import warnings
+
+        import tensorflow as tf
+
+        try:
+            with _quiet_native_stderr(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fn = self._fn
+                return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+        except Exception as exc:
+            raise ModelError(f"cannot convert the face detector for the CPU: {exc}") from None
+
+    def _load(self, blob: bytes, expected: list[np.ndarray]) -> bool:
+        """Use ``blob``; False when it cannot be loaded or disagrees with ``expected``, the
+        graph's outputs on the probe."""
+        self._blob = blob
+        self._interpreters = {}
+        try:
+            with _quiet_native_stderr():  # XNNPACK announces itself on the first run
+                got = self._run(self._probe())
+        except Exception:
+            return False
+        return len(got) == len(expected) and all(
+            g.shape == e.shape and np.allclose(g, e, atol=1e-3, rtol=1e-3) for g, e in zip(got, expected))  # fmt: skip
+
+    def _interpreter(self, shape: tuple[int, ...]):
+        """An interpreter allocated for inputs of ``shape``: one per shape (a video with a
+        full and a half-size pass alternates between two), so none is re-allocated per frame."""
+        if shape not in self._interpreters:
+            import tensorflow as tf
+
+            if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
+                self._interpreters.pop(next(iter(self._interpreters)))
+            it = tf.lite.Interpreter(model_content=self._blob, num_threads=cpu_threads())
+            index = it.get_input_details()[0]["index"]
+            it.resize_tensor_input(index, list(shape))
+            it.allocate_tensors()
+            # The converter names the outputs Identity, Identity_1, ... in the function's
+            # order (heat, scale, offset); checked at load against the graph.
+            outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
+            self._interpreters[shape] = (it, index, [d["index"] for d in outputs])
+        return self._interpreters[shape]
+
+    def _run(self, x: np.ndarray) -> list[np.ndarray]:
+        it, index, outputs = self._interpreter(tuple(x.shape))
+        it.set_tensor(index, x)
+        it.invoke()
+        return [it.get_tensor(k) for k in outputs]
+
+    def cells(self, x: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        """Above-``floor`` heatmap cells and their values for a batch ``x`` (N, H, W, 3) float32."""
+        all_cells, all_values = [], []
+        for i in range(len(x)):
+            heat, a, b = (o[0] for o in self._run(np.ascontiguousarray(x[i : i + 1])))
+            rows, cols = np.nonzero(heat[..., 0] > floor)
+            all_cells.append(np.stack([np.full(len(rows), i), rows, cols], axis=1))
+            all_values.append(np.concatenate([heat[rows, cols], a[rows, cols], b[rows, cols]], axis=1))
+        return np.concatenate(all_cells).astype(np.int64), np.concatenate(all_values).astype(np.float32)

@@ -1,0 +1,58 @@
+"""The bundled ffmpeg: where it is, how many threads it may use, and what it said when it failed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from collections import deque
+
+from ..env import DEBUG_ENV, worker_threads
+
+
+def ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+class StderrTail:
+    """Drain a subprocess's stderr in a thread, keeping its last lines."""
+
+    def __init__(self, stream, keep: int = 30) -> None:
+        self.lines: deque[str] = deque(maxlen=keep)
+        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _run(self, stream) -> None:
+        for raw in iter(stream.readline, b""):
+            line = raw.decode("utf8", errors="replace").strip()
+            if line:
+                self.lines.append(line)
+                if os.environ.get(DEBUG_ENV):  # --debug: ffmpeg's own messages too
+                    print(f"ffmpeg: {line}", file=sys.stderr, flush=True)
+        stream.close()
+
+    def join(self) -> None:
+        self._thread.join(timeout=5)
+
+    def summary(self) -> str:
+        return self.lines[-1] if self.lines else ""
+
+
+def failure_message(name: str, detail: str, code: int | None, doing: str, summary: str) -> str:
+    """One line saying why ffmpeg could not write ``name``."""
+    if "No space left" in detail:
+        return f"no space left on the device while writing {name}: free some space and retry"
+    if "File too large" in detail or code == -signal.SIGXFSZ:
+        return f"{name} grew past the file size limit of this system or shell (ulimit -f)"
+    if code is not None and code < 0:
+        return f"ffmpeg was killed by signal {-code} while {doing} {name}"
+    return f"ffmpeg failed while {doing} {name}: {summary[:200] or 'unknown error'}"
+
+
+def thread_args() -> list[str]:
+    """ffmpeg's thread count: a worker's share of the cores, else ffmpeg's default (all)."""
+    n = worker_threads()
+    return ["-threads", str(n)] if n else []

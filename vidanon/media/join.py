@@ -1,0 +1,45 @@
+"""Joining the encoded parts of a segmented run (``--segments``) without re-encoding them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from ..errors import EncodeError
+from .ffmpeg import failure_message, ffmpeg_exe
+from .plan import StreamPlan, plan_streams
+from .probe import VideoInfo
+
+
+def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoInfo | None,
+               source: VideoInfo | None = None, metadata: str = "private") -> StreamPlan:  # fmt: skip
+    """Concatenate encoded parts (same codec and settings) into ``path`` without
+    re-encoding them, with the audio (when ``audio_from`` is given), subtitles, chapters
+    and metadata of ``source`` as :class:`VideoWriter` adds them."""
+    source = source if source is not None else audio_from
+    listing = path.with_name(f".{path.name}.parts.txt")
+    lines = []
+    for part in parts:
+        quoted = str(part.resolve()).replace("'", "'\\''")
+        lines.append(f"file '{quoted}'\n")
+    listing.write_text("".join(lines), encoding="utf8")
+    shift = source.file_start if source is not None and source.file_start > 0 else 0.0
+    first = (source.packets.times[0] - shift) if source is not None and source.packets else 0.0
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    if first:  # the concat demuxer starts the first part at 0: put it back where it was
+        cmd += ["-itsoffset", f"{first:.9f}"]
+    cmd += ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    plan = plan_streams(container, source, audio_from is not None, metadata, shift=shift)
+    cmd += plan.inputs + ["-map", "0:v:0"] + plan.args
+    cmd += ["-copyts", "-c:v", "copy"]
+    if container in ("mp4", "mov"):
+        cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
+    cmd += ["-f", container, str(path)]
+    try:
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
+    finally:
+        listing.unlink(missing_ok=True)
+    if done.returncode != 0:
+        detail = " ".join(done.stderr.split())
+        raise EncodeError(failure_message(path.name, detail, done.returncode, "joining the parts of", detail[-200:]))
+    return plan

@@ -1,0 +1,207 @@
+"""What goes into the output besides the video: the stream plan per container.
+
+Audio is copied bit for bit when the container takes its codec (else re-encoded);
+subtitles, fonts and chapters are carried where the container takes them; metadata
+follows the policy of :func:`vidanon.media.streams.split_metadata`; whatever is left
+out is reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import OutputError
+from .probe import VideoInfo
+from .streams import split_metadata
+
+CONTAINERS = {
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".avi": "avi",
+}
+
+
+# Audio codecs each container takes as they are; anything else is re-encoded.
+_AUDIO_COPY = {
+    "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
+    "mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"},
+    "matroska": None,  # anything
+    "webm": {"opus", "vorbis"},
+    "avi": {"mp3", "ac3", "pcm_s16le"},
+}
+
+
+_AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
+
+
+DEFAULT_CODEC = {"webm": "libvpx-vp9"}
+
+
+# Subtitles: text formats are converted to the one the container takes; pictures
+# (DVD, Blu-ray, DVB) are copied into Matroska only.
+_TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
+
+
+_SUB_CODEC = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt", "matroska": None, "avi": False}
+
+
+_CHAPTERS = {"mp4", "mov", "matroska", "webm"}
+
+
+# Encoders that store odd sizes in 4:2:0 (H.264 and HEVC cannot: their chroma is cropped in pairs).
+ODD_420 = {"libvpx-vp9", "libvpx", "libaom-av1", "libsvtav1", "librav1e"}
+
+
+# Encoders that write 10-bit 4:2:0 (what a 10-bit input keeps).
+DEEP_420 = {"libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1", "librav1e", "libkvazaar"}
+
+
+# ffmpeg's names for colour matrices in the scale filter.
+SCALE_MATRIX = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020", "bt2020": "bt2020",
+                 "smpte170m": "smpte170m", "bt470bg": "bt470", "fcc": "fcc", "smpte240m": "smpte240m"}
+
+
+ODD_SIZES = ("pad", "444")
+
+
+METADATA_POLICIES = ("private", "keep", "strip")
+
+
+def container_of(path: Path) -> str:
+    fmt = CONTAINERS.get(path.suffix.lower())
+    if fmt is None:
+        known = ", ".join(sorted(CONTAINERS))
+        raise OutputError(f"output {path} has an unknown container extension; use one of {known}")
+    return fmt
+
+
+@dataclass
+class StreamPlan:
+    """What besides the video goes into an output: ffmpeg arguments and what is left out."""
+
+    inputs: list[str] = field(default_factory=list)  # "-i" and its options
+    args: list[str] = field(default_factory=list)  # maps, codecs, metadata (after the video's map)
+    left_out: list[str] = field(default_factory=list)  # one phrase per kind of thing
+    metadata_removed: list[str] = field(default_factory=list)
+    audio: int = 0
+
+
+def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata: str, index: int = 1,
+                 shift: float = 0.0) -> StreamPlan:  # fmt: skip
+    """Arguments that take audio, subtitles, fonts, chapters and metadata of ``source``
+    (input ``index`` of the ffmpeg command; input 0 gives the video) into ``container``."""
+    plan = StreamPlan()
+    if metadata not in METADATA_POLICIES:
+        raise ValueError(f"unknown metadata policy {metadata!r}")
+    chapters = "-1"
+    if source is None:
+        plan.args = ["-map_metadata:g", "-1", "-map_metadata:s", "-1", "-map_chapters", "-1"]
+        return plan
+    header = source.header
+    if header is None:  # not probed by this module: audio only, as it is
+        if audio and source.has_audio:
+            copyable = _AUDIO_COPY[container]
+            codec = "copy" if copyable is None or source.audio_codec in copyable else _AUDIO_ENCODER[container]
+            plan.inputs = ["-i", str(source.path)]
+            plan.args = ["-map", f"{index}:a?", "-c:a", codec]
+            plan.audio = 1
+        plan.args += ["-map_metadata:g", "-1", "-map_metadata:s", "-1", "-map_chapters", "-1"]
+        return plan
+    inputs = ["-itsoffset", f"{-shift:.9f}"] if shift else []
+    inputs += ["-i", str(source.path)]
+    maps: list[str] = []
+    out_kind = {"audio": 0, "subtitle": 0, "attachment": 0}
+    removed: list[str] = []
+    left = {"subtitle": [], "attachment": [], "data": [], "video": []}
+
+    def keep_tags(spec: str, tags: dict[str, str], language: str | None) -> None:
+        kept, gone = split_metadata(tags, metadata)
+        removed.extend(gone)
+        for key, value in kept.items():
+            maps.extend([f"-metadata:s:{spec}", f"{key}={value}"])
+        if language and language != "und" and metadata != "strip":
+            maps.extend([f"-metadata:s:{spec}", f"language={language}"])
+
+    for s in header.streams:
+        if s.kind == "audio":
+            if not audio:
+                continue
+            k = out_kind["audio"]
+            copyable = _AUDIO_COPY[container]
+            codec = "copy" if copyable is None or s.codec in copyable else _AUDIO_ENCODER[container]
+            maps += ["-map", f"{index}:{s.index}", f"-c:a:{k}", codec]
+            keep_tags(f"a:{k}", s.metadata, s.language)
+            out_kind["audio"] += 1
+        elif s.kind == "subtitle":
+            target = _SUB_CODEC[container]
+            text = s.codec in _TEXT_SUBS
+            if target is False or (target is not None and not text):
+                left["subtitle"].append(s.codec or "?")
+                continue
+            if target is None:  # Matroska: as it is (mov_text is MP4's own: to SubRip)
+                codec = "srt" if s.codec == "mov_text" else "copy"
+            else:
+                codec = "copy" if s.codec == target else target
+            k = out_kind["subtitle"]
+            maps += ["-map", f"{index}:{s.index}", f"-c:s:{k}", codec]
+            keep_tags(f"s:{k}", s.metadata, s.language)
+            out_kind["subtitle"] += 1
+        elif s.kind == "attachment":
+            if container != "matroska":
+                left["attachment"].append(s.metadata.get("filename") or s.codec or "?")
+                continue
+            maps += ["-map", f"{index}:{s.index}"]
+            k = out_kind["attachment"]
+            for key in ("filename", "mimetype"):
+                if key in s.metadata:
+                    maps += [f"-metadata:s:t:{k}", f"{key}={s.metadata[key]}"]
+            out_kind["attachment"] += 1
+        elif s.kind == "video":
+            if s is not header.video:
+                left["video"].append("cover picture" if s.attached_pic else f"video ({s.codec})")
+        elif header.chapters and "(text /" in s.line:
+            continue  # QuickTime's chapter track: the chapters are carried by -map_chapters
+        else:
+            left["data"].append(s.codec or s.kind)
+    if out_kind["attachment"]:
+        maps += ["-c:t", "copy"]
+    video = header.video
+    if video is not None:
+        keep_tags("v:0", video.metadata, video.language)
+        if "default" in video.disposition:
+            maps += ["-disposition:v:0", "default"]
+    kept, gone = split_metadata(header.metadata, metadata)
+    removed.extend(gone)
+    for key, value in kept.items():
+        maps += ["-metadata", f"{key}={value}"]
+    if header.chapters:
+        if container in _CHAPTERS and metadata != "strip":
+            chapters = str(index)
+        elif metadata != "strip":
+            left["chapters"] = [f"{header.chapters} chapters"]
+    names = {"subtitle": "subtitle stream", "attachment": "attachment", "data": "data stream", "video": "extra video stream"}
+    for kind, items in left.items():
+        if items:
+            if kind == "chapters":
+                plan.left_out.append(f"{items[0]} ({container} has none)")
+                continue
+            noun = names[kind] + ("s" if len(items) > 1 else "")
+            plan.left_out.append(f"{len(items)} {noun} ({', '.join(items)})")
+    plan.inputs = inputs
+    plan.args = maps + ["-map_metadata:g", "-1", "-map_metadata:s", "-1", "-map_chapters", chapters]
+    plan.metadata_removed = sorted(set(removed), key=str.lower)
+    plan.audio = out_kind["audio"]
+    return plan
+
+
+def default_codec(container: str, source: VideoInfo | None = None) -> str:
+    """libx264 (libvpx-vp9 for WebM); for a 10-bit input, the input's own family where
+    the container takes it (HEVC stays HEVC, AV1 stays AV1), at 10 bits."""
+    if source is not None and source.deep:
+        family = {"hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}.get(source.video_codec or "")
+        if family and not (container == "webm" and family == "libx265") and container != "avi":
+            return family
+    return DEFAULT_CODEC.get(container, "libx264")

@@ -1,0 +1,204 @@
+"""What a video file holds, before decoding: :func:`probe` returns a :class:`VideoInfo`.
+
+moviepy 2.x's ffmpeg parser gives the basics; :mod:`vidanon.media.streams` the rest (every
+stream, colour tags, aspect, start times, metadata, and the video's packets)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import warnings
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .ffmpeg import ffmpeg_exe
+from .streams import Header, PacketTimes, packet_times, parse_header
+
+HDR_TRC = {"smpte2084", "arib-std-b67"}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the input holds, as far as the container tells before decoding."""
+
+    path: Path
+    width: int  # after rotation, as displayed
+    height: int
+    fps: Fraction
+    duration: float
+    n_frames: int  # the video packets (= frames); an estimate from the duration if they cannot be listed
+    rotation: int
+    has_audio: bool
+    audio_codec: str | None
+    video_codec: str | None
+    variable_rate: bool = False  # the frames are not evenly spaced
+    header: Header | None = field(default=None, compare=False, repr=False)
+    packets: PacketTimes | None = field(default=None, compare=False, repr=False)
+    pix_fmt: str | None = None
+    color_range: str | None = None  # "tv" or "pc"
+    color_space: str | None = None
+    color_primaries: str | None = None
+    color_trc: str | None = None
+    sar: Fraction | None = None  # of the upright frames
+    video_start: float | None = None  # the video stream's start time in the file
+
+    @property
+    def fps_float(self) -> float:
+        return float(self.fps)
+
+    @property
+    def deep(self) -> bool:
+        """More than 8 bits per sample: decoded to 16-bit RGB, written at 10 bits."""
+        return bit_depth(self.pix_fmt) > 8
+
+    @property
+    def hdr(self) -> bool:
+        return self.color_trc in HDR_TRC
+
+    @property
+    def file_start(self) -> float:
+        return self.header.start if self.header is not None else 0.0
+
+
+def bit_depth(pix_fmt: str | None) -> int:
+    if not pix_fmt:
+        return 8
+    found = re.search(r"p(\d{2})(?:le|be)?$|(\d{2})(?:le|be)$", pix_fmt)
+    if found:
+        return int(found.group(1) or found.group(2))
+    return 16 if pix_fmt.startswith(("rgb48", "bgr48", "rgba64", "gray16")) else 8
+
+
+def rational_fps(fps: float) -> Fraction:
+    """The exact rate behind a printed one: 29.97 -> 30000/1001, 25 -> 25."""
+    if fps <= 0 or not np.isfinite(fps):
+        raise ValueError("frame rate must be positive")
+    ntsc = fps * 1.001
+    if abs(ntsc - round(ntsc)) < 0.005 and abs(fps - round(fps)) > 0.005:
+        return Fraction(round(ntsc) * 1000, 1001)
+    return Fraction(fps).limit_denominator(1000)
+
+
+def check_input(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input {path} does not exist")
+    if path.is_dir():
+        raise InputError(f"input {path} is a directory, not a video file")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"input {path} cannot be read (check its permissions)")
+    if path.stat().st_size == 0:
+        raise InputError(f"input {path} is empty")
+    return path
+
+
+def probe(path: str | os.PathLike) -> VideoInfo:
+    """Read the container's description of ``path`` (raises :class:`InputError`).
+
+    ffmpeg prints the header once; moviepy's parser reads the basics from that text
+    (its warnings, e.g. about subtitle streams, are not for users) and
+    :func:`streams.parse_header` the rest. The frame count and the frames' times come
+    from the video packets, listed without decoding.
+    """
+    from moviepy.video.io.ffmpeg_reader import FFmpegInfosParser
+
+    path = check_input(path)
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                              capture_output=True, timeout=120)  # fmt: skip
+        header = proc.stderr.decode("utf8", errors="replace")
+        _refuse_still_image(path, header)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            infos = FFmpegInfosParser(header, str(path), check_duration=True).parse()
+    except InputError:
+        raise
+    except Exception as exc:
+        detail = (header if "header" in locals() else str(exc)).strip().splitlines()
+        last = [line for line in detail if line.strip()][-1:] or ["unknown error"]
+        raise InputError(f"input {path} is not a readable video ({last[0].strip()[:160]})") from None
+    parsed = parse_header(header)
+    if not infos.get("video_found") or not infos.get("video_size") or parsed.video is None:
+        what = "an audio-only file" if infos.get("audio_found") else "not a video"
+        raise InputError(f"input {path} has no video stream ({what})")
+    video = parsed.video
+    width, height = (int(v) for v in infos["video_size"])
+    rotation = video.rotation
+    sar = video.sar
+    if rotation in (90, 270):
+        width, height = height, width
+        sar = 1 / sar if sar else sar
+    if width < 2 or height < 2:
+        raise InputError(f"input {path} is {width}x{height}: frames must be at least 2x2 pixels")
+    fps_value = infos.get("video_fps") or 0.0
+    try:
+        fps = rational_fps(float(fps_value))
+    except (TypeError, ValueError):
+        raise InputError(f"input {path} has no usable frame rate") from None
+    duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
+    packets = packet_times(ffmpeg_exe(), path)
+    if packets is not None and packets.count:
+        n_frames = packets.count
+        variable = _uneven(packets)
+    else:
+        n_frames = int(infos.get("video_n_frames") or round(duration * float(fps)))
+        variable = _variable_rate(header)
+    audio = parsed.of_kind("audio")
+    return VideoInfo(
+        path=path,
+        width=width,
+        height=height,
+        fps=fps,
+        duration=duration,
+        n_frames=max(n_frames, 0),
+        rotation=rotation,
+        has_audio=bool(audio) or bool(infos.get("audio_found")),
+        audio_codec=audio[0].codec if audio else None,
+        video_codec=video.codec or infos.get("video_codec_name"),
+        variable_rate=variable,
+        header=parsed,
+        packets=packets,
+        pix_fmt=video.pix_fmt,
+        color_range=video.color_range or ("pc" if (video.pix_fmt or "").startswith("yuvj") else None),
+        color_space=video.color_space,
+        color_primaries=video.color_primaries,
+        color_trc=video.color_trc,
+        sar=sar if sar and sar != 1 else None,
+        video_start=video.start,
+    )
+
+
+def _uneven(packets: PacketTimes) -> bool:
+    """True when the frames are not evenly spaced (beyond the time base's rounding)."""
+    times = np.asarray(packets.times, np.float64)
+    if len(times) < 3:
+        return False
+    gaps = np.diff(times)
+    typical = float(np.median(gaps))
+    tolerance = max(1.5 * float(packets.time_base), 0.02 * typical)
+    return bool(np.any(np.abs(gaps - typical) > tolerance))
+
+
+def _refuse_still_image(path: Path, header: str) -> None:
+    demuxer = re.search(r"Input #0, (.+?), from ", header)
+    if demuxer and (demuxer.group(1).endswith("_pipe") or demuxer.group(1) == "image2"):
+        kind = demuxer.group(1).replace("_pipe", "").replace("image2", "image")
+        raise InputError(f"input {path} is a still image ({kind}), not a video")
+
+
+_RATES = re.compile(r"(\d+(?:\.\d+)?) fps, (\d+(?:\.\d+)?)(k?) tbr")
+
+
+def _variable_rate(header: str) -> bool:
+    """True when ffmpeg reports an average rate ("fps") unlike the base rate ("tbr")."""
+    match = _RATES.search(header.split("Video:", 1)[-1])
+    if not match:
+        return False
+    avg = float(match.group(1))
+    base = float(match.group(2)) * (1000 if match.group(3) else 1)
+    return avg > 0 and abs(base - avg) / avg > 0.01

@@ -1,0 +1,239 @@
+"""Frames out: :class:`VideoWriter` sends the anonymized frames to ffmpeg in a Matroska
+stream that carries each frame's time (:mod:`vidanon.media.matroska`). Colour range,
+matrix, primaries and transfer, the sample aspect ratio and the bit depth (10-bit in,
+10-bit out) are the input's; the other streams follow :mod:`vidanon.media.plan`. The
+output goes to a hidden temporary file beside the target, renamed over the target only
+after ffmpeg has finished successfully."""
+
+from __future__ import annotations
+
+import subprocess
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EncodeError
+from .ffmpeg import StderrTail, failure_message, ffmpeg_exe, thread_args
+from .matroska import NS, mkv_frame_head, mkv_header
+from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, plan_streams
+from .probe import VideoInfo
+
+
+class VideoWriter:
+    """Encode frames to ``path`` with ffmpeg, with what else ``source`` (or ``audio_from``)
+    holds: audio (unless ``audio_from`` is None while ``source`` is given), subtitles,
+    fonts, chapters and metadata (``metadata``: private, keep or strip)."""
+
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        fps: Fraction,
+        container: str,
+        codec: str | None = None,
+        crf: int = 18,
+        preset: str = "medium",
+        audio_from: VideoInfo | None = None,
+        source: VideoInfo | None = None,
+        metadata: str = "private",
+        odd_size: str = "pad",
+        extras: bool = True,
+    ) -> None:
+        self.path = path
+        self.frames_written = 0
+        self.fps = Fraction(fps)
+        self.notes: list[str] = []  # what the user should know about the output
+        source = source if source is not None else audio_from
+        codec = codec or default_codec(container, source)
+        self.codec = codec
+        self.width, self.height = width, height
+        self.deep = bool(source is not None and source.deep)
+        deep_out = self.deep and codec in DEEP_420
+        tonemap = self.deep and not deep_out and source is not None and source.hdr
+        self.pad = (0, 0)
+        chroma = "420"
+        if width % 2 or height % 2:
+            if codec in ODD_420:
+                pass
+            elif odd_size == "444":
+                chroma = "444"
+                self.notes.append(f"the size {width}x{height} is odd: written as 4:4:4 at that size "
+                                  "(--odd-size 444), which many players and browsers do not play")  # fmt: skip
+            else:
+                self.pad = (height % 2, width % 2)
+                self.notes.append(
+                    f"the size {width}x{height} is odd, which {codec} cannot store in 4:2:0: written as "
+                    f"{width + self.pad[1]}x{height + self.pad[0]} with the last "
+                    f"{'column' if self.pad[1] and not self.pad[0] else 'row' if self.pad[0] and not self.pad[1] else 'row and column'} "
+                    "repeated, so that every player can play it (--odd-size 444 keeps the size, as 4:4:4)"
+                )  # fmt: skip
+        out_w, out_h = width + self.pad[1], height + self.pad[0]
+        pix_fmt = {("420", False): "yuv420p", ("444", False): "yuv444p", ("420", True): "yuv420p10le",
+                   ("444", True): "yuv444p10le"}[(chroma, deep_out)]  # fmt: skip
+        if codec == "libvpx":
+            pix_fmt = "yuv420p"
+        # Timing: frames keep the input's times relative to the file's start, so the
+        # video sits where it sat against the audio (a late start stays late).
+        self.shift = Fraction(source.file_start).limit_denominator(1_000_000) if source and source.file_start > 0 else Fraction(0)
+        first = Fraction(source.packets.times[0]).limit_denominator(1_000_000) if source and source.packets else Fraction(0)
+        self.origin = min(Fraction(0), first - self.shift)  # the pipe's times start at 0 or later
+        self._last_ns = -1
+        self._last_slot = -1
+        cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+        if self.origin:
+            cmd += ["-itsoffset", f"{float(self.origin):.9f}"]
+        cmd += ["-f", "matroska", "-i", "pipe:0"]
+        plan = plan_streams(container, source if extras else None, audio_from is not None, metadata,
+                            shift=float(self.shift))  # fmt: skip
+        self.plan = plan
+        cmd += plan.inputs + ["-map", "0:v:0"] + plan.args
+        cmd += ["-copyts", "-fps_mode", "passthrough"]
+        tb = source.packets.time_base if source is not None and source.packets is not None else 1 / self.fps
+        # AVI has one fixed rate: frames go to their nearest slot at the average rate
+        self.cfr = container == "avi"
+        if self.cfr:
+            tb = 1 / self.fps
+            if source is not None and source.variable_rate:
+                self.notes.append(f"AVI cannot store a variable frame rate: the frames were written at a constant "
+                                  f"{float(self.fps):.3f} fps (.mkv or .mp4 keep each frame's time)")  # fmt: skip
+        if tb.numerator == 1 and tb.denominator <= 10_000_000:
+            cmd += ["-enc_time_base", f"{tb.numerator}/{tb.denominator}"]
+            if container in ("mp4", "mov"):
+                cmd += ["-video_track_timescale", str(tb.denominator)]
+        elif 1 / tb == self.fps:
+            cmd += ["-enc_time_base", f"{tb.numerator}/{tb.denominator}"]
+        cmd += ["-c:v", codec, *thread_args()]
+        if codec in ("libx264", "libx265"):
+            cmd += ["-crf", str(crf), "-preset", preset]
+        elif codec in ("libvpx-vp9", "libvpx"):
+            cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
+        cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
+        if container in ("mp4", "mov"):
+            cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
+            if codec == "libx265":
+                cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
+        cmd += ["-f", container, str(path)]
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        self._stderr = StderrTail(self._proc.stderr)
+        self._send(mkv_header(out_w, out_h, self.deep, int(round(NS / self.fps))))
+
+    def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
+        """Convert RGB to the input's YUV (same matrix and range) and tag it as the input was."""
+        if source is None:
+            return ["-pix_fmt", pix_fmt]
+        args: list[str] = []
+        matrix = SCALE_MATRIX.get(source.color_space or "", "bt601")
+        full = source.color_range == "pc"
+        if tonemap:
+            # An 8-bit codec for HDR: tone-mapped to SDR BT.709 (zscale + tonemap).
+            prim = source.color_primaries or "bt2020"
+            vf = (f"setparams=color_primaries={prim}:color_trc={source.color_trc}:colorspace=gbr,"
+                  "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0,"
+                  f"zscale=t=bt709:m=bt709:r={'full' if full else 'limited'},format={pix_fmt}")  # fmt: skip
+            if source.sar:
+                vf += f",setsar={source.sar.numerator}/{source.sar.denominator}"
+            self.notes.append(f"the input is HDR ({source.color_trc}) and {self.codec} writes 8 bits only: "
+                              "tone-mapped to SDR BT.709")  # fmt: skip
+            return ["-vf", vf, "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
+                    "-color_range", "pc" if full else "tv"]  # fmt: skip
+        scale = []  # the input's matrix and range when it names them (else ffmpeg's defaults, as when decoding)
+        if source.color_space:
+            scale.append(f"out_color_matrix={matrix}")
+        if source.color_range:
+            scale.append(f"out_range={'pc' if full else 'tv'}")
+        vf = (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
+        tags = {"color_primaries": source.color_primaries, "color_trc": source.color_trc,
+                "colorspace": source.color_space, "range": source.color_range}
+        tags = {k: v for k, v in tags.items() if v}
+        if tags:  # the frames carry the tags to the encoder (its own options alone lose them)
+            vf += ",setparams=" + ":".join(f"{k}={v}" for k, v in tags.items())
+        if source.sar:
+            vf += f",setsar={source.sar.numerator}/{source.sar.denominator}"
+        args += ["-vf", vf]
+        if source.color_range:
+            args += ["-color_range", source.color_range]
+        if source.color_space:
+            args += ["-colorspace", source.color_space]
+        if source.color_primaries:
+            args += ["-color_primaries", source.color_primaries]
+        if source.color_trc:
+            args += ["-color_trc", source.color_trc]
+        return args
+
+    def _send(self, data) -> None:
+        try:
+            self._proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            self._proc.wait()
+            self._stderr.join()
+            raise EncodeError(self._failure()) from None
+
+    def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> None:
+        """Encode ``frame`` at the time of ``source`` (the decoded :class:`Frame` it was
+        rendered from; default: ``frame`` itself, else the next slot at the frame rate)."""
+        origin = source if source is not None else frame
+        pts = getattr(origin, "pts", None)
+        if pts is None:
+            pts = self.frames_written / self.fps
+        if self.cfr:
+            slot = max(round((pts - self.shift - self.origin) * self.fps), self._last_slot + 1, 0)
+            self._last_slot = slot
+            pts = self.shift + self.origin + slot / self.fps
+        ns = int(round((pts - self.shift - self.origin) * NS))
+        ns = max(ns, self._last_ns + 1, 0)
+        self._last_ns = ns
+        if self.deep:
+            data = self._deep(frame, origin)
+        else:
+            data = np.ascontiguousarray(frame, dtype=np.uint8)
+        if self.pad != (0, 0):
+            data = np.pad(data, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
+        data = np.ascontiguousarray(data)
+        self._send(mkv_frame_head(ns, data.nbytes))
+        self._send(data.data)
+        self.frames_written += 1
+
+    @staticmethod
+    def _deep(frame: np.ndarray, origin: np.ndarray) -> np.ndarray:
+        """The 16-bit frame to encode: the decoded one wherever the effect left the 8-bit
+        frame as it was, the effect's result (8 bits, scaled) where it changed it."""
+        deep = getattr(origin, "deep", None)
+        if deep is None:
+            return np.asarray(frame, np.uint16) * 257
+        if frame is origin:
+            return deep
+        ne = np.asarray(frame) != np.asarray(origin)
+        changed = ne[..., 0] | ne[..., 1] | ne[..., 2]  # ten times np.any(axis=-1) on 4K frames
+        if not changed.any():
+            return deep
+        out = np.array(deep, copy=True)
+        out[changed] = np.asarray(frame)[changed].astype(np.uint16) * 257
+        return out
+
+    def _failure(self) -> str:
+        return failure_message(self.path.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
+                               self._stderr.summary())  # fmt: skip
+
+    def close(self) -> None:
+        """Finish the file; raises :class:`EncodeError` if ffmpeg did not succeed."""
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        code = self._proc.wait()
+        self._stderr.join()
+        if code != 0:
+            raise EncodeError(self._failure())
+
+    def abort(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        self._proc.wait()

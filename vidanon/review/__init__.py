@@ -1,0 +1,118 @@
+"""The review sheet (``--review sheet.png`` or ``.html``): what to check before publishing.
+
+Once the output is complete, the boxes hidden in every frame (the records ``--save-tracks``
+writes, collected once by :class:`~vidanon.tracksfile.TracksRecorder`) are summed up for
+the person who must check the result:
+
+* the frames most worth a look, ranked (:func:`find_flags`): a mask seen in one frame only
+  (the detector saw that face once, so it may show unmasked in the frames around it, or it
+  is a false alarm), a track carried without detections (predicted, back-filled, followed,
+  interpolated: the box may drift off the face), a track kept from detections below the
+  threshold (weak evidence: a hard face, or a false alarm), and with ``--target people`` a
+  person mask that covers much less of its box than it does in the rest of its track (the
+  segmenter lost the person: the box is there, the person shows);
+* sampled frames (:func:`pick_frames`: the top flagged ones, then evenly spaced ones),
+  each mask's outline drawn over it and coloured by where its box came from;
+* a timeline, one row per track, coloured by source over time.
+
+The frames are read again from the OUTPUT, not the input: the sheet shows what will be
+published (a face the mask misses shows as a face outside the outline), and it holds no
+face the run hid, so it can be handed to a reviewer without becoming a leak of its own.
+
+:func:`write_review` writes a PNG (Pillow) or a self-contained HTML page (the images
+embedded as base64, the list as a table); :data:`SHEET_FORMATS` are the extensions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import OutputError
+from .draw import render_html, render_png
+from .flags import Covers, Sheet, collect_tracks, find_flags, pick_frames
+
+SHEET_FORMATS = {".png": "png", ".html": "html", ".htm": "html"}
+
+
+def build_sheet(records: list[list[dict]], times: Sequence[float | None], video: str, output: str, width: int,
+                height: int, fps: float, threshold: float, mask_scale: float, people: bool,
+                pixel_aspect: float = 1.0, covers: Covers | None = None) -> Sheet:  # fmt: skip
+    """Everything a sheet shows but the pixels, from the records of every frame."""
+    from ..track.replay import from_records
+
+    frames = from_records(records)
+    frame_s = 1.0 / fps if fps > 0 else 0.0
+    secs = np.array([i * frame_s if t is None else float(t) for i, t in enumerate(times)], np.float64)
+    if len(secs) != len(frames):
+        raise ValueError("one time per frame is needed")
+    tracks = collect_tracks(frames)
+    flags = find_flags(frames, secs, fps, threshold, tracks, covers)
+    picked = pick_frames(flags, len(frames))
+    return Sheet(video, output, width, height, pixel_aspect, fps, secs, frames, tracks, flags, picked, threshold,
+                 mask_scale, people)  # fmt: skip
+
+
+def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, height: int) -> dict[int, np.ndarray]:
+    """The 8-bit RGB frames ``picked`` of the video at ``path``, cut to ``width`` x ``height``
+    (an output padded to an even size has a column or row more), in one pass."""
+    from ..media.probe import probe
+    from ..media.reader import FrameReader
+
+    wanted = set(picked)
+    out: dict[int, np.ndarray] = {}
+    if not wanted:
+        return out
+    reader = FrameReader(probe(path), limit=max(wanted) + 1)
+    try:
+        for index, frame in enumerate(reader):
+            if index in wanted:
+                out[index] = np.array(frame[:height, :width], dtype=np.uint8)
+    finally:
+        reader.close()
+    return out
+
+
+def check_review_target(path: str | os.PathLike, input_path: Path, output: Path) -> Path:
+    """Where the sheet goes, checked before the run: a folder that exists, not the input or the output."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write the review sheet {target}: folder {folder} does not exist")
+    resolved = target.resolve()
+    if resolved in (Path(input_path).resolve(), Path(output).resolve()):
+        raise OutputError(f"the review sheet {target} would replace the input or the output; choose another name")
+    return target
+
+
+def write_review(path: str | os.PathLike, recorder, info, output: Path, threshold: float, mask_scale: float,
+                 people: bool) -> Sheet:  # fmt: skip
+    """Build the sheet of a finished run and write it to ``path`` (.png or .html).
+
+    ``recorder``: the :class:`~vidanon.tracksfile.TracksRecorder` of the run (every frame's
+    boxes, its presentation time in the input file, its person masks' cover); ``info``: the
+    input's :class:`~vidanon.video.VideoInfo`; ``output``: the finished output, whose frames
+    the thumbnails show.
+    """
+    target = Path(path)
+    fmt = SHEET_FORMATS[target.suffix.lower()]
+    start = info.file_start
+    secs = [None if t is None else max(0.0, float(t) - start) for t in recorder.times]
+    aspect = float(info.sar) if info.sar else 1.0
+    sheet = build_sheet(recorder.frames, secs, str(info.path), str(output), info.width, info.height,
+                        float(info.fps), threshold, mask_scale, people, aspect, recorder.covers)  # fmt: skip
+    pixels = read_picked(output, sheet.picked, info.width, info.height)
+    tmp = target.with_name(f".{target.name}.partial")
+    try:
+        if fmt == "png":
+            render_png(sheet, pixels).save(tmp, "PNG")
+        else:
+            tmp.write_text(render_html(sheet, pixels), encoding="utf8")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write the review sheet {target}: {exc.strerror or exc}") from None
+    return sheet

@@ -1,0 +1,121 @@
+"""A lost face's look: whether the image still shows it where the track says it is, and
+where it went (following a face the detector no longer scores)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Appearance:
+    """A face's look, for finding it again where the detector misses it: the grey levels
+    of its box sampled on a ``SIZE`` x ``SIZE`` grid, normalized (zero mean, unit norm), so
+    that the match is their normalized cross-correlation (1: the same picture, whatever
+    the brightness and contrast). A flat patch (standard deviation under ``MIN_STD`` grey
+    levels) is no appearance at all: it would match any plain surface."""
+
+    SIZE = 16
+    MIN_STD = 8.0
+    MATCH = 0.8  # correlation for "still the same face": background and other faces stay far below
+    SHIFTS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # searched around the prediction, in box sizes
+    SCALES = (0.9, 1.0, 1.1)
+
+    # What is left of a face partly hidden (a post, another head, the frame's edge) is one
+    # of its halves: top, bottom, left, right, on the SIZE x SIZE grid.
+    HALVES = ((slice(0, SIZE // 2), slice(None)), (slice(SIZE // 2, None), slice(None)),
+              (slice(None), slice(0, SIZE // 2)), (slice(None), slice(SIZE // 2, None)))  # fmt: skip
+
+    def __init__(self, grey: np.ndarray) -> None:
+        """``grey``: the face's SIZE x SIZE grid (see :meth:`of`)."""
+        self.vector = self._normalized(grey.ravel())
+        # the halves that have a pattern of their own (a plain cheek or forehead tells nothing)
+        self.halves = [(part, self._normalized(grey[part].ravel())) for part in self.HALVES
+                       if grey[part].std() >= self.MIN_STD]  # fmt: skip
+
+    @staticmethod
+    def _normalized(v: np.ndarray) -> np.ndarray:
+        v = v - v.mean()
+        return v / max(float(np.linalg.norm(v)), 1e-6)
+
+    @staticmethod
+    def sample(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The grey levels of each box (N x 4, inside the image) on the grid, 2 x 2 samples a
+        cell: an N x SIZE x SIZE array, gathered in one indexing operation."""
+        h, w = image.shape[:2]
+        n = 2 * Appearance.SIZE
+        steps = (np.arange(n) + 0.5) / n
+        ys = np.minimum(((boxes[:, :1] + steps * (boxes[:, 2:3] - boxes[:, :1])) * h).astype(np.intp), h - 1)
+        xs = np.minimum(((boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) * w).astype(np.intp), w - 1)
+        if image.flags.c_contiguous and image.ndim == 3:  # one flat index: faster than three
+            flat = image.reshape(h * w, image.shape[2])
+            patches = flat[ys[:, :, None] * w + xs[:, None, :]].astype(np.float32)
+        else:
+            patches = image[ys[:, :, None], xs[:, None, :]].astype(np.float32)
+        grey = patches.mean(axis=3) if patches.ndim == 4 else patches
+        return grey.reshape(len(boxes), Appearance.SIZE, 2, Appearance.SIZE, 2).mean(axis=(2, 4))
+
+    @staticmethod
+    def _inside(boxes: np.ndarray) -> np.ndarray:
+        return (boxes[:, 0] >= 0) & (boxes[:, 1] >= 0) & (boxes[:, 2] <= 1) & (boxes[:, 3] <= 1) & (
+            boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # fmt: skip
+
+    @classmethod
+    def of(cls, image: np.ndarray, box: np.ndarray) -> Appearance | None:
+        boxes = np.asarray(box, np.float64).reshape(1, 4)
+        if not cls._inside(boxes)[0]:
+            return None
+        grey = cls.sample(image, boxes)[0]
+        if grey.std() < cls.MIN_STD:
+            return None
+        return cls(grey)
+
+    def compare(self, image: np.ndarray, around: np.ndarray) -> tuple[float, float, np.ndarray | None]:
+        """The face against the image near ``around``, the boxes there sampled once:
+
+        * ``likeness``: the best correlation, over the shifts at the predicted size, of the
+          whole face or of one of its halves (a face half behind a post or another head still
+          shows one): how much the face may still be there (see GONE);
+        * ``score`` and ``box``: the best whole-face correlation and its box, over the shifts
+          at the predicted size, then the other sizes at the best shift (see MATCH).
+
+        -1 (and None) when nothing there can be compared (outside the image, flat patches)."""
+        boxes = self._shifted(around)
+        boxes = boxes[self._inside(boxes)]
+        if not len(boxes):
+            return -1.0, -1.0, None
+        grey = self.sample(image, boxes)
+        whole = self._scores(grey.reshape(len(boxes), -1), self.vector)
+        likeness = float(whole.max())
+        for part, ref in self.halves:
+            likeness = max(likeness, float(self._scores(grey[(slice(None), *part)].reshape(len(boxes), -1), ref).max()))
+        best = int(np.argmax(whole))
+        score, box = float(whole[best]), boxes[best]
+        bh, bw = around[2] - around[0], around[3] - around[1]
+        y, x = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        scales = np.array([s for s in self.SCALES if s != 1.0])
+        sized = np.stack([y - bh * scales / 2, x - bw * scales / 2, y + bh * scales / 2, x + bw * scales / 2], axis=1)
+        sized = sized[self._inside(sized)]
+        if len(sized):
+            other = self._scores(self.sample(image, sized).reshape(len(sized), -1), self.vector)
+            if other.max() > score:
+                score, box = float(other.max()), sized[int(np.argmax(other))]
+        return likeness, score, box
+
+    def find(self, image: np.ndarray, around: np.ndarray) -> np.ndarray | None:
+        """The box near ``around`` that looks most like the face, if it matches well enough."""
+        _, score, box = self.compare(image, around)
+        return box if score >= self.MATCH else None
+
+    def _scores(self, grey: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """Normalized cross-correlation of each row of ``grey`` with the unit vector ``ref``;
+        -1 for a flat row (standard deviation under MIN_STD: no appearance)."""
+        grey = grey - grey.mean(axis=1, keepdims=True)
+        norm = np.linalg.norm(grey, axis=1)
+        flat = norm < self.MIN_STD * np.sqrt(grey.shape[1])
+        return np.where(flat, -1.0, grey @ ref / np.maximum(norm, 1e-6))
+
+    def _shifted(self, around: np.ndarray) -> np.ndarray:
+        cy, cx = (around[0] + around[2]) / 2, (around[1] + around[3]) / 2
+        bh, bw = around[2] - around[0], around[3] - around[1]
+        dy, dx = (g.ravel() for g in np.meshgrid(self.SHIFTS, self.SHIFTS, indexing="ij"))
+        y, x = cy + dy * bh, cx + dx * bw
+        return np.stack([y - bh / 2, x - bw / 2, y + bh / 2, x + bw / 2], axis=1)

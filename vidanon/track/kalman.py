@@ -1,0 +1,122 @@
+"""One SORT track: a constant-velocity Kalman filter over a box's centre, area and aspect
+(Bewley et al. 2016), with the history the look-ahead needs."""
+
+from __future__ import annotations
+
+import numpy as np
+from filterpy.kalman import KalmanFilter
+
+from ..detections import scale_boxes, union_box
+from .appearance import Appearance
+
+EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
+
+
+def box_to_z(box: np.ndarray) -> np.ndarray:
+    """``[ymin, xmin, ymax, xmax]`` -> measurement ``[u, v, s, r]`` (centre, area, w/h)."""
+    h = max(box[2] - box[0], 1e-6)
+    w = max(box[3] - box[1], 1e-6)
+    return np.array([box[1] + w / 2, box[0] + h / 2, w * h, w / h], dtype=np.float64)
+
+
+def z_to_box(z: np.ndarray) -> np.ndarray:
+    u, v, s, r = (float(t) for t in z[:4])
+    s = max(s, 1e-12)
+    r = max(r, 1e-6)
+    w = np.sqrt(s * r)
+    h = s / w
+    return np.array([v - h / 2, u - w / 2, v + h / 2, u + w / 2], dtype=np.float64)
+
+
+class Track:
+    """One face: a Kalman filter over ``[u, v, s, r, u', v', s']``."""
+
+    def __init__(self, track_id: int, box: np.ndarray, frame: int, scene_start: int = 0) -> None:
+        kf = KalmanFilter(dim_x=7, dim_z=4)
+        kf.F = np.eye(7)
+        kf.F[0, 4] = kf.F[1, 5] = kf.F[2, 6] = 1.0
+        kf.H = np.zeros((4, 7))
+        kf.H[:4, :4] = np.eye(4)
+        # Noise levels as described for SORT: measurements of scale and ratio are
+        # noisier than of position; the unobserved velocities start very uncertain.
+        kf.R[2:, 2:] *= 10.0
+        kf.P[4:, 4:] *= 1000.0
+        kf.P *= 10.0
+        kf.Q[-1, -1] *= 0.01
+        kf.Q[4:, 4:] *= 0.01
+        kf.x[:4, 0] = box_to_z(box)
+        self.kf = kf
+        self.id = track_id
+        self.hits = 1
+        self.time_since_update = 0
+        self.first_frame = frame
+        self.scene_start = scene_start  # first frame of its shot: nothing is back-filled before it
+        self.last_frame = frame
+        self.last_box = np.asarray(box, np.float64)
+        self.detected: dict[int, np.ndarray] = {frame: self.last_box}
+        self._look: tuple[np.ndarray, np.ndarray] | None = None  # (frame, box) of its last confident detection
+        self._appearance: Appearance | None = None
+        self.best_score = 0.0  # the highest detection score matched to it
+
+    def predict(self) -> np.ndarray:
+        if self.kf.x[2, 0] + self.kf.x[6, 0] <= 0:
+            self.kf.x[6, 0] = 0.0
+        self.kf.predict()
+        self.time_since_update += 1
+        return self.box()
+
+    def update(self, box: np.ndarray, frame: int) -> None:
+        self.kf.update(box_to_z(box))
+        self.hits += 1
+        self.time_since_update = 0
+        self.last_frame = frame
+        self.last_box = np.asarray(box, np.float64)
+        self.detected[frame] = self.last_box
+
+    def box(self) -> np.ndarray:
+        return z_to_box(self.kf.x[:4, 0])
+
+    def remember_look(self, image: np.ndarray, box: np.ndarray) -> None:
+        """Keep where the face was last confidently seen; its :class:`Appearance` is only
+        computed if the detector loses it (most tracks are never lost long enough)."""
+        self._look = (image, box)
+        self._appearance = None
+
+    @property
+    def appearance(self) -> Appearance | None:
+        if self._look is not None:
+            self._appearance = Appearance.of(*self._look)
+            self._look = None  # the frame is not held any longer
+        return self._appearance
+
+    def uncertain_box(self) -> np.ndarray:
+        """Where the face may be while the detector misses it.
+
+        The predicted box grown by one standard deviation of the filter's centre (at most a
+        quarter of the box per side), joined with the last detected box (a face that
+        stopped, or a velocity estimated from few frames), both 5% larger per missed frame
+        (at most 30%).
+        """
+        box = self.box()
+        sy = float(np.sqrt(max(self.kf.P[1, 1], 0.0)))
+        sx = float(np.sqrt(max(self.kf.P[0, 0], 0.0)))
+        h, w = box[2] - box[0], box[3] - box[1]
+        factor = min(1.0 + 0.05 * self.time_since_update, 1.3)
+        predicted = scale_boxes(box, factor, dy=min(sy, h / 4), dx=min(sx, w / 4))[0]
+        return union_box(predicted, scale_boxes(self.last_box, factor)[0])
+
+    def early_box(self, frame: int) -> np.ndarray:
+        """The box extrapolated to ``frame`` (before the first detection) along the straight
+        line fitted to the first few detections' centres and sizes."""
+        frames = sorted(self.detected)[:EARLY_FIT]
+        boxes = np.array([self.detected[f] for f in frames])
+        geometry = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
+                             boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)  # fmt: skip
+        if len(frames) >= 2:
+            slope, intercept = np.polyfit(np.asarray(frames, np.float64), geometry, 1)
+            cy, cx, h, w = slope * frame + intercept
+        else:
+            cy, cx, h, w = geometry[0]
+        h = max(h, geometry[0, 2] / 2)  # a face does not shrink to nothing going back in time
+        w = max(w, geometry[0, 3] / 2)
+        return np.array([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2])
