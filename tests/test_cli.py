@@ -76,3 +76,36 @@ def test_sigterm_and_sigint_leave_no_output(tmp_path):
         assert "Traceback" not in err
         assert not out.exists()
         assert not list(tmp_path.glob(f".out_{code}*"))
+
+
+def test_parser_is_built_from_the_option_table():
+    import argparse
+
+    from vidanon.cli import build_parser
+    from vidanon.options import CLI, OPTIONS, help_text
+
+    actions = {a.option_strings[-1]: a for a in build_parser()._actions if a.option_strings}
+    for o in OPTIONS:
+        for flag, value, words in o.switches or [(f, None, None) for f in o.flags[-1:]]:
+            action = actions[flag]
+            assert action.dest == o.name and action.default == o.default, flag
+            assert set(o.flags) <= set(action.option_strings) and action.help == help_text(o, CLI, words)
+            if value is not None:
+                assert isinstance(action, argparse._StoreConstAction) and action.const == value
+    assert {"--scan-every", "--quiet", "--jobs", "--ray"} <= set(actions)  # the command line's own stay
+
+
+def test_the_command_line_names_flags_and_the_api_keywords(tmp_path, capsys, monkeypatch):
+    import pytest
+
+    import vidanon
+    from vidanon.cli import main
+
+    monkeypatch.delenv("VIDANON_PLATES_MODEL", raising=False)
+    assert main([str(SAMPLE), str(tmp_path / "o.mp4"), "--target", "plates"]) == 2
+    err = capsys.readouterr().err
+    assert "pass --plates-model PATH.onnx" in err and "plates_model=" not in err
+    with pytest.raises(vidanon.OptionError) as api:
+        vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", target="plates")
+    assert "pass plates_model='PATH.onnx'" in str(api.value)  # the same message, in each caller's spelling
+    assert err.strip() == f"vidanon: error: {api.value}".replace("plates_model='PATH.onnx'", "--plates-model PATH.onnx")

@@ -183,6 +183,7 @@ def test_clip_without_fps_needs_one():
         (["--effect", "sparkle"], {"effect": "sparkle"}),
         (["--target", "cats"], {"target": "cats"}),
         (["--threshold", "abc"], {"threshold": "abc"}),
+        (["--scan-every", "0"], {"scan_every": 0}),
     ],
 )
 def test_bad_option_same_error_from_cli_and_api(tmp_path, capsys, args, kwargs):
@@ -205,6 +206,45 @@ def test_unknown_option_is_an_option_error():
         vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), crf=3)
     with pytest.raises(OptionError, match="unknown option 'colour'"):
         vidanon.anonymize(SAMPLE, "x.mp4", colour="red")
+
+
+def test_effect_takes_every_clip_option_of_the_table():
+    import dataclasses
+    import inspect
+
+    from vidanon.options import CLIP_OPTIONS
+
+    names = [o.name for o in CLIP_OPTIONS]
+    assert [f.name for f in dataclasses.fields(vidanon.Anonymize)] == names and "scan_every" in names
+    params = inspect.signature(vidanon.anonymize_clip).parameters
+    assert list(params) == ["clip", *names] and all(params[n].kind is inspect.Parameter.KEYWORD_ONLY for n in names)
+    assert [params[o.name].default for o in CLIP_OPTIONS] == [o.default for o in CLIP_OPTIONS]
+    for o in CLIP_OPTIONS:
+        assert f"{o.name} : " in vidanon.Anonymize.__doc__ and f"{o.name} : " in vidanon.anonymize_clip.__doc__
+    assert vidanon.Anonymize(scan_every=3, progress=False).options().scan_every == 3
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"progress": "no"}, "progress must be True or False, not 'no'"),
+    ({"track": "yes"}, "track must be True or False"),
+    ({"tracks": 5}, "tracks must be a path"),
+    ({"scan_every": 0}, "scan every must be between 1 and 8, not 0"),
+])  # fmt: skip
+def test_effect_checks_types_when_made(kwargs, needle):
+    with pytest.raises(OptionError, match=needle):
+        vidanon.Anonymize(**kwargs)
+    with pytest.raises(OptionError, match=needle):
+        vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), **kwargs)
+
+
+def test_effect_replays_the_tracks_of_a_clip_in_memory(anon_clip):
+    clip, anon, _ = anon_clip
+    again = clip.with_effects([vidanon.Anonymize(tracks=anon.vidanon_tracks, progress=False)])
+    assert again.vidanon_tracks is anon.vidanon_tracks  # no second pass
+    filled = vidanon.anonymize_clip(clip, tracks=anon.vidanon_tracks, effect="fill", progress=False)
+    for t in (0.0, 10 / clip.fps, 34 / clip.fps):
+        np.testing.assert_array_equal(again.get_frame(t), anon.get_frame(t))
+        assert np.abs(filled.get_frame(t).astype(int) - anon.get_frame(t)).mean() > 0.5  # the same boxes, filled
 
 
 def test_readme_moviepy_example(tmp_path, anon_clip):

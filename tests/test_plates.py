@@ -17,6 +17,7 @@ from conftest import ROOT, assert_one_line_error, ffmpeg, run_cli  # noqa: E402
 
 from vidanon.detect.plates import Layout, PlateDetector, PlateModelError, TilePlan, detect_layout  # noqa: E402
 from vidanon.detections import FACE, PERSON, PLATE, PREDICTED, Detections  # noqa: E402
+from vidanon.options import Options  # noqa: E402
 
 
 def bright_patch(height=pm.SIZE, width=pm.SIZE, y0=16, y1=32, x0=8, x1=40, value=255) -> np.ndarray:
@@ -126,11 +127,12 @@ def test_a_frame_smaller_than_the_network_is_letterboxed(tmp_path):
 
 # --------------------------------------------------------------------------- tracking
 def test_plates_have_tracks_of_their_own():
-    from vidanon.track.joint import ID_STRIDE, JointTracker, Part, plate_tracker
+    from vidanon.targets import PLATES
+    from vidanon.track.joint import ID_STRIDE, JointTracker, Part
     from vidanon.track.sort import SortTracker
 
     faces = SortTracker(threshold=0.5, class_id=FACE)
-    joint = JointTracker([Part((FACE,), faces), Part((PLATE,), plate_tracker(0.3))])
+    joint = JointTracker([Part((FACE,), faces), Part((PLATE,), PLATES.tracker(Options(plates_threshold=0.3)))])
     out = []
     for i in range(30):
         boxes, scores, classes = [[0.1, 0.1, 0.3, 0.3]], [0.9], [FACE]
@@ -154,9 +156,9 @@ def test_plates_have_tracks_of_their_own():
 
 
 def test_plate_tracker_coasts_but_does_not_follow_by_appearance():
-    from vidanon.track.joint import plate_tracker
+    from vidanon.targets import PLATES
 
-    tracker = plate_tracker(0.3)
+    tracker = PLATES.tracker(Options(plates_threshold=0.3))
     assert tracker.low_threshold == tracker.start_threshold == 0.3  # no weak-detection pass
     image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)
     out = []

@@ -32,6 +32,7 @@ from vidanon.review.draw import (  # fmt: skip
     timeline,
 )
 from vidanon.review.flags import find_flags, pick_frames, time_code
+from vidanon.track.replay import from_records
 
 FPS, N = 25, 20
 BOX1 = [0.3, 0.1, 0.6, 0.3]
@@ -84,7 +85,7 @@ TIMES = [i / FPS + (0.4 if i >= 10 else 0.0) for i in range(N)]
 
 
 def _sheet():
-    return build_sheet(_records(), TIMES, "grey.mp4", "anon.mp4", 160, 120, FPS, 0.4, 1.45, False)
+    return build_sheet(from_records(_records()), TIMES, "grey.mp4", "anon.mp4", 160, 120, FPS, 0.4, 1.45, False)
 
 
 def test_flags_are_ranked_with_their_time_codes():

@@ -18,7 +18,6 @@ a face crossing a seam is hidden on both sides of it.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -131,9 +130,6 @@ def split_frames(n_frames: int, parts: int) -> list[tuple[int, int | None]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:])] + [(bounds[-1], None)]
 
 
-_progress_queue = None  # set in worker processes: frames written go back to the coordinator
-
-
 def run_batch(
     jobs: list[Job],
     options: dict,
@@ -150,7 +146,7 @@ def run_batch(
     folders are created (``mkdir``; else they are errors)."""
     from tqdm import tqdm
 
-    from .media.paths import prepare_output
+    from .media.paths import part_path_for, prepare_output
     from .media.probe import probe
     from .pipeline import Options
 
@@ -185,7 +181,7 @@ def run_batch(
         if len(ranges) == 1:
             tasks.append(Task(i, str(job.input), str(job.output), opts))
             continue
-        parts = [_part_path(job.output, k) for k in range(len(ranges))]
+        parts = [part_path_for(job.output, k) for k in range(len(ranges))]
         parts_of[i] = parts
         part_opts = dict(opts, audio=False, save_tracks=None)
         tasks += [Task(i, str(job.input), str(p), part_opts, k, r) for k, (p, r) in enumerate(zip(parts, ranges))]
@@ -250,10 +246,6 @@ def run_batch(
     return result
 
 
-def _part_path(output: Path, k: int) -> Path:
-    return output.with_name(f".{output.stem}.vidanon-{os.getpid()}.part{k}{output.suffix}")
-
-
 def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
     if res.error is None:
         s = res.summary
@@ -277,7 +269,7 @@ def noun(summary: dict) -> str:
 def _finish_segmented(result, job, info, results, parts, audio: bool, say, metadata: str = "private") -> None:
     """Join the parts of one segmented job (in frame order) and rename over the target."""
     from .media.join import join_parts
-    from .media.paths import prepare_output, temp_path_for
+    from .media.paths import AtomicOutput, prepare_output
     from .media.plan import container_of
 
     results.sort(key=lambda r: r.task.part)
@@ -286,13 +278,9 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
         if errors:
             raise VidanonError(errors[0])
         target = prepare_output(job.output, info.path, overwrite=True)
-        tmp = temp_path_for(target)
-        try:
+        with AtomicOutput(target) as tmp:
             plan = join_parts(parts, tmp, container_of(target), info if audio else None, source=info,
                               metadata=metadata)  # fmt: skip
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
         summaries = [r.summary for r in results]
         merged = dict(summaries[0])
         for key in ("frames", "faces", "frames_with_faces"):

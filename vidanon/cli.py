@@ -16,9 +16,7 @@ import traceback
 from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
-from .options import CHOICES, TARGETS, Options, check, parse_number
-from .render.effects import EFFECTS
-from .render.masks import DEFAULT_MASK_SCALE
+from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
 
 
 class Interrupted(BaseException):
@@ -51,10 +49,29 @@ def _number(name: str):
     return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .detect.centerface import DEFAULT_THRESHOLD
-    from .pipeline import SCAN_EVERY_CPU
+def _add_options(p: argparse.ArgumentParser) -> None:
+    """The arguments of the options that have flags, from the table (vidanon.options.OPTIONS)."""
+    for o in OPTIONS:
+        if o.switches:
+            group = p.add_mutually_exclusive_group()
+            for flag, value, words in o.switches:
+                group.add_argument(flag, dest=o.name, action="store_const", const=value, default=o.default,
+                                   help=help_text(o, CLI, words))  # fmt: skip
+        elif o.flags and isinstance(o.default, bool):  # a switch to the other value
+            p.add_argument(*o.flags, dest=o.name, action="store_false" if o.default else "store_true",
+                           help=help_text(o, CLI))  # fmt: skip
+        elif o.flags:
+            choices = "{" + ",".join(o.valid.values) + "}" if isinstance(o.valid, Choice) else None
+            p.add_argument(*o.flags, dest=o.name, metavar=o.metavar or choices, default=o.default,
+                           type=_number(o.name) if isinstance(o.valid, Range) else None, help=help_text(o, CLI))
 
+
+def cli_options(args: argparse.Namespace) -> dict:
+    """The options of a run, as parsed: those of the table with flags."""
+    return {o.name: getattr(args, o.name) for o in OPTIONS if o.file and o.long}
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="vidanon",
         usage="vidanon INPUT OUTPUT [options]\n       vidanon INPUT_DIR OUTPUT_DIR [options]\n"
@@ -82,61 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="run the files and segments as Ray tasks: on the cluster at ADDRESS, or on a local "
                        "Ray started here (needs pip install 'vidanon[ray]')")
-    p.add_argument("-e", "--effect", metavar="{" + ",".join(EFFECTS) + "}", default="blur",
-                   help="how faces are hidden: a strong Gaussian blur scaled to each face (default), "
-                   "coarse pixelation, or a solid black fill; 'splash' keeps people in colour and "
-                   "turns everything else grey (a look, not anonymization: faces stay visible)")
-    p.add_argument("--target", metavar="{" + ",".join(TARGETS) + "}", default="faces",
-                   help="what blur/pixelate/fill hide: faces (default), whole people following each person's "
-                   "outline, or licence plates (needs --plates-model); a comma list hides several: faces,plates")
-    p.add_argument("--plates-model", metavar="PATH.onnx", default=None,
-                   help="the plate detector for --target plates: a YOLOv5/v8/v9-style ONNX file (default: "
-                   "$VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see README 'Licence plates'")
-    p.add_argument("--plates-threshold", type=_number("plates_threshold"), default=None,
-                   help="plate detector score above which a plate is hidden (default 0.25)")
-    p.add_argument("-t", "--threshold", type=_number("threshold"), default=None,
-                   help=f"detector score above which a face is hidden (default {DEFAULT_THRESHOLD}; "
-                   "people: 0.5); lower hides more (and more false alarms)")
-    p.add_argument("-s", "--mask-scale", type=_number("mask_scale"), default=DEFAULT_MASK_SCALE,
-                   help=f"grow the head around each face by this factor before masking (default {DEFAULT_MASK_SCALE})")
-    p.add_argument("--detect-size", type=_number("detect_size"), default=None,
-                   help="longest side of the frames the detector's full pass sees (default: the native "
-                   "resolution, frames under 960 px enlarged towards 960; 0 = exactly native); smaller is "
-                   "faster and misses small faces (see README 'Accuracy and speed')")
-    p.add_argument("--scan-every", type=_number("scan_every"), default=None, metavar="K",
-                   help=f"give every K-th frame the full-size pass and the others a half-size one, the tracker "
-                   f"carrying small faces between (default {SCAN_EVERY_CPU} on a CPU, 1 on a GPU)")
-    p.add_argument("-b", "--batch-size", type=_number("batch_size"), default=None,
-                   help="frames per detector call (default: chosen from the frame size and the device)")
-    p.add_argument("--no-track", dest="track", action="store_false",
-                   help="hide only what the detector finds in each frame, without the tracker "
-                   "that covers the frames where it blinks (for comparison)")
-    p.add_argument("--save-tracks", metavar="JSON", default=None,
-                   help="also write the boxes hidden in every frame (track id, box, score, source) to JSON")
-    p.add_argument("--tracks", metavar="JSON", default=None,
-                   help="re-render from a --save-tracks file instead of detecting again (e.g. another effect)")
-    p.add_argument("--review", metavar="SHEET", default=None,
-                   help="also write a review sheet (.png or .html): sampled frames with each mask's outline, "
-                   "a timeline of the tracks and the frames most worth a look, with their time codes")
-    p.add_argument("--crf", type=_number("crf"), default=18,
-                   help="encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)")
-    p.add_argument("--codec", default=None,
-                   help="ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)")
-    p.add_argument("--preset", default="veryfast", help="x264 preset (default veryfast; slower presets such as medium give smaller files)")
-    p.add_argument("--no-audio", dest="audio", action="store_false", help="drop the audio track")
-    meta = p.add_mutually_exclusive_group()
-    meta.add_argument("--keep-metadata", dest="metadata", action="store_const", const="keep", default="private",
-                      help="keep every metadata tag (by default tags that identify a place or a device are "
-                      "removed: GPS location, make, model, serial numbers, device names, comments, software)")
-    meta.add_argument("--strip-metadata", dest="metadata", action="store_const", const="strip",
-                      help="remove every metadata tag and the chapters")
-    p.add_argument("--odd-size", metavar="{" + ",".join(CHOICES["odd_size"]) + "}", default="pad",
-                   help="H.264/HEVC at an odd width or height: 'pad' (default) repeats the last row/column "
-                   "to write 4:2:0, which plays everywhere; '444' keeps the exact size as 4:4:4, which many "
-                   "players refuse")
-    p.add_argument("--mkdir", action="store_true", help="create the output folder if it does not exist")
-    p.add_argument("-y", "--overwrite", action="store_true",
-                   help="replace OUTPUT if it exists (in a batch: redo files whose output exists, else skipped)")
+    _add_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     p.add_argument("--version", action="version", version=f"vidanon {__version__}")
@@ -150,24 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
     try:
-        options = dict(
-            effect=args.effect, threshold=args.threshold, mask_scale=args.mask_scale, batch_size=args.batch_size,
-            detect_size=args.detect_size, scan_every=args.scan_every, crf=args.crf, codec=args.codec, preset=args.preset, audio=args.audio,
-            track=args.track, save_tracks=args.save_tracks, tracks=args.tracks, review=args.review, target=args.target,
-            metadata=args.metadata, odd_size=args.odd_size, mkdir=args.mkdir,
-            plates_model=args.plates_model, plates_threshold=args.plates_threshold,
-        )  # fmt: skip
-        # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
-        Options(**options).validate()
-        args.jobs = None if args.jobs is None else check("jobs", args.jobs)
-        args.segments = check("segments", args.segments)
-        mode = _mode(parser, args)
-        if mode != "single":
-            return _run_batch(args, mode, options)
-        from .pipeline import anonymize
-
-        summary = anonymize(args.paths[0], args.paths[1], overwrite=args.overwrite, progress=not args.quiet,
-                            **options)  # fmt: skip
+        with spoken(CLI):
+            return _run(parser, args)
     except Interrupted as exc:
         print("vidanon: interrupted; no output was written", file=sys.stderr)
         return exc.exit_code
@@ -182,6 +129,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vidanon: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
               file=sys.stderr)  # fmt: skip
         return 70
+
+
+def _run(parser: argparse.ArgumentParser, args) -> int:
+    options = cli_options(args)
+    # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
+    Options(**options).validate()
+    args.jobs = None if args.jobs is None else check("jobs", args.jobs)
+    args.segments = check("segments", args.segments)
+    mode = _mode(parser, args)
+    if mode != "single":
+        return _run_batch(args, mode, options)
+    from .pipeline import anonymize
+
+    summary = anonymize(args.paths[0], args.paths[1], progress=not args.quiet, **options)
     for warning in summary.warnings:
         print(f"vidanon: warning: {warning}", file=sys.stderr)
     if not args.quiet:
@@ -261,8 +222,8 @@ def _run_batch(args, mode: str, options: dict) -> int:
     summary.failed[:0] = [(Job(path, Path(args.output_dir)), f"input {path} does not exist") for path in missing]
     if mode == "split":
         if summary.skipped:
-            print(f"vidanon: error: output {jobs[0].output} already exists; pass --overwrite to replace it",
-                  file=sys.stderr)  # fmt: skip
+            print(f"vidanon: error: output {jobs[0].output} already exists; pass {ask('overwrite', True)} to "
+                  "replace it", file=sys.stderr)  # fmt: skip
             return 3
         if summary.failed:
             print(f"vidanon: error: {summary.failed[0][1]}", file=sys.stderr)

@@ -24,16 +24,28 @@ both neighbours are hidden. Size, duration, fps, audio and mask are the source's
 
 from __future__ import annotations
 
+import inspect
 import math
+import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from moviepy.Effect import Effect
 
 from .detections import Detections
 from .media.source import ClipSource, as_rgb8
-from .options import OptionError, Options, check
-from .render.masks import DEFAULT_MASK_SCALE
+from .options import (
+    CLIP_OPTIONS,
+    PYTHON,
+    OptionError,
+    Options,
+    check,
+    from_table,
+    reject_unknown,
+    signature,
+    spoken,
+    with_options,
+)
 
 # |t * fps - round(t * fps)| below this (in frames) is frame round(t * fps) itself: times
 # computed as i / fps, or shifted by a composition's start, are off by rounding only.
@@ -101,63 +113,42 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     return ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started)
 
 
-@dataclass
+_TYPES = {"tracks": str | os.PathLike | ClipTracks | None}  # the table's, and the boxes of a clip
+
+
+@from_table(CLIP_OPTIONS, _TYPES)
 class Anonymize(Effect):
-    """A moviepy effect that hides every face (or person) of a clip.
+    """A moviepy effect that hides every face (or person, or plate) of a clip.
 
     ``clip.with_effects([Anonymize(effect="blur")])``. The options are those of the command
-    line, with the same names, ranges and messages (:mod:`vidanon.options`): ``effect``
-    (blur, pixelate, fill, splash), ``target`` (faces, people, plates, faces,plates), ``threshold``,
-    ``plates_model`` and ``plates_threshold`` (see README "Licence plates"),
-    ``mask_scale``, ``detect_size``, ``batch_size``, ``track`` (False: ``--no-track``),
-    ``tracks`` (replay a tracks file instead of detecting), ``save_tracks`` (write one),
-    ``progress``; and ``fps``: the rate at which the clip is sampled to find faces (default:
-    the clip's own; needed for a clip without fps). A bad option raises
+    line, with the same names, ranges and messages (:mod:`vidanon.options`), and ``fps``.
+    ``tracks`` also takes the :class:`ClipTracks` of a clip anonymized before
+    (``anon.vidanon_tracks``): its boxes are hidden again (another effect, say), without
+    looking for them. A bad option (out of range, or of the wrong type) raises
     :class:`~vidanon.options.OptionError` (a ValueError) when the effect is made.
 
     The returned clip has a ``vidanon_tracks`` attribute (:class:`ClipTracks`): the boxes
     hidden in every frame.
     """
 
-    effect: str = "blur"
-    target: str = "faces"
-    threshold: float | None = None
-    mask_scale: float = DEFAULT_MASK_SCALE
-    detect_size: int | None = None
-    batch_size: int | None = None
-    track: bool = True
-    tracks: str | None = None
-    save_tracks: str | None = None
-    fps: float | None = None
-    progress: bool = True
-    plates_model: str | None = None  # target "plates" / "faces,plates": the ONNX plate detector
-    plates_threshold: float | None = None
-
     def __post_init__(self) -> None:
-        self.options()  # a bad option fails where the effect is written
-        if self.fps is not None:
-            self.fps = check("fps", self.fps)
+        with spoken(PYTHON):
+            self.options()  # a bad option fails where the effect is written
+            if self.fps is not None:
+                self.fps = check("fps", self.fps)
 
     def options(self) -> Options:
-        return Options.from_kwargs(
-            effect=self.effect, target=self.target, threshold=self.threshold, mask_scale=self.mask_scale,
-            detect_size=self.detect_size, batch_size=self.batch_size, track=self.track, tracks=self.tracks,
-            save_tracks=self.save_tracks, progress=self.progress, plates_model=self.plates_model,
-            plates_threshold=self.plates_threshold,
-        )  # fmt: skip
+        return Options.from_kwargs(**{o.name: getattr(self, o.name) for o in CLIP_OPTIONS if o.file})
 
     def apply(self, clip):
         """Find the faces of ``clip`` (first pass) and return it with them hidden."""
         from .pipeline import build_render
 
-        opts = self.options()
-        fps = self.fps if self.fps is not None else getattr(clip, "fps", None)
-        if not fps:
-            raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces")
-        fps = check("fps", fps)
-        if clip.duration is None:
-            raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
-        tracks = compute_tracks(clip, opts, fps)
+        with spoken(PYTHON):
+            opts = self.options()
+            if clip.duration is None:
+                raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
+            tracks = self.tracks if isinstance(self.tracks, ClipTracks) else compute_tracks(clip, opts, self._fps(clip))
         render = build_render(opts)
 
         def frame_function(get_frame, t):
@@ -167,14 +158,30 @@ class Anonymize(Effect):
         out.vidanon_tracks = tracks
         return out
 
+    def _fps(self, clip) -> float:
+        fps = self.fps if self.fps is not None else getattr(clip, "fps", None)
+        if not fps:
+            raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces")
+        return check("fps", fps)
 
-_EFFECT_FIELDS = tuple(f.name for f in fields(Anonymize) if f.init)
+
+Anonymize.__doc__ = with_options(Anonymize.__doc__, CLIP_OPTIONS, _TYPES)
 
 
 def anonymize_clip(clip, **options):
-    """``clip.with_effects([Anonymize(**options)])``: ``clip`` with every face hidden."""
-    unknown = sorted(set(options) - set(_EFFECT_FIELDS))
-    if unknown:
-        raise OptionError(f"unknown option {unknown[0]!r} for a clip; options are {', '.join(_EFFECT_FIELDS)}")
+    """``clip.with_effects([Anonymize(**options)])``: ``clip`` with every face hidden; the
+    options are :class:`Anonymize`'s.
+
+    Parameters
+    ----------
+    clip : moviepy.VideoClip
+        the clip to anonymize
+    """
+    with spoken(PYTHON):
+        reject_unknown(options, CLIP_OPTIONS, " for a clip")
     return clip.with_effects([Anonymize(**options)])
 
+
+anonymize_clip.__doc__ = with_options(anonymize_clip.__doc__, CLIP_OPTIONS, _TYPES)
+anonymize_clip.__signature__ = signature([inspect.Parameter("clip", inspect.Parameter.POSITIONAL_OR_KEYWORD)],
+                                         CLIP_OPTIONS, _TYPES)  # fmt: skip

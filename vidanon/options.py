@@ -1,17 +1,31 @@
 """What a run is asked to do: the options shared by the command line and the API.
 
-:data:`RANGES` and :data:`CHOICES` are the one table of what each option accepts. The
-command line parses its arguments into plain values and hands them to the same
-:func:`check` as the API (:class:`Options`, :func:`vidanon.anonymize`,
-:class:`vidanon.Anonymize`), so a bad value gets the same one-line message from either:
+:data:`OPTIONS` is the one table of the options: for each its name (the keyword),
+type, default, command-line flags, help text and validation (a :class:`Range`, a
+:class:`Choice` or a function). Everything else is built from it: the fields of
+:class:`Options`, the command line's arguments (:func:`vidanon.cli.build_parser`), the
+keywords of :func:`vidanon.anonymize`, :class:`vidanon.Anonymize` and
+:func:`vidanon.anonymize_clip`, and their docstrings. Adding an option is adding an entry.
+
+The command line parses its arguments into plain values and hands them to the same
+:func:`check` as the API, so a bad value gets the same one-line message from either:
 an :class:`OptionError` (a :class:`ValueError` and a :class:`VidanonError` whose exit
-code, like argparse's, is 2).
+code, like argparse's, is 2). A message that tells the user what to pass names the
+option as the caller spells it: ``--overwrite`` on the command line, ``overwrite=True``
+in Python (:func:`ask`, :func:`spell`, :func:`spoken`).
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import inspect
+import os
+import re
+import textwrap
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import VidanonError
 from .media.plan import METADATA_POLICIES, ODD_SIZES
@@ -45,25 +59,270 @@ class Range:
         return span
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One of ``values``; ``label`` names the option in messages."""
+
+    label: str
+    values: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------- spelling
+CLI, PYTHON = "cli", "python"
+# Who is asking: the command line (the default: the package's own entry points and
+# messages speak it) or the Python API, which sets PYTHON for the time of a call.
+_SPELLING: contextvars.ContextVar[str] = contextvars.ContextVar("vidanon_spelling", default=CLI)
+_PLACEHOLDER = re.compile(r"\{(\w+)(?:=([^{}]*))?\}")
+
+
+@contextmanager
+def spoken(style: str):
+    """Within this block, messages name options as ``style`` (CLI or PYTHON) spells them."""
+    token = _SPELLING.set(style)
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
+
+
+def ask(name: str, value: Any = inspect.Parameter.empty, style: str | None = None) -> str:
+    """How the caller sets option ``name`` (to ``value``, as typed on a command line):
+    ``ask("overwrite", True)`` is ``--overwrite`` on the command line and ``overwrite=True``
+    in Python; ``ask("odd_size", "444")`` is ``--odd-size 444`` or ``odd_size='444'``."""
+    option = OPTION[name]
+    bare = value is inspect.Parameter.empty
+    if (style or _SPELLING.get()) == CLI and option.long:
+        if option.switches and not bare:
+            return next((flag for flag, const, _ in option.switches if str(const) == str(value)), option.long)
+        return option.long if bare or option.valid is _bool else f"{option.long} {value}"
+    if bare:
+        return name
+    literal = isinstance(value, str) and (option.valid is _bool or isinstance(option.valid, Range))
+    return f"{name}={value if literal else repr(value)}"
+
+
+def spell(text: str, style: str | None = None, facts: dict | None = None) -> str:
+    """``text`` with each ``{name}`` or ``{name=value}`` naming an option as the caller spells
+    it (:func:`ask`); other ``{word}`` are taken from ``facts``."""
+
+    def one(match: re.Match) -> str:
+        name, value = match.group(1), match.group(2)
+        if name in OPTION:
+            return ask(name, inspect.Parameter.empty if value is None else value, style)
+        return str(facts[name])
+
+    return _PLACEHOLDER.sub(one, text)
+
+
+# --------------------------------------------------------------------------- value checks
+def _bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise OptionError(f"{name} must be True or False, not {_fmt(value)}")
+    return value
+
+
+def _str(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise OptionError(f"{name} must be a string, not {_fmt(value)}")
+    return value
+
+
+def _path(name: str, value) -> str:
+    if not isinstance(value, (str, os.PathLike)):
+        raise OptionError(f"{name} must be a path (a str or os.PathLike), not {_fmt(value)}")
+    return os.fspath(value)
+
+
+def _tracks(name: str, value):
+    """A tracks file (a path), or the boxes of a clip already found (a ClipTracks, kept)."""
+    return value if hasattr(value, "at") and hasattr(value, "frames") else _path(name, value)
+
+
+def _review(name: str, value) -> str:
+    return check_review_path(_path(name, value))
+
+
+def _target(name: str, value) -> str:
+    return check_target(value)
+
+
+# --------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class Option:
+    """One option. ``help`` is written once for both readers: ``{name}`` / ``{name=value}``
+    name an option as the reader spells it (:func:`spell`), ``{default}`` is the default and
+    ``{face_threshold}``-style words are the defaults set elsewhere (:func:`facts`)."""
+
+    name: str  # the keyword, and the field of Options
+    type: Any  # its annotation
+    default: Any
+    help: str
+    valid: Range | Choice | Callable[[str, Any], Any] | None = None  # None: not checked
+    flags: tuple[str, ...] = ()  # the command line's, short first; () and no switches: not on the command line
+    metavar: str | None = None
+    switches: tuple[tuple[str, Any, str], ...] = ()  # flags that each set a value: (flag, value, help)
+    file: bool = True  # a field of Options and a keyword of vidanon.anonymize
+    clip: bool = False  # a keyword of the moviepy effect, vidanon.Anonymize
+    public: bool = True  # False: set by vidanon.batch for a part of a job; not documented
+
+    @property
+    def long(self) -> str | None:
+        return self.flags[-1] if self.flags else (self.switches[0][0] if self.switches else None)
+
+    def accept(self, value):
+        """``value`` checked (and normalized), else :class:`OptionError`; None where the default is None."""
+        if (value is None and self.default is None) or self.valid is None:
+            return value
+        if isinstance(self.valid, (Range, Choice)):
+            return check(self.name, value)
+        return self.valid(self.name, value)
+
+
+_num = float | None
+_int = int | None
+_text = str | None
+OPTIONS: tuple[Option, ...] = (
+    Option("effect", str, "blur", "how faces are hidden: a strong Gaussian blur scaled to each face (default), "
+           "coarse pixelation, or a solid black fill; 'splash' keeps people in colour and turns everything else "
+           "grey (a look, not anonymization: faces stay visible)", Choice("effect", EFFECTS), ("-e", "--effect"),
+           clip=True),
+    Option("target", str, "faces", "what blur/pixelate/fill hide: faces (default), whole people following each "
+           "person's outline, or licence plates (needs {plates_model}); a comma list hides several: faces,plates",
+           _target, ("--target",), "{" + ",".join(TARGETS) + "}", clip=True),
+    Option("plates_model", _text, None, "the plate detector for {target=plates}: a YOLOv5/v8/v9-style ONNX file "
+           "(default: $VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see README 'Licence plates'",
+           _path, ("--plates-model",), "PATH.onnx", clip=True),
+    Option("plates_threshold", _num, None, "plate detector score above which a plate is hidden (default "
+           "{plate_threshold})", Range("plates threshold", False, 0.01, 0.99), ("--plates-threshold",), clip=True),
+    Option("threshold", _num, None, "detector score above which a face is hidden (default {face_threshold}; people: "
+           "{people_threshold}); lower hides more (and more false alarms)", Range("threshold", False, 0.01, 0.99),
+           ("-t", "--threshold"), clip=True),
+    Option("mask_scale", float, DEFAULT_MASK_SCALE, "grow the head around each face by this factor before masking "
+           "(default {default})", Range("mask scale", False, 0.5, 5.0), ("-s", "--mask-scale"), clip=True),
+    Option("detect_size", _int, None, "longest side of the frames the detector's full pass sees (default: the native "
+           "resolution, frames under 960 px enlarged towards 960; 0 = exactly native); smaller is faster and misses "
+           "small faces (see README 'Accuracy and speed')",
+           Range("detect size", True, 64, 8192, also=(0,), also_means="native resolution"), ("--detect-size",),
+           clip=True),
+    Option("scan_every", _int, None, "give every K-th frame the full-size pass and the others a half-size one, the "
+           "tracker carrying small faces between (default {scan_every_cpu} on a CPU, 1 on a GPU)",
+           Range("scan every", True, 1, 8), ("--scan-every",), "K", clip=True),
+    Option("batch_size", _int, None, "frames per detector call (default: chosen from the frame size and the device)",
+           Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),
+    Option("track", bool, True, "hide only what the detector finds in each frame, without the tracker that covers "
+           "the frames where it blinks (for comparison)", _bool, ("--no-track",), clip=True),
+    Option("save_tracks", _text, None, "also write the boxes hidden in every frame (track id, box, score, source) "
+           "to JSON", _path, ("--save-tracks",), "JSON", clip=True),
+    Option("tracks", _text, None, "re-render from a {save_tracks} file instead of detecting again (e.g. another "
+           "effect)", _tracks, ("--tracks",), "JSON", clip=True),
+    Option("review", _text, None, "also write a review sheet (.png or .html): sampled frames with each mask's "
+           "outline, a timeline of the tracks and the frames most worth a look, with their time codes", _review,
+           ("--review",), "SHEET"),
+    Option("crf", int, 18, "encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)",
+           Range("crf", True, 0, 51), ("--crf",)),
+    Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)", _str, ("--codec",)),
+    Option("preset", str, "veryfast", "x264 preset (default veryfast; slower presets such as medium give smaller "
+           "files)", _str, ("--preset",)),
+    Option("audio", bool, True, "drop the audio track", _bool, ("--no-audio",)),
+    Option("metadata", str, "private", "'private' (default) removes the tags that identify a place or a device, "
+           "'keep' keeps every tag, 'strip' removes every tag and the chapters",
+           Choice("metadata policy", METADATA_POLICIES), switches=(
+               ("--keep-metadata", "keep", ("keep every metadata tag (by default tags that identify a place or a "
+                "device are removed: GPS location, make, model, serial numbers, device names, comments, software)")),
+               ("--strip-metadata", "strip", "remove every metadata tag and the chapters"))),
+    Option("odd_size", str, "pad", "H.264/HEVC at an odd width or height: 'pad' (default) repeats the last "
+           "row/column to write 4:2:0, which plays everywhere; '444' keeps the exact size as 4:4:4, which many "
+           "players refuse", Choice("odd-size mode", ODD_SIZES), ("--odd-size",)),
+    Option("mkdir", bool, False, "create the output folder if it does not exist", _bool, ("--mkdir",)),
+    Option("overwrite", bool, False, "replace the output if it exists (in a batch: redo files whose output exists, "
+           "else skipped)", _bool, ("-y", "--overwrite")),
+    Option("progress", bool, True, "show a progress bar", _bool, clip=True),
+    Option("fps", _num, None, "the rate at which the clip is sampled to find faces (default: the clip's own; needed "
+           "for a clip without fps)", Range("fps", False, 0.01, 1000.0), file=False, clip=True),
+    # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
+    # (stop None: to the end), with ``context`` frames on each side decoded and tracked
+    # but not written, so that the tracker is warm at the part's first frame and its
+    # look-ahead sees past the last one.
+    Option("frame_range", tuple[int, int | None] | None, None, "frames [start, stop) written", public=False),
+    Option("context", int, 30, "frames decoded and tracked on each side of a part", public=False),
+    Option("on_frames", Callable[[int], None] | None, None, "called with the number of frames just written",
+           public=False),
+)
+OPTION: dict[str, Option] = {o.name: o for o in OPTIONS}
+FILE_OPTIONS = tuple(o for o in OPTIONS if o.file)  # the fields of Options
+CLIP_OPTIONS = tuple(o for o in OPTIONS if o.clip)  # the fields of vidanon.Anonymize
 RANGES: dict[str, Range] = {
-    "threshold": Range("threshold", False, 0.01, 0.99),
-    "mask_scale": Range("mask scale", False, 0.5, 5.0),
-    "detect_size": Range("detect size", True, 64, 8192, also=(0,), also_means="native resolution"),
-    "scan_every": Range("scan-every", True, 1, 8),
-    "batch_size": Range("batch size", True, 1, 256),
-    "crf": Range("crf", True, 0, 51),
-    "jobs": Range("jobs", True, 1, 64),
+    **{o.name: o.valid for o in OPTIONS if isinstance(o.valid, Range)},
+    "jobs": Range("jobs", True, 1, 64),  # the command line's own (vidanon.cli)
     "segments": Range("segments", True, 1, 64),
-    "fps": Range("fps", False, 0.01, 1000.0),
-    "plates_threshold": Range("plates threshold", False, 0.01, 0.99),
 }
-CHOICES: dict[str, tuple[str, ...]] = {
-    "effect": EFFECTS,
-    "target": TARGETS,
-    "metadata": METADATA_POLICIES,  # private: identifying tags removed; keep: all kept; strip: none kept
-    "odd_size": ODD_SIZES,  # H.264/HEVC at an odd size: pad (4:2:0, edge repeated) or 444
-}
-CHOICE_LABELS = {"metadata": "metadata policy", "odd_size": "odd-size mode"}  # the name in messages, where not the key
+CHOICES: dict[str, tuple[str, ...]] = {o.name: o.valid.values for o in OPTIONS if isinstance(o.valid, Choice)}
+CHOICE_LABELS = {o.name: o.valid.label for o in OPTIONS if isinstance(o.valid, Choice)}
+
+
+@functools.lru_cache(maxsize=1)
+def facts() -> dict:
+    """The defaults the help texts quote that are set where they are used."""
+    from .targets import FACES, PEOPLE, PLATES, SCAN_EVERY_CPU
+
+    return {"face_threshold": FACES.threshold, "people_threshold": PEOPLE.threshold,
+            "plate_threshold": PLATES.threshold, "scan_every_cpu": SCAN_EVERY_CPU}  # fmt: skip
+
+
+def help_text(option: Option, style: str, help: str | None = None) -> str:
+    """``option``'s help (or ``help``) for ``style``'s reader."""
+    return spell(option.help if help is None else help, style, {**facts(), "default": _fmt(option.default)})
+
+
+def _annotation_text(kind) -> str:
+    return kind.__name__ if isinstance(kind, type) else re.sub(r"\b[\w.]+\.(\w+)", r"\1", str(kind))
+
+
+def document(options, style: str = PYTHON, types: dict | None = None) -> str:
+    """The options' entries of a docstring (numpydoc's Parameters style)."""
+    lines, types = [], types or {}
+    for o in options:
+        words = help_text(o, style)
+        if o.valid is _bool and o.flags:  # the flag's help says what the value other than the default does
+            words = f"{not o.default}: {words}"
+        lines += [f"{o.name} : {_annotation_text(types.get(o.name, o.type))}, default {o.default!r}",
+                  *textwrap.wrap(words, 84, initial_indent="    ", subsequent_indent="    ")]
+    return "\n".join(lines)
+
+
+def with_options(doc: str, options, types: dict | None = None) -> str:
+    """A docstring (indented by 4) followed by the options' entries, under Parameters."""
+    head = doc.rstrip() if "----------" in doc else doc.rstrip() + "\n\n    Parameters\n    ----------"
+    return head + "\n" + textwrap.indent(document(options, PYTHON, types), "    ") + "\n"
+
+
+def signature(leading: list[inspect.Parameter], options, types: dict | None = None) -> inspect.Signature:
+    """``leading`` then the options as keyword-only parameters with their defaults."""
+    types = types or {}
+    keywords = [inspect.Parameter(o.name, inspect.Parameter.KEYWORD_ONLY, default=o.default,
+                                  annotation=types.get(o.name, o.type)) for o in options]  # fmt: skip
+    return inspect.Signature(leading + keywords)
+
+
+def reject_unknown(given, options, what: str = "") -> None:
+    """:class:`OptionError` for the first keyword of ``given`` not among ``options``."""
+    names = [o.name for o in options]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise OptionError(f"unknown option {unknown[0]!r}{what}; options are {', '.join(names)}")
+
+
+def from_table(options, types: dict | None = None):
+    """A class decorator: the options become the dataclass fields of the class (``types``:
+    annotations other than the table's), in the table's order."""
+
+    def build(cls):
+        cls.__annotations__ = {o.name: (types or {}).get(o.name, o.type) for o in options}
+        for o in options:
+            setattr(cls, o.name, o.default)
+        return dataclass(cls)
+
+    return build
 
 
 def _fmt(value) -> str:
@@ -128,47 +387,17 @@ def parse_number(text: str):
     return text
 
 
-@dataclass
+@from_table(FILE_OPTIONS)
 class Options:
-    effect: str = "blur"
-    threshold: float | None = None  # None: the detector's default
-    mask_scale: float = DEFAULT_MASK_SCALE
-    batch_size: int | None = None  # None: chosen from the frame size and the device
-    detect_size: int | None = None  # None: native (small frames enlarged); 0: native; N: longer side
-    scan_every: int | None = None  # full-size pass every K-th frame; None: 2 on a CPU, 1 on a GPU
-    crf: int = 18
-    codec: str | None = None
-    preset: str = "veryfast"
-    audio: bool = True
-    overwrite: bool = False
-    track: bool = True
-    save_tracks: str | None = None
-    tracks: str | None = None
-    review: str | None = None  # a review sheet (.png or .html) written after the output, see vidanon.review
-    progress: bool = True
-    target: str = "faces"  # or "people" (implied by the splash effect)
-    metadata: str = "private"  # identifying tags removed; "keep": all kept; "strip": none kept
-    odd_size: str = "pad"  # H.264/HEVC at an odd size: "pad" (4:2:0, edge repeated) or "444"
-    mkdir: bool = False  # create a missing output folder
-    plates_model: str | None = None  # --target plates: an .onnx YOLO plate detector (or $VIDANON_PLATES_MODEL)
-    plates_threshold: float | None = None  # None: vidanon.plates.PLATE_THRESHOLD
-    # A part of a longer job (see vidanon.batch): only frames [start, stop) are written
-    # (stop None: to the end), with ``context`` frames on each side decoded and tracked
-    # but not written, so that the tracker is warm at the part's first frame and its
-    # look-ahead sees past the last one.
-    frame_range: tuple[int, int | None] | None = None
-    context: int = 30
-    on_frames: Callable[[int], None] | None = None  # called with the number of frames just written
+    """The options of a run on a file, one field per entry of :data:`OPTIONS` (see there)."""
 
     def _check_plates(self) -> None:
-        import os
-
-        from .detect.plates import ENV_MODEL, INSTALL_HINT, NO_MODEL_HINT
+        from .detect.plates import ENV_MODEL, INSTALL_HINT
 
         if self.effect == "splash":
             raise OptionError("the splash effect shows people; it does not hide plates (use blur, pixelate or fill)")
         if not (self.plates_model or os.environ.get(ENV_MODEL)):
-            raise OptionError(NO_MODEL_HINT)
+            raise OptionError(spell(NO_PLATES_MODEL, facts={"env": ENV_MODEL}))
         try:
             import onnxruntime  # noqa: F401 - only whether it is there
         except ImportError:
@@ -178,9 +407,8 @@ class Options:
     def from_kwargs(cls, **kwargs) -> "Options":
         """``Options(**kwargs)``, validated; an unknown name is an :class:`OptionError` too."""
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise OptionError(f"unknown option {unknown[0]!r}; options are {', '.join(sorted(known))}")
+        if set(kwargs) - known:
+            reject_unknown(kwargs, [o for o in FILE_OPTIONS if o.public])
         opts = cls(**kwargs)
         opts.validate()
         return opts
@@ -199,19 +427,10 @@ class Options:
         return "faces" in self.target.split(",") and not self.people
 
     def validate(self) -> None:
-        """Check every option against the table (and normalize numbers); raise :class:`OptionError`."""
-        self.effect = check("effect", self.effect)
-        self.target = check_target(self.target)
-        self.metadata = check("metadata", self.metadata)
-        self.odd_size = check("odd_size", self.odd_size)
-        for name in ("threshold", "batch_size", "detect_size", "scan_every", "plates_threshold"):  # None: the default
-            if getattr(self, name) is not None:
-                setattr(self, name, check(name, getattr(self, name)))
-        self.mask_scale = check("mask_scale", self.mask_scale)
-        self.crf = check("crf", self.crf)
-        if self.review is not None:
-            self.review = check_review_path(self.review)
-        if self.plates and not self.tracks:
+        """Check every option against the table (and normalize it); raise :class:`OptionError`."""
+        for option in FILE_OPTIONS:
+            setattr(self, option.name, option.accept(getattr(self, option.name)))
+        if self.plates and (self.tracks is None or self.tracks == ""):  # not a replay
             self._check_plates()
         if self.frame_range is not None:
             start, stop = self.frame_range
@@ -221,6 +440,11 @@ class Options:
                 raise OptionError("a tracks file covers the whole video; it cannot be used for a part")
             if self.review:
                 raise OptionError("a review sheet covers the whole video; it cannot be made for a part")
+
+
+# no plate model: the option named as the caller spells it (raised by options and vidanon.detect.plates)
+NO_PLATES_MODEL = ("plates need a detector: pass {plates_model=PATH.onnx} (any YOLOv5/v8/v9 ONNX plate detector) or "
+                   "set {env}; see docs/plates.md for where to get one")  # fmt: skip
 
 
 def check_review_path(path) -> str:

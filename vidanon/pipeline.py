@@ -1,13 +1,12 @@
 """The pipeline: frames source -> detect (batched) -> track -> render -> sink.
 
-Each stage is a small object with one job, in a module of its own: a source of frames
-(:mod:`vidanon.source`), the detector made by :func:`build_detector` and run on batches
-(:mod:`vidanon.detect`), a :class:`~vidanon.tracking.Tracker` (:mod:`vidanon.track`, or the
-replay of a tracks file, :mod:`vidanon.tracksfile`), the renderer (:mod:`vidanon.render`)
-and a sink (:mod:`vidanon.sink`). They pass :class:`~vidanon.detections.Detections`
-records. With ``--target ...,plates`` the detect stage also runs the plate detector
-(:mod:`vidanon.plates`) on the same frames and the track stage is a
-:class:`~vidanon.jointtrack.JointTracker` (a tracker per kind). :func:`build_stages` makes the detect, track and render stages from
+Each stage is a small object with one job, in a package of its own: a source of frames
+(:mod:`vidanon.media.source`), a detector per target (:mod:`vidanon.detect`, chosen by
+:mod:`vidanon.targets`) run on batches, a :class:`~vidanon.track.Tracker` per target
+(:mod:`vidanon.track`; several joined by a :class:`~vidanon.track.JointTracker`, or the
+replay of a tracks file), the compositor (:mod:`vidanon.render`) and a sink
+(:mod:`vidanon.media.sink`). They pass :class:`~vidanon.detections.Detections` records.
+:func:`build_stages` makes the detect, track and render stages from
 :class:`~vidanon.options.Options` for every entry point; :func:`run_stages` joins them:
 
 * :func:`anonymize` (the command line, batch folders, ``--segments``, Ray): a file
@@ -17,7 +16,7 @@ records. With ``--target ...,plates`` the detect stage also runs the plate detec
 
 :func:`run_stages` runs three stages at once, joined by bounded queues so that memory
 stays flat whatever the clip's length: a reader thread decodes frames and groups them
-into batches; the calling thread runs the detector on each batch and the tracker on
+into batches; the calling thread runs the detectors on each batch and the tracker on
 each frame; a consumer thread renders and writes. ffmpeg decodes and encodes in
 processes of its own, and TensorFlow releases the GIL while it computes.
 """
@@ -34,38 +33,23 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from .detect import Detector
 from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
 from .detect.view import detector_view
-from .detections import FACE, PERSON, PLATE, Detections
+from .detections import Detections
 from .media.paths import prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
-from .media.sink import FileSink, Stats
+from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource, batched
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
-from .track.replay import ReplayTracker, TracksRecorder, load_tracks  # noqa: F401 - load_tracks: API
-from .track.stage import TrackStage
+from .targets import PEOPLE, PLATES, selected
+from .track import JointTracker, Part, ReplayTracker, ShotCuts, TracksRecorder, TrackStage, load_tracks  # noqa: F401 - load_tracks: API
 
 _END = object()
-
-
-# The face network sees every frame at its native resolution (frames under 960 px
-# enlarged towards 960, at most 2x), so faces down to about 18 px are found at any frame
-# size; on a CPU only every SCAN_EVERY_CPU-th frame gets that full pass and the frames in
-# between a pass at half the scale (see vidanon.detect.ScanPlan and README for the figures).
-SCAN_EVERY_CPU = 2
-SCAN_EVERY_GPU = 1
-# Score levels for the tracker (see vidanon.track): a detection at --threshold or above is
-# always masked; one at TRACK_START_THRESHOLD or above starts a track that is masked once
-# confirmed; one at TRACK_LOW_THRESHOLD or above only extends a track.
-TRACK_START_THRESHOLD = 0.2
-TRACK_LOW_THRESHOLD = 0.1
-# The same three levels for people (SSDLite's scores; its --threshold default is 0.5).
-PERSON_START_THRESHOLD = 0.35
-PERSON_LOW_THRESHOLD = 0.2
 
 
 @dataclass
@@ -170,84 +154,48 @@ class Stages:
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
                  info: VideoInfo | None = None) -> Stages:  # fmt: skip
-    """The stages every entry point runs, from the (validated) options and the frame size;
+    """The stages every entry point runs, from the (validated) options and the frame size:
+    for each target of the run (:mod:`vidanon.targets`) its detector and its tracker.
     ``first_index`` is the number, in its video, of the first frame the source gives (the
-    detector's scan plan counts frames from the video's start). ``info``: the video file the
-    frames come from, if any: the detector then sees them as :func:`vidanon.video.detector_view`
-    makes them (square pixels, PQ HDR at SDR brightness); the tracker, the renderer and the
-    sink get the source's frames as they are."""
-    from .track.shots import ShotCuts
-    from .track.sort import SortTracker
-    from .track.stage import NoTracker
-
-    people = opts.people
-    plates = None
-    if opts.plates and not opts.tracks:  # first: a bad plate model is reported before TensorFlow loads
-        from .detect.plates import resolve_model
-
-        plates = _plate_detector(str(resolve_model(opts.plates_model)), plate_threshold(opts))
+    face detector's scan plan counts frames from the video's start). ``info``: the video
+    file the frames come from, if any: the detectors then see them as
+    :func:`vidanon.detect.view.detector_view` makes them (square pixels, PQ HDR at SDR
+    brightness); the tracker, the renderer and the sink get the source's frames as they are."""
+    targets = selected(opts.target, opts.effect)
+    people = PEOPLE in targets
+    if opts.tracks:  # a replay: no detector at all
+        device = configure_tensorflow()
+        batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
+        return Stages(_no_detections, TrackStage(ReplayTracker(opts.tracks)), build_render(opts), batch, device, people)
+    detectors: dict[str, Detector] = {}
+    for target in targets:  # plates first: a bad plate model is reported before TensorFlow loads
+        device = configure_tensorflow() if target is not PLATES else ""
+        detectors[target.name] = target.detector(opts, device)
     device = configure_tensorflow()
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
-    threshold = effective_threshold(opts)
-    if opts.tracks:  # a replay: no detector at all
-        tracker = ReplayTracker(opts.tracks)
-        return Stages(_no_detections, TrackStage(tracker), build_render(opts), batch, device, people)
-    detector = build_detector(opts, device) if opts.faces or people else None
-    start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
-    if opts.track:
-        tracker = SortTracker(threshold=threshold, start_threshold=min(start, threshold),
-                              low_threshold=min(low, threshold), class_id=PERSON if people else FACE)  # fmt: skip
-    else:
-        tracker = NoTracker(threshold)
-    if plates is not None:  # a second detector on the same frames, and a tracker of its own
-        from .track.joint import JointTracker, Part, plate_tracker
-
-        plate_part = Part((PLATE,), plate_tracker(plate_threshold(opts), opts.track))
-        tracker = JointTracker([Part((FACE, PERSON), tracker), plate_part] if detector else [plate_part])
-
+    targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
+    if len(targets) == 1:
+        tracker = targets[0].tracker(opts)
+    else:  # several kinds on the same frames: a tracker of its own for each
+        tracker = JointTracker([Part((t.class_id,), t.tracker(opts)) for t in targets])
     position = [first_index]
 
     def detect(frames: list[np.ndarray]) -> list[Detections]:
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
-        if detector is None:
-            found = [Detections.empty() for _ in frames]
-        elif people:
-            found = detector(batch)
-        else:
-            found = detector(batch, position[0])
-            position[0] += len(frames)
-        if plates is not None:
-            found = [Detections.merge([a, b]) for a, b in zip(found, plates(batch))]
-        return found
+        found = [detectors[t.name](batch, position[0]) for t in targets]
+        position[0] += len(frames)
+        return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
 
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
 
 
 def effective_threshold(opts: Options) -> float:
-    from .detect.centerface import DEFAULT_THRESHOLD
-    from .detect.people import PERSON_THRESHOLD
-
-    if opts.threshold is not None:
-        return opts.threshold
-    return PERSON_THRESHOLD if opts.people else DEFAULT_THRESHOLD
-
-
-def plate_threshold(opts: Options) -> float:
-    from .detect.plates import PLATE_THRESHOLD
-
-    return opts.plates_threshold if opts.plates_threshold is not None else PLATE_THRESHOLD
-
-
-def build_detector(opts: Options, device: str | None = None):
-    """THE detector factory: every entry point gets its detector here (cached per process)."""
-    threshold = effective_threshold(opts)
-    if opts.people:
-        return _person_detector(threshold, min(PERSON_LOW_THRESHOLD, threshold))
-    gpu = (device or configure_tensorflow()).startswith("GPU")
-    every = opts.scan_every or (SCAN_EVERY_GPU if gpu else SCAN_EVERY_CPU)
-    return _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), opts.detect_size, every)
+    """The score above which a box is always masked: ``--threshold``, else the default of
+    the run's first target (faces, or people)."""
+    main = [t for t in selected(opts.target, opts.effect) if t is not PLATES] or [PLATES]
+    return main[0].levels(main[0].user_threshold(opts))[0]
 
 
 def build_render(opts: Options) -> Compositor:
@@ -365,7 +313,11 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             opts.on_frames(1)
 
     try:
-        sink = FileSink(target, info, opts)
+        settings = EncodeSettings(
+            codec=opts.codec, crf=opts.crf, preset=opts.preset, audio=opts.audio, metadata=opts.metadata,
+            odd_size=opts.odd_size, extras=opts.frame_range is None,  # a part: the join adds the extras
+        )  # fmt: skip
+        sink = FileSink(target, info, settings)
         run_stages(source, stages, consume)
         sink.finish()
         if opts.save_tracks:
@@ -397,30 +349,6 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         target="people" if stages.people and not opts.plates else opts.target, metadata_removed=sink.metadata_removed,
         review=opts.review, flagged=len(sheet.flags) if sheet is not None else 0,
     )  # fmt: skip
-
-
-@functools.lru_cache(maxsize=2)
-def _detector(threshold: float, low_threshold: float, detect_size: int | None, every: int = 1):
-    """One detector per setting and process: later videos skip the model's load and trace."""
-    from .detect.centerface import FaceDetector
-
-    return FaceDetector(threshold=threshold, low_threshold=low_threshold, detect_size=detect_size, every=every)
-
-
-@functools.lru_cache(maxsize=2)
-def _person_detector(threshold: float, low_threshold: float):
-    from .detect.people import PersonDetector
-
-    return PersonDetector(threshold=threshold, low_threshold=low_threshold)
-
-
-@functools.lru_cache(maxsize=2)
-def _plate_detector(model: str, threshold: float):
-    """One plate detector per model file and threshold per process."""
-    from .detect.plates import PlateDetector
-    from .detect.tf_setup import cpu_threads
-
-    return PlateDetector(model, threshold=threshold, threads=cpu_threads())
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,6 +1,6 @@
-"""Where the tasks of a batch run: one after the other in this process, in ``--jobs N``
-worker processes sharing the cores, or as Ray tasks. Every executor takes
-:class:`~vidanon.batch.Task` objects and gives back :class:`~vidanon.batch.Result` ones."""
+"""Where the tasks of a batch run (:mod:`vidanon.batch`): one after the other in this
+process, in ``--jobs N`` worker processes sharing the cores, or as Ray tasks. Every
+executor takes :class:`Task` objects and gives back :class:`Result` ones."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from .env import THREADS_ENV
 from .errors import VidanonError
 
 CONTEXT = 30  # frames tracked on each side of a part without being written (> the tracker's look-ahead)
+
+_progress_queue = None  # set in worker processes: frames written go back to the coordinator
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ import numpy as np
 
 from ..detections import FACE, Detections, iou_matrix, nms
 from ..errors import ModelError
+from ..targets import FACES
 from .lite import LiteNet
 from .models import model_path
 from .tf_setup import configure_tensorflow
+from .view import as_batch
 
-DEFAULT_THRESHOLD = 0.4
+DEFAULT_THRESHOLD = FACES.threshold  # the default --threshold, set in vidanon.targets
 
 
 MAX_UPSCALE = 2.0
@@ -281,9 +283,7 @@ class FaceDetector:
     def __call__(self, frames: np.ndarray, first_index: int = 0) -> list[Detections]:
         """Detections for each frame of ``frames``; ``first_index`` is the number of the
         first one in its video (it decides which frames get the full pass)."""
-        frames = np.asarray(frames)
-        if frames.ndim == 3:
-            frames = frames[None]
+        frames = as_batch(frames)
         n, height, width = frames.shape[:3]
         plan = self.plan(height, width)
         groups: dict[DetectGeometry, list[int]] = {}

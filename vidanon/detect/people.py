@@ -9,10 +9,12 @@ import numpy as np
 
 from ..detections import PERSON, Detections, nms
 from ..errors import ModelError
+from ..targets import PEOPLE
 from .models import model_path
 from .tf_setup import configure_tensorflow
+from .view import as_batch
 
-PERSON_THRESHOLD = 0.5
+PERSON_THRESHOLD = PEOPLE.threshold  # the default --threshold, set in vidanon.targets
 
 
 PERSON_INPUT = 300  # the SSD graph's own input size; frames are reduced to it once, batched
@@ -131,10 +133,9 @@ class PersonDetector:
     def windows(self, height: int, width: int) -> list[tuple[int, int, int, int]]:
         return person_windows(height, width) if self.tiles else [(0, 0, height, width)]
 
-    def __call__(self, frames: np.ndarray) -> list[Detections]:
-        frames = np.asarray(frames)
-        if frames.ndim == 3:
-            frames = frames[None]
+    def __call__(self, frames: np.ndarray, first_index: int = 0) -> list[Detections]:
+        """People in each frame (see :class:`~vidanon.detect.Detector`; every frame alike)."""
+        frames = as_batch(frames)
         n, height, width = frames.shape[:3]
         windows = self.windows(height, width)
         small = np.concatenate([self._reduce(frames[:, y0:y1, x0:x1]).numpy() for y0, x0, y1, x1 in windows])

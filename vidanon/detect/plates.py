@@ -40,10 +40,12 @@ import numpy as np
 
 from ..detections import PLATE, Detections
 from ..errors import VidanonError
+from ..targets import PLATES
+from .view import as_batch
 
 ENV_MODEL = "VIDANON_PLATES_MODEL"
 INSTALL_HINT = "pip install 'vidanon[plates]'"
-PLATE_THRESHOLD = 0.25  # the score above which a plate is hidden
+PLATE_THRESHOLD = PLATES.threshold  # the default --threshold, set in vidanon.targets
 NMS_IOU = 0.45
 # Plate models of open-image-models, loaded by name through its own download and cache.
 OPEN_IMAGE_MODELS = (
@@ -56,10 +58,6 @@ LETTERBOX_GREY = 114  # the padding colour YOLO models are trained with
 TILE_BELOW_SCALE = 0.75  # tiles are added when the whole frame is reduced more than this
 TILE_OVERLAP = 0.25  # at least this share of a tile overlaps its neighbour
 MAX_BATCH = 8  # images per run of a model whose batch size is free
-NO_MODEL_HINT = (
-    "plates need a detector: pass --plates-model PATH.onnx (any YOLOv5/v8/v9 ONNX plate detector) or set "
-    f"{ENV_MODEL}; see README 'Licence plates' for where to get one"
-)
 
 
 class PlateModelError(VidanonError):
@@ -238,7 +236,9 @@ def resolve_model(source: str | os.PathLike | None) -> Path:
     name of one of open-image-models' plate models (downloaded and cached by that package)."""
     source = source or os.environ.get(ENV_MODEL) or None
     if source is None:
-        raise PlateModelError(NO_MODEL_HINT)
+        from ..options import NO_PLATES_MODEL, spell
+
+        raise PlateModelError(spell(NO_PLATES_MODEL, facts={"env": ENV_MODEL}))
     path = Path(source).expanduser()
     if path.is_file():
         return path
@@ -356,11 +356,9 @@ class PlateDetector:
     def plan(self, height: int, width: int) -> TilePlan:
         return TilePlan.for_frame(height, width, self.in_h, self.in_w, self.tiles)
 
-    def __call__(self, frames: np.ndarray) -> list[Detections]:
-        """Plates in each frame of ``frames`` (B, H, W, 3) uint8 RGB, boxes normalized."""
-        frames = np.asarray(frames)
-        if frames.ndim == 3:
-            frames = frames[None]
+    def __call__(self, frames: np.ndarray, first_index: int = 0) -> list[Detections]:
+        """Plates in each frame (see :class:`~vidanon.detect.Detector`; every frame alike)."""
+        frames = as_batch(frames)
         n, height, width = frames.shape[:3]
         views = self.plan(height, width).views
         jobs = [(i, v) for i in range(n) for v in views]

@@ -48,3 +48,9 @@ def square_pixels(frames: np.ndarray, sar: Fraction | None) -> np.ndarray:
         return frames[:, :, cols]
     rows = np.minimum((np.arange(round(h / sar)) + 0.5) * float(sar), h - 1).astype(np.intp)
     return frames[:, rows]
+
+
+def as_batch(frames) -> np.ndarray:
+    """``frames`` as a batch ``(B, H, W, 3)``: one frame ``(H, W, 3)`` becomes a batch of one."""
+    frames = np.asarray(frames)
+    return frames[None] if frames.ndim == 3 else frames

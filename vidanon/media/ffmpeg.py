@@ -1,4 +1,5 @@
-"""The bundled ffmpeg: where it is, how many threads it may use, and what it said when it failed."""
+"""The bundled ffmpeg: where it is, how a command that writes a file starts, how many threads
+it may use, and what it said when it failed."""
 
 from __future__ import annotations
 
@@ -7,14 +8,38 @@ import signal
 import sys
 import threading
 from collections import deque
+from typing import TYPE_CHECKING
 
 from ..env import DEBUG_ENV, worker_threads
+
+if TYPE_CHECKING:
+    from .probe import VideoInfo
 
 
 def ffmpeg_exe() -> str:
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def ffmpeg_command(input_offset: float = 0.0, overwrite: bool = True) -> list[str]:
+    """The start of an ffmpeg command: quiet (errors only, read from its stderr), never
+    reading the terminal, overwriting its output file (``overwrite``); with ``input_offset``
+    (seconds, when not 0) added to the times of the input that follows."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error"] + (["-y"] if overwrite else [])
+    if input_offset:
+        cmd += ["-itsoffset", f"{float(input_offset):.9f}"]
+    return cmd
+
+
+def start_times(source: VideoInfo | None) -> tuple[float, float | None]:
+    """Where the input's video starts, to put the output's video back there against the
+    streams copied from the input: ``(shift, first)``, ``shift`` the file's start time when
+    positive (else 0: the copied streams are moved back by it), ``first`` the time of the
+    first video packet (None when the packets' times are unknown)."""
+    shift = source.file_start if source is not None and source.file_start > 0 else 0.0
+    first = source.packets.times[0] if source is not None and source.packets else None
+    return shift, first
 
 
 class StderrTail:

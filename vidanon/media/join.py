@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import EncodeError
-from .ffmpeg import failure_message, ffmpeg_exe
+from .ffmpeg import failure_message, ffmpeg_command, start_times
 from .plan import StreamPlan, plan_streams
 from .probe import VideoInfo
 
@@ -15,7 +15,7 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
                source: VideoInfo | None = None, metadata: str = "private") -> StreamPlan:  # fmt: skip
     """Concatenate encoded parts (same codec and settings) into ``path`` without
     re-encoding them, with the audio (when ``audio_from`` is given), subtitles, chapters
-    and metadata of ``source`` as :class:`VideoWriter` adds them."""
+    and metadata of ``source`` as :class:`~vidanon.media.writer.VideoWriter` adds them."""
     source = source if source is not None else audio_from
     listing = path.with_name(f".{path.name}.parts.txt")
     lines = []
@@ -23,12 +23,10 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
         quoted = str(part.resolve()).replace("'", "'\\''")
         lines.append(f"file '{quoted}'\n")
     listing.write_text("".join(lines), encoding="utf8")
-    shift = source.file_start if source is not None and source.file_start > 0 else 0.0
-    first = (source.packets.times[0] - shift) if source is not None and source.packets else 0.0
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-    if first:  # the concat demuxer starts the first part at 0: put it back where it was
-        cmd += ["-itsoffset", f"{first:.9f}"]
-    cmd += ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    shift, first = start_times(source)
+    # the concat demuxer starts the first part at 0: put it back where it was
+    offset = first - shift if first is not None else 0.0
+    cmd = ffmpeg_command(offset) + ["-f", "concat", "-safe", "0", "-i", str(listing)]
     plan = plan_streams(container, source, audio_from is not None, metadata, shift=shift)
     cmd += plan.inputs + ["-map", "0:v:0"] + plan.args
     cmd += ["-copyts", "-c:v", "copy"]

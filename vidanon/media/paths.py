@@ -1,5 +1,5 @@
 """Output paths: checked before any work is done, written through a temporary file beside
-the target that replaces it only when complete."""
+the target that replaces it only when complete (:class:`AtomicOutput`)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,64 @@ from ..errors import OutputError
 from .plan import container_of
 
 
+def _hidden_path(target: Path, tag: str) -> Path:
+    """A hidden file beside ``target``, named after it, this process and ``tag``, with its
+    extension (the one naming scheme of vidanon's temporary files)."""
+    return target.with_name(f".{target.stem}.vidanon-{os.getpid()}.{tag}{target.suffix}")
+
+
 def temp_path_for(target: Path) -> Path:
-    return target.with_name(f".{target.stem}.vidanon-{os.getpid()}.partial{target.suffix}")
+    """Where ``target`` is written until it is complete."""
+    return _hidden_path(target, "partial")
+
+
+def part_path_for(target: Path, k: int) -> Path:
+    """Where part ``k`` of a segmented run (``--segments``) of ``target`` is written."""
+    return _hidden_path(target, f"part{k}")
+
+
+class AtomicOutput:
+    """Write ``target`` through a hidden temporary file beside it (:func:`temp_path_for`),
+    so that nothing incomplete ever shows at ``target``: :meth:`commit` renames the file
+    over the target, :meth:`abort` removes it. As a context manager it gives the
+    temporary path, commits when the block succeeds and aborts when it raises::
+
+        with AtomicOutput(target) as tmp:
+            write(tmp)
+    """
+
+    def __init__(self, target: str | os.PathLike) -> None:
+        self.target = Path(target)
+        self.tmp = temp_path_for(self.target)
+
+    def commit(self) -> None:
+        os.replace(self.tmp, self.target)
+
+    def abort(self) -> None:
+        try:
+            self.tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+    def __enter__(self) -> Path:
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.abort()
+                raise
+        else:
+            self.abort()
 
 
 def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool, mkdir: bool = True) -> Path:
     """Check the output path before any work is done; create its folder if it is
     missing and ``mkdir`` (else that is an error)."""
+    from ..options import ask  # the option as the caller spells it: --overwrite, or overwrite=True
+
     target = Path(target)
     container_of(target)
     if target.exists() and target.is_dir():
@@ -24,10 +75,10 @@ def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool,
     if target.resolve() == input_path.resolve() or (target.exists() and os.path.samefile(target, input_path)):
         raise OutputError("output and input are the same file; vidanon never overwrites its input")
     if target.exists() and not overwrite:
-        raise OutputError(f"output {target} already exists; pass --overwrite to replace it")
+        raise OutputError(f"output {target} already exists; pass {ask('overwrite', True)} to replace it")
     parent = target.parent
     if not parent.exists() and not mkdir:
-        raise OutputError(f"the output folder {parent} does not exist; create it or pass --mkdir")
+        raise OutputError(f"the output folder {parent} does not exist; create it or pass {ask('mkdir', True)}")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

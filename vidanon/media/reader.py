@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError
-from .ffmpeg import StderrTail, ffmpeg_exe, thread_args
+from .ffmpeg import StderrTail, ffmpeg_command, ffmpeg_exe, thread_args
 from .probe import VideoInfo
 
 
@@ -57,9 +57,8 @@ class FrameReader:
         self._file_start = Fraction(info.file_start).limit_denominator(1_000_000)
         stats_r, stats_w = os.pipe()
         stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
-        cmd = [
-            ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", *thread_args(),
-            "-i", str(info.path),
+        cmd = ffmpeg_command(overwrite=False) + [
+            *thread_args(), "-i", str(info.path),
             "-map", "0:v:0", "-an", "-sn", "-dn", *select,
             "-fps_mode", "passthrough",
             *stats, "-f", "rawvideo", "-pix_fmt", "rgb48le" if self.deep else "rgb24", "pipe:1",

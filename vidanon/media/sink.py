@@ -1,9 +1,10 @@
 """Stage 4: anonymized frames out.
 
-* :class:`FileSink`: a video file, encoded by ffmpeg with each frame at the input's time,
-  with the input's audio, subtitles, chapters, colour tags, pixel aspect and (per the
-  metadata policy) tags, into a hidden temporary file renamed over the target by
-  :meth:`FileSink.commit` (nothing appears at the target unless everything succeeded);
+* :class:`FileSink`: a video file, encoded by ffmpeg (:class:`~vidanon.media.writer.VideoWriter`,
+  as :class:`EncodeSettings` say) with each frame at the input's time, with the input's
+  audio, subtitles, chapters, colour tags, pixel aspect and (per the metadata policy)
+  tags, into a hidden temporary file renamed over the target by :meth:`FileSink.commit`
+  (nothing appears at the target unless everything succeeded);
 * :class:`Stats`: what was hidden (boxes, frames with boxes, tracks), for the summary.
 
 (A moviepy clip needs no sink: moviepy pulls the frames, see :mod:`vidanon.clip`.)
@@ -11,29 +12,42 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..detections import Detections
-from ..options import Options
-from .paths import temp_path_for
+from .paths import AtomicOutput
 from .plan import container_of
 from .probe import VideoInfo
 from .writer import VideoWriter
 
 
+@dataclass(frozen=True)
+class EncodeSettings:
+    """How :class:`FileSink` encodes (the defaults are :class:`~vidanon.media.writer.VideoWriter`'s)."""
+
+    codec: str | None = None  # None: the container's default
+    crf: int = 18
+    preset: str = "medium"
+    audio: bool = True  # the input's audio too
+    metadata: str = "private"  # the metadata policy: private, keep or strip
+    odd_size: str = "pad"  # an odd size in 4:2:0: "pad" (edge repeated) or "444"
+    extras: bool = True  # the input's subtitles, fonts and chapters; False for a part (the join adds them)
+
+
 class FileSink:
-    def __init__(self, target: Path, info: VideoInfo, opts: Options) -> None:
+    def __init__(self, target: Path, info: VideoInfo, settings: EncodeSettings) -> None:
         self.target = target
-        self.tmp = temp_path_for(target)
+        self.output = AtomicOutput(target)
+        self.tmp = self.output.tmp
         self.writer: VideoWriter | None = None
         try:
             self.writer = VideoWriter(
-                self.tmp, info.width, info.height, info.fps, container_of(target), codec=opts.codec, crf=opts.crf,
-                preset=opts.preset, audio_from=info if opts.audio else None, source=info, metadata=opts.metadata,
-                odd_size=opts.odd_size, extras=opts.frame_range is None,  # a part: the join adds the extras
+                self.tmp, info.width, info.height, info.fps, container_of(target), codec=settings.codec,
+                crf=settings.crf, preset=settings.preset, audio_from=info if settings.audio else None, source=info,
+                metadata=settings.metadata, odd_size=settings.odd_size, extras=settings.extras,
             )  # fmt: skip
         except BaseException:
             self.abort()
@@ -58,7 +72,7 @@ class FileSink:
         return notes
 
     def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> None:
-        """Encode ``frame`` at the time of ``source``, the decoded :class:`~vidanon.video.Frame`
+        """Encode ``frame`` at the time of ``source``, the decoded :class:`~vidanon.media.reader.Frame`
         it was rendered from (its 16-bit samples are kept wherever the effect left it alone)."""
         self.writer.write(frame, source)
 
@@ -67,15 +81,12 @@ class FileSink:
         self.writer.close()
 
     def commit(self) -> None:
-        os.replace(self.tmp, self.target)
+        self.output.commit()
 
     def abort(self) -> None:
         if self.writer is not None:
             self.writer.abort()
-        try:
-            self.tmp.unlink()
-        except OSError:
-            pass
+        self.output.abort()
 
 
 class Stats:

@@ -1,8 +1,8 @@
 """Stage 0: frames in. A source is an iterable of ``(H, W, 3)`` uint8 RGB frames, in order.
 
 * :class:`FileSource`: a video file, decoded by imageio-ffmpeg's ffmpeg (every frame once,
-  exact count; see :mod:`vidanon.video`), optionally only frames ``[skip, skip + limit)``;
-  its frames are :class:`~vidanon.video.Frame` arrays: 8-bit RGB for the detector, the
+  exact count; see :mod:`vidanon.media.reader`), optionally only frames ``[skip, skip + limit)``;
+  its frames are :class:`~vidanon.media.reader.Frame` arrays: 8-bit RGB for the detector, the
   tracker and the effects, carrying their presentation time and, for inputs of more than
   8 bits, the decoded 16-bit samples, for the sink;
 * :class:`ClipSource`: a moviepy clip sampled at ``fps``: frame ``i`` is
@@ -23,7 +23,7 @@ from .reader import Frame, FrameReader
 
 
 class FileSource:
-    """The frames of a video file (see :class:`vidanon.video.FrameReader`)."""
+    """The frames of a video file (see :class:`~vidanon.media.reader.FrameReader`)."""
 
     def __init__(self, info: VideoInfo, skip: int = 0, limit: int | None = None) -> None:
         self.info = info

@@ -2,8 +2,9 @@
 stream that carries each frame's time (:mod:`vidanon.media.matroska`). Colour range,
 matrix, primaries and transfer, the sample aspect ratio and the bit depth (10-bit in,
 10-bit out) are the input's; the other streams follow :mod:`vidanon.media.plan`. The
-output goes to a hidden temporary file beside the target, renamed over the target only
-after ffmpeg has finished successfully."""
+writer writes the path it is given: :class:`~vidanon.media.sink.FileSink` gives it a
+hidden temporary file beside the target, renamed over the target only after ffmpeg has
+finished successfully (:class:`~vidanon.media.paths.AtomicOutput`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EncodeError
-from .ffmpeg import StderrTail, failure_message, ffmpeg_exe, thread_args
+from .ffmpeg import StderrTail, failure_message, ffmpeg_command, start_times, thread_args
 from .matroska import NS, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, plan_streams
 from .probe import VideoInfo
@@ -54,21 +55,23 @@ class VideoWriter:
         tonemap = self.deep and not deep_out and source is not None and source.hdr
         self.pad = (0, 0)
         chroma = "420"
+        from ..options import spell  # the option as the caller spells it
+
         if width % 2 or height % 2:
             if codec in ODD_420:
                 pass
             elif odd_size == "444":
                 chroma = "444"
-                self.notes.append(f"the size {width}x{height} is odd: written as 4:4:4 at that size "
-                                  "(--odd-size 444), which many players and browsers do not play")  # fmt: skip
+                self.notes.append(spell(f"the size {width}x{height} is odd: written as 4:4:4 at that size "
+                                        "({odd_size=444}), which many players and browsers do not play"))  # fmt: skip
             else:
                 self.pad = (height % 2, width % 2)
-                self.notes.append(
+                self.notes.append(spell(
                     f"the size {width}x{height} is odd, which {codec} cannot store in 4:2:0: written as "
                     f"{width + self.pad[1]}x{height + self.pad[0]} with the last "
                     f"{'column' if self.pad[1] and not self.pad[0] else 'row' if self.pad[0] and not self.pad[1] else 'row and column'} "
-                    "repeated, so that every player can play it (--odd-size 444 keeps the size, as 4:4:4)"
-                )  # fmt: skip
+                    "repeated, so that every player can play it ({odd_size=444} keeps the size, as 4:4:4)"
+                ))  # fmt: skip
         out_w, out_h = width + self.pad[1], height + self.pad[0]
         pix_fmt = {("420", False): "yuv420p", ("444", False): "yuv444p", ("420", True): "yuv420p10le",
                    ("444", True): "yuv444p10le"}[(chroma, deep_out)]  # fmt: skip
@@ -76,15 +79,13 @@ class VideoWriter:
             pix_fmt = "yuv420p"
         # Timing: frames keep the input's times relative to the file's start, so the
         # video sits where it sat against the audio (a late start stays late).
-        self.shift = Fraction(source.file_start).limit_denominator(1_000_000) if source and source.file_start > 0 else Fraction(0)
-        first = Fraction(source.packets.times[0]).limit_denominator(1_000_000) if source and source.packets else Fraction(0)
+        shift, first = start_times(source)
+        self.shift = Fraction(shift).limit_denominator(1_000_000)
+        first = Fraction(first).limit_denominator(1_000_000) if first is not None else Fraction(0)
         self.origin = min(Fraction(0), first - self.shift)  # the pipe's times start at 0 or later
         self._last_ns = -1
         self._last_slot = -1
-        cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
-        if self.origin:
-            cmd += ["-itsoffset", f"{float(self.origin):.9f}"]
-        cmd += ["-f", "matroska", "-i", "pipe:0"]
+        cmd = ffmpeg_command(self.origin) + ["-f", "matroska", "-i", "pipe:0"]
         plan = plan_streams(container, source if extras else None, audio_from is not None, metadata,
                             shift=float(self.shift))  # fmt: skip
         self.plan = plan
@@ -173,7 +174,7 @@ class VideoWriter:
             raise EncodeError(self._failure()) from None
 
     def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> None:
-        """Encode ``frame`` at the time of ``source`` (the decoded :class:`Frame` it was
+        """Encode ``frame`` at the time of ``source`` (the decoded :class:`~vidanon.media.reader.Frame` it was
         rendered from; default: ``frame`` itself, else the next slot at the frame rate)."""
         origin = source if source is not None else frame
         pts = getattr(origin, "pts", None)

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..detections import Detections
 from .masks import DEFAULT_MASK_SCALE, Region, mask_crop, regions, shaped_regions
+from .segment import COVER_HIGH, COVER_LOW
 
 EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
@@ -25,9 +26,6 @@ LUMA = (0.299, 0.587, 0.114)
 BLUR_CELLS = 6.0  # samples across a face after downscaling (before the Gaussian)
 PIXEL_CELLS = 8.0  # blocks across a face
 SPLASH_LOW, SPLASH_HIGH = 0.4, 0.7  # the splash's colour ramps up between these person-mask values
-# Hiding people errs the other way: a pixel is fully hidden from a person-mask value of
-# COVER_HIGH (hair and thin arms often get 0.3-0.6), not at all below COVER_LOW.
-COVER_LOW, COVER_HIGH = 0.1, 0.45
 
 _EFFECT_IDS = {"blur": 0, "pixelate": 1, "fill": 2}
 

@@ -16,16 +16,19 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..detections import (
-    head_boxes,
-    scale_boxes,  # noqa: F401 - box scaling is written once, in detections
-)
+from ..detections import head_boxes, scale_boxes  # noqa: F401 - scale_boxes: box scaling is written once, in detections
+from ..targets import TARGETS
 
 TEMPLATE_SIZE = 64
 # At 1.45 the mask's fully opaque ellipse reaches 1.16 half-boxes out and hides the whole
 # face even when the box sits a little off it (scripts/evaluate.py: 1.3 left 2.7% of
 # face-frames visible, 1.45 0.9%).
 DEFAULT_MASK_SCALE = 1.45
+# Which boxes get which mask: each target's record says (vidanon.targets).
+RECTANGLES = [t for t in TARGETS.values() if t.mask == "rectangle"]
+HEADS = [t.class_id for t in TARGETS.values() if t.mask == "head"]
+
+
 @lru_cache(maxsize=8)
 def ellipse_template(size: int = TEMPLATE_SIZE, feather: float = 0.2) -> np.ndarray:
     """A soft elliptical mask of ``size`` x ``size`` in [0, 1] covering the unit box.
@@ -116,15 +119,15 @@ def mask_crop(region: Region, mask_size: int) -> np.ndarray:
     return ((u * mask_size - 0.5) / max(mask_size - 1, 1)).astype(np.float32)
 
 
-# Plates: a plate detector's boxes hug the plate, and a plate is a rectangle, so its mask
-# is a rectangle grown by PLATE_MASK_SCALE whose border is feathered over PLATE_FEATHER of
-# the grown box's half-size; the opaque core reaches 1.3 * (1 - 0.15) = 1.1 half-boxes out.
-PLATE_MASK_SCALE = 1.3
-PLATE_FEATHER = 0.15
+# Rectangles (plates): a plate detector's boxes hug the plate, and a plate is a rectangle,
+# so its mask is a rectangle grown by its target's mask scale (vidanon.targets.PLATES: 1.3)
+# whose border is feathered over RECT_FEATHER of the grown box's half-size; the opaque core
+# reaches 1.3 * (1 - 0.15) = 1.1 half-boxes out.
+RECT_FEATHER = 0.15
 
 
 @lru_cache(maxsize=8)
-def rectangle_template(size: int = TEMPLATE_SIZE, feather: float = PLATE_FEATHER) -> np.ndarray:
+def rectangle_template(size: int = TEMPLATE_SIZE, feather: float = RECT_FEATHER) -> np.ndarray:
     """A soft rectangular mask of ``size`` x ``size`` in [0, 1] covering the unit box: exactly 1
     up to ``1 - feather`` half-boxes from the centre along each axis, falling linearly to 0 at
     the box's edge (the product of the two axes' ramps, so corners are rounded off softly)."""
@@ -137,19 +140,21 @@ def rectangle_template(size: int = TEMPLATE_SIZE, feather: float = PLATE_FEATHER
 
 def shaped_regions(detections, height: int, width: int, mask_scale: float) -> list[tuple[Region, np.ndarray]]:
     """Each box of a :class:`~vidanon.detections.Detections` with the mask the renderer pastes
-    there, by what the box holds: a plate, a feathered rectangle grown by PLATE_MASK_SCALE; a
-    box with its own mask (a person), that mask, grown by ``mask_scale``; a face, the ellipse
-    of its head box (:func:`head_boxes`) grown by ``mask_scale``."""
-    from ..detections import FACE, PLATE
-
-    plates = detections.classes == PLATE
+    there, by its target's mask (:mod:`vidanon.targets`): ``rectangle`` (plates), a feathered
+    rectangle grown by the target's own scale; a box with its own mask (``outline``: a
+    person), that mask, grown by ``mask_scale``; ``head`` (faces), the ellipse of its head box
+    (:func:`~vidanon.detections.head_boxes`) grown by ``mask_scale``."""
+    classes = detections.classes
+    rect = np.zeros(len(classes), bool)
+    for target in RECTANGLES:
+        rect |= classes == target.class_id
     own = detections.masks is not None
-    heads = (detections.classes == FACE) & ~plates if not own else None
+    heads = np.isin(classes, HEADS) & ~rect if not own else None
     scaled = regions(detections.boxes, height, width, mask_scale, heads)
-    out = [(r, detections.masks[r.index] if own else ellipse_template()) for r in scaled if not plates[r.index]]
-    if plates.any():
-        index = np.flatnonzero(plates)
-        for r in regions(detections.boxes[index], height, width, PLATE_MASK_SCALE):
+    out = [(r, detections.masks[r.index] if own else ellipse_template()) for r in scaled if not rect[r.index]]
+    for target in RECTANGLES:
+        index = np.flatnonzero(classes == target.class_id)
+        for r in regions(detections.boxes[index], height, width, target.mask_scale) if len(index) else ():
             out.append((replace(r, index=int(index[r.index])), rectangle_template()))
     return out
 

@@ -3,7 +3,7 @@
 Each person box (after tracking, so masks follow the tracks and do not flicker) is
 grown a little, cut out of the frame with ``tf.image.crop_and_resize`` (the stand-in
 for Mask R-CNN's RoIAlign) at 256x256, and MediaPipe's selfie segmentation network
-(translated into TensorFlow ops, see :mod:`vidanon.tflite_tf`) predicts a soft person
+(translated into TensorFlow ops, see :mod:`vidanon.detect.tflite_tf`) predicts a soft person
 mask on the crop. The mask is reduced to ``MASK_SIZE`` squared and attached to the grown
 box: the ``detection_masks`` convention, a low-resolution mask per box that the
 renderer resizes into the box.
@@ -31,10 +31,14 @@ EDGE_HIGH, EDGE_PIXELS, GROW, GROW_ROUNDS = 0.5, 2, 0.25, 2
 # Where a crop edge lies inside the frame, the mask fades to 0 over its last FADE pixels
 # (of MASK_SIZE), so a person the crop still cuts ends softly, not along a straight line.
 FADE = 4
+# Hiding people errs the other way: a pixel is fully hidden from a person-mask value of
+# COVER_HIGH (hair and thin arms often get 0.3-0.6), not at all below COVER_LOW (the
+# renderer's ramp, :mod:`vidanon.render.effects`; the review's cover, :func:`vidanon.review.flags.mask_cover`).
+COVER_LOW, COVER_HIGH = 0.1, 0.45
 # A mask that covers under MIN_COVER of its crop (values over COVER_HIGH) failed on a box
 # the tracker says holds a person (on the sample clip the walking man's mask drops to 0 for
 # two frames while his box is right): the box is then hidden by its inscribed ellipse.
-MIN_COVER, COVER_HIGH = 0.1, 0.45
+MIN_COVER = 0.1
 
 
 def crop_boxes(boxes: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The review sheet (``--review sheet.png`` or ``.html``): what to check before publishing.
 
-Once the output is complete, the boxes hidden in every frame (the records ``--save-tracks``
-writes, collected once by :class:`~vidanon.tracksfile.TracksRecorder`) are summed up for
+Once the output is complete, the boxes hidden in every frame (the ones ``--save-tracks``
+writes, collected once by :class:`~vidanon.track.replay.TracksRecorder`) are summed up for
 the person who must check the result:
 
 * the frames most worth a look, ranked (:func:`find_flags`): a mask seen in one frame only
@@ -31,20 +31,20 @@ from typing import Sequence
 
 import numpy as np
 
+from ..detections import Detections
 from ..errors import OutputError
+from ..media.paths import AtomicOutput
 from .draw import render_html, render_png
 from .flags import Covers, Sheet, collect_tracks, find_flags, pick_frames
 
 SHEET_FORMATS = {".png": "png", ".html": "html", ".htm": "html"}
 
 
-def build_sheet(records: list[list[dict]], times: Sequence[float | None], video: str, output: str, width: int,
+def build_sheet(frames: Sequence[Detections], times: Sequence[float | None], video: str, output: str, width: int,
                 height: int, fps: float, threshold: float, mask_scale: float, people: bool,
                 pixel_aspect: float = 1.0, covers: Covers | None = None) -> Sheet:  # fmt: skip
-    """Everything a sheet shows but the pixels, from the records of every frame."""
-    from ..track.replay import from_records
-
-    frames = from_records(records)
+    """Everything a sheet shows but the pixels, from the boxes hidden in every frame."""
+    frames = list(frames)
     frame_s = 1.0 / fps if fps > 0 else 0.0
     secs = np.array([i * frame_s if t is None else float(t) for i, t in enumerate(times)], np.float64)
     if len(secs) != len(frames):
@@ -92,10 +92,10 @@ def write_review(path: str | os.PathLike, recorder, info, output: Path, threshol
                  people: bool) -> Sheet:  # fmt: skip
     """Build the sheet of a finished run and write it to ``path`` (.png or .html).
 
-    ``recorder``: the :class:`~vidanon.tracksfile.TracksRecorder` of the run (every frame's
+    ``recorder``: the :class:`~vidanon.track.replay.TracksRecorder` of the run (every frame's
     boxes, its presentation time in the input file, its person masks' cover); ``info``: the
-    input's :class:`~vidanon.video.VideoInfo`; ``output``: the finished output, whose frames
-    the thumbnails show.
+    input's :class:`~vidanon.media.probe.VideoInfo`; ``output``: the finished output, whose
+    frames the thumbnails show.
     """
     target = Path(path)
     fmt = SHEET_FORMATS[target.suffix.lower()]
@@ -105,14 +105,12 @@ def write_review(path: str | os.PathLike, recorder, info, output: Path, threshol
     sheet = build_sheet(recorder.frames, secs, str(info.path), str(output), info.width, info.height,
                         float(info.fps), threshold, mask_scale, people, aspect, recorder.covers)  # fmt: skip
     pixels = read_picked(output, sheet.picked, info.width, info.height)
-    tmp = target.with_name(f".{target.name}.partial")
     try:
-        if fmt == "png":
-            render_png(sheet, pixels).save(tmp, "PNG")
-        else:
-            tmp.write_text(render_html(sheet, pixels), encoding="utf8")
-        os.replace(tmp, target)
+        with AtomicOutput(target) as tmp:
+            if fmt == "png":
+                render_png(sheet, pixels).save(tmp, "PNG")
+            else:
+                tmp.write_text(render_html(sheet, pixels), encoding="utf8")
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise OutputError(f"cannot write the review sheet {target}: {exc.strerror or exc}") from None
     return sheet

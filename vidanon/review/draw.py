@@ -369,7 +369,7 @@ td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
 
 def outline_pixels(dets: Detections, height: int, width: int, mask_scale: float) -> list[np.ndarray]:
     """Per face box, the pixels (a bool map of ``height`` x ``width``) of the line where its mask
-    is at half strength, as the renderer pastes it (:func:`vidanon.mask.alpha_map`: the head
+    is at half strength, as the renderer pastes it (:func:`vidanon.render.masks.alpha_map`: the head
     around the face, grown by ``mask_scale``); two pixels wide, open where the mask leaves the frame."""
     from ..render.masks import alpha_map
 

@@ -197,7 +197,7 @@ def mask_cover(dets: Detections) -> list[float] | None:
     """The share of each box its soft mask covers at half strength or more (the people
     renderer's ramp from COVER_LOW to COVER_HIGH at its middle); None for boxes without masks
     of their own (faces: one fixed shape)."""
-    from ..render.effects import COVER_HIGH, COVER_LOW
+    from ..render.segment import COVER_HIGH, COVER_LOW
 
     if dets.masks is None:
         return None

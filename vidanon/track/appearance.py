@@ -73,7 +73,7 @@ class Appearance:
 
         * ``likeness``: the best correlation, over the shifts at the predicted size, of the
           whole face or of one of its halves (a face half behind a post or another head still
-          shows one): how much the face may still be there (see GONE);
+          shows one): how much the face may still be there (see :data:`vidanon.track.sort.GONE`);
         * ``score`` and ``box``: the best whole-face correlation and its box, over the shifts
           at the predicted size, then the other sizes at the best shift (see MATCH).
 
@@ -99,11 +99,6 @@ class Appearance:
             if other.max() > score:
                 score, box = float(other.max()), sized[int(np.argmax(other))]
         return likeness, score, box
-
-    def find(self, image: np.ndarray, around: np.ndarray) -> np.ndarray | None:
-        """The box near ``around`` that looks most like the face, if it matches well enough."""
-        _, score, box = self.compare(image, around)
-        return box if score >= self.MATCH else None
 
     def _scores(self, grey: np.ndarray, ref: np.ndarray) -> np.ndarray:
         """Normalized cross-correlation of each row of ``grey`` with the unit vector ``ref``;

@@ -15,9 +15,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..detections import PLATE, Detections
-from .sort import SortTracker
-from .stage import NoTracker
+from ..detections import Detections
 
 ID_STRIDE = 1_000_000  # track ids of tracker k are k * ID_STRIDE + its own id
 
@@ -28,23 +26,6 @@ class Part:
 
     classes: tuple[int, ...]
     tracker: Any  # a vidanon.tracking.Tracker
-
-
-class PlateTracker(SortTracker):
-    """SORT with look-ahead for plates: the face tracker's coasting, gap filling and
-    back-filling, without following a lost box by its appearance (a plate's look is text
-    on a plain ground, much like the next car's)."""
-
-    def _followable(self, track) -> bool:
-        return False
-
-
-def plate_tracker(threshold: float, track: bool = True):
-    """The tracker for plate detections at ``threshold`` (no weaker detections come from the
-    plate detector, so there is no second, low-score pass)."""
-    if not track:
-        return NoTracker(threshold)
-    return PlateTracker(threshold=threshold, start_threshold=threshold, low_threshold=threshold, class_id=PLATE)
 
 
 class JointTracker:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..detections import CLASS_NAMES, FACE, SOURCE_NAMES, Detections
 from ..errors import InputError
+from ..media.paths import AtomicOutput
 
 
 def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
@@ -41,7 +42,8 @@ def from_records(frames: list[list[dict]]) -> list[Detections]:
     ]
 
 
-def tracks_record(index: int, dets: Detections) -> list[dict]:
+def tracks_record(dets: Detections) -> list[dict]:
+    """The boxes of one frame as the tracks file lists them."""
     return [
         {
             "id": int(dets.track_ids[i]),
@@ -55,30 +57,34 @@ def tracks_record(index: int, dets: Detections) -> list[dict]:
 
 
 def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "w", encoding="utf8") as fh:
+    with AtomicOutput(path) as tmp, open(tmp, "w", encoding="utf8") as fh:
         json.dump(data, fh)
-    os.replace(tmp, path)
 
 
-def save_tracks(path: str | os.PathLike, frames: list[list[dict]], video: str, width: int, height: int,
+def save_tracks(path: str | os.PathLike, frames: list[Detections], video: str, width: int, height: int,
                 fps: float) -> None:  # fmt: skip
-    """Write the records of every frame (see :func:`tracks_record`) as a tracks file."""
-    write_json(Path(path), {"video": video, "width": width, "height": height, "fps": float(fps), "frames": frames})
+    """Write the boxes of every frame as a tracks file."""
+    data = {"video": video, "width": width, "height": height, "fps": float(fps),
+            "frames": [tracks_record(dets) for dets in frames]}  # fmt: skip
+    write_json(Path(path), data)
 
 
 class TracksRecorder:
     """Collects the boxes hidden in each frame, for :func:`save_tracks` and the review sheet
-    (:mod:`vidanon.review`), with each frame's time in seconds (None where unknown) and, for
-    the review, how much of each box its person mask covers (None: a face's fixed ellipse)."""
+    (:func:`vidanon.review.write_review`), with each frame's time in seconds (None where
+    unknown) and, for the review, how much of each box its person mask covers (None: a
+    face's fixed ellipse). The boxes are kept as :class:`~vidanon.detections.Detections`
+    without their masks (a copy: later stages may change theirs)."""
 
     def __init__(self) -> None:
-        self.frames: list[list[dict]] = []
+        self.frames: list[Detections] = []
         self.times: list[float | None] = []
         self.covers: list[list[float] | None] = []
 
     def add(self, index: int, dets: Detections, time: float | None = None, cover: list[float] | None = None) -> None:
-        self.frames.append(tracks_record(index, dets))
+        """Record frame ``index``'s boxes (frames come in order, one call each)."""
+        self.frames.append(Detections(dets.boxes.copy(), dets.scores.copy(), dets.classes.copy(), None,
+                                      dets.track_ids.copy(), dets.sources.copy()))  # fmt: skip
         self.times.append(time)
         self.covers.append(cover)
 
@@ -87,12 +93,11 @@ class TracksRecorder:
 
 
 class ReplayTracker:
-    """A :class:`~vidanon.tracking.Tracker` that replays a saved tracks file: frame ``i``
+    """A :class:`~vidanon.track.stage.Tracker` that replays a saved tracks file: frame ``i``
     gets the boxes the file lists for frame ``i`` whatever the detections (none are made).
     :meth:`flush` checks that the video had as many frames as the file."""
 
     lookahead = 0
-    needs_detections = False
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)

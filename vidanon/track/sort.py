@@ -181,6 +181,7 @@ class SortTracker:
         max_distance: float = 1.0,
         backfill: int = 10,
         class_id: int = FACE,
+        follow: bool = True,
     ) -> None:
         if max_age < 0 or min_hits < 1 or backfill < 0 or max_gap < 0:
             raise ValueError("max_age, max_gap and backfill must be >= 0, min_hits >= 1")
@@ -195,6 +196,7 @@ class SortTracker:
         self.max_distance = max_distance
         self.backfill = backfill
         self.class_id = class_id  # what the tracked boxes are (one tracker per class)
+        self.follow = follow  # a lost track may be followed by its appearance (see _followable)
         self.lookahead = max(self.max_gap + 1, min_hits + backfill)
         self.tracks: list[Track] = []
         self._young: list[Track] = []  # tracks whose first frame is still in the buffer
@@ -211,6 +213,8 @@ class SortTracker:
         """Sure enough to be followed by appearance: seen often, once at least clearly
         (a false alarm on a sign or a pattern rarely is; if it were, it would stay put and
         look the same, so following it would keep it masked)."""
+        if not self.follow:
+            return False
         return track.hits >= FOLLOW_MIN_HITS and track.best_score >= max(FOLLOW_MIN_SCORE, self.threshold)
 
     def _step(self, dets: Detections, pending: _Pending, image: np.ndarray | None = None) -> None:
