@@ -42,6 +42,8 @@ from vidanon.media.reader import FrameReader  # noqa: E402
 from vidanon.media.writer import VideoWriter
 from vidanon.render.masks import ellipse_template  # noqa: E402
 
+from real_clips import grey, real_report, run_vidanon, same_size  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "eval"
 
 
@@ -288,21 +290,6 @@ def size_bucket(face_height: float) -> str:
     return next(name for name, (lo, hi) in SIZE_BUCKETS.items() if lo <= face_height < hi)
 
 
-def same_size(grey_frame: np.ndarray, h: int, w: int) -> np.ndarray:
-    """An output frame brought back to the input's size: some tools scale the frame to a
-    multiple of 16 (deface, through imageio's macro_block_size: 480x270 -> 480x272)."""
-    if grey_frame.shape == (h, w):
-        return grey_frame
-    from scipy.ndimage import zoom
-
-    return zoom(grey_frame, (h / grey_frame.shape[0], w / grey_frame.shape[1]), order=1, grid_mode=True,
-                mode="nearest")[:h, :w]  # fmt: skip
-
-
-def grey(frame: np.ndarray) -> np.ndarray:
-    return frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-
-
 def head_target(y0: float, x0: float, y1: float, x1: float, h: int, w: int) -> tuple[int, int, int, int]:
     """The pixels of a whole head around a labelled face box (issue 19's measure): the box
     widened 1.3x and raised by half its height (hair, ears)."""
@@ -385,93 +372,6 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
     }
 
 
-# --------------------------------------------------------------------------- precision on real clips
-HEADS = ROOT / "tests" / "data" / "heads.json"
-
-
-def local_detail(g: np.ndarray) -> np.ndarray:
-    """Standard deviation of the grey levels in each pixel's 5x5 neighbourhood."""
-    from scipy.ndimage import uniform_filter
-
-    m = uniform_filter(g, 5)
-    return np.sqrt(np.maximum(uniform_filter(g * g, 5) - m * m, 0.0))
-
-
-def changed_regions(fin: np.ndarray, fout: np.ndarray, min_area: int = 12):
-    """Connected areas that the output masked: pixels changed by more than 25 grey levels
-    (a fill, a pixelation's block edges) or that lost more than half their local detail
-    (a blur), closed by 2 px so that one soft mask is one area. A plain re-encode moves
-    pixels by a few levels and keeps their detail: it shows (almost) no area. Returns the
-    label image, the number of areas and the masked-pixel map."""
-    from scipy import ndimage
-
-    h, w = fin.shape[:2]
-    gin = grey(fin)
-    gout = same_size(grey(fout), h, w)
-    din = local_detail(gin)
-    masked = (np.abs(gin - gout) > 25) | ((din > 6) & (local_detail(gout) < 0.5 * din))
-    masked = ndimage.binary_opening(masked)  # isolated pixels are the encoder's
-    closed = ndimage.binary_closing(ndimage.binary_dilation(masked, iterations=2), iterations=2)
-    labels, n = ndimage.label(closed)
-    if n:
-        sizes = ndimage.sum(masked, labels, index=np.arange(1, n + 1))
-        small = np.flatnonzero(sizes < min_area) + 1
-        labels[np.isin(labels, small)] = 0
-        labels, n = ndimage.label(labels > 0)
-    return labels, n, masked
-
-
-def aligned_clip(clip: Path, frames: dict[str, list], work: Path) -> tuple[Path, dict[str, list]]:
-    """The clip scaled to a multiple of 16 px (once, into ``work``) and its labels scaled
-    with it. deface writes through imageio, which rescales other sizes to a multiple of 16
-    (480x270 -> 480x272); comparing such an output with the original would count every
-    edge of the resampled frame as changed. Every tool gets this same aligned input."""
-    info = probe(clip)
-    w16, h16 = 16 * round(info.width / 16), 16 * round(info.height / 16)
-    if (w16, h16) == (info.width, info.height):
-        return clip, frames
-    out = work / f"aligned_{clip.stem}.mp4"
-    if not out.exists():
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-vf", f"scale={w16}:{h16}:flags=lanczos",
-                        "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(out)], check=True)  # fmt: skip
-    sx, sy = w16 / info.width, h16 / info.height
-    return out, {k: [[x1 * sx, y1 * sy, x2 * sx, y2 * sy] for x1, y1, x2, y2 in v] for k, v in frames.items()}
-
-
-def real_precision(clip: Path, output: Path, frames: dict[str, list]) -> dict:
-    """On the hand-labelled frames of a real clip: masked areas touching no head (false
-    regions), and the share of pixels outside every head that the output changed."""
-    want = {int(k): np.asarray(v, np.float64).reshape(-1, 4) for k, v in frames.items()}
-    regions = false_regions = 0
-    changed = away_total = 0
-    per_frame = {}
-    for t, (fin, fout) in enumerate(zip(FrameReader(probe(clip)), FrameReader(probe(output)))):
-        if t not in want:
-            continue
-        h, w = fin.shape[:2]
-        heads = np.zeros((h, w), bool)
-        for x1, y1, x2, y2 in want[t]:
-            mx, my = 0.1 * (x2 - x1), 0.1 * (y2 - y1)  # labels drawn by eye: a little slack
-            heads[max(0, int(y1 - my)) : int(y2 + my) + 1, max(0, int(x1 - mx)) : int(x2 + mx) + 1] = True
-        labels, n, diff = changed_regions(fin, fout)
-        false_here = sum(1 for k in range(1, n + 1) if not heads[labels == k].any())
-        regions += n
-        false_regions += false_here
-        changed += int((diff & ~heads).sum())
-        away_total += int((~heads).sum())
-        per_frame[t] = (n, false_here)
-    return {"frames": len(per_frame), "regions": regions, "false_regions": false_regions,
-            "false_per_frame": false_regions / max(len(per_frame), 1),
-            "non_head_masked_share": changed / max(away_total, 1), "per_frame": per_frame}  # fmt: skip
-
-
-def run_vidanon(video: Path, out: Path, *extra: str) -> None:
-    cmd = [sys.executable, "-m", "vidanon", str(video), str(out), "-y", "-q", *extra]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"vidanon failed on {video}: {proc.stderr.strip()}")
-
-
 def false_masks(video: Path, work: Path, *extra: str) -> dict:
     """Run vidanon on a clip without faces; count frames and boxes it masked."""
     tracks = work / f"{video.stem}_tracks.json"
@@ -479,38 +379,6 @@ def false_masks(video: Path, work: Path, *extra: str) -> dict:
     frames = json.loads(tracks.read_text())["frames"]
     return {"frames": len(frames), "frames_masked": sum(1 for f in frames if f),
             "boxes": sum(len(f) for f in frames)}  # fmt: skip
-
-
-def real_report(labels, work: Path, deface: str | None) -> None:
-    heads = json.loads(HEADS.read_text())["clips"]
-    totals: dict[str, list[int]] = {}
-    print(f"\nreal clips, hand-labelled heads ({sum(len(f) for f in heads.values())} frames): masked areas touching "
-          f"no head per frame, non-head pixels masked")
-    for name, frames in heads.items():
-        clip, frames = aligned_clip(SHARED / "videos" / name, frames, work)
-        for label, extra in [("identity", ()), *labels]:
-            if label.startswith("segments") or label == "--no-track":
-                continue
-            out = work / f"real_{Path(name).stem}_{label.strip('-').replace('-', '_')}.mp4"
-            if label == "identity":  # the measure's noise floor: a plain re-encode
-                subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "23",
-                                "-pix_fmt", "yuv420p", str(out)], check=True)  # fmt: skip
-            elif label == "deface":
-                subprocess.run([deface, str(clip), "-o", str(out)], check=True, capture_output=True)
-            else:
-                run_vidanon(clip, out, *extra)
-            r = real_precision(clip, out, frames)
-            t = totals.setdefault(label, [0, 0, 0, 0.0])
-            t[0] += r["frames"]
-            t[1] += r["regions"]
-            t[2] += r["false_regions"]
-            t[3] += r["non_head_masked_share"] * r["frames"]
-            print(f"{Path(name).stem[:22]:22s} {label:11s} frames {r['frames']:2d}  areas {r['regions']:3d}  "
-                  f"false {r['false_regions']:3d} ({r['false_per_frame']:.2f}/frame)  "
-                  f"non-head masked {r['non_head_masked_share'] * 100:.3f}%", flush=True)  # fmt: skip
-    for label, (frames, regions, false, share) in totals.items():
-        print(f"REAL  {label:11s} frames {frames}  areas {regions}  false {false} = {false / max(frames, 1):.3f}/frame  "
-              f"non-head masked {share / max(frames, 1) * 100:.3f}%")
 
 
 def _head_line(covers: list[float]) -> str:
@@ -548,8 +416,13 @@ def main() -> None:
                    help="also run and score this deface executable (e.g. from scripts/bench.py's venv)")
     p.add_argument("--no-face-clips", action="store_true", help="also count masks on the real clips without faces")
     p.add_argument("--real", action="store_true",
-                   help="also measure precision on the real clips with hand-labelled heads (tests/data/heads.json)")
+                   help="also measure precision on the real clips with hand-labelled heads (tests/data/heads.json; "
+                        "see scripts/real_clips.py), vidanon and --deface side by side")
     p.add_argument("--real-only", action="store_true", help="only the real clips' precision")
+    p.add_argument("--real-clips", nargs="+", default=None, metavar="CLIP",
+                   help="only these labelled clips (names or stems) in --real")
+    p.add_argument("--reuse", action="store_true",
+                   help="--real: keep the outputs already in --work (e.g. deface's) instead of running again")
     args = p.parse_args()
     if args.cmd == "score":
         print(json.dumps(score(Path(args.gt), Path(args.input), Path(args.output), args.detail), indent=1))
@@ -621,7 +494,7 @@ def main() -> None:
         if covers:
             print(f"      {'':11s} {_head_line(covers)}")
     if args.real or args.real_only:
-        real_report(labels, work, args.deface)
+        real_report(labels, work, args.deface, args.real_clips, args.reuse)
     if args.no_face_clips:
         for name in ("parking_no_people.mp4", "bottles_hand_no_face.mp4"):
             fm = false_masks(SHARED / "videos" / name, work)
