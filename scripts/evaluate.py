@@ -416,13 +416,10 @@ def main() -> None:
                    help="also run and score this deface executable (e.g. from scripts/bench.py's venv)")
     p.add_argument("--no-face-clips", action="store_true", help="also count masks on the real clips without faces")
     p.add_argument("--real", action="store_true",
-                   help="also measure precision on the real clips with hand-labelled heads (tests/data/heads.json; "
-                        "see scripts/real_clips.py), vidanon and --deface side by side")
+                   help="also measure precision on the hand-labelled real clips (see scripts/real_clips.py)")
     p.add_argument("--real-only", action="store_true", help="only the real clips' precision")
-    p.add_argument("--real-clips", nargs="+", default=None, metavar="CLIP",
-                   help="only these labelled clips (names or stems) in --real")
-    p.add_argument("--reuse", action="store_true",
-                   help="--real: keep the outputs already in --work (e.g. deface's) instead of running again")
+    p.add_argument("--real-clips", nargs="+", metavar="CLIP", help="--real: only these clips (names or stems)")
+    p.add_argument("--reuse", action="store_true", help="--real: keep the outputs already in --work (deface's)")
     args = p.parse_args()
     if args.cmd == "score":
         print(json.dumps(score(Path(args.gt), Path(args.input), Path(args.output), args.detail), indent=1))
