@@ -86,15 +86,16 @@ def changed_regions(fin: np.ndarray, fout: np.ndarray, min_area: int = 12):
 
 
 def readable_clip(clip: Path, work: Path) -> Path:
-    """A raw H.264/H.265 stream remuxed (stream copy) into Matroska, once, into ``work``;
-    any other clip as it is. The stream's frames keep their decode order (the labels' frame
-    numbers); the frame count is checked against the raw stream's."""
+    """A raw H.264/H.265 stream put into Matroska, once, into ``work``; any other clip as it
+    is. A stream copy is refused by the muxer (the raw stream has no timestamps), so the frames
+    are re-encoded losslessly (x264 at QP 0) in the order ffmpeg decodes them (the labels'
+    frame numbers); the frame count is checked against the raw stream's."""
     if clip.suffix.lower() not in RAW_STREAMS:
         return clip
     out = work / f"remuxed_{clip.stem}.mkv"
     if not out.exists():
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-fflags", "+genpts", "-i", str(clip), "-map", "0:v:0",
-                        "-c", "copy", str(out)], check=True)  # fmt: skip
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-c:v", "libx264",
+                        "-qp", "0", "-preset", "ultrafast", str(out)], check=True)  # fmt: skip
         want, got = count_frames(clip), count_frames(out)
         if want != got:
             out.unlink()
