@@ -251,7 +251,9 @@ def run_batch(
 
 
 def _part_path(output: Path, k: int) -> Path:
-    return output.with_name(f".{output.stem}.vidanon-{os.getpid()}.part{k}{output.suffix}")
+    from .media.paths import temp_path_for
+
+    return temp_path_for(output, f"part{k}")
 
 
 def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
@@ -289,7 +291,7 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
         tmp = temp_path_for(target)
         try:
             plan = join_parts(parts, tmp, container_of(target), info if audio else None, source=info,
-                              metadata=metadata)  # fmt: skip
+                              metadata=metadata, name=str(target))  # fmt: skip
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)

@@ -37,7 +37,8 @@ import numpy as np
 from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
 from .detect.view import detector_view
 from .detections import FACE, PERSON, PLATE, Detections
-from .media.paths import prepare_output
+from .errors import ResourceError, out_of_memory
+from .media.paths import OutputClaim, prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
 from .media.sink import FileSink, Stats
@@ -364,18 +365,26 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         if opts.on_frames is not None:
             opts.on_frames(1)
 
+    claim: OutputClaim | None = None
     try:
+        if not opts.overwrite:  # the name taken now: of two runs writing it, the second is refused
+            claim = OutputClaim(target)
         sink = FileSink(target, info, opts)
         run_stages(source, stages, consume)
         sink.finish()
         if opts.save_tracks:
             recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
         sink.commit()
-    except BaseException:
+    except BaseException as exc:
         source.close()
         if sink is not None:
             sink.abort()
+        if claim is not None:
+            claim.release()
         progress.close()
+        if out_of_memory(exc):
+            raise ResourceError(f"out of memory while anonymizing {info.path.name} ({info.width}x{info.height} "
+                                "frames); free some memory, or try --batch-size 1 and --detect-size 960") from None
         raise
     finally:
         source.close()

@@ -34,6 +34,7 @@ class FileSink:
                 self.tmp, info.width, info.height, info.fps, container_of(target), codec=opts.codec, crf=opts.crf,
                 preset=opts.preset, audio_from=info if opts.audio else None, source=info, metadata=opts.metadata,
                 odd_size=opts.odd_size, extras=opts.frame_range is None,  # a part: the join adds the extras
+                name=str(target),
             )  # fmt: skip
         except BaseException:
             self.abort()
