@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import count_frames, ffmpeg, file_hash, make_clip
+from conftest import count_frames, file_hash, make_clip
 from media import header, round_trip, run_ffmpeg, video_times
+from test_robustness import run, vidanon_lines  # noqa: F401 - run: the in-process CLI fixture
 
 from vidanon import cli
 from vidanon.errors import InputError, OutputError
-from vidanon.media import paths, probe as probe_module
+from vidanon.media import paths
+from vidanon.media import probe as probe_module
 from vidanon.media.probe import MAX_PIXELS, check_frame_size, probe
 from vidanon.pipeline import anonymize
 
@@ -25,25 +27,6 @@ TESTSRC = ("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25")
 
 def leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name.startswith(".")]
-
-
-@pytest.fixture
-def run(capsys):
-    """The CLI in this process (the detector loads once): (exit code, stderr)."""
-    import signal
-
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-
-    def call(*args):
-        try:
-            code = cli.main([str(a) for a in args] + ["-q"])
-        finally:
-            signal.signal(signal.SIGINT, saved[0])
-            signal.signal(signal.SIGTERM, saved[1])
-        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("vidanon")]
-        return code, err
-
-    return call
 
 
 # ---------------------------------------------------------------------------- 4: RGB-coded video
@@ -89,6 +72,7 @@ def test_huge_frames_are_refused_before_decoding(tmp_path, run):
     with pytest.raises(InputError, match="16000x16000"):
         probe(src)
     code, err = run(src, tmp_path / "out.mp4")
+    err = vidanon_lines(err)
     assert code == 2 and len(err) == 1 and "megapixels" in err[0], err
     assert not (tmp_path / "out.mp4").exists()
 
@@ -124,6 +108,7 @@ def test_out_of_memory_and_interrupts_leave_nothing(tmp_path, run, monkeypatch, 
     monkeypatch.setattr(FileSink, "write", fail)
     out = tmp_path / "out.mp4"
     code, err = run(src, out)
+    err = vidanon_lines(err)
     if error == "interrupt":
         assert code == 130
     else:  # was "internal error: MemoryError" / 17 lines from TensorFlow, exit 70

@@ -9,7 +9,6 @@ from pathlib import Path
 from ..errors import OutputError
 from .plan import container_of
 
-
 NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, APFS, NTFS: 255)
 
 
