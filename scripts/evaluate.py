@@ -34,15 +34,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from real_clips import grey, real_report, run_vidanon, same_size  # noqa: E402
+
 from vidanon.batch import CONTEXT, split_frames  # noqa: E402
 from vidanon.evaluation import load_stills  # noqa: E402
-from vidanon.media.ffmpeg import ffmpeg_exe
 from vidanon.media.probe import probe
 from vidanon.media.reader import FrameReader  # noqa: E402
 from vidanon.media.writer import VideoWriter
 from vidanon.render.masks import ellipse_template  # noqa: E402
-
-from real_clips import grey, real_report, run_vidanon, same_size  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "eval"
 

@@ -280,7 +280,7 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
         target = prepare_output(job.output, info.path, overwrite=True)
         with AtomicOutput(target) as tmp:
             plan = join_parts(parts, tmp, container_of(target), info if audio else None, source=info,
-                              metadata=metadata)  # fmt: skip
+                              metadata=metadata, name=str(target))  # fmt: skip
         summaries = [r.summary for r in results]
         merged = dict(summaries[0])
         for key in ("frames", "faces", "frames_with_faces"):

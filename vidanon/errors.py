@@ -37,3 +37,15 @@ class EncodeError(VidanonError):
     """ffmpeg failed while decoding or encoding."""
 
     exit_code = 5
+
+
+class ResourceError(VidanonError):
+    """The machine ran out of memory (the host's or the GPU's) during the run."""
+
+    exit_code = 5
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says memory ran out: Python's or NumPy's MemoryError, or TensorFlow's
+    ResourceExhaustedError (host or GPU memory; recognised by name: TensorFlow is not imported)."""
+    return isinstance(exc, MemoryError) or type(exc).__name__ == "ResourceExhaustedError"

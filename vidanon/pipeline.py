@@ -37,7 +37,8 @@ from .detect import Detector
 from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
 from .detect.view import detector_view
 from .detections import Detections
-from .media.paths import prepare_output
+from .errors import ResourceError, out_of_memory
+from .media.paths import OutputClaim, prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
 from .media.sink import EncodeSettings, FileSink, Stats
@@ -312,7 +313,10 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         if opts.on_frames is not None:
             opts.on_frames(1)
 
+    claim: OutputClaim | None = None
     try:
+        if not opts.overwrite:  # the name taken now: of two runs writing it, the second is refused
+            claim = OutputClaim(target)
         settings = EncodeSettings(
             codec=opts.codec, crf=opts.crf, preset=opts.preset, audio=opts.audio, metadata=opts.metadata,
             odd_size=opts.odd_size, extras=opts.frame_range is None,  # a part: the join adds the extras
@@ -323,11 +327,16 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         if opts.save_tracks:
             recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
         sink.commit()
-    except BaseException:
+    except BaseException as exc:
         source.close()
         if sink is not None:
             sink.abort()
+        if claim is not None:
+            claim.release()
         progress.close()
+        if out_of_memory(exc):
+            raise ResourceError(f"out of memory while anonymizing {info.path.name} ({info.width}x{info.height} "
+                                "frames); free some memory, or try --batch-size 1 and --detect-size 960") from None
         raise
     finally:
         source.close()

@@ -3,8 +3,10 @@ it may use, and what it said when it failed."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
+import subprocess
 import sys
 import threading
 from collections import deque
@@ -81,3 +83,36 @@ def thread_args() -> list[str]:
     """ffmpeg's thread count: a worker's share of the cores, else ffmpeg's default (all)."""
     n = worker_threads()
     return ["-threads", str(n)] if n else []
+
+
+# Demuxers that open what an input names (other files, URLs, scripts): playlists (HLS, DASH),
+# file lists (ffconcat), compositions (IMF), session descriptions (SDP, RTP, RTSP, SAP),
+# scripts (AviSynth, VapourSynth), disc structures. A video file never needs them.
+REFERENCING_DEMUXERS = frozenset({"hls", "dash", "concat", "imf", "sdp", "rtp", "rtsp", "sap", "avisynth",
+                                  "vapoursynth", "dvdvideo", "bluray"})  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1)
+def file_demuxers() -> str:
+    """The bundled ffmpeg's demuxers, less devices and :data:`REFERENCING_DEMUXERS`, as
+    ``-format_whitelist`` takes them."""
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-demuxers"], capture_output=True, text=True,
+                         timeout=30).stdout  # fmt: skip
+    names = []
+    for line in out.split("---", 1)[-1].splitlines():  # " D d lavfi   Libavfilter ...": flags, names
+        flags, rest = line[1:4], line[4:].split()
+        if flags.startswith("D") and "d" not in flags and rest:
+            names += [name for name in rest[0].split(",") if name not in REFERENCING_DEMUXERS]
+    return ",".join(names)
+
+
+def input_args(path: str | os.PathLike) -> list[str]:
+    """``-i`` for a user's file: named as a local file (``file:``, so that ``pipe:0.mp4``, ``-``
+    or ``concat:a|b`` are file names, not URLs), read through the file protocol only and by
+    a demuxer that does not follow references to other files (a playlist is refused)."""
+    return ["-protocol_whitelist", "file", "-format_whitelist", file_demuxers(), "-i", file_url(path)]
+
+
+def file_url(path: str | os.PathLike) -> str:
+    """A local path as ffmpeg must read it: never as a URL or a protocol."""
+    return f"file:{os.fspath(path)}"

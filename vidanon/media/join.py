@@ -6,18 +6,20 @@ import subprocess
 from pathlib import Path
 
 from ..errors import EncodeError
-from .ffmpeg import failure_message, ffmpeg_command, start_times
+from .ffmpeg import failure_message, ffmpeg_command, file_url, start_times
+from .paths import temp_path_for
 from .plan import StreamPlan, plan_streams
 from .probe import VideoInfo
 
 
 def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoInfo | None,
-               source: VideoInfo | None = None, metadata: str = "private") -> StreamPlan:  # fmt: skip
+               source: VideoInfo | None = None, metadata: str = "private", name: str | None = None) -> StreamPlan:  # fmt: skip
     """Concatenate encoded parts (same codec and settings) into ``path`` without
     re-encoding them, with the audio (when ``audio_from`` is given), subtitles, chapters
-    and metadata of ``source`` as :class:`~vidanon.media.writer.VideoWriter` adds them."""
+    and metadata of ``source`` as :class:`~vidanon.media.writer.VideoWriter` adds them; ``name``: the output as the
+    user named it, for messages (``path`` may be a temporary file)."""
     source = source if source is not None else audio_from
-    listing = path.with_name(f".{path.name}.parts.txt")
+    listing = temp_path_for(path, "parts", ".txt")
     lines = []
     for part in parts:
         quoted = str(part.resolve()).replace("'", "'\\''")
@@ -26,18 +28,18 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
     shift, first = start_times(source)
     # the concat demuxer starts the first part at 0: put it back where it was
     offset = first - shift if first is not None else 0.0
-    cmd = ffmpeg_command(offset) + ["-f", "concat", "-safe", "0", "-i", str(listing)]
+    cmd = ffmpeg_command(offset) + ["-f", "concat", "-safe", "0", "-i", file_url(listing)]
     plan = plan_streams(container, source, audio_from is not None, metadata, shift=shift)
     cmd += plan.inputs + ["-map", "0:v:0"] + plan.args
     cmd += ["-copyts", "-c:v", "copy"]
     if container in ("mp4", "mov"):
         cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
-    cmd += ["-f", container, str(path)]
+    cmd += ["-f", container, file_url(path)]
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")
     finally:
         listing.unlink(missing_ok=True)
     if done.returncode != 0:
         detail = " ".join(done.stderr.split())
-        raise EncodeError(failure_message(path.name, detail, done.returncode, "joining the parts of", detail[-200:]))
+        raise EncodeError(failure_message(name or path.name, detail, done.returncode, "joining the parts of", detail[-200:]))
     return plan

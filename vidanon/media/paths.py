@@ -9,21 +9,23 @@ from pathlib import Path
 from ..errors import OutputError
 from .plan import container_of
 
-
-def _hidden_path(target: Path, tag: str) -> Path:
-    """A hidden file beside ``target``, named after it, this process and ``tag``, with its
-    extension (the one naming scheme of vidanon's temporary files)."""
-    return target.with_name(f".{target.stem}.vidanon-{os.getpid()}.{tag}{target.suffix}")
+NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, APFS, NTFS: 255)
 
 
-def temp_path_for(target: Path) -> Path:
-    """Where ``target`` is written until it is complete."""
-    return _hidden_path(target, "partial")
+def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None) -> Path:
+    """THE name of a temporary file beside ``target``: hidden, unique to this process and
+    recognisable, ``.<stem>.vidanon-<pid>.<tag><suffix>`` (suffix: the target's), the stem
+    shortened so that the name fits in NAME_MAX bytes whatever the target's length."""
+    suffix = target.suffix if suffix is None else suffix
+    tail = f".vidanon-{os.getpid()}.{tag}{suffix}"
+    room = NAME_MAX - 1 - len(tail.encode())
+    stem = target.stem.encode()[: max(room, 0)].decode(errors="ignore")  # cut on a whole character
+    return target.with_name(f".{stem}{tail}")
 
 
 def part_path_for(target: Path, k: int) -> Path:
     """Where part ``k`` of a segmented run (``--segments``) of ``target`` is written."""
-    return _hidden_path(target, f"part{k}")
+    return temp_path_for(target, f"part{k}")
 
 
 class AtomicOutput:
@@ -61,6 +63,37 @@ class AtomicOutput:
                 raise
         else:
             self.abort()
+
+
+class OutputClaim:
+    """The output name taken for one run: an empty file created exclusively at the target
+    (``O_EXCL``: of two runs, exactly one gets it), replaced by the finished output, or
+    removed by :meth:`release` if the run fails. A second run without ``--overwrite`` is
+    refused, even while the first one is still working."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            from ..options import ask
+
+            raise OutputError(f"output {target} already exists (or another run is writing it); "
+                              f"pass {ask('overwrite', True)} to replace it") from None  # fmt: skip
+        except OSError as exc:
+            raise OutputError(f"cannot create the output {target}: {exc.strerror or exc}") from None
+        stat = os.fstat(fd)
+        os.close(fd)
+        self._ident = (stat.st_dev, stat.st_ino)
+
+    def release(self) -> None:
+        """Remove the placeholder, if it is still the empty file this run created."""
+        try:
+            stat = os.stat(self.target)
+            if (stat.st_dev, stat.st_ino) == self._ident and stat.st_size == 0:
+                os.unlink(self.target)
+        except OSError:
+            pass
 
 
 def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool, mkdir: bool = True) -> Path:

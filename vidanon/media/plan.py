@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OutputError
+from .ffmpeg import input_args
 from .probe import VideoInfo
 from .streams import split_metadata
 
@@ -105,13 +106,13 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         if audio and source.has_audio:
             copyable = _AUDIO_COPY[container]
             codec = "copy" if copyable is None or source.audio_codec in copyable else _AUDIO_ENCODER[container]
-            plan.inputs = ["-i", str(source.path)]
+            plan.inputs = input_args(source.path)
             plan.args = ["-map", f"{index}:a?", "-c:a", codec]
             plan.audio = 1
         plan.args += ["-map_metadata:g", "-1", "-map_metadata:s", "-1", "-map_chapters", "-1"]
         return plan
     inputs = ["-itsoffset", f"{-shift:.9f}"] if shift else []
-    inputs += ["-i", str(source.path)]
+    inputs += input_args(source.path)
     maps: list[str] = []
     out_kind = {"audio": 0, "subtitle": 0, "attachment": 0}
     removed: list[str] = []

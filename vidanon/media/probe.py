@@ -16,10 +16,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .ffmpeg import ffmpeg_exe
+from .ffmpeg import ffmpeg_exe, input_args
 from .streams import Header, PacketTimes, packet_times, parse_header
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
+
+# The largest frames taken: 35,651,584 pixels (8192x4352), the largest picture of H.264 and
+# HEVC level 6.2, the top levels (8K UHD 7680x4320 and DCI 8K 8192x4320 fit), and at most
+# 16384 pixels a side. Beyond that no player plays the output, and a frame alone needs over
+# 100 MB as RGB (the pipeline holds a few dozen); a tiny file can claim 16000x16000.
+MAX_PIXELS = 8192 * 4352
+MAX_SIDE = 16384
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,41 @@ def rational_fps(fps: float) -> Fraction:
     ntsc = fps * 1.001
     if abs(ntsc - round(ntsc)) < 0.005 and abs(fps - round(fps)) > 0.005:
         return Fraction(round(ntsc) * 1000, 1001)
+    if fps < 1:  # 0.25 -> 1/4: the period, not the rate, in small numbers (never rounded to 0)
+        return 1 / Fraction(1 / fps).limit_denominator(1000)
     return Fraction(fps).limit_denominator(1000)
+
+
+def check_frame_size(path: Path, width: int, height: int) -> None:
+    """Refuse frames beyond :data:`MAX_PIXELS` or :data:`MAX_SIDE` (before any is decoded)."""
+    if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
+        raise InputError(f"input {path} has {width}x{height} frames ({width * height / 1e6:.0f} megapixels): the most "
+                         f"vidanon takes is {MAX_PIXELS / 1e6:.1f} megapixels (8192x4352, 8K) and {MAX_SIDE} "
+                         "pixels a side")  # fmt: skip
+
+
+def _frame_rate(path: Path, printed, packets: PacketTimes | None) -> Fraction:
+    """The frame rate: from ffmpeg's printed one (29.97 -> 30000/1001); below 1 fps, where
+    the printed one has too few digits (1/3600 fps prints as 0.0003), the packets' spacing."""
+    exact = _packet_rate(packets)
+    try:
+        fps = rational_fps(float(printed or 0.0))
+    except (TypeError, ValueError):
+        fps = None
+    if exact is not None and (fps is None or fps < 1):
+        return exact
+    if fps is None:
+        raise InputError(f"input {path} has no usable frame rate")
+    return fps
+
+
+def _packet_rate(packets: PacketTimes | None) -> Fraction | None:
+    """1 / the typical gap between frames, exactly (in the packets' time base)."""
+    if packets is None or packets.count < 2:
+        return None
+    ticks = sorted(round(t / packets.time_base) for t in np.diff(np.asarray(packets.times, np.float64)))
+    gap = ticks[len(ticks) // 2]
+    return 1 / (gap * packets.time_base) if gap > 0 else None
 
 
 def check_input(path: str | os.PathLike) -> Path:
@@ -108,14 +149,16 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     from moviepy.video.io.ffmpeg_reader import FFmpegInfosParser
 
     path = check_input(path)
+    _refuse_playlist(path)
     try:
-        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *input_args(path)],
                               capture_output=True, timeout=120)  # fmt: skip
         header = proc.stderr.decode("utf8", errors="replace")
         _refuse_still_image(path, header)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            infos = FFmpegInfosParser(header, str(path), check_duration=True).parse()
+            # a raw stream (.h264, .hevc, a .y4m being written) has no duration: the packets tell
+            infos = FFmpegInfosParser(header, str(path), check_duration="Duration: N/A" not in header).parse()
     except InputError:
         raise
     except Exception as exc:
@@ -135,13 +178,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         sar = 1 / sar if sar else sar
     if width < 2 or height < 2:
         raise InputError(f"input {path} is {width}x{height}: frames must be at least 2x2 pixels")
-    fps_value = infos.get("video_fps") or 0.0
-    try:
-        fps = rational_fps(float(fps_value))
-    except (TypeError, ValueError):
-        raise InputError(f"input {path} has no usable frame rate") from None
-    duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
+    check_frame_size(path, width, height)
     packets = packet_times(ffmpeg_exe(), path)
+    fps = _frame_rate(path, infos.get("video_fps"), packets)
+    duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
+    if not duration and packets is not None and packets.count:
+        duration = packets.times[-1] - packets.times[0] + float(1 / fps)
     if packets is not None and packets.count:
         n_frames = packets.count
         variable = _uneven(packets)
@@ -182,6 +224,18 @@ def _uneven(packets: PacketTimes) -> bool:
     typical = float(np.median(gaps))
     tolerance = max(1.5 * float(packets.time_base), 0.02 * typical)
     return bool(np.any(np.abs(gaps - typical) > tolerance))
+
+
+def _refuse_playlist(path: Path) -> None:
+    """Playlists and file lists name other files (anything readable, ``/etc/passwd`` too):
+    refused by name here; ffmpeg is also never allowed their demuxers (:func:`input_args`)."""
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    kind = ("an HLS playlist" if head.startswith(b"#EXTM3U") else "an ffconcat file list" if head.startswith(b"ffconcat")
+            else "a DASH manifest" if b"<MPD" in head else None)  # fmt: skip
+    if kind:
+        raise InputError(f"input {path} is {kind}, which names other files; vidanon reads one video file "
+                         "(join the parts with ffmpeg first)")  # fmt: skip
 
 
 def _refuse_still_image(path: Path, header: str) -> None:

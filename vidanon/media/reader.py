@@ -17,8 +17,9 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError
-from .ffmpeg import StderrTail, ffmpeg_command, ffmpeg_exe, thread_args
+from .ffmpeg import StderrTail, ffmpeg_command, ffmpeg_exe, input_args, thread_args
 from .probe import VideoInfo
+from .streams import NO_PTS
 
 
 class Frame(np.ndarray):
@@ -58,7 +59,7 @@ class FrameReader:
         stats_r, stats_w = os.pipe()
         stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
         cmd = ffmpeg_command(overwrite=False) + [
-            *thread_args(), "-i", str(info.path),
+            *thread_args(), *input_args(info.path),
             "-map", "0:v:0", "-an", "-sn", "-dn", *select,
             "-fps_mode", "passthrough",
             *stats, "-f", "rawvideo", "-pix_fmt", "rgb48le" if self.deep else "rgb24", "pipe:1",
@@ -87,7 +88,9 @@ class FrameReader:
         try:
             # ffmpeg's output times start at the input file's start (0.033 s for many .mkv,
             # 1.4 s for MPEG-TS): added back, they are the file's own, as the packets' are
-            return Fraction(int(line[0])) * Fraction(line[1]) + self._file_start
+            pts = int(line[0])
+            # a raw stream's frames (.h264) have no time: None, the next slot at the frame rate
+            return Fraction(pts) * Fraction(line[1]) + self._file_start if pts != NO_PTS else None
         except (IndexError, ValueError, ZeroDivisionError):
             return None
 

@@ -48,6 +48,7 @@ class FileSink:
                 self.tmp, info.width, info.height, info.fps, container_of(target), codec=settings.codec,
                 crf=settings.crf, preset=settings.preset, audio_from=info if settings.audio else None, source=info,
                 metadata=settings.metadata, odd_size=settings.odd_size, extras=settings.extras,
+                name=str(target),
             )  # fmt: skip
         except BaseException:
             self.abort()

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from .ffmpeg import input_args
+
 
 @dataclass
 class Stream:
@@ -194,6 +196,9 @@ def _top_level_split(text: str) -> list[str]:
 # --------------------------------------------------------------------------- packets
 
 
+NO_PTS = -(1 << 63)  # AV_NOPTS_VALUE, as framecrc prints a packet without a time
+
+
 @dataclass(frozen=True)
 class PacketTimes:
     """The first video stream's packets: count and presentation times in seconds, sorted."""
@@ -209,14 +214,15 @@ class PacketTimes:
 def packet_times(ffmpeg: str, path: Path, timeout: float = 600) -> PacketTimes | None:
     """Read every packet of the first video stream without decoding (about 30 ms for
     1400 packets); None when ffmpeg cannot list them."""
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(path),
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(path),
            "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:1"]  # fmt: skip
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
     tb = Fraction(1, 1)
-    pts: list[int] = []
+    pts: list[int | None] = []  # None: the packet has no time (a raw stream: .h264, .hevc)
+    durations: list[int] = []
     for line in done.stdout.decode("ascii", errors="replace").splitlines():
         if line.startswith("#tb 0:"):
             tb = Fraction(line.split(":", 1)[1].strip())
@@ -233,13 +239,18 @@ def packet_times(ffmpeg: str, path: Path, timeout: float = 600) -> PacketTimes |
         if flags & 0x4:  # AV_PKT_FLAG_DISCARD: an edit list hides it, the decoder drops it
             continue
         try:
-            pts.append(int(fields[2]))
-        except ValueError:  # no timestamp ("N/A"): keep the count, times unknown
-            pts.append(pts[-1] + 1 if pts else 0)
+            value = int(fields[2])
+            pts.append(value if value != NO_PTS else None)
+        except ValueError:  # "N/A"
+            pts.append(None)
+        durations.append(int(fields[3]) if fields[3].lstrip("-").isdigit() else 0)
     if not pts:
         return None
-    pts.sort()
-    return PacketTimes(tuple(float(p * tb) for p in pts), tb)
+    filled: list[int] = []  # a packet without a time comes after the one before it, by its duration
+    for p, d in zip(pts, durations):
+        filled.append(p if p is not None else (filled[-1] + max(d, 1) if filled else 0))
+    filled.sort()
+    return PacketTimes(tuple(float(p * tb) for p in filled), tb)
 
 
 # --------------------------------------------------------------------------- metadata

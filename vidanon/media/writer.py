@@ -15,10 +15,17 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EncodeError
-from .ffmpeg import StderrTail, failure_message, ffmpeg_command, start_times, thread_args
+from .ffmpeg import StderrTail, failure_message, ffmpeg_command, file_url, start_times, thread_args
 from .matroska import NS, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, plan_streams
 from .probe import VideoInfo
+
+RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
+
+
+def is_rgb_coded(source: VideoInfo) -> bool:
+    """The input's frames are stored as RGB (or a palette), not YUV."""
+    return source.color_space == "gbr" or (source.pix_fmt or "").startswith(RGB_FORMATS)
 
 
 class VideoWriter:
@@ -41,8 +48,10 @@ class VideoWriter:
         metadata: str = "private",
         odd_size: str = "pad",
         extras: bool = True,
+        name: str | None = None,
     ) -> None:
         self.path = path
+        self.name = name or path.name  # the output as the user named it (``path`` may be a temporary file)
         self.frames_written = 0
         self.fps = Fraction(fps)
         self.notes: list[str] = []  # what the user should know about the output
@@ -115,7 +124,7 @@ class VideoWriter:
             cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
             if codec == "libx265":
                 cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
-        cmd += ["-f", container, str(path)]
+        cmd += ["-f", container, file_url(path)]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
@@ -127,8 +136,12 @@ class VideoWriter:
         if source is None:
             return ["-pix_fmt", pix_fmt]
         args: list[str] = []
-        matrix = SCALE_MATRIX.get(source.color_space or "", "bt601")
-        full = source.color_range == "pc"
+        # RGB-coded video (PNG, QuickTime Animation, FFV1 bgr0, libx264rgb: matrix "gbr") has no
+        # YUV matrix of its own to keep: written as BT.709 YUV in the limited range, as players expect
+        rgb = is_rgb_coded(source)
+        space, rng = ("bt709", "tv") if rgb else (source.color_space, source.color_range)
+        matrix = SCALE_MATRIX.get(space or "", "bt601")
+        full = rng == "pc"
         if tonemap:
             # An 8-bit codec for HDR: tone-mapped to SDR BT.709 (zscale + tonemap).
             prim = source.color_primaries or "bt2020"
@@ -142,23 +155,23 @@ class VideoWriter:
             return ["-vf", vf, "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
                     "-color_range", "pc" if full else "tv"]  # fmt: skip
         scale = []  # the input's matrix and range when it names them (else ffmpeg's defaults, as when decoding)
-        if source.color_space:
+        if space:
             scale.append(f"out_color_matrix={matrix}")
-        if source.color_range:
+        if rng:
             scale.append(f"out_range={'pc' if full else 'tv'}")
         vf = (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
         tags = {"color_primaries": source.color_primaries, "color_trc": source.color_trc,
-                "colorspace": source.color_space, "range": source.color_range}
+                "colorspace": space, "range": rng}
         tags = {k: v for k, v in tags.items() if v}
         if tags:  # the frames carry the tags to the encoder (its own options alone lose them)
             vf += ",setparams=" + ":".join(f"{k}={v}" for k, v in tags.items())
         if source.sar:
             vf += f",setsar={source.sar.numerator}/{source.sar.denominator}"
         args += ["-vf", vf]
-        if source.color_range:
-            args += ["-color_range", source.color_range]
-        if source.color_space:
-            args += ["-colorspace", source.color_space]
+        if rng:
+            args += ["-color_range", rng]
+        if space:
+            args += ["-colorspace", space]
         if source.color_primaries:
             args += ["-color_primaries", source.color_primaries]
         if source.color_trc:
@@ -216,7 +229,7 @@ class VideoWriter:
         return out
 
     def _failure(self) -> str:
-        return failure_message(self.path.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
+        return failure_message(self.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
                                self._stderr.summary())  # fmt: skip
 
     def close(self) -> None:

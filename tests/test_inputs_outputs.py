@@ -1,0 +1,228 @@
+"""Inputs and outputs at the edges (issue 31): RGB-coded video, extreme frame rates and
+sizes, raw streams, file names that look like URLs, playlists, long output names, two runs
+writing one output, running out of memory or disk. Inputs are made by the bundled ffmpeg."""
+
+import os
+import resource
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import count_frames, file_hash, make_clip
+from media import header, round_trip, run_ffmpeg, video_times
+from test_robustness import run, vidanon_lines  # noqa: F401 - run: the in-process CLI fixture # noqa: F811
+
+from vidanon import cli
+from vidanon.errors import InputError, OutputError
+from vidanon.media import paths
+from vidanon.media import probe as probe_module
+from vidanon.media.probe import MAX_PIXELS, check_frame_size, probe
+from vidanon.pipeline import anonymize
+
+TESTSRC = ("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25")
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+# ---------------------------------------------------------------------------- 4: RGB-coded video
+@pytest.mark.parametrize("name, codec", [("png.mov", ("-c:v", "png")), ("bgr0.mkv", ("-c:v", "ffv1", "-pix_fmt", "bgr0")),
+                                         ("x264rgb.mkv", ("-c:v", "libx264rgb")), ("png.mkv", ("-c:v", "png"))])  # fmt: skip
+def test_rgb_coded_inputs_are_written_as_bt709_yuv(tmp_path, name, codec):
+    src = tmp_path / name
+    run_ffmpeg(*TESTSRC, "-frames:v", 5, *codec, src)
+    assert probe(src).color_space == "gbr" or probe(src).pix_fmt.startswith(("rgb", "bgr", "gbr"))
+    out = tmp_path / "out.mp4"
+    round_trip(src, out)  # failed: "-colorspace gbr", which libx264 refuses
+    video = header(out).video
+    assert (video.color_space, video.color_range) == ("bt709", "tv")
+    assert count_frames(out) == 5
+    before, after = np.stack([f.copy() for f in _frames(src)]), np.stack([f.copy() for f in _frames(out)])
+    assert np.abs(before.astype(int) - after.astype(int)).mean() < 6  # the same picture (x264's loss only)
+
+
+def _frames(path):
+    from vidanon.media.reader import FrameReader
+
+    return FrameReader(probe(path))
+
+
+# ---------------------------------------------------------------------------- 6: very low frame rates
+def test_one_frame_an_hour_keeps_its_exact_rate(tmp_path):
+    src = tmp_path / "slow.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=1/3600", "-frames:v", 10, "-c:v", "libx264", src)
+    info = probe(src)  # ffmpeg prints "0.0003 fps": was rounded to 0 (ZeroDivisionError)
+    assert info.fps == Fraction(1, 3600) and info.n_frames == 10
+    out = tmp_path / "out.mkv"
+    round_trip(src, out)
+    times, _ = video_times(out)
+    assert len(times) == 10 and np.allclose(np.diff(times), 3600)
+
+
+# ---------------------------------------------------------------------------- 7: size and memory
+def test_huge_frames_are_refused_before_decoding(tmp_path, run):
+    from vidanon.media.matroska import NS, mkv_frame_head, mkv_header
+
+    src = tmp_path / "huge.mkv"  # 200 bytes that claim 16000x16000 frames (768 MB each as RGB)
+    src.write_bytes(mkv_header(16000, 16000, False, NS // 25) + mkv_frame_head(0, 3) + b"\0\0\0")
+    with pytest.raises(InputError, match="16000x16000"):
+        probe(src)
+    code, err = run(src, tmp_path / "out.mp4")
+    err = vidanon_lines(err)
+    assert code == 2 and len(err) == 1 and "megapixels" in err[0], err
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_8k_is_taken(tmp_path):
+    for size in ((7680, 4320), (8192, 4320), (4320, 7680), (16384, 2048)):
+        check_frame_size(Path("x"), *size)
+    for size in ((8192, 8192), (16385, 64), (16000, 16000)):
+        with pytest.raises(InputError):
+            check_frame_size(Path("x"), *size)
+    assert 7680 * 4320 <= MAX_PIXELS
+    src = tmp_path / "8k.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "color=c=gray:size=7680x4320:rate=25", "-frames:v", 1, "-c:v", "libx264",
+               "-preset", "ultrafast", src)  # fmt: skip
+    assert (probe(src).width, probe(src).height) == (7680, 4320)
+
+
+@pytest.mark.parametrize("error", ["memory", "tensorflow", "interrupt"])
+def test_out_of_memory_and_interrupts_leave_nothing(tmp_path, run, monkeypatch, error):
+    from vidanon.media.sink import FileSink
+
+    def fail(self, frame, source=None):
+        if error == "memory":
+            raise MemoryError("Unable to allocate 768 MiB for an array")
+        if error == "interrupt":
+            raise cli.Interrupted(2)
+        import tensorflow as tf
+
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor with shape[8,3,4320,7680]")
+
+    src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    digest = file_hash(src)
+    monkeypatch.setattr(FileSink, "write", fail)
+    out = tmp_path / "out.mp4"
+    code, err = run(src, out)
+    err = vidanon_lines(err)
+    if error == "interrupt":
+        assert code == 130
+    else:  # was "internal error: MemoryError" / 17 lines from TensorFlow, exit 70
+        assert code == 5 and len(err) == 1 and "out of memory" in err[0], err
+    assert not out.exists() and leftovers(tmp_path) == [] and file_hash(src) == digest
+
+
+# ---------------------------------------------------------------------------- 8: two runs, one output
+def test_a_second_run_on_the_same_output_is_refused(tmp_path, monkeypatch):
+    """Run B starts while run A is writing (both passed the "exists" check): B is refused."""
+    from vidanon.media.sink import FileSink
+
+    src = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    out = tmp_path / "out.mp4"
+    second: list = []
+    write = FileSink.write
+
+    def write_and_start_another(self, frame, source=None):
+        if not second:
+            second.append(None)  # once (B's own frames are written as usual)
+            try:
+                second[0] = anonymize(src, out)
+            except OutputError as exc:
+                second[0] = exc
+        write(self, frame, source)
+
+    monkeypatch.setattr(FileSink, "write", write_and_start_another)
+    first = anonymize(src, out)
+    assert isinstance(second[0], OutputError) and "already exists" in str(second[0]), second
+    assert first.frames == 4 and count_frames(out) == 4 and leftovers(tmp_path) == []
+
+
+def test_the_claim_is_dropped_when_the_run_fails(tmp_path):
+    out = tmp_path / "out.mp4"
+    claim = paths.OutputClaim(out)
+    with pytest.raises(OutputError):
+        paths.OutputClaim(out)
+    claim.release()
+    assert not out.exists()
+    out.write_bytes(b"finished")  # replaced by the output meanwhile: kept
+    paths.OutputClaim(tmp_path / "other.mp4").release()
+    assert out.read_bytes() == b"finished"
+
+
+# ---------------------------------------------------------------------------- 9: long output names
+def test_a_234_byte_output_name_works(tmp_path, run):
+    src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
+    out = tmp_path / ("é" * 115 + ".mp4")  # 234 bytes: the temporary name added 28 (> 255)
+    assert len(out.name.encode()) == 234
+    code, err = run(src, out)
+    assert code == 0, err
+    assert count_frames(out) == 3 and leftovers(tmp_path) == []
+    for name in ("a" * 251 + ".mkv", "é" * 125 + ".mp4", "x.mp4"):
+        tmp = paths.temp_path_for(tmp_path / name)
+        assert len(tmp.name.encode()) <= 255 and tmp.name.startswith(".") and ".partial" in tmp.name
+        tmp.name.encode().decode()  # cut on a whole character
+
+
+# ---------------------------------------------------------------------------- 10: raw streams
+def test_raw_h264_stream(tmp_path):
+    src = tmp_path / "raw.h264"
+    run_ffmpeg(*TESTSRC, "-frames:v", 7, "-c:v", "libx264", src)
+    info = probe(src)  # was "not a readable video (At least one output file must be specified)"
+    assert (info.n_frames, info.fps) == (7, 25) and info.duration == pytest.approx(0.28)
+    out = tmp_path / "out.mp4"
+    round_trip(src, out)
+    times, _ = video_times(out)
+    assert np.allclose(times, np.arange(7) / 25)
+
+
+def test_the_evaluation_h264_stream(shared):
+    info = probe(shared / "videos" / "mot20_08_square.h264")
+    assert (info.n_frames, info.fps, info.width, info.height) == (127, 25, 960, 366)
+    assert count_frames(info.path) == 127
+
+
+# ---------------------------------------------------------------------------- 15: names are not URLs
+def test_file_names_that_read_as_urls(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_clip(tmp_path / "pipe:0.mp4", frames=3, audio=False)
+    os.link(tmp_path / "pipe:0.mp4", tmp_path / "-")
+    assert probe(Path("-")).n_frames == 3
+    round_trip(Path("pipe:0.mp4"), Path("pipe:1.mp4"))  # was: stdin in, stdout out
+    assert count_frames(tmp_path / "pipe:1.mp4") == 3
+
+
+def test_playlists_are_refused(tmp_path, monkeypatch):
+    secret = make_clip(tmp_path / "secret.ts", frames=3, audio=False)
+    playlists = {
+        "list.m3u8": f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:1,\n{secret.name}\n#EXT-X-ENDLIST\n",
+        "list.mp4": f"ffconcat version 1.0\nfile {secret.name}\n",
+    }
+    for name, text in playlists.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match="names other files"):
+            probe(tmp_path / name)
+    # a playlist that the check by content misses: ffmpeg itself is not allowed the demuxer
+    monkeypatch.setattr(probe_module, "_refuse_playlist", lambda path: None)
+    for name in playlists:
+        with pytest.raises(InputError, match="not a readable video"):
+            probe(tmp_path / name)
+
+
+# ---------------------------------------------------------------------------- 16: full disk
+def test_a_full_disk_names_the_output(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", 320, 240, frames=30, audio=False, extra=("-crf", "0"))
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "out.mp4"
+    proc = subprocess.run([sys.executable, "-m", "vidanon", str(src), str(out), "-q", "--crf", "0"],
+                          capture_output=True, text=True, timeout=300, preexec_fn=limit)  # fmt: skip
+    err = [line for line in proc.stderr.splitlines() if line.startswith("vidanon")]
+    assert proc.returncode == 5 and len(err) == 1, proc.stderr
+    assert f"{out} grew past the file size limit" in err[0] and "partial" not in err[0], err
+    assert not out.exists() and leftovers(tmp_path) == []
