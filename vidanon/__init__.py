@@ -2,8 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .detections import Detections  # noqa: E402
-from .errors import VidanonError  # noqa: E402
+from .errors import VidanonError  # noqa: E402  (light: `python -m vidanon` handles Ctrl-C before numpy loads)
 
 
 def anonymize(input, output, effect="blur", **kwargs):
@@ -14,7 +13,11 @@ def anonymize(input, output, effect="blur", **kwargs):
 
 
 def __getattr__(name: str):
-    # the moviepy effect is imported on first use: `import vidanon` stays light
+    # numpy and the moviepy effect are imported on first use: `import vidanon` stays light
+    if name == "Detections":
+        from .detections import Detections
+
+        return Detections
     if name in ("Anonymize", "anonymize_clip", "ClipTracks"):
         from . import clip
 

@@ -9,28 +9,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import traceback
 
 from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
+from .interrupt import Interrupted, Outputs, install
 from .options import CHOICES, TARGETS, Options, check, parse_number
 from .render.effects import EFFECTS
 from .render.masks import DEFAULT_MASK_SCALE
-
-
-class Interrupted(BaseException):
-    """Raised in the main thread by SIGINT / SIGTERM; the exit code is 128 + signal."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.exit_code = 128 + signum
-
-
-def _on_signal(signum, _frame):
-    raise Interrupted(signum)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,11 +132,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    install()
+    outputs = Outputs()  # what the run may write: on Ctrl-C, the message says which it did
+    try:
+        return _main(argv, outputs)
+    except Interrupted as exc:
+        print(f"vidanon: interrupted; {outputs.describe()}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _main(argv: list[str] | None, outputs: Outputs) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet_logs(debug=args.debug)
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
     try:
         options = dict(
             effect=args.effect, threshold=args.threshold, mask_scale=args.mask_scale, batch_size=args.batch_size,
@@ -163,14 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         args.segments = check("segments", args.segments)
         mode = _mode(parser, args)
         if mode != "single":
-            return _run_batch(args, mode, options)
+            return _run_batch(args, mode, options, outputs)
+        outputs.watch(args.paths[1], args.save_tracks, args.review)
         from .pipeline import anonymize
 
         summary = anonymize(args.paths[0], args.paths[1], overwrite=args.overwrite, progress=not args.quiet,
                             **options)  # fmt: skip
-    except Interrupted as exc:
-        print("vidanon: interrupted; no output was written", file=sys.stderr)
-        return exc.exit_code
     except VidanonError as exc:
         if args.debug:
             traceback.print_exc()
@@ -228,7 +222,7 @@ def _output_into_folder(args) -> None:
         args.paths[1] = str(output_name(Path(out) / Path(args.paths[0]).name))
 
 
-def _run_batch(args, mode: str, options: dict) -> int:
+def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
     from pathlib import Path
 
     from .batch import Job, describe, plan_jobs, run_batch
@@ -244,6 +238,7 @@ def _run_batch(args, mode: str, options: dict) -> int:
     else:
         jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive)
     workers = args.jobs or (args.segments if args.segments > 1 else 1)
+    outputs.watch(*(job.output for job in jobs))
 
     def log(line: str) -> None:
         failed = line.startswith("FAILED")
