@@ -37,9 +37,11 @@ import numpy as np
 from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
 from .detect.view import detector_view
 from .detections import FACE, PERSON, PLATE, Detections
+from .errors import OutputError, VidanonError
 from .media.paths import prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
+from .media.sidefile import check_side_file
 from .media.sink import FileSink, Stats
 from .media.source import FileSource, batched
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
@@ -186,12 +188,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         from .detect.plates import resolve_model
 
         plates = _plate_detector(str(resolve_model(opts.plates_model)), plate_threshold(opts))
+    replay = ReplayTracker(opts.tracks) if opts.tracks else None  # the file is checked before TensorFlow loads
     device = configure_tensorflow()
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     threshold = effective_threshold(opts)
-    if opts.tracks:  # a replay: no detector at all
-        tracker = ReplayTracker(opts.tracks)
-        return Stages(_no_detections, TrackStage(tracker), build_render(opts), batch, device, people)
+    if replay is not None:  # a replay: no detector at all
+        return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people)
     detector = build_detector(opts, device) if opts.faces or people else None
     start, low = (PERSON_START_THRESHOLD, PERSON_LOW_THRESHOLD) if people else (TRACK_START_THRESHOLD, TRACK_LOW_THRESHOLD)
     if opts.track:
@@ -333,8 +335,10 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     started = time.perf_counter()
     info = probe(input)
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
+    if opts.save_tracks:  # the side files are checked as the output is: before any work
+        check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite)
     if opts.review:
-        check_review_target(opts.review, info.path, target)
+        check_review_target(opts.review, info.path, target, opts.overwrite, opts.save_tracks)
     first, last = 0, None  # frames written: [first, last)
     skip, limit = 0, None  # frames decoded: [skip, skip + limit)
     if opts.frame_range is not None:
@@ -368,8 +372,6 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         sink = FileSink(target, info, opts)
         run_stages(source, stages, consume)
         sink.finish()
-        if opts.save_tracks:
-            recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
         sink.commit()
     except BaseException:
         source.close()
@@ -381,9 +383,14 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         source.close()
     progress.close()
     sheet = None
-    if opts.review:  # drawn on frames read back from the finished output (kept if this fails)
-        sheet = write_review(opts.review, recorder, info, target, effective_threshold(opts), opts.mask_scale,
-                             stages.people)  # fmt: skip
+    try:  # the video is kept if a side file fails (a full disk): the message says so
+        if opts.save_tracks:
+            recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
+        if opts.review:  # drawn on frames read back from the finished output
+            sheet = write_review(opts.review, recorder, info, target, effective_threshold(opts), opts.mask_scale,
+                                 stages.people)  # fmt: skip
+    except VidanonError as exc:
+        raise OutputError(f"{exc}; the video {target} was written") from None
 
     warnings = sink.warnings()
     if source.decode_warning:
