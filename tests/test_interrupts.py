@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, make_clip
+from test_robustness import run  # noqa: F401 - the in-process CLI fixture
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 
@@ -123,3 +124,53 @@ def test_ctrl_c_while_the_modules_load_is_one_line(tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines() == ["vidanon: interrupted; no output was written"], err
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_ctrl_c_after_a_batch_file_finished_says_what_was_written(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_clip(folder / "a.mp4", frames=4, audio=False)
+    make_clip(folder / "b.mp4", 160, 120, frames=400, audio=False)
+    out = tmp_path / "out"
+    proc = start(folder, out, "-q")  # one process: a.mp4, then b.mp4
+    wait_until(lambda: (out / "a.mp4").exists() or proc.poll() is not None, what="the first file to be written")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [f"vidanon: interrupted; written: {out / 'a.mp4'}; not written: {out / 'b.mp4'}"]
+    assert leftovers(out) == [] and finished(out) == ["a.mp4"]
+
+
+def test_outputs_lists_the_files_new_or_replaced_since_the_start(tmp_path):
+    from vidanon.interrupt import Outputs
+
+    kept, replaced, new, missing = (tmp_path / n for n in ("kept.mp4", "replaced.mp4", "new.json", "sheet.png"))
+    kept.write_text("old")
+    replaced.write_text("old")
+    outputs = Outputs()
+    outputs.watch(replaced, new, missing, kept, None)
+    assert outputs.describe() == "no output was written"
+    tmp = tmp_path / ".replaced.partial"
+    tmp.write_text("new")
+    os.replace(tmp, replaced)  # as every output is written: renamed into place
+    new.write_text("{}")
+    assert outputs.written() == [str(replaced), str(new)]
+    assert outputs.describe() == f"written: {replaced}, {new}; not written: {missing}, {kept}"
+
+
+def test_ctrl_c_while_the_review_sheet_is_drawn_says_the_video_was_written(tmp_path, run, monkeypatch):
+    """The review sheet is drawn once the video is in place: a Ctrl-C then (here raised where
+    the sheet is written) must not say that nothing was written."""
+    import vidanon.pipeline
+    from vidanon.interrupt import Interrupted
+
+    def interrupted(*_args, **_kwargs):
+        raise Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(vidanon.pipeline, "write_review", interrupted)
+    src = make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+    out, sheet = tmp_path / "out.mp4", tmp_path / "sheet.png"
+    code, err = run(src, out, "--review", sheet)
+    assert code == 130
+    assert err.splitlines()[-1] == f"vidanon: interrupted; written: {out}; not written: {sheet}"
+    assert out.exists() and not sheet.exists() and leftovers(tmp_path) == []
