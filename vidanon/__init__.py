@@ -19,11 +19,10 @@ __version__ = "0.1.0"
 import inspect as _inspect  # noqa: E402
 
 from . import options as _options  # noqa: E402
-from .detections import Detections  # noqa: E402
 from .errors import VidanonError  # noqa: E402
 from .options import OptionError  # noqa: E402
 
-_LAZY = ("Anonymize", "anonymize_clip", "ClipTracks")  # in vidanon.clip
+_LAZY = ("Anonymize", "anonymize_clip", "ClipTracks")  # in vidanon.clip (moviepy)
 _FILE = tuple(o for o in _options.FILE_OPTIONS if o.public)
 
 
@@ -56,7 +55,11 @@ anonymize.__signature__ = _options.signature(
 
 
 def __getattr__(name: str):
-    # the moviepy effect is imported on first use: `import vidanon` stays light
+    # numpy and the moviepy effect are imported on first use: `import vidanon` stays light
+    if name == "Detections":
+        from .detections import Detections
+
+        return Detections
     if name in _LAZY:
         from . import clip
 

@@ -1,5 +1,20 @@
+"""``python -m vidanon`` and the ``vidanon`` command: Ctrl-C is handled before anything heavy
+is imported (see :mod:`vidanon.interrupt`)."""
+
 import sys
 
-from .cli import main
+from .interrupt import Interrupted, install
 
-sys.exit(main())
+
+def main() -> int:
+    install()
+    try:
+        from .cli import main as cli_main
+    except Interrupted as exc:
+        print("vidanon: interrupted; no output was written", file=sys.stderr)
+        return exc.exit_code
+    return cli_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

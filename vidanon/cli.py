@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import traceback
 
 from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
+from .interrupt import Interrupted, Outputs, install
 from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
-
-
-class Interrupted(BaseException):
-    """Raised in the main thread by SIGINT / SIGTERM; the exit code is 128 + signal."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.exit_code = 128 + signum
-
-
-def _on_signal(signum, _frame):
-    raise Interrupted(signum)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,17 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    install()
+    outputs = Outputs()  # what the run may write: on Ctrl-C, the message says which it did
+    try:
+        return _main(argv, outputs)
+    except Interrupted as exc:
+        print(f"vidanon: interrupted; {outputs.describe()}", file=sys.stderr)
+        return exc.exit_code
+
+
+def _main(argv: list[str] | None, outputs: Outputs) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet_logs(debug=args.debug)
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
     try:
         with spoken(CLI):
-            return _run(parser, args)
-    except Interrupted as exc:
-        print("vidanon: interrupted; no output was written", file=sys.stderr)
-        return exc.exit_code
+            return _run(parser, args, outputs)
     except VidanonError as exc:
         if args.debug:
             traceback.print_exc()
@@ -131,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         return 70
 
 
-def _run(parser: argparse.ArgumentParser, args) -> int:
+def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     options = cli_options(args)
     # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
     Options(**options).validate()
@@ -139,7 +132,8 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     args.segments = check("segments", args.segments)
     mode = _mode(parser, args)
     if mode != "single":
-        return _run_batch(args, mode, options)
+        return _run_batch(args, mode, options, outputs)
+    outputs.watch(args.paths[1], args.save_tracks, args.review)
     from .pipeline import anonymize
 
     summary = anonymize(args.paths[0], args.paths[1], progress=not args.quiet, **options)
@@ -189,7 +183,7 @@ def _output_into_folder(args) -> None:
         args.paths[1] = str(output_name(Path(out) / Path(args.paths[0]).name))
 
 
-def _run_batch(args, mode: str, options: dict) -> int:
+def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
     from pathlib import Path
 
     from .batch import Job, describe, plan_jobs, run_batch
@@ -205,6 +199,7 @@ def _run_batch(args, mode: str, options: dict) -> int:
     else:
         jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive)
     workers = args.jobs or (args.segments if args.segments > 1 else 1)
+    outputs.watch(*(job.output for job in jobs))
 
     def log(line: str) -> None:
         failed = line.startswith("FAILED")

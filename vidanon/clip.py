@@ -88,6 +88,10 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
 
     started = time.perf_counter()
     width, height = (int(v) for v in clip.size)
+    if opts.save_tracks:  # before the work: never the clip's own file, a folder that can be written
+        from .media.sidefile import check_side_file
+
+        check_side_file(opts.save_tracks, "tracks file", getattr(clip, "filename", None), None, overwrite=True)
     stages = build_stages(opts, height, width)
     source = ClipSource(clip, fps)
     frames: list[Detections] = []

@@ -6,11 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Class ids carried in Detections.classes.
-FACE = 0
-PERSON = 1
-PLATE = 2  # a licence plate (vidanon.plates)
-CLASS_NAMES = {FACE: "face", PERSON: "person", PLATE: "plate"}
+from .targets import CLASS_NAMES, FACE, PERSON, PLATE  # noqa: F401 - the class ids of Detections.classes
 
 # Where a box came from (Detections.sources), most trusted first.
 DETECTED = 0  # the detector found it in this frame

@@ -28,9 +28,8 @@ from dataclasses import dataclass, fields
 from typing import Any, Callable
 
 from .errors import VidanonError
-from .media.plan import METADATA_POLICIES, ODD_SIZES
-from .render.effects import EFFECTS
-from .render.masks import DEFAULT_MASK_SCALE
+from .media import METADATA_POLICIES, ODD_SIZES
+from .render import DEFAULT_MASK_SCALE, EFFECTS
 
 TARGETS = ("faces", "people", "plates")  # --target takes one, or a comma list (faces,plates)
 

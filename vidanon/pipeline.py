@@ -37,10 +37,11 @@ from .detect import Detector
 from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
 from .detect.view import detector_view
 from .detections import Detections
-from .errors import ResourceError, out_of_memory
+from .errors import OutputError, ResourceError, VidanonError, out_of_memory
 from .media.paths import OutputClaim, prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
+from .media.sidefile import check_side_file
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource, batched
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
@@ -164,10 +165,11 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     brightness); the tracker, the renderer and the sink get the source's frames as they are."""
     targets = selected(opts.target, opts.effect)
     people = PEOPLE in targets
-    if opts.tracks:  # a replay: no detector at all
+    if opts.tracks:  # a replay: no detector at all (the file is checked before TensorFlow loads)
+        replay = ReplayTracker(opts.tracks)
         device = configure_tensorflow()
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
-        return Stages(_no_detections, TrackStage(ReplayTracker(opts.tracks)), build_render(opts), batch, device, people)
+        return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people)
     detectors: dict[str, Detector] = {}
     for target in targets:  # plates first: a bad plate model is reported before TensorFlow loads
         device = configure_tensorflow() if target is not PLATES else ""
@@ -282,8 +284,10 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     started = time.perf_counter()
     info = probe(input)
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
+    if opts.save_tracks:  # the side files are checked as the output is: before any work
+        check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite)
     if opts.review:
-        check_review_target(opts.review, info.path, target)
+        check_review_target(opts.review, info.path, target, opts.overwrite, opts.save_tracks)
     first, last = 0, None  # frames written: [first, last)
     skip, limit = 0, None  # frames decoded: [skip, skip + limit)
     if opts.frame_range is not None:
@@ -324,8 +328,6 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         sink = FileSink(target, info, settings)
         run_stages(source, stages, consume)
         sink.finish()
-        if opts.save_tracks:
-            recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
         sink.commit()
     except BaseException as exc:
         source.close()
@@ -342,9 +344,14 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         source.close()
     progress.close()
     sheet = None
-    if opts.review:  # drawn on frames read back from the finished output (kept if this fails)
-        sheet = write_review(opts.review, recorder, info, target, effective_threshold(opts), opts.mask_scale,
-                             stages.people)  # fmt: skip
+    try:  # the video is kept if a side file fails (a full disk): the message says so
+        if opts.save_tracks:
+            recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
+        if opts.review:  # drawn on frames read back from the finished output
+            sheet = write_review(opts.review, recorder, info, target, effective_threshold(opts), opts.mask_scale,
+                                 stages.people)  # fmt: skip
+    except VidanonError as exc:
+        raise OutputError(f"{exc}; the video {target} was written") from None
 
     warnings = sink.warnings()
     if source.decode_warning:

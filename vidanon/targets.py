@@ -18,11 +18,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .detections import FACE, PERSON, PLATE
-
 if TYPE_CHECKING:
     from .detect import Detector
     from .options import Options
+
+# Class ids carried in Detections.classes (vidanon.detections), one per kind below. This module
+# imports nothing heavy: the options' help quotes its defaults, and `import vidanon` stays light.
+FACE = 0
+PERSON = 1
+PLATE = 2
+CLASS_NAMES = {FACE: "face", PERSON: "person", PLATE: "plate"}
 
 # The face network sees every frame at its native resolution (frames under 960 px
 # enlarged towards 960, at most 2x), so faces down to about 18 px are found at any frame

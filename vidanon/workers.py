@@ -7,7 +7,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+import signal
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -40,15 +42,49 @@ class Result:
     exit_code: int = 0
 
 
-def _init_worker(threads: int, progress_queue) -> None:
-    """Worker process start: share the cores, stay quiet, leave Ctrl-C to the coordinator."""
-    import signal
+STOP_GRACE = 10.0  # seconds a stopped worker has to clean up (kill its ffmpeg, remove its temporary files)
 
+
+class WorkerStopped(BaseException):
+    """Raised in a worker's main thread when the coordinator stops it (SIGTERM) or dies: the
+    task's own clean-up runs (ffmpeg killed, temporary files removed), then the worker exits."""
+
+
+_busy = False  # a task is running in this worker process
+
+
+def _init_worker(threads: int, progress_queue, parent: int | None = None) -> None:
+    """Worker process start: share the cores, stay quiet, leave Ctrl-C to the coordinator,
+    stop cleanly on SIGTERM, and stop when the coordinator (pid ``parent``) dies."""
     global _progress_queue
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_stop)
     os.environ[THREADS_ENV] = str(threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _progress_queue = progress_queue
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())  # not a semaphore, which a stopped worker would leak
+    if parent is not None:
+        threading.Thread(target=_watch_parent, args=(parent,), name="vidanon-parent", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Stop this worker when its coordinator is gone (killed, even by SIGKILL): an orphan
+    would go on with every queued file and hold the caller's stdout and stderr open."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _on_stop(signum, _frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once
+    if not _busy:
+        os._exit(128 + signum)  # idle: nothing to clean up
+    timer = threading.Timer(STOP_GRACE, os._exit, (128 + signum,))  # a clean-up that hangs ends here
+    timer.daemon = True
+    timer.start()
+    raise WorkerStopped(signum)
 
 
 class _Ticker:
@@ -69,9 +105,13 @@ class _Ticker:
 
 
 def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Result:
-    """Run one task in this process; every failure comes back as a Result, never raised."""
+    """Run one task in this process; every failure comes back as a Result, never raised.
+    In a worker process stopped by :func:`_on_stop`, the task's clean-up runs and the
+    process exits."""
     from .pipeline import anonymize
 
+    global _busy
+    _busy = True
     if on_frames is None and _progress_queue is not None:
         on_frames = _progress_queue.put
     ticker = _Ticker(on_frames) if on_frames is not None else None
@@ -85,7 +125,10 @@ def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Resu
         return Result(task, error=str(exc), exit_code=exc.exit_code)
     except Exception as exc:  # a bug: reported for this file, the batch goes on
         return Result(task, error=f"internal error: {type(exc).__name__}: {exc}", exit_code=70)
+    except WorkerStopped as exc:  # anonymize has cleaned up on the way out
+        os._exit(128 + exc.args[0])
     finally:
+        _busy = False
         if ticker is not None:
             ticker.flush()
 
@@ -134,7 +177,7 @@ class Processes(Executor):
         threads = max(1, (os.cpu_count() or 1) // jobs)
         self.capacity = 2 * jobs
         self._pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker,
-                                         initargs=(threads, self._queue))  # fmt: skip
+                                         initargs=(threads, self._queue, os.getpid()))  # fmt: skip
         self._stop = threading.Event()
         self._drain = threading.Thread(target=self._pump, args=(on_frames,), daemon=True)
         self._drain.start()
@@ -153,11 +196,33 @@ class Processes(Executor):
 
     def close(self, cancel: bool = False) -> None:
         if cancel:
-            for proc in list(getattr(self._pool, "_processes", {}).values()):
-                proc.kill()  # a TensorFlow call cannot be interrupted politely
+            _stop_processes(list((getattr(self._pool, "_processes", None) or {}).values()))
         self._pool.shutdown(wait=True, cancel_futures=cancel)
         self._stop.set()
         self._drain.join(timeout=1)
+
+
+def _stop_processes(procs: list) -> None:
+    """SIGTERM each worker (it aborts its task: ffmpeg killed, temporary files removed) and
+    wait for them, killing those still there after the grace time. Ctrl-C and SIGTERM are
+    held off meanwhile, so that a second one does not leave the clean-up half done."""
+    from multiprocessing.connection import wait as wait_for
+
+    main = threading.current_thread() is threading.main_thread()
+    held = [(sig, signal.signal(sig, signal.SIG_IGN)) for sig in (signal.SIGINT, signal.SIGTERM)] if main else []
+    try:
+        for proc in procs:
+            proc.terminate()
+        deadline = time.monotonic() + STOP_GRACE + 2
+        waiting = {proc.sentinel: proc for proc in procs}
+        while waiting and time.monotonic() < deadline:
+            for sentinel in wait_for(list(waiting), timeout=max(0.0, deadline - time.monotonic())):
+                waiting.pop(sentinel)
+        for proc in waiting.values():
+            proc.kill()
+    finally:
+        for sig, handler in held:
+            signal.signal(sig, handler)
 
 
 class RayExecutor(Executor):

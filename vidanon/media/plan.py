@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import OutputError
+from . import METADATA_POLICIES
 from .ffmpeg import input_args
 from .probe import VideoInfo
 from .streams import split_metadata
@@ -65,10 +66,8 @@ SCALE_MATRIX = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020", "bt
                  "smpte170m": "smpte170m", "bt470bg": "bt470", "fcc": "fcc", "smpte240m": "smpte240m"}
 
 
-ODD_SIZES = ("pad", "444")
 
 
-METADATA_POLICIES = ("private", "keep", "strip")
 
 
 def container_of(path: Path) -> str:

@@ -17,10 +17,10 @@ import math
 import numpy as np
 
 from ..detections import Detections
-from .masks import DEFAULT_MASK_SCALE, Region, mask_crop, regions, shaped_regions
+from . import DEFAULT_MASK_SCALE, EFFECTS  # noqa: F401 - EFFECTS: listed in vidanon.render
+from .masks import Region, mask_crop, regions, shaped_regions
 from .segment import COVER_HIGH, COVER_LOW
 
-EFFECTS = ("blur", "pixelate", "fill", "splash")
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
 LUMA = (0.299, 0.587, 0.114)
 BLUR_CELLS = 6.0  # samples across a face after downscaling (before the Gaussian)

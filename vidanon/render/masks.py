@@ -18,12 +18,9 @@ import numpy as np
 
 from ..detections import head_boxes, scale_boxes  # noqa: F401 - scale_boxes: box scaling is written once, in detections
 from ..targets import TARGETS
+from . import DEFAULT_MASK_SCALE  # noqa: F401 - set in vidanon.render (light, for the options)
 
 TEMPLATE_SIZE = 64
-# At 1.45 the mask's fully opaque ellipse reaches 1.16 half-boxes out and hides the whole
-# face even when the box sits a little off it (scripts/evaluate.py: 1.3 left 2.7% of
-# face-frames visible, 1.45 0.9%).
-DEFAULT_MASK_SCALE = 1.45
 # Which boxes get which mask: each target's record says (vidanon.targets).
 RECTANGLES = [t for t in TARGETS.values() if t.mask == "rectangle"]
 HEADS = [t.class_id for t in TARGETS.values() if t.mask == "head"]

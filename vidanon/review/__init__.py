@@ -32,8 +32,7 @@ from typing import Sequence
 import numpy as np
 
 from ..detections import Detections
-from ..errors import OutputError
-from ..media.paths import AtomicOutput
+from ..media.sidefile import check_side_file, write_side_file
 from .draw import render_html, render_png
 from .flags import Covers, Sheet, collect_tracks, find_flags, pick_frames
 
@@ -76,16 +75,11 @@ def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, heig
     return out
 
 
-def check_review_target(path: str | os.PathLike, input_path: Path, output: Path) -> Path:
-    """Where the sheet goes, checked before the run: a folder that exists, not the input or the output."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write the review sheet {target}: folder {folder} does not exist")
-    resolved = target.resolve()
-    if resolved in (Path(input_path).resolve(), Path(output).resolve()):
-        raise OutputError(f"the review sheet {target} would replace the input or the output; choose another name")
-    return target
+def check_review_target(path: str | os.PathLike, input_path: Path, output: Path, overwrite: bool = False,
+                        tracks: str | os.PathLike | None = None) -> Path:  # fmt: skip
+    """Where the sheet goes, checked before the run (see :func:`~vidanon.media.sidefile.check_side_file`):
+    not the input, the output or the tracks file, in a folder that exists and can be written."""
+    return check_side_file(path, "review sheet", input_path, output, overwrite, [(tracks, "tracks file")])
 
 
 def write_review(path: str | os.PathLike, recorder, info, output: Path, threshold: float, mask_scale: float,
@@ -105,12 +99,12 @@ def write_review(path: str | os.PathLike, recorder, info, output: Path, threshol
     sheet = build_sheet(recorder.frames, secs, str(info.path), str(output), info.width, info.height,
                         float(info.fps), threshold, mask_scale, people, aspect, recorder.covers)  # fmt: skip
     pixels = read_picked(output, sheet.picked, info.width, info.height)
-    try:
-        with AtomicOutput(target) as tmp:
-            if fmt == "png":
-                render_png(sheet, pixels).save(tmp, "PNG")
-            else:
-                tmp.write_text(render_html(sheet, pixels), encoding="utf8")
-    except OSError as exc:
-        raise OutputError(f"cannot write the review sheet {target}: {exc.strerror or exc}") from None
+
+    def write(tmp: Path) -> None:
+        if fmt == "png":
+            render_png(sheet, pixels).save(tmp, "PNG")
+        else:
+            tmp.write_text(render_html(sheet, pixels), encoding="utf8")
+
+    write_side_file(target, "review sheet", write)
     return sheet

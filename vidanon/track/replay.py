@@ -8,22 +8,73 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
 from ..detections import CLASS_NAMES, FACE, SOURCE_NAMES, Detections
 from ..errors import InputError
-from ..media.paths import AtomicOutput
+
+# A tracks file lists at most this many boxes in a frame (what vidanon writes is far below:
+# a crowd is a few hundred faces); more is refused when the file is read, as rendering
+# tens of thousands of boxes a frame would take minutes a frame.
+MAX_BOXES_PER_FRAME = 1000
+_ID_RANGE = (-1, 2**63 - 1)  # -1: no track
 
 
 def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
-    """Read a ``--save-tracks`` sidecar back into one Detections per frame."""
+    """Read a ``--save-tracks`` sidecar back into one Detections per frame; a file that is
+    not one, or a box that would hide nothing or cannot be drawn, is an :class:`InputError`
+    naming the frame and the box."""
     try:
         with open(path, encoding="utf8") as fh:
             data = json.load(fh)
-        return from_records(data["frames"])
+        frames = data["frames"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"cannot read tracks file {path}: {exc}") from None
+    problem = check_records(frames)
+    if problem is not None:
+        raise InputError(f"tracks file {path}: {problem}")
+    return from_records(frames)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _box_problem(o) -> str | None:
+    """What is wrong with one box record, or None."""
+    if not isinstance(o, dict):
+        return "not an object"
+    box = o.get("box")
+    if not isinstance(box, list) or len(box) != 4 or not all(_number(v) for v in box):
+        return f"'box' must be 4 numbers [ymin, xmin, ymax, xmax], not {json.dumps(box)[:60]}"
+    if not all(math.isfinite(v) for v in box):
+        return f"the box {box} is not finite"
+    if not (box[2] > box[0] and box[3] > box[1]):
+        return f"the box {box} has no area (ymax must exceed ymin, xmax xmin): it would hide nothing"
+    score, track = o.get("score", 0.0), o.get("id", -1)
+    if not _number(score) or not math.isfinite(score):
+        return f"the score {score} is not a finite number"
+    if not isinstance(track, int) or isinstance(track, bool) or not _ID_RANGE[0] <= track <= _ID_RANGE[1]:
+        return f"the id {track} is not a track number (an integer, -1 for none)"
+    return None
+
+
+def check_records(frames) -> str | None:
+    """What is wrong with the records of a tracks file (naming the frame and the box), or None."""
+    if not isinstance(frames, list):
+        return "'frames' must be a list (one list of boxes per frame)"
+    for i, objects in enumerate(frames):
+        if not isinstance(objects, list):
+            return f"frame {i}: must be a list of boxes"
+        if len(objects) > MAX_BOXES_PER_FRAME:
+            return f"frame {i}: {len(objects)} boxes; a tracks file may list at most {MAX_BOXES_PER_FRAME} a frame"
+        for j, o in enumerate(objects):
+            problem = _box_problem(o)
+            if problem is not None:
+                return f"frame {i}, box {j}: {problem}"
+    return None
 
 
 def from_records(frames: list[list[dict]]) -> list[Detections]:
@@ -57,8 +108,13 @@ def tracks_record(dets: Detections) -> list[dict]:
 
 
 def write_json(path: Path, data: dict) -> None:
-    with AtomicOutput(path) as tmp, open(tmp, "w", encoding="utf8") as fh:
-        json.dump(data, fh)
+    from ..media.sidefile import write_side_file
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf8") as fh:
+            json.dump(data, fh)
+
+    write_side_file(path, "tracks file", write)
 
 
 def save_tracks(path: str | os.PathLike, frames: list[Detections], video: str, width: int, height: int,

@@ -1,0 +1,120 @@
+"""The side files (issue 31): ``--save-tracks`` and ``--review`` are checked before the run
+as the output is, and a ``--tracks`` file is checked when it is read."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, file_hash, make_clip
+from test_robustness import check_failed, run  # noqa: F401 - run: the in-process CLI fixture
+
+from vidanon import anonymize
+from vidanon.errors import InputError, OutputError
+from vidanon.track.replay import MAX_BOXES_PER_FRAME
+
+
+@pytest.fixture
+def src(tmp_path):
+    return make_clip(tmp_path / "in.mp4", frames=4, audio=False)
+
+
+def test_save_tracks_never_replaces_the_input_the_output_or_an_existing_file(src, tmp_path, run):
+    digest = file_hash(src)
+    out = tmp_path / "out.mp4"
+    kept = tmp_path / "kept.json"
+    kept.write_text("precious")
+    (tmp_path / "kept.png").write_text("precious")
+    for args, needle in [
+        (["--save-tracks", src], "would replace the input"),
+        (["--save-tracks", tmp_path / "." / "in.mp4"], "would replace the input"),
+        (["--save-tracks", out], "would replace the output"),
+        (["--save-tracks", kept], "already exists; pass --overwrite"),
+        (["--save-tracks", tmp_path / "s.png", "--review", tmp_path / "s.png"], "would replace the tracks file"),
+        (["--review", tmp_path / "kept.png"], "already exists; pass --overwrite"),
+    ]:
+        code, err = run(src, out, *args)
+        assert code == 3, (args, err)
+        check_failed(code, err, src, digest, out, needle)
+    assert kept.read_text() == "precious"
+    with pytest.raises(OutputError, match="would replace the input"):  # the API too
+        anonymize(src, out, save_tracks=str(src), progress=False)
+    assert file_hash(src) == digest and not out.exists()
+
+
+def test_save_tracks_into_a_missing_folder_is_refused_before_the_run(src, tmp_path, run):
+    digest = file_hash(src)
+    out = tmp_path / "out.mp4"
+    code, err = run(src, out, "--save-tracks", tmp_path / "no" / "t.json")
+    assert code == 3
+    check_failed(code, err, src, digest, out, "tracks file", "does not exist")
+
+
+def test_side_files_into_a_read_only_folder(tmp_path):
+    """Run as an unprivileged user where the tests run as root (root writes anywhere)."""
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv to drop privileges")
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    folder = Path(tempfile.mkdtemp())  # not under pytest's private tmp_path: the user must reach it
+    try:
+        folder.chmod(0o755)
+        clip = make_clip(folder / "in.mp4", frames=4, audio=False)
+        clip.chmod(0o644)
+        (folder / "out").mkdir(mode=0o777)
+        (folder / "out").chmod(0o777)
+        locked = folder / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(folder))
+        for option, what in (("--save-tracks", "tracks file"), ("--review", "review sheet")):
+            out = folder / "out" / "o.mp4"
+            proc = subprocess.run([*as_user, sys.executable, "-m", "vidanon", clip, out, option,
+                                   locked / "side.png", "-q"], capture_output=True, text=True, env=env, cwd=ROOT,
+                                  timeout=300)  # fmt: skip
+            lines = proc.stderr.strip().splitlines()
+            assert proc.returncode == 3, proc.stderr
+            assert len(lines) == 1 and what in lines[0] and "not writable" in lines[0], proc.stderr
+            assert not out.exists() and not list((folder / "out").iterdir())
+    finally:
+        (folder / "locked").chmod(0o755)
+        shutil.rmtree(folder)
+
+
+def write_tracks(path: Path, frames) -> Path:
+    path.write_text(json.dumps({"frames": frames}))
+    return path
+
+
+BOX = {"box": [0.1, 0.1, 0.5, 0.5], "id": 1, "score": 0.9}
+
+
+@pytest.mark.parametrize("bad, needle", [
+    ({"box": [float("nan"), 0.1, 0.5, 0.5], "id": 1}, "is not finite"),
+    ({"box": [0.1, 0.1, float("inf"), 0.5], "id": 1}, "is not finite"),
+    ({"box": [0.1, 0.1, 0.5, 0.5], "id": 1e30}, "is not a track number"),
+    ({"box": [0.5, 0.5, 0.1, 0.1], "id": 1}, "has no area"),  # inverted: would hide nothing
+    ({"box": [0.2, 0.1, 0.2, 0.5], "id": 1}, "has no area"),  # zero height
+    ({"box": [0.1, 0.1, 0.5], "id": 1}, "must be 4 numbers"),
+    ({"box": [0.1, 0.1, 0.5, 0.5], "score": "high"}, "score"),
+])  # fmt: skip
+def test_tracks_file_boxes_are_checked_when_read(src, tmp_path, run, bad, needle):
+    digest = file_hash(src)
+    out = tmp_path / "out.mp4"
+    tracks = write_tracks(tmp_path / "t.json", [[BOX], [BOX, bad], [], []])
+    code, err = run(src, out, "--tracks", tracks)
+    assert code == 2
+    check_failed(code, err, src, digest, out, "frame 1, box 1", needle)
+
+
+def test_tracks_file_boxes_per_frame_are_capped(src, tmp_path):
+    many = [dict(BOX, id=i) for i in range(MAX_BOXES_PER_FRAME + 1)]
+    tracks = write_tracks(tmp_path / "t.json", [[BOX], [], many, []])
+    with pytest.raises(InputError, match=f"frame 2: {MAX_BOXES_PER_FRAME + 1} boxes; .* at most {MAX_BOXES_PER_FRAME}"):
+        anonymize(src, tmp_path / "out.mp4", tracks=str(tracks), progress=False)
+    assert not (tmp_path / "out.mp4").exists()

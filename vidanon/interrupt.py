@@ -1,0 +1,69 @@
+"""Ctrl-C and SIGTERM: one line and the exit code 128 + signal, never a traceback.
+
+The entry points (:mod:`vidanon.__main__`, the ``vidanon`` command, :func:`vidanon.cli.main`)
+call :func:`install` first, before argparse and before any heavy import (numpy, TensorFlow),
+so that even a Ctrl-C in the first second ends with one line. This module imports nothing
+heavy. :class:`Outputs` tells the message what the run had written by then.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+
+
+class Interrupted(BaseException):
+    """Raised in the main thread by SIGINT / SIGTERM; the exit code is 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
+
+
+def _on_signal(signum, _frame):
+    raise Interrupted(signum)
+
+
+def install() -> None:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` (in the main thread only: signal
+    handlers can be set nowhere else)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
+
+
+def _stamp(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class Outputs:
+    """The files a run may write, as they were when it started: :meth:`written` lists those
+    that are new or were replaced since (every output is renamed into place when complete,
+    so a file listed is whole)."""
+
+    def __init__(self) -> None:
+        self._before: dict[str, object] = {}
+
+    def watch(self, *paths) -> None:
+        for path in paths:
+            if path is not None and str(path) not in self._before:
+                self._before[str(path)] = _stamp(str(path))
+
+    def written(self) -> list[str]:
+        return [p for p, before in self._before.items() if _stamp(p) not in (None, before)]
+
+    def describe(self) -> str:
+        """``no output was written``, or which were and which were not."""
+        written = self.written()
+        if not written:
+            return "no output was written"
+        rest = [p for p in self._before if p not in written]
+        text = f"written: {', '.join(written)}"
+        if rest:
+            text += f"; not written: {', '.join(rest) if len(rest) <= 3 else f'{len(rest)} others'}"
+        return text
