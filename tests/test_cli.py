@@ -1,6 +1,6 @@
 import json
 
-from conftest import SAMPLE, assert_one_line_error, count_frames, file_hash, run_cli
+from conftest import SAMPLE, assert_one_line_error, count_frames, file_hash, make_clip, run_cli
 
 from vidanon.media.probe import probe
 
@@ -109,3 +109,17 @@ def test_the_command_line_names_flags_and_the_api_keywords(tmp_path, capsys, mon
         vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", target="plates")
     assert "pass plates_model='PATH.onnx'" in str(api.value)  # the same message, in each caller's spelling
     assert err.strip() == f"vidanon: error: {api.value}".replace("plates_model='PATH.onnx'", "--plates-model PATH.onnx")
+
+
+def test_cli_input_alone_writes_anonymized_copy_beside_it(tmp_path):
+    src = make_clip(tmp_path / "clip.mov", 64, 48, frames=5, audio=False)
+    proc = run_cli(src, "-q")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "clip_anonymized.mov"
+    assert count_frames(out) == 5
+    # a second run refuses to replace it, as for a named output
+    before = file_hash(out)
+    proc = run_cli(src)
+    assert_one_line_error(proc, "clip_anonymized.mov already exists", "--overwrite")
+    assert file_hash(out) == before
+    assert run_cli(src, "-y", "-q").returncode == 0

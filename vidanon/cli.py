@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import traceback
+from pathlib import Path
 
 from . import __version__
 from .detect.tf_setup import quiet_logs
@@ -74,7 +75,7 @@ def cli_options(args: argparse.Namespace) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="vidanon",
-        usage="vidanon INPUT OUTPUT [options]\n       vidanon INPUT_DIR OUTPUT_DIR [options]\n"
+        usage="vidanon INPUT [OUTPUT] [options]\n       vidanon INPUT_DIR OUTPUT_DIR [options]\n"
         "       vidanon FILE [FILE ...] -o DIR [options]",
         description="Hide every face in a video. The output keeps the input's frames, size, "
         "frame rate and audio; only the faces change. The input file is never modified.",
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="INPUT OUTPUT: the video to anonymize (mp4, mov, mkv, webm, avi, ...) and where to "
                    "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi); "
+                   "INPUT alone: written beside it as INPUT_anonymized (clip.mp4 -> clip_anonymized.mp4); "
                    "INPUT_DIR OUTPUT_DIR: every video of a folder; FILE... -o DIR: several files")
     batch = p.add_argument_group("many or long videos")
     batch.add_argument("-o", "--output-dir", metavar="DIR", default=None,
@@ -156,6 +158,8 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     from pathlib import Path
 
     if args.output_dir is None:
+        if len(args.paths) == 1:  # as deface does: clip.mp4 -> clip_anonymized.mp4 beside it
+            args.paths.append(str(default_output(Path(args.paths[0]))))
         if len(args.paths) != 2:
             parser.error("give INPUT OUTPUT, INPUT_DIR OUTPUT_DIR, or several inputs with -o DIR")
         if Path(args.paths[0]).is_dir():
@@ -176,6 +180,16 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
         print("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
               file=sys.stderr)  # fmt: skip
     return mode
+
+
+def default_output(path: Path) -> Path:
+    """Where ``vidanon INPUT`` writes: ``INPUT_anonymized`` beside it, with the input's
+    extension when vidanon writes that container (else .mp4); a folder gets a folder."""
+    from .batch import output_name
+
+    if path.is_dir():
+        return path.with_name(f"{path.name}_anonymized")
+    return output_name(path.with_name(f"{path.stem}_anonymized{path.suffix}"))
 
 
 def _output_into_folder(args) -> None:
