@@ -123,3 +123,46 @@ def test_cli_input_alone_writes_anonymized_copy_beside_it(tmp_path):
     assert_one_line_error(proc, "clip_anonymized.mov already exists", "--overwrite")
     assert file_hash(out) == before
     assert run_cli(src, "-y", "-q").returncode == 0
+
+
+def _box_diffs(out, boxes_per_frame):
+    """Per frame: the mean absolute difference between ``out`` and the input inside the frame's boxes."""
+    import numpy as np
+
+    from conftest import read_frames
+
+    diffs = []
+    for a, b, boxes in zip(read_frames(SAMPLE), read_frames(out), boxes_per_frame):
+        h, w = a.shape[:2]
+        d = [np.abs(a[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)].astype(int)
+                    - b[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)]).mean()
+             for y0, x0, y1, x1 in boxes]  # fmt: skip
+        diffs.append(round(float(max(d, default=0.0)), 1))
+    return diffs
+
+
+def test_cli_start_end_hides_faces_only_in_the_span(tmp_path):
+    full_tracks, span_tracks = tmp_path / "full.json", tmp_path / "span.json"
+    assert run_cli(SAMPLE, tmp_path / "full.mp4", "--save-tracks", full_tracks, "-q").returncode == 0
+    out = tmp_path / "span.mp4"
+    proc = run_cli(SAMPLE, out, "--start", "1", "--end", "00:00:02.000", "--save-tracks", span_tracks, "-q")
+    assert proc.returncode == 0, proc.stderr
+    full = json.loads(full_tracks.read_text())["frames"]
+    span = json.loads(span_tracks.read_text())["frames"]
+    assert len(span) == 35 == count_frames(out)
+    inside = range(12, 24)  # 12 fps: frames at 1.0 s up to (not including) 2.0 s
+    assert all(span[i] == [] for i in range(35) if i not in inside)
+    assert all(span[i] == full[i] and len(full[i]) >= 2 for i in inside)  # the same boxes as a whole run
+    boxes = [[o["box"] for o in f] for f in full]
+    diffs = _box_diffs(out, boxes)
+    assert all(diffs[i] < 6 for i in range(35) if i not in inside), diffs  # faces as they were (re-encoded)
+    assert all(diffs[i] > 12 for i in inside), diffs  # hidden
+
+
+def test_cli_start_end_checked(tmp_path):
+    for args, needle in ((["--start", "5"], "--start 5 s is past the end"), (["--end", "3.5"], "--end 3.5 s is past"),
+                         (["--start", "2", "--end", "1"], "the span is empty"), (["--start", "1:75"], "--start must be")):
+        proc = run_cli(SAMPLE, tmp_path / "o.mp4", *args)
+        assert_one_line_error(proc, needle)
+        assert proc.returncode == 2
+        assert not (tmp_path / "o.mp4").exists()

@@ -138,6 +138,24 @@ def _tracks(name: str, value):
     return value if hasattr(value, "at") and hasattr(value, "frames") else _path(name, value)
 
 
+_CLOCK = re.compile(r"(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)")
+
+
+def _time(name: str, value) -> float:
+    """A time in the video: seconds (a number, or text such as ``90`` or ``1.5``) or a
+    clock ``[HH:]MM:SS[.ms]``; not negative."""
+    number = _as_number(value)
+    if number is None and isinstance(value, str):
+        match = _CLOCK.fullmatch(value.strip())
+        hours, minutes, seconds = match.groups() if match else (None, None, None)
+        if match and (minutes is None or (int(minutes) < 60 or hours is None) and float(seconds) < 60):
+            number = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
+    if number is None or number < 0:
+        raise OptionError(f"{ask(name)} must be a time in seconds (90, 1.5) or HH:MM:SS(.ms) (00:01:30.5), "
+                          f"not {_fmt(value)}")  # fmt: skip
+    return float(number)
+
+
 def _review(name: str, value) -> str:
     return check_review_path(_path(name, value))
 
@@ -218,6 +236,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("review", _text, None, "also write a review sheet (.png or .html): sampled frames with each mask's "
            "outline, a timeline of the tracks and the frames most worth a look, with their time codes", _review,
            ("--review",), "SHEET"),
+    Option("start", float | str | None, None, "hide faces only from this time on (seconds or HH:MM:SS(.ms)); the "
+           "frames before it are written unmasked", _time, ("--start",), "T"),
+    Option("end", float | str | None, None, "hide faces only up to this time (seconds or HH:MM:SS(.ms)); the "
+           "frames after it are written unmasked", _time, ("--end",), "T"),
     Option("crf", int, 18, "encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)",
            Range("crf", True, 0, 51), ("--crf",)),
     Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)", _str, ("--codec",)),
@@ -432,6 +454,9 @@ class Options:
             setattr(self, option.name, option.accept(getattr(self, option.name)))
         if self.plates and (self.tracks is None or self.tracks == ""):  # not a replay
             self._check_plates()
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise OptionError(f"the span is empty: {ask('end')} ({_fmt(self.end)} s) must come after "
+                              f"{ask('start')} ({_fmt(self.start)} s)")  # fmt: skip
         if self.frame_range is not None:
             start, stop = self.frame_range
             if start < 0 or (stop is not None and stop <= start):

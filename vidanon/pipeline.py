@@ -37,6 +37,7 @@ from .detect import Detector
 from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
 from .detect.view import detector_view
 from .detections import Detections
+from .errors import InputError
 from .media.paths import prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
@@ -50,6 +51,10 @@ from .targets import PEOPLE, PLATES, selected
 from .track import JointTracker, Part, ReplayTracker, ShotCuts, TracksRecorder, TrackStage, load_tracks  # noqa: F401 - load_tracks: API
 
 _END = object()
+# --start/--end: the detector and the tracker also see this many seconds on each side of
+# the span, so that a face is tracked (and its track confirmed) at the span's first frame
+# exactly as in a run over the whole video.
+SPAN_MARGIN = 1.0
 
 
 @dataclass
@@ -179,8 +184,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     else:  # several kinds on the same frames: a tracker of its own for each
         tracker = JointTracker([Part((t.class_id,), t.tracker(opts)) for t in targets])
     position = [first_index]
+    near = span_test(opts, info, margin=SPAN_MARGIN)
 
     def detect(frames: list[np.ndarray]) -> list[Detections]:
+        if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
+            position[0] += len(frames)
+            return _no_detections(frames)
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
@@ -189,6 +198,35 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
 
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
+
+
+def span_test(opts: Options, info: VideoInfo | None, margin: float = 0.0) -> Callable[[Any], bool]:
+    """Whether a frame is inside the span ``--start``/``--end`` (its presentation time from
+    the video's start; the end excluded), widened by ``margin`` seconds on each side. Every
+    frame is when there is no span."""
+    if info is None or (opts.start is None and opts.end is None):
+        return lambda frame: True
+    start = (opts.start or 0.0) - margin
+    end = float("inf") if opts.end is None else opts.end + margin
+    origin = info.file_start
+
+    def inside(frame) -> bool:
+        pts = getattr(frame, "pts", None)
+        return pts is None or start <= float(pts) - origin < end
+
+    return inside
+
+
+def check_span(opts: Options, info: VideoInfo) -> None:
+    """``--start``/``--end`` against the video's duration (when it is known)."""
+    from .options import ask
+
+    last = info.duration + (1.0 / float(info.fps) if info.fps else 0.0) / 2  # up to half a frame past
+    for name in ("start", "end"):
+        value = getattr(opts, name)
+        if value is not None and info.duration > 0 and (value >= info.duration if name == "start" else value > last):
+            raise InputError(f"{ask(name)} {value:g} s is past the end of {info.path.name} ({info.duration:.2f} s"
+                             f"{'' if name == 'start' else '; leave it out to go to the end'})")  # fmt: skip
 
 
 def effective_threshold(opts: Options) -> float:
@@ -280,6 +318,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     opts = Options.from_kwargs(effect=effect, **kwargs)
     started = time.perf_counter()
     info = probe(input)
+    check_span(opts, info)
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
     if opts.review:
         check_review_target(opts.review, info.path, target)
@@ -294,12 +333,15 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     recorder = TracksRecorder() if opts.save_tracks or opts.review else None
     progress = _progress(info, opts.progress)
     source = FileSource(info, skip=skip, limit=limit)
+    inside = span_test(opts, info)
     sink: FileSink | None = None
 
     def consume(index: int, frame: Frame, dets: Detections) -> None:
         index += skip  # the frame's number in the whole video
         if index < first or (last is not None and index >= last):
             return  # context of a part: tracked, not written
+        if not inside(frame):  # outside --start/--end: written as it is
+            dets = Detections.empty()
         shown = stages.render.masks(frame, dets)
         if recorder is not None:
             recorder.add(index, dets, frame.pts, mask_cover(shown) if opts.review else None)
