@@ -166,3 +166,31 @@ def test_cli_start_end_checked(tmp_path):
         assert_one_line_error(proc, needle)
         assert proc.returncode == 2
         assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cli_keep_leaves_chosen_tracks_unmasked(tmp_path):
+    first, kept = tmp_path / "first.json", tmp_path / "kept.json"
+    assert run_cli(SAMPLE, tmp_path / "a.mp4", "--save-tracks", first, "-q").returncode == 0
+    frames = json.loads(first.read_text())["frames"]
+    ids = sorted({o["id"] for f in frames for o in f})
+    assert len(ids) >= 2
+    keep = ids[0]
+    # a fresh run: the ids are the same for the same input and options, so --keep names the same face
+    out = tmp_path / "b.mp4"
+    proc = run_cli(SAMPLE, out, "--keep", keep, "--save-tracks", kept, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(kept.read_text())["frames"] == [[o for o in f if o["id"] != keep] for f in frames]
+    shown = [[o["box"] for o in f if o["id"] == keep] for f in frames]
+    assert max(_box_diffs(out, shown)) < 6  # that face is left as it was (re-encoded)
+    # a replay of the first run's tracks, keeping the same face and one that does not exist
+    out = tmp_path / "c.mp4"
+    proc = run_cli(SAMPLE, out, "--tracks", first, "--keep", f"{keep},999", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "vidanon: warning: no track 999 to keep in walking_to_camera.mp4"
+    assert max(_box_diffs(out, shown)) < 6
+    others = [[o["box"] for o in f if o["id"] != keep] for f in frames]
+    # the other faces are hidden as in the first run
+    assert all(abs(c - a) < 2 for c, a in zip(_box_diffs(out, others), _box_diffs(tmp_path / "a.mp4", others)))
+    for bad in ("x", "-1", "1.5"):
+        assert_one_line_error(run_cli(SAMPLE, tmp_path / "d.mp4", "--keep", bad), "--keep takes track ids")
+    assert_one_line_error(run_cli(SAMPLE, tmp_path / "d.mp4", "--keep", "1", "--segments", "2"), "--keep needs")

@@ -171,11 +171,12 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
         mode = "batch"
     if mode == "batch" and (args.save_tracks or args.tracks):
         parser.error("--save-tracks and --tracks take one video: give INPUT OUTPUT")
-    if mode == "batch" and args.review:
-        parser.error("--review takes one video: give INPUT OUTPUT")
-    if mode == "split" and (args.save_tracks or args.review):
-        parser.error(f"{'--save-tracks' if args.save_tracks else '--review'} needs the whole video in one process: "
-                     "drop --segments/--ray")  # fmt: skip
+    if mode == "batch" and (args.review or args.keep):
+        parser.error(f"{'--review' if args.review else '--keep'} takes one video: give INPUT OUTPUT")
+    whole = next((flag for flag, given in (("--save-tracks", args.save_tracks), ("--review", args.review),
+                                           ("--keep", args.keep)) if given), None)  # fmt: skip
+    if mode == "split" and whole:
+        parser.error(f"{whole} needs the whole video in one process: drop --segments/--ray")
     if mode == "single" and args.jobs and args.jobs > 1:
         print("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
               file=sys.stderr)  # fmt: skip

@@ -156,6 +156,16 @@ def _time(name: str, value) -> float:
     return float(number)
 
 
+def _ids(name: str, value) -> tuple[int, ...]:
+    """Track ids: a comma list (``"3,7"``), one id, or an iterable of ids; not negative."""
+    parts = value.split(",") if isinstance(value, str) else (value if isinstance(value, (list, tuple, set)) else [value])
+    ids = [parse_number(p.strip()) if isinstance(p, str) else p for p in parts]
+    if not ids or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
+        raise OptionError(f"{ask(name)} takes track ids (whole numbers, as in the {ask('save_tracks')} file and "
+                          f"on the review sheet) separated by commas, not {_fmt(value)}")  # fmt: skip
+    return tuple(sorted(set(ids)))
+
+
 def _review(name: str, value) -> str:
     return check_review_path(_path(name, value))
 
@@ -233,6 +243,9 @@ OPTIONS: tuple[Option, ...] = (
            "to JSON", _path, ("--save-tracks",), "JSON", clip=True),
     Option("tracks", _text, None, "re-render from a {save_tracks} file instead of detecting again (e.g. another "
            "effect)", _tracks, ("--tracks",), "JSON", clip=True),
+    Option("keep", tuple[int, ...] | str | None, None, "leave these faces unmasked: track ids as numbered in the "
+           "{save_tracks} file and on the review sheet (ids are the same for the same input and options, so they "
+           "apply to a replay with {tracks} and to a fresh run alike)", _ids, ("--keep",), "ID[,ID...]"),
     Option("review", _text, None, "also write a review sheet (.png or .html): sampled frames with each mask's "
            "outline, a timeline of the tracks and the frames most worth a look, with their time codes", _review,
            ("--review",), "SHEET"),
@@ -465,6 +478,8 @@ class Options:
                 raise OptionError("a tracks file covers the whole video; it cannot be used for a part")
             if self.review:
                 raise OptionError("a review sheet covers the whole video; it cannot be made for a part")
+            if self.keep:
+                raise OptionError("track ids number the tracks of the whole video; --keep cannot be used for a part")
 
 
 # no plate model: the option named as the caller spells it (raised by options and vidanon.detect.plates)

@@ -334,6 +334,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     progress = _progress(info, opts.progress)
     source = FileSource(info, skip=skip, limit=limit)
     inside = span_test(opts, info)
+    seen: set[int] = set()  # track ids met (for --keep)
     sink: FileSink | None = None
 
     def consume(index: int, frame: Frame, dets: Detections) -> None:
@@ -342,6 +343,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             return  # context of a part: tracked, not written
         if not inside(frame):  # outside --start/--end: written as it is
             dets = Detections.empty()
+        elif opts.keep:  # --keep: those tracks are left as they are
+            seen.update(int(t) for t in dets.track_ids)
+            dets = dets[np.flatnonzero(~np.isin(dets.track_ids, opts.keep))]
         shown = stages.render.masks(frame, dets)
         if recorder is not None:
             recorder.add(index, dets, frame.pts, mask_cover(shown) if opts.review else None)
@@ -380,6 +384,10 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                              stages.people)  # fmt: skip
 
     warnings = sink.warnings()
+    unknown = sorted(set(opts.keep or ()) - seen)
+    if unknown:
+        warnings.append(f"no track {', '.join(map(str, unknown))} to keep in {info.path.name}"
+                        f"{'' if opts.start is None and opts.end is None else ' between --start and --end'}")  # fmt: skip
     if source.decode_warning:
         warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
                         f"({source.decode_warning})")  # fmt: skip
