@@ -194,3 +194,12 @@ def test_cli_keep_leaves_chosen_tracks_unmasked(tmp_path):
     for bad in ("x", "-1", "1.5"):
         assert_one_line_error(run_cli(SAMPLE, tmp_path / "d.mp4", "--keep", bad), "--keep takes track ids")
     assert_one_line_error(run_cli(SAMPLE, tmp_path / "d.mp4", "--keep", "1", "--segments", "2"), "--keep needs")
+
+
+def test_cli_weaker_strength_warns_in_one_line(tmp_path):
+    src = make_clip(tmp_path / "c.mp4", 64, 48, frames=3, audio=False)
+    proc = run_cli(src, tmp_path / "o.mp4", "--effect", "pixelate", "--strength", "12", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == ("vidanon: warning: --strength 12 is weaker than the default (8 cells across a face "
+                                   "for pixelate): faces may stay recognisable")
+    assert_one_line_error(run_cli(src, tmp_path / "p.mp4", "--effect", "image"), "--effect image needs --image PATH")

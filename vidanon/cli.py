@@ -136,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(parser: argparse.ArgumentParser, args) -> int:
     options = cli_options(args)
     # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
-    Options(**options).validate()
+    checked = Options(**options)
+    checked.validate()
+    if checked.strength_warning():
+        print(f"vidanon: warning: {checked.strength_warning()}", file=sys.stderr)
     args.jobs = None if args.jobs is None else check("jobs", args.jobs)
     args.segments = check("segments", args.segments)
     mode = _mode(parser, args)

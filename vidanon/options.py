@@ -166,6 +166,21 @@ def _ids(name: str, value) -> tuple[int, ...]:
     return tuple(sorted(set(ids)))
 
 
+def _color(name: str, value) -> tuple[int, int, int]:
+    """A colour: a name Pillow knows (black, white, grey, ...), #RRGGBB, or (r, g, b)."""
+    if isinstance(value, (tuple, list)) and len(value) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):  # fmt: skip
+        return tuple(value)
+    if isinstance(value, str):
+        from PIL import ImageColor
+
+        try:
+            return ImageColor.getrgb(value.strip())[:3]
+        except ValueError:
+            pass
+    raise OptionError(f"{ask(name)} must be a colour name (black, white, grey, ...) or #RRGGBB, not {_fmt(value)}")
+
+
 def _review(name: str, value) -> str:
     return check_review_path(_path(name, value))
 
@@ -211,9 +226,16 @@ _int = int | None
 _text = str | None
 OPTIONS: tuple[Option, ...] = (
     Option("effect", str, "blur", "how faces are hidden: a strong Gaussian blur scaled to each face (default), "
-           "coarse pixelation, or a solid black fill; 'splash' keeps people in colour and turns everything else "
+           "coarse pixelation, a solid fill ({fill_color}), or an image over each head ({image}); 'splash' keeps people in colour and turns everything else "
            "grey (a look, not anonymization: faces stay visible)", Choice("effect", EFFECTS), ("-e", "--effect"),
            clip=True),
+    Option("strength", _num, None, "cells across a face for blur (samples before smoothing, default {blur_cells}) "
+           "and pixelate (blocks, default {pixel_cells}): fewer is stronger", Range("strength", False, 1.0, 64.0),
+           ("--strength",), "CELLS", clip=True),
+    Option("fill_color", tuple[int, int, int] | str | None, None, "the colour of {effect=fill}: a name (black, "
+           "white, grey, ...) or #RRGGBB (default black)", _color, ("--fill-color",), "COLOR", clip=True),
+    Option("image", _text, None, "the image of {effect=image}, stretched over each head box (PNG with alpha: "
+           "blended by it)", _path, ("--image",), "PATH", clip=True),
     Option("target", str, "faces", "what blur/pixelate/fill hide: faces (default), whole people following each "
            "person's outline, or licence plates (needs {plates_model}); a comma list hides several: faces,plates",
            _target, ("--target",), "{" + ",".join(TARGETS) + "}", clip=True),
@@ -300,7 +322,9 @@ def facts() -> dict:
     """The defaults the help texts quote that are set where they are used."""
     from .targets import FACES, PEOPLE, PLATES, SCAN_EVERY_CPU
 
-    return {"face_threshold": FACES.threshold, "people_threshold": PEOPLE.threshold,
+    from .render.effects import BLUR_CELLS, PIXEL_CELLS
+
+    return {"blur_cells": _fmt(BLUR_CELLS), "pixel_cells": _fmt(PIXEL_CELLS), "face_threshold": FACES.threshold, "people_threshold": PEOPLE.threshold,
             "plate_threshold": PLATES.threshold, "scan_every_cpu": SCAN_EVERY_CPU}  # fmt: skip
 
 
@@ -461,12 +485,41 @@ class Options:
         """Faces are detected (with or without plates); False for people or plates alone."""
         return "faces" in self.target.split(",") and not self.people
 
+    def _check_style(self) -> None:
+        """The options of one effect are given with that effect (and the image can be read)."""
+        for name, effects in (("strength", ("blur", "pixelate")), ("fill_color", ("fill",)), ("image", ("image",))):
+            if getattr(self, name) is not None and self.effect not in effects:
+                raise OptionError(f"{ask(name)} applies to {' and '.join(ask('effect', e) for e in effects)}")
+        if self.effect != "image":
+            return
+        if self.image is None:
+            raise OptionError(f"{ask('effect', 'image')} needs {ask('image', 'PATH')}: the image put over each head")
+        if self.people:
+            raise OptionError(f"{ask('effect', 'image')} covers heads; it does not take {ask('target', 'people')}")
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(self.image) as im:
+                im.verify()
+        except (OSError, UnidentifiedImageError) as exc:
+            raise OptionError(f"cannot read the image {self.image}: {getattr(exc, 'strerror', None) or exc}") from None
+
+    def strength_warning(self) -> str | None:
+        """One line when ``strength`` is weaker (more cells) than the effect's default."""
+        from .render.effects import default_cells
+
+        if self.strength is not None and self.strength > default_cells(self.effect):
+            return (f"{ask('strength', _fmt(self.strength))} is weaker than the default ({_fmt(default_cells(self.effect))} "
+                    f"cells across a face for {self.effect}): faces may stay recognisable")  # fmt: skip
+        return None
+
     def validate(self) -> None:
         """Check every option against the table (and normalize it); raise :class:`OptionError`."""
         for option in FILE_OPTIONS:
             setattr(self, option.name, option.accept(getattr(self, option.name)))
         if self.plates and (self.tracks is None or self.tracks == ""):  # not a replay
             self._check_plates()
+        self._check_style()
         if self.start is not None and self.end is not None and self.end <= self.start:
             raise OptionError(f"the span is empty: {ask('end')} ({_fmt(self.end)} s) must come after "
                               f"{ask('start')} ({_fmt(self.start)} s)")  # fmt: skip

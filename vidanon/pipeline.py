@@ -238,7 +238,11 @@ def effective_threshold(opts: Options) -> float:
 
 def build_render(opts: Options) -> Compositor:
     """The render stage: the effect, and the people segmenter when people are hidden."""
-    return Compositor(opts.effect, opts.mask_scale, opts.people, _segmenter() if opts.people else None)
+    from .render.effects import load_image
+
+    return Compositor(opts.effect, opts.mask_scale, opts.people, _segmenter() if opts.people else None,
+                      cells=opts.strength, fill_color=opts.fill_color or (0, 0, 0),
+                      image=load_image(opts.image) if opts.effect == "image" else None)  # fmt: skip
 
 
 def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
