@@ -259,6 +259,9 @@ OPTIONS: tuple[Option, ...] = (
            Range("scan every", True, 1, 8), ("--scan-every",), "K", clip=True),
     Option("batch_size", _int, None, "frames per detector call (default: chosen from the frame size and the device)",
            Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),
+    Option("max_face_size", _num, None, "refuse (do not draw) a mask larger than this share of the frame's area, "
+           "0.01-1 (default: no limit): a large false mask (a wall, a poster) is left out; the review sheet flags "
+           "each refused box", Range("max face size", False, 0.01, 1.0), ("--max-face-size",), "SHARE"),
     Option("track", bool, True, "hide only what the detector finds in each frame, without the tracker that covers "
            "the frames where it blinks (for comparison)", _bool, ("--no-track",), clip=True),
     Option("save_tracks", _text, None, "also write the boxes hidden in every frame (track id, box, score, source) "

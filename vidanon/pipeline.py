@@ -45,6 +45,7 @@ from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource, batched
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
+from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
 from .targets import PEOPLE, PLATES, selected
@@ -339,6 +340,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     source = FileSource(info, skip=skip, limit=limit)
     inside = span_test(opts, info)
     seen: set[int] = set()  # track ids met (for --keep)
+    refused: list[tuple[int, int, float]] = []  # masks over --max-face-size: (frame, track id, share)
     sink: FileSink | None = None
 
     def consume(index: int, frame: Frame, dets: Detections) -> None:
@@ -350,6 +352,11 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         elif opts.keep:  # --keep: those tracks are left as they are
             seen.update(int(t) for t in dets.track_ids)
             dets = dets[np.flatnonzero(~np.isin(dets.track_ids, opts.keep))]
+        if opts.max_face_size is not None and len(dets):  # masks too large: refused, and listed for the sheet
+            shares = mask_shares(dets, info.height, info.width, getattr(stages.render.renderer, "mask_scale", 1.0))
+            big = shares > opts.max_face_size
+            refused.extend((index, int(dets.track_ids[i]), float(shares[i])) for i in np.flatnonzero(big))
+            dets = dets[np.flatnonzero(~big)]
         shown = stages.render.masks(frame, dets)
         if recorder is not None:
             recorder.add(index, dets, frame.pts, mask_cover(shown) if opts.review else None)
@@ -385,9 +392,12 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     sheet = None
     if opts.review:  # drawn on frames read back from the finished output (kept if this fails)
         sheet = write_review(opts.review, recorder, info, target, effective_threshold(opts), opts.mask_scale,
-                             stages.people)  # fmt: skip
+                             stages.people, refused=(refused, opts.max_face_size))  # fmt: skip
 
     warnings = sink.warnings()
+    if refused:
+        warnings.append(f"{len(refused)} masks larger than {opts.max_face_size:g} of the frame were not drawn "
+                        f"({len({t for _, t, _ in refused})} tracks)")  # fmt: skip
     unknown = sorted(set(opts.keep or ()) - seen)
     if unknown:
         warnings.append(f"no track {', '.join(map(str, unknown))} to keep in {info.path.name}"
