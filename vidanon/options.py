@@ -138,47 +138,8 @@ def _tracks(name: str, value):
     return value if hasattr(value, "at") and hasattr(value, "frames") else _path(name, value)
 
 
-_CLOCK = re.compile(r"(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)")
-
-
-def _time(name: str, value) -> float:
-    """A time in the video: seconds (a number, or text such as ``90`` or ``1.5``) or a
-    clock ``[HH:]MM:SS[.ms]``; not negative."""
-    number = _as_number(value)
-    if number is None and isinstance(value, str):
-        match = _CLOCK.fullmatch(value.strip())
-        hours, minutes, seconds = match.groups() if match else (None, None, None)
-        if match and (minutes is None or (int(minutes) < 60 or hours is None) and float(seconds) < 60):
-            number = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
-    if number is None or number < 0:
-        raise OptionError(f"{ask(name)} must be a time in seconds (90, 1.5) or HH:MM:SS(.ms) (00:01:30.5), "
-                          f"not {_fmt(value)}")  # fmt: skip
-    return float(number)
-
-
-def _ids(name: str, value) -> tuple[int, ...]:
-    """Track ids: a comma list (``"3,7"``), one id, or an iterable of ids; not negative."""
-    parts = value.split(",") if isinstance(value, str) else (value if isinstance(value, (list, tuple, set)) else [value])
-    ids = [parse_number(p.strip()) if isinstance(p, str) else p for p in parts]
-    if not ids or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
-        raise OptionError(f"{ask(name)} takes track ids (whole numbers, as in the {ask('save_tracks')} file and "
-                          f"on the review sheet) separated by commas, not {_fmt(value)}")  # fmt: skip
-    return tuple(sorted(set(ids)))
-
-
-def _color(name: str, value) -> tuple[int, int, int]:
-    """A colour: a name Pillow knows (black, white, grey, ...), #RRGGBB, or (r, g, b)."""
-    if isinstance(value, (tuple, list)) and len(value) == 3 and all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):  # fmt: skip
-        return tuple(value)
-    if isinstance(value, str):
-        from PIL import ImageColor
-
-        try:
-            return ImageColor.getrgb(value.strip())[:3]
-        except ValueError:
-            pass
-    raise OptionError(f"{ask(name)} must be a colour name (black, white, grey, ...) or #RRGGBB, not {_fmt(value)}")
+# they use this module's messages (looked up at each call)
+from .option_values import check_style, colour, strength_warning, time_value, track_ids  # noqa: E402
 
 
 def _review(name: str, value) -> str:
@@ -226,14 +187,15 @@ _int = int | None
 _text = str | None
 OPTIONS: tuple[Option, ...] = (
     Option("effect", str, "blur", "how faces are hidden: a strong Gaussian blur scaled to each face (default), "
-           "coarse pixelation, a solid fill ({fill_color}), or an image over each head ({image}); 'splash' keeps people in colour and turns everything else "
+           "coarse pixelation, a solid fill ({fill_color}), or an image over each head ({image}); 'splash' keeps "
+           "people in colour and turns everything else "
            "grey (a look, not anonymization: faces stay visible)", Choice("effect", EFFECTS), ("-e", "--effect"),
            clip=True),
     Option("strength", _num, None, "cells across a face for blur (samples before smoothing, default {blur_cells}) "
            "and pixelate (blocks, default {pixel_cells}): fewer is stronger", Range("strength", False, 1.0, 64.0),
            ("--strength",), "CELLS", clip=True),
     Option("fill_color", tuple[int, int, int] | str | None, None, "the colour of {effect=fill}: a name (black, "
-           "white, grey, ...) or #RRGGBB (default black)", _color, ("--fill-color",), "COLOR", clip=True),
+           "white, grey, ...) or #RRGGBB (default black)", colour, ("--fill-color",), "COLOR", clip=True),
     Option("image", _text, None, "the image of {effect=image}, stretched over each head box (PNG with alpha: "
            "blended by it)", _path, ("--image",), "PATH", clip=True),
     Option("target", str, "faces", "what blur/pixelate/fill hide: faces (default), whole people following each "
@@ -270,14 +232,14 @@ OPTIONS: tuple[Option, ...] = (
            "effect)", _tracks, ("--tracks",), "JSON", clip=True),
     Option("keep", tuple[int, ...] | str | None, None, "leave these faces unmasked: track ids as numbered in the "
            "{save_tracks} file and on the review sheet (ids are the same for the same input and options, so they "
-           "apply to a replay with {tracks} and to a fresh run alike)", _ids, ("--keep",), "ID[,ID...]"),
+           "apply to a replay with {tracks} and to a fresh run alike)", track_ids, ("--keep",), "ID[,ID...]"),
     Option("review", _text, None, "also write a review sheet (.png or .html): sampled frames with each mask's "
            "outline, a timeline of the tracks and the frames most worth a look, with their time codes", _review,
            ("--review",), "SHEET"),
     Option("start", float | str | None, None, "hide faces only from this time on (seconds or HH:MM:SS(.ms)); the "
-           "frames before it are written unmasked", _time, ("--start",), "T"),
+           "frames before it are written unmasked", time_value, ("--start",), "T"),
     Option("end", float | str | None, None, "hide faces only up to this time (seconds or HH:MM:SS(.ms)); the "
-           "frames after it are written unmasked", _time, ("--end",), "T"),
+           "frames after it are written unmasked", time_value, ("--end",), "T"),
     Option("crf", int, 18, "encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)",
            Range("crf", True, 0, 51), ("--crf",)),
     Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)", _str, ("--codec",)),
@@ -489,32 +451,11 @@ class Options:
         return "faces" in self.target.split(",") and not self.people
 
     def _check_style(self) -> None:
-        """The options of one effect are given with that effect (and the image can be read)."""
-        for name, effects in (("strength", ("blur", "pixelate")), ("fill_color", ("fill",)), ("image", ("image",))):
-            if getattr(self, name) is not None and self.effect not in effects:
-                raise OptionError(f"{ask(name)} applies to {' and '.join(ask('effect', e) for e in effects)}")
-        if self.effect != "image":
-            return
-        if self.image is None:
-            raise OptionError(f"{ask('effect', 'image')} needs {ask('image', 'PATH')}: the image put over each head")
-        if self.people:
-            raise OptionError(f"{ask('effect', 'image')} covers heads; it does not take {ask('target', 'people')}")
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(self.image) as im:
-                im.verify()
-        except (OSError, UnidentifiedImageError) as exc:
-            raise OptionError(f"cannot read the image {self.image}: {getattr(exc, 'strerror', None) or exc}") from None
+        check_style(self)
 
     def strength_warning(self) -> str | None:
         """One line when ``strength`` is weaker (more cells) than the effect's default."""
-        from .render.effects import default_cells
-
-        if self.strength is not None and self.strength > default_cells(self.effect):
-            return (f"{ask('strength', _fmt(self.strength))} is weaker than the default ({_fmt(default_cells(self.effect))} "
-                    f"cells across a face for {self.effect}): faces may stay recognisable")  # fmt: skip
-        return None
+        return strength_warning(self)
 
     def validate(self) -> None:
         """Check every option against the table (and normalize it); raise :class:`OptionError`."""

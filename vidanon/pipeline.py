@@ -400,8 +400,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                         f"({len({t for _, t, _ in refused})} tracks)")  # fmt: skip
     unknown = sorted(set(opts.keep or ()) - seen)
     if unknown:
-        warnings.append(f"no track {', '.join(map(str, unknown))} to keep in {info.path.name}"
-                        f"{'' if opts.start is None and opts.end is None else ' between --start and --end'}")  # fmt: skip
+        where = "" if opts.start is None and opts.end is None else " between --start and --end"
+        warnings.append(f"no track {', '.join(map(str, unknown))} to keep in {info.path.name}{where}")
     if source.decode_warning:
         warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
                         f"({source.decode_warning})")  # fmt: skip

@@ -42,7 +42,8 @@ SHEET_FORMATS = {".png": "png", ".html": "html", ".htm": "html"}
 
 def build_sheet(frames: Sequence[Detections], times: Sequence[float | None], video: str, output: str, width: int,
                 height: int, fps: float, threshold: float, mask_scale: float, people: bool,
-                pixel_aspect: float = 1.0, covers: Covers | None = None, refused: Refused | None = None) -> Sheet:  # fmt: skip
+                pixel_aspect: float = 1.0, covers: Covers | None = None,
+                refused: Refused | None = None) -> Sheet:  # fmt: skip
     """Everything a sheet shows but the pixels, from the boxes hidden in every frame."""
     frames = list(frames)
     frame_s = 1.0 / fps if fps > 0 else 0.0
