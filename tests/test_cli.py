@@ -1,6 +1,6 @@
 import json
 
-from conftest import SAMPLE, assert_one_line_error, count_frames, file_hash, run_cli
+from conftest import SAMPLE, assert_one_line_error, count_frames, file_hash, make_clip, run_cli
 
 from vidanon.media.probe import probe
 
@@ -109,3 +109,96 @@ def test_the_command_line_names_flags_and_the_api_keywords(tmp_path, capsys, mon
         vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", target="plates")
     assert "pass plates_model='PATH.onnx'" in str(api.value)  # the same message, in each caller's spelling
     assert err.strip() == f"vidanon: error: {api.value}".replace("plates_model='PATH.onnx'", "--plates-model PATH.onnx")
+
+
+def test_cli_input_alone_writes_anonymized_copy_beside_it(tmp_path):
+    src = make_clip(tmp_path / "clip.mov", 64, 48, frames=5, audio=False)
+    proc = run_cli(src, "-q")
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "clip_anonymized.mov"
+    assert count_frames(out) == 5
+    # a second run refuses to replace it, as for a named output
+    before = file_hash(out)
+    proc = run_cli(src)
+    assert_one_line_error(proc, "clip_anonymized.mov already exists", "--overwrite")
+    assert file_hash(out) == before
+    assert run_cli(src, "-y", "-q").returncode == 0
+
+
+def _box_diffs(out, boxes_per_frame):
+    """Per frame: the mean absolute difference between ``out`` and the input inside the frame's boxes."""
+    import numpy as np
+    from conftest import read_frames
+
+    diffs = []
+    for a, b, boxes in zip(read_frames(SAMPLE), read_frames(out), boxes_per_frame):
+        h, w = a.shape[:2]
+        d = [np.abs(a[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)].astype(int)
+                    - b[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)]).mean()
+             for y0, x0, y1, x1 in boxes]  # fmt: skip
+        diffs.append(round(float(max(d, default=0.0)), 1))
+    return diffs
+
+
+def test_cli_start_end_hides_faces_only_in_the_span(tmp_path):
+    full_tracks, span_tracks = tmp_path / "full.json", tmp_path / "span.json"
+    assert run_cli(SAMPLE, tmp_path / "full.mp4", "--save-tracks", full_tracks, "-q").returncode == 0
+    out = tmp_path / "span.mp4"
+    proc = run_cli(SAMPLE, out, "--start", "1", "--end", "00:00:02.000", "--save-tracks", span_tracks, "-q")
+    assert proc.returncode == 0, proc.stderr
+    full = json.loads(full_tracks.read_text())["frames"]
+    span = json.loads(span_tracks.read_text())["frames"]
+    assert len(span) == 35 == count_frames(out)
+    inside = range(12, 24)  # 12 fps: frames at 1.0 s up to (not including) 2.0 s
+    assert all(span[i] == [] for i in range(35) if i not in inside)
+    assert all(span[i] == full[i] and len(full[i]) >= 2 for i in inside)  # the same boxes as a whole run
+    boxes = [[o["box"] for o in f] for f in full]
+    diffs = _box_diffs(out, boxes)
+    assert all(diffs[i] < 6 for i in range(35) if i not in inside), diffs  # faces as they were (re-encoded)
+    assert all(diffs[i] > 12 for i in inside), diffs  # hidden
+
+
+def test_cli_start_end_checked(tmp_path):
+    for args, needle in ((["--start", "5"], "--start 5 s is past the end"), (["--end", "3.5"], "--end 3.5 s is past"),
+                         (["--start", "2", "--end", "1"], "the span is empty"), (["--start", "1:75"], "--start must be")):
+        proc = run_cli(SAMPLE, tmp_path / "o.mp4", *args)
+        assert_one_line_error(proc, needle)
+        assert proc.returncode == 2
+        assert not (tmp_path / "o.mp4").exists()
+
+
+def test_cli_keep_leaves_chosen_tracks_unmasked(tmp_path):
+    first, kept = tmp_path / "first.json", tmp_path / "kept.json"
+    assert run_cli(SAMPLE, tmp_path / "a.mp4", "--save-tracks", first, "-q").returncode == 0
+    frames = json.loads(first.read_text())["frames"]
+    ids = sorted({o["id"] for f in frames for o in f})
+    assert len(ids) >= 2
+    keep = ids[0]
+    # a fresh run: the ids are the same for the same input and options, so --keep names the same face
+    out = tmp_path / "b.mp4"
+    proc = run_cli(SAMPLE, out, "--keep", keep, "--save-tracks", kept, "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(kept.read_text())["frames"] == [[o for o in f if o["id"] != keep] for f in frames]
+    shown = [[o["box"] for o in f if o["id"] == keep] for f in frames]
+    assert max(_box_diffs(out, shown)) < 6  # that face is left as it was (re-encoded)
+    # a replay of the first run's tracks, keeping the same face and one that does not exist
+    out = tmp_path / "c.mp4"
+    proc = run_cli(SAMPLE, out, "--tracks", first, "--keep", f"{keep},999", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "vidanon: warning: no track 999 to keep in walking_to_camera.mp4"
+    assert max(_box_diffs(out, shown)) < 6
+    others = [[o["box"] for o in f if o["id"] != keep] for f in frames]
+    # the other faces are hidden as in the first run
+    assert all(abs(c - a) < 2 for c, a in zip(_box_diffs(out, others), _box_diffs(tmp_path / "a.mp4", others)))
+    for bad in ("x", "-1", "1.5"):
+        assert_one_line_error(run_cli(SAMPLE, tmp_path / "d.mp4", "--keep", bad), "--keep takes track ids")
+    assert_one_line_error(run_cli(SAMPLE, tmp_path / "d.mp4", "--keep", "1", "--segments", "2"), "--keep needs")
+
+
+def test_cli_weaker_strength_warns_in_one_line(tmp_path):
+    src = make_clip(tmp_path / "c.mp4", 64, 48, frames=3, audio=False)
+    proc = run_cli(src, tmp_path / "o.mp4", "--effect", "pixelate", "--strength", "12", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == ("vidanon: warning: --strength 12 is weaker than the default (8 cells across a face "
+                                   "for pixelate): faces may stay recognisable")
+    assert_one_line_error(run_cli(src, tmp_path / "p.mp4", "--effect", "image"), "--effect image needs --image PATH")

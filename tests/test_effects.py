@@ -135,3 +135,70 @@ def test_alpha_map_follows_the_renderer_per_label():
     face = alpha_map(Detections(box, [0.9], [0]), 100, 100, 1.45)
     assert plate[41, 41] == 1.0 and plate[59, 59] == 1.0 and plate[30, 50] == 0.0
     assert face[59, 41] < 1.0 and face[50, 50] == 1.0
+
+
+def _noise_and_face(size=240):
+    rng = np.random.RandomState(2)
+    return (rng.rand(size, size, 3) * 255).astype(np.uint8), Detections([[0.3, 0.3, 0.7, 0.7]], [1.0], [0])
+
+
+def test_strength_sets_the_cells_across_a_face():
+    frame, face = _noise_and_face()
+    centre = (slice(110, 130), slice(110, 130))
+
+    def blocks(out):  # distinct colours in the inner part of the pixelated face
+        return len(np.unique(out[centre].reshape(-1, 3), axis=0))
+
+    default = Renderer("pixelate", mask_scale=1.0)(frame, face)
+    coarse = Renderer("pixelate", mask_scale=1.0, cells=2)(frame, face)
+    fine = Renderer("pixelate", mask_scale=1.0, cells=32)(frame, face)
+    assert blocks(coarse) < blocks(default) < blocks(fine)
+
+
+def test_options_of_strength_fill_color_and_image(tmp_path):
+    from PIL import Image
+
+    from vidanon.options import PYTHON, OptionError, Options, spoken
+
+    with spoken(PYTHON):
+        _check_style_options(tmp_path, Image, OptionError, Options)
+
+
+def _check_style_options(tmp_path, Image, OptionError, Options):
+    assert Options.from_kwargs(effect="fill", fill_color="#FF8000").fill_color == (255, 128, 0)
+    assert Options.from_kwargs(effect="fill", fill_color="white").fill_color == (255, 255, 255)
+    assert Options.from_kwargs(effect="blur", strength=12).strength_warning().startswith(
+        "strength=12 is weaker than the default (6 cells")
+    assert Options.from_kwargs(effect="pixelate", strength=4).strength_warning() is None
+    Image.new("RGB", (4, 4)).save(tmp_path / "ok.png")
+    (tmp_path / "bad.png").write_bytes(b"not an image")
+    for kwargs, needle in (({"effect": "fill", "fill_color": "nocolour"}, "fill_color must be a colour"),
+                           ({"effect": "blur", "fill_color": "red"}, "fill_color applies to effect='fill'"),
+                           ({"effect": "fill", "strength": 3}, "strength applies to effect='blur'"),
+                           ({"effect": "image"}, "needs image='PATH'"),
+                           ({"effect": "image", "image": tmp_path / "bad.png"}, "cannot read the image"),
+                           ({"effect": "image", "image": tmp_path / "ok.png", "target": "people"}, "covers heads")):
+        with pytest.raises(OptionError, match=needle):
+            Options.from_kwargs(**kwargs)
+
+
+def test_fill_color_and_image_effect():
+    from vidanon.render.compositor import Compositor
+    from vidanon.render.masks import alpha_map
+
+    frame, face = _noise_and_face()
+    red = Compositor("fill", 1.0, False, fill_color=(255, 0, 0))(frame, face)
+    assert (red[120, 120] == (255, 0, 0)).all()
+    # an image: green, its left half transparent, stretched over the head box
+    image = np.zeros((10, 20, 4), np.uint8)
+    image[..., 1] = 255
+    image[:, 10:, 3] = 255
+    out = Compositor("image", 1.0, False, image=image)(frame, face)
+    (r,) = detection_regions(face, 240, 240, 1.0)
+    left, right = (slice(r.y0 + 2, r.y1 - 2), slice(r.x0 + 2, (r.x0 + r.x1) // 2 - 8)), \
+        (slice(r.y0 + 2, r.y1 - 2), slice((r.x0 + r.x1) // 2 + 8, r.x1 - 2))  # an image pixel is 6 px
+    assert (out[right] == (0, 255, 0)).all()  # opaque half: the image
+    assert np.array_equal(out[left], frame[left])  # transparent half: the frame
+    outside = alpha_map(face, 240, 240, 1.0) == 0
+    outside[r.y0:r.y1, r.x0:r.x1] = False
+    assert np.array_equal(out[outside], frame[outside])

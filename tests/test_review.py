@@ -232,3 +232,23 @@ def test_people_sheet(clip, tmp_path):
     thin = re.findall(r"<td>(\d+)</td><td class=\"flag\">thin person mask</td><td>the person mask covers (\d+)%", text)
     assert thin == []
     assert summary.flagged == 3 and "person masks" in text
+
+
+def test_max_face_size_refuses_large_masks_and_the_sheet_flags_them(clip, tmp_path):
+    from conftest import read_frames
+
+    path, tracks = clip
+    out, sheet = tmp_path / "anon.mp4", tmp_path / "sheet.html"
+    summary = anonymize(path, out, effect="fill", tracks=str(tracks), review=str(sheet), max_face_size=0.1, progress=False)
+    # tracks 1 and 2 (masks of 22% and 27% of the frame) are refused, track 3 (5%) is drawn
+    assert summary.warnings == ["17 masks larger than 0.1 of the frame were not drawn (2 tracks)"]
+    assert summary.tracks == 1
+    frames = read_frames(out)
+    grey = int(read_frames(path)[3][75, 24, 0])
+    assert abs(int(frames[3][54, 32, 0]) - grey) < 4  # BOX1's centre: not drawn
+    assert frames[3][87, 24].max() < 20  # BOX3's centre: filled black
+    html = sheet.read_text()
+    assert html.count("large mask not drawn") == 2
+    assert "a mask over 22% of the frame was not drawn (limit 0.1)" in html
+    with pytest.raises(OptionError, match="max face size must be between 0.01 and 1"):
+        anonymize(path, tmp_path / "x.mp4", tracks=str(tracks), max_face_size=2)

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import traceback
+from pathlib import Path
 
 from . import __version__
 from .detect.tf_setup import quiet_logs
@@ -62,7 +63,7 @@ def cli_options(args: argparse.Namespace) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="vidanon",
-        usage="vidanon INPUT OUTPUT [options]\n       vidanon INPUT_DIR OUTPUT_DIR [options]\n"
+        usage="vidanon INPUT [OUTPUT] [options]\n       vidanon INPUT_DIR OUTPUT_DIR [options]\n"
         "       vidanon FILE [FILE ...] -o DIR [options]",
         description="Hide every face in a video. The output keeps the input's frames, size, "
         "frame rate and audio; only the faces change. The input file is never modified.",
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="INPUT OUTPUT: the video to anonymize (mp4, mov, mkv, webm, avi, ...) and where to "
                    "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi); "
+                   "INPUT alone: written beside it as INPUT_anonymized (clip.mp4 -> clip_anonymized.mp4); "
                    "INPUT_DIR OUTPUT_DIR: every video of a folder; FILE... -o DIR: several files")
     batch = p.add_argument_group("many or long videos")
     batch.add_argument("-o", "--output-dir", metavar="DIR", default=None,
@@ -127,7 +129,10 @@ def _main(argv: list[str] | None, outputs: Outputs) -> int:
 def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     options = cli_options(args)
     # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
-    Options(**options).validate()
+    checked = Options(**options)
+    checked.validate()
+    if checked.strength_warning():
+        print(f"vidanon: warning: {checked.strength_warning()}", file=sys.stderr)
     args.jobs = None if args.jobs is None else check("jobs", args.jobs)
     args.segments = check("segments", args.segments)
     mode = _mode(parser, args)
@@ -150,6 +155,8 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     from pathlib import Path
 
     if args.output_dir is None:
+        if len(args.paths) == 1:  # as deface does: clip.mp4 -> clip_anonymized.mp4 beside it
+            args.paths.append(str(default_output(Path(args.paths[0]))))
         if len(args.paths) != 2:
             parser.error("give INPUT OUTPUT, INPUT_DIR OUTPUT_DIR, or several inputs with -o DIR")
         if Path(args.paths[0]).is_dir():
@@ -161,15 +168,26 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
         mode = "batch"
     if mode == "batch" and (args.save_tracks or args.tracks):
         parser.error("--save-tracks and --tracks take one video: give INPUT OUTPUT")
-    if mode == "batch" and args.review:
-        parser.error("--review takes one video: give INPUT OUTPUT")
-    if mode == "split" and (args.save_tracks or args.review):
-        parser.error(f"{'--save-tracks' if args.save_tracks else '--review'} needs the whole video in one process: "
-                     "drop --segments/--ray")  # fmt: skip
+    if mode == "batch" and (args.review or args.keep):
+        parser.error(f"{'--review' if args.review else '--keep'} takes one video: give INPUT OUTPUT")
+    whole = next((flag for flag, given in (("--save-tracks", args.save_tracks), ("--review", args.review),
+                                           ("--keep", args.keep)) if given), None)  # fmt: skip
+    if mode == "split" and whole:
+        parser.error(f"{whole} needs the whole video in one process: drop --segments/--ray")
     if mode == "single" and args.jobs and args.jobs > 1:
         print("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
               file=sys.stderr)  # fmt: skip
     return mode
+
+
+def default_output(path: Path) -> Path:
+    """Where ``vidanon INPUT`` writes: ``INPUT_anonymized`` beside it, with the input's
+    extension when vidanon writes that container (else .mp4); a folder gets a folder."""
+    from .batch import output_name
+
+    if path.is_dir():
+        return path.with_name(f"{path.name}_anonymized")
+    return output_name(path.with_name(f"{path.stem}_anonymized{path.suffix}"))
 
 
 def _output_into_folder(args) -> None:

@@ -137,6 +137,10 @@ def _tracks(name: str, value):
     return value if hasattr(value, "at") and hasattr(value, "frames") else _path(name, value)
 
 
+# they use this module's messages (looked up at each call)
+from .option_values import check_style, colour, strength_warning, time_value, track_ids  # noqa: E402
+
+
 def _review(name: str, value) -> str:
     return check_review_path(_path(name, value))
 
@@ -182,9 +186,17 @@ _int = int | None
 _text = str | None
 OPTIONS: tuple[Option, ...] = (
     Option("effect", str, "blur", "how faces are hidden: a strong Gaussian blur scaled to each face (default), "
-           "coarse pixelation, or a solid black fill; 'splash' keeps people in colour and turns everything else "
+           "coarse pixelation, a solid fill ({fill_color}), or an image over each head ({image}); 'splash' keeps "
+           "people in colour and turns everything else "
            "grey (a look, not anonymization: faces stay visible)", Choice("effect", EFFECTS), ("-e", "--effect"),
            clip=True),
+    Option("strength", _num, None, "cells across a face for blur (samples before smoothing, default {blur_cells}) "
+           "and pixelate (blocks, default {pixel_cells}): fewer is stronger", Range("strength", False, 1.0, 64.0),
+           ("--strength",), "CELLS", clip=True),
+    Option("fill_color", tuple[int, int, int] | str | None, None, "the colour of {effect=fill}: a name (black, "
+           "white, grey, ...) or #RRGGBB (default black)", colour, ("--fill-color",), "COLOR", clip=True),
+    Option("image", _text, None, "the image of {effect=image}, stretched over each head box (PNG with alpha: "
+           "blended by it)", _path, ("--image",), "PATH", clip=True),
     Option("target", str, "faces", "what blur/pixelate/fill hide: faces (default), whole people following each "
            "person's outline, or licence plates (needs {plates_model}); a comma list hides several: faces,plates",
            _target, ("--target",), "{" + ",".join(TARGETS) + "}", clip=True),
@@ -208,15 +220,25 @@ OPTIONS: tuple[Option, ...] = (
            Range("scan every", True, 1, 8), ("--scan-every",), "K", clip=True),
     Option("batch_size", _int, None, "frames per detector call (default: chosen from the frame size and the device)",
            Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),
+    Option("max_face_size", _num, None, "refuse (do not draw) a mask larger than this share of the frame's area, "
+           "0.01-1 (default: no limit): a large false mask (a wall, a poster) is left out; the review sheet flags "
+           "each refused box", Range("max face size", False, 0.01, 1.0), ("--max-face-size",), "SHARE"),
     Option("track", bool, True, "hide only what the detector finds in each frame, without the tracker that covers "
            "the frames where it blinks (for comparison)", _bool, ("--no-track",), clip=True),
     Option("save_tracks", _text, None, "also write the boxes hidden in every frame (track id, box, score, source) "
            "to JSON", _path, ("--save-tracks",), "JSON", clip=True),
     Option("tracks", _text, None, "re-render from a {save_tracks} file instead of detecting again (e.g. another "
            "effect)", _tracks, ("--tracks",), "JSON", clip=True),
+    Option("keep", tuple[int, ...] | str | None, None, "leave these faces unmasked: track ids as numbered in the "
+           "{save_tracks} file and on the review sheet (ids are the same for the same input and options, so they "
+           "apply to a replay with {tracks} and to a fresh run alike)", track_ids, ("--keep",), "ID[,ID...]"),
     Option("review", _text, None, "also write a review sheet (.png or .html): sampled frames with each mask's "
            "outline, a timeline of the tracks and the frames most worth a look, with their time codes", _review,
            ("--review",), "SHEET"),
+    Option("start", float | str | None, None, "hide faces only from this time on (seconds or HH:MM:SS(.ms)); the "
+           "frames before it are written unmasked", time_value, ("--start",), "T"),
+    Option("end", float | str | None, None, "hide faces only up to this time (seconds or HH:MM:SS(.ms)); the "
+           "frames after it are written unmasked", time_value, ("--end",), "T"),
     Option("crf", int, 18, "encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)",
            Range("crf", True, 0, 51), ("--crf",)),
     Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)", _str, ("--codec",)),
@@ -262,9 +284,10 @@ CHOICE_LABELS = {o.name: o.valid.label for o in OPTIONS if isinstance(o.valid, C
 @functools.lru_cache(maxsize=1)
 def facts() -> dict:
     """The defaults the help texts quote that are set where they are used."""
+    from .render import BLUR_CELLS, PIXEL_CELLS
     from .targets import FACES, PEOPLE, PLATES, SCAN_EVERY_CPU
 
-    return {"face_threshold": FACES.threshold, "people_threshold": PEOPLE.threshold,
+    return {"blur_cells": _fmt(BLUR_CELLS), "pixel_cells": _fmt(PIXEL_CELLS), "face_threshold": FACES.threshold, "people_threshold": PEOPLE.threshold,
             "plate_threshold": PLATES.threshold, "scan_every_cpu": SCAN_EVERY_CPU}  # fmt: skip
 
 
@@ -425,12 +448,23 @@ class Options:
         """Faces are detected (with or without plates); False for people or plates alone."""
         return "faces" in self.target.split(",") and not self.people
 
+    def _check_style(self) -> None:
+        check_style(self)
+
+    def strength_warning(self) -> str | None:
+        """One line when ``strength`` is weaker (more cells) than the effect's default."""
+        return strength_warning(self)
+
     def validate(self) -> None:
         """Check every option against the table (and normalize it); raise :class:`OptionError`."""
         for option in FILE_OPTIONS:
             setattr(self, option.name, option.accept(getattr(self, option.name)))
         if self.plates and (self.tracks is None or self.tracks == ""):  # not a replay
             self._check_plates()
+        self._check_style()
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise OptionError(f"the span is empty: {ask('end')} ({_fmt(self.end)} s) must come after "
+                              f"{ask('start')} ({_fmt(self.start)} s)")  # fmt: skip
         if self.frame_range is not None:
             start, stop = self.frame_range
             if start < 0 or (stop is not None and stop <= start):
@@ -439,6 +473,8 @@ class Options:
                 raise OptionError("a tracks file covers the whole video; it cannot be used for a part")
             if self.review:
                 raise OptionError("a review sheet covers the whole video; it cannot be made for a part")
+            if self.keep:
+                raise OptionError("track ids number the tracks of the whole video; --keep cannot be used for a part")
 
 
 # no plate model: the option named as the caller spells it (raised by options and vidanon.detect.plates)

@@ -37,7 +37,7 @@ from .detect import Detector
 from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
 from .detect.view import detector_view
 from .detections import Detections
-from .errors import OutputError, ResourceError, VidanonError, out_of_memory
+from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
 from .media.paths import OutputClaim, prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
@@ -46,12 +46,17 @@ from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource, batched
 from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
+from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
 from .targets import PEOPLE, PLATES, selected
 from .track import JointTracker, Part, ReplayTracker, ShotCuts, TracksRecorder, TrackStage, load_tracks  # noqa: F401 - load_tracks: API
 
 _END = object()
+# --start/--end: the detector and the tracker also see this many seconds on each side of
+# the span, so that a face is tracked (and its track confirmed) at the span's first frame
+# exactly as in a run over the whole video.
+SPAN_MARGIN = 1.0
 
 
 @dataclass
@@ -182,8 +187,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     else:  # several kinds on the same frames: a tracker of its own for each
         tracker = JointTracker([Part((t.class_id,), t.tracker(opts)) for t in targets])
     position = [first_index]
+    near = span_test(opts, info, margin=SPAN_MARGIN)
 
     def detect(frames: list[np.ndarray]) -> list[Detections]:
+        if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
+            position[0] += len(frames)
+            return _no_detections(frames)
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
@@ -192,6 +201,35 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
 
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
+
+
+def span_test(opts: Options, info: VideoInfo | None, margin: float = 0.0) -> Callable[[Any], bool]:
+    """Whether a frame is inside the span ``--start``/``--end`` (its presentation time from
+    the video's start; the end excluded), widened by ``margin`` seconds on each side. Every
+    frame is when there is no span."""
+    if info is None or (opts.start is None and opts.end is None):
+        return lambda frame: True
+    start = (opts.start or 0.0) - margin
+    end = float("inf") if opts.end is None else opts.end + margin
+    origin = info.file_start
+
+    def inside(frame) -> bool:
+        pts = getattr(frame, "pts", None)
+        return pts is None or start <= float(pts) - origin < end
+
+    return inside
+
+
+def check_span(opts: Options, info: VideoInfo) -> None:
+    """``--start``/``--end`` against the video's duration (when it is known)."""
+    from .options import ask
+
+    last = info.duration + (1.0 / float(info.fps) if info.fps else 0.0) / 2  # up to half a frame past
+    for name in ("start", "end"):
+        value = getattr(opts, name)
+        if value is not None and info.duration > 0 and (value >= info.duration if name == "start" else value > last):
+            raise InputError(f"{ask(name)} {value:g} s is past the end of {info.path.name} ({info.duration:.2f} s"
+                             f"{'' if name == 'start' else '; leave it out to go to the end'})")  # fmt: skip
 
 
 def effective_threshold(opts: Options) -> float:
@@ -203,7 +241,11 @@ def effective_threshold(opts: Options) -> float:
 
 def build_render(opts: Options) -> Compositor:
     """The render stage: the effect, and the people segmenter when people are hidden."""
-    return Compositor(opts.effect, opts.mask_scale, opts.people, _segmenter() if opts.people else None)
+    from .render.effects import load_image
+
+    return Compositor(opts.effect, opts.mask_scale, opts.people, _segmenter() if opts.people else None,
+                      cells=opts.strength, fill_color=opts.fill_color or (0, 0, 0),
+                      image=load_image(opts.image) if opts.effect == "image" else None)  # fmt: skip
 
 
 def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
@@ -283,6 +325,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     opts = Options.from_kwargs(effect=effect, **kwargs)
     started = time.perf_counter()
     info = probe(input)
+    check_span(opts, info)
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
     if opts.save_tracks:  # the side files are checked as the output is: before any work
         check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite)
@@ -299,12 +342,25 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     recorder = TracksRecorder() if opts.save_tracks or opts.review else None
     progress = _progress(info, opts.progress)
     source = FileSource(info, skip=skip, limit=limit)
+    inside = span_test(opts, info)
+    seen: set[int] = set()  # track ids met (for --keep)
+    refused: list[tuple[int, int, float]] = []  # masks over --max-face-size: (frame, track id, share)
     sink: FileSink | None = None
 
     def consume(index: int, frame: Frame, dets: Detections) -> None:
         index += skip  # the frame's number in the whole video
         if index < first or (last is not None and index >= last):
             return  # context of a part: tracked, not written
+        if not inside(frame):  # outside --start/--end: written as it is
+            dets = Detections.empty()
+        elif opts.keep:  # --keep: those tracks are left as they are
+            seen.update(int(t) for t in dets.track_ids)
+            dets = dets[np.flatnonzero(~np.isin(dets.track_ids, opts.keep))]
+        if opts.max_face_size is not None and len(dets):  # masks too large: refused, and listed for the sheet
+            shares = mask_shares(dets, info.height, info.width, getattr(stages.render.renderer, "mask_scale", 1.0))
+            big = shares > opts.max_face_size
+            refused.extend((index, int(dets.track_ids[i]), float(shares[i])) for i in np.flatnonzero(big))
+            dets = dets[np.flatnonzero(~big)]
         shown = stages.render.masks(frame, dets)
         if recorder is not None:
             recorder.add(index, dets, frame.pts, mask_cover(shown) if opts.review else None)
@@ -349,11 +405,18 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
         if opts.review:  # drawn on frames read back from the finished output
             sheet = write_review(opts.review, recorder, info, target, effective_threshold(opts), opts.mask_scale,
-                                 stages.people)  # fmt: skip
+                                 stages.people, refused=(refused, opts.max_face_size))  # fmt: skip
     except VidanonError as exc:
         raise OutputError(f"{exc}; the video {target} was written") from None
 
     warnings = sink.warnings()
+    if refused:
+        warnings.append(f"{len(refused)} masks larger than {opts.max_face_size:g} of the frame were not drawn "
+                        f"({len({t for _, t, _ in refused})} tracks)")  # fmt: skip
+    unknown = sorted(set(opts.keep or ()) - seen)
+    if unknown:
+        where = "" if opts.start is None and opts.end is None else " between --start and --end"
+        warnings.append(f"no track {', '.join(map(str, unknown))} to keep in {info.path.name}{where}")
     if source.decode_warning:
         warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
                         f"({source.decode_warning})")  # fmt: skip

@@ -16,16 +16,22 @@ from ..detections import PLATE, Detections
 
 
 class Compositor:
-    def __init__(self, effect: str, mask_scale: float, people: bool, segmenter=None) -> None:
-        from .effects import PeopleRenderer, Renderer, SplashRenderer
+    def __init__(self, effect: str, mask_scale: float, people: bool, segmenter=None, *, cells: float | None = None,
+                 fill_color=(0, 0, 0), image: np.ndarray | None = None) -> None:  # fmt: skip
+        """``cells``, ``fill_color``: the strength of blur and pixelate, the colour of fill;
+        ``image``: the RGBA image of the image effect."""
+        from .effects import ImageRenderer, PeopleRenderer, Renderer, SplashRenderer
 
         self.segmenter = segmenter if people else None
+        self.style = {"fill_color": fill_color, "cells": cells}
         if effect == "splash":
             self.renderer = SplashRenderer()
+        elif effect == "image":
+            self.renderer = ImageRenderer(image, mask_scale)
         elif people:  # the masks follow each person's outline already: no extra margin
-            self.renderer = PeopleRenderer(effect)
+            self.renderer = PeopleRenderer(effect, **self.style)
         else:
-            self.renderer = Renderer(effect, mask_scale)
+            self.renderer = Renderer(effect, mask_scale, **self.style)
         self.always = effect == "splash"  # a frame without people is all grey
         self.effect = effect
         self._plate_renderer = None
@@ -62,5 +68,5 @@ class Compositor:
         if self._plate_renderer is None:
             from .effects import Renderer
 
-            self._plate_renderer = Renderer(self.effect)
+            self._plate_renderer = Renderer(self.effect, **self.style)
         return self._plate_renderer(frame, plates)

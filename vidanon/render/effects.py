@@ -17,14 +17,12 @@ import math
 import numpy as np
 
 from ..detections import Detections
-from . import DEFAULT_MASK_SCALE, EFFECTS  # noqa: F401 - EFFECTS: listed in vidanon.render
+from . import BLUR_CELLS, DEFAULT_MASK_SCALE, EFFECTS, PIXEL_CELLS  # noqa: F401 - set in vidanon.render (light)
 from .masks import Region, mask_crop, regions, shaped_regions
 from .segment import COVER_HIGH, COVER_LOW
 
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
 LUMA = (0.299, 0.587, 0.114)
-BLUR_CELLS = 6.0  # samples across a face after downscaling (before the Gaussian)
-PIXEL_CELLS = 8.0  # blocks across a face
 SPLASH_LOW, SPLASH_HIGH = 0.4, 0.7  # the splash's colour ramps up between these person-mask values
 
 _EFFECT_IDS = {"blur": 0, "pixelate": 1, "fill": 2}
@@ -91,7 +89,10 @@ def _build_region_fn():
 class Renderer:
     """Hide the boxes of a :class:`Detections` in a frame with one effect."""
 
-    def __init__(self, effect: str = "blur", mask_scale: float = DEFAULT_MASK_SCALE, fill_color=(0, 0, 0)) -> None:
+    def __init__(self, effect: str = "blur", mask_scale: float = DEFAULT_MASK_SCALE, fill_color=(0, 0, 0),
+                 cells: float | None = None) -> None:  # fmt: skip
+        """``cells``: samples (blur) or blocks (pixelate) across a face; default BLUR_CELLS
+        or PIXEL_CELLS (fewer is stronger)."""
         if effect not in _EFFECT_IDS:
             raise ValueError(f"unknown effect {effect!r} for Renderer; choose from {', '.join(_EFFECT_IDS)} "
                              "(splash: SplashRenderer)")
@@ -100,11 +101,11 @@ class Renderer:
         self.effect = effect
         self.mask_scale = float(mask_scale)
         self.fill_color = np.asarray(fill_color, np.float32).reshape(3)
+        self.cells = float(cells) if cells else default_cells(effect)
         self._apply = _build_region_fn()
 
     def _small_size(self, region: Region) -> tuple[int, int]:
-        cells = BLUR_CELLS if self.effect == "blur" else PIXEL_CELLS
-        factor = max(1.0, region.face_px / cells)
+        factor = max(1.0, region.face_px / self.cells)
         h, w = region.y1 - region.y0, region.x1 - region.x0
         return max(1, math.ceil(h / factor)), max(1, math.ceil(w / factor))
 
@@ -126,6 +127,49 @@ class Renderer:
             )
             out[region.y0 : region.y1, region.x0 : region.x1] = result.numpy()
         return out
+
+
+def default_cells(effect: str) -> float:
+    """The strength of ``effect`` when ``--strength`` is not given (cells across a face)."""
+    return BLUR_CELLS if effect == "blur" else PIXEL_CELLS
+
+
+class ImageRenderer:
+    """``--effect image``: an image (RGB, or RGBA blended by its alpha) stretched over the
+    head box of each face, as grown by ``mask_scale`` (the box the other effects' ellipse is
+    inscribed in); the part of the box outside the frame is cut off."""
+
+    effect = "image"
+
+    def __init__(self, image: np.ndarray, mask_scale: float = DEFAULT_MASK_SCALE) -> None:
+        self.image = np.asarray(image, np.float32)  # (h, w, 4): RGB and alpha in [0, 255]
+        self.mask_scale = float(mask_scale)
+
+    def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
+        import tensorflow as tf
+
+        if len(detections) == 0:
+            return frame
+        out = np.array(frame, copy=True)
+        size = np.array(self.image.shape[:2] * 2, np.float64)
+        for region, _ in shaped_regions(detections, *frame.shape[:2], self.mask_scale):
+            # the region's part of the whole box, in crop_and_resize's coordinates of the image
+            # (its outer half-pixels take the edge samples, as in pasted_alpha)
+            crop = np.clip((np.asarray(region.crop) * size - 0.5) / np.maximum(size - 1, 1), 0, 1).astype(np.float32)
+            hw = (region.y1 - region.y0, region.x1 - region.x0)
+            pasted = tf.image.crop_and_resize(self.image[None], crop[None], [0], hw).numpy()[0]
+            alpha = pasted[..., 3:] / 255.0
+            view = out[region.y0 : region.y1, region.x0 : region.x1]
+            view[:] = np.clip(np.rint(view + (pasted[..., :3] - view) * alpha), 0, 255).astype(np.uint8)
+        return out
+
+
+def load_image(path: str) -> np.ndarray:
+    """The image of ``--effect image`` as RGBA (an image without alpha is opaque)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGBA"))
 
 
 def pasted_alpha(paste, shape: tuple[int, int], detections: Detections, mask_scale: float = 1.0) -> np.ndarray:
@@ -184,8 +228,8 @@ class PeopleRenderer(Renderer):
     patch or edge shows where people overlap.
     """
 
-    def __init__(self, effect: str = "blur", fill_color=(0, 0, 0)) -> None:
-        super().__init__(effect, 1.0, fill_color)
+    def __init__(self, effect: str = "blur", fill_color=(0, 0, 0), cells: float | None = None) -> None:
+        super().__init__(effect, 1.0, fill_color, cells)
         self._paste = _build_splash_fns()[0]
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:

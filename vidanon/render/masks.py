@@ -161,6 +161,14 @@ def detection_regions(detections, height: int, width: int, mask_scale: float) ->
     return [r for r, _ in shaped_regions(detections, height, width, mask_scale)]
 
 
+def mask_shares(detections, height: int, width: int, mask_scale: float) -> np.ndarray:
+    """The share of the frame's area each box's mask region takes (0 for a box outside it)."""
+    shares = np.zeros(len(detections), np.float64)
+    for r in detection_regions(detections, height, width, mask_scale):
+        shares[r.index] = max(shares[r.index], (r.y1 - r.y0) * (r.x1 - r.x0) / float(height * width))
+    return shares
+
+
 def alpha_map(detections, height: int, width: int, mask_scale: float) -> np.ndarray:
     """The frame's mask strength in [0, 1] (the maximum of its boxes' soft masks), as the
     renderer pastes them (nearest template sample per pixel; for measuring and drawing)."""

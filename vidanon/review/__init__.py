@@ -34,14 +34,15 @@ import numpy as np
 from ..detections import Detections
 from ..media.sidefile import check_side_file, write_side_file
 from .draw import render_html, render_png
-from .flags import Covers, Sheet, collect_tracks, find_flags, pick_frames
+from .flags import Covers, Refused, Sheet, collect_tracks, find_flags, pick_frames, refused_flags
 
 SHEET_FORMATS = {".png": "png", ".html": "html", ".htm": "html"}
 
 
 def build_sheet(frames: Sequence[Detections], times: Sequence[float | None], video: str, output: str, width: int,
                 height: int, fps: float, threshold: float, mask_scale: float, people: bool,
-                pixel_aspect: float = 1.0, covers: Covers | None = None) -> Sheet:  # fmt: skip
+                pixel_aspect: float = 1.0, covers: Covers | None = None,
+                refused: Refused | None = None) -> Sheet:  # fmt: skip
     """Everything a sheet shows but the pixels, from the boxes hidden in every frame."""
     frames = list(frames)
     frame_s = 1.0 / fps if fps > 0 else 0.0
@@ -50,6 +51,8 @@ def build_sheet(frames: Sequence[Detections], times: Sequence[float | None], vid
         raise ValueError("one time per frame is needed")
     tracks = collect_tracks(frames)
     flags = find_flags(frames, secs, fps, threshold, tracks, covers)
+    if refused is not None:
+        flags = sorted(flags + refused_flags(*refused, secs), key=lambda f: (-f.weight, f.frame, f.track))
     picked = pick_frames(flags, len(frames))
     return Sheet(video, output, width, height, pixel_aspect, fps, secs, frames, tracks, flags, picked, threshold,
                  mask_scale, people)  # fmt: skip
@@ -83,13 +86,13 @@ def check_review_target(path: str | os.PathLike, input_path: Path, output: Path,
 
 
 def write_review(path: str | os.PathLike, recorder, info, output: Path, threshold: float, mask_scale: float,
-                 people: bool) -> Sheet:  # fmt: skip
+                 people: bool, refused: Refused | None = None) -> Sheet:  # fmt: skip
     """Build the sheet of a finished run and write it to ``path`` (.png or .html).
 
     ``recorder``: the :class:`~vidanon.track.replay.TracksRecorder` of the run (every frame's
     boxes, its presentation time in the input file, its person masks' cover); ``info``: the
     input's :class:`~vidanon.media.probe.VideoInfo`; ``output``: the finished output, whose
-    frames the thumbnails show.
+    frames the thumbnails show; ``refused``: the masks ``--max-face-size`` left out, and that limit.
     """
     target = Path(path)
     fmt = SHEET_FORMATS[target.suffix.lower()]
@@ -97,7 +100,7 @@ def write_review(path: str | os.PathLike, recorder, info, output: Path, threshol
     secs = [None if t is None else max(0.0, float(t) - start) for t in recorder.times]
     aspect = float(info.sar) if info.sar else 1.0
     sheet = build_sheet(recorder.frames, secs, str(info.path), str(output), info.width, info.height,
-                        float(info.fps), threshold, mask_scale, people, aspect, recorder.covers)  # fmt: skip
+                        float(info.fps), threshold, mask_scale, people, aspect, recorder.covers, refused)  # fmt: skip
     pixels = read_picked(output, sheet.picked, info.width, info.height)
 
     def write(tmp: Path) -> None:

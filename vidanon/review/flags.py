@@ -36,7 +36,7 @@ Covers = Sequence[Sequence[float] | None]
 
 
 KIND_TEXT = {"one-frame": "mask in one frame only", "carried": "carried without detection", "low-score": "low score",
-             "thin-mask": "thin person mask"}
+             "thin-mask": "thin person mask", "too-large": "large mask not drawn"}
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Flag:
     frame: int
     time: float  # seconds from the start of the video
     track: int  # -1: a box no track owns (--no-track)
-    kind: str  # "one-frame", "carried", "low-score" or "thin-mask"
+    kind: str  # "one-frame", "carried", "low-score", "thin-mask" or "too-large" (see KIND_TEXT)
     detail: str
     weight: float
 
@@ -191,6 +191,23 @@ def _carried_flags(track: TrackSpan, times: np.ndarray, frame_s: float) -> list[
                             round(factor * min(seconds, 2.0), 4)))  # fmt: skip
         start = end + 1
     return out
+
+
+# the masks --max-face-size left out: (frame, track id, share of the frame) each, and that limit
+Refused = tuple[Sequence[tuple[int, int, float]], float]
+
+
+def refused_flags(boxes: Sequence[tuple[int, int, float]], limit: float, times: np.ndarray) -> list[Flag]:
+    """One flag per track whose mask was refused for its size (at its largest), weight 1: a
+    false alarm, or a face close to the camera left visible."""
+    largest: dict[int, tuple[float, int]] = {}  # by track (a box no track owns: by frame, keyed below -1)
+    for frame, track, share in boxes:
+        key = track if track >= 0 else -2 - frame
+        if share > largest.get(key, (0.0, 0))[0]:
+            largest[key] = (share, frame)
+    return [Flag(frame, float(times[frame]), max(track, -1), "too-large", f"a mask over {share:.0%} of the frame was "
+                 f"not drawn (limit {limit:g}): a false alarm, or a face close to the camera left visible", 1.0)
+            for track, (share, frame) in sorted(largest.items(), key=lambda kv: kv[1][1])]  # fmt: skip
 
 
 def mask_cover(dets: Detections) -> list[float] | None:

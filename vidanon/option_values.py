@@ -1,0 +1,84 @@
+"""The checks of the options that pick and tune the effect, and of times and track ids
+(the entries of :data:`vidanon.options.OPTIONS` point here; this module uses its messages)."""
+
+from __future__ import annotations
+
+import re
+
+from . import options as o  # partly loaded when this is imported: its names are looked up at each call
+
+_CLOCK = re.compile(r"(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)")
+
+
+def time_value(name: str, value) -> float:
+    """A time in the video: seconds (a number, or text such as ``90`` or ``1.5``) or a
+    clock ``[HH:]MM:SS[.ms]``; not negative."""
+    number = o._as_number(value)
+    if number is None and isinstance(value, str):
+        match = _CLOCK.fullmatch(value.strip())
+        hours, minutes, seconds = match.groups() if match else (None, None, None)
+        if match and (minutes is None or (int(minutes) < 60 or hours is None) and float(seconds) < 60):
+            number = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
+    if number is None or number < 0:
+        raise o.OptionError(f"{o.ask(name)} must be a time in seconds (90, 1.5) or HH:MM:SS(.ms) (00:01:30.5), "
+                          f"not {o._fmt(value)}")  # fmt: skip
+    return float(number)
+
+
+def track_ids(name: str, value) -> tuple[int, ...]:
+    """Track ids: a comma list (``"3,7"``), one id, or an iterable of ids; not negative."""
+    parts = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple, set)) else [value]
+    ids = [o.parse_number(p.strip()) if isinstance(p, str) else p for p in parts]
+    if not ids or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
+        raise o.OptionError(f"{o.ask(name)} takes track ids (whole numbers, as in the {o.ask('save_tracks')} file and "
+                          f"on the review sheet) separated by commas, not {o._fmt(value)}")  # fmt: skip
+    return tuple(sorted(set(ids)))
+
+
+def colour(name: str, value) -> tuple[int, int, int]:
+    """A colour: a name Pillow knows (black, white, grey, ...), #RRGGBB, or (r, g, b)."""
+    if isinstance(value, (tuple, list)) and len(value) == 3 and all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):  # fmt: skip
+        return tuple(value)
+    if isinstance(value, str):
+        from PIL import ImageColor
+
+        try:
+            return ImageColor.getrgb(value.strip())[:3]
+        except ValueError:
+            pass
+    raise o.OptionError(f"{o.ask(name)} must be a colour name (black, white, grey, ...) or #RRGGBB, "
+                        f"not {o._fmt(value)}")  # fmt: skip
+
+
+def check_style(opts) -> None:
+    """``opts`` (:class:`vidanon.options.Options`): the options of one effect are given with
+    that effect (and the image can be read)."""
+    for name, effects in (("strength", ("blur", "pixelate")), ("fill_color", ("fill",)), ("image", ("image",))):
+        if getattr(opts, name) is not None and opts.effect not in effects:
+            raise o.OptionError(f"{o.ask(name)} applies to {' and '.join(o.ask('effect', e) for e in effects)}")
+    if opts.effect != "image":
+        return
+    if opts.image is None:
+        raise o.OptionError(f"{o.ask('effect', 'image')} needs {o.ask('image', 'PATH')}: the image put over each head")
+    if opts.people:
+        raise o.OptionError(f"{o.ask('effect', 'image')} covers heads; it does not take {o.ask('target', 'people')}")
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(opts.image) as im:
+            im.verify()
+    except (OSError, UnidentifiedImageError) as exc:
+        raise o.OptionError(f"cannot read the image {opts.image}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def strength_warning(opts) -> str | None:
+    """One line when ``strength`` is weaker (more cells) than the effect's default."""
+    from .render.effects import default_cells
+
+    if opts.strength is not None and opts.strength > default_cells(opts.effect):
+        cells = o._fmt(default_cells(opts.effect))
+        return (f"{o.ask('strength', o._fmt(opts.strength))} is weaker than the default ({cells} cells across a "
+                f"face for {opts.effect}): faces may stay recognisable")  # fmt: skip
+    return None
+
