@@ -21,7 +21,7 @@ def test_option_table_messages_and_normalization():
         ("batch_size", True): "batch size must be a whole number, not True",
         ("mask_scale", "big"): "mask scale must be a number, not 'big'",
         ("mask_scale", float("nan")): "mask scale must be a number, not nan",
-        ("effect", "sparkle"): "unknown effect 'sparkle'; choose from blur, pixelate, fill, splash",
+        ("effect", "sparkle"): "unknown effect 'sparkle'; choose from blur, pixelate, fill, image, splash",
     }
     for (name, value), message in cases.items():
         with pytest.raises(OptionError) as info:

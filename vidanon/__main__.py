@@ -3,16 +3,18 @@ is imported (see :mod:`vidanon.interrupt`)."""
 
 import sys
 
-from .interrupt import Interrupted, install
+from .interrupt import Interrupted, cause, install
 
 
 def main() -> int:
     install()
     try:
         from .cli import main as cli_main
-    except Interrupted as exc:
+    except (Interrupted, ImportError) as exc:
+        if cause(exc) is None:
+            raise
         print("vidanon: interrupted; no output was written", file=sys.stderr)
-        return exc.exit_code
+        return cause(exc).exit_code
     return cli_main()
 
 

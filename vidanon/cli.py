@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
-from .interrupt import Interrupted, Outputs, install
+from .interrupt import Interrupted, Outputs, cause, install
 from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
 
 
@@ -119,6 +119,8 @@ def _main(argv: list[str] | None, outputs: Outputs) -> int:
         print(f"vidanon: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: still one line unless --debug
+        if cause(exc) is not None:  # Ctrl-C while a C extension was being imported
+            raise cause(exc) from None
         if args.debug:
             traceback.print_exc()
         print(f"vidanon: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",

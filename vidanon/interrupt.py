@@ -25,6 +25,18 @@ def _on_signal(signum, _frame):
     raise Interrupted(signum)
 
 
+def cause(exc: BaseException) -> Interrupted | None:
+    """The :class:`Interrupted` behind ``exc``, if any: a C extension being imported when the
+    signal came (numpy, TensorFlow) turns it into an ImportError whose cause it is."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, Interrupted):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def install() -> None:
     """Turn SIGINT and SIGTERM into :class:`Interrupted` (in the main thread only: signal
     handlers can be set nowhere else)."""

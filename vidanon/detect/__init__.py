@@ -15,11 +15,12 @@ Which detector a run uses, at which scores, is said once per target in :mod:`vid
 from __future__ import annotations
 
 import functools
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
+if TYPE_CHECKING:  # this package is imported by the CLI before Ctrl-C can be handled: nothing heavy
+    import numpy as np
 
-from ..detections import Detections
+    from ..detections import Detections
 
 
 class Detector(Protocol):
