@@ -189,9 +189,11 @@ def test_ctrl_c_inside_a_c_extension_import_is_still_an_interrupt():
         except Interrupted as exc:
             raise ImportError("PyCapsule_Import could not import module \"datetime\"") from exc
 
-    original = cli._run
+    original, handlers = cli._run, {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     cli._run = broken_import
     try:
         assert cli.main(["in.mp4", "out.mp4"]) == 130
     finally:
         cli._run = original
+        for s, handler in handlers.items():  # cli.main installed its own
+            signal.signal(s, handler)
