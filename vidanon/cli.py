@@ -158,12 +158,15 @@ def main(argv: list[str] | None = None) -> int:
             plates_model=args.plates_model, plates_threshold=args.plates_threshold,
         )  # fmt: skip
         # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
-        Options(**options).validate()
+        opts = Options(**options)
+        opts.validate()
         args.jobs = None if args.jobs is None else check("jobs", args.jobs)
         args.segments = check("segments", args.segments)
         mode = _mode(parser, args)
         if mode != "single":
             return _run_batch(args, mode, options)
+        if not args.quiet and sys.stderr.isatty():  # at once, for whoever watches: the load is the longest wait
+            print(f"vidanon: {_loading(opts)}...", file=sys.stderr, flush=True)
         from .pipeline import anonymize
 
         summary = anonymize(args.paths[0], args.paths[1], overwrite=args.overwrite, progress=not args.quiet,
@@ -187,6 +190,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.quiet:
         print(_summary_line(summary.to_dict()))
     return 0
+
+
+def _loading(opts: Options) -> str:
+    """What the start is busy with, in words."""
+    if opts.tracks:
+        return f"reading the tracks of {opts.tracks}"
+    kinds = [k for k, on in (("face", opts.faces and not opts.people), ("people", opts.people),
+                             ("plate", opts.plates)) if on]  # fmt: skip
+    return f"loading the {' and '.join(kinds)} detector{'s' if len(kinds) > 1 else ''}"
 
 
 def _mode(parser: argparse.ArgumentParser, args) -> str:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
+from .detect.tf_setup import TRIM_EVERY, compute_device, release_free_memory
 from .detect.view import detector_view
 from .detections import FACE, PERSON, PLATE, Detections
 from .media.paths import prepare_output
@@ -186,7 +186,7 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         from .detect.plates import resolve_model
 
         plates = _plate_detector(str(resolve_model(opts.plates_model)), plate_threshold(opts))
-    device = configure_tensorflow()
+    device = compute_device()
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     threshold = effective_threshold(opts)
     if opts.tracks:  # a replay: no detector at all
@@ -245,7 +245,7 @@ def build_detector(opts: Options, device: str | None = None):
     threshold = effective_threshold(opts)
     if opts.people:
         return _person_detector(threshold, min(PERSON_LOW_THRESHOLD, threshold))
-    gpu = (device or configure_tensorflow()).startswith("GPU")
+    gpu = (device or compute_device()).startswith("GPU")
     every = opts.scan_every or (SCAN_EVERY_GPU if gpu else SCAN_EVERY_CPU)
     return _detector(threshold, min(TRACK_LOW_THRESHOLD, threshold), opts.detect_size, every)
 
