@@ -10,14 +10,22 @@ For each clip it runs, one after the other:
   environments (cached under ``--work``), run with ``--keep-audio`` and its defaults: once
   with onnxruntime installed (deface picks it up by itself: its fastest set-up on a CPU,
   the figure every ratio is taken against) and once without (its OpenCV back-end);
-* **vidanon** with each effect in ``--effects`` (default blur, and splash when available).
+* **vidanon** with each effect in ``--effects`` (default blur, and splash when available),
+  and the same from other checkouts of vidanon (``--checkout before=../main``: a before and
+  after in one run);
 
 and prints frames per second, each as a ratio to the ceiling and to deface, and the peak
-resident memory of each run (the largest process of the run, from ``wait4``), with the CPU
-and GPU it ran on. Timings are end to end, model loading included.
+resident memory of each run (the largest process of the run, from ``wait4``) and its CPU time
+(user + system, its child processes included: on a machine others share, the steadier
+measure of the work done), with the CPU
+and GPU it ran on, then one summary table (a row per clip). Timings are end to end, model
+loading included. The default clips are real footage with people at several sizes from
+``../shared/eval/videos``: the marathon crowd (960x540), the hikers (640x480), the vertical
+selfie, the square from above (960x366, a raw H.264 stream: remuxed into MP4 first, the
+same file for every tool), the opera crowd (1920x1080) and the opera crowd scaled to 640x360.
 
-    python scripts/bench.py                              # the default clips (1080p, 360p, 2160p, 432p)
-    python scripts/bench.py --frames 300                 # cap every clip at 300 frames
+    python scripts/bench.py --frames 100                 # the default clips, 100 frames each
+    python scripts/bench.py --frames 100 --checkout before=/path/to/older/vidanon
     python scripts/bench.py --clips ../shared/eval/videos/opera_crowd_1080p.mp4 --no-deface
     python scripts/bench.py --batch                      # --jobs 1 vs 2, --segments 1 vs 2
 """
@@ -46,7 +54,9 @@ OPERA = SHARED / "opera_crowd_1080p.mp4"
 # Clips derived from the opera crowd (scaled with ffmpeg into --work): the same faces at
 # 640x360 and at 3840x2160 (its first 30 frames: deface takes seconds per 4K frame).
 DERIVED = {"opera_crowd_360p": (OPERA, 640, 360, None), "opera_crowd_2160p": (OPERA, 3840, 2160, 30)}
-DEFAULT_CLIPS = [OPERA, Path("opera_crowd_360p"), Path("opera_crowd_2160p"), SHARED / "one_by_one_person.mp4"]
+DEFAULT_CLIPS = [SHARED / "marathon_street.mkv", SHARED / "hikers_trail.mp4", SHARED / "selfie_vertical.mp4",
+                 SHARED / "mot20_08_square.h264", OPERA, Path("opera_crowd_360p")]
+RAW_STREAMS = {".h264": "h264", ".264": "h264", ".h265": "hevc", ".265": "hevc"}  # suffix -> ffmpeg demuxer
 DEFACE = "deface==1.5.0"
 DEFACE_SETUPS = {"deface 1.5.0 (onnxruntime)": ["onnxruntime"], "deface 1.5.0 (OpenCV)": []}
 
@@ -58,18 +68,20 @@ class Run:
     peak_mb: float
     ok: bool
     detail: str = ""
+    cpu_seconds: float = 0.0  # user + system time of the run and the processes it waited for
 
 
-def timed(cmd: list[str], env: dict | None = None) -> Run:
+def timed(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> Run:
     """Run ``cmd``; wall time and the peak RSS of its largest process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     tail = err.decode("utf8", "replace").strip().splitlines()[-1:] or [""]
-    return Run(Path(cmd[0]).name, seconds, usage.ru_maxrss / 1024, proc.returncode == 0, tail[0][:200])
+    return Run(Path(cmd[0]).name, seconds, usage.ru_maxrss / 1024, proc.returncode == 0, tail[0][:200],
+               usage.ru_utime + usage.ru_stime)  # fmt: skip
 
 
 def cpu_name() -> str:
@@ -117,6 +129,19 @@ def derived(name: str, work: Path) -> Path:
         cap = ["-frames:v", str(frames)] if frames else []
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(source), "-vf", f"scale={width}:{height}",
                         *cap, "-c:v", "libx264", "-crf", "16", "-preset", "veryfast", str(out)], check=True)  # fmt: skip
+    return out
+
+
+def remuxed(clip: Path, work: Path) -> Path:
+    """A raw elementary stream (no container: no frame rate, no timestamps) copied into MP4
+    once, so that every tool reads the same file; other clips as they are."""
+    demuxer = RAW_STREAMS.get(clip.suffix.lower())
+    if demuxer is None:
+        return clip
+    out = work / f"{clip.stem}.mp4"
+    if not out.exists():
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", demuxer, "-i", str(clip), "-c", "copy", str(out)],
+                       check=True)  # fmt: skip
     return out
 
 
@@ -201,6 +226,10 @@ def main() -> None:
     p.add_argument("--setting", action="append", default=[], metavar="LABEL=ARGS",
                    help="also time vidanon blur with these arguments, e.g. --setting 'fast=--detect-size 960'")
     p.add_argument("--no-deface", action="store_true", help="skip deface")
+    p.add_argument("--no-deface-opencv", action="store_true", help="time deface with onnxruntime only")
+    p.add_argument("--checkout", action="append", default=[], metavar="LABEL=PATH",
+                   help="also time vidanon blur from another source tree (run there with PATH first on "
+                   "PYTHONPATH), e.g. --checkout before=../main")
     p.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidanon-bench",
                    help="folder for outputs and deface's virtual environment")  # fmt: skip
     p.add_argument("--vidanon-args", default="", help="extra arguments for vidanon, e.g. '--batch-size 8'")
@@ -220,19 +249,20 @@ def main() -> None:
     if missing:
         raise SystemExit(f"clip not found: {missing[0]} (the default clips live in ../shared/eval/videos)")
 
-    import tensorflow as tf
+    from vidanon.detect.tf_setup import compute_device
 
-    gpus = tf.config.list_physical_devices("GPU")
     print(f"CPU: {cpu_name()}")
-    print(f"GPU: {gpu_name()} (TensorFlow {tf.__version__} sees {len(gpus)} GPU(s))")
-    defaces = {} if args.no_deface else {name: deface_command(args.work, extra) for name, extra in DEFACE_SETUPS.items()}
+    print(f"GPU: {gpu_name()} (vidanon runs on: {compute_device()})")
+    setups = {k: v for k, v in DEFACE_SETUPS.items() if v or not args.no_deface_opencv}
+    defaces = {} if args.no_deface else {name: deface_command(args.work, extra) for name, extra in setups.items()}
+    summary: list[str] = []
     effects = [e for e in args.effects.split(",") if e]
     if "splash" in effects and not splash_available():
         print("(splash is not available in this version of vidanon; skipped)")
         effects.remove("splash")
 
     for clip in args.clips:
-        src = capped(clip, args.frames, args.work)
+        src = capped(remuxed(clip, args.work), args.frames, args.work)
         info = probe(src)
         frames = count_frames(src)
         print(f"\n{clip.name}: {frames} frames {info.width}x{info.height} @ {float(info.fps):.3f} fps"
@@ -264,16 +294,49 @@ def main() -> None:
                    *args.vidanon_args.split()]  # fmt: skip
             runs.append(timed(cmd, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}))
             runs[-1].tool = f"vidanon {label}"
+        for item in args.checkout:
+            label, _, tree = item.partition("=")
+            out = args.work / f"vidanon_{label}_{clip.stem}.mp4"
+            cmd = [sys.executable, "-m", "vidanon", str(src.resolve()), str(out.resolve()), "-y", "-q",
+                   *args.vidanon_args.split()]  # fmt: skip
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(Path(tree).resolve())}
+            runs.append(timed(cmd, env=env, cwd=Path(tree).resolve()))
+            runs[-1].tool = f"vidanon ({label})"
         ceiling = frames / runs[0].seconds if runs[0].ok else None
         base = next((frames / r.seconds for r in runs if r.tool.startswith("deface") and r.ok), None)  # onnxruntime
-        print(f"{'tool':28s} {'seconds':>8s} {'frames/s':>9s} {'x ceiling':>10s} {'x deface':>9s} {'peak RSS':>10s}")
+        print(f"{'tool':28s} {'seconds':>8s} {'frames/s':>9s} {'x ceiling':>10s} {'x deface':>9s} {'peak RSS':>10s} "
+              f"{'CPU s':>7s}")  # fmt: skip
         for r in runs:
             if not r.ok:
                 print(f"{r.tool:28s} failed: {r.detail}")
                 continue
             fps = frames / r.seconds
             print(f"{r.tool:28s} {r.seconds:8.1f} {fps:9.2f} {fps / ceiling if ceiling else 0:10.2f} "
-                  f"{fps / base if base else float('nan'):9.2f} {r.peak_mb:8.0f} MB", flush=True)  # fmt: skip
+                  f"{fps / base if base else float('nan'):9.2f} {r.peak_mb:8.0f} MB {r.cpu_seconds:7.1f}",
+                  flush=True)  # fmt: skip
+        summary.append(_summary_row(clip.name, f"{info.width}x{info.height}", frames, runs, base))
+    print("\n| clip | size | frames | " + " | ".join(_summary_tools(runs)) + " |")
+    print("|---|---|---:|" + "---:|" * len(_summary_tools(runs)))
+    print("\n".join(summary))
+
+
+def _summary_tools(runs: list[Run]) -> list[str]:
+    return [r.tool for r in runs if not r.tool.startswith("ffmpeg")]
+
+
+def _summary_row(name: str, size: str, frames: int, runs: list[Run], base: float | None) -> str:
+    """One markdown row: each tool's frames/s, its ratio to deface (onnxruntime) and peak RSS."""
+    cells = []
+    for r in runs:
+        if r.tool.startswith("ffmpeg"):
+            continue
+        if not r.ok:
+            cells.append("failed")
+            continue
+        fps = frames / r.seconds
+        ratio = f" ({fps / base:.2f}x)" if base and not r.tool.startswith("deface") else ""
+        cells.append(f"{fps:.2f} fps{ratio}, {r.peak_mb / 1024:.1f} GB, CPU {r.cpu_seconds:.0f} s")
+    return f"| {name} | {size} | {frames} | " + " | ".join(cells) + " |"
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from conftest import SAMPLE, read_frames
 
 from vidanon.detect.centerface import DetectGeometry, FaceDetector, decode_centerface
 from vidanon.detections import Detections, iou_matrix, nms
@@ -124,18 +125,53 @@ def test_batch_of_many_equals_batch_of_one(detector, face_image):
         assert iou_matrix(a.boxes, b.boxes).max(axis=1).min() > 0.99
 
 
+def _real_frames(shared_dir) -> list[np.ndarray]:
+    """Frames of people from the sample clip (in the repository) and, where ../shared/eval is
+    beside the project, of its crowd, hikers and square clips (reduced to keep the test short)."""
+    frames = read_frames(SAMPLE)[::17]
+    if shared_dir.is_dir():
+        from vidanon.media.probe import probe
+        from vidanon.media.reader import FrameReader
+
+        for name in ("marathon_street.mkv", "hikers_trail.mp4", "opera_crowd_1080p.mp4"):
+            for k, frame in enumerate(FrameReader(probe(shared_dir / "videos" / name))):
+                if k in (0, 1):
+                    frames.append(frame.copy())
+                if k >= 1:
+                    break
+    return frames
+
+
 def test_cpu_backend_computes_what_the_graph_computes(detector, face_image):
-    """TFLite/XNNPACK (the CPU path) and the TensorFlow graph (the GPU path) agree."""
+    """TFLite/XNNPACK (the CPU path) with its NumPy resizing and crops, and the TensorFlow
+    graph (the GPU path) find the same boxes with the same scores: on real frames with
+    people (each frame's full pass and half-size pass, the second look included), on
+    synthetic small faces in a 1080p frame, at sizes the frames are enlarged, kept and
+    reduced to (area averaging at 1.5x, 2x, 1x, 0.5x, 0.78x)."""
+    from conftest import SHARED
+
     from vidanon.detect.centerface import FaceDetector
 
     graph = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=640, backend="tf")
     lite = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=640, backend="tflite")
     assert (graph.backend, lite.backend) == ("tf", "tflite")
-    frames = np.stack([face_image, face_image[:, ::-1].copy()])
-    for a, b in zip(graph(frames), lite(frames)):
-        assert len(a) == len(b) >= 2
-        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-4)
-        np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+    frames = [np.stack([face_image, face_image[:, ::-1].copy()])]
+    frames += [np.stack([f, f]) for f in _real_frames(SHARED)]
+    frames.append(np.stack([_small_faces_frame(face_image, detector)[0]] * 2))
+    compared = 0
+    for settings in ({"detect_size": 640}, {"every": 2}, {"detect_size": 1500, "every": 2}):
+        graph = FaceDetector(threshold=0.4, low_threshold=0.1, backend="tf", **settings)
+        lite = FaceDetector(threshold=0.4, low_threshold=0.1, backend="tflite", **settings)
+        for batch in frames:
+            for a, b in zip(graph(batch), lite(batch)):  # every=2: frame 0 the full pass, 1 the half
+                assert len(a) == len(b)
+                if len(a):  # boxes of equal scores may come in either order
+                    order = iou_matrix(a.boxes, b.boxes).argmax(axis=1)
+                    assert sorted(order) == list(range(len(b)))
+                    np.testing.assert_allclose(a.boxes, b.boxes[order], atol=1e-4)
+                    np.testing.assert_allclose(a.scores, b.scores[order], atol=1e-4)
+                compared += len(a)
+    assert compared > 100
     with pytest.raises(ValueError, match="backend"):
         FaceDetector(backend="onnx")
 
@@ -258,7 +294,7 @@ def test_lite_conversion_is_cached_and_checked(tmp_path, monkeypatch, face_image
     monkeypatch.setenv("VIDANON_CACHE_DIR", str(tmp_path))
     conversions = []
     convert = LiteNet._convert
-    monkeypatch.setattr(LiteNet, "_convert", lambda self: conversions.append(1) or convert(self))
+    monkeypatch.setattr(LiteNet, "_convert", staticmethod(lambda fn: conversions.append(1) or convert(fn)))
     first = FaceDetector(backend="tflite")(face_image[None])[0]
     path = lite_cache_path()
     assert path.parent == tmp_path and path.is_file() and len(conversions) == 1

@@ -163,3 +163,27 @@ def test_tensorflow_is_imported_without_keras_which_stays_importable():
             "import keras, tensorflow as tf; assert keras.__version__; print('ok')")  # fmt: skip
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+def test_cpu_run_with_a_cached_model_imports_no_tensorflow(tmp_path):
+    """With the face detector's conversion cached, a CPU run of the default face target
+    imports neither TensorFlow (3.8 s on 2 cores) nor scipy.stats (filterpy's, 1.2 s)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, SAMPLE, ffmpeg
+
+    clip = tmp_path / "three.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-i", str(SAMPLE), "-frames:v", "3", "-c:v", "libx264", str(clip)],
+                   check=True)  # fmt: skip
+    env = {**os.environ, "VIDANON_CACHE_DIR": str(tmp_path / "cache"), "CUDA_VISIBLE_DEVICES": ""}
+    code = ("import sys, vidanon; s = vidanon.anonymize(sys.argv[1], sys.argv[2]); "
+            "print(s.frames, s.faces, 'tensorflow' in sys.modules, 'scipy.stats' in sys.modules)")  # fmt: skip
+    runs = [subprocess.run([sys.executable, "-c", code, str(clip), str(tmp_path / f"out{k}.mp4")], env=env,
+                           cwd=ROOT, capture_output=True, text=True, timeout=300) for k in range(2)]  # fmt: skip
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-2000:]
+    first, second = (run.stdout.split() for run in runs)
+    assert first[:3] == ["3", first[1], "True"]  # the first run converts the model with TensorFlow
+    assert int(first[1]) > 0 and second == [first[0], first[1], "False", "False"]

@@ -141,6 +141,8 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     if mode != "single":
         return _run_batch(args, mode, options, outputs)
     outputs.watch(args.paths[1], args.save_tracks, args.review)
+    if not args.quiet and sys.stderr.isatty():  # at once, for whoever watches: the load is the longest wait
+        print(f"vidanon: {_loading(checked)}...", file=sys.stderr, flush=True)
     from .pipeline import anonymize
 
     summary = anonymize(args.paths[0], args.paths[1], progress=not args.quiet, **options)
@@ -149,6 +151,15 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     if not args.quiet:
         print(_summary_line(summary.to_dict()))
     return 0
+
+
+def _loading(opts: Options) -> str:
+    """What the start is busy with, in words."""
+    if opts.tracks:
+        return f"reading the tracks of {opts.tracks}"
+    kinds = [k for k, on in (("face", opts.faces and not opts.people), ("people", opts.people),
+                             ("plate", opts.plates)) if on]  # fmt: skip
+    return f"loading the {' and '.join(kinds)} detector{'s' if len(kinds) > 1 else ''}"
 
 
 def _mode(parser: argparse.ArgumentParser, args) -> str:

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .detect import Detector
-from .detect.tf_setup import TRIM_EVERY, configure_tensorflow, release_free_memory
+from .detect.tf_setup import TRIM_EVERY, compute_device, release_free_memory
 from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
@@ -172,14 +172,14 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     people = PEOPLE in targets
     if opts.tracks:  # a replay: no detector at all (the file is checked before TensorFlow loads)
         replay = ReplayTracker(opts.tracks)
-        device = configure_tensorflow()
+        device = compute_device()
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
         return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people)
     detectors: dict[str, Detector] = {}
     for target in targets:  # plates first: a bad plate model is reported before TensorFlow loads
-        device = configure_tensorflow() if target is not PLATES else ""
+        device = compute_device() if target is not PLATES else ""
         detectors[target.name] = target.detector(opts, device)
-    device = configure_tensorflow()
+    device = compute_device()
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
     if len(targets) == 1:

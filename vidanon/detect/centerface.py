@@ -2,10 +2,12 @@
 
 ``FaceDetector(frames)`` takes a batch ``(B, H, W, 3)`` of uint8 RGB frames and returns
 one :class:`~vidanon.detections.Detections` per frame. The network runs once per
-batch, on the GPU when TensorFlow sees one (else through TensorFlow Lite, :mod:`.lite`);
-resizing, padding to a multiple of 32 and the heatmap threshold run inside the same
-``tf.function``. Only the few heatmap cells above the lowest threshold come back to
-NumPy, where they are decoded into boxes and thinned by non-maximum suppression."""
+batch, on the GPU when TensorFlow sees one, resizing, padding to a multiple of 32 and the
+heatmap threshold inside the same ``tf.function``; on a CPU it runs through TensorFlow
+Lite (:mod:`.lite`), the resizing and padding in NumPy (:mod:`vidanon.resample`, which
+computes what TensorFlow's resize computes), and without TensorFlow once the conversion
+is cached. Only the few heatmap cells above the lowest threshold come back to NumPy,
+where they are decoded into boxes and thinned by non-maximum suppression."""
 
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ import numpy as np
 
 from ..detections import FACE, Detections, iou_matrix, nms
 from ..errors import ModelError
+from ..resample import area_taps, crop_and_resize, resample
 from ..targets import FACES
 from .lite import LiteNet
 from .models import model_path
-from .tf_setup import configure_tensorflow
+from .tf_setup import compute_device, configure_tensorflow
 from .view import as_batch
 
 DEFAULT_THRESHOLD = FACES.threshold  # the default --threshold, set in vidanon.targets
@@ -170,6 +173,18 @@ class ScanPlan:
         return self.half
 
 
+def network_input(frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
+    """``frames`` (B, H, W, 3) uint8 as the network takes them: float32, resized to the
+    geometry's size by area averaging (as ``tf.image.resize(..., "area")``), padded with
+    zeros to its multiple of 32."""
+    out = np.zeros((len(frames), geo.padded_h, geo.padded_w, 3), np.float32)
+    same = (geo.resized_h, geo.resized_w) == frames.shape[1:3]
+    rows, cols = (None, None) if same else (area_taps(geo.height, geo.resized_h), area_taps(geo.width, geo.resized_w))
+    for i, frame in enumerate(frames):
+        out[i, : geo.resized_h, : geo.resized_w] = frame if same else resample(frame, rows, cols)
+    return out
+
+
 class FaceDetector:
     """CenterFace in TensorFlow, batched.
 
@@ -206,16 +221,33 @@ class FaceDetector:
         self.low_threshold = min(self.low_threshold, self.threshold)
         self.detect_size = detect_size
         self.nms_iou = nms_iou
-        self.device = configure_tensorflow()
         if backend not in ("auto", "tf", "tflite"):
             raise ValueError("backend must be 'auto', 'tf' or 'tflite'")
+        self.device = compute_device() if backend != "tf" else configure_tensorflow()
         self._auto = backend == "auto"
-        if backend == "auto":  # a TensorFlow without tf.lite falls back to "tf" in _build
+        if backend == "auto":  # a TensorFlow without tf.lite falls back to "tf" below
             backend = "tf" if self.device.startswith("GPU") else "tflite"
         self.backend = backend
-        self._fn = self._build()
+        self._graph = None
+        self._crop_side = 32 * math.ceil(VERIFY_PX * VERIFY_CONTEXT / 32)
+        if backend == "tflite":
+            self._lite = LiteNet.cached()  # no TensorFlow when the conversion is cached
+            if self._lite is None:
+                try:
+                    self._lite = LiteNet.convert(self._build()[0])
+                except ModelError:
+                    if not self._auto:
+                        raise
+                    self.backend = "tf"  # the graph computes the same function, only slower
+        if self.backend == "tf":
+            self._build()
 
     def _build(self):
+        """The network as a TensorFlow graph, and the functions that run it batched (the GPU
+        path; on a CPU only to convert it)."""
+        if self._graph is not None:
+            return self._graph
+        configure_tensorflow()
         import tensorflow as tf
 
         from .onnx_tf import load_onnx_as_tf
@@ -250,7 +282,7 @@ class FaceDetector:
         def run(frames, resized, padded, floor):
             return cells_of(prepare(frames, resized, padded), floor)
 
-        crop_side = 32 * math.ceil(VERIFY_PX * VERIFY_CONTEXT / 32)
+        crop_side = self._crop_side
 
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
                                                        tf.TensorSpec([None, 4], tf.float32)])  # fmt: skip
@@ -264,18 +296,8 @@ class FaceDetector:
         def run_float(x, floor):
             return cells_of(x, floor)
 
-        self._prepare = prepare
-        self._crops = crops
-        self._crop_side = crop_side
-        self._run_float = run_float
-        if self.backend == "tflite":
-            try:
-                self._lite = LiteNet(net)
-            except ModelError:
-                if not self._auto:
-                    raise
-                self.backend = "tf"  # the graph computes the same function, only slower
-        return run
+        self._graph = (net, run, crops, run_float)
+        return self._graph
 
     def plan(self, height: int, width: int) -> ScanPlan:
         return ScanPlan.for_frame(height, width, self.detect_size, self.every)
@@ -317,11 +339,14 @@ class FaceDetector:
         cy, cx = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
         hy, hx = side / 2 / height, side / 2 / width
         windows = np.stack([cy - hy, cx - hx, cy + hy, cx + hx], axis=1)
-        x = self._crops(frame, windows.astype(np.float32))
         if self.backend == "tflite":
-            cells, values = self._lite.cells(x.numpy(), self.low_threshold)
+            side = self._crop_side
+            x = np.stack([crop_and_resize(frame, w, side, side) for w in windows.astype(np.float32)])
+            cells, values = self._lite.cells(x, self.low_threshold)
         else:
-            cells, values = (t.numpy() for t in self._run_float(x, np.float32(self.low_threshold)))
+            _net, _run, crops, run_float = self._graph
+            x = crops(frame, windows.astype(np.float32))
+            cells, values = (t.numpy() for t in run_float(x, np.float32(self.low_threshold)))
         scores = dets.scores.copy()
         for k, i in enumerate(weak):
             sel = cells[:, 0] == k
@@ -342,9 +367,9 @@ class FaceDetector:
         resized = np.array([geo.resized_h, geo.resized_w], np.int32)
         padded = np.array([geo.padded_h, geo.padded_w], np.int32)
         if self.backend == "tflite":
-            cells, values = self._lite.cells(self._prepare(frames, resized, padded).numpy(), self.low_threshold)
+            cells, values = self._lite.cells(network_input(frames, geo), self.low_threshold)
         else:
-            cells, values = self._fn(frames, resized, padded, np.float32(self.low_threshold))
+            cells, values = self._graph[1](frames, resized, padded, np.float32(self.low_threshold))
             cells = cells.numpy()
             values = values.numpy()
         out = []

@@ -1,5 +1,11 @@
 """The CPU path: a network converted once to TensorFlow Lite and cached on disk, with a
-check that the cached model still answers as the graph does."""
+check that the cached model still answers as the graph does.
+
+A start with the conversion cached needs no TensorFlow at all: the cache's name is keyed by
+TensorFlow's version as its package metadata gives it, and the model runs through LiteRT's
+interpreter (``ai-edge-litert``, the project's successor of ``tf.lite.Interpreter``, which
+TensorFlow deprecates), loaded in a tenth of a second. TensorFlow is imported only to
+convert the model (the first run, or a damaged cache)."""
 
 from __future__ import annotations
 
@@ -17,8 +23,6 @@ def lite_cache_path() -> Path | None:
     """Where the face detector's TensorFlow Lite conversion is kept: ``$VIDANON_CACHE_DIR``,
     else ``$XDG_CACHE_HOME/vidanon``, else ``~/.cache/vidanon`` (``VIDANON_CACHE_DIR=""``:
     no cache)."""
-    import tensorflow as tf
-
     from .models import MODELS
 
     base = os.environ.get("VIDANON_CACHE_DIR")
@@ -26,7 +30,33 @@ def lite_cache_path() -> Path | None:
         base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidanon")
     if not base:
         return None
-    return Path(base) / f"centerface-{MODELS['centerface'].sha256[:16]}-tf{tf.__version__}.tflite"
+    return Path(base) / f"centerface-{MODELS['centerface'].sha256[:16]}-tf{_tensorflow_version()}.tflite"
+
+
+def _tensorflow_version() -> str:
+    """TensorFlow's version from its package metadata (importing it takes seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    for name in ("tensorflow", "tensorflow-cpu", "tensorflow-macos", "tf-nightly"):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
+    from .tf_setup import import_tensorflow
+
+    return import_tensorflow().__version__
+
+
+def _interpreter_class():
+    """LiteRT's interpreter; TensorFlow's deprecated ``tf.lite.Interpreter`` where LiteRT is
+    not installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        from .tf_setup import import_tensorflow
+
+        Interpreter = import_tensorflow().lite.Interpreter
+    return Interpreter
 
 
 def _read_cache(path: Path | None) -> bytes | None:
@@ -79,38 +109,54 @@ class LiteNet:
     """The same network converted to TensorFlow Lite and run by its XNNPACK CPU kernels.
 
     On a CPU, TensorFlow's own kernels run this MobileNet-style network about half as
-    fast as XNNPACK. The conversion from the graph built above (about 2.5 s) is done once
-    and kept in the user's cache folder (:func:`lite_cache_path`), keyed by the model's
-    SHA-256 and TensorFlow's version, with what the graph computes on a probe image; every
-    load, converted or cached, is checked against that on the same probe, so both back-ends
+    fast as XNNPACK. The conversion from the graph (about 2.5 s) is done once and kept in
+    the user's cache folder (:func:`lite_cache_path`), keyed by the model's SHA-256 and
+    TensorFlow's version, with what the graph computes on a probe image; every load,
+    converted or cached, is checked against that on the same probe, so both back-ends
     compute the same function (and a damaged cache file is converted again). Keeping the
-    graph's answer saves tracing the whole graph at every start (0.7 s on 2 cores). One frame
-    per ``invoke``; one interpreter per input shape.
+    graph's answer saves tracing the whole graph at every start (0.7 s on 2 cores), and
+    :meth:`cached` loads it without TensorFlow. One frame per ``invoke``; one interpreter
+    per input shape.
     """
 
-    def __init__(self, net) -> None:
-        import tensorflow as tf
-
-        self._fn = tf.function(
-            lambda x: net(x)[:3], autograph=False, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
-        )
+    def __init__(self, blob: bytes) -> None:
+        self._blob = blob
         self._interpreters: dict[tuple[int, ...], tuple] = {}
+
+    @classmethod
+    def cached(cls) -> "LiteNet | None":
+        """The cached conversion, checked against the graph's kept answer; None when there
+        is none (or it is damaged, or disagrees). Imports no TensorFlow."""
         path = lite_cache_path()
         blob, expected = _read_cache(path), _read_probe(path)
-        if blob is not None and expected is not None and self._load(blob, expected):
-            return
-        expected = [t.numpy() for t in self._fn(tf.constant(self._probe()))]
-        blob = self._convert()
-        if not self._load(blob, expected):
+        if blob is None or expected is None:
+            return None
+        net = cls(blob)
+        return net if net._agrees(expected) else None
+
+    @classmethod
+    def convert(cls, net) -> "LiteNet":
+        """Convert the TensorFlow graph ``net`` (and keep the conversion in the cache)."""
+        import tensorflow as tf
+
+        fn = tf.function(
+            lambda x: net(x)[:3], autograph=False, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
+        )
+        expected = [t.numpy() for t in fn(tf.constant(cls._probe()))]
+        lite = cls(cls._convert(fn))
+        if not lite._agrees(expected):
             raise ModelError("the TensorFlow Lite face detector disagrees with the graph; use backend='tf'")
-        _write_cache(path, blob)
+        path = lite_cache_path()
+        _write_cache(path, lite._blob)
         _write_probe(path, expected)
+        return lite
 
     @staticmethod
     def _probe() -> np.ndarray:
         return np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype(np.float32)
 
-    def _convert(self) -> bytes:
+    @staticmethod
+    def _convert(fn) -> bytes:
         import warnings
 
         import tensorflow as tf
@@ -118,16 +164,13 @@ class LiteNet:
         try:
             with _quiet_native_stderr(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fn = self._fn
                 return tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
         except Exception as exc:
             raise ModelError(f"cannot convert the face detector for the CPU: {exc}") from None
 
-    def _load(self, blob: bytes, expected: list[np.ndarray]) -> bool:
-        """Use ``blob``; False when it cannot be loaded or disagrees with ``expected``, the
-        graph's outputs on the probe."""
-        self._blob = blob
-        self._interpreters = {}
+    def _agrees(self, expected: list[np.ndarray]) -> bool:
+        """False when the model cannot be loaded or disagrees with ``expected``, the graph's
+        outputs on the probe."""
         try:
             with _quiet_native_stderr():  # XNNPACK announces itself on the first run
                 got = self._run(self._probe())
@@ -140,11 +183,9 @@ class LiteNet:
         """An interpreter allocated for inputs of ``shape``: one per shape (a video with a
         full and a half-size pass alternates between two), so none is re-allocated per frame."""
         if shape not in self._interpreters:
-            import tensorflow as tf
-
             if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
                 self._interpreters.pop(next(iter(self._interpreters)))
-            it = tf.lite.Interpreter(model_content=self._blob, num_threads=cpu_threads())
+            it = _interpreter_class()(model_content=self._blob, num_threads=cpu_threads())
             index = it.get_input_details()[0]["index"]
             it.resize_tensor_input(index, list(shape))
             it.allocate_tensors()

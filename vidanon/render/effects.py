@@ -1,4 +1,4 @@
-"""Stage 3b: the effects, in TensorFlow, composited through the soft masks.
+"""Stage 3b: the effects, in NumPy, composited through the soft masks.
 
 Work is done only where a mask lands: each box's region is cut out of the frame, the
 effect is computed on that region (a blur on a downscaled copy, so its cost follows the
@@ -8,6 +8,9 @@ Pixels outside every mask are never written, so they stay bit-identical.
 Strength follows the face: the blur reduces every face, whatever its size, to about
 ``BLUR_CELLS`` samples across before smoothing, and pixelation to ``PIXEL_CELLS``
 blocks across. A fixed-size kernel would leave large faces recognisable.
+
+The resampling follows TensorFlow's image ops (:mod:`vidanon.resample`; the effects ran in
+TensorFlow before, and the CPU path now starts without it).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import math
 import numpy as np
 
 from ..detections import Detections
+from ..resample import area_taps, bilinear_taps, crop_and_resize, nearest_taps, resample
 from . import BLUR_CELLS, DEFAULT_MASK_SCALE, EFFECTS, PIXEL_CELLS  # noqa: F401 - set in vidanon.render (light)
 from .masks import Region, mask_crop, regions, shaped_regions
 from .segment import COVER_HIGH, COVER_LOW
@@ -28,62 +32,50 @@ SPLASH_LOW, SPLASH_HIGH = 0.4, 0.7  # the splash's colour ramps up between these
 _EFFECT_IDS = {"blur": 0, "pixelate": 1, "fill": 2}
 
 
-def _build_region_fn():
-    import tensorflow as tf
+_GAUSS = np.exp(-0.5 * np.arange(-2, 3, dtype=np.float64) ** 2)
+_GAUSS = (_GAUSS / _GAUSS.sum()).astype(np.float32)
 
-    g = np.exp(-0.5 * (np.arange(-2, 3) / 1.0) ** 2)
-    g = (g / g.sum()).astype(np.float32)
-    gx = tf.constant(np.tile(g.reshape(1, 5, 1, 1), (1, 1, 3, 1)))
-    gy = tf.constant(np.tile(g.reshape(5, 1, 1, 1), (1, 1, 3, 1)))
 
-    def gaussian(x):
-        # Normalized convolution: zero padding divided by the blurred support, so any
-        # size (down to 1x1) works and edges are not darkened.
-        ones = tf.ones_like(x[..., :1])
-        pad = [[0, 0], [2, 2], [2, 2], [0, 0]]
-        num = tf.nn.depthwise_conv2d(tf.pad(x, pad), gx, [1, 1, 1, 1], "VALID")
-        num = tf.nn.depthwise_conv2d(num, gy, [1, 1, 1, 1], "VALID")
-        den = tf.nn.depthwise_conv2d(tf.pad(tf.tile(ones, [1, 1, 1, 3]), pad), gx, [1, 1, 1, 1], "VALID")
-        den = tf.nn.depthwise_conv2d(den, gy, [1, 1, 1, 1], "VALID")
-        return num / den
+def _smooth(x: np.ndarray, axis: int) -> np.ndarray:
+    """``x`` convolved with the 5-tap Gaussian along ``axis``, zero beyond its ends."""
+    n = x.shape[axis]
+    pad = [(0, 0)] * x.ndim
+    pad[axis] = (2, 2)
+    padded = np.pad(x, pad)
+    out = np.zeros_like(x)
+    for k, g in enumerate(_GAUSS):
+        out += g * np.take(padded, np.arange(k, k + n), axis=axis)
+    return out
 
-    @tf.function(
-        autograph=False,  # plain TF ops only: skip the source transformation
-        input_signature=[
-            tf.TensorSpec([None, None, 3], tf.uint8),  # region of the frame
-            tf.TensorSpec([None, None], tf.float32),  # the box's low-resolution mask
-            tf.TensorSpec([4], tf.float32),  # region in mask coordinates
-            tf.TensorSpec([2], tf.int32),  # downscaled size for blur / pixelate
-            tf.TensorSpec([], tf.int32),  # effect id
-            tf.TensorSpec([3], tf.float32),  # fill colour
-        ],
-        reduce_retracing=True,
-    )
-    def apply(region, mask, crop, small_hw, effect, colour):
-        hw = tf.shape(region)[:2]
-        alpha = tf.image.crop_and_resize(
-            mask[None, :, :, None], crop[None], [0], hw, method="bilinear", extrapolation_value=0.0
-        )[0]
-        x = tf.cast(region, tf.float32)[None]
 
-        def blur():
-            small = tf.image.resize(x, small_hw, method="area")
-            return tf.image.resize(gaussian(small), hw, method="bilinear")
+def gaussian(x: np.ndarray) -> np.ndarray:
+    """A normalized convolution: zero padding divided by the blurred support, so any size
+    (down to 1x1) works and edges are not darkened."""
+    h, w = x.shape[:2]
+    support = np.outer(_smooth(np.ones(h, np.float32), 0), _smooth(np.ones(w, np.float32), 0))
+    return _smooth(_smooth(x, 0), 1) / support[:, :, None]
 
-        def pixelate():
-            small = tf.image.resize(x, small_hw, method="area")
-            return tf.image.resize(small, hw, method="nearest")
 
-        def fill():
-            return tf.ones_like(x) * colour
-
-        y = tf.switch_case(effect, [blur, pixelate, fill])[0]
-        out = x[0] + (y - x[0]) * alpha
-        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
-
-    # The concrete function skips tf.function's per-call argument binding (about 1 ms,
-    # which a crowded frame pays once per face).
-    return apply.get_concrete_function()
+def apply_effect(region: np.ndarray, mask: np.ndarray, crop, small_hw: tuple[int, int], effect: int,
+                 colour: np.ndarray) -> np.ndarray:  # fmt: skip
+    """``region`` (uint8 RGB) with the effect blended in through ``mask`` (its ``crop``, in
+    ``crop_and_resize`` coordinates, stretched over the region, bilinear): the blur area-averages
+    the region down to ``small_hw``, smooths it and enlarges it again (bilinear); pixelate enlarges
+    it by repeating samples; fill is ``colour``."""
+    h, w = region.shape[:2]
+    alpha = crop_and_resize(mask, crop, h, w)[..., None]
+    x = region.astype(np.float32)
+    if effect == 2:
+        y = np.broadcast_to(np.asarray(colour, np.float32), x.shape)
+    else:
+        sh, sw = int(small_hw[0]), int(small_hw[1])
+        small = resample(region, area_taps(h, sh), area_taps(w, sw))
+        if effect == 0:
+            y = resample(gaussian(small), bilinear_taps(sh, h), bilinear_taps(sw, w))
+        else:
+            y = resample(small, nearest_taps(sh, h), nearest_taps(sw, w))
+    out = x + (y - x) * alpha
+    return np.clip(np.round(out), 0.0, 255.0).astype(np.uint8)
 
 
 class Renderer:
@@ -102,7 +94,7 @@ class Renderer:
         self.mask_scale = float(mask_scale)
         self.fill_color = np.asarray(fill_color, np.float32).reshape(3)
         self.cells = float(cells) if cells else default_cells(effect)
-        self._apply = _build_region_fn()
+        self._apply = apply_effect
 
     def _small_size(self, region: Region) -> tuple[int, int]:
         factor = max(1.0, region.face_px / self.cells)
@@ -125,7 +117,7 @@ class Renderer:
                 np.int32(_EFFECT_IDS[self.effect]),
                 self.fill_color,
             )
-            out[region.y0 : region.y1, region.x0 : region.x1] = result.numpy()
+            out[region.y0 : region.y1, region.x0 : region.x1] = result
         return out
 
 
@@ -146,8 +138,6 @@ class ImageRenderer:
         self.mask_scale = float(mask_scale)
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
-        import tensorflow as tf
-
         if len(detections) == 0:
             return frame
         out = np.array(frame, copy=True)
@@ -157,7 +147,7 @@ class ImageRenderer:
             # (its outer half-pixels take the edge samples, as in pasted_alpha)
             crop = np.clip((np.asarray(region.crop) * size - 0.5) / np.maximum(size - 1, 1), 0, 1).astype(np.float32)
             hw = (region.y1 - region.y0, region.x1 - region.x0)
-            pasted = tf.image.crop_and_resize(self.image[None], crop[None], [0], hw).numpy()[0]
+            pasted = crop_and_resize(self.image, crop, *hw)
             alpha = pasted[..., 3:] / 255.0
             view = out[region.y0 : region.y1, region.x0 : region.x1]
             view[:] = np.clip(np.rint(view + (pasted[..., :3] - view) * alpha), 0, 255).astype(np.uint8)
@@ -186,7 +176,7 @@ def pasted_alpha(paste, shape: tuple[int, int], detections: Detections, mask_sca
         # sample, where crop_and_resize would give 0 (a 1-pixel line left unmasked at the
         # frame's border): they take the edge sample's value.
         crop = np.clip(mask_crop(region, mask.shape[0]), 0.0, 1.0)
-        part = paste(mask, crop, hw).numpy()
+        part = paste(mask, crop, hw)
         view = alpha[region.y0 : region.y1, region.x0 : region.x1]
         np.maximum(view, part, out=view)
     return alpha
@@ -230,7 +220,7 @@ class PeopleRenderer(Renderer):
 
     def __init__(self, effect: str = "blur", fill_color=(0, 0, 0), cells: float | None = None) -> None:
         super().__init__(effect, 1.0, fill_color, cells)
-        self._paste = _build_splash_fns()[0]
+        self._paste = paste_mask
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
         if len(detections) == 0 or detections.masks is None:
@@ -244,37 +234,22 @@ class PeopleRenderer(Renderer):
             result = self._apply(patch, mask, np.array([0.0, 0.0, 1.0, 1.0], np.float32),
                                  np.asarray(self._small_size(group), np.int32),
                                  np.int32(_EFFECT_IDS[self.effect]), self.fill_color)  # fmt: skip
-            out[group.y0 : group.y1, group.x0 : group.x1] = result.numpy()
+            out[group.y0 : group.y1, group.x0 : group.x1] = result
         return out
 
 
-def _build_splash_fns():
-    import tensorflow as tf
+def paste_mask(mask: np.ndarray, crop, hw) -> np.ndarray:
+    """A box's soft ``mask`` over its region of ``hw`` pixels (``crop``: the region in
+    ``crop_and_resize`` coordinates of the mask)."""
+    return crop_and_resize(mask, crop, int(hw[0]), int(hw[1]))
 
-    @tf.function(
-        autograph=False,  # plain TF ops only: skip the source transformation
-        input_signature=[
-            tf.TensorSpec([None, None], tf.float32),  # the box's low-resolution mask
-            tf.TensorSpec([4], tf.float32),  # region in mask coordinates
-            tf.TensorSpec([2], tf.int32),  # region size in pixels
-        ],
-        reduce_retracing=True,
-    )
-    def paste(mask, crop, hw):
-        return tf.image.crop_and_resize(mask[None, :, :, None], crop[None], [0], hw, extrapolation_value=0.0)[0, ..., 0]
 
-    @tf.function(
-        autograph=False,  # plain TF ops only: skip the source transformation
-        input_signature=[tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([None, None], tf.float32)],
-        reduce_retracing=True,
-    )
-    def splash(frame, alpha):
-        x = tf.cast(frame, tf.float32)
-        grey = tf.reduce_sum(x * tf.constant(LUMA, tf.float32), axis=-1, keepdims=True)
-        out = grey + (x - grey) * alpha[..., None]
-        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8)
-
-    return paste.get_concrete_function(), splash.get_concrete_function()
+def splash(frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``frame`` grey (BT.601 luma) except through ``alpha``."""
+    x = frame.astype(np.float32)
+    grey = (x * np.asarray(LUMA, np.float32)).sum(axis=-1, keepdims=True)
+    out = grey + (x - grey) * alpha[..., None]
+    return np.clip(np.round(out), 0.0, 255.0).astype(np.uint8)
 
 
 def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -302,7 +277,7 @@ class SplashRenderer:
 
     def __init__(self, mask_scale: float = 1.0) -> None:
         self.mask_scale = float(mask_scale)
-        self._paste, self._splash = _build_splash_fns()
+        self._paste, self._splash = paste_mask, splash
 
     def alpha(self, shape: tuple[int, int], detections: Detections) -> np.ndarray:
         """The frame's colour weight: the people's combined soft mask, through
@@ -310,4 +285,4 @@ class SplashRenderer:
         return splash_weight(pasted_alpha(self._paste, shape, detections, self.mask_scale))
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
-        return self._splash(frame, self.alpha(frame.shape[:2], detections)).numpy()
+        return self._splash(frame, self.alpha(frame.shape[:2], detections))

@@ -1,15 +1,48 @@
 """One SORT track: a constant-velocity Kalman filter over a box's centre, area and aspect
-(Bewley et al. 2016), with the history the look-ahead needs."""
+(Bewley et al. 2016), with the history the look-ahead needs.
+
+The filter is filterpy's ``KalmanFilter`` (Labbe, *Kalman and Bayesian Filters in Python*)
+reduced to what SORT uses: :class:`KalmanFilter` below does its ``predict`` and ``update``
+with the same arithmetic in the same order (a test checks they agree to the last bit).
+Importing filterpy itself imports ``scipy.stats`` (1.2 s of every start on 2 cores)."""
 
 from __future__ import annotations
 
 import numpy as np
-from filterpy.kalman import KalmanFilter
 
 from ..detections import scale_boxes, union_box
 from .appearance import Appearance
 
 EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
+
+
+class KalmanFilter:
+    """A linear Kalman filter: state ``x`` (dim_x, 1), covariance ``P``, transition ``F``,
+    process noise ``Q``, measurement ``H`` and its noise ``R`` (filterpy's names and
+    defaults: identities, ``H`` and ``x`` zero); the covariance update in Joseph form."""
+
+    def __init__(self, dim_x: int, dim_z: int) -> None:
+        self.x = np.zeros((dim_x, 1))
+        self.P = np.eye(dim_x)
+        self.Q = np.eye(dim_x)
+        self.F = np.eye(dim_x)
+        self.H = np.zeros((dim_z, dim_x))
+        self.R = np.eye(dim_z)
+        self._I = np.eye(dim_x)
+
+    def predict(self) -> None:
+        self.x = np.dot(self.F, self.x)
+        self.P = 1.0 * np.dot(np.dot(self.F, self.P), self.F.T) + self.Q
+
+    def update(self, z: np.ndarray) -> None:
+        z = np.asarray(z, np.float64).reshape(-1, 1)
+        y = z - np.dot(self.H, self.x)
+        pht = np.dot(self.P, self.H.T)
+        s = np.dot(self.H, pht) + self.R
+        k = np.dot(pht, np.linalg.inv(s))
+        self.x = self.x + np.dot(k, y)
+        i_kh = self._I - np.dot(k, self.H)
+        self.P = np.dot(np.dot(i_kh, self.P), i_kh.T) + np.dot(np.dot(k, self.R), k.T)
 
 
 def box_to_z(box: np.ndarray) -> np.ndarray:

@@ -1,0 +1,102 @@
+"""Image resampling in NumPy, computing what TensorFlow's image ops compute.
+
+The CPU path runs without TensorFlow (see :mod:`vidanon.detect.lite`): the face detector's
+input (``tf.image.resize(..., method="area")``), its second look's crops and the effects'
+masks (``tf.image.crop_and_resize``), and the effects' up- and downscaling
+(``tf.image.resize`` "area", "bilinear" and "nearest", TensorFlow 2's half-pixel centres)
+are written here with the same sampling rules, as separable resampling: each output row
+(then column) is a weighted sum of a few input rows (:func:`resample`), whose indices and
+weights (*taps*) the functions below compute for one axis. Results agree with TensorFlow's
+to float rounding (tests/test_resample.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Taps = tuple[np.ndarray, np.ndarray]  # (out, K) input indices, (out, K) float32 weights
+
+
+F32 = np.float32  # positions are computed in float32, in TensorFlow's order, so samples agree at their edges
+
+
+def area_taps(n_in: int, n_out: int) -> Taps:
+    """``resize_area``: each output sample averages the input samples its span covers,
+    weighted by how much of each it covers."""
+    scale = F32(n_in) / F32(n_out)
+    lo = np.arange(n_out, dtype=F32) * scale
+    hi = np.arange(1, n_out + 1, dtype=F32) * scale
+    start = np.floor(lo).astype(np.int64)
+    k = int((np.ceil(hi).astype(np.int64) - start).max())
+    i = start[:, None] + np.arange(k)
+    edge = i.astype(F32)
+    w = np.clip(np.minimum(edge + 1, hi[:, None]) - np.maximum(edge, lo[:, None]), 0, None) / scale
+    return np.minimum(i, n_in - 1), w.astype(F32)
+
+
+def bilinear_taps(n_in: int, n_out: int) -> Taps:
+    """``resize_bilinear`` with half-pixel centres."""
+    x = (np.arange(n_out, dtype=F32) + F32(0.5)) * (F32(n_in) / F32(n_out)) - F32(0.5)
+    f = np.floor(x)
+    lerp = x - f
+    lower = np.maximum(f.astype(np.int64), 0)
+    upper = np.minimum(np.ceil(x).astype(np.int64), n_in - 1)
+    return np.stack([lower, upper], 1), np.stack([1 - lerp, lerp], 1).astype(F32)
+
+
+def nearest_taps(n_in: int, n_out: int) -> Taps:
+    """``resize_nearest_neighbor`` with half-pixel centres."""
+    x = (np.arange(n_out, dtype=F32) + F32(0.5)) * (F32(n_in) / F32(n_out))
+    i = np.minimum(np.floor(x).astype(np.int64), n_in - 1)
+    return i[:, None], np.ones((n_out, 1), F32)
+
+
+def crop_taps(start: float, end: float, n_in: int, n_out: int) -> Taps:
+    """``crop_and_resize`` (bilinear, extrapolation value 0) along one axis: ``start`` and
+    ``end`` in its normalized coordinates (0 and 1 the centres of the first and last input
+    samples); outputs outside the input get weight 0."""
+    start, end, last = F32(start), F32(end), F32(n_in - 1)
+    if n_out > 1:
+        x = start * last + np.arange(n_out, dtype=F32) * ((end - start) * last / F32(n_out - 1))
+    else:
+        x = np.array([F32(0.5) * (start + end) * last], F32)
+    inside = (x >= 0) & (x <= last)
+    top = np.floor(x)
+    lerp = np.where(inside, x - top, 0)
+    top = np.where(inside, top, 0).astype(np.int64)
+    bottom = np.where(inside, np.ceil(x), 0).astype(np.int64)
+    w = np.stack([1 - lerp, lerp], 1) * inside[:, None]
+    return np.stack([top, bottom], 1), w.astype(F32)
+
+
+def _along_first(a: np.ndarray, taps: Taps) -> np.ndarray:
+    idx, w = taps
+    shape = (-1,) + (1,) * (a.ndim - 1)
+    out = np.multiply(a[idx[:, 0]], w[:, 0].reshape(shape), dtype=F32)
+    if idx.shape[1] > 1:
+        term = np.empty_like(out)
+        for k in range(1, idx.shape[1]):
+            np.multiply(a[idx[:, k]], w[:, k].reshape(shape), out=term)
+            out += term
+    return out
+
+
+def resample(image: np.ndarray, rows: Taps, cols: Taps) -> np.ndarray:
+    """``image`` (H, W, ...) resampled to (len(rows), len(cols), ...), as float32 (each
+    pass gathers whole rows of a contiguous array: the columns' pass runs on the transpose)."""
+    tall = _along_first(image, rows)
+    wide = _along_first(np.ascontiguousarray(tall.swapaxes(0, 1)), cols)
+    return np.ascontiguousarray(wide.swapaxes(0, 1))
+
+
+def resize(image: np.ndarray, height: int, width: int, method: str = "area") -> np.ndarray:
+    """``tf.image.resize(image, (height, width), method)`` for "area", "bilinear" and "nearest"."""
+    taps = {"area": area_taps, "bilinear": bilinear_taps, "nearest": nearest_taps}[method]
+    return resample(image, taps(image.shape[0], height), taps(image.shape[1], width))
+
+
+def crop_and_resize(image: np.ndarray, box, height: int, width: int) -> np.ndarray:
+    """``tf.image.crop_and_resize(image[None], [box], [0], (height, width))[0]`` (bilinear,
+    extrapolation value 0); ``box`` is (y0, x0, y1, x1) in normalized coordinates."""
+    y0, x0, y1, x1 = (float(v) for v in box)
+    return resample(image, crop_taps(y0, y1, image.shape[0], height), crop_taps(x0, x1, image.shape[1], width))
