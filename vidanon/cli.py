@@ -17,6 +17,7 @@ from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, install
+from .progress import announce
 from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
 
 
@@ -90,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the files and segments as Ray tasks: on the cluster at ADDRESS, or on a local "
                        "Ray started here (needs pip install 'vidanon[ray]')")
     _add_options(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("-q", "--quiet", action="count", default=0,
+                   help="-q: no progress bar, only the summary (and warnings, errors); -qq: only warnings and errors")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     p.add_argument("--version", action="version", version=f"vidanon {__version__}")
     return p
@@ -136,6 +138,12 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     args.jobs = None if args.jobs is None else check("jobs", args.jobs)
     args.segments = check("segments", args.segments)
     mode = _mode(parser, args)
+    if args.ray is not None:  # before any file is probed
+        from .workers import require_ray
+
+        require_ray()
+    if not args.quiet:  # at once: the libraries and the models take seconds to load
+        announce(f"loading {_what_loads(args)}...")
     if mode != "single":
         return _run_batch(args, mode, options, outputs)
     outputs.watch(args.paths[1], args.save_tracks, args.review)
@@ -144,9 +152,18 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     summary = anonymize(args.paths[0], args.paths[1], progress=not args.quiet, **options)
     for warning in summary.warnings:
         print(f"vidanon: warning: {warning}", file=sys.stderr)
-    if not args.quiet:
+    if args.quiet < 2:
         print(_summary_line(summary.to_dict()))
     return 0
+
+
+def _what_loads(args) -> str:
+    """What the first seconds of a run are spent on, in the starting line."""
+    if args.tracks:
+        return "the libraries"
+    kinds = ["people" if "people" in args.target or args.effect == "splash" else "face"]
+    kinds += ["plate"] if "plates" in args.target else []
+    return f"the {' and '.join(kinds)} detector{'s' if len(kinds) > 1 else ''}"
 
 
 def _mode(parser: argparse.ArgumentParser, args) -> str:
@@ -221,7 +238,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
 
     def log(line: str) -> None:
         failed = line.startswith("FAILED")
-        if failed or not args.quiet:
+        if failed or line.startswith("warning") or not args.quiet:
             print(line, file=sys.stderr if failed else sys.stdout, flush=True)
 
     for path in missing:
@@ -241,10 +258,12 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
         if summary.failed:
             print(f"vidanon: error: {summary.failed[0][1]}", file=sys.stderr)
             return 1
-        if not args.quiet:
+        for warning in summary.done[0][1].get("warnings", []):
+            print(f"vidanon: warning: {warning}", file=sys.stderr)
+        if args.quiet < 2:
             print(_summary_line(summary.done[0][1]))
         return 0
-    if not args.quiet:
+    if args.quiet < 2:  # -qq: the failures were said as they happened
         for line in describe(summary):
             print(f"vidanon: {line}", file=sys.stderr if line.startswith("failed") else sys.stdout)
     return summary.exit_code

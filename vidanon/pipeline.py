@@ -438,9 +438,10 @@ def _segmenter():
 
 
 def _progress(info: VideoInfo, enabled: bool):
-    from tqdm import tqdm
+    """The bar of one video's frames; its clock starts at the first frame written."""
+    from .progress import FrameBar
 
-    return tqdm(
+    return FrameBar(
         total=info.n_frames or None, unit="frame", desc=info.path.name[:30], disable=not enabled,
         dynamic_ncols=True, leave=False,
     )  # fmt: skip

@@ -225,14 +225,25 @@ def _stop_processes(procs: list) -> None:
             signal.signal(sig, handler)
 
 
+def require_ray() -> None:
+    """A :class:`VidanonError` if Ray is not installed (found without importing it: that
+    takes seconds), so that ``--ray`` fails before any file is probed."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # a broken installation, or sys.modules["ray"] = None
+        found = False
+    if not found:
+        raise VidanonError("--ray needs Ray: pip install 'vidanon[ray]'")
+
+
 class RayExecutor(Executor):
     """Tasks on a Ray cluster (``address``), or on a local one started here."""
 
     def __init__(self, address: str | None, jobs: int | None, on_frames: Callable[[int], None]) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise VidanonError("--ray needs Ray: pip install 'vidanon[ray]'") from None
+        require_ray()
+        import ray
         self._ray = ray
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
