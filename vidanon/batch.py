@@ -27,6 +27,7 @@ from typing import Callable, Iterable
 
 from .errors import InputError, OutputError, VidanonError
 from .media.plan import CONTAINERS
+from .photo import is_photo
 from .progress import FrameBar
 from .workers import CONTEXT, Executor, InProcess, Processes, RayExecutor, Result, Task
 
@@ -79,8 +80,10 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     out_root = Path(output_dir)
     if out_root.exists() and not out_root.is_dir():
         raise OutputError(f"output {out_root} is a file; give a folder for several inputs")
-    if not out_root.exists() and out_root.suffix.lower() in VIDEO_EXTENSIONS | set(CONTAINERS):
-        raise OutputError(f"output {out_root} is named like a video, but the anonymized copies go into a "
+    suffix = out_root.suffix.lower()
+    if not out_root.exists() and (suffix in VIDEO_EXTENSIONS or suffix in CONTAINERS or is_photo(out_root)):
+        kind = "a photo" if is_photo(out_root) else "a video"
+        raise OutputError(f"output {out_root} is named like {kind}, but the anonymized copies go into a "
                           "folder; give a folder name (it is created)")  # fmt: skip
     jobs: list[Job] = []
     for name in inputs:
@@ -99,7 +102,7 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     if not jobs and missing:
         raise InputError(f"none of the inputs exist ({', '.join(map(str, missing))})")
     if not jobs:
-        raise InputError(f"no video files found in {', '.join(map(str, inputs))}"
+        raise InputError(f"no video or photo files found in {', '.join(map(str, inputs))}"
                          + ("" if recursive else " (use --recursive for sub-folders)"))  # fmt: skip
     seen: dict[Path, Path] = {}
     for job in jobs:
@@ -111,7 +114,9 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
 
 
 def _is_video(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+    """A video or a photo that a folder contributes."""
+    suffix = path.suffix.lower()
+    return path.is_file() and (suffix in VIDEO_EXTENSIONS or is_photo(path)) and not path.name.startswith(".")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -123,7 +128,8 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def output_name(path: Path) -> Path:
-    return path if path.suffix.lower() in CONTAINERS else path.with_suffix(".mp4")
+    """``path`` if vidanon writes its container (or its photo format), else as .mp4."""
+    return path if path.suffix.lower() in CONTAINERS or is_photo(path) else path.with_suffix(".mp4")
 
 
 def split_frames(n_frames: int, parts: int) -> list[tuple[int, int | None]]:
@@ -149,7 +155,7 @@ def run_batch(
     """Anonymize every job; one failing file never stops the others. Missing output
     folders are created (``mkdir``; else they are errors)."""
     from .media.paths import part_path_for, prepare_output
-    from .media.probe import probe
+    from .media.probe import check_input, probe
     from .pipeline import Options
 
     Options(**options).validate()  # a bad option fails once, before any work
@@ -173,16 +179,23 @@ def run_batch(
     notes: dict[int, list[str]] = {}  # warnings of the plan, per job: given with its summary
     total_frames = 0
     for i, job in todo:
+        photo = is_photo(job.input)
         try:
-            info = infos[i] = probe(job.input)
-            prepare_output(job.output, info.path, overwrite=True, mkdir=mkdir)  # the single-file run's checks
+            if photo:  # one frame: no probe, no parts
+                prepare_output(job.output, check_input(job.input), overwrite=True, mkdir=mkdir, container=False)
+            else:
+                info = infos[i] = probe(job.input)
+                prepare_output(job.output, info.path, overwrite=True, mkdir=mkdir)  # the single-file run's checks
         except VidanonError as exc:
             result.failed.append((job, str(exc)))
             if log is not None:
                 log(f"FAILED  {job.input}: {exc}")
             continue
-        total_frames += info.n_frames
+        total_frames += 1 if photo else info.n_frames
         opts = dict(options, overwrite=True, mkdir=True)  # the folder was checked (or made) above
+        if photo:
+            tasks.append(Task(i, str(job.input), str(job.output), opts))
+            continue
         n = info.packets.count if segments > 1 and info.packets is not None else None  # probe counted them
         ranges = split_frames(n, segments) if n else [None]
         if len(ranges) < segments:

@@ -17,6 +17,7 @@ from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, install
+from .photo import anonymize_photo, is_photo
 from .progress import announce
 from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
 
@@ -75,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="INPUT OUTPUT: the video to anonymize (mp4, mov, mkv, webm, avi, ...) and where to "
                    "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi); "
                    "INPUT alone: written beside it as INPUT_anonymized (clip.mp4 -> clip_anonymized.mp4); "
-                   "INPUT_DIR OUTPUT_DIR: every video of a folder; FILE... -o DIR: several files")
+                   "a photo (.jpg, .png, .webp) gives a photo of the same format; "
+                   "INPUT_DIR OUTPUT_DIR: every video and photo of a folder; FILE... -o DIR: several files")
     batch = p.add_argument_group("many or long videos")
     batch.add_argument("-o", "--output-dir", metavar="DIR", default=None,
                        help="write the anonymized copies of all INPUTs (files or folders) into DIR")
@@ -149,7 +151,8 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     outputs.watch(args.paths[1], args.save_tracks, args.review)
     from .pipeline import anonymize
 
-    summary = anonymize(args.paths[0], args.paths[1], progress=not args.quiet, **options)
+    run = anonymize_photo if is_photo(args.paths[0]) else anonymize
+    summary = run(args.paths[0], args.paths[1], progress=not args.quiet, **options)
     for warning in summary.warnings:
         print(f"vidanon: warning: {warning}", file=sys.stderr)
     if args.quiet < 2:
@@ -180,7 +183,8 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
             mode = "batch"
         else:
             _output_into_folder(args)
-            mode = "split" if args.segments > 1 or args.ray is not None else "single"
+            parts = (args.segments > 1 or args.ray is not None) and not is_photo(args.paths[0])
+            mode = "split" if parts else "single"  # a photo is one frame: never cut
     else:
         mode = "batch"
     if mode == "batch" and (args.save_tracks or args.tracks):
@@ -277,6 +281,9 @@ def _summary_line(s: dict) -> str:
     removed = f"; metadata removed: {', '.join(removed)}" if removed else ""
     if s.get("review"):
         removed += f"; review sheet {s['review']}: {s.get('flagged', 0)} frames worth a look"
+    if s.get("photo"):
+        return (f"{s['output']}: photo {s['width']}x{s['height']}, {s['faces']} {noun(s)} boxes masked, "
+                f"{s['seconds']:.1f} s on {s['device']}{removed}")  # fmt: skip
     return (
         f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun(s)} "
         f"boxes masked in {s['frames_with_faces']} frames ({s['tracks']} tracks{parts}), {s['seconds']:.1f} s "

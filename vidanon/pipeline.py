@@ -79,6 +79,7 @@ class Summary:
     metadata_removed: list[str] = field(default_factory=list)  # tags of the input left out of the output
     review: str | None = None  # the review sheet written (see vidanon.review)
     flagged: int = 0  # frames the review sheet lists as worth a look
+    photo: bool = False  # a photo (vidanon.photo): one frame
 
     @property
     def frames_per_second(self) -> float:
