@@ -4,31 +4,12 @@ batch mode (an output folder named like a video, --segments on a short clip, --r
 without Ray)."""
 
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
 from conftest import ROOT, assert_one_line_error, make_clip, run_cli
-
-from vidanon import cli
-
-
-@pytest.fixture
-def run(capsys):
-    """The command line in this process (the models load once); (exit code, stdout, stderr)."""
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-
-    def call(*args):
-        try:
-            code = cli.main([str(a) for a in args])
-        finally:
-            signal.signal(signal.SIGINT, saved[0])
-            signal.signal(signal.SIGTERM, saved[1])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
+from test_realworld import run  # noqa: F401 - the in-process CLI fixture
 
 
 @pytest.fixture(scope="module")

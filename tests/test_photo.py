@@ -1,34 +1,14 @@
 """Photos (vidanon.photo): faces hidden by the video's detector and effects, the EXIF
 orientation applied, the metadata policy, the output's format, folders in batch mode."""
 
-import signal
-
 import numpy as np
 import pytest
 from conftest import SAMPLE, assert_one_line_error, make_clip, read_frames, run_cli
 from PIL import ExifTags, Image
-
-from vidanon import cli
+from test_realworld import run  # noqa: F401 - the in-process CLI fixture
 
 GPS, EXIF_IFD = ExifTags.IFD.GPSInfo, ExifTags.IFD.Exif
 MAKE, MODEL, ORIENTATION, SERIAL, TAKEN = 0x010F, 0x0110, 0x0112, 0xA431, 0x9003
-
-
-@pytest.fixture
-def run(capsys):
-    """The command line in this process (the models load once); (exit code, stdout, stderr)."""
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-
-    def call(*args):
-        try:
-            code = cli.main([str(a) for a in args])
-        finally:
-            signal.signal(signal.SIGINT, saved[0])
-            signal.signal(signal.SIGTERM, saved[1])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
 
 
 @pytest.fixture(scope="module")

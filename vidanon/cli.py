@@ -17,9 +17,9 @@ from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, install
+from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
 from .photo import anonymize_photo, is_photo
 from .progress import announce
-from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
 
 
 class _Parser(argparse.ArgumentParser):
