@@ -38,7 +38,7 @@ def test_plan_refuses_clashes_and_empty_folders_and_skips_its_own_output(tmp_pat
     with pytest.raises(VidanonError, match="both be written"):
         plan_jobs([str(tmp_path / "x" / "clip.mp4"), str(tmp_path / "y" / "clip.mp4")], str(tmp_path / "out"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(VidanonError, match="no video files"):
+    with pytest.raises(VidanonError, match="no video or photo files"):
         plan_jobs([str(tmp_path / "empty")], str(tmp_path / "out"))
     with pytest.raises(VidanonError, match="does not exist"):
         plan_jobs([str(tmp_path / "nope.mp4")], str(tmp_path / "out"))

@@ -27,6 +27,8 @@ from typing import Callable, Iterable
 
 from .errors import InputError, OutputError, VidanonError
 from .media.plan import CONTAINERS
+from .photo import is_photo
+from .progress import FrameBar
 from .workers import CONTEXT, Executor, InProcess, Processes, RayExecutor, Result, Task
 
 # Extensions picked up when a folder is given (anything ffmpeg reads may still be named).
@@ -78,6 +80,11 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     out_root = Path(output_dir)
     if out_root.exists() and not out_root.is_dir():
         raise OutputError(f"output {out_root} is a file; give a folder for several inputs")
+    suffix = out_root.suffix.lower()
+    if not out_root.exists() and (suffix in VIDEO_EXTENSIONS or suffix in CONTAINERS or is_photo(out_root)):
+        kind = "a photo" if is_photo(out_root) else "a video"
+        raise OutputError(f"output {out_root} is named like {kind}, but the anonymized copies go into a "
+                          "folder; give a folder name (it is created)")  # fmt: skip
     jobs: list[Job] = []
     for name in inputs:
         src = Path(name)
@@ -95,7 +102,7 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     if not jobs and missing:
         raise InputError(f"none of the inputs exist ({', '.join(map(str, missing))})")
     if not jobs:
-        raise InputError(f"no video files found in {', '.join(map(str, inputs))}"
+        raise InputError(f"no video or photo files found in {', '.join(map(str, inputs))}"
                          + ("" if recursive else " (use --recursive for sub-folders)"))  # fmt: skip
     seen: dict[Path, Path] = {}
     for job in jobs:
@@ -107,7 +114,9 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
 
 
 def _is_video(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS and not path.name.startswith(".")
+    """A video or a photo that a folder contributes."""
+    suffix = path.suffix.lower()
+    return path.is_file() and (suffix in VIDEO_EXTENSIONS or is_photo(path)) and not path.name.startswith(".")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -119,7 +128,8 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def output_name(path: Path) -> Path:
-    return path if path.suffix.lower() in CONTAINERS else path.with_suffix(".mp4")
+    """``path`` if vidanon writes its container (or its photo format), else as .mp4."""
+    return path if path.suffix.lower() in CONTAINERS or is_photo(path) else path.with_suffix(".mp4")
 
 
 def split_frames(n_frames: int, parts: int) -> list[tuple[int, int | None]]:
@@ -144,13 +154,15 @@ def run_batch(
 ) -> BatchSummary:
     """Anonymize every job; one failing file never stops the others. Missing output
     folders are created (``mkdir``; else they are errors)."""
-    from tqdm import tqdm
-
     from .media.paths import part_path_for, prepare_output
-    from .media.probe import probe
+    from .media.probe import check_input, probe
     from .pipeline import Options
 
     Options(**options).validate()  # a bad option fails once, before any work
+    if use_ray:
+        from .workers import require_ray
+
+        require_ray()
     started = time.perf_counter()
     result = BatchSummary()
     todo: list[tuple[int, Job]] = []
@@ -164,20 +176,30 @@ def run_batch(
     tasks: list[Task] = []
     parts_of: dict[int, list[Path]] = {}
     infos = {}
+    notes: dict[int, list[str]] = {}  # warnings of the plan, per job: given with its summary
     total_frames = 0
     for i, job in todo:
+        photo = is_photo(job.input)
         try:
-            info = infos[i] = probe(job.input)
-            prepare_output(job.output, info.path, overwrite=True, mkdir=mkdir)  # the single-file run's checks
+            if photo:  # one frame: no probe, no parts
+                prepare_output(job.output, check_input(job.input), overwrite=True, mkdir=mkdir, container=False)
+            else:
+                info = infos[i] = probe(job.input)
+                prepare_output(job.output, info.path, overwrite=True, mkdir=mkdir)  # the single-file run's checks
         except VidanonError as exc:
             result.failed.append((job, str(exc)))
             if log is not None:
                 log(f"FAILED  {job.input}: {exc}")
             continue
-        total_frames += info.n_frames
+        total_frames += 1 if photo else info.n_frames
         opts = dict(options, overwrite=True, mkdir=True)  # the folder was checked (or made) above
+        if photo:
+            tasks.append(Task(i, str(job.input), str(job.output), opts))
+            continue
         n = info.packets.count if segments > 1 and info.packets is not None else None  # probe counted them
         ranges = split_frames(n, segments) if n else [None]
+        if len(ranges) < segments:
+            notes[i] = [_fewer_parts(job.input, n, segments, len(ranges))]
         if len(ranges) == 1:
             tasks.append(Task(i, str(job.input), str(job.output), opts))
             continue
@@ -186,7 +208,7 @@ def run_batch(
         part_opts = dict(opts, audio=False, save_tracks=None)
         tasks += [Task(i, str(job.input), str(p), part_opts, k, r) for k, (p, r) in enumerate(zip(parts, ranges))]
 
-    bar = tqdm(total=total_frames or None, unit="frame", desc=f"{len(todo)} files", disable=not progress,
+    bar = FrameBar(total=total_frames or None, unit="frame", desc=f"{len(todo)} files", disable=not progress,
                dynamic_ncols=True, leave=False)  # fmt: skip
     lock = threading.Lock()
 
@@ -226,13 +248,13 @@ def run_batch(
                     res = Result(task, error=f"worker failed: {type(exc).__name__}: {exc}", exit_code=70)
                 job = by_job[task.job]
                 if task.part is None:
-                    _record(result, job, res, say)
+                    _record(result, job, res, say, notes.get(task.job, []))
                     continue
                 pending_parts[task.job].append(res)
                 if len(pending_parts[task.job]) == len(parts_of[task.job]):
                     _finish_segmented(result, job, infos[task.job], pending_parts.pop(task.job),
                                       parts_of[task.job], options.get("audio", True), say,
-                                      options.get("metadata", "private"))  # fmt: skip
+                                      options.get("metadata", "private"), notes.get(task.job, []))  # fmt: skip
     except BaseException:
         executor.close(cancel=True)
         for parts in parts_of.values():
@@ -246,9 +268,17 @@ def run_batch(
     return result
 
 
-def _record(result: BatchSummary, job: Job, res: Result, say) -> None:
+def _fewer_parts(path: Path, frames: int | None, asked: int, parts: int) -> str:
+    """The warning of a file cut into fewer parts than ``--segments`` asked."""
+    if frames is None:
+        return f"{path.name}: its frames cannot be counted without decoding, so it is not cut: run as 1 part"
+    return (f"{path.name} is too short for {asked} parts ({frames} frames; a part needs at least {MIN_PART}): run "
+            f"as {parts} part{'s' if parts > 1 else ''}")  # fmt: skip
+
+
+def _record(result: BatchSummary, job: Job, res: Result, say, notes: list[str] = ()) -> None:
     if res.error is None:
-        s = res.summary
+        s = dict(res.summary, warnings=[*notes, *res.summary.get("warnings", [])])
         result.done.append((job, s))
         removed = f", metadata removed: {', '.join(s['metadata_removed'])}" if s.get("metadata_removed") else ""
         say(f"done    {job.input} -> {job.output}: {s['frames']} frames, {s['faces']} {noun(s)} boxes, "
@@ -266,7 +296,8 @@ def noun(summary: dict) -> str:
     return nouns.get(summary.get("target"), "face")
 
 
-def _finish_segmented(result, job, info, results, parts, audio: bool, say, metadata: str = "private") -> None:
+def _finish_segmented(result, job, info, results, parts, audio: bool, say, metadata: str = "private",
+                      notes: list[str] = ()) -> None:  # fmt: skip
     """Join the parts of one segmented job (in frame order) and rename over the target."""
     from .media.join import join_parts
     from .media.paths import AtomicOutput, prepare_output
@@ -293,7 +324,7 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
         if plan.left_out:
             merged["warnings"] = list(merged.get("warnings", [])) + [
                 f"{target.suffix} cannot hold everything of the input; left out: {'; '.join(plan.left_out)}"]
-        _record(result, job, Result(results[0].task, summary=merged), say)
+        _record(result, job, Result(results[0].task, summary=merged), say, notes)
     except VidanonError as exc:
         _record(result, job, Result(results[0].task, error=str(exc), exit_code=exc.exit_code), say)
     finally:

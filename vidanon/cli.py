@@ -18,6 +18,8 @@ from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, cause, install
 from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
+from .photo import anonymize_photo, is_photo
+from .progress import announce
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="INPUT OUTPUT: the video to anonymize (mp4, mov, mkv, webm, avi, ...) and where to "
                    "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi); "
                    "INPUT alone: written beside it as INPUT_anonymized (clip.mp4 -> clip_anonymized.mp4); "
-                   "INPUT_DIR OUTPUT_DIR: every video of a folder; FILE... -o DIR: several files")
+                   "a photo (.jpg, .png, .webp) gives a photo of the same format; "
+                   "INPUT_DIR OUTPUT_DIR: every video and photo of a folder; FILE... -o DIR: several files")
     batch = p.add_argument_group("many or long videos")
     batch.add_argument("-o", "--output-dir", metavar="DIR", default=None,
                        help="write the anonymized copies of all INPUTs (files or folders) into DIR")
@@ -90,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the files and segments as Ray tasks: on the cluster at ADDRESS, or on a local "
                        "Ray started here (needs pip install 'vidanon[ray]')")
     _add_options(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("-q", "--quiet", action="count", default=0,
+                   help="-q: no progress bar, only the summary (and warnings, errors); -qq: only warnings and errors")
     p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     p.add_argument("--version", action="version", version=f"vidanon {__version__}")
     return p
@@ -138,28 +142,33 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     args.jobs = None if args.jobs is None else check("jobs", args.jobs)
     args.segments = check("segments", args.segments)
     mode = _mode(parser, args)
+    if args.ray is not None:  # before any file is probed
+        from .workers import require_ray
+
+        require_ray()
+    if not args.quiet:  # at once: the libraries and the models take seconds to load
+        announce(f"loading {_what_loads(args)}...")
     if mode != "single":
         return _run_batch(args, mode, options, outputs)
     outputs.watch(args.paths[1], args.save_tracks, args.review)
-    if not args.quiet and sys.stderr.isatty():  # at once, for whoever watches: the load is the longest wait
-        print(f"vidanon: {_loading(checked)}...", file=sys.stderr, flush=True)
     from .pipeline import anonymize
 
-    summary = anonymize(args.paths[0], args.paths[1], progress=not args.quiet, **options)
+    run = anonymize_photo if is_photo(args.paths[0]) else anonymize
+    summary = run(args.paths[0], args.paths[1], progress=not args.quiet, **options)
     for warning in summary.warnings:
         print(f"vidanon: warning: {warning}", file=sys.stderr)
-    if not args.quiet:
+    if args.quiet < 2:
         print(_summary_line(summary.to_dict()))
     return 0
 
 
-def _loading(opts: Options) -> str:
-    """What the start is busy with, in words."""
-    if opts.tracks:
-        return f"reading the tracks of {opts.tracks}"
-    kinds = [k for k, on in (("face", opts.faces and not opts.people), ("people", opts.people),
-                             ("plate", opts.plates)) if on]  # fmt: skip
-    return f"loading the {' and '.join(kinds)} detector{'s' if len(kinds) > 1 else ''}"
+def _what_loads(args) -> str:
+    """What the first seconds of a run are spent on, in the starting line."""
+    if args.tracks:
+        return "the libraries"
+    kinds = ["people" if "people" in args.target or args.effect == "splash" else "face"]
+    kinds += ["plate"] if "plates" in args.target else []
+    return f"the {' and '.join(kinds)} detector{'s' if len(kinds) > 1 else ''}"
 
 
 def _mode(parser: argparse.ArgumentParser, args) -> str:
@@ -176,7 +185,8 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
             mode = "batch"
         else:
             _output_into_folder(args)
-            mode = "split" if args.segments > 1 or args.ray is not None else "single"
+            parts = (args.segments > 1 or args.ray is not None) and not is_photo(args.paths[0])
+            mode = "split" if parts else "single"  # a photo is one frame: never cut
     else:
         mode = "batch"
     if mode == "batch" and (args.save_tracks or args.tracks):
@@ -234,7 +244,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
 
     def log(line: str) -> None:
         failed = line.startswith("FAILED")
-        if failed or not args.quiet:
+        if failed or line.startswith("warning") or not args.quiet:
             print(line, file=sys.stderr if failed else sys.stdout, flush=True)
 
     for path in missing:
@@ -254,10 +264,12 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
         if summary.failed:
             print(f"vidanon: error: {summary.failed[0][1]}", file=sys.stderr)
             return 1
-        if not args.quiet:
+        for warning in summary.done[0][1].get("warnings", []):
+            print(f"vidanon: warning: {warning}", file=sys.stderr)
+        if args.quiet < 2:
             print(_summary_line(summary.done[0][1]))
         return 0
-    if not args.quiet:
+    if args.quiet < 2:  # -qq: the failures were said as they happened
         for line in describe(summary):
             print(f"vidanon: {line}", file=sys.stderr if line.startswith("failed") else sys.stdout)
     return summary.exit_code
@@ -271,6 +283,9 @@ def _summary_line(s: dict) -> str:
     removed = f"; metadata removed: {', '.join(removed)}" if removed else ""
     if s.get("review"):
         removed += f"; review sheet {s['review']}: {s.get('flagged', 0)} frames worth a look"
+    if s.get("photo"):
+        return (f"{s['output']}: photo {s['width']}x{s['height']}, {s['faces']} {noun(s)} boxes masked, "
+                f"{s['seconds']:.1f} s on {s['device']}{removed}")  # fmt: skip
     return (
         f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun(s)} "
         f"boxes masked in {s['frames_with_faces']} frames ({s['tracks']} tracks{parts}), {s['seconds']:.1f} s "

@@ -79,6 +79,7 @@ class Summary:
     metadata_removed: list[str] = field(default_factory=list)  # tags of the input left out of the output
     review: str | None = None  # the review sheet written (see vidanon.review)
     flagged: int = 0  # frames the review sheet lists as worth a look
+    photo: bool = False  # a photo (vidanon.photo): one frame
 
     @property
     def frames_per_second(self) -> float:
@@ -438,9 +439,10 @@ def _segmenter():
 
 
 def _progress(info: VideoInfo, enabled: bool):
-    from tqdm import tqdm
+    """The bar of one video's frames; its clock starts at the first frame written."""
+    from .progress import FrameBar
 
-    return tqdm(
+    return FrameBar(
         total=info.n_frames or None, unit="frame", desc=info.path.name[:30], disable=not enabled,
         dynamic_ncols=True, leave=False,
     )  # fmt: skip

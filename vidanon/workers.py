@@ -108,6 +108,7 @@ def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Resu
     """Run one task in this process; every failure comes back as a Result, never raised.
     In a worker process stopped by :func:`_on_stop`, the task's clean-up runs and the
     process exits."""
+    from .photo import anonymize_photo, is_photo
     from .pipeline import anonymize
 
     global _busy
@@ -116,7 +117,7 @@ def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Resu
         on_frames = _progress_queue.put
     ticker = _Ticker(on_frames) if on_frames is not None else None
     try:
-        summary = anonymize(
+        summary = (anonymize_photo if is_photo(task.input) else anonymize)(
             task.input, task.output, frame_range=task.frame_range, context=CONTEXT, progress=False,
             on_frames=ticker, **task.options,
         )  # fmt: skip
@@ -225,14 +226,25 @@ def _stop_processes(procs: list) -> None:
             signal.signal(sig, handler)
 
 
+def require_ray() -> None:
+    """A :class:`VidanonError` if Ray is not installed (found without importing it: that
+    takes seconds), so that ``--ray`` fails before any file is probed."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # a broken installation, or sys.modules["ray"] = None
+        found = False
+    if not found:
+        raise VidanonError("--ray needs Ray: pip install 'vidanon[ray]'")
+
+
 class RayExecutor(Executor):
     """Tasks on a Ray cluster (``address``), or on a local one started here."""
 
     def __init__(self, address: str | None, jobs: int | None, on_frames: Callable[[int], None]) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise VidanonError("--ray needs Ray: pip install 'vidanon[ray]'") from None
+        require_ray()
+        import ray
         self._ray = ray
         if not ray.is_initialized():
             kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}

@@ -96,13 +96,16 @@ class OutputClaim:
             pass
 
 
-def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool, mkdir: bool = True) -> Path:
+def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool, mkdir: bool = True,
+                   container: bool = True) -> Path:  # fmt: skip
     """Check the output path before any work is done; create its folder if it is
-    missing and ``mkdir`` (else that is an error)."""
+    missing and ``mkdir`` (else that is an error). ``container``: the extension must name
+    a container vidanon writes (False: the caller checks it, as for a photo)."""
     from ..options import ask  # the option as the caller spells it: --overwrite, or overwrite=True
 
     target = Path(target)
-    container_of(target)
+    if container:
+        container_of(target)
     if target.exists() and target.is_dir():
         raise OutputError(f"output {target} is a directory; give a file name such as {target / 'out.mp4'}")
     if target.resolve() == input_path.resolve() or (target.exists() and os.path.samefile(target, input_path)):

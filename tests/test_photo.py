@@ -1,0 +1,168 @@
+"""Photos (vidanon.photo): faces hidden by the video's detector and effects, the EXIF
+orientation applied, the metadata policy, the output's format, folders in batch mode."""
+
+import numpy as np
+import pytest
+from conftest import SAMPLE, assert_one_line_error, make_clip, read_frames, run_cli
+from PIL import ExifTags, Image
+from test_realworld import run  # noqa: F401 - the in-process CLI fixture
+
+GPS, EXIF_IFD = ExifTags.IFD.GPSInfo, ExifTags.IFD.Exif
+MAKE, MODEL, ORIENTATION, SERIAL, TAKEN = 0x010F, 0x0110, 0x0112, 0xA431, 0x9003
+
+
+@pytest.fixture(scope="module")
+def group():
+    """A 1200x800 photo: a face of the sample clip (one the detector finds, with its head
+    around it) pasted on a plain gradient; and the face's box there (x0, y0, x1, y1)."""
+    from vidanon.detect.centerface import FaceDetector
+
+    frame = read_frames(SAMPLE)[-1]
+    h, w = frame.shape[:2]
+    dets = FaceDetector(threshold=0.4)(frame[None])[0]
+    y0, x0, y1, x1 = dets.boxes[int(np.argmax(dets.scores))] * [h, w, h, w]
+    side = max(y1 - y0, x1 - x0)
+    cy0, cx0 = int(max(0, y0 - side)), int(max(0, x0 - side))
+    crop = Image.fromarray(frame[cy0:int(min(h, y1 + side)), cx0:int(min(w, x1 + side))])
+    crop = np.asarray(crop.resize((crop.width * 3, crop.height * 3), Image.Resampling.LANCZOS))  # a photo's size
+    canvas = np.zeros((800, 1200, 3), np.uint8)
+    canvas[...] = np.linspace(60, 200, 1200, dtype=np.uint8)[None, :, None]
+    top, left = 300, 700
+    canvas[top:top + crop.shape[0], left:left + crop.shape[1]] = crop
+    box = (left + 3 * (x0 - cx0), top + 3 * (y0 - cy0), left + 3 * (x1 - cx0), top + 3 * (y1 - cy0))
+    return canvas, tuple(int(round(v)) for v in box)
+
+
+def exif_with_gps():
+    exif = Image.Exif()
+    exif[MAKE], exif[MODEL] = "Apple", "iPhone 15"
+    exif.get_ifd(GPS).update({1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)})
+    exif.get_ifd(EXIF_IFD).update({SERIAL: "C02XK1", TAKEN: "2024:05:01 10:00:00"})
+    return exif
+
+
+def changed(a, b, box) -> float:
+    x0, y0, x1, y1 = box
+    return float(np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1]).mean())
+
+
+def test_a_photo_has_its_faces_hidden_and_stays_a_jpeg(tmp_path, group, run):
+    canvas, box = group
+    src = tmp_path / "party.jpg"
+    Image.fromarray(canvas).save(src, quality=98)
+    code, out, err = run(src, "--effect", "fill", "--fill-color", "white")  # written beside it, as for a video
+    assert code == 0, err
+    target = tmp_path / "party_anonymized.jpg"
+    assert out.strip().startswith(f"{target}: photo 1200x800, ") and "face boxes masked" in out, out
+    with Image.open(target) as im:
+        assert im.format == "JPEG" and im.size == (1200, 800)
+        result = np.asarray(im.convert("RGB"))
+    before = np.asarray(Image.open(src).convert("RGB"))
+    assert changed(before, result, box) > 40  # the face is covered
+    assert changed(before, result, (0, 0, 400, 250)) < 1.5  # far from it: the same (JPEG at quality 95)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+    # the same photo as PNG with alpha: PNG out, alpha kept, lossless elsewhere
+    rgba = np.dstack([canvas, np.full(canvas.shape[:2], 200, np.uint8)])
+    Image.fromarray(rgba).save(tmp_path / "p.png")
+    code, out, err = run(tmp_path / "p.png", tmp_path / "o.png", "--effect", "fill")
+    assert code == 0, err
+    with Image.open(tmp_path / "o.png") as im:
+        assert im.format == "PNG" and im.mode == "RGBA"
+        result = np.asarray(im)
+    assert (result[..., 3] == 200).all() and changed(rgba[..., :3], result[..., :3], box) > 40
+    assert (result[:250, :400] == rgba[:250, :400]).all()
+
+
+def test_exif_orientation_is_applied_before_the_faces_are_looked_for(tmp_path, group, run):
+    canvas, box = group
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # shown turned 90 degrees clockwise: stored turned the other way
+    src = tmp_path / "sideways.jpg"
+    Image.fromarray(np.ascontiguousarray(np.rot90(canvas))).save(src, quality=98, exif=exif.tobytes())
+    code, out, err = run(src, tmp_path / "upright.jpg", "--effect", "fill", "--fill-color", "white")
+    assert code == 0, err
+    with Image.open(tmp_path / "upright.jpg") as im:
+        assert im.size == (1200, 800) and im.getexif().get(ORIENTATION, 1) == 1
+        result = np.asarray(im.convert("RGB"))
+    assert changed(canvas, result, box) > 40
+    assert changed(canvas, result, (0, 0, 400, 250)) < 3
+
+
+def test_metadata_policy_on_exif(tmp_path, run):
+    src = tmp_path / "gps.jpg"
+    Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(src, exif=exif_with_gps().tobytes())
+    code, out, err = run(src, tmp_path / "private.jpg")
+    assert code == 0, err
+    assert set(out.strip().split("metadata removed: ")[1].split(", ")) == {"GPSInfo", "Make", "Model",
+                                                                           "BodySerialNumber"}, out
+    exif = Image.open(tmp_path / "private.jpg").getexif()
+    assert GPS not in exif and MAKE not in exif and MODEL not in exif and not exif.get_ifd(GPS)
+    assert exif.get_ifd(EXIF_IFD) == {TAKEN: "2024:05:01 10:00:00"}  # the time stays
+
+    assert run(src, tmp_path / "kept.jpg", "--keep-metadata")[0] == 0
+    kept = Image.open(tmp_path / "kept.jpg").getexif()
+    assert kept[MAKE] == "Apple" and kept.get_ifd(GPS)[2] == (48.0, 51.0, 29.0)
+    assert kept.get_ifd(EXIF_IFD)[SERIAL] == "C02XK1"
+
+    assert run(src, tmp_path / "none.jpg", "--strip-metadata")[0] == 0
+    assert not Image.open(tmp_path / "none.jpg").getexif()
+
+
+def test_a_folder_of_photos_and_videos_in_batch_mode(tmp_path, group, run):
+    canvas, box = group
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.fromarray(canvas).save(folder / "a.jpg", quality=98)
+    Image.fromarray(canvas).save(folder / "b.webp", quality=98)
+    make_clip(folder / "c.mp4", 96, 64, frames=5, audio=False)
+    (folder / "notes.txt").write_text("not a photo")
+    code, out, err = run(folder, tmp_path / "out", "--effect", "fill", "--fill-color", "white")
+    assert code == 0, err
+    assert "3 files: 3 done, 0 failed" in out, out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b.webp", "c.mp4"]
+    for name, fmt in (("a.jpg", "JPEG"), ("b.webp", "WEBP")):
+        with Image.open(tmp_path / "out" / name) as im:
+            assert im.format == fmt and changed(canvas, np.asarray(im.convert("RGB")), box) > 40
+
+
+def test_photo_refusals_are_one_line(tmp_path):
+    src = tmp_path / "p.jpg"
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(src)
+    proc = run_cli(src, tmp_path / "p.mp4")
+    assert proc.returncode == 3 and assert_one_line_error(proc, "a photo is written as a photo")
+    proc = run_cli(src, tmp_path / "o.jpg", "--start", "1")
+    assert proc.returncode == 2 and assert_one_line_error(proc, "--start applies to videos")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+    proc = run_cli(tmp_path / "broken.png", tmp_path / "o.png")
+    assert proc.returncode == 2 and assert_one_line_error(proc, "cannot read the photo")
+    (tmp_path / "exists.jpg").write_bytes(b"precious")
+    proc = run_cli(src, tmp_path / "exists.jpg")
+    assert_one_line_error(proc, "already exists", "--overwrite")
+    assert (tmp_path / "exists.jpg").read_bytes() == b"precious"
+    assert not list(tmp_path.glob("o.*"))
+
+
+def test_every_labelled_face_of_the_stills_is_covered(shared):
+    """The group photos of ../shared/eval/stills (dlib's, 43 hand-labelled faces): the mask
+    covers at least 90% of each labelled face box."""
+    from vidanon.evaluation import load_stills
+    from vidanon.options import Options
+    from vidanon.photo import find, photo_stages, read_photo, rgb_planes
+    from vidanon.render.masks import alpha_map
+
+    opts = Options.from_kwargs()
+    covered, missed = 0, []
+    stills = load_stills(shared / "stills" / "testing.xml") + load_stills(shared / "stills" / "training.xml")
+    for still in stills:
+        rgb, _ = rgb_planes(read_photo(still.path)[0])
+        h, w = rgb.shape[:2]
+        stages = photo_stages(opts, h, w)
+        alpha = alpha_map(stages.render.masks(rgb, find(stages, rgb)), h, w, opts.mask_scale)
+        for x0, y0, x1, y1 in still.boxes:
+            share = float((alpha[max(0, int(y0)):int(np.ceil(y1)), max(0, int(x0)):int(np.ceil(x1))] >= 0.5).mean())
+            covered += share >= 0.9
+            if share < 0.9:
+                missed.append((still.path.name, round(share, 2)))
+    print(f"stills: {covered} of {sum(len(s.boxes) for s in stills)} labelled faces covered")
+    assert covered == 43 and not missed, missed

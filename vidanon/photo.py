@@ -1,0 +1,230 @@
+"""Photos: ``vidanon photo.jpg out.jpg``, and the photos of a folder in batch mode.
+
+A photo goes through the video's stages with one frame and no tracker
+(:func:`vidanon.pipeline.build_stages` with ``track=False``): the same detectors, masks
+and effects. The face detector's full pass sees the photo as it sees a video frame
+(under 960 px enlarged towards 960, at most 2x), on every photo.
+
+A second pass on an enlarged copy of small photos was measured and left out: on the
+labelled group photos of ../shared/eval/stills (43 faces) the full pass covers every
+face at their size and at half of it; a pass at 2x or 4x added boxes, covered no face
+more, and at a third of their size made two masks worse (docs/photos.md).
+
+The photo is turned upright first (its EXIF orientation applied) and written in the
+format its extension names (JPEG at quality :data:`JPEG_QUALITY`, keeping the input's
+chroma subsampling; PNG lossless, its alpha kept; WebP; HEIC when ``pillow_heif`` is
+installed), through a temporary file renamed over the target when complete. Its
+metadata follows ``--metadata`` (:func:`photo_metadata`): by default the EXIF tags that
+identify a place or a device (:func:`vidanon.media.streams.is_identifying`, and a few
+names only EXIF uses) and the XMP packet are left out. The EXIF thumbnail, which shows
+the faces, is never copied.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from .errors import InputError, OutputError
+
+PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+HEIF_FORMATS = {".heic": "HEIF", ".heif": "HEIF"}  # when pillow_heif can be imported
+JPEG_QUALITY = 95
+WEBP_QUALITY = 95
+# EXIF's own names for device details that the video rule (is_identifying) does not know.
+EXIF_DEVICE_TAGS = {"MakerNote", "LensMake", "LensModel", "LensSpecification", "HostComputer", "ImageUniqueID",
+                    "XPComment"}  # fmt: skip
+# Options that need a video (time, tracks); refused for a photo in one line.
+VIDEO_ONLY = ("tracks", "save_tracks", "review", "keep", "start", "end", "max_face_size")
+
+
+def _heif() -> bool:
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def photo_extensions() -> dict[str, str]:
+    """The photo extensions vidanon reads and writes, with Pillow's format names."""
+    return {**PHOTO_FORMATS, **(HEIF_FORMATS if _heif() else {})}
+
+
+def is_photo(path) -> bool:
+    """Whether ``path`` is named like a photo (HEIC only with pillow_heif)."""
+    suffix = Path(str(path)).suffix.lower()
+    return suffix in PHOTO_FORMATS or (suffix in HEIF_FORMATS and _heif())
+
+
+def is_exif_identifying(name: str) -> bool:
+    """An EXIF tag (as Pillow names it) that says where or with which device a photo was
+    taken: the video rule, and EXIF's own device names."""
+    from .media.streams import is_identifying
+
+    return is_identifying(name) or name in EXIF_DEVICE_TAGS
+
+
+def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs):
+    """Hide the faces of the photo ``input`` and write it to ``output`` (a photo extension).
+
+    Keyword arguments are those of :func:`vidanon.anonymize`; the options that need a
+    video (:data:`VIDEO_ONLY`) are refused. Returns a :class:`vidanon.pipeline.Summary`
+    with ``photo`` True."""
+    from .media.paths import AtomicOutput, OutputClaim, prepare_output
+    from .media.probe import check_input
+    from .options import OptionError, Options, ask
+    from .pipeline import Summary
+
+    opts = Options.from_kwargs(effect=effect, **kwargs)
+    given = [name for name in VIDEO_ONLY if getattr(opts, name) not in (None, "", ())]
+    if given:
+        raise OptionError(f"{ask(given[0])} applies to videos; {Path(str(input)).name} is a photo")
+    started = time.perf_counter()
+    source = check_input(input)
+    target = Path(output)
+    if target.suffix.lower() not in photo_extensions():
+        raise OutputError(f"output {target}: a photo is written as a photo; name it "
+                          f"{', '.join(sorted(photo_extensions()))}")  # fmt: skip
+    target = prepare_output(target, source, opts.overwrite, mkdir=opts.mkdir, container=False)
+    image, exif, extra = read_photo(source)
+    rgb, alpha = rgb_planes(image)
+    stages = photo_stages(opts, rgb.shape[0], rgb.shape[1])
+    dets = find(stages, rgb)
+    shown = stages.render.masks(rgb, dets)
+    out = stages.render.draw(rgb, shown)
+    claim = None if opts.overwrite else OutputClaim(target)  # of two runs writing it, the second is refused
+    try:
+        with AtomicOutput(target) as tmp:
+            removed = write_photo(tmp, target, out, alpha, image, exif, extra, opts.metadata)
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
+    if opts.on_frames is not None:
+        opts.on_frames(1)
+    height, width = rgb.shape[:2]
+    return Summary(
+        input=str(source), output=str(target), frames=1, width=width, height=height, fps=0.0, faces=len(dets),
+        frames_with_faces=int(len(dets) > 0), tracks=len(dets), seconds=time.perf_counter() - started,
+        device=stages.device, target="people" if stages.people and not opts.plates else opts.target,
+        metadata_removed=removed, photo=True,
+    )  # fmt: skip
+
+
+def photo_stages(opts, height: int, width: int):
+    """The video's stages for a photo of ``height`` x ``width``: no tracker, the detector's
+    full pass."""
+    from dataclasses import replace
+
+    from .pipeline import build_stages
+
+    return build_stages(replace(opts, track=False, scan_every=1), height, width)
+
+
+def find(stages, rgb):
+    """The boxes to hide in the photo ``rgb``: the run's detectors on it, kept at the
+    threshold (no tracker)."""
+    return next(iter(stages.track.push([rgb], stages.detect([rgb]), [rgb])))[2]
+
+
+def read_photo(path: Path):
+    """``(image upright, its EXIF, other metadata)``: the EXIF orientation applied (and the
+    tag reset), the photo decoded; an unreadable photo is an :class:`InputError`."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    _heif()
+    try:
+        with Image.open(path) as im:
+            im.load()
+            upright = ImageOps.exif_transpose(im)
+            extra = {key: im.info[key] for key in ("icc_profile", "xmp", "comment", "dpi") if im.info.get(key)}
+            extra["text"] = dict(getattr(im, "text", None) or {})  # PNG text chunks
+            extra["format"] = im.format
+            if im.format == "JPEG":
+                from PIL.JpegImagePlugin import get_sampling
+
+                extra["subsampling"] = get_sampling(im)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError(f"cannot read the photo {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    return upright, upright.getexif(), extra
+
+
+def rgb_planes(image):
+    """The photo as 8-bit RGB for the stages, and its alpha (None if it has none)."""
+    import numpy as np
+
+    alpha = np.asarray(image.getchannel("A")) if "A" in image.getbands() else None
+    if image.mode in ("I;16", "I;16B", "I", "F"):  # 16-bit grey: to 8 bits
+        image = image.point(lambda v: v / 256).convert("L")
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"))), alpha
+
+
+def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
+    """The keyword arguments of Pillow's save that carry the metadata kept under ``policy``
+    ("private", "keep" or "strip"), and the names of the tags left out."""
+    from PIL import ExifTags
+
+    removed: list[str] = []
+    kept_exif = exif
+    if policy == "strip":
+        removed += [ExifTags.TAGS.get(tag, str(tag)) for tag in exif]
+        kept_exif = None
+    elif policy == "private":
+        for ifd in (exif, exif.get_ifd(ExifTags.IFD.Exif)):
+            for tag in list(ifd):
+                name = ExifTags.TAGS.get(tag, str(tag))
+                if is_exif_identifying(name):
+                    removed.append(name)
+                    del ifd[tag]
+    args: dict = {"exif": kept_exif.tobytes()} if kept_exif is not None and len(kept_exif) else {}
+    if extra.get("icc_profile"):
+        args["icc_profile"] = extra["icc_profile"]  # colours, not a tag: kept under every policy
+    if extra.get("dpi"):
+        args["dpi"] = extra["dpi"]
+    for key in ("xmp", "comment"):
+        if extra.get(key) and policy == "keep":
+            args[key] = extra[key]
+        elif extra.get(key):
+            removed.append("XMP" if key == "xmp" else "comment")
+    if extra.get("text"):
+        from PIL.PngImagePlugin import PngInfo
+
+        from .media.streams import split_metadata
+
+        kept, gone = split_metadata(extra["text"], policy)
+        removed += gone
+        info = PngInfo()
+        for key, value in kept.items():
+            info.add_text(key, str(value))
+        args["pnginfo"] = info
+    return args, removed
+
+
+def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, policy: str) -> list[str]:
+    """Write the anonymized ``rgb`` (and ``alpha``) to ``tmp`` in the format of ``target``'s
+    extension; returns the metadata left out."""
+    import numpy as np
+    from PIL import Image
+
+    fmt = photo_extensions()[target.suffix.lower()]
+    out = Image.fromarray(rgb)
+    if image.mode in ("L", "LA", "I;16", "I;16B", "I", "F"):  # grey stays grey
+        out = out.convert("L")
+    if alpha is not None and fmt != "JPEG":
+        out.putalpha(Image.fromarray(np.asarray(alpha)))
+    args, removed = photo_metadata(exif, extra, policy)
+    if fmt != "PNG":
+        args.pop("pnginfo", None)
+    if fmt == "JPEG":
+        sampling = extra.get("subsampling", -1)
+        args.update(quality=JPEG_QUALITY, subsampling=sampling if sampling in (0, 1, 2) else 2, optimize=True)
+    elif fmt in ("WEBP", "HEIF"):
+        args.update(quality=WEBP_QUALITY)
+    try:
+        out.save(tmp, format=fmt, **args)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return removed

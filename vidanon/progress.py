@@ -1,0 +1,51 @@
+"""What a run shows while it works: one line at the start, then a progress bar whose
+clock starts with the frames.
+
+Loading the libraries and the detector takes seconds (6-19 s on a laptop) before the
+first frame, and the detector's first call warms it up: :func:`announce` prints one
+line at once so that the terminal is not silent meanwhile, and :class:`FrameBar` starts
+its clock (and so its estimate of the time left) at the first frame, not when it was
+made. This module imports nothing heavy (tqdm only when a bar is made).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def announce(line: str, stream=None) -> bool:
+    """Print ``vidanon: line`` on stderr (or ``stream``) at once, if it is a terminal:
+    scripts reading stderr get only warnings and errors. Returns whether it printed."""
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        return False
+    print(f"vidanon: {line}", file=stream, flush=True)
+    return True
+
+
+class FrameBar:
+    """A tqdm bar of frames whose clock starts at the first :meth:`update`, so that the
+    time spent before (loading models, the detector's warm-up) does not weigh on the
+    rate and the estimate of the time left. Takes tqdm's arguments."""
+
+    def __init__(self, **kwargs) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(**kwargs)
+        self._flowing = False
+
+    def update(self, n: int = 1) -> None:
+        if not self._flowing:
+            self._flowing = True
+            self.bar.reset(total=self.bar.total)  # the clock starts now
+        self.bar.update(n)
+
+    def clear(self) -> None:
+        self.bar.clear()
+
+    def refresh(self) -> None:
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
