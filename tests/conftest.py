@@ -90,3 +90,42 @@ def assert_one_line_error(proc, *needles):
 
 
 np.set_printoptions(precision=3, suppress=True)
+
+
+@pytest.fixture
+def run_inprocess(capsys):
+    """The CLI in this process (the detector is loaded once); returns (exit code, stdout, stderr).
+    The signal handlers the CLI installs are put back afterwards."""
+    import signal
+
+    from vidanon import cli
+
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+    def call(*args):
+        try:
+            code = cli.main([str(a) for a in args])
+        finally:
+            signal.signal(signal.SIGINT, saved[0])
+            signal.signal(signal.SIGTERM, saved[1])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return call
+
+
+@pytest.fixture
+def run(run_inprocess):
+    """:func:`run_inprocess` with ``-q``; returns (exit code, stderr)."""
+
+    def call(*args):
+        code, _, err = run_inprocess(*args, "-q")
+        return code, err.strip()
+
+    return call
+
+
+def vidanon_lines(err):
+    """stderr without TensorFlow's C++ start-up logs (the CUDA build prints them on a machine
+    without a GPU before any Python code can silence them)."""
+    return [line for line in err.splitlines() if not line.startswith(("WARNING: All log messages", "I0000", "W0000", "E0000"))]

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 from conftest import ROOT, assert_one_line_error, make_clip, run_cli
-from test_realworld import run  # noqa: F401 - the in-process CLI fixture
 
 
 @pytest.fixture(scope="module")
@@ -102,19 +101,19 @@ def test_the_bar_clock_starts_with_the_first_frame(tmp_path, short_clip, monkeyp
     assert (12, 1500.0) in bars, bars
 
 
-def test_quiet_keeps_the_summary_and_quieter_prints_nothing(tmp_path, short_clip, run):
-    code, out, err = run(short_clip, tmp_path / "q.mp4", "-q")
+def test_quiet_keeps_the_summary_and_quieter_prints_nothing(tmp_path, short_clip, run_inprocess):
+    code, out, err = run_inprocess(short_clip, tmp_path / "q.mp4", "-q")
     assert code == 0 and out.startswith(f"{tmp_path / 'q.mp4'}: 12 frames 96x64") and len(out.splitlines()) == 1
     assert "frame/s" not in err and "%|" not in err  # no bar
-    code, out, err = run(short_clip, tmp_path / "qq.mp4", "-qq")
+    code, out, err = run_inprocess(short_clip, tmp_path / "qq.mp4", "-qq")
     assert (code, out, err) == (0, "", "")
 
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.mp4").write_bytes(short_clip.read_bytes())
-    code, out, err = run(folder, tmp_path / "out", "-q")  # the closing line, not each file's
+    code, out, err = run_inprocess(folder, tmp_path / "out", "-q")  # the closing line, not each file's
     assert code == 0 and out.startswith("vidanon: 1 files: 1 done, 0 failed") and len(out.splitlines()) == 1, out
-    code, out, err = run(folder, tmp_path / "out2", "-qq")
+    code, out, err = run_inprocess(folder, tmp_path / "out2", "-qq")
     assert (code, out, err) == (0, "", "")
 
 
@@ -133,8 +132,8 @@ def test_an_output_folder_named_like_a_video_is_refused(tmp_path, short_clip):
     assert (tmp_path / "made.mp4" / "a.mp4").is_file()
 
 
-def test_segments_on_a_clip_too_short_to_cut_say_so(tmp_path, short_clip, run):
-    code, out, err = run(short_clip, tmp_path / "s.mp4", "--segments", "4", "-q")
+def test_segments_on_a_clip_too_short_to_cut_say_so(tmp_path, short_clip, run_inprocess):
+    code, out, err = run_inprocess(short_clip, tmp_path / "s.mp4", "--segments", "4", "-q")
     assert code == 0, err
     (line,) = err.splitlines()
     assert line == ("vidanon: warning: short.mp4 is too short for 4 parts (12 frames; a part needs at least 60): "
@@ -143,11 +142,11 @@ def test_segments_on_a_clip_too_short_to_cut_say_so(tmp_path, short_clip, run):
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.mp4").write_bytes(short_clip.read_bytes())
-    code, out, err = run(folder, tmp_path / "out", "--segments", "2", "-q")  # in a batch: the file's warning line
+    code, out, err = run_inprocess(folder, tmp_path / "out", "--segments", "2", "-q")  # in a batch: the file's warning line
     assert code == 0 and "warning " in out and "a.mp4 is too short for 2 parts" in out, out
 
 
-def test_ray_missing_fails_before_the_files_are_read(tmp_path, run, monkeypatch):
+def test_ray_missing_fails_before_the_files_are_read(tmp_path, run_inprocess, monkeypatch):
     from vidanon.media import probe
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
@@ -156,5 +155,5 @@ def test_ray_missing_fails_before_the_files_are_read(tmp_path, run, monkeypatch)
     broken.write_bytes(b"junk")
     for args in ([tmp_path / "missing.mp4", tmp_path / "o.mp4"], [broken, tmp_path / "o.mp4"], [tmp_path, "-o",
                                                                                               tmp_path / "out"]):
-        code, out, err = run(*args, "--ray")
+        code, out, err = run_inprocess(*args, "--ray")
         assert code == 1 and err == "vidanon: error: --ray needs Ray: pip install 'vidanon[ray]'\n", err

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import count_frames, file_hash, make_clip
+from conftest import count_frames, file_hash, make_clip, vidanon_lines
 from media import header, round_trip, run_ffmpeg, video_times
-from test_robustness import run, vidanon_lines  # noqa: F401 - run: the in-process CLI fixture # noqa: F811
 
 from vidanon import cli
 from vidanon.errors import InputError, OutputError

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, make_clip
-from test_robustness import run  # noqa: F401 - the in-process CLI fixture
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc (Linux)")
 

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 from conftest import SAMPLE, assert_one_line_error, make_clip, read_frames, run_cli
 from PIL import ExifTags, Image
-from test_realworld import run  # noqa: F401 - the in-process CLI fixture
 
 GPS, EXIF_IFD = ExifTags.IFD.GPSInfo, ExifTags.IFD.Exif
 MAKE, MODEL, ORIENTATION, SERIAL, TAKEN = 0x010F, 0x0110, 0x0112, 0xA431, 0x9003
@@ -46,11 +45,11 @@ def changed(a, b, box) -> float:
     return float(np.abs(a[y0:y1, x0:x1].astype(int) - b[y0:y1, x0:x1]).mean())
 
 
-def test_a_photo_has_its_faces_hidden_and_stays_a_jpeg(tmp_path, group, run):
+def test_a_photo_has_its_faces_hidden_and_stays_a_jpeg(tmp_path, group, run_inprocess):
     canvas, box = group
     src = tmp_path / "party.jpg"
     Image.fromarray(canvas).save(src, quality=98)
-    code, out, err = run(src, "--effect", "fill", "--fill-color", "white")  # written beside it, as for a video
+    code, out, err = run_inprocess(src, "--effect", "fill", "--fill-color", "white")  # written beside it, as for a video
     assert code == 0, err
     target = tmp_path / "party_anonymized.jpg"
     assert out.strip().startswith(f"{target}: photo 1200x800, ") and "face boxes masked" in out, out
@@ -65,7 +64,7 @@ def test_a_photo_has_its_faces_hidden_and_stays_a_jpeg(tmp_path, group, run):
     # the same photo as PNG with alpha: PNG out, alpha kept, lossless elsewhere
     rgba = np.dstack([canvas, np.full(canvas.shape[:2], 200, np.uint8)])
     Image.fromarray(rgba).save(tmp_path / "p.png")
-    code, out, err = run(tmp_path / "p.png", tmp_path / "o.png", "--effect", "fill")
+    code, out, err = run_inprocess(tmp_path / "p.png", tmp_path / "o.png", "--effect", "fill")
     assert code == 0, err
     with Image.open(tmp_path / "o.png") as im:
         assert im.format == "PNG" and im.mode == "RGBA"
@@ -74,13 +73,13 @@ def test_a_photo_has_its_faces_hidden_and_stays_a_jpeg(tmp_path, group, run):
     assert (result[:250, :400] == rgba[:250, :400]).all()
 
 
-def test_exif_orientation_is_applied_before_the_faces_are_looked_for(tmp_path, group, run):
+def test_exif_orientation_is_applied_before_the_faces_are_looked_for(tmp_path, group, run_inprocess):
     canvas, box = group
     exif = Image.Exif()
     exif[ORIENTATION] = 6  # shown turned 90 degrees clockwise: stored turned the other way
     src = tmp_path / "sideways.jpg"
     Image.fromarray(np.ascontiguousarray(np.rot90(canvas))).save(src, quality=98, exif=exif.tobytes())
-    code, out, err = run(src, tmp_path / "upright.jpg", "--effect", "fill", "--fill-color", "white")
+    code, out, err = run_inprocess(src, tmp_path / "upright.jpg", "--effect", "fill", "--fill-color", "white")
     assert code == 0, err
     with Image.open(tmp_path / "upright.jpg") as im:
         assert im.size == (1200, 800) and im.getexif().get(ORIENTATION, 1) == 1
@@ -89,10 +88,10 @@ def test_exif_orientation_is_applied_before_the_faces_are_looked_for(tmp_path, g
     assert changed(canvas, result, (0, 0, 400, 250)) < 3
 
 
-def test_metadata_policy_on_exif(tmp_path, run):
+def test_metadata_policy_on_exif(tmp_path, run_inprocess):
     src = tmp_path / "gps.jpg"
     Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(src, exif=exif_with_gps().tobytes())
-    code, out, err = run(src, tmp_path / "private.jpg")
+    code, out, err = run_inprocess(src, tmp_path / "private.jpg")
     assert code == 0, err
     assert set(out.strip().split("metadata removed: ")[1].split(", ")) == {"GPSInfo", "Make", "Model",
                                                                            "BodySerialNumber"}, out
@@ -100,16 +99,16 @@ def test_metadata_policy_on_exif(tmp_path, run):
     assert GPS not in exif and MAKE not in exif and MODEL not in exif and not exif.get_ifd(GPS)
     assert exif.get_ifd(EXIF_IFD) == {TAKEN: "2024:05:01 10:00:00"}  # the time stays
 
-    assert run(src, tmp_path / "kept.jpg", "--keep-metadata")[0] == 0
+    assert run_inprocess(src, tmp_path / "kept.jpg", "--keep-metadata")[0] == 0
     kept = Image.open(tmp_path / "kept.jpg").getexif()
     assert kept[MAKE] == "Apple" and kept.get_ifd(GPS)[2] == (48.0, 51.0, 29.0)
     assert kept.get_ifd(EXIF_IFD)[SERIAL] == "C02XK1"
 
-    assert run(src, tmp_path / "none.jpg", "--strip-metadata")[0] == 0
+    assert run_inprocess(src, tmp_path / "none.jpg", "--strip-metadata")[0] == 0
     assert not Image.open(tmp_path / "none.jpg").getexif()
 
 
-def test_a_folder_of_photos_and_videos_in_batch_mode(tmp_path, group, run):
+def test_a_folder_of_photos_and_videos_in_batch_mode(tmp_path, group, run_inprocess):
     canvas, box = group
     folder = tmp_path / "in"
     folder.mkdir()
@@ -117,7 +116,7 @@ def test_a_folder_of_photos_and_videos_in_batch_mode(tmp_path, group, run):
     Image.fromarray(canvas).save(folder / "b.webp", quality=98)
     make_clip(folder / "c.mp4", 96, 64, frames=5, audio=False)
     (folder / "notes.txt").write_text("not a photo")
-    code, out, err = run(folder, tmp_path / "out", "--effect", "fill", "--fill-color", "white")
+    code, out, err = run_inprocess(folder, tmp_path / "out", "--effect", "fill", "--fill-color", "white")
     assert code == 0, err
     assert "3 files: 3 done, 0 failed" in out, out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b.webp", "c.mp4"]

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 
 import pytest
 from conftest import count_frames, file_hash, make_clip
 from media import clip, decoded_times, header, run_ffmpeg, stream_md5, video_times
 
-from vidanon import cli
 from vidanon.media.probe import probe
 
 SRT = "1\n00:00:00,000 --> 00:00:00,400\nhello\n\n2\n00:00:00,500 --> 00:00:00,900\nworld\n"
@@ -20,23 +18,6 @@ CHAPTERS = (";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=500\ntitle=f
             "[CHAPTER]\nTIMEBASE=1/1000\nSTART=500\nEND=1000\ntitle=second\n")  # fmt: skip
 TAGS = ("-metadata", "location=+48.8577+002.2950/", "-metadata", "make=Apple", "-metadata", "model=iPhone 15",
         "-metadata", "creation_time=2024-05-01T10:00:00Z", "-metadata", "title=Holiday")  # fmt: skip
-
-
-@pytest.fixture
-def run(capsys):
-    """The CLI in this process; returns (exit code, stdout, stderr)."""
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-
-    def call(*args):
-        try:
-            code = cli.main([str(a) for a in args])
-        finally:
-            signal.signal(signal.SIGINT, saved[0])
-            signal.signal(signal.SIGTERM, saved[1])
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
 
 
 def quiet(err: str) -> list[str]:
@@ -65,10 +46,10 @@ def rich_mkv(tmp_path_factory):
     return path
 
 
-def test_subtitles_fonts_and_chapters_are_carried_or_reported(tmp_path, run, rich_mkv):
+def test_subtitles_fonts_and_chapters_are_carried_or_reported(tmp_path, run_inprocess, rich_mkv):
     digest = file_hash(rich_mkv)
     out = tmp_path / "out.mkv"
-    code, stdout, err = run(rich_mkv, out)
+    code, stdout, err = run_inprocess(rich_mkv, out)
     assert code == 0, err
     assert not quiet(err)  # Matroska takes everything: no warning at all
     h = header(out)
@@ -80,7 +61,7 @@ def test_subtitles_fonts_and_chapters_are_carried_or_reported(tmp_path, run, ric
     assert file_hash(rich_mkv) == digest
 
     mp4 = tmp_path / "out.mp4"
-    code, stdout, err = run(rich_mkv, mp4, "-q")
+    code, stdout, err = run_inprocess(rich_mkv, mp4, "-q")
     assert code == 0, err
     h = header(mp4)
     assert [s.codec for s in h.of_kind("subtitle")] == ["mov_text"] and h.chapters == 2
@@ -88,14 +69,14 @@ def test_subtitles_fonts_and_chapters_are_carried_or_reported(tmp_path, run, ric
     assert warning.startswith("vidanon: warning: .mp4 cannot hold") and "1 attachment (font.ttf)" in warning
 
     avi = tmp_path / "out.avi"
-    code, stdout, err = run(rich_mkv, avi, "-q")
+    code, stdout, err = run_inprocess(rich_mkv, avi, "-q")
     assert code == 0, err
     (warning,) = quiet(err)
     assert "1 subtitle stream (subrip)" in warning and "2 chapters" in warning and "attachment" in warning
     assert not header(avi).of_kind("subtitle")
 
 
-def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run):
+def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run_inprocess):
     """location, make and model go; title, creation time, language and chapters stay."""
     (tmp_path / "chapters.txt").write_text(CHAPTERS)
     src = tmp_path / "phone.mov"
@@ -106,7 +87,7 @@ def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run):
     assert {"location", "make", "model", "title", "creation_time"} <= set(tags)
 
     out = tmp_path / "out.mov"
-    code, stdout, err = run(src, out)
+    code, stdout, err = run_inprocess(src, out)
     assert code == 0, err
     assert not quiet(err)
     assert "metadata removed: location, make, model" in stdout
@@ -116,13 +97,13 @@ def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run):
     assert h.chapters == 2 and h.of_kind("audio")[0].language == "fra"
 
     kept = tmp_path / "kept.mkv"
-    code, stdout, err = run(src, kept, "--keep-metadata", "-q")
+    code, stdout, err = run_inprocess(src, kept, "--keep-metadata", "-q")
     assert code == 0, err
     tags = {k.lower(): v for k, v in header(kept).metadata.items()}
     assert tags["make"] == "Apple" and tags["model"] == "iPhone 15" and tags["location"].startswith("+48.8577")
 
     stripped = tmp_path / "stripped.mkv"
-    code, stdout, err = run(src, stripped, "--strip-metadata")
+    code, stdout, err = run_inprocess(src, stripped, "--strip-metadata")
     assert code == 0, err
     h = header(stripped)
     assert not {k.lower() for k in h.metadata} - {"encoder"}  # only what the muxer writes
@@ -131,14 +112,14 @@ def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run):
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])
-def test_vfr_in_matroska_keeps_sync_and_the_count_comes_from_packets(tmp_path, run, suffix):
+def test_vfr_in_matroska_keeps_sync_and_the_count_comes_from_packets(tmp_path, run_inprocess, suffix):
     """The issue's clip: 67 frames of a variable rate over 3 s of audio."""
     src = clip(tmp_path / f"vfr{suffix}", rate="30", frames=67, vcodec="libvpx-vp9" if suffix == ".webm" else "libx264",
                vf="setpts='if(lt(N,30),N,30+(N-30)*2)/(30*TB)'", extra=("-fps_mode", "vfr"))  # fmt: skip
     info = probe(src)
     assert info.n_frames == 67 == len(decoded_times(src))  # what the progress bar counts to
     out = tmp_path / f"out{suffix}"
-    code, stdout, err = run(src, out, "-q")
+    code, stdout, err = run_inprocess(src, out, "-q")
     assert code == 0, err
     assert not quiet(err)
     t_in, _ = video_times(src)
@@ -154,28 +135,28 @@ def test_progress_total_is_exact_at_59_94(tmp_path):
         assert probe(src).n_frames == 90 == count_frames(src)
 
 
-def test_existing_folder_as_output_takes_the_input_name(tmp_path, run):
+def test_existing_folder_as_output_takes_the_input_name(tmp_path, run_inprocess):
     src = make_clip(tmp_path / "one.mp4", frames=3, audio=False)
     folder = tmp_path / "existing"
     folder.mkdir()
-    code, stdout, err = run(src, folder, "-q")
+    code, stdout, err = run_inprocess(src, folder, "-q")
     assert code == 0, err
     assert count_frames(folder / "one.mp4") == 3
     # a name ending in / is a folder too: it must exist (or --mkdir)
-    code, stdout, err = run(src, f"{tmp_path / 'new'}/", "-q")
+    code, stdout, err = run_inprocess(src, f"{tmp_path / 'new'}/", "-q")
     assert code == 3 and "--mkdir" in err and not (tmp_path / "new").exists()
-    code, stdout, err = run(src, f"{tmp_path / 'new'}/", "-q", "--mkdir")
+    code, stdout, err = run_inprocess(src, f"{tmp_path / 'new'}/", "-q", "--mkdir")
     assert code == 0 and count_frames(tmp_path / "new" / "one.mp4") == 3
 
 
-def test_a_missing_input_among_several_is_reported_and_the_others_done(tmp_path, run):
+def test_a_missing_input_among_several_is_reported_and_the_others_done(tmp_path, run_inprocess):
     a = make_clip(tmp_path / "a.mp4", frames=3, audio=False)
     b = shutil.copy(a, tmp_path / "b.mp4")
     out = tmp_path / "out"  # a folder named with -o is created: that is batch mode
-    code, stdout, err = run(a, tmp_path / "missing.mp4", b, "-o", out)
+    code, stdout, err = run_inprocess(a, tmp_path / "missing.mp4", b, "-o", out)
     assert code == 1
     assert count_frames(out / "a.mp4") == 3 and count_frames(out / "b.mp4") == 3
     assert "missing.mp4" in err and "does not exist" in err
     assert "3 files: 2 done, 1 failed" in stdout
-    code, stdout, err = run(tmp_path / "missing.mp4", tmp_path / "gone.mp4", "-o", out)
+    code, stdout, err = run_inprocess(tmp_path / "missing.mp4", tmp_path / "gone.mp4", "-o", out)
     assert code == 2 and "none of the inputs exist" in err

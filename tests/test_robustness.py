@@ -13,32 +13,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import count_frames, ffmpeg, file_hash, make_clip
+from conftest import count_frames, ffmpeg, file_hash, make_clip, vidanon_lines
 
-from vidanon import cli
 from vidanon.media.probe import probe
-
-
-@pytest.fixture
-def run(capsys):
-    """Run the CLI in this process (the detector is loaded once); returns (exit code, stderr)."""
-    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-
-    def call(*args):
-        try:
-            code = cli.main([str(a) for a in args] + ["-q"])
-        finally:
-            signal.signal(signal.SIGINT, saved[0])
-            signal.signal(signal.SIGTERM, saved[1])
-        return code, capsys.readouterr().err.strip()
-
-    return call
-
-
-def vidanon_lines(err):
-    """stderr without TensorFlow's C++ start-up logs (the CUDA build prints them on a machine
-    without a GPU before any Python code can silence them)."""
-    return [line for line in err.splitlines() if not line.startswith(("WARNING: All log messages", "I0000", "W0000", "E0000"))]
 
 
 def check_failed(code, err, src, digest, out, *needles):

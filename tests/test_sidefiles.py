@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, file_hash, make_clip
-from test_robustness import check_failed, run  # noqa: F401 - run: the in-process CLI fixture
+from test_robustness import check_failed
 
 from vidanon import anonymize
 from vidanon.errors import InputError, OutputError
