@@ -202,36 +202,3 @@ def test_cli_weaker_strength_warns_in_one_line(tmp_path):
     assert proc.stderr.strip() == ("vidanon: warning: --strength 12 is weaker than the default (8 cells across a face "
                                    "for pixelate): faces may stay recognisable")
     assert_one_line_error(run_cli(src, tmp_path / "p.mp4", "--effect", "image"), "--effect image needs --image PATH")
-
-
-def test_cli_says_at_once_what_it_loads_on_a_terminal(tmp_path):
-    """On a terminal the first line comes before the detector's load (the start's longest
-    wait); -q and a stderr that is not a terminal (a log, a pipe) get no such line."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    from conftest import ROOT, make_clip
-
-    clip = make_clip(tmp_path / "in.mp4", frames=2, audio=False)
-    for quiet in ([], ["-q"]):
-        leader, follower = pty.openpty()
-        proc = subprocess.Popen([sys.executable, "-m", "vidanon", str(clip), str(tmp_path / "out.mp4"), "-y", *quiet],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=follower)  # fmt: skip
-        os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:  # the child closed its end
-                break
-            if not chunk:
-                break
-            seen += chunk
-        os.close(leader)
-        assert proc.wait(timeout=300) == 0, seen
-        first = seen.decode(errors="replace").lstrip().split("\n")[0]
-        assert first.startswith("vidanon: loading the face detector...") != bool(quiet), seen
-    piped = run_cli(clip, tmp_path / "out.mp4", "-y")
-    assert piped.returncode == 0 and "loading" not in piped.stderr, piped.stderr
