@@ -196,3 +196,21 @@ def test_ctrl_c_inside_a_c_extension_import_is_still_an_interrupt():
         cli._run = original
         for s, handler in handlers.items():  # cli.main installed its own
             signal.signal(s, handler)
+
+
+def test_a_swallowed_ctrl_c_is_raised_at_the_next_safe_point():
+    """Python prints a signal handler's exception raised inside an import lock's callback as
+    "Exception ignored" and goes on; the signal is remembered and raised between batches."""
+    from vidanon import interrupt
+
+    interrupt._pending.clear()
+    try:
+        interrupt._on_signal(signal.SIGINT, None)
+    except interrupt.Interrupted:
+        pass  # as if Python had swallowed it
+    try:
+        with pytest.raises(interrupt.Interrupted) as info:
+            interrupt.raise_pending()
+        assert info.value.exit_code == 130
+    finally:
+        interrupt._pending.clear()

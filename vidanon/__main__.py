@@ -3,13 +3,15 @@ is imported (see :mod:`vidanon.interrupt`)."""
 
 import sys
 
-from .interrupt import Interrupted, cause, install
+from .interrupt import Interrupted, cause, install, raise_pending
 
 
 def main() -> int:
     install()
     try:
         from .cli import main as cli_main
+
+        raise_pending()
     except (Interrupted, ImportError) as exc:
         if cause(exc) is None:
             raise

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
-from .interrupt import Interrupted, Outputs, cause, install
+from .interrupt import Interrupted, Outputs, cause, install, raise_pending
 from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
 from .photo import anonymize_photo, is_photo
 from .progress import announce
@@ -152,6 +152,8 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
         return _run_batch(args, mode, options, outputs)
     outputs.watch(args.paths[1], args.save_tracks, args.review)
     from .pipeline import anonymize
+
+    raise_pending()  # a Ctrl-C that Python swallowed during the imports
 
     run = anonymize_photo if is_photo(args.paths[0]) else anonymize
     summary = run(args.paths[0], args.paths[1], progress=not args.quiet, **options)

@@ -21,8 +21,20 @@ class Interrupted(BaseException):
         self.exit_code = 128 + signum
 
 
+_pending: list[int] = []  # signals received: one raised where Python swallows it is raised again
+
+
 def _on_signal(signum, _frame):
+    _pending.append(signum)
     raise Interrupted(signum)
+
+
+def raise_pending() -> None:
+    """Raise :class:`Interrupted` if a signal came whose exception Python swallowed (raised
+    inside an import lock's or a weakref's callback, it is printed as "Exception ignored"
+    and lost): called at safe points, after the imports and between batches."""
+    if _pending:
+        raise Interrupted(_pending[-1])
 
 
 def cause(exc: BaseException) -> Interrupted | None:
@@ -40,6 +52,7 @@ def cause(exc: BaseException) -> Interrupted | None:
 def install() -> None:
     """Turn SIGINT and SIGTERM into :class:`Interrupted` (in the main thread only: signal
     handlers can be set nowhere else)."""
+    _pending.clear()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _on_signal)
         signal.signal(signal.SIGTERM, _on_signal)

@@ -38,6 +38,7 @@ from .detect.tf_setup import TRIM_EVERY, compute_device, release_free_memory
 from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
+from .interrupt import raise_pending
 from .media.paths import OutputClaim, prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
@@ -299,6 +300,7 @@ def run_stages(
             chunk = _get(batches, [read_thread])
             if chunk is _END:
                 break
+            raise_pending()  # a Ctrl-C that Python swallowed during an import
             consume_thread.check()
             payloads = chunk if keep_frames else [None] * len(chunk)
             emit(stages.track.push(chunk, stages.detect(chunk), payloads))
