@@ -24,8 +24,10 @@ class Interrupted(BaseException):
 _pending: list[int] = []  # signals received: one raised where Python swallows it is raised again
 
 
-def _on_signal(signum, _frame):
+def _on_signal(signum, frame):
     _pending.append(signum)
+    if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        return  # raised in the import machinery's callbacks it would be printed and lost: raise_pending() raises it
     raise Interrupted(signum)
 
 
