@@ -210,7 +210,7 @@ def _summary_text(sheet: Sheet) -> list[str]:
     return [
         f"{Path(sheet.output).name} (from {Path(sheet.video).name}): {len(sheet.frames)} frames {sheet.width}x"
         f"{sheet.height} @ {sheet.fps:.3f} fps; {boxes} {what} masks in {len(sheet.tracks)} tracks; "
-        f"{sheet.worth_a_look} tracks worth a look",
+        f"{sheet.worth_a_look} track{'' if sheet.worth_a_look == 1 else 's'} worth a look",
         f"Frames read back from the output. Outline: {outline}, coloured by where the box came from.",
     ]
 
