@@ -29,9 +29,11 @@ from vidanon.review.draw import (  # fmt: skip
     SOURCE_COLOURS,
     THUMB_WIDTH,
     SheetLayout,
+    _summary_text,
     timeline,
 )
 from vidanon.review.flags import find_flags, pick_frames, time_code
+from vidanon.review.tiles import ROW_H, TILE, row_cells
 from vidanon.track.replay import from_records
 
 FPS, N = 25, 20
@@ -178,15 +180,17 @@ def test_png_layout_and_outlines(sheets):
 
 def test_html_table_and_embedded_images(sheets):
     text = sheets["html"].read_text()
-    rows = re.findall(r"<tr><td>(\d+)</td><td>([\d:.]+)</td><td>(?:<a [^>]*>)?(\d+)(?:</a>)?</td><td>(\w+)</td>"
-                      r'<td class="flag">([^<]+)</td>', text)  # fmt: skip
-    assert rows == [
-        ("1", "00:00:01.080", "17", "2", "mask in one frame only"),
-        ("2", "00:00:00.160", "4", "3", "low score"),
-        ("3", "00:00:01.000", "15", "1", "carried without detection"),
+    rows = re.findall(r'<tr><td>(\d+)</td><td><img src="data:image/jpeg;base64,[^"]+" alt="[^"]+"></td><td>track (\d+)'
+                      r"</td><td>([\d:.]+) - ([\d:.]+) \(frames[^<]*</td><td>(?:<a [^>]*>)?(\d+)(?:</a>)?</td>"
+                      r'<td>[^<]+</td><td class="flag">([^<:]+):', text)  # fmt: skip
+    assert rows == [  # one row per track, the likeliest false first, its time span, the frame shown
+        ("1", "3", "00:00:00.080", "00:00:00.240", "4", "low score"),
+        ("2", "2", "00:00:01.080", "00:00:01.080", "17", "mask in one frame only"),
+        ("3", "1", "00:00:00.000", "00:00:01.000", "15", "carried without detection"),
     ]
+    assert "3 tracks worth a look" in text and "detected in 10 of 16 frames, carried in 6" in text
     images = re.findall(r'src="data:image/(jpeg|png);base64,([A-Za-z0-9+/=]+)"', text)
-    assert [fmt for fmt, _ in images].count("jpeg") == 12 and [fmt for fmt, _ in images].count("png") == 1
+    assert [fmt for fmt, _ in images].count("jpeg") == 12 + 3 and [fmt for fmt, _ in images].count("png") == 1
     thumb = Image.open(io.BytesIO(base64.b64decode(images[0][1])))
     assert thumb.size == (480, 360)
     assert "http" not in text.replace("http-equiv", "")  # self-contained: nothing fetched
@@ -252,3 +256,77 @@ def test_max_face_size_refuses_large_masks_and_the_sheet_flags_them(clip, tmp_pa
     assert "a mask over 22% of the frame was not drawn (limit 0.1)" in html
     with pytest.raises(OptionError, match="max face size must be between 0.01 and 1"):
         anonymize(path, tmp_path / "x.mp4", tracks=str(tracks), max_face_size=2)
+
+
+def _frame(*objs):
+    return Detections([o[0] for o in objs], [o[1] for o in objs], np.zeros(len(objs)),
+                      track_ids=[o[2] for o in objs], sources=[o[3] for o in objs])  # fmt: skip
+
+
+def test_tracks_are_ranked_the_likeliest_false_first():
+    """One line per track: a long, clearly detected track comes after a short weak one, whatever
+    the frame flags say; a track with several flags is one row with its reasons, counted once."""
+    face, lamp, chest = [0.1, 0.1, 0.3, 0.3], [0.6, 0.6, 0.7, 0.7], [0.5, 0.1, 0.7, 0.3]
+    frames = []
+    for i in range(40):
+        objs = [(face, 0.95, 1, DETECTED if i != 20 else INTERPOLATED)]  # 40 frames, one interpolated
+        if 10 <= i < 13:
+            objs.append((lamp, 0.18, 2, DETECTED))  # 3 frames at 0.18
+        if 25 <= i < 31:  # 2 weak detections, then carried for 4 frames (0.4 s)
+            objs.append((chest, 0.3, 3, DETECTED if i < 27 else PREDICTED))
+        frames.append(_frame(*objs))
+    times = np.arange(40) / 10.0
+    sheet = build_sheet(frames, times, "v.mp4", "o.mp4", 160, 120, 10.0, 0.4, 1.45, False)
+    assert [(r.label, r.first, r.last, r.frames, r.detected) for r in sheet.rows] == [
+        ("3", 25, 30, 6, 2), ("2", 10, 12, 3, 3), ("1", 0, 39, 40, 39)]
+    chest_row = sheet.rows[0]
+    assert {k for k, _ in chest_row.reasons} == {"low-score", "carried"} and chest_row.best == pytest.approx(0.3)
+    assert chest_row.thumb in range(25, 31) and np.allclose(chest_row.box, chest)
+    # the frame flags: 2 for track 3, 1 for track 2; track 1's one interpolated frame is routine
+    assert len(sheet.flags) == 3 and sheet.worth_a_look == 2 and not sheet.rows[2].worth_a_look
+    assert "2 tracks worth a look" in _summary_text(sheet)[0]
+    assert {chest_row.thumb, sheet.rows[1].thumb} <= set(sheet.picked)
+
+
+def test_untracked_boxes_are_grouped_one_row_a_group():
+    """--no-track: boxes that overlap from frame to frame are one row; a lone box is its own."""
+    box, lone = [0.1, 0.1, 0.3, 0.3], [0.6, 0.6, 0.8, 0.8]
+    frames = [_frame((box, 0.9, -1, DETECTED)) for _ in range(8)]
+    frames[5] = _frame((box, 0.9, -1, DETECTED), (lone, 0.2, -1, DETECTED))
+    rows = build_sheet(frames, np.arange(8) / 10.0, "v.mp4", "o.mp4", 160, 120, 10.0, 0.4, 1.45, False).rows
+    assert [(r.label, r.first, r.last, r.frames, r.worth_a_look) for r in rows] == [
+        ("untracked 2", 5, 5, 1, True), ("untracked 1", 0, 7, 8, False)]
+    assert rows[0].reasons[0][0] == "one-frame" and np.allclose(rows[0].box, lone)
+
+
+def test_png_lists_tracks_with_tiles_and_time_spans(sheets):
+    """The PNG's list: one row per track, each with a tile of its frame cropped around its box,
+    the mask outline in its source's colour; the words give the time span."""
+    image = np.asarray(Image.open(sheets["png"]).convert("RGB")).astype(int)
+    sheet = _sheet()
+    layout = SheetLayout(360, 12, timeline(sheet).height, 3)
+    assert image.shape[0] == layout.height
+    for k, (row, source) in enumerate(zip(sheet.rows, (DETECTED, DETECTED, PREDICTED))):
+        y0, x0 = layout.list_top + k * ROW_H, MARGIN + 40
+        tile = image[y0 : y0 + TILE, x0 : x0 + TILE].reshape(-1, 3)
+        grey = (np.abs(tile - 128) < 12).all(axis=1).mean()
+        outline = (np.abs(tile - np.array(SOURCE_COLOURS[source])).max(axis=1) <= 40).sum()
+        assert grey > 0.3 and outline > 20, (row.label, grey, outline)
+    assert [row_cells(sheet, r)[:2] for r in sheet.rows] == [
+        ("track 3", "00:00:00.080 - 00:00:00.240 (frames 2-6, 5 with a mask)"),
+        ("track 2", "00:00:01.080 - 00:00:01.080 (frames 17-17, 1 with a mask)"),
+        ("track 1", "00:00:00.000 - 00:00:01.000 (frames 0-15, 16 with a mask)"),
+    ]
+
+
+def test_cli_counts_tracks_worth_a_look(clip, tmp_path):
+    """Track 1 gets a second flag (a weak detection): 4 frame flags, still 3 tracks."""
+    path, _ = clip
+    records = _records()
+    records[3][0]["score"] = 0.1
+    tracks = tmp_path / "tracks.json"
+    tracks.write_text(json.dumps({"video": str(path), "width": 160, "height": 120, "fps": FPS, "frames": records}))
+    proc = run_cli(path, tmp_path / "o.mp4", "--tracks", tracks, "--review", tmp_path / "sheet.png")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 tracks worth a look" in proc.stdout + proc.stderr
+    assert len(build_sheet(from_records(records), TIMES, "g", "o", 160, 120, FPS, 0.4, 1.45, False).flags) == 4

@@ -284,7 +284,8 @@ def _summary_line(s: dict) -> str:
     removed = s.get("metadata_removed") or []
     removed = f"; metadata removed: {', '.join(removed)}" if removed else ""
     if s.get("review"):
-        removed += f"; review sheet {s['review']}: {s.get('flagged', 0)} frames worth a look"
+        n = s.get("flagged", 0)
+        removed += f"; review sheet {s['review']}: {n} track{'' if n == 1 else 's'} worth a look"
     if s.get("photo"):
         return (f"{s['output']}: photo {s['width']}x{s['height']}, {s['faces']} {noun(s)} boxes masked, "
                 f"{s['seconds']:.1f} s on {s['device']}{removed}")  # fmt: skip

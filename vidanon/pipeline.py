@@ -79,7 +79,7 @@ class Summary:
     target: str = "faces"
     metadata_removed: list[str] = field(default_factory=list)  # tags of the input left out of the output
     review: str | None = None  # the review sheet written (see vidanon.review)
-    flagged: int = 0  # frames the review sheet lists as worth a look
+    flagged: int = 0  # tracks the review sheet lists as worth a look
     photo: bool = False  # a photo (vidanon.photo): one frame
 
     @property
@@ -429,7 +429,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
         target="people" if stages.people and not opts.plates else opts.target, metadata_removed=sink.metadata_removed,
-        review=opts.review, flagged=len(sheet.flags) if sheet is not None else 0,
+        review=opts.review, flagged=sheet.worth_a_look if sheet is not None else 0,
     )  # fmt: skip
 
 

@@ -4,14 +4,17 @@ Once the output is complete, the boxes hidden in every frame (the ones ``--save-
 writes, collected once by :class:`~vidanon.track.replay.TracksRecorder`) are summed up for
 the person who must check the result:
 
-* the frames most worth a look, ranked (:func:`find_flags`): a mask seen in one frame only
+* the tracks most worth a look, one row each, the likeliest false first
+  (:func:`~vidanon.review.rank.rank_tracks`), each with a tile of its most doubtful frame,
+  its time span and its reasons: the frame flags of :func:`find_flags` gathered per track
+  (a mask seen in one frame only
   (the detector saw that face once, so it may show unmasked in the frames around it, or it
   is a false alarm), a track carried without detections (predicted, back-filled, followed,
   interpolated: the box may drift off the face), a track kept from detections below the
   threshold (weak evidence: a hard face, or a false alarm), and with ``--target people`` a
   person mask that covers much less of its box than it does in the rest of its track (the
   segmenter lost the person: the box is there, the person shows);
-* sampled frames (:func:`pick_frames`: the top flagged ones, then evenly spaced ones),
+* sampled frames (:func:`pick_frames`: the top tracks' frames, then evenly spaced ones),
   each mask's outline drawn over it and coloured by where its box came from;
 * a timeline, one row per track, coloured by source over time.
 
@@ -27,14 +30,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from collections import defaultdict
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from ..detections import Detections
 from ..media.sidefile import check_side_file, write_side_file
-from .draw import render_html, render_png
+from .draw import PNG_LIST_ROWS, render_html, render_png
 from .flags import Covers, Refused, Sheet, collect_tracks, find_flags, pick_frames, refused_flags
+from .rank import rank_tracks
+from .tiles import cut_tile
 
 SHEET_FORMATS = {".png": "png", ".html": "html", ".htm": "html"}
 
@@ -53,26 +59,33 @@ def build_sheet(frames: Sequence[Detections], times: Sequence[float | None], vid
     flags = find_flags(frames, secs, fps, threshold, tracks, covers)
     if refused is not None:
         flags = sorted(flags + refused_flags(*refused, secs), key=lambda f: (-f.weight, f.frame, f.track))
-    picked = pick_frames(flags, len(frames))
+    rows = rank_tracks(frames, threshold, tracks, flags, refused[0] if refused is not None else ())
+    picked = pick_frames([r.thumb for r in rows if r.worth_a_look], len(frames))
     return Sheet(video, output, width, height, pixel_aspect, fps, secs, frames, tracks, flags, picked, threshold,
-                 mask_scale, people)  # fmt: skip
+                 mask_scale, people, rows)  # fmt: skip
 
 
-def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, height: int) -> dict[int, np.ndarray]:
+def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, height: int,
+                cut: Callable[[int, np.ndarray], None] | None = None, also: Iterable[int] = ()) -> dict[int, np.ndarray]:  # fmt: skip
     """The 8-bit RGB frames ``picked`` of the video at ``path``, cut to ``width`` x ``height``
-    (an output padded to an even size has a column or row more), in one pass."""
+    (an output padded to an even size has a column or row more), in one pass; each frame of
+    ``picked`` and ``also`` is handed to ``cut(index, frame)`` too (for the tracks' tiles)."""
     from ..media.probe import probe
     from ..media.reader import FrameReader
 
-    wanted = set(picked)
+    wanted, extra = set(picked), set(also) if cut is not None else set()
     out: dict[int, np.ndarray] = {}
-    if not wanted:
+    if not wanted | extra:
         return out
-    reader = FrameReader(probe(path), limit=max(wanted) + 1)
+    reader = FrameReader(probe(path), limit=max(wanted | extra) + 1)
     try:
         for index, frame in enumerate(reader):
-            if index in wanted:
-                out[index] = np.array(frame[:height, :width], dtype=np.uint8)
+            if index in wanted or index in extra:
+                pixels = np.array(frame[:height, :width], dtype=np.uint8)
+                if cut is not None:
+                    cut(index, pixels)
+                if index in wanted:
+                    out[index] = pixels
     finally:
         reader.close()
     return out
@@ -101,13 +114,22 @@ def write_review(path: str | os.PathLike, recorder, info, output: Path, threshol
     aspect = float(info.sar) if info.sar else 1.0
     sheet = build_sheet(recorder.frames, secs, str(info.path), str(output), info.width, info.height,
                         float(info.fps), threshold, mask_scale, people, aspect, recorder.covers, refused)  # fmt: skip
-    pixels = read_picked(output, sheet.picked, info.width, info.height)
+    rows_at: dict[int, list[int]] = defaultdict(list)  # frame: the rows whose tile it gives
+    for k, row in enumerate(sheet.rows[: None if fmt == "html" else PNG_LIST_ROWS]):
+        rows_at[row.thumb].append(k)
+    tiles: dict = {}
+
+    def cut(index: int, frame: np.ndarray) -> None:
+        for k in rows_at.get(index, ()):
+            tiles[k] = cut_tile(sheet, sheet.rows[k], frame)
+
+    pixels = read_picked(output, sheet.picked, info.width, info.height, cut, rows_at)
 
     def write(tmp: Path) -> None:
         if fmt == "png":
-            render_png(sheet, pixels).save(tmp, "PNG")
+            render_png(sheet, pixels, tiles).save(tmp, "PNG")
         else:
-            tmp.write_text(render_html(sheet, pixels), encoding="utf8")
+            tmp.write_text(render_html(sheet, pixels, tiles), encoding="utf8")
 
     write_side_file(target, "review sheet", write)
     return sheet

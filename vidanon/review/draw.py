@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..detections import DETECTED, SOURCE_NAMES, Detections
-from .flags import KIND_TEXT, THUMB_WIDTH, Sheet, time_code
+from .flags import THUMB_WIDTH, Sheet, time_code
+from .tiles import ROW_H, draw_rows, html_rows
 
 COLUMNS = 4
 
@@ -31,7 +32,7 @@ LABEL_H = 24  # the time code under each thumbnail
 LINE_H = 20  # one row of the list
 
 
-PNG_LIST_ROWS = 20  # the PNG lists the top ones; the HTML table lists every flag
+PNG_LIST_ROWS = 20  # the PNG lists the top tracks; the HTML table lists every one
 
 
 TIMELINE_MAX_ROWS = 120
@@ -209,7 +210,7 @@ def _summary_text(sheet: Sheet) -> list[str]:
     return [
         f"{Path(sheet.output).name} (from {Path(sheet.video).name}): {len(sheet.frames)} frames {sheet.width}x"
         f"{sheet.height} @ {sheet.fps:.3f} fps; {boxes} {what} masks in {len(sheet.tracks)} tracks; "
-        f"{len(sheet.flags)} frames worth a look",
+        f"{sheet.worth_a_look} track{'' if sheet.worth_a_look == 1 else 's'} worth a look",
         f"Frames read back from the output. Outline: {outline}, coloured by where the box came from.",
     ]
 
@@ -254,17 +255,18 @@ class SheetLayout:
 
     @property
     def height(self) -> int:
-        return self.list_top + LINE_H * (self.list_rows + 1) + MARGIN  # + the column heads
+        return self.list_top + ROW_H * self.list_rows + LINE_H + MARGIN  # + "... and N more"
 
 
-def render_png(sheet: Sheet, pixels: dict[int, np.ndarray]):
-    """The sheet as one image: header, sampled frames, timeline, the top of the list."""
+def render_png(sheet: Sheet, pixels: dict[int, np.ndarray], tiles: dict[int, object] | None = None):
+    """The sheet as one image: header, sampled frames, timeline, the top of the track list
+    (``tiles``: the rows' tiles by index, see :func:`~vidanon.review.tiles.cut_tile`)."""
     from PIL import Image, ImageDraw
 
     line = timeline(sheet)
-    listed = sheet.flags[:PNG_LIST_ROWS]
-    more = len(sheet.flags) - len(listed)
-    layout = SheetLayout(sheet.thumb_height, len(sheet.picked), line.height, max(len(listed), 1) + (1 if more else 0))
+    listed = sheet.rows[:PNG_LIST_ROWS]
+    more = len(sheet.rows) - len(listed)
+    layout = SheetLayout(sheet.thumb_height, len(sheet.picked), line.height, max(len(listed), 1))
     image = Image.new("RGB", (SHEET_WIDTH, layout.height), PAPER)
     draw = ImageDraw.Draw(image)
     big, font, bold = _font(22), _font(14), _font(16)
@@ -273,7 +275,7 @@ def render_png(sheet: Sheet, pixels: dict[int, np.ndarray]):
         draw.text((MARGIN, 44 + 18 * k), text, fill=INK if k == 0 else GREY, font=font)
     _legend(draw, MARGIN + 1000, 16, font)
 
-    draw.text((MARGIN, layout.HEADER + 4), f"Sampled frames ({len(sheet.picked)}: the top flagged ones and evenly "
+    draw.text((MARGIN, layout.HEADER + 4), f"Sampled frames ({len(sheet.picked)}: the top tracks' frames and evenly "
               "spaced ones)", fill=INK, font=bold)  # fmt: skip
     for k, index in enumerate(sheet.picked):
         x, y = layout.thumb_origin(k)
@@ -285,22 +287,14 @@ def render_png(sheet: Sheet, pixels: dict[int, np.ndarray]):
     draw.text((MARGIN, layout.timeline_top - layout.TITLE + 4), "Tracks over time (one row per track id)", fill=INK,
               font=bold)  # fmt: skip
     image.paste(line, (MARGIN, layout.timeline_top))
-    draw.text((MARGIN, layout.list_top - layout.TITLE + 4), f"Frames most worth a look ({len(sheet.flags)}, ranked)",
-              fill=INK, font=bold)  # fmt: skip
-    columns = [(0, "#"), (40, "time"), (160, "frame"), (240, "track"), (310, "why"), (520, "detail")]
-    y = layout.list_top
-    for dx, head in columns:
-        draw.text((MARGIN + dx, y), head, fill=GREY, font=font)
+    draw.text((MARGIN, layout.list_top - layout.TITLE + 4), f"Tracks most worth a look ({sheet.worth_a_look} of "
+              f"{len(sheet.rows)}, the likeliest false first; each at its most doubtful frame)", fill=INK,
+              font=bold)  # fmt: skip
     if not listed:
-        draw.text((MARGIN, y + LINE_H), "nothing flagged", fill=GREY, font=font)
-    for rank, f in enumerate(listed, 1):
-        y += LINE_H
-        cells = [str(rank), time_code(f.time), str(f.frame), str(f.track) if f.track >= 0 else "none",
-                 KIND_TEXT[f.kind], f.detail]  # fmt: skip
-        for (dx, _), text in zip(columns, cells):
-            draw.text((MARGIN + dx, y), text, fill=FLAG_COLOUR if dx == 310 else INK, font=font)
+        draw.text((MARGIN, layout.list_top + 4), "no mask in any frame", fill=GREY, font=font)
+    y = draw_rows(image, sheet, listed, tiles or {}, MARGIN, layout.list_top, font)
     if more:
-        draw.text((MARGIN, y + LINE_H), f"... and {more} more (an .html sheet lists them all)", fill=GREY, font=font)
+        draw.text((MARGIN, y + 2), f"... and {more} more tracks (an .html sheet lists them all)", fill=GREY, font=font)
     return image
 
 
@@ -313,8 +307,8 @@ def _data_uri(image, fmt: str) -> str:
     return f"data:image/{fmt};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
-def render_html(sheet: Sheet, pixels: dict[int, np.ndarray]) -> str:
-    """The sheet as one self-contained page: the images embedded, every flag in a table."""
+def render_html(sheet: Sheet, pixels: dict[int, np.ndarray], tiles: dict[int, object] | None = None) -> str:
+    """The sheet as one self-contained page: the images embedded, every track in a table."""
     e = html.escape
     legend = " ".join(
         f'<span class="key" style="background:rgb{SOURCE_COLOURS[s]}"></span>{e(SOURCE_NAMES[s])}'
@@ -328,17 +322,7 @@ def render_html(sheet: Sheet, pixels: dict[int, np.ndarray]) -> str:
             f'width="{THUMB_WIDTH}" height="{sheet.thumb_height}" alt="frame {index}">'
             f'<figcaption>{e(caption)} <span class="flag">{e(kinds)}</span></figcaption></figure>'
         )
-    rows = []
-    for rank, f in enumerate(sheet.flags, 1):
-        track = str(f.track) if f.track >= 0 else "none"
-        frame = f'<a href="#frame-{f.frame}">{f.frame}</a>' if f.frame in sheet.picked else str(f.frame)
-        rows.append(
-            f"<tr><td>{rank}</td><td>{time_code(f.time)}</td><td>{frame}</td><td>{track}</td>"
-            f'<td class="flag">{e(KIND_TEXT[f.kind])}</td><td>{e(f.detail)}</td><td>{f.weight:.2f}</td></tr>'
-        )
-    table = ("<table><thead><tr><th>#</th><th>time</th><th>frame</th><th>track</th><th>why</th><th>detail</th>"
-             "<th>weight</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
-             if rows else "<p>nothing flagged</p>")  # fmt: skip
+    table = html_rows(sheet, sheet.rows, tiles or {}, _data_uri)
     head, sub = _summary_text(sheet)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>vidanon review: {e(Path(sheet.output).name)}</title>
@@ -355,13 +339,13 @@ td, th {{ border: 1px solid #ccc; padding: 2px 6px; text-align: left; }}
 <p>{e(head)}</p>
 <p>{e(sub)}</p>
 <p>{legend}</p>
-<h2>Sampled frames ({len(sheet.picked)}: the top flagged ones and evenly spaced ones)</h2>
+<h2>Sampled frames ({len(sheet.picked)}: the top tracks' frames and evenly spaced ones)</h2>
 <div class="grid">
 {chr(10).join(figures)}
 </div>
 <h2>Tracks over time (one row per track id)</h2>
 <img src="{_data_uri(timeline(sheet), "png")}" alt="timeline">
-<h2>Frames most worth a look ({len(sheet.flags)}, ranked)</h2>
+<h2>Tracks most worth a look ({sheet.worth_a_look} of {len(sheet.rows)}, the likeliest false first)</h2>
 {table}
 </body></html>
 """

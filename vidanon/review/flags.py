@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -83,6 +83,12 @@ class Sheet:
     threshold: float
     mask_scale: float
     people: bool
+    rows: list = field(default_factory=list)  # one per track, ranked (see vidanon.review.rank.TrackRow)
+
+    @property
+    def worth_a_look(self) -> int:
+        """How many tracks (rows) have a reason to be looked at."""
+        return sum(1 for r in self.rows if r.worth_a_look)
 
     @property
     def thumb_height(self) -> int:
@@ -261,15 +267,16 @@ def _isolated_untracked(frames: Sequence[Detections]):
                 yield index, int(box)
 
 
-def pick_frames(flags: Sequence[Flag], n_frames: int, count: int = THUMBS, flagged: int = FLAGGED_THUMBS) -> list[int]:
-    """The frames to show: the top ``flagged`` flagged frames, then evenly spaced ones up to
-    ``count`` (each the free frame nearest its ideal position), in time order."""
+def pick_frames(ranked: Sequence[int], n_frames: int, count: int = THUMBS, flagged: int = FLAGGED_THUMBS) -> list[int]:
+    """The frames to show: the first ``flagged`` of the ``ranked`` frames (the top tracks'
+    most doubtful frames), then evenly spaced ones up to ``count`` (each the free frame nearest
+    its ideal position), in time order."""
     chosen: list[int] = []
-    for f in flags:
+    for frame in ranked:
         if len(chosen) >= min(flagged, count):
             break
-        if f.frame not in chosen:
-            chosen.append(f.frame)
+        if frame not in chosen:
+            chosen.append(frame)
     need = min(count, n_frames) - len(chosen)
     if need > 0:
         taken = set(chosen)
