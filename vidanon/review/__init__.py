@@ -29,8 +29,8 @@ embedded as base64, the list as a table); :data:`SHEET_FORMATS` are the extensio
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from collections import defaultdict
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
