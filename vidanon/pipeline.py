@@ -45,7 +45,7 @@ from .media.reader import Frame
 from .media.sidefile import check_side_file
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource, batched
-from .options import TARGETS, Options  # noqa: F401 - Options and TARGETS are part of this module's API
+from .options import TARGETS, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
 from .render.masks import mask_shares
 from .review import check_review_target, write_review
@@ -178,9 +178,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
         return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people)
     detectors: dict[str, Detector] = {}
-    for target in targets:  # plates first: a bad plate model is reported before TensorFlow loads
-        device = compute_device() if target is not PLATES else ""
-        detectors[target.name] = target.detector(opts, device)
+    for target in targets:  # plates first: a bad plate model is reported before anything heavy loads
+        detectors[target.name] = target.detector(opts, "" if target is PLATES else compute_device())
     device = compute_device()
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
@@ -224,8 +223,6 @@ def span_test(opts: Options, info: VideoInfo | None, margin: float = 0.0) -> Cal
 
 def check_span(opts: Options, info: VideoInfo) -> None:
     """``--start``/``--end`` against the video's duration (when it is known)."""
-    from .options import ask
-
     last = info.duration + (1.0 / float(info.fps) if info.fps else 0.0) / 2  # up to half a frame past
     for name in ("start", "end"):
         value = getattr(opts, name)
@@ -418,7 +415,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
                         f"({len({t for _, t, _ in refused})} tracks)")  # fmt: skip
     unknown = sorted(set(opts.keep or ()) - seen)
     if unknown:
-        where = "" if opts.start is None and opts.end is None else " between --start and --end"
+        where = "" if opts.start is None and opts.end is None else f" between {ask('start')} and {ask('end')}"
         warnings.append(f"no track {', '.join(map(str, unknown))} to keep in {info.path.name}{where}")
     if source.decode_warning:
         warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
