@@ -218,6 +218,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("scan_every", _int, None, "give every K-th frame the full-size pass and the others a half-size one, the "
            "tracker carrying small faces between (default {scan_every_cpu} on a CPU, 1 on a GPU)",
            Range("scan every", True, 1, 8), ("--scan-every",), "K", clip=True),
+    Option("cpu_model", str, "int8", "the face network on a CPU: 'int8' (default: about twice as fast, scores within "
+           "a few hundredths, see README 'Accuracy and speed') or 'float' (the GPU's network, converted once)",
+           Choice("cpu model", ("int8", "float")), ("--cpu-model",), clip=True),
     Option("batch_size", _int, None, "frames per detector call (default: chosen from the frame size and the device)",
            Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),
     Option("max_face_size", _num, None, "refuse (do not draw) a mask larger than this share of the frame's area, "

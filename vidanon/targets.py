@@ -65,7 +65,7 @@ class Target:
         threshold, _, low = self.levels(self.user_threshold(opts))
         if self is FACES:
             every = opts.scan_every or (SCAN_EVERY_GPU if device.startswith("GPU") else SCAN_EVERY_CPU)
-            return cached_detector("faces", threshold, low, opts.detect_size, every)
+            return cached_detector("faces", threshold, low, opts.detect_size, every, opts.cpu_model)
         if self is PEOPLE:
             return cached_detector("people", threshold, low)
         from .detect.plates import resolve_model

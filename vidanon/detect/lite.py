@@ -185,10 +185,11 @@ class LiteNet:
         if shape not in self._interpreters:
             if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
                 self._interpreters.pop(next(iter(self._interpreters)))
-            it = _interpreter_class()(model_content=self._blob, num_threads=cpu_threads())
-            index = it.get_input_details()[0]["index"]
-            it.resize_tensor_input(index, list(shape))
-            it.allocate_tensors()
+            with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
+                it = _interpreter_class()(model_content=self._blob, num_threads=cpu_threads())
+                index = it.get_input_details()[0]["index"]
+                it.resize_tensor_input(index, list(shape))
+                it.allocate_tensors()
             # The converter names the outputs Identity, Identity_1, ... in the function's
             # order (heat, scale, offset); checked at load against the graph.
             outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))

@@ -32,6 +32,13 @@ MODELS = {
         "(Star-Clouds/CenterFace centerface_bnmerged.onnx, unmodified)",
         licence="LICENSE-centerface.txt",
     ),
+    "centerface_int8": ModelFile(
+        name="centerface_int8.tflite",
+        sha256="cdc7685216bca64ce08002dcca666cda1e790fb06f67b9ba751920c3609d1cc2",
+        source="built from centerface.onnx above by scripts/quantize_centerface.py (TensorFlow Lite, "
+        "full integer quantization, calibrated on sample_videos/walking_to_camera.mp4; deterministic)",
+        licence="LICENSE-centerface.txt",
+    ),
     "ssdlite_person": ModelFile(
         name="ssdlite_person.pb",
         sha256="7a23982e5825c809853351c9c3e7f7dc05891513ad79b4eded4eea93198cc47a",
