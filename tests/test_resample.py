@@ -42,3 +42,26 @@ def test_crop_and_resize_matches_tensorflow(tf):
                 np.testing.assert_allclose(resample.crop_and_resize(image, box, oh, ow), want, atol=1e-3)
                 want = tf.image.crop_and_resize(mask[None, ..., None], [box], [0], (oh, ow))[0, ..., 0].numpy()
                 np.testing.assert_allclose(resample.crop_and_resize(mask, box, oh, ow), want, atol=1e-5)
+
+
+def test_strided_passes_compute_what_gathering_computes():
+    """The passes by strided views (scales that are ratios of small numbers: the detector's
+    1.5x, 2x, 0.5x, 1.25x) and the columns-first order for enlargements give what gathering
+    every tap, rows first, gives (to float rounding), with the taps read past the input's
+    end weighing nothing; other scales still gather."""
+    from vidanon import resample as R
+
+    def gathered(image, rows, cols):
+        tall = R._along_first(image, rows)
+        return R._along_first(np.ascontiguousarray(tall.swapaxes(0, 1)), cols).swapaxes(0, 1)
+
+    rng = np.random.default_rng(5)
+    for h, w, out_h, out_w in ((480, 640, 720, 960), (1080, 1920, 540, 960), (432, 768, 540, 960),
+                               (270, 480, 540, 960), (101, 37, 33, 80), (7, 9, 160, 160)):  # fmt: skip
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        for taps in (R.area_taps, R.bilinear_taps, R.nearest_taps):
+            rows, cols = taps(h, out_h), taps(w, out_w)
+            np.testing.assert_allclose(R.resample(image, rows, cols), gathered(image, rows, cols), atol=1e-4)
+    assert R._strided_plan(R.area_taps(480, 720), 480) is not None
+    assert R._strided_plan(R.area_taps(1080, 540), 1080)[:2] == (1, 2)
+    assert R._strided_plan(R.area_taps(101, 33), 101) is None
