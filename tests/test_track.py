@@ -450,3 +450,25 @@ def test_kalman_filter_computes_what_filterpy_computes():
             ours.update(box, frame)
             theirs.update(box_to_z(box))
         assert np.array_equal(ours.kf.x, theirs.x) and np.array_equal(ours.kf.P, theirs.P)
+
+
+def test_appearance_samples_are_the_grey_mean_of_the_pixels():
+    """A face's look is sampled as the mean of its pixels' channels, 2 x 2 samples a cell:
+    the faster sum computes exactly what averaging the gathered pixels computes."""
+    import numpy as np
+
+    from vidanon.track.appearance import Appearance
+
+    rng = np.random.default_rng(1)
+    for shape in ((540, 960, 3), (100, 100, 4), (64, 80)):
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        corner = rng.uniform(0, 0.5, (40, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(0.01, 0.4, (40, 2))], axis=1)
+        steps = (np.arange(32) + 0.5) / 32
+        h, w = shape[:2]
+        ys = np.minimum(((boxes[:, :1] + steps * (boxes[:, 2:3] - boxes[:, :1])) * h).astype(np.intp), h - 1)
+        xs = np.minimum(((boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) * w).astype(np.intp), w - 1)
+        pixels = image[ys[:, :, None], xs[:, None, :]].astype(np.float32)
+        grey = pixels.mean(axis=3) if pixels.ndim == 4 else pixels
+        expected = grey.reshape(40, 16, 2, 16, 2).mean(axis=(2, 4))
+        assert np.array_equal(Appearance.sample(image, boxes), expected)
