@@ -65,3 +65,20 @@ def test_strided_passes_compute_what_gathering_computes():
     assert R._strided_plan(R.area_taps(480, 720), 480) is not None
     assert R._strided_plan(R.area_taps(1080, 540), 1080)[:2] == (1, 2)
     assert R._strided_plan(R.area_taps(101, 33), 101) is None
+
+
+def test_crops_read_only_their_window():
+    """A second look's crop reads only the rows and columns its taps weigh (a small window of a
+    large frame), and computes what cropping the whole frame computes, also partly or wholly
+    outside the frame (extrapolated with zeros)."""
+    from vidanon import resample as R
+
+    image = np.random.default_rng(2).integers(0, 256, (540, 960, 3), dtype=np.uint8)
+    for box in ((0.4, 0.3, 0.5, 0.36), (-0.1, -0.05, 0.1, 0.08), (0.9, 0.95, 1.2, 1.1), (1.2, 1.2, 1.4, 1.5)):
+        y0, x0, y1, x1 = box
+        rows, cols = R.crop_taps(y0, y1, 540, 160), R.crop_taps(x0, x1, 960, 160)
+        tall = R._along_first(image, rows)
+        whole = R._along_first(np.ascontiguousarray(tall.swapaxes(0, 1)), cols).swapaxes(0, 1)
+        np.testing.assert_allclose(R.crop_and_resize(image, box, 160, 160), whole, atol=1e-4)
+        (_, r0, r1), (_, c0, c1) = R._window(rows), R._window(cols)
+        assert (r1 - r0) * (c1 - c0) <= 100 * 150

@@ -153,4 +153,15 @@ def crop_and_resize(image: np.ndarray, box, height: int, width: int) -> np.ndarr
     """``tf.image.crop_and_resize(image[None], [box], [0], (height, width))[0]`` (bilinear,
     extrapolation value 0); ``box`` is (y0, x0, y1, x1) in normalized coordinates."""
     y0, x0, y1, x1 = (float(v) for v in box)
-    return resample(image, crop_taps(y0, y1, image.shape[0], height), crop_taps(x0, x1, image.shape[1], width))
+    rows, cols = crop_taps(y0, y1, image.shape[0], height), crop_taps(x0, x1, image.shape[1], width)
+    # only the part of the image the taps read (a face's crop of a large frame)
+    (rows, r0, r1), (cols, c0, c1) = (_window(t) for t in (rows, cols))
+    return resample(image[r0:r1, c0:c1], rows, cols)
+
+
+def _window(taps: Taps) -> tuple[Taps, int, int]:
+    """The taps re-indexed to the span of input samples they weigh, and that span."""
+    idx, w = taps
+    used = idx[w != 0]
+    lo, hi = (int(used.min()), int(used.max()) + 1) if len(used) else (0, 1)
+    return (np.clip(idx - lo, 0, hi - lo - 1), w), lo, hi
