@@ -12,6 +12,8 @@ to float rounding (tests/test_resample.py).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 Taps = tuple[np.ndarray, np.ndarray]  # (out, K) input indices, (out, K) float32 weights
@@ -20,6 +22,27 @@ Taps = tuple[np.ndarray, np.ndarray]  # (out, K) input indices, (out, K) float32
 F32 = np.float32  # positions are computed in float32, in TensorFlow's order, so samples agree at their edges
 
 
+# Strided passes (below) pay a planning step; under this many elements (a face's region in an
+# effect, a second look's window) gathering is faster.
+STRIDED_FROM = 65536
+
+
+def _kept(taps_of):
+    """Taps computed once per size pair (the effects ask for the same few sizes every frame),
+    returned read-only."""
+
+    @lru_cache(maxsize=512)
+    def cached(n_in: int, n_out: int) -> Taps:
+        taps = taps_of(n_in, n_out)
+        for a in taps:
+            a.flags.writeable = False
+        return taps
+
+    cached.__doc__ = taps_of.__doc__
+    return cached
+
+
+@_kept
 def area_taps(n_in: int, n_out: int) -> Taps:
     """``resize_area``: each output sample averages the input samples its span covers,
     weighted by how much of each it covers."""
@@ -34,6 +57,7 @@ def area_taps(n_in: int, n_out: int) -> Taps:
     return np.minimum(i, n_in - 1), w.astype(F32)
 
 
+@_kept
 def bilinear_taps(n_in: int, n_out: int) -> Taps:
     """``resize_bilinear`` with half-pixel centres."""
     x = (np.arange(n_out, dtype=F32) + F32(0.5)) * (F32(n_in) / F32(n_out)) - F32(0.5)
@@ -44,6 +68,7 @@ def bilinear_taps(n_in: int, n_out: int) -> Taps:
     return np.stack([lower, upper], 1), np.stack([1 - lerp, lerp], 1).astype(F32)
 
 
+@_kept
 def nearest_taps(n_in: int, n_out: int) -> Taps:
     """``resize_nearest_neighbor`` with half-pixel centres."""
     x = (np.arange(n_out, dtype=F32) + F32(0.5)) * (F32(n_in) / F32(n_out))
@@ -111,7 +136,7 @@ def _along(a: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
     are periodic (no gathered copies, no transposes; along a row only when reducing), else
     by gathering rows (of the transpose, for ``axis`` 1). Both add the same terms in the
     same order, so they give the same numbers."""
-    plan = _strided_plan(taps, a.shape[axis])
+    plan = _strided_plan(taps, a.shape[axis]) if a.size >= STRIDED_FROM else None
     if plan is not None and axis == 1 and plan[0] > plan[1]:
         plan = None  # enlarging along a row: gathering the transpose's rows is faster
     if plan is None:
