@@ -179,6 +179,8 @@ def crop_and_resize(image: np.ndarray, box, height: int, width: int) -> np.ndarr
     extrapolation value 0); ``box`` is (y0, x0, y1, x1) in normalized coordinates."""
     y0, x0, y1, x1 = (float(v) for v in box)
     rows, cols = crop_taps(y0, y1, image.shape[0], height), crop_taps(x0, x1, image.shape[1], width)
+    if image.size < STRIDED_FROM:
+        return resample(image, rows, cols)
     # only the part of the image the taps read (a face's crop of a large frame)
     (rows, r0, r1), (cols, c0, c1) = (_window(t) for t in (rows, cols))
     return resample(image[r0:r1, c0:c1], rows, cols)

@@ -16,6 +16,7 @@ TensorFlow before, and the CPU path now starts without it).
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,21 +40,29 @@ _GAUSS = (_GAUSS / _GAUSS.sum()).astype(np.float32)
 def _smooth(x: np.ndarray, axis: int) -> np.ndarray:
     """``x`` convolved with the 5-tap Gaussian along ``axis``, zero beyond its ends."""
     n = x.shape[axis]
-    pad = [(0, 0)] * x.ndim
-    pad[axis] = (2, 2)
-    padded = np.pad(x, pad)
+    shape = list(x.shape)
+    shape[axis] += 4
+    padded = np.zeros(shape, x.dtype)
+    lead = (slice(None),) * axis
+    padded[lead + (slice(2, n + 2),)] = x
     out = np.zeros_like(x)
     for k, g in enumerate(_GAUSS):
-        out += g * np.take(padded, np.arange(k, k + n), axis=axis)
+        out += g * padded[lead + (slice(k, k + n),)]
     return out
+
+
+@lru_cache(maxsize=1024)
+def _support(h: int, w: int) -> np.ndarray:
+    """The blurred support of an ``h`` x ``w`` region (what :func:`gaussian` divides by)."""
+    support = np.outer(_smooth(np.ones(h, np.float32), 0), _smooth(np.ones(w, np.float32), 0))[:, :, None]
+    support.flags.writeable = False
+    return support
 
 
 def gaussian(x: np.ndarray) -> np.ndarray:
     """A normalized convolution: zero padding divided by the blurred support, so any size
     (down to 1x1) works and edges are not darkened."""
-    h, w = x.shape[:2]
-    support = np.outer(_smooth(np.ones(h, np.float32), 0), _smooth(np.ones(w, np.float32), 0))
-    return _smooth(_smooth(x, 0), 1) / support[:, :, None]
+    return _smooth(_smooth(x, 0), 1) / _support(*x.shape[:2])
 
 
 def apply_effect(region: np.ndarray, mask: np.ndarray, crop, small_hw: tuple[int, int], effect: int,
