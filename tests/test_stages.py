@@ -166,8 +166,10 @@ def test_tensorflow_is_imported_without_keras_which_stays_importable():
 
 
 def test_cpu_run_with_a_cached_model_imports_no_tensorflow(tmp_path):
-    """With the face detector's conversion cached, a CPU run of the default face target
-    imports neither TensorFlow (3.8 s on 2 cores) nor scipy.stats (filterpy's, 1.2 s)."""
+    """A CPU run of the default face target (the shipped int8 network) imports neither
+    TensorFlow (3.8 s on 2 cores) nor scipy.stats (filterpy's, 1.2 s), from the first run on;
+    with the float network the first run converts it with TensorFlow, the next ones load
+    the cached conversion without it."""
     import os
     import subprocess
     import sys
@@ -178,12 +180,14 @@ def test_cpu_run_with_a_cached_model_imports_no_tensorflow(tmp_path):
     subprocess.run([ffmpeg(), "-v", "error", "-i", str(SAMPLE), "-frames:v", "3", "-c:v", "libx264", str(clip)],
                    check=True)  # fmt: skip
     env = {**os.environ, "VIDANON_CACHE_DIR": str(tmp_path / "cache"), "CUDA_VISIBLE_DEVICES": ""}
-    code = ("import sys, vidanon; s = vidanon.anonymize(sys.argv[1], sys.argv[2]); "
+    code = ("import sys, vidanon; s = vidanon.anonymize(sys.argv[1], sys.argv[2], cpu_model=sys.argv[3]); "
             "print(s.frames, s.faces, 'tensorflow' in sys.modules, 'scipy.stats' in sys.modules)")  # fmt: skip
-    runs = [subprocess.run([sys.executable, "-c", code, str(clip), str(tmp_path / f"out{k}.mp4")], env=env,
-                           cwd=ROOT, capture_output=True, text=True, timeout=300) for k in range(2)]  # fmt: skip
+    runs = [subprocess.run([sys.executable, "-c", code, str(clip), str(tmp_path / f"out{k}.mp4"), model], env=env,
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+            for k, model in enumerate(("int8", "int8", "float", "float"))]  # fmt: skip
     for run in runs:
         assert run.returncode == 0, run.stderr[-2000:]
-    first, second = (run.stdout.split() for run in runs)
-    assert first[:3] == ["3", first[1], "True"]  # the first run converts the model with TensorFlow
-    assert int(first[1]) > 0 and second == [first[0], first[1], "False", "False"]
+    first, second, converting, cached = (run.stdout.split() for run in runs)
+    assert int(first[1]) > 0 and first == second == [first[0], first[1], "False", "False"]
+    assert converting[2] == "True" and cached[2:] == ["False", "False"]  # the float conversion, then its cache
+    assert int(converting[1]) > 0 and cached == [converting[0], converting[1], "False", "False"]
