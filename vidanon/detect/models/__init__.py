@@ -36,7 +36,8 @@ MODELS = {
         name="centerface_int8.tflite",
         sha256="cdc7685216bca64ce08002dcca666cda1e790fb06f67b9ba751920c3609d1cc2",
         source="built from centerface.onnx above by scripts/quantize_centerface.py (TensorFlow Lite, "
-        "full integer quantization, calibrated on sample_videos/walking_to_camera.mp4; deterministic)",
+        "full integer quantization, calibrated on frames of the sample clip and six real clips of "
+        "../shared/eval; deterministic)",
         licence="LICENSE-centerface.txt",
     ),
     "ssdlite_person": ModelFile(
