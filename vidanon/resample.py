@@ -106,6 +106,19 @@ def _along_first(a: np.ndarray, taps: Taps) -> np.ndarray:
     return out
 
 
+def _along_second(a: np.ndarray, taps: Taps) -> np.ndarray:
+    """:func:`_along_first` along the second axis: the same terms, gathered column by column."""
+    idx, w = taps
+    shape = (1, -1) + (1,) * (a.ndim - 2)
+    out = np.multiply(np.take(a, idx[:, 0], axis=1), w[:, 0].reshape(shape), dtype=F32)
+    if idx.shape[1] > 1:
+        term = np.empty_like(out)
+        for k in range(1, idx.shape[1]):
+            np.multiply(np.take(a, idx[:, k], axis=1), w[:, k].reshape(shape), out=term)
+            out += term
+    return out
+
+
 def _strided_plan(taps: Taps, n_in: int) -> tuple[int, int, list[tuple[int, int, int, int]]] | None:
     """The taps as strided slices, where the scale is a ratio of small numbers (P outputs for
     every Q inputs: 2x, 1.5x, 0.5x, ...): ``(P, Q, entries)``, an entry ``(r, k, start,
@@ -133,16 +146,14 @@ def _strided_plan(taps: Taps, n_in: int) -> tuple[int, int, list[tuple[int, int,
 
 def _along(a: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
     """``a`` resampled along ``axis`` (0 or 1), as float32: by strided views where the taps
-    are periodic (no gathered copies, no transposes; along a row only when reducing), else
-    by gathering rows (of the transpose, for ``axis`` 1). Both add the same terms in the
-    same order, so they give the same numbers."""
+    are periodic (no gathered copies; along a row only when reducing), else by gathering
+    rows or columns. Both add the same terms in the same order, so they give the same
+    numbers."""
     plan = _strided_plan(taps, a.shape[axis]) if a.size >= STRIDED_FROM else None
     if plan is not None and axis == 1 and plan[0] > plan[1]:
         plan = None  # enlarging along a row: gathering the transpose's rows is faster
     if plan is None:
-        if axis == 0:
-            return _along_first(a, taps)
-        return np.ascontiguousarray(_along_first(np.ascontiguousarray(a.swapaxes(0, 1)), taps).swapaxes(0, 1))
+        return _along_first(a, taps) if axis == 0 else _along_second(a, taps)
     p, q, entries = plan
     idx, w = taps
     shape = list(a.shape)
