@@ -68,12 +68,11 @@ def build(videos: list[Path], scales=SCALES, every: int = EVERY) -> bytes:
     configure_tensorflow()
     import tensorflow as tf
 
+    from vidanon.detect.lite import network_function
     from vidanon.detect.models import model_path
     from vidanon.detect.onnx_tf import load_onnx_as_tf
 
-    net = load_onnx_as_tf(model_path("centerface"))
-    fn = tf.function(lambda x: net(x)[:3], autograph=False,
-                     input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])  # fmt: skip
+    fn = network_function(load_onnx_as_tf(model_path("centerface")))
     samples = calibration_inputs(videos, scales, every)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

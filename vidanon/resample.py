@@ -94,27 +94,16 @@ def crop_taps(start: float, end: float, n_in: int, n_out: int) -> Taps:
     return np.stack([top, bottom], 1), w.astype(F32)
 
 
-def _along_first(a: np.ndarray, taps: Taps) -> np.ndarray:
+def _gathered(a: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
+    """``a`` resampled along ``axis`` by gathering, for each tap, the input rows (or columns)
+    it reads: the taps' terms added in order, as float32."""
     idx, w = taps
-    shape = (-1,) + (1,) * (a.ndim - 1)
-    out = np.multiply(a[idx[:, 0]], w[:, 0].reshape(shape), dtype=F32)
+    shape = (1,) * axis + (-1,) + (1,) * (a.ndim - 1 - axis)
+    out = np.multiply(np.take(a, idx[:, 0], axis=axis), w[:, 0].reshape(shape), dtype=F32)
     if idx.shape[1] > 1:
         term = np.empty_like(out)
         for k in range(1, idx.shape[1]):
-            np.multiply(a[idx[:, k]], w[:, k].reshape(shape), out=term)
-            out += term
-    return out
-
-
-def _along_second(a: np.ndarray, taps: Taps) -> np.ndarray:
-    """:func:`_along_first` along the second axis: the same terms, gathered column by column."""
-    idx, w = taps
-    shape = (1, -1) + (1,) * (a.ndim - 2)
-    out = np.multiply(np.take(a, idx[:, 0], axis=1), w[:, 0].reshape(shape), dtype=F32)
-    if idx.shape[1] > 1:
-        term = np.empty_like(out)
-        for k in range(1, idx.shape[1]):
-            np.multiply(np.take(a, idx[:, k], axis=1), w[:, k].reshape(shape), out=term)
+            np.multiply(np.take(a, idx[:, k], axis=axis), w[:, k].reshape(shape), out=term)
             out += term
     return out
 
@@ -151,9 +140,9 @@ def _along(a: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
     numbers."""
     plan = _strided_plan(taps, a.shape[axis]) if a.size >= STRIDED_FROM else None
     if plan is not None and axis == 1 and plan[0] > plan[1]:
-        plan = None  # enlarging along a row: gathering the transpose's rows is faster
+        plan = None  # enlarging along a row: gathering whole columns is faster than strided pixels
     if plan is None:
-        return _along_first(a, taps) if axis == 0 else _along_second(a, taps)
+        return _gathered(a, taps, axis)
     p, q, entries = plan
     idx, w = taps
     shape = list(a.shape)

@@ -105,6 +105,15 @@ def _write_cache(path: Path | None, blob: bytes) -> None:
         pass
 
 
+def network_function(net):
+    """The face network ``net`` as the function TensorFlow Lite's converter takes: one float
+    frame of any size in, its heatmap, scales and offsets out (what :class:`LiteNet` reads)."""
+    import tensorflow as tf
+
+    return tf.function(lambda x: net(x)[:3], autograph=False,
+                       input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])  # fmt: skip
+
+
 class LiteNet:
     """The same network converted to TensorFlow Lite and run by its XNNPACK CPU kernels.
 
@@ -139,9 +148,7 @@ class LiteNet:
         """Convert the TensorFlow graph ``net`` (and keep the conversion in the cache)."""
         import tensorflow as tf
 
-        fn = tf.function(
-            lambda x: net(x)[:3], autograph=False, input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)]
-        )
+        fn = network_function(net)
         expected = [t.numpy() for t in fn(tf.constant(cls._probe()))]
         lite = cls(cls._convert(fn))
         if not lite._agrees(expected):
