@@ -214,3 +214,28 @@ def test_a_swallowed_ctrl_c_is_raised_at_the_next_safe_point():
         assert info.value.exit_code == 130
     finally:
         interrupt._pending.clear()
+
+
+def test_ctrl_c_inside_a_weakref_callback_is_kept_for_the_next_safe_point():
+    """A signal landing while the garbage collector runs a weakref callback (a WeakSet's
+    ``_remove``: any thread, any time) is not raised there, where Python would print
+    "Exception ignored in ..." with a traceback and lose it, but at the next safe point."""
+    import _weakrefset
+    import weakref
+
+    from vidanon import interrupt
+
+    def frame_in(filename):
+        return type("Frame", (), {"f_code": type("Code", (), {"co_filename": filename})})()
+
+    interrupt._pending.clear()
+    try:
+        for module in (_weakrefset, weakref):  # the handler called in their code: deferred
+            interrupt._on_signal(signal.SIGINT, frame_in(module.__file__))
+            with pytest.raises(interrupt.Interrupted):
+                interrupt.raise_pending()
+            interrupt._pending.clear()
+        with pytest.raises(interrupt.Interrupted):  # in ordinary code: raised at once
+            interrupt._on_signal(signal.SIGINT, sys._getframe())
+    finally:
+        interrupt._pending.clear()

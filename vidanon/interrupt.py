@@ -24,10 +24,17 @@ class Interrupted(BaseException):
 _pending: list[int] = []  # signals received: one raised where Python swallows it is raised again
 
 
+def _swallowing(filename: str) -> bool:
+    """Whether an exception raised in code of ``filename`` would be printed ("Exception
+    ignored in ...") and lost: the import machinery's callbacks, and weakref callbacks,
+    which the garbage collector runs at any point of any thread's code."""
+    return filename.startswith("<frozen importlib") or os.path.basename(filename) in ("_weakrefset.py", "weakref.py")
+
+
 def _on_signal(signum, frame):
     _pending.append(signum)
-    if frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
-        return  # raised in the import machinery's callbacks it would be printed and lost: raise_pending() raises it
+    if frame is not None and _swallowing(frame.f_code.co_filename):
+        return  # raise_pending() raises it at the next safe point
     raise Interrupted(signum)
 
 
