@@ -4,8 +4,8 @@ a few frames later (its look-ahead), the boxes to hide in that frame.
 * :mod:`.stage`: the :class:`Tracker` interface, :class:`TrackStage` (a tracker and the
   shot-cut test, as every entry point runs them) and :class:`NoTracker` (``--no-track``);
 * :mod:`.sort`: :class:`SortTracker`, SORT with look-ahead (written from the paper), built
-  from :mod:`.kalman` (one track's filter), :mod:`.appearance` (a lost face's look) and
-  :mod:`.shots` (shot cuts);
+  from :mod:`.kalman` (one track's filter), :mod:`.lsap` (the Hungarian matching),
+  :mod:`.appearance` (a lost face's look) and :mod:`.shots` (shot cuts);
 * :mod:`.joint`: one tracker per target kind, joined per frame;
 * :mod:`.replay`: the tracks file (``--save-tracks`` / ``--tracks``), its recorder and replay.
 """

@@ -50,7 +50,6 @@ from itertools import islice
 from typing import Any, Iterator
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from ..detections import (
     BACKFILLED,
@@ -67,6 +66,7 @@ from ..detections import (
 )
 from .appearance import Appearance
 from .kalman import Track, box_to_z
+from .lsap import linear_sum_assignment
 
 FOLLOW_MIN_HITS = 5  # detections a track needs before it is followed by appearance
 
