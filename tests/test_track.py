@@ -472,3 +472,19 @@ def test_appearance_samples_are_the_grey_mean_of_the_pixels():
         grey = pixels.mean(axis=3) if pixels.ndim == 4 else pixels
         expected = grey.reshape(40, 16, 2, 16, 2).mean(axis=(2, 4))
         assert np.array_equal(Appearance.sample(image, boxes), expected)
+
+
+def test_appearance_samples_a_grey_frame_as_the_colour_frame():
+    """The tracker compares lost faces on the frame's grey levels, made once a frame: the
+    samples must be the very numbers the colour frame gives (the decisions stay the same)."""
+    from vidanon.track.appearance import Appearance
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (270, 480, 3), dtype=np.uint8)
+    boxes = np.array([[0.1, 0.1, 0.3, 0.2], [0.5, 0.6, 0.52, 0.61], [0.0, 0.0, 1.0, 1.0]])
+    grey = Appearance.grey(image)
+    assert grey.shape == (270, 480) and grey.dtype == np.float32
+    np.testing.assert_array_equal(Appearance.sample(grey, boxes), Appearance.sample(image, boxes))
+    face = Appearance.of(image, boxes[0])
+    assert face.compare(grey, boxes[0])[:2] == face.compare(image, boxes[0])[:2]
+    assert face.compare(grey, boxes[0])[1] > 0.999

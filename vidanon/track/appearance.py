@@ -45,8 +45,8 @@ class Appearance:
         steps = (np.arange(n) + 0.5) / n
         ys = np.minimum(((boxes[:, :1] + steps * (boxes[:, 2:3] - boxes[:, :1])) * h).astype(np.intp), h - 1)
         xs = np.minimum(((boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) * w).astype(np.intp), w - 1)
-        if image.flags.c_contiguous and image.ndim == 3:  # one flat index: faster than three
-            flat = image.reshape(h * w, image.shape[2])
+        if image.flags.c_contiguous:  # one flat index: faster than two or three
+            flat = image.reshape(h * w, *image.shape[2:])
             patches = flat[ys[:, :, None] * w + xs[:, None, :]]
         else:
             patches = image[ys[:, :, None], xs[:, None, :]]
@@ -58,6 +58,19 @@ class Appearance:
         else:
             grey = patches.astype(np.float32)
         return grey.reshape(len(boxes), Appearance.SIZE, 2, Appearance.SIZE, 2).mean(axis=(2, 4))
+
+    @staticmethod
+    def grey(image: np.ndarray) -> np.ndarray:
+        """The image's grey levels as :meth:`sample` computes them (the channels' mean, added in
+        the same order): sampling this instead of the colour image gives the same numbers,
+        three times fewer samples gathered (a frame compared with many faces)."""
+        if image.ndim == 2:
+            return image
+        grey = image[..., 0].astype(np.float32)
+        for c in range(1, image.shape[2]):
+            grey += image[..., c]
+        grey /= np.float32(image.shape[2])
+        return grey
 
     @staticmethod
     def _inside(boxes: np.ndarray) -> np.ndarray:

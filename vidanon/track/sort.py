@@ -312,6 +312,7 @@ class SortTracker:
             pending.candidates.append(_Candidate(box, score, DETECTED, track, always=score >= self.threshold))
 
         seen = np.array([t.box() for t in self.tracks if t.time_since_update == 0]).reshape(-1, 4)
+        grey = None  # the frame's grey levels, made for the first comparison
         alive = []
         for track in self.tracks:
             missed = track.time_since_update
@@ -326,7 +327,10 @@ class SortTracker:
             coasting = missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED
             followable = self._followable(track)
             look = track.appearance if image is not None and (coasting or followable) else None
-            likeness, score, found = look.compare(image, track.box()) if look is not None else (-1.0, -1.0, None)
+            likeness, score, found = -1.0, -1.0, None
+            if look is not None:
+                grey = Appearance.grey(image) if grey is None else grey
+                likeness, score, found = look.compare(grey, track.box())
             # The predicted box is shown unless the image says the face has left that place
             # (it vanished, went wholly behind something, the track drifted onto the
             # background): neither it nor any half of it looks there as it did when last
