@@ -92,6 +92,11 @@ class Detections:
         return np.stack([b[:, 1] * width, b[:, 0] * height, b[:, 3] * width, b[:, 2] * height], axis=1)
 
 
+# From this many boxes on, :func:`nms` computes the IoU of the overlapping pairs at once
+# instead of one box against the rest at a time (same result).
+NMS_PAIRS_FROM = 64
+
+
 def intersection_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection area between every box of ``a`` (N,4) and ``b`` (M,4), any consistent corner order."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
@@ -159,11 +164,42 @@ def head_boxes(boxes: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
-    """Greedy non-maximum suppression; returns the kept indices, best first."""
+    """Greedy non-maximum suppression; returns the kept indices, best first: each box in
+    turn, best score first, is kept unless a kept box overlaps it by more than
+    ``iou_threshold``."""
     order = np.argsort(-scores, kind="stable")
+    if len(order) < NMS_PAIRS_FROM:
+        keep = []
+        while order.size:
+            i, rest = order[0], order[1:]
+            keep.append(i)
+            order = rest[iou_matrix(boxes[i], boxes[rest])[0] <= iou_threshold]
+        return np.asarray(keep, dtype=np.int64)
+    # Many boxes (a crowd's heatmap cells): the pairs that overlap along one axis are found
+    # by sorting, their IoU computed at once (as iou_matrix does), then the same greedy pass.
+    b = np.asarray(boxes, dtype=np.float64)[order]
+    by_x = np.argsort(b[:, 1], kind="stable")
+    starts = b[by_x, 1]
+    ends = np.searchsorted(starts, b[by_x, 3], side="left")  # boxes starting before this one ends
+    counts = np.maximum(ends - np.arange(len(b)) - 1, 0)
+    first = np.repeat(np.arange(len(b)), counts)
+    second = first + 1 + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    u, v = by_x[first], by_x[second]
+    lo = np.maximum(b[u, :2], b[v, :2])
+    hi = np.minimum(b[u, 2:], b[v, 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    area = box_areas(b)
+    union = area[u] + area[v] - inter
+    iou = np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+    clash = iou > iou_threshold
+    better, worse = np.minimum(u, v)[clash], np.maximum(u, v)[clash]
+    by_better = np.argsort(better, kind="stable")
+    better, worse = better[by_better], worse[by_better]
+    bounds = np.searchsorted(better, np.arange(len(b) + 1))
+    suppressed = np.zeros(len(b), bool)
     keep = []
-    while order.size:
-        i, rest = order[0], order[1:]
-        keep.append(i)
-        order = rest[iou_matrix(boxes[i], boxes[rest])[0] <= iou_threshold]
-    return np.asarray(keep, dtype=np.int64)
+    for i in range(len(b)):
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed[worse[bounds[i] : bounds[i + 1]]] = True
+    return order[np.asarray(keep, dtype=np.int64)]
