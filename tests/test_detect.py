@@ -17,6 +17,28 @@ def test_nms_keeps_best_of_overlapping_and_separate_boxes():
     assert list(keep) == [1, 2]
 
 
+def test_nms_of_many_boxes_keeps_what_one_box_at_a_time_keeps():
+    """A crowd's hundreds of heatmap cells take the pairwise path (NMS_PAIRS_FROM): the same
+    boxes, in the same order, as suppressing one kept box at a time, ties included."""
+    from vidanon.detections import NMS_PAIRS_FROM
+
+    def one_at_a_time(boxes, scores, threshold):
+        order, keep = np.argsort(-scores, kind="stable"), []
+        while order.size:
+            keep.append(order[0])
+            order = order[1:][iou_matrix(boxes[order[0]], boxes[order[1:]])[0] <= threshold]
+        return keep
+
+    rng = np.random.default_rng(5)
+    for trial in range(40):
+        n = int(rng.integers(NMS_PAIRS_FROM, 900))
+        centre, size = rng.random((n, 2)) * [540, 960], rng.random((n, 1)) * 30 + 4
+        boxes = np.concatenate([centre - size / 2, centre + size * rng.uniform(0.3, 0.7, (n, 2))], axis=1)
+        boxes = np.round(boxes) if trial % 2 else boxes  # equal edges and boxes
+        scores = np.round(rng.random(n), 1 + trial % 3)  # equal scores
+        assert nms(boxes, scores, 0.3).tolist() == one_at_a_time(boxes, scores, 0.3)
+
+
 def test_decode_places_box_from_cell_scale_and_offset():
     # one cell at row 10, col 20 of the stride-4 grid; face 32 px high, 16 px wide
     cells = np.array([[10, 20]])
