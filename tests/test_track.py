@@ -488,3 +488,32 @@ def test_appearance_samples_a_grey_frame_as_the_colour_frame():
     face = Appearance.of(image, boxes[0])
     assert face.compare(grey, boxes[0])[:2] == face.compare(image, boxes[0])[:2]
     assert face.compare(grey, boxes[0])[1] > 0.999
+
+
+def test_lost_faces_compared_together_as_each_alone():
+    """The tracker compares all lost faces of a frame in one gather: each face's likeness,
+    score and box are exactly those of comparing it alone, and match the correlation
+    computed directly; a box with nothing inside the image gives -1 and no box."""
+    from vidanon.track.appearance import Appearance
+
+    rng = np.random.default_rng(5)
+    image = rng.integers(0, 256, (270, 480, 3), dtype=np.uint8)
+    image[100:140, 200:260] = 128  # a flat wall: its half-patches carry no pattern
+    boxes = np.array([[0.1, 0.1, 0.25, 0.18], [0.6, 0.2, 0.7, 0.25], [0.6, 0.7, 0.7, 0.76], [0.3, 0.35, 0.5, 0.5]])
+    looks = [Appearance.of(image, b) for b in boxes]
+    assert all(look is not None for look in looks)
+    around = boxes + np.array([0.01, -0.01, 0.01, -0.01])
+    around = np.concatenate([around, [[1.2, 1.2, 1.4, 1.4]]])  # the last face has left the image
+    looks.append(looks[0])
+    grey = Appearance.grey(image)
+    together = Appearance.compare_many(grey, looks, around)
+    for k, (likeness, score, box) in enumerate(together):
+        alone = Appearance.compare_many(grey, [looks[k]], around[k : k + 1])[0]
+        assert (likeness, score) == alone[:2]
+        assert (box is None and alone[2] is None) or np.array_equal(box, alone[2])
+    assert together[-1] == (-1.0, -1.0, None)
+    # the correlation itself, at the predicted size and place, for the first face
+    patch = Appearance.sample(grey, around[:1])[0].ravel()
+    patch = patch - patch.mean()
+    direct = float(patch @ looks[0].vector / np.linalg.norm(patch))
+    assert together[0][1] >= direct - 1e-6 and together[0][0] >= together[0][1] - 1e-6

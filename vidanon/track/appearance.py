@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# (likeness, score, box) of a face compared with the image (see Appearance.compare_many)
+Comparison = tuple[float, float, "np.ndarray | None"]
+
 
 class Appearance:
     """A face's look, for finding it again where the detector misses it: the grey levels
@@ -57,7 +60,12 @@ class Appearance:
             grey /= np.float32(patches.shape[3])
         else:
             grey = patches.astype(np.float32)
-        return grey.reshape(len(boxes), Appearance.SIZE, 2, Appearance.SIZE, 2).mean(axis=(2, 4))
+        # each cell's mean of its 2 x 2 samples, added in the order .mean(axis=(2, 4)) adds
+        # them (the same numbers, several times faster than the two-axis reduction)
+        cells = grey.reshape(len(boxes), Appearance.SIZE, 2, Appearance.SIZE, 2)
+        total = cells[:, :, 0, :, 0] + cells[:, :, 0, :, 1]
+        total += cells[:, :, 1, :, 0] + cells[:, :, 1, :, 1]
+        return total / np.float32(4)
 
     @staticmethod
     def grey(image: np.ndarray) -> np.ndarray:
@@ -88,7 +96,13 @@ class Appearance:
         return cls(grey)
 
     def compare(self, image: np.ndarray, around: np.ndarray) -> tuple[float, float, np.ndarray | None]:
-        """The face against the image near ``around``, the boxes there sampled once:
+        """The face against the image near ``around`` (see :meth:`compare_many`)."""
+        return self.compare_many(image, [self], np.asarray(around, np.float64).reshape(1, 4))[0]
+
+    @classmethod
+    def compare_many(cls, image: np.ndarray, looks: list[Appearance], around: np.ndarray) -> list[Comparison]:
+        """Each face ``looks[k]`` against the image near ``around[k]``, every box sampled in
+        one gather (a crowd compares a hundred lost faces a frame):
 
         * ``likeness``: the best correlation, over the shifts at the predicted size, of the
           whole face or of one of its halves (a face half behind a post or another head still
@@ -96,40 +110,76 @@ class Appearance:
         * ``score`` and ``box``: the best whole-face correlation and its box, over the shifts
           at the predicted size, then the other sizes at the best shift (see MATCH).
 
-        -1 (and None) when nothing there can be compared (outside the image, flat patches)."""
-        boxes = self._shifted(around)
-        boxes = boxes[self._inside(boxes)]
+        -1 (and None) when nothing there can be compared (outside the image, flat patches).
+        Each face's correlations are computed on its own rows, as when compared alone."""
+        around = np.asarray(around, np.float64).reshape(-1, 4)
+        shifted = np.stack([cls._shifted(a) for a in around]) if len(around) else np.zeros((0, 0, 4))
+        inside = cls._inside(shifted.reshape(-1, 4)).reshape(shifted.shape[:2])
+        counts = inside.sum(axis=1)
+        ends = np.cumsum(counts)
+        boxes = shifted[inside]
+        out: list[Comparison] = [(-1.0, -1.0, None)] * len(looks)
         if not len(boxes):
-            return -1.0, -1.0, None
-        grey = self.sample(image, boxes)
-        whole = self._scores(grey.reshape(len(boxes), -1), self.vector)
-        likeness = float(whole.max())
-        for part, ref in self.halves:
-            likeness = max(likeness, float(self._scores(grey[(slice(None), *part)].reshape(len(boxes), -1), ref).max()))
-        best = int(np.argmax(whole))
-        score, box = float(whole[best]), boxes[best]
-        bh, bw = around[2] - around[0], around[3] - around[1]
-        y, x = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        scales = np.array([s for s in self.SCALES if s != 1.0])
-        sized = np.stack([y - bh * scales / 2, x - bw * scales / 2, y + bh * scales / 2, x + bw * scales / 2], axis=1)
-        sized = sized[self._inside(sized)]
-        if len(sized):
-            other = self._scores(self.sample(image, sized).reshape(len(sized), -1), self.vector)
+            return out
+        grey = cls.sample(image, boxes)
+        whole = cls._centred(grey.reshape(len(boxes), -1))
+        halves = [cls._centred(grey[(slice(None), *part)].reshape(len(boxes), -1)) for part in cls.HALVES]
+        best_boxes, at = [], []
+        for k, look in enumerate(looks):
+            if not counts[k]:
+                continue
+            rows = slice(ends[k] - counts[k], ends[k])
+            scores = cls._correlate(whole, rows, look.vector)
+            likeness = float(scores.max())
+            for part, ref in look.halves:
+                likeness = max(likeness, float(cls._correlate(halves[cls.HALVES.index(part)], rows, ref).max()))
+            best = int(np.argmax(scores))
+            out[k] = (likeness, float(scores[best]), boxes[rows][best])
+            best_boxes.append(boxes[rows][best])
+            at.append(k)
+        # the other sizes at each face's best shift
+        scales = np.array([s for s in cls.SCALES if s != 1.0])
+        sized = []
+        for k, box in zip(at, best_boxes):
+            bh, bw = around[k, 2] - around[k, 0], around[k, 3] - around[k, 1]
+            y, x = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            s = np.stack([y - bh * scales / 2, x - bw * scales / 2, y + bh * scales / 2, x + bw * scales / 2], axis=1)
+            sized.append(s[cls._inside(s)])
+        counts = np.array([len(s) for s in sized], np.intp)
+        if not counts.sum():
+            return out
+        ends = np.cumsum(counts)
+        flat = np.concatenate(sized)
+        other_grey = cls._centred(cls.sample(image, flat).reshape(len(flat), -1))
+        for j, k in enumerate(at):
+            if not counts[j]:
+                continue
+            rows = slice(ends[j] - counts[j], ends[j])
+            other = cls._correlate(other_grey, rows, looks[k].vector)
+            likeness, score, box = out[k]
             if other.max() > score:
-                score, box = float(other.max()), sized[int(np.argmax(other))]
-        return likeness, score, box
+                out[k] = (likeness, float(other.max()), flat[rows][int(np.argmax(other))])
+        return out
 
-    def _scores(self, grey: np.ndarray, ref: np.ndarray) -> np.ndarray:
-        """Normalized cross-correlation of each row of ``grey`` with the unit vector ``ref``;
-        -1 for a flat row (standard deviation under MIN_STD: no appearance)."""
+    @classmethod
+    def _centred(cls, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows of grey levels made zero-mean, their norms, and which are flat (standard
+        deviation under MIN_STD: no appearance)."""
         grey = grey - grey.mean(axis=1, keepdims=True)
         norm = np.linalg.norm(grey, axis=1)
-        flat = norm < self.MIN_STD * np.sqrt(grey.shape[1])
-        return np.where(flat, -1.0, grey @ ref / np.maximum(norm, 1e-6))
+        return grey, norm, norm < cls.MIN_STD * np.sqrt(grey.shape[1])
 
-    def _shifted(self, around: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _correlate(centred: tuple[np.ndarray, np.ndarray, np.ndarray], rows: slice, ref: np.ndarray) -> np.ndarray:
+        """Normalized cross-correlation of the ``rows`` of centred grey levels with the unit
+        vector ``ref``; -1 for a flat row."""
+        grey, norm, flat = centred
+        return np.where(flat[rows], -1.0, grey[rows] @ ref / np.maximum(norm[rows], 1e-6))
+
+    @classmethod
+    def _shifted(cls, around: np.ndarray) -> np.ndarray:
         cy, cx = (around[0] + around[2]) / 2, (around[1] + around[3]) / 2
         bh, bw = around[2] - around[0], around[3] - around[1]
-        dy, dx = (g.ravel() for g in np.meshgrid(self.SHIFTS, self.SHIFTS, indexing="ij"))
+        dy, dx = (g.ravel() for g in np.meshgrid(cls.SHIFTS, cls.SHIFTS, indexing="ij"))
         y, x = cy + dy * bh, cx + dx * bw
         return np.stack([y - bh / 2, x - bw / 2, y + bh / 2, x + bw / 2], axis=1)

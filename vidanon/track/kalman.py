@@ -8,6 +8,8 @@ Importing filterpy itself imports ``scipy.stats`` (1.2 s of every start on 2 cor
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..detections import scale_boxes, union_box
@@ -53,10 +55,10 @@ def box_to_z(box: np.ndarray) -> np.ndarray:
 
 
 def z_to_box(z: np.ndarray) -> np.ndarray:
-    u, v, s, r = (float(t) for t in z[:4])
+    u, v, s, r = z[:4].tolist()
     s = max(s, 1e-12)
     r = max(r, 1e-6)
-    w = np.sqrt(s * r)
+    w = math.sqrt(s * r)  # correctly rounded, as np.sqrt: the same number
     h = s / w
     return np.array([v - h / 2, u - w / 2, v + h / 2, u + w / 2], dtype=np.float64)
 

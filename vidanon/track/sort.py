@@ -312,8 +312,7 @@ class SortTracker:
             pending.candidates.append(_Candidate(box, score, DETECTED, track, always=score >= self.threshold))
 
         seen = np.array([t.box() for t in self.tracks if t.time_since_update == 0]).reshape(-1, 4)
-        grey = None  # the frame's grey levels, made for the first comparison
-        alive = []
+        alive, lost = [], []
         for track in self.tracks:
             missed = track.time_since_update
             if missed == 0:
@@ -327,10 +326,16 @@ class SortTracker:
             coasting = missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED
             followable = self._followable(track)
             look = track.appearance if image is not None and (coasting or followable) else None
-            likeness, score, found = -1.0, -1.0, None
-            if look is not None:
-                grey = Appearance.grey(image) if grey is None else grey
-                likeness, score, found = look.compare(grey, track.box())
+            lost.append((track, missed, coasting, followable, look))
+        self.tracks = alive
+        # the lost faces that can be compared, against the frame's grey levels, all at once
+        compared = [entry for entry in lost if entry[4] is not None]
+        if compared:
+            results = Appearance.compare_many(Appearance.grey(image), [entry[4] for entry in compared],
+                                              np.array([entry[0].box() for entry in compared]))  # fmt: skip
+            comparison = {id(entry[0]): result for entry, result in zip(compared, results)}
+        for track, missed, coasting, followable, look in lost:
+            likeness, score, found = comparison[id(track)] if look is not None else (-1.0, -1.0, None)
             # The predicted box is shown unless the image says the face has left that place
             # (it vanished, went wholly behind something, the track drifted onto the
             # background): neither it nor any half of it looks there as it did when last
@@ -345,7 +350,6 @@ class SortTracker:
             if followable and found is not None and score >= Appearance.MATCH:
                 track.kf.update(box_to_z(found))
                 pending.candidates.append(_Candidate(scale_boxes(found, 1.1)[0], 0.0, FOLLOWED, track))
-        self.tracks = alive
 
     def _in_buffer(self, frame: int) -> _Pending | None:
         if not self._buffer:
