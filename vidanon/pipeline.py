@@ -14,10 +14,10 @@ replay of a tracks file), the compositor (:mod:`vidanon.render`) and a sink
 * :mod:`vidanon.clip` (moviepy): a clip source, detect and track into a list of
   Detections; moviepy then pulls each frame through the render stage.
 
-:func:`run_stages` runs three stages at once, joined by bounded queues so that memory
+:func:`run_stages` runs four stages at once, joined by bounded queues so that memory
 stays flat whatever the clip's length: a reader thread decodes frames and groups them
-into batches; the calling thread runs the detectors on each batch and the tracker on
-each frame; a consumer thread renders and writes. ffmpeg decodes and encodes in
+into batches; a detect thread runs the detectors on each batch; the calling thread runs
+the tracker on each frame; a consumer thread renders and writes. ffmpeg decodes and encodes in
 processes of its own, and TensorFlow releases the GIL while it computes.
 """
 
@@ -58,6 +58,10 @@ _END = object()
 # the span, so that a face is tracked (and its track confirmed) at the span's first frame
 # exactly as in a run over the whole video.
 SPAN_MARGIN = 1.0
+# Batches the detect stage may hand over ahead of the tracker.
+DETECT_AHEAD = 2
+# Seconds a stopped run waits for the detect stage to finish its current batch.
+STAGE_GRACE = 2.0
 
 
 @dataclass
@@ -159,6 +163,10 @@ class Stages:
     batch_size: int
     device: str
     people: bool
+    # ``detect`` in two steps, for :func:`run_stages`: a batch of frames -> a function of
+    # no arguments giving its detections. The first step (the network's input: resizing)
+    # runs in the reading thread, ahead of the network; None: all of it in the second.
+    prepare: Callable[[list[np.ndarray]], Callable[[], list[Detections]]] | None = None
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
@@ -190,18 +198,33 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     position = [first_index]
     near = span_test(opts, info, margin=SPAN_MARGIN)
 
-    def detect(frames: list[np.ndarray]) -> list[Detections]:
+    def prepare(frames: list[np.ndarray]) -> Callable[[], list[Detections]]:
+        first = position[0]
+        position[0] += len(frames)
         if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
-            position[0] += len(frames)
-            return _no_detections(frames)
+            return functools.partial(_no_detections, frames)
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
-        found = [detectors[t.name](batch, position[0]) for t in targets]
-        position[0] += len(frames)
-        return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
+        steps = [_prepared(detectors[t.name], batch, first) for t in targets]
+        return functools.partial(_detect_prepared, steps)
 
-    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
+    def detect(frames: list[np.ndarray]) -> list[Detections]:
+        return prepare(frames)()
+
+    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare)
+
+
+def _prepared(detector: Detector, batch: np.ndarray, first: int) -> Callable[[], list[Detections]]:
+    """``detector`` on ``batch`` in two steps (see :attr:`Stages.prepare`): its own
+    ``prepare`` where it has one (the face detector), else all of it in the second."""
+    prepare = getattr(detector, "prepare", None)
+    return prepare(batch, first) if prepare is not None else functools.partial(detector, batch, first)
+
+
+def _detect_prepared(steps: list[Callable[[], list[Detections]]]) -> list[Detections]:
+    found = [step() for step in steps]
+    return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
 
 
 def span_test(opts: Options, info: VideoInfo | None, margin: float = 0.0) -> Callable[[Any], bool]:
@@ -260,19 +283,37 @@ def run_stages(
     """Run ``source`` through detect and track, and hand every frame's result to ``consume``
     as ``(index, frame, Detections)`` in order (``frame`` None unless ``keep_frames``).
 
-    The source is read in a thread of its own, and ``consume`` runs in another, so that
-    decoding, detection and rendering overlap; an exception in any of them stops the
-    others and is raised here.
+    The source is read in a thread of its own, the detectors run in a second one, the
+    tracker in the calling thread and ``consume`` in a third, so that decoding, detection,
+    tracking and rendering overlap: on a CPU the network and its resizing take about two
+    thirds of the detect-and-track time and the tracker the rest, in Python, which the
+    network (it releases the GIL) no longer waits for. The detectors still see the batches
+    one after the other in the video's order, and the tracker their detections in that
+    order, so the result is the same as in one thread. An exception in any of them stops
+    the others and is raised here.
     """
     stop = threading.Event()
     batches: queue.Queue = queue.Queue(maxsize=3)
+    detected: queue.Queue = queue.Queue(maxsize=DETECT_AHEAD)
     ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
+
+    prepare = stages.prepare or (lambda chunk: functools.partial(stages.detect, chunk))
 
     def read_stage() -> None:
         for chunk in batched(source, stages.batch_size):
-            if not _put(batches, chunk, stop):
+            if not _put(batches, (chunk, prepare(chunk)), stop):
                 return
         _put(batches, _END, stop)
+
+    def detect_stage() -> None:
+        while True:
+            item = _get(batches, [read_thread], stop)
+            if item is _END:
+                _put(detected, _END, stop)
+                return
+            chunk, detect = item
+            if not _put(detected, (chunk, detect()), stop):
+                return
 
     def consume_stage() -> None:
         while True:
@@ -282,10 +323,11 @@ def run_stages(
             consume(*item)
 
     read_thread = _Stage(read_stage, "vidanon-read", stop)
+    detect_thread = _Stage(detect_stage, "vidanon-detect", stop)
     consume_thread = _Stage(consume_stage, "vidanon-write", stop)
     try:
-        read_thread.start()
-        consume_thread.start()
+        for thread in (read_thread, detect_thread, consume_thread):
+            thread.start()
 
         def emit(items) -> None:
             for item in items:
@@ -294,14 +336,15 @@ def run_stages(
                 consume_thread.check()
 
         while True:
-            chunk = _get(batches, [read_thread])
-            if chunk is _END:
+            item = _get(detected, [detect_thread])
+            if item is _END:
                 break
             raise_pending()  # a Ctrl-C that Python swallowed during an import
             consume_thread.check()
+            chunk, found = item
             payloads = chunk if keep_frames else [None] * len(chunk)
-            emit(stages.track.push(chunk, stages.detect(chunk), payloads))
-        read_thread.check()
+            emit(stages.track.push(chunk, found, payloads))
+        detect_thread.check()
         emit(stages.track.flush())
         _put(ready, _END, stop)
         while consume_thread.is_alive():
@@ -312,7 +355,17 @@ def run_stages(
         close = getattr(source, "close", None)
         if close is not None:
             close()  # unblocks a reader waiting on ffmpeg
+        _wind_down(detect_thread)
         raise
+
+
+def _wind_down(thread: threading.Thread, seconds: float = STAGE_GRACE) -> None:
+    """Give a stopped stage the time to leave the call it is in (the detector's current
+    batch), so that the caller's clean-up and the interpreter's exit do not run under a
+    network still computing in the background. Bounded: a stage that hangs is left to die
+    with the process (it is a daemon)."""
+    if thread.is_alive() and thread is not threading.current_thread():
+        thread.join(timeout=seconds)
 
 
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:

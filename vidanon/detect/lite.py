@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
-from .tf_setup import cpu_threads
+from .tf_setup import network_threads
 from .tf_setup import quiet_native_stderr as _quiet_native_stderr
 
 
@@ -193,7 +193,7 @@ class LiteNet:
             if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
                 self._interpreters.pop(next(iter(self._interpreters)))
             with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
-                it = _interpreter_class()(model_content=self._blob, num_threads=cpu_threads())
+                it = _interpreter_class()(model_content=self._blob, num_threads=network_threads())
                 index = it.get_input_details()[0]["index"]
                 it.resize_tensor_input(index, list(shape))
                 it.allocate_tensors()
