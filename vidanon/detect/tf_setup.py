@@ -51,9 +51,6 @@ def network_threads() -> int:
     and the others spin meanwhile (on 2 cores, a 640x360 clip took 45% more CPU time with
     2 network threads than with 1, and longer). The int8 network's output does not depend
     on its thread count."""
-    override = os.environ.get("VIDANON_NET_THREADS", "")
-    if override.isdigit():
-        return int(override)
     return max(1, cpu_threads() - 1)
 
 
