@@ -78,7 +78,7 @@ def test_the_bar_clock_starts_with_the_first_frame(tmp_path, short_clip, monkeyp
 
     def slow_first_batch(*args, **kwargs):
         stages = build(*args, **kwargs)
-        prepare = stages.prepare  # run_stages calls the detectors through it
+        prepare = stages.prepare  # run_stages calls the detectors through it (see Stages.prepare)
 
         def warm_up_then_detect(frames):
             detect = prepare(frames)

@@ -162,7 +162,7 @@ def test_prepared_batches_and_thread_counts_give_the_same_detections(face_image,
     for threads in (1, 2):
         monkeypatch.setattr(lite, "network_threads", lambda threads=threads: threads)
         det = FaceDetector(threshold=0.4, low_threshold=0.1, every=2)
-        runs[threads] = [det(frames, first_index=1), det.prepare(frames, first_index=1)()]
+        runs[threads] = [det(frames, first_index=1), det.prepare(frames, first_index=1)()()]
     reference = runs[2][0]
     assert sum(len(d) for d in reference) > 0
     for got in (runs[2][1], *runs[1]):

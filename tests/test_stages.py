@@ -143,7 +143,8 @@ def test_run_stages_stops_everything_on_a_failure():
 
 def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
     """The reading thread prepares each batch (at most PREPARED alive at once), a detect
-    thread runs them in order, and the tracker gets their detections in order."""
+    thread runs the networks on them in order, the calling thread decodes them and tracks
+    in order."""
     import threading
 
     from vidanon import pipeline
@@ -159,22 +160,27 @@ def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
             alive[0] += 1
             most[0] = max(most[0], alive[0])
 
-        def detect():
+        def run():
             where.append(("detect", threading.current_thread().name, int(batch[0][0, 0, 0])))
             with lock:
                 alive[0] -= 1
-            return [_dets([0.1, 0.1, 0.2, 0.2], score=0.9 if b[0, 0, 0] % 2 else 0.1) for b in batch]
 
-        return detect
+            def finish():
+                where.append(("finish", threading.current_thread().name, int(batch[0][0, 0, 0])))
+                return [_dets([0.1, 0.1, 0.2, 0.2], score=0.9 if b[0, 0, 0] % 2 else 0.1) for b in batch]
+
+            return finish
+
+        return run
 
     stages = _stages(None, NoTracker(0.5))
     stages.prepare = prepare
     got = []
     pipeline.run_stages(iter(frames), stages, lambda i, f, d: got.append((i, int(f[0, 0, 0]), len(d))))
     assert got == [(i, i, i % 2) for i in range(20)]
-    assert [w[2] for w in where if w[0] == "prepare"] == [w[2] for w in where if w[0] == "detect"] == list(range(0, 20, 3))
-    assert {w[1] for w in where if w[0] == "prepare"} == {"vidanon-read"}
-    assert {w[1] for w in where if w[0] == "detect"} == {"vidanon-detect"}
+    for step, thread in (("prepare", "vidanon-read"), ("detect", "vidanon-detect"), ("finish", "MainThread")):
+        assert [w[2] for w in where if w[0] == step] == list(range(0, 20, 3))
+        assert {w[1] for w in where if w[0] == step} == {thread}
     assert most[0] <= pipeline.PREPARED
 
 

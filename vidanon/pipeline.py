@@ -164,6 +164,10 @@ def _get(q: queue.Queue, stages: list[_Stage], stop: threading.Event | None = No
                     return _END
 
 
+Finish = Callable[[], list[Detections]]  # the last step of a detection: decoding (see Stages.prepare)
+Run = Callable[[], Finish]  # the middle one: the networks
+
+
 @dataclass
 class Stages:
     """The detect, track and render stages for one video, as :func:`build_stages` makes them."""
@@ -174,10 +178,12 @@ class Stages:
     batch_size: int
     device: str
     people: bool
-    # ``detect`` in two steps, for :func:`run_stages`: a batch of frames -> a function of
-    # no arguments giving its detections. The first step (the network's input: resizing)
-    # runs in the reading thread, ahead of the network; None: all of it in the second.
-    prepare: Callable[[list[np.ndarray]], Callable[[], list[Detections]]] | None = None
+    # ``detect`` in three steps, for :func:`run_stages`: a batch of frames -> a function
+    # running the networks -> a function giving the detections. The first (the networks'
+    # inputs) runs in the reading thread, the second (the networks, the GIL mostly
+    # released) in the detect thread, the third (decoding, in Python) in the tracker's;
+    # None: all of ``detect`` in the detect thread.
+    prepare: Callable[[list[np.ndarray]], Run] | None = None
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
@@ -209,32 +215,41 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     position = [first_index]
     near = span_test(opts, info, margin=SPAN_MARGIN)
 
-    def prepare(frames: list[np.ndarray]) -> Callable[[], list[Detections]]:
+    def prepare(frames: list[np.ndarray]) -> Run:
         first = position[0]
         position[0] += len(frames)
         if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
-            return functools.partial(_no_detections, frames)
+            return functools.partial(_at_once, _no_detections, frames)
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
-        steps = [_prepared(detectors[t.name], batch, first) for t in targets]
-        return functools.partial(_detect_prepared, steps)
+        runs = [_prepared(detectors[t.name], batch, first) for t in targets]
+        return functools.partial(_run_all, runs)
 
     def detect(frames: list[np.ndarray]) -> list[Detections]:
-        return prepare(frames)()
+        return prepare(frames)()()
 
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare)
 
 
-def _prepared(detector: Detector, batch: np.ndarray, first: int) -> Callable[[], list[Detections]]:
-    """``detector`` on ``batch`` in two steps (see :attr:`Stages.prepare`): its own
-    ``prepare`` where it has one (the face detector), else all of it in the second."""
+def _prepared(detector: Detector, batch: np.ndarray, first: int) -> Run:
+    """``detector`` on ``batch`` in the steps of :attr:`Stages.prepare`: its own where it has
+    them (the face detector), else all of it in the networks' step."""
     prepare = getattr(detector, "prepare", None)
-    return prepare(batch, first) if prepare is not None else functools.partial(detector, batch, first)
+    return prepare(batch, first) if prepare is not None else functools.partial(_at_once, detector, batch, first)
 
 
-def _detect_prepared(steps: list[Callable[[], list[Detections]]]) -> list[Detections]:
-    found = [step() for step in steps]
+def _at_once(detect: Callable[..., list[Detections]], *args) -> Finish:
+    found = detect(*args)
+    return lambda: found
+
+
+def _run_all(runs: list[Run]) -> Finish:
+    return functools.partial(_finish_all, [run() for run in runs])
+
+
+def _finish_all(finishes: list[Finish]) -> list[Detections]:
+    found = [finish() for finish in finishes]
     return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
 
 
@@ -308,7 +323,7 @@ def run_stages(
     detected: queue.Queue = queue.Queue(maxsize=DETECT_AHEAD)
     ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
 
-    prepare = stages.prepare or (lambda chunk: functools.partial(stages.detect, chunk))
+    prepare = stages.prepare or (lambda chunk: functools.partial(_at_once, stages.detect, chunk))
 
     slots = threading.Semaphore(PREPARED)
 
@@ -324,11 +339,11 @@ def run_stages(
             if item is _END:
                 _put(detected, _END, stop)
                 return
-            chunk, detect = item
-            found = detect()
-            del item, detect  # its network inputs: freed before the next batch is prepared
+            chunk, run = item
+            finish = run()
+            del item, run  # its network inputs: freed before the next batch is prepared
             slots.release()
-            if not _put(detected, (chunk, found), stop):
+            if not _put(detected, (chunk, finish), stop):
                 return
 
     def consume_stage() -> None:
@@ -357,9 +372,9 @@ def run_stages(
                 break
             raise_pending()  # a Ctrl-C that Python swallowed during an import
             consume_thread.check()
-            chunk, found = item
+            chunk, finish = item
             payloads = chunk if keep_frames else [None] * len(chunk)
-            emit(stages.track.push(chunk, found, payloads))
+            emit(stages.track.push(chunk, finish(), payloads))
         detect_thread.check()
         emit(stages.track.flush())
         _put(ready, _END, stop)

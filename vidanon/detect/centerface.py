@@ -312,13 +312,15 @@ class FaceDetector:
     def __call__(self, frames: np.ndarray, first_index: int = 0) -> list[Detections]:
         """Detections for each frame of ``frames``; ``first_index`` is the number of the
         first one in its video (it decides which frames get the full pass)."""
-        return self.prepare(frames, first_index)()
+        return self.prepare(frames, first_index)()()
 
-    def prepare(self, frames: np.ndarray, first_index: int = 0) -> Callable[[], list[Detections]]:
-        """:meth:`__call__` in two steps: the network's inputs are made now (on a CPU, the
-        resizing takes about a quarter of the detector's time on a small frame), the network
-        runs when the function returned is called. The pipeline makes the inputs in its
-        reading thread, while the network works on the batch before."""
+    def prepare(self, frames: np.ndarray, first_index: int = 0) -> Callable[[], Callable[[], list[Detections]]]:
+        """:meth:`__call__` in three steps, which the pipeline runs in three threads: the
+        network's inputs are made now (on a CPU, the resizing takes about a quarter of the
+        detector's time on a small frame); the network runs when the function returned is
+        called, holding the GIL little; its cells are decoded into boxes, and the weak ones
+        looked at again (Python, a few network calls on small crops), when the function that
+        returns is called."""
         frames = as_batch(frames)
         n, height, width = frames.shape[:3]
         plan = self.plan(height, width)
@@ -327,13 +329,18 @@ class FaceDetector:
             groups.setdefault(plan.geometry(first_index + i), []).append(i)
         inputs = [(geo, members, self._input(frames[members] if len(members) < n else frames, geo))
                   for geo, members in groups.items()]  # fmt: skip
-        return functools.partial(self._detect_prepared, frames, inputs)
+        return functools.partial(self._run_network, frames, inputs)
 
-    def _detect_prepared(self, frames: np.ndarray, inputs: list[tuple[DetectGeometry, list[int], np.ndarray]]
-                         ) -> list[Detections]:  # fmt: skip
+    def _run_network(self, frames: np.ndarray, inputs: list[tuple[DetectGeometry, list[int], np.ndarray]]
+                     ) -> Callable[[], list[Detections]]:  # fmt: skip
+        found = [(geo, members, self._cells(x, geo)) for geo, members, x in inputs]
+        return functools.partial(self._decode, frames, found)
+
+    def _decode(self, frames: np.ndarray, found: list[tuple[DetectGeometry, list[int], tuple[np.ndarray, np.ndarray]]]
+                ) -> list[Detections]:  # fmt: skip
         out: list[Detections] = [Detections.empty()] * len(frames)
-        for geo, members, x in inputs:
-            for i, dets in zip(members, self._detect(x, geo)):
+        for geo, members, (cells, values) in found:
+            for i, dets in zip(members, self._boxes(cells, values, len(members), geo)):
                 out[i] = dets
         if self.verify:
             out = [self.second_look(frame, dets) for frame, dets in zip(frames, out)]
@@ -384,22 +391,24 @@ class FaceDetector:
         return replace(dets, scores=scores)
 
     def _input(self, frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
-        """What :meth:`_detect` takes for ``frames``: the network's input on a CPU; the
+        """What :meth:`_cells` takes for ``frames``: the network's input on a CPU; the
         frames themselves for the graph, which resizes them itself."""
         return frames if self.backend == "tf" else network_input(frames, geo)
 
-    def _detect(self, x: np.ndarray, geo: DetectGeometry) -> list[Detections]:
-        """Detections for each frame of ``x``, made by :meth:`_input`."""
+    def _cells(self, x: np.ndarray, geo: DetectGeometry) -> tuple[np.ndarray, np.ndarray]:
+        """The network on ``x`` (made by :meth:`_input`): its cells above the low threshold
+        (batch, row, column) and their values."""
         if self.backend != "tf":
-            cells, values = self._lite.cells(x, self.low_threshold)
-        else:
-            resized = np.array([geo.resized_h, geo.resized_w], np.int32)
-            padded = np.array([geo.padded_h, geo.padded_w], np.int32)
-            cells, values = self._graph[1](x, resized, padded, np.float32(self.low_threshold))
-            cells = cells.numpy()
-            values = values.numpy()
+            return self._lite.cells(x, self.low_threshold)
+        resized = np.array([geo.resized_h, geo.resized_w], np.int32)
+        padded = np.array([geo.padded_h, geo.padded_w], np.int32)
+        cells, values = self._graph[1](x, resized, padded, np.float32(self.low_threshold))
+        return cells.numpy(), values.numpy()
+
+    def _boxes(self, cells: np.ndarray, values: np.ndarray, n: int, geo: DetectGeometry) -> list[Detections]:
+        """The detections of each of ``n`` frames, from :meth:`_cells`."""
         out = []
-        for i in range(len(x)):
+        for i in range(n):
             sel = cells[:, 0] == i
             out.append(decode_centerface(cells[sel, 1:], values[sel], (geo.resized_h, geo.resized_w), self.nms_iou))
         return out

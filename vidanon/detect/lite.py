@@ -10,6 +10,7 @@ convert the model (the first run, or a damaged cache)."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,9 @@ class LiteNet:
     def __init__(self, blob: bytes) -> None:
         self._blob = blob
         self._interpreters: dict[tuple[int, ...], tuple] = {}
+        # The pipeline runs the full and half-size passes in one thread, the second looks in
+        # another: an interpreter per shape, each used by one thread, made under this lock.
+        self._lock = threading.Lock()
 
     @classmethod
     def cached(cls) -> "LiteNet | None":
@@ -189,18 +193,21 @@ class LiteNet:
     def _interpreter(self, shape: tuple[int, ...]):
         """An interpreter allocated for inputs of ``shape``: one per shape (a video with a
         full and a half-size pass alternates between two), so none is re-allocated per frame."""
-        if shape not in self._interpreters:
-            if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
-                self._interpreters.pop(next(iter(self._interpreters)))
-            with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
-                it = _interpreter_class()(model_content=self._blob, num_threads=network_threads())
-                index = it.get_input_details()[0]["index"]
-                it.resize_tensor_input(index, list(shape))
-                it.allocate_tensors()
-            # The converter names the outputs Identity, Identity_1, ... in the function's
-            # order (heat, scale, offset); checked at load against the graph.
-            outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
-            self._interpreters[shape] = (it, index, [d["index"] for d in outputs])
+        with self._lock:
+            return self._interpreters.get(shape) or self._new_interpreter(shape)
+
+    def _new_interpreter(self, shape: tuple[int, ...]):
+        if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
+            self._interpreters.pop(next(iter(self._interpreters)))
+        with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
+            it = _interpreter_class()(model_content=self._blob, num_threads=network_threads())
+            index = it.get_input_details()[0]["index"]
+            it.resize_tensor_input(index, list(shape))
+            it.allocate_tensors()
+        # The converter names the outputs Identity, Identity_1, ... in the function's
+        # order (heat, scale, offset); checked at load against the graph.
+        outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
+        self._interpreters[shape] = (it, index, [d["index"] for d in outputs])
         return self._interpreters[shape]
 
     def _run(self, x: np.ndarray) -> list[np.ndarray]:
