@@ -170,6 +170,33 @@ def test_prepared_batches_and_thread_counts_give_the_same_detections(face_image,
             assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
 
 
+def test_one_interpreter_called_from_two_threads_gives_each_its_own_answer():
+    """The pipeline's detect thread and its tracking thread (second looks) share the CPU
+    network; where both ask for the same input size, each call still gets its own answer."""
+    import threading
+
+    from vidanon.detect.lite import LiteNet
+    from vidanon.detect.models import model_path
+
+    net = LiteNet(model_path("centerface_int8").read_bytes())
+    rng = np.random.default_rng(1)
+    inputs = [rng.uniform(0, 255, (1, 64, 64, 3)).astype(np.float32) for _ in range(2)]
+    expected = [net._run(x)[0] for x in inputs]
+    wrong = []
+
+    def hammer(k):
+        for _ in range(40):
+            if not np.array_equal(net._run(inputs[k])[0], expected[k]):
+                wrong.append(k)
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
+
+
 def test_the_network_leaves_a_core_to_the_other_stages(monkeypatch):
     from vidanon.detect.tf_setup import network_threads
     from vidanon.env import THREADS_ENV

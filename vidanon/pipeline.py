@@ -16,8 +16,9 @@ replay of a tracks file), the compositor (:mod:`vidanon.render`) and a sink
 
 :func:`run_stages` runs four stages at once, joined by bounded queues so that memory
 stays flat whatever the clip's length: a reader thread decodes frames and groups them
-into batches; a detect thread runs the detectors on each batch; the calling thread runs
-the tracker on each frame; a consumer thread renders and writes. ffmpeg decodes and encodes in
+into batches and makes the networks' inputs; a detect thread runs the networks on each
+batch; the calling thread decodes their output and runs the tracker on each frame; a
+consumer thread renders and writes. ffmpeg decodes and encodes in
 processes of its own, and TensorFlow releases the GIL while it computes.
 """
 
@@ -309,14 +310,16 @@ def run_stages(
     """Run ``source`` through detect and track, and hand every frame's result to ``consume``
     as ``(index, frame, Detections)`` in order (``frame`` None unless ``keep_frames``).
 
-    The source is read in a thread of its own, the detectors run in a second one, the
-    tracker in the calling thread and ``consume`` in a third, so that decoding, detection,
-    tracking and rendering overlap: on a CPU the network and its resizing take about two
-    thirds of the detect-and-track time and the tracker the rest, in Python, which the
-    network (it releases the GIL) no longer waits for. The detectors still see the batches
-    one after the other in the video's order, and the tracker their detections in that
-    order, so the result is the same as in one thread. An exception in any of them stops
-    the others and is raised here.
+    The source is read, and the networks' inputs made (:attr:`Stages.prepare`), in a thread
+    of its own; the networks run in a second one; their output is decoded and tracked in
+    the calling thread, and ``consume`` runs in a third; so that decoding, resizing, the
+    networks, tracking and rendering overlap. On a 640x360 clip on 2 cores, the network
+    alone took half the calling thread's time, the resizing a fifth, both waited for by
+    the tracker; the network's thread holds the GIL little (the interpreter releases it),
+    so the Python stages are not slowed by it on crowded clips. Each network still sees
+    the batches one after the other in the video's order, and the tracker their
+    detections in that order, so the result is the same as in one thread. An exception in
+    any of them stops the others and is raised here.
     """
     stop = threading.Event()
     batches: queue.Queue = queue.Queue(maxsize=3)

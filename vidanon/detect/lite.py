@@ -133,7 +133,8 @@ class LiteNet:
         self._blob = blob
         self._interpreters: dict[tuple[int, ...], tuple] = {}
         # The pipeline runs the full and half-size passes in one thread, the second looks in
-        # another: an interpreter per shape, each used by one thread, made under this lock.
+        # another: interpreters are made under this lock, and each runs under its own (two
+        # shapes may be one: a tiny frame enlarged to the second looks' crop size).
         self._lock = threading.Lock()
 
     @classmethod
@@ -207,14 +208,15 @@ class LiteNet:
         # The converter names the outputs Identity, Identity_1, ... in the function's
         # order (heat, scale, offset); checked at load against the graph.
         outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
-        self._interpreters[shape] = (it, index, [d["index"] for d in outputs])
+        self._interpreters[shape] = (it, index, [d["index"] for d in outputs], threading.Lock())
         return self._interpreters[shape]
 
     def _run(self, x: np.ndarray) -> list[np.ndarray]:
-        it, index, outputs = self._interpreter(tuple(x.shape))
-        it.set_tensor(index, x)
-        it.invoke()
-        return [it.get_tensor(k) for k in outputs]
+        it, index, outputs, busy = self._interpreter(tuple(x.shape))
+        with busy:
+            it.set_tensor(index, x)
+            it.invoke()
+            return [it.get_tensor(k) for k in outputs]  # copies
 
     def cells(self, x: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
         """Above-``floor`` heatmap cells and their values for a batch ``x`` (N, H, W, 3) float32."""
