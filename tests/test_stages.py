@@ -209,6 +209,21 @@ def test_run_stages_raises_a_detector_failure_and_stops():
     assert source.closed and written == list(range(len(written))) and len(written) <= 9
 
 
+def test_run_stages_raises_the_sources_failure():
+    """A source that fails (a video with no decodable frame) is what run_stages raises,
+    not the silence of the stages after it."""
+    from vidanon.pipeline import run_stages
+    from vidanon.track.stage import NoTracker
+
+    def source():
+        raise ValueError("no decodable video frame")
+        yield
+
+    for _ in range(5):  # the stages stop in whichever order
+        with pytest.raises(ValueError, match="no decodable"):
+            run_stages(source(), _stages(lambda b: [Detections.empty() for _ in b], NoTracker(0.5)), print)
+
+
 def test_clip_tracks_pick_the_frame_or_both_neighbours():
     from vidanon.clip import ClipTracks
 

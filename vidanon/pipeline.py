@@ -156,10 +156,11 @@ def _get(q: queue.Queue, stages: list[_Stage], stop: threading.Event | None = No
         try:
             return q.get(timeout=0.1)
         except queue.Empty:
+            for stage in stages:  # a producer's failure first: it may be why everything stops
+                stage.check()
             if stop is not None and stop.is_set():
                 return _END
             for stage in stages:
-                stage.check()
                 if not stage.is_alive() and stage.error is None and q.empty():
                     # the producer ended without its end marker: it was stopped
                     return _END
@@ -378,6 +379,7 @@ def run_stages(
             chunk, finish = item
             payloads = chunk if keep_frames else [None] * len(chunk)
             emit(stages.track.push(chunk, finish(), payloads))
+        read_thread.check()
         detect_thread.check()
         emit(stages.track.flush())
         _put(ready, _END, stop)
