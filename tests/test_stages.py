@@ -147,7 +147,7 @@ def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
     in order."""
     import threading
 
-    from vidanon import pipeline
+    from vidanon import pipeline, runner
     from vidanon.track.stage import NoTracker
 
     frames = [np.full((4, 4, 3), i, np.uint8) for i in range(20)]
@@ -181,7 +181,7 @@ def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
     for step, thread in (("prepare", "vidanon-read"), ("detect", "vidanon-detect"), ("finish", "MainThread")):
         assert [w[2] for w in where if w[0] == step] == list(range(0, 20, 3))
         assert {w[1] for w in where if w[0] == step} == {thread}
-    assert most[0] <= pipeline.PREPARED
+    assert most[0] <= runner.PREPARED
 
 
 def test_run_stages_raises_a_detector_failure_and_stops():

@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import functools
 import os
-import queue
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -39,34 +37,25 @@ from .detect.tf_setup import TRIM_EVERY, compute_device, release_free_memory
 from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
-from .interrupt import raise_pending
 from .media.paths import OutputClaim, prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
 from .media.sidefile import check_side_file
 from .media.sink import EncodeSettings, FileSink, Stats
-from .media.source import FileSource, batched
+from .media.source import FileSource
 from .options import TARGETS, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
 from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
+from .runner import Finish, Run, at_once, run_stages
 from .targets import PEOPLE, PLATES, selected
 from .track import JointTracker, Part, ReplayTracker, ShotCuts, TracksRecorder, TrackStage, load_tracks  # noqa: F401 - load_tracks: API
 
-_END = object()
 # --start/--end: the detector and the tracker also see this many seconds on each side of
 # the span, so that a face is tracked (and its track confirmed) at the span's first frame
 # exactly as in a run over the whole video.
 SPAN_MARGIN = 1.0
-# Batches the detect stage may hand over ahead of the tracker.
-DETECT_AHEAD = 2
-# Batches prepared for the network (see Stages.prepare) at once: the one it runs on and the
-# next. Each holds its float network inputs (20 MB for 5 frames of 640x360 enlarged to
-# 960x540): with the reading queue's three more, a run took 110 MB more memory.
-PREPARED = 2
-# Seconds a stopped run waits for the detect stage to finish its current batch.
-STAGE_GRACE = 2.0
 
 
 @dataclass
@@ -107,67 +96,6 @@ def auto_batch_size(height: int, width: int, gpu: bool) -> int:
     if gpu:
         return int(np.clip(48e6 // pixels, 1, 32))
     return int(np.clip(1.2e6 // pixels, 1, 8))
-
-
-class _Stage(threading.Thread):
-    """A daemon thread whose exception is re-raised in the caller by :meth:`check`.
-
-    A failure also sets ``stop``, so that a thread blocked handing work to this one
-    (its queue full, nobody taking from it any more) gives up instead of waiting forever.
-    """
-
-    def __init__(self, target: Callable[[], None], name: str, stop: threading.Event) -> None:
-        super().__init__(name=name, daemon=True)
-        self._target_fn = target
-        self._stop_all = stop
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._target_fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            self.error = exc
-            self._stop_all.set()
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _acquire(slots: threading.Semaphore, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        if slots.acquire(timeout=0.1):
-            return True
-    return False
-
-
-def _get(q: queue.Queue, stages: list[_Stage], stop: threading.Event | None = None):
-    while True:
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            for stage in stages:  # a producer's failure first: it may be why everything stops
-                stage.check()
-            if stop is not None and stop.is_set():
-                return _END
-            for stage in stages:
-                if not stage.is_alive() and stage.error is None and q.empty():
-                    # the producer ended without its end marker: it was stopped
-                    return _END
-
-
-Finish = Callable[[], list[Detections]]  # the last step of a detection: decoding (see Stages.prepare)
-Run = Callable[[], Finish]  # the middle one: the networks
 
 
 @dataclass
@@ -221,7 +149,7 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         first = position[0]
         position[0] += len(frames)
         if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
-            return functools.partial(_at_once, _no_detections, frames)
+            return functools.partial(at_once, _no_detections, frames)
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
@@ -238,12 +166,7 @@ def _prepared(detector: Detector, batch: np.ndarray, first: int) -> Run:
     """``detector`` on ``batch`` in the steps of :attr:`Stages.prepare`: its own where it has
     them (the face detector), else all of it in the networks' step."""
     prepare = getattr(detector, "prepare", None)
-    return prepare(batch, first) if prepare is not None else functools.partial(_at_once, detector, batch, first)
-
-
-def _at_once(detect: Callable[..., list[Detections]], *args) -> Finish:
-    found = detect(*args)
-    return lambda: found
+    return prepare(batch, first) if prepare is not None else functools.partial(at_once, detector, batch, first)
 
 
 def _run_all(runs: list[Run]) -> Finish:
@@ -300,108 +223,6 @@ def build_render(opts: Options) -> Compositor:
 
 def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
     return [Detections.empty() for _ in frames]
-
-
-def run_stages(
-    source: Iterable[np.ndarray],
-    stages: Stages,
-    consume: Callable[[int, Any, Detections], None],
-    keep_frames: bool = True,
-) -> None:
-    """Run ``source`` through detect and track, and hand every frame's result to ``consume``
-    as ``(index, frame, Detections)`` in order (``frame`` None unless ``keep_frames``).
-
-    The source is read, and the networks' inputs made (:attr:`Stages.prepare`), in a thread
-    of its own; the networks run in a second one; their output is decoded and tracked in
-    the calling thread, and ``consume`` runs in a third; so that decoding, resizing, the
-    networks, tracking and rendering overlap. On a 640x360 clip on 2 cores, the network
-    alone took half the calling thread's time, the resizing a fifth, both waited for by
-    the tracker; the network's thread holds the GIL little (the interpreter releases it),
-    so the Python stages are not slowed by it on crowded clips. Each network still sees
-    the batches one after the other in the video's order, and the tracker their
-    detections in that order, so the result is the same as in one thread. An exception in
-    any of them stops the others and is raised here.
-    """
-    stop = threading.Event()
-    batches: queue.Queue = queue.Queue(maxsize=3)
-    detected: queue.Queue = queue.Queue(maxsize=DETECT_AHEAD)
-    ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
-
-    prepare = stages.prepare or (lambda chunk: functools.partial(_at_once, stages.detect, chunk))
-
-    slots = threading.Semaphore(PREPARED)
-
-    def read_stage() -> None:
-        for chunk in batched(source, stages.batch_size):
-            if not _acquire(slots, stop) or not _put(batches, (chunk, prepare(chunk)), stop):
-                return
-        _put(batches, _END, stop)
-
-    def detect_stage() -> None:
-        while True:
-            item = _get(batches, [read_thread], stop)
-            if item is _END:
-                _put(detected, _END, stop)
-                return
-            chunk, run = item
-            finish = run()
-            del item, run  # its network inputs: freed before the next batch is prepared
-            slots.release()
-            if not _put(detected, (chunk, finish), stop):
-                return
-
-    def consume_stage() -> None:
-        while True:
-            item = _get(ready, [], stop)
-            if item is _END:
-                return
-            consume(*item)
-
-    read_thread = _Stage(read_stage, "vidanon-read", stop)
-    detect_thread = _Stage(detect_stage, "vidanon-detect", stop)
-    consume_thread = _Stage(consume_stage, "vidanon-write", stop)
-    try:
-        for thread in (read_thread, detect_thread, consume_thread):
-            thread.start()
-
-        def emit(items) -> None:
-            for item in items:
-                if not _put(ready, item, stop):
-                    return
-                consume_thread.check()
-
-        while True:
-            item = _get(detected, [detect_thread])
-            if item is _END:
-                break
-            raise_pending()  # a Ctrl-C that Python swallowed during an import
-            consume_thread.check()
-            chunk, finish = item
-            payloads = chunk if keep_frames else [None] * len(chunk)
-            emit(stages.track.push(chunk, finish(), payloads))
-        read_thread.check()
-        detect_thread.check()
-        emit(stages.track.flush())
-        _put(ready, _END, stop)
-        while consume_thread.is_alive():
-            consume_thread.join(timeout=0.1)
-        consume_thread.check()
-    except BaseException:
-        stop.set()
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()  # unblocks a reader waiting on ffmpeg
-        _wind_down(detect_thread)
-        raise
-
-
-def _wind_down(thread: threading.Thread, seconds: float = STAGE_GRACE) -> None:
-    """Give a stopped stage the time to leave the call it is in (the detector's current
-    batch), so that the caller's clean-up and the interpreter's exit do not run under a
-    network still computing in the background. Bounded: a stage that hangs is left to die
-    with the process (it is a daemon)."""
-    if thread.is_alive() and thread is not threading.current_thread():
-        thread.join(timeout=seconds)
 
 
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
