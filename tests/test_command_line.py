@@ -78,14 +78,19 @@ def test_the_bar_clock_starts_with_the_first_frame(tmp_path, short_clip, monkeyp
 
     def slow_first_batch(*args, **kwargs):
         stages = build(*args, **kwargs)
-        detect = stages.detect
+        prepare = stages.prepare  # run_stages calls the detectors through it (see Stages.prepare)
 
         def warm_up_then_detect(frames):
-            if clock[0] == 1000.0:
-                clock[0] += 500.0  # the warm-up
-            return detect(frames)
+            detect = prepare(frames)
 
-        stages.detect = warm_up_then_detect
+            def run():
+                if clock[0] == 1000.0:
+                    clock[0] += 500.0  # the warm-up
+                return detect()
+
+            return run
+
+        stages.prepare = warm_up_then_detect
         return stages
 
     monkeypatch.setattr(pipeline, "build_stages", slow_first_batch)

@@ -151,6 +151,61 @@ def test_batch_of_many_equals_batch_of_one(detector, face_image):
         assert iou_matrix(a.boxes, b.boxes).max(axis=1).min() > 0.99
 
 
+def test_prepared_batches_and_thread_counts_give_the_same_detections(face_image, monkeypatch):
+    """The pipeline makes the network's input ahead (FaceDetector.prepare) and runs the int8
+    network on one thread per spare core: both give exactly what one call on every core
+    gives (boxes and scores to the bit), full passes, half-size passes and second looks."""
+    from vidanon.detect import lite
+
+    frames = np.stack([face_image, face_image[:, ::-1].copy(), face_image[::-1].copy()])
+    runs = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(lite, "network_threads", lambda threads=threads: threads)
+        det = FaceDetector(threshold=0.4, low_threshold=0.1, every=2)
+        runs[threads] = [det(frames, first_index=1), det.prepare(frames, first_index=1)()()]
+    reference = runs[2][0]
+    assert sum(len(d) for d in reference) > 0
+    for got in (runs[2][1], *runs[1]):
+        for a, b in zip(reference, got):
+            assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.scores, b.scores)
+
+
+def test_one_interpreter_called_from_two_threads_gives_each_its_own_answer():
+    """The pipeline's detect thread and its tracking thread (second looks) share the CPU
+    network; where both ask for the same input size, each call still gets its own answer."""
+    import threading
+
+    from vidanon.detect.lite import LiteNet
+    from vidanon.detect.models import model_path
+
+    net = LiteNet(model_path("centerface_int8").read_bytes())
+    rng = np.random.default_rng(1)
+    inputs = [rng.uniform(0, 255, (1, 64, 64, 3)).astype(np.float32) for _ in range(2)]
+    expected = [net._run(x)[0] for x in inputs]
+    wrong = []
+
+    def hammer(k):
+        for _ in range(40):
+            if not np.array_equal(net._run(inputs[k])[0], expected[k]):
+                wrong.append(k)
+
+    threads = [threading.Thread(target=hammer, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not wrong
+
+
+def test_the_network_leaves_a_core_to_the_other_stages(monkeypatch):
+    from vidanon.detect.tf_setup import network_threads
+    from vidanon.env import THREADS_ENV
+
+    for share, threads in (("1", 1), ("2", 1), ("4", 3)):
+        monkeypatch.setenv(THREADS_ENV, share)
+        assert network_threads() == threads
+
+
 def _real_frames(shared_dir) -> list[np.ndarray]:
     """Frames of people from the sample clip (in the repository) and, where ../shared/eval is
     beside the project, of its crowd, hikers and square clips (reduced to keep the test short)."""

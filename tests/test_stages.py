@@ -141,6 +141,89 @@ def test_run_stages_stops_everything_on_a_failure():
     assert source.closed
 
 
+def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
+    """The reading thread prepares each batch (at most PREPARED alive at once), a detect
+    thread runs the networks on them in order, the calling thread decodes them and tracks
+    in order."""
+    import threading
+
+    from vidanon import pipeline, runner
+    from vidanon.track.stage import NoTracker
+
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(20)]
+    where, alive, most = [], [0], [0]
+    lock = threading.Lock()
+
+    def prepare(batch):
+        where.append(("prepare", threading.current_thread().name, int(batch[0][0, 0, 0])))
+        with lock:
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+
+        def run():
+            where.append(("detect", threading.current_thread().name, int(batch[0][0, 0, 0])))
+            with lock:
+                alive[0] -= 1
+
+            def finish():
+                where.append(("finish", threading.current_thread().name, int(batch[0][0, 0, 0])))
+                return [_dets([0.1, 0.1, 0.2, 0.2], score=0.9 if b[0, 0, 0] % 2 else 0.1) for b in batch]
+
+            return finish
+
+        return run
+
+    stages = _stages(None, NoTracker(0.5))
+    stages.prepare = prepare
+    got = []
+    pipeline.run_stages(iter(frames), stages, lambda i, f, d: got.append((i, int(f[0, 0, 0]), len(d))))
+    assert got == [(i, i, i % 2) for i in range(20)]
+    for step, thread in (("prepare", "vidanon-read"), ("detect", "vidanon-detect"), ("finish", "MainThread")):
+        assert [w[2] for w in where if w[0] == step] == list(range(0, 20, 3))
+        assert {w[1] for w in where if w[0] == step} == {thread}
+    assert most[0] <= runner.PREPARED
+
+
+def test_run_stages_raises_a_detector_failure_and_stops():
+    from vidanon.pipeline import run_stages
+    from vidanon.track.stage import NoTracker
+
+    class Source:
+        closed = False
+
+        def __iter__(self):
+            for i in range(10_000):
+                yield np.full((4, 4, 3), i % 256, np.uint8)
+
+        def close(self):
+            self.closed = True
+
+    def detect(batch):
+        if batch[0][0, 0, 0] >= 9:
+            raise MemoryError("out of memory in the network")
+        return [Detections.empty() for _ in batch]
+
+    source, written = Source(), []
+    with pytest.raises(MemoryError, match="network"):
+        run_stages(source, _stages(detect, NoTracker(0.5)), lambda i, f, d: written.append(i))
+    assert source.closed and written == list(range(len(written))) and len(written) <= 9
+
+
+def test_run_stages_raises_the_sources_failure():
+    """A source that fails (a video with no decodable frame) is what run_stages raises,
+    not the silence of the stages after it."""
+    from vidanon.pipeline import run_stages
+    from vidanon.track.stage import NoTracker
+
+    def source():
+        raise ValueError("no decodable video frame")
+        yield
+
+    for _ in range(5):  # the stages stop in whichever order
+        with pytest.raises(ValueError, match="no decodable"):
+            run_stages(source(), _stages(lambda b: [Detections.empty() for _ in b], NoTracker(0.5)), print)
+
+
 def test_clip_tracks_pick_the_frame_or_both_neighbours():
     from vidanon.clip import ClipTracks
 

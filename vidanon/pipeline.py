@@ -14,10 +14,11 @@ replay of a tracks file), the compositor (:mod:`vidanon.render`) and a sink
 * :mod:`vidanon.clip` (moviepy): a clip source, detect and track into a list of
   Detections; moviepy then pulls each frame through the render stage.
 
-:func:`run_stages` runs three stages at once, joined by bounded queues so that memory
+:func:`run_stages` runs four stages at once, joined by bounded queues so that memory
 stays flat whatever the clip's length: a reader thread decodes frames and groups them
-into batches; the calling thread runs the detectors on each batch and the tracker on
-each frame; a consumer thread renders and writes. ffmpeg decodes and encodes in
+into batches and makes the networks' inputs; a detect thread runs the networks on each
+batch; the calling thread decodes their output and runs the tracker on each frame; a
+consumer thread renders and writes. ffmpeg decodes and encodes in
 processes of its own, and TensorFlow releases the GIL while it computes.
 """
 
@@ -25,11 +26,9 @@ from __future__ import annotations
 
 import functools
 import os
-import queue
-import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -38,22 +37,21 @@ from .detect.tf_setup import TRIM_EVERY, compute_device, release_free_memory
 from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
-from .interrupt import raise_pending
 from .media.paths import OutputClaim, prepare_output
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
 from .media.sidefile import check_side_file
 from .media.sink import EncodeSettings, FileSink, Stats
-from .media.source import FileSource, batched
+from .media.source import FileSource
 from .options import TARGETS, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
 from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
+from .runner import Finish, Run, at_once, run_stages
 from .targets import PEOPLE, PLATES, selected
 from .track import JointTracker, Part, ReplayTracker, ShotCuts, TracksRecorder, TrackStage, load_tracks  # noqa: F401 - load_tracks: API
 
-_END = object()
 # --start/--end: the detector and the tracker also see this many seconds on each side of
 # the span, so that a face is tracked (and its track confirmed) at the span's first frame
 # exactly as in a run over the whole video.
@@ -100,55 +98,6 @@ def auto_batch_size(height: int, width: int, gpu: bool) -> int:
     return int(np.clip(1.2e6 // pixels, 1, 8))
 
 
-class _Stage(threading.Thread):
-    """A daemon thread whose exception is re-raised in the caller by :meth:`check`.
-
-    A failure also sets ``stop``, so that a thread blocked handing work to this one
-    (its queue full, nobody taking from it any more) gives up instead of waiting forever.
-    """
-
-    def __init__(self, target: Callable[[], None], name: str, stop: threading.Event) -> None:
-        super().__init__(name=name, daemon=True)
-        self._target_fn = target
-        self._stop_all = stop
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._target_fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            self.error = exc
-            self._stop_all.set()
-
-    def check(self) -> None:
-        if self.error is not None:
-            raise self.error
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _get(q: queue.Queue, stages: list[_Stage], stop: threading.Event | None = None):
-    while True:
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if stop is not None and stop.is_set():
-                return _END
-            for stage in stages:
-                stage.check()
-                if not stage.is_alive() and stage.error is None and q.empty():
-                    # the producer ended without its end marker: it was stopped
-                    return _END
-
-
 @dataclass
 class Stages:
     """The detect, track and render stages for one video, as :func:`build_stages` makes them."""
@@ -159,6 +108,12 @@ class Stages:
     batch_size: int
     device: str
     people: bool
+    # ``detect`` in three steps, for :func:`run_stages`: a batch of frames -> a function
+    # running the networks -> a function giving the detections. The first (the networks'
+    # inputs) runs in the reading thread, the second (the networks, the GIL mostly
+    # released) in the detect thread, the third (decoding, in Python) in the tracker's;
+    # None: all of ``detect`` in the detect thread.
+    prepare: Callable[[list[np.ndarray]], Run] | None = None
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
@@ -190,18 +145,37 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     position = [first_index]
     near = span_test(opts, info, margin=SPAN_MARGIN)
 
-    def detect(frames: list[np.ndarray]) -> list[Detections]:
+    def prepare(frames: list[np.ndarray]) -> Run:
+        first = position[0]
+        position[0] += len(frames)
         if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
-            position[0] += len(frames)
-            return _no_detections(frames)
+            return functools.partial(at_once, _no_detections, frames)
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
-        found = [detectors[t.name](batch, position[0]) for t in targets]
-        position[0] += len(frames)
-        return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
+        runs = [_prepared(detectors[t.name], batch, first) for t in targets]
+        return functools.partial(_run_all, runs)
 
-    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people)
+    def detect(frames: list[np.ndarray]) -> list[Detections]:
+        return prepare(frames)()()
+
+    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare)
+
+
+def _prepared(detector: Detector, batch: np.ndarray, first: int) -> Run:
+    """``detector`` on ``batch`` in the steps of :attr:`Stages.prepare`: its own where it has
+    them (the face detector), else all of it in the networks' step."""
+    prepare = getattr(detector, "prepare", None)
+    return prepare(batch, first) if prepare is not None else functools.partial(at_once, detector, batch, first)
+
+
+def _run_all(runs: list[Run]) -> Finish:
+    return functools.partial(_finish_all, [run() for run in runs])
+
+
+def _finish_all(finishes: list[Finish]) -> list[Detections]:
+    found = [finish() for finish in finishes]
+    return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
 
 
 def span_test(opts: Options, info: VideoInfo | None, margin: float = 0.0) -> Callable[[Any], bool]:
@@ -249,70 +223,6 @@ def build_render(opts: Options) -> Compositor:
 
 def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
     return [Detections.empty() for _ in frames]
-
-
-def run_stages(
-    source: Iterable[np.ndarray],
-    stages: Stages,
-    consume: Callable[[int, Any, Detections], None],
-    keep_frames: bool = True,
-) -> None:
-    """Run ``source`` through detect and track, and hand every frame's result to ``consume``
-    as ``(index, frame, Detections)`` in order (``frame`` None unless ``keep_frames``).
-
-    The source is read in a thread of its own, and ``consume`` runs in another, so that
-    decoding, detection and rendering overlap; an exception in any of them stops the
-    others and is raised here.
-    """
-    stop = threading.Event()
-    batches: queue.Queue = queue.Queue(maxsize=3)
-    ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
-
-    def read_stage() -> None:
-        for chunk in batched(source, stages.batch_size):
-            if not _put(batches, chunk, stop):
-                return
-        _put(batches, _END, stop)
-
-    def consume_stage() -> None:
-        while True:
-            item = _get(ready, [], stop)
-            if item is _END:
-                return
-            consume(*item)
-
-    read_thread = _Stage(read_stage, "vidanon-read", stop)
-    consume_thread = _Stage(consume_stage, "vidanon-write", stop)
-    try:
-        read_thread.start()
-        consume_thread.start()
-
-        def emit(items) -> None:
-            for item in items:
-                if not _put(ready, item, stop):
-                    return
-                consume_thread.check()
-
-        while True:
-            chunk = _get(batches, [read_thread])
-            if chunk is _END:
-                break
-            raise_pending()  # a Ctrl-C that Python swallowed during an import
-            consume_thread.check()
-            payloads = chunk if keep_frames else [None] * len(chunk)
-            emit(stages.track.push(chunk, stages.detect(chunk), payloads))
-        read_thread.check()
-        emit(stages.track.flush())
-        _put(ready, _END, stop)
-        while consume_thread.is_alive():
-            consume_thread.join(timeout=0.1)
-        consume_thread.check()
-    except BaseException:
-        stop.set()
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()  # unblocks a reader waiting on ffmpeg
-        raise
 
 
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:

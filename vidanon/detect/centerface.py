@@ -11,8 +11,10 @@ where they are decoded into boxes and thinned by non-maximum suppression."""
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
+from typing import Callable
 
 import numpy as np
 
@@ -310,15 +312,35 @@ class FaceDetector:
     def __call__(self, frames: np.ndarray, first_index: int = 0) -> list[Detections]:
         """Detections for each frame of ``frames``; ``first_index`` is the number of the
         first one in its video (it decides which frames get the full pass)."""
+        return self.prepare(frames, first_index)()()
+
+    def prepare(self, frames: np.ndarray, first_index: int = 0) -> Callable[[], Callable[[], list[Detections]]]:
+        """:meth:`__call__` in three steps, which the pipeline runs in three threads: the
+        network's inputs are made now (on a CPU, the resizing takes about a quarter of the
+        detector's time on a small frame); the network runs when the function returned is
+        called, holding the GIL little; its cells are decoded into boxes, and the weak ones
+        looked at again (Python, a few network calls on small crops), when the function that
+        returns is called."""
         frames = as_batch(frames)
         n, height, width = frames.shape[:3]
         plan = self.plan(height, width)
         groups: dict[DetectGeometry, list[int]] = {}
         for i in range(n):
             groups.setdefault(plan.geometry(first_index + i), []).append(i)
-        out: list[Detections] = [Detections.empty()] * n
-        for geo, members in groups.items():
-            for i, dets in zip(members, self._detect(frames[members] if len(members) < n else frames, geo)):
+        inputs = [(geo, members, self._input(frames[members] if len(members) < n else frames, geo))
+                  for geo, members in groups.items()]  # fmt: skip
+        return functools.partial(self._run_network, frames, inputs)
+
+    def _run_network(self, frames: np.ndarray, inputs: list[tuple[DetectGeometry, list[int], np.ndarray]]
+                     ) -> Callable[[], list[Detections]]:  # fmt: skip
+        found = [(geo, members, self._cells(x, geo)) for geo, members, x in inputs]
+        return functools.partial(self._decode, frames, found)
+
+    def _decode(self, frames: np.ndarray, found: list[tuple[DetectGeometry, list[int], tuple[np.ndarray, np.ndarray]]]
+                ) -> list[Detections]:  # fmt: skip
+        out: list[Detections] = [Detections.empty()] * len(frames)
+        for geo, members, (cells, values) in found:
+            for i, dets in zip(members, self._boxes(cells, values, len(members), geo)):
                 out[i] = dets
         if self.verify:
             out = [self.second_look(frame, dets) for frame, dets in zip(frames, out)]
@@ -368,17 +390,25 @@ class FaceDetector:
             scores[i] = max(best, own) if best >= VERIFY_MIN else min(own, UNVERIFIED_SCORE)
         return replace(dets, scores=scores)
 
-    def _detect(self, frames: np.ndarray, geo: DetectGeometry) -> list[Detections]:
+    def _input(self, frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
+        """What :meth:`_cells` takes for ``frames``: the network's input on a CPU; the
+        frames themselves for the graph, which resizes them itself."""
+        return frames if self.backend == "tf" else network_input(frames, geo)
+
+    def _cells(self, x: np.ndarray, geo: DetectGeometry) -> tuple[np.ndarray, np.ndarray]:
+        """The network on ``x`` (made by :meth:`_input`): its cells above the low threshold
+        (batch, row, column) and their values."""
+        if self.backend != "tf":
+            return self._lite.cells(x, self.low_threshold)
         resized = np.array([geo.resized_h, geo.resized_w], np.int32)
         padded = np.array([geo.padded_h, geo.padded_w], np.int32)
-        if self.backend != "tf":
-            cells, values = self._lite.cells(network_input(frames, geo), self.low_threshold)
-        else:
-            cells, values = self._graph[1](frames, resized, padded, np.float32(self.low_threshold))
-            cells = cells.numpy()
-            values = values.numpy()
+        cells, values = self._graph[1](x, resized, padded, np.float32(self.low_threshold))
+        return cells.numpy(), values.numpy()
+
+    def _boxes(self, cells: np.ndarray, values: np.ndarray, n: int, geo: DetectGeometry) -> list[Detections]:
+        """The detections of each of ``n`` frames, from :meth:`_cells`."""
         out = []
-        for i in range(len(frames)):
+        for i in range(n):
             sel = cells[:, 0] == i
             out.append(decode_centerface(cells[sel, 1:], values[sel], (geo.resized_h, geo.resized_w), self.nms_iou))
         return out

@@ -10,12 +10,13 @@ convert the model (the first run, or a damaged cache)."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelError
-from .tf_setup import cpu_threads
+from .tf_setup import network_threads
 from .tf_setup import quiet_native_stderr as _quiet_native_stderr
 
 
@@ -131,6 +132,10 @@ class LiteNet:
     def __init__(self, blob: bytes) -> None:
         self._blob = blob
         self._interpreters: dict[tuple[int, ...], tuple] = {}
+        # The pipeline runs the full and half-size passes in one thread, the second looks in
+        # another: interpreters are made under this lock, and each runs under its own (two
+        # shapes may be one: a tiny frame enlarged to the second looks' crop size).
+        self._lock = threading.Lock()
 
     @classmethod
     def cached(cls) -> "LiteNet | None":
@@ -189,25 +194,29 @@ class LiteNet:
     def _interpreter(self, shape: tuple[int, ...]):
         """An interpreter allocated for inputs of ``shape``: one per shape (a video with a
         full and a half-size pass alternates between two), so none is re-allocated per frame."""
-        if shape not in self._interpreters:
-            if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
-                self._interpreters.pop(next(iter(self._interpreters)))
-            with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
-                it = _interpreter_class()(model_content=self._blob, num_threads=cpu_threads())
-                index = it.get_input_details()[0]["index"]
-                it.resize_tensor_input(index, list(shape))
-                it.allocate_tensors()
-            # The converter names the outputs Identity, Identity_1, ... in the function's
-            # order (heat, scale, offset); checked at load against the graph.
-            outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
-            self._interpreters[shape] = (it, index, [d["index"] for d in outputs])
+        with self._lock:
+            return self._interpreters.get(shape) or self._new_interpreter(shape)
+
+    def _new_interpreter(self, shape: tuple[int, ...]):
+        if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
+            self._interpreters.pop(next(iter(self._interpreters)))
+        with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
+            it = _interpreter_class()(model_content=self._blob, num_threads=network_threads())
+            index = it.get_input_details()[0]["index"]
+            it.resize_tensor_input(index, list(shape))
+            it.allocate_tensors()
+        # The converter names the outputs Identity, Identity_1, ... in the function's
+        # order (heat, scale, offset); checked at load against the graph.
+        outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
+        self._interpreters[shape] = (it, index, [d["index"] for d in outputs], threading.Lock())
         return self._interpreters[shape]
 
     def _run(self, x: np.ndarray) -> list[np.ndarray]:
-        it, index, outputs = self._interpreter(tuple(x.shape))
-        it.set_tensor(index, x)
-        it.invoke()
-        return [it.get_tensor(k) for k in outputs]
+        it, index, outputs, busy = self._interpreter(tuple(x.shape))
+        with busy:
+            it.set_tensor(index, x)
+            it.invoke()
+            return [it.get_tensor(k) for k in outputs]  # copies
 
     def cells(self, x: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
         """Above-``floor`` heatmap cells and their values for a batch ``x`` (N, H, W, 3) float32."""

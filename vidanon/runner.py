@@ -1,0 +1,198 @@
+"""How :mod:`vidanon.pipeline`'s stages run at once: :func:`run_stages` and its threads,
+joined by bounded queues so that memory stays flat whatever the clip's length."""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import numpy as np
+
+from .detections import Detections
+from .interrupt import raise_pending
+from .media.source import batched
+
+if TYPE_CHECKING:
+    from .pipeline import Stages
+
+_END = object()
+# Batches the detect stage may hand over ahead of the tracker.
+DETECT_AHEAD = 2
+# Batches prepared for the network (see Stages.prepare) at once: the one it runs on and the
+# next. Each holds its float network inputs (20 MB for 5 frames of 640x360 enlarged to
+# 960x540): with the reading queue's three more, a run took 110 MB more memory.
+PREPARED = 2
+# Seconds a stopped run waits for the detect stage to finish its current batch.
+STAGE_GRACE = 2.0
+
+
+class _Stage(threading.Thread):
+    """A daemon thread whose exception is re-raised in the caller by :meth:`check`.
+
+    A failure also sets ``stop``, so that a thread blocked handing work to this one
+    (its queue full, nobody taking from it any more) gives up instead of waiting forever.
+    """
+
+    def __init__(self, target: Callable[[], None], name: str, stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self._stop_all = stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.error = exc
+            self._stop_all.set()
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _acquire(slots: threading.Semaphore, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        if slots.acquire(timeout=0.1):
+            return True
+    return False
+
+
+def _get(q: queue.Queue, stages: list[_Stage], stop: threading.Event | None = None):
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            for stage in stages:  # a producer's failure first: it may be why everything stops
+                stage.check()
+            if stop is not None and stop.is_set():
+                return _END
+            for stage in stages:
+                if not stage.is_alive() and stage.error is None and q.empty():
+                    # the producer ended without its end marker: it was stopped
+                    return _END
+
+
+Finish = Callable[[], list[Detections]]  # the last step of a detection: decoding (see Stages.prepare)
+Run = Callable[[], Finish]  # the middle one: the networks
+
+
+def at_once(detect: Callable[..., list[Detections]], *args) -> Finish:
+    """``detect(*args)`` now, as the networks' step of :attr:`~vidanon.pipeline.Stages.prepare`
+    (a detector without steps of its own)."""
+    found = detect(*args)
+    return lambda: found
+
+
+def run_stages(
+    source: Iterable[np.ndarray],
+    stages: Stages,
+    consume: Callable[[int, Any, Detections], None],
+    keep_frames: bool = True,
+) -> None:
+    """Run ``source`` through detect and track, and hand every frame's result to ``consume``
+    as ``(index, frame, Detections)`` in order (``frame`` None unless ``keep_frames``).
+
+    The source is read, and the networks' inputs made (:attr:`Stages.prepare`), in a thread
+    of its own; the networks run in a second one; their output is decoded and tracked in
+    the calling thread, and ``consume`` runs in a third; so that decoding, resizing, the
+    networks, tracking and rendering overlap. On a 640x360 clip on 2 cores, the network
+    alone took half the calling thread's time, the resizing a fifth, both waited for by
+    the tracker; the network's thread holds the GIL little (the interpreter releases it),
+    so the Python stages are not slowed by it on crowded clips. Each network still sees
+    the batches one after the other in the video's order, and the tracker their
+    detections in that order, so the result is the same as in one thread. An exception in
+    any of them stops the others and is raised here.
+    """
+    stop = threading.Event()
+    batches: queue.Queue = queue.Queue(maxsize=3)
+    detected: queue.Queue = queue.Queue(maxsize=DETECT_AHEAD)
+    ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
+
+    prepare = stages.prepare or (lambda chunk: functools.partial(at_once, stages.detect, chunk))
+
+    slots = threading.Semaphore(PREPARED)
+
+    def read_stage() -> None:
+        for chunk in batched(source, stages.batch_size):
+            if not _acquire(slots, stop) or not _put(batches, (chunk, prepare(chunk)), stop):
+                return
+        _put(batches, _END, stop)
+
+    def detect_stage() -> None:
+        while True:
+            item = _get(batches, [read_thread], stop)
+            if item is _END:
+                _put(detected, _END, stop)
+                return
+            chunk, run = item
+            finish = run()
+            del item, run  # its network inputs: freed before the next batch is prepared
+            slots.release()
+            if not _put(detected, (chunk, finish), stop):
+                return
+
+    def consume_stage() -> None:
+        while True:
+            item = _get(ready, [], stop)
+            if item is _END:
+                return
+            consume(*item)
+
+    read_thread = _Stage(read_stage, "vidanon-read", stop)
+    detect_thread = _Stage(detect_stage, "vidanon-detect", stop)
+    consume_thread = _Stage(consume_stage, "vidanon-write", stop)
+    try:
+        for thread in (read_thread, detect_thread, consume_thread):
+            thread.start()
+
+        def emit(items) -> None:
+            for item in items:
+                if not _put(ready, item, stop):
+                    return
+                consume_thread.check()
+
+        while True:
+            item = _get(detected, [detect_thread])
+            if item is _END:
+                break
+            raise_pending()  # a Ctrl-C that Python swallowed during an import
+            consume_thread.check()
+            chunk, finish = item
+            payloads = chunk if keep_frames else [None] * len(chunk)
+            emit(stages.track.push(chunk, finish(), payloads))
+        read_thread.check()
+        detect_thread.check()
+        emit(stages.track.flush())
+        _put(ready, _END, stop)
+        while consume_thread.is_alive():
+            consume_thread.join(timeout=0.1)
+        consume_thread.check()
+    except BaseException:
+        stop.set()
+        close = getattr(source, "close", None)
+        if close is not None:
+            close()  # unblocks a reader waiting on ffmpeg
+        _wind_down(detect_thread)
+        raise
+
+
+def _wind_down(thread: threading.Thread, seconds: float = STAGE_GRACE) -> None:
+    """Give a stopped stage the time to leave the call it is in (the detector's current
+    batch), so that the caller's clean-up and the interpreter's exit do not run under a
+    network still computing in the background. Bounded: a stage that hangs is left to die
+    with the process (it is a daemon)."""
+    if thread.is_alive() and thread is not threading.current_thread():
+        thread.join(timeout=seconds)
