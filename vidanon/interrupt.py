@@ -48,14 +48,17 @@ def raise_pending() -> None:
 
 def cause(exc: BaseException) -> Interrupted | None:
     """The :class:`Interrupted` behind ``exc``, if any: a C extension being imported when the
-    signal came (numpy, TensorFlow) turns it into an ImportError whose cause it is."""
+    signal came (numpy, TensorFlow) turns it into an ImportError whose cause it is, or, where
+    the extension's own import code replaced it (numpy's C core: "PyCapsule_Import could not
+    import module datetime"), into an error that no longer carries it; a signal received
+    before the error is then its cause."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         if isinstance(exc, Interrupted):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
-    return None
+    return Interrupted(_pending[-1]) if _pending else None
 
 
 def install() -> None:
