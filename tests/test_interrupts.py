@@ -179,7 +179,6 @@ def test_ctrl_c_while_the_review_sheet_is_drawn_says_the_video_was_written(tmp_p
 def test_ctrl_c_inside_a_c_extension_import_is_still_an_interrupt():
     """numpy's and TensorFlow's C extensions turn an exception raised while they load into an
     ImportError; the CLI finds the Ctrl-C behind it (one line, exit 130, not "internal error")."""
-    from vidanon import cli
     from vidanon.interrupt import Interrupted
 
     def broken_import(*_args, **_kwargs):
@@ -188,12 +187,21 @@ def test_ctrl_c_inside_a_c_extension_import_is_still_an_interrupt():
         except Interrupted as exc:
             raise ImportError("PyCapsule_Import could not import module \"datetime\"") from exc
 
+    assert main_with_run(broken_import) == 130
+
+
+def main_with_run(run) -> int:
+    """``vidanon.cli.main`` with ``run`` in place of the run itself; the signal handlers it
+    installs and any signal it recorded are put back afterwards."""
+    from vidanon import cli, interrupt
+
     original, handlers = cli._run, {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    cli._run = broken_import
+    cli._run = run
     try:
-        assert cli.main(["in.mp4", "out.mp4"]) == 130
+        return cli.main(["in.mp4", "out.mp4"])
     finally:
         cli._run = original
+        interrupt._pending.clear()
         for s, handler in handlers.items():  # cli.main installed its own
             signal.signal(s, handler)
 
@@ -246,19 +254,11 @@ def test_ctrl_c_lost_inside_a_c_extension_import_is_still_an_interrupt(capsys):
     own that no longer carries it (seen once in 60 runs: "PyCapsule_Import could not import
     module datetime"); the signal received before the error is then its cause: one line,
     exit 130, not "internal error"."""
-    from vidanon import cli, interrupt
+    from vidanon import interrupt
 
     def broken_import(*_args, **_kwargs):
         interrupt._pending.append(signal.SIGINT)  # what the handler records before raising
         raise ImportError("PyCapsule_Import could not import module \"datetime\"") from None
 
-    original, handlers = cli._run, {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    cli._run = broken_import
-    try:
-        assert cli.main(["in.mp4", "out.mp4"]) == 130
-    finally:
-        cli._run = original
-        interrupt._pending.clear()
-        for s, handler in handlers.items():  # cli.main installed its own
-            signal.signal(s, handler)
+    assert main_with_run(broken_import) == 130
     assert capsys.readouterr().err.strip().splitlines() == ["vidanon: interrupted; no output was written"]
