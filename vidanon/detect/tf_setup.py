@@ -46,7 +46,7 @@ def network_threads() -> int:
     """Threads for the face network on a CPU (LiteRT's XNNPACK kernels): this process's
     share of the cores less one. The network runs in a stage of its own while the tracker,
     the renderer and ffmpeg's decoder and encoder work on the other frames
-    (:func:`vidanon.pipeline.run_stages`), and XNNPACK's workers spin while they wait for
+    (:func:`vidanon.runner.run_stages`), and XNNPACK's workers spin while they wait for
     each other: with as many network threads as cores, each is preempted by that other work
     and the others spin meanwhile (on 2 cores, a 640x360 clip took 45% more CPU time with
     2 network threads than with 1, and longer). The int8 network's output does not depend

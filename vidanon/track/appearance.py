@@ -53,13 +53,7 @@ class Appearance:
             patches = flat[ys[:, :, None] * w + xs[:, None, :]]
         else:
             patches = image[ys[:, :, None], xs[:, None, :]]
-        if patches.ndim == 4:  # the channels' mean, added in turn (what .mean(axis=3) adds, faster)
-            grey = patches[..., 0].astype(np.float32)
-            for c in range(1, patches.shape[3]):
-                grey += patches[..., c]
-            grey /= np.float32(patches.shape[3])
-        else:
-            grey = patches.astype(np.float32)
+        grey = Appearance.grey(patches) if patches.ndim == 4 else patches.astype(np.float32)
         # each cell's mean of its 2 x 2 samples, added in the order .mean(axis=(2, 4)) adds
         # them (the same numbers, several times faster than the two-axis reduction)
         cells = grey.reshape(len(boxes), Appearance.SIZE, 2, Appearance.SIZE, 2)
@@ -69,15 +63,16 @@ class Appearance:
 
     @staticmethod
     def grey(image: np.ndarray) -> np.ndarray:
-        """The image's grey levels as :meth:`sample` computes them (the channels' mean, added in
-        the same order): sampling this instead of the colour image gives the same numbers,
-        three times fewer samples gathered (a frame compared with many faces)."""
+        """The image's grey levels: the channels' mean, added in turn (what .mean(axis=-1)
+        adds, faster). :meth:`sample` takes it of the pixels it gathers, so sampling the
+        grey frame instead of the colour one gives the same numbers, three times fewer
+        samples gathered (a frame compared with many faces)."""
         if image.ndim == 2:
             return image
         grey = image[..., 0].astype(np.float32)
-        for c in range(1, image.shape[2]):
+        for c in range(1, image.shape[-1]):
             grey += image[..., c]
-        grey /= np.float32(image.shape[2])
+        grey /= np.float32(image.shape[-1])
         return grey
 
     @staticmethod
@@ -124,7 +119,7 @@ class Appearance:
         grey = cls.sample(image, boxes)
         whole = cls._centred(grey.reshape(len(boxes), -1))
         halves = [cls._centred(grey[(slice(None), *part)].reshape(len(boxes), -1)) for part in cls.HALVES]
-        best_boxes, at = [], []
+        at = []  # the faces with boxes inside the image
         for k, look in enumerate(looks):
             if not counts[k]:
                 continue
@@ -135,12 +130,12 @@ class Appearance:
                 likeness = max(likeness, float(cls._correlate(halves[cls.HALVES.index(part)], rows, ref).max()))
             best = int(np.argmax(scores))
             out[k] = (likeness, float(scores[best]), boxes[rows][best])
-            best_boxes.append(boxes[rows][best])
             at.append(k)
         # the other sizes at each face's best shift
         scales = np.array([s for s in cls.SCALES if s != 1.0])
         sized = []
-        for k, box in zip(at, best_boxes):
+        for k in at:
+            box = out[k][2]
             bh, bw = around[k, 2] - around[k, 0], around[k, 3] - around[k, 1]
             y, x = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
             s = np.stack([y - bh * scales / 2, x - bw * scales / 2, y + bh * scales / 2, x + bw * scales / 2], axis=1)

@@ -329,13 +329,13 @@ class SortTracker:
             lost.append((track, missed, coasting, followable, look))
         self.tracks = alive
         # the lost faces that can be compared, against the frame's grey levels, all at once
-        compared = [entry for entry in lost if entry[4] is not None]
+        compared = [(track, look) for track, _, _, _, look in lost if look is not None]
+        results = iter(())
         if compared:
-            results = Appearance.compare_many(Appearance.grey(image), [entry[4] for entry in compared],
-                                              np.array([entry[0].box() for entry in compared]))  # fmt: skip
-            comparison = {id(entry[0]): result for entry, result in zip(compared, results)}
+            looks, around = [look for _, look in compared], np.array([track.box() for track, _ in compared])
+            results = iter(Appearance.compare_many(Appearance.grey(image), looks, around))
         for track, missed, coasting, followable, look in lost:
-            likeness, score, found = comparison[id(track)] if look is not None else (-1.0, -1.0, None)
+            likeness, score, found = next(results) if look is not None else (-1.0, -1.0, None)
             # The predicted box is shown unless the image says the face has left that place
             # (it vanished, went wholly behind something, the track drifted onto the
             # background): neither it nor any half of it looks there as it did when last
