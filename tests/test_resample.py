@@ -80,3 +80,24 @@ def test_crops_read_only_their_window():
         np.testing.assert_allclose(R.crop_and_resize(image, box, 160, 160), whole, atol=1e-4)
         (_, r0, r1), (_, c0, c1) = R._window(rows), R._window(cols)
         assert (r1 - r0) * (c1 - c0) <= 100 * 150
+
+
+def test_crop_matrices_are_the_crop_taps_of_each_crop():
+    """The effects' crops of many regions at once (one pass for a frame's boxes) give exactly
+    each crop's own taps, as dense matrices: crops inside, partly outside and wholly outside the
+    mask, onto 1 sample or many, the mask smaller or larger than the region."""
+    from vidanon import resample as R
+
+    rng = np.random.default_rng(3)
+    for n_in in (1, 2, 64, 97):
+        starts = rng.uniform(-0.3, 1.2, 12).astype(np.float32)
+        ends = rng.uniform(-0.3, 1.3, 12).astype(np.float32)
+        n_outs = rng.integers(1, 90, 12)
+        n_outs[:2] = 1
+        for k, m in enumerate(R.crop_matrices(starts, ends, n_in, n_outs)):
+            want = R.matrix(R.crop_taps(float(starts[k]), float(ends[k]), n_in, int(n_outs[k])), n_in)
+            assert m.dtype == np.float32 and np.array_equal(m, want)
+    mask = rng.uniform(0, 1, (64, 64)).astype(np.float32)
+    rows = R.matrix(R.crop_taps(0.1, 0.7, 64, 23), 64)
+    cols = R.matrix(R.crop_taps(-0.2, 0.9, 64, 41), 64)
+    np.testing.assert_allclose(rows @ mask @ cols.T, R.crop_and_resize(mask, (0.1, -0.2, 0.7, 0.9), 23, 41), atol=1e-6)

@@ -192,3 +192,44 @@ def _window(taps: Taps) -> tuple[Taps, int, int]:
     used = idx[w != 0]
     lo, hi = (int(used.min()), int(used.max()) + 1) if len(used) else (0, 1)
     return (np.clip(idx - lo, 0, hi - lo - 1), w), lo, hi
+
+
+# Dense matrices. The effects work on many small regions a frame (a face's, tens of pixels
+# across): there one matrix product per axis costs less than the gathers above, whose
+# per-call overhead dominates at that size. Sums then differ from the gathers' by float
+# rounding only.
+
+
+def matrix(taps: Taps, n_in: int) -> np.ndarray:
+    """``taps`` as a dense (len(taps), ``n_in``) float32 matrix: ``matrix(taps, n) @ a``
+    resamples the first axis of ``a`` as :func:`resample` does."""
+    idx, w = taps
+    m = np.zeros((len(idx), n_in), np.float64)
+    np.add.at(m, (np.arange(len(idx))[:, None], idx), w)
+    return m.astype(F32)
+
+
+def crop_matrices(starts, ends, n_in: int, n_outs) -> list[np.ndarray]:
+    """:func:`crop_taps` of many crops of one axis of length ``n_in`` (crop ``k`` from
+    ``starts[k]`` to ``ends[k]`` onto ``n_outs[k]`` samples), as dense float32 matrices of
+    (``n_outs[k]``, ``n_in``), all computed in one pass with the same float32 operations."""
+    n_outs = np.asarray(n_outs, np.int64)
+    if not len(n_outs):
+        return []
+    start, end, last = np.asarray(starts, F32), np.asarray(ends, F32), F32(n_in - 1)
+    owner = np.repeat(np.arange(len(n_outs)), n_outs)
+    offsets = np.concatenate([[0], np.cumsum(n_outs)])
+    local = (np.arange(offsets[-1]) - offsets[owner]).astype(F32)
+    many = n_outs[owner] > 1
+    step = (end - start) * last / np.maximum(n_outs - 1, 1).astype(F32)
+    x = np.where(many, (start * last)[owner] + local * step[owner], (F32(0.5) * (start + end) * last)[owner])
+    inside = (x >= 0) & (x <= last)
+    top = np.floor(x)
+    lerp = np.where(inside, x - top, F32(0)).astype(F32)
+    top = np.where(inside, top, 0).astype(np.int64)
+    bottom = np.where(inside, np.ceil(x), 0).astype(np.int64)
+    rows = np.arange(len(x))
+    m = np.zeros((len(x), n_in), F32)
+    m[rows, top] = (F32(1) - lerp) * inside
+    m[rows, bottom] += lerp * inside
+    return np.split(m, offsets[1:-1])

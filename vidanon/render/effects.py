@@ -21,9 +21,9 @@ from functools import lru_cache
 import numpy as np
 
 from ..detections import Detections
-from ..resample import area_taps, bilinear_taps, crop_and_resize, nearest_taps, resample
+from ..resample import area_taps, bilinear_taps, crop_and_resize, crop_matrices, matrix, nearest_taps, resample
 from . import BLUR_CELLS, DEFAULT_MASK_SCALE, EFFECTS, PIXEL_CELLS  # noqa: F401 - set in vidanon.render (light)
-from .masks import Region, mask_crop, regions, shaped_regions
+from .masks import Region, mask_crop, mask_crops, regions, shaped_regions
 from .segment import COVER_HIGH, COVER_LOW
 
 # The colour splash keeps people in colour and turns the rest grey (ITU-R BT.601 luma).
@@ -65,14 +65,58 @@ def gaussian(x: np.ndarray) -> np.ndarray:
     return _smooth(_smooth(x, 0), 1) / _support(*x.shape[:2])
 
 
-def apply_effect(region: np.ndarray, mask: np.ndarray, crop, small_hw: tuple[int, int], effect: int,
+@lru_cache(maxsize=4096)
+def axis_operators(n: int, small: int, effect: int) -> tuple[np.ndarray, np.ndarray]:
+    """The blur (``effect`` 0) or pixelation (1) of ``n`` pixels along one axis, as two
+    float32 matrices: ``down`` (small, n) area-averages them to ``small`` samples (and, for the
+    blur, applies :func:`gaussian` along the axis: the 5-tap Gaussian divided by its support),
+    ``up`` (n, small) enlarges them again (bilinear for the blur, repeated samples for
+    pixelation). Both axes of a region so give ``up_h @ down_h @ region @ down_w.T @ up_w.T``,
+    the effect of :func:`effect_reference`."""
+    down = matrix(area_taps(n, small), n).astype(np.float64)
+    if effect == 0:
+        offsets = np.arange(small)[None, :] - np.arange(small)[:, None] + 2
+        inside = (offsets >= 0) & (offsets < len(_GAUSS))
+        g = np.where(inside, _GAUSS.astype(np.float64)[np.clip(offsets, 0, len(_GAUSS) - 1)], 0.0)
+        down = (g @ down) / g.sum(axis=1, keepdims=True)
+        up = matrix(bilinear_taps(small, n), small)
+    else:
+        up = matrix(nearest_taps(small, n), small)
+    down = down.astype(np.float32)
+    for a in (down, up):
+        a.flags.writeable = False
+    return down, up
+
+
+def apply_effect(region: np.ndarray, alpha: np.ndarray, small_hw: tuple[int, int], effect: int,
                  colour: np.ndarray) -> np.ndarray:  # fmt: skip
-    """``region`` (uint8 RGB) with the effect blended in through ``mask`` (its ``crop``, in
-    ``crop_and_resize`` coordinates, stretched over the region, bilinear): the blur area-averages
-    the region down to ``small_hw``, smooths it and enlarges it again (bilinear); pixelate enlarges
-    it by repeating samples; fill is ``colour``."""
+    """``region`` (uint8 RGB) with the effect blended in through ``alpha`` (its soft mask,
+    (h, w) in [0, 1]): the blur area-averages the region down to ``small_hw``, smooths it and
+    enlarges it again (bilinear); pixelate enlarges it by repeating samples; fill is ``colour``.
+    Each axis is one matrix product (:func:`axis_operators`)."""
     h, w = region.shape[:2]
-    alpha = crop_and_resize(mask, crop, h, w)[..., None]
+    x = region.astype(np.float32)
+    if effect == 2:
+        y = np.broadcast_to(np.asarray(colour, np.float32), x.shape) - x
+    else:
+        down_h, up_h = axis_operators(h, int(small_hw[0]), int(effect))
+        down_w, up_w = axis_operators(w, int(small_hw[1]), int(effect))
+        small = np.matmul(down_w, (down_h @ x.reshape(h, w * 3)).reshape(-1, w, 3))
+        y = (up_h @ np.matmul(up_w, small).reshape(-1, w * 3)).reshape(h, w, 3)
+        y -= x
+    y *= alpha[..., None]
+    y += x
+    np.rint(y, out=y)
+    np.clip(y, 0.0, 255.0, out=y)
+    return y.astype(np.uint8)
+
+
+def effect_reference(region: np.ndarray, alpha: np.ndarray, small_hw: tuple[int, int], effect: int,
+                     colour: np.ndarray) -> np.ndarray:  # fmt: skip
+    """:func:`apply_effect` computed step by step, as TensorFlow's image ops would (area
+    resize, the Gaussian of :func:`gaussian`, bilinear or nearest resize): what the matrices
+    of :func:`axis_operators` must reproduce (tests/test_effects.py)."""
+    h, w = region.shape[:2]
     x = region.astype(np.float32)
     if effect == 2:
         y = np.broadcast_to(np.asarray(colour, np.float32), x.shape)
@@ -83,8 +127,26 @@ def apply_effect(region: np.ndarray, mask: np.ndarray, crop, small_hw: tuple[int
             y = resample(gaussian(small), bilinear_taps(sh, h), bilinear_taps(sw, w))
         else:
             y = resample(small, nearest_taps(sh, h), nearest_taps(sw, w))
-    out = x + (y - x) * alpha
+    out = x + (y - x) * alpha[..., None]
     return np.clip(np.round(out), 0.0, 255.0).astype(np.uint8)
+
+
+def pasted_masks(shaped: list[tuple[Region, np.ndarray]]) -> list[np.ndarray]:
+    """Each region's (square) mask pasted over it, as ``crop_and_resize`` of its
+    :func:`~.masks.mask_crop` would (bilinear): the sampling matrices of all the regions'
+    crops computed together, then two products a region."""
+    out: list[np.ndarray] = [None] * len(shaped)  # type: ignore[list-item]
+    by_size: dict[int, list[int]] = {}
+    for k, (_, mask) in enumerate(shaped):
+        by_size.setdefault(mask.shape[0], []).append(k)
+    for size, members in by_size.items():
+        rs = [shaped[k][0] for k in members]
+        crops = mask_crops(rs, size)
+        rows = crop_matrices(crops[:, 0], crops[:, 2], size, [r.y1 - r.y0 for r in rs])
+        cols = crop_matrices(crops[:, 1], crops[:, 3], size, [r.x1 - r.x0 for r in rs])
+        for k, rm, cm in zip(members, rows, cols):
+            out[k] = (rm @ shaped[k][1]) @ cm.T
+    return out
 
 
 class Renderer:
@@ -103,7 +165,6 @@ class Renderer:
         self.mask_scale = float(mask_scale)
         self.fill_color = np.asarray(fill_color, np.float32).reshape(3)
         self.cells = float(cells) if cells else default_cells(effect)
-        self._apply = apply_effect
 
     def _small_size(self, region: Region) -> tuple[int, int]:
         factor = max(1.0, region.face_px / self.cells)
@@ -116,17 +177,11 @@ class Renderer:
             return frame
         height, width = frame.shape[:2]
         out = np.array(frame, copy=True)
-        for region, mask in shaped_regions(detections, height, width, self.mask_scale):
-            patch = out[region.y0 : region.y1, region.x0 : region.x1]
-            result = self._apply(
-                patch,
-                mask,
-                mask_crop(region, mask.shape[0]),
-                np.asarray(self._small_size(region), np.int32),
-                np.int32(_EFFECT_IDS[self.effect]),
-                self.fill_color,
-            )
-            out[region.y0 : region.y1, region.x0 : region.x1] = result
+        shaped = shaped_regions(detections, height, width, self.mask_scale)
+        effect = _EFFECT_IDS[self.effect]
+        for (region, _), alpha in zip(shaped, pasted_masks(shaped)):
+            view = out[region.y0 : region.y1, region.x0 : region.x1]
+            view[...] = apply_effect(view, alpha, self._small_size(region), effect, self.fill_color)
         return out
 
 
@@ -238,12 +293,9 @@ class PeopleRenderer(Renderer):
         alpha = smoothstep(pasted_alpha(self._paste, (height, width), detections), COVER_LOW, COVER_HIGH)
         out = np.array(frame, copy=True)
         for group in overlap_groups(regions(detections.boxes, height, width, 1.0)):
-            mask = alpha[group.y0 : group.y1, group.x0 : group.x1]
-            patch = out[group.y0 : group.y1, group.x0 : group.x1]
-            result = self._apply(patch, mask, np.array([0.0, 0.0, 1.0, 1.0], np.float32),
-                                 np.asarray(self._small_size(group), np.int32),
-                                 np.int32(_EFFECT_IDS[self.effect]), self.fill_color)  # fmt: skip
-            out[group.y0 : group.y1, group.x0 : group.x1] = result
+            view = out[group.y0 : group.y1, group.x0 : group.x1]
+            view[...] = apply_effect(view, alpha[group.y0 : group.y1, group.x0 : group.x1],
+                                     self._small_size(group), _EFFECT_IDS[self.effect], self.fill_color)  # fmt: skip
         return out
 
 

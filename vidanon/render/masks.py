@@ -112,7 +112,12 @@ def mask_crop(region: Region, mask_size: int) -> np.ndarray:
     crop_and_resize maps 0 and 1 to the centres of the first and last mask pixels, while
     ``region.crop`` is in the mask's continuous coordinates (0 and 1 are its outer edges).
     """
-    u = np.asarray(region.crop, np.float64)
+    return mask_crops([region], mask_size)[0]
+
+
+def mask_crops(found: list[Region], mask_size: int) -> np.ndarray:
+    """:func:`mask_crop` of each region, (len(found), 4)."""
+    u = np.array([r.crop for r in found], np.float64).reshape(-1, 4)
     return ((u * mask_size - 0.5) / max(mask_size - 1, 1)).astype(np.float32)
 
 
