@@ -449,3 +449,32 @@ def test_cpu_int8_network_starts_without_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["int8", "False"]
     assert not list(tmp_path.iterdir())  # nothing converted, nothing cached
+
+
+def test_two_threads_asking_for_one_input_size_get_an_interpreter_each():
+    """The decode threads look again at weak boxes at the same crop size at once: each call
+    takes an interpreter of its own (a second one is made while the first is busy), and both
+    are kept for the next calls instead of being made again."""
+    import threading
+
+    from vidanon.detect.lite import LiteNet
+    from vidanon.detect.models import model_path
+
+    net = LiteNet(model_path("centerface_int8").read_bytes())
+    x = np.random.default_rng(2).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    expected = net._run(x)[0]
+    release = threading.Event()
+    entry = net._take(x.shape)  # held by "another thread" until released
+    got = []
+
+    def other():
+        got.append(net._run(x)[0])
+        release.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert release.wait(30), "a busy interpreter blocked a call of the same size"
+    t.join()
+    net._give(x.shape, entry)
+    assert np.array_equal(got[0], expected)
+    assert len(net._interpreters[x.shape]) == 2

@@ -143,8 +143,8 @@ def test_run_stages_stops_everything_on_a_failure():
 
 def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
     """The reading thread prepares each batch (at most PREPARED alive at once), a detect
-    thread runs the networks on them in order, the calling thread decodes them and tracks
-    in order."""
+    thread runs the networks on them in order, decode threads decode them (and look again
+    at weak boxes), the calling thread tracks in order."""
     import threading
 
     from vidanon import pipeline, runner
@@ -178,10 +178,43 @@ def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
     got = []
     pipeline.run_stages(iter(frames), stages, lambda i, f, d: got.append((i, int(f[0, 0, 0]), len(d))))
     assert got == [(i, i, i % 2) for i in range(20)]
-    for step, thread in (("prepare", "vidanon-read"), ("detect", "vidanon-detect"), ("finish", "MainThread")):
-        assert [w[2] for w in where if w[0] == step] == list(range(0, 20, 3))
-        assert {w[1] for w in where if w[0] == step} == {thread}
+    for step, thread in (("prepare", "vidanon-read"), ("detect", "vidanon-detect"), ("finish", "vidanon-decode")):
+        assert sorted(w[2] for w in where if w[0] == step) == list(range(0, 20, 3))
+        assert {w[1].split("_")[0] for w in where if w[0] == step} == {thread}
+    assert [w[2] for w in where if w[0] == "detect"] == list(range(0, 20, 3))  # the networks: in order
     assert most[0] <= runner.PREPARED
+
+
+def test_run_stages_raises_a_decoding_failure_and_stops():
+    """A failure in a decode thread (the second looks) is raised by run_stages; the frames
+    written before it are in order, and the source is closed."""
+    from vidanon.pipeline import run_stages
+    from vidanon.track.stage import NoTracker
+
+    class Source:
+        closed = False
+
+        def __iter__(self):
+            for i in range(10_000):
+                yield np.full((4, 4, 3), i % 256, np.uint8)
+
+        def close(self):
+            self.closed = True
+
+    def prepare(batch):
+        def finish():
+            if batch[0][0, 0, 0] >= 9:
+                raise ValueError("decoding failed")
+            return [Detections.empty() for _ in batch]
+
+        return lambda: finish
+
+    stages = _stages(None, NoTracker(0.5))
+    stages.prepare = prepare
+    source, written = Source(), []
+    with pytest.raises(ValueError, match="decoding"):
+        run_stages(source, stages, lambda i, f, d: written.append(i))
+    assert source.closed and written == list(range(len(written))) and len(written) <= 9
 
 
 def test_run_stages_raises_a_detector_failure_and_stops():

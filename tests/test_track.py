@@ -517,3 +517,26 @@ def test_lost_faces_compared_together_as_each_alone():
     patch = patch - patch.mean()
     direct = float(patch @ looks[0].vector / np.linalg.norm(patch))
     assert together[0][1] >= direct - 1e-6 and together[0][0] >= together[0][1] - 1e-6
+
+
+def test_single_box_helpers_compute_what_the_array_ones_compute():
+    """The tracker's one-box helpers (Python floats, no array per step) give the numbers of
+    scale_boxes and of the element-wise union, to the bit; a track's box is computed once per
+    filter state, read-only, and follows the filter after predict and update."""
+    from vidanon.detections import scale_box, scale_boxes, union_box
+    from vidanon.track.kalman import Track, z_to_box
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        box = np.sort(rng.uniform(-0.2, 1.2, 4).reshape(2, 2), axis=0).T.ravel()[[0, 2, 1, 3]]
+        other = rng.uniform(0, 1, 4).astype(np.float32)
+        factor, dy, dx = rng.uniform(0.5, 2), rng.uniform(0, 0.05), rng.uniform(0, 0.05)
+        assert np.array_equal(scale_box(box, factor, dy, dx), scale_boxes(box, factor, dy, dx)[0])
+        want = np.concatenate([np.minimum(box[:2], other[:2]), np.maximum(box[2:], other[2:])]).astype(np.float64)
+        assert np.array_equal(union_box(box, other), want)
+    track = Track(1, np.array([0.1, 0.2, 0.3, 0.35]), 0)
+    first = track.box()
+    assert first is track.box() and not first.flags.writeable
+    track.predict()
+    track.update(np.array([0.12, 0.22, 0.33, 0.37]), 1)
+    assert np.array_equal(track.box(), z_to_box(track.kf.x[:4, 0])) and not np.array_equal(track.box(), first)

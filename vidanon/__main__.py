@@ -1,12 +1,22 @@
 """``python -m vidanon`` and the ``vidanon`` command: Ctrl-C is handled before anything heavy
 is imported (see :mod:`vidanon.interrupt`)."""
 
+import os
 import sys
 
 from .interrupt import Interrupted, cause, install, raise_pending
 
 
+# NumPy's BLAS (OpenBLAS) starts a thread per core for a matrix product and keeps them
+# spinning between products; the effects and the tracker make thousands of small ones a
+# frame, in stages that already run side by side: on the marathon crowd (2 cores) the
+# spinning took 3 CPU-seconds of 25 and saved no time. One thread, unless the user set it.
+BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
+
+
 def main() -> int:
+    for name, value in BLAS_THREADS.items():
+        os.environ.setdefault(name, value)  # before NumPy is imported
     install()
     try:
         from .cli import main as cli_main

@@ -4,13 +4,16 @@ joined by bounded queues so that memory stays flat whatever the clip's length.""
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
 from .detections import Detections
+from .env import worker_threads
 from .interrupt import raise_pending
 from .media.source import batched
 
@@ -18,8 +21,9 @@ if TYPE_CHECKING:
     from .pipeline import Stages
 
 _END = object()
-# Batches the detect stage may hand over ahead of the tracker.
-DETECT_AHEAD = 2
+# Batches the detect stage may hand over ahead of the tracker (each being decoded, or
+# decoded and waiting).
+DETECT_AHEAD = 3
 # Batches prepared for the network (see Stages.prepare) at once: the one it runs on and the
 # next. Each holds its float network inputs (20 MB for 5 frames of 640x360 enlarged to
 # 960x540): with the reading queue's three more, a run took 110 MB more memory.
@@ -89,6 +93,13 @@ Finish = Callable[[], list[Detections]]  # the last step of a detection: decodin
 Run = Callable[[], Finish]  # the middle one: the networks
 
 
+def decode_workers() -> int:
+    """Threads decoding the networks' output (and looking again at weak boxes): two on two
+    cores, where in a crowd one was the slowest stage (the marathon: 26-32 second looks a
+    frame, 9 of 16 seconds), up to four with more cores."""
+    return min(4, max(2, (worker_threads() or os.cpu_count() or 1) // 2))
+
+
 def at_once(detect: Callable[..., list[Detections]], *args) -> Finish:
     """``detect(*args)`` now, as the networks' step of :attr:`~vidanon.pipeline.Stages.prepare`
     (a detector without steps of its own)."""
@@ -105,20 +116,24 @@ def run_stages(
     """Run ``source`` through detect and track, and hand every frame's result to ``consume``
     as ``(index, frame, Detections)`` in order (``frame`` None unless ``keep_frames``).
 
-    The source is read, and the networks' inputs made (:attr:`Stages.prepare`), in a thread
-    of its own; the networks run in a second one; their output is decoded and tracked in
-    the calling thread, and ``consume`` runs in a third; so that decoding, resizing, the
-    networks, tracking and rendering overlap. On a 640x360 clip on 2 cores, the network
-    alone took half the calling thread's time, the resizing a fifth, both waited for by
-    the tracker; the network's thread holds the GIL little (the interpreter releases it),
-    so the Python stages are not slowed by it on crowded clips. Each network still sees
-    the batches one after the other in the video's order, and the tracker their
-    detections in that order, so the result is the same as in one thread. An exception in
-    any of them stops the others and is raised here.
+    Threads joined by bounded queues, so that decoding, resizing, the networks, tracking
+    and rendering overlap: the source is read, and the networks' inputs made
+    (:attr:`Stages.prepare`), in one; the networks run in a second; their output is decoded
+    into boxes, and the weak ones looked at again (small network calls on crops), by
+    :func:`decode_workers` threads, a batch each; the calling thread tracks; ``consume``
+    runs in the last. On a 640x360 clip on 2 cores, the network alone took half the calling
+    thread's time, the resizing a fifth, both waited for by the tracker; in a crowd (the
+    marathon, 960x540) the second looks were the slowest stage, so two batches are decoded
+    at once. The network threads hold the GIL little (the interpreter releases it), so the
+    Python stages are not slowed by them. The full passes see the batches one after the
+    other in the video's order, a batch's second looks depend on its frames alone, and the
+    tracker gets the detections in the video's order, so the result is the same as in one
+    thread. An exception in any of them stops the others and is raised here.
     """
     stop = threading.Event()
     batches: queue.Queue = queue.Queue(maxsize=3)
     detected: queue.Queue = queue.Queue(maxsize=DETECT_AHEAD)
+    decoders = ThreadPoolExecutor(decode_workers(), thread_name_prefix="vidanon-decode")
     ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
 
     prepare = stages.prepare or (lambda chunk: functools.partial(at_once, stages.detect, chunk))
@@ -141,7 +156,7 @@ def run_stages(
             finish = run()
             del item, run  # its network inputs: freed before the next batch is prepared
             slots.release()
-            if not _put(detected, (chunk, finish), stop):
+            if not _put(detected, (chunk, decoders.submit(finish)), stop):
                 return
 
     def consume_stage() -> None:
@@ -170,9 +185,9 @@ def run_stages(
                 break
             raise_pending()  # a Ctrl-C that Python swallowed during an import
             consume_thread.check()
-            chunk, finish = item
+            chunk, decoded = item
             payloads = chunk if keep_frames else [None] * len(chunk)
-            emit(stages.track.push(chunk, finish(), payloads))
+            emit(stages.track.push(chunk, decoded.result(), payloads))
         read_thread.check()
         detect_thread.check()
         emit(stages.track.flush())
@@ -187,6 +202,8 @@ def run_stages(
             close()  # unblocks a reader waiting on ffmpeg
         _wind_down(detect_thread)
         raise
+    finally:
+        decoders.shutdown(wait=False, cancel_futures=True)
 
 
 def _wind_down(thread: threading.Thread, seconds: float = STAGE_GRACE) -> None:

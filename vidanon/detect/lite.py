@@ -131,10 +131,11 @@ class LiteNet:
 
     def __init__(self, blob: bytes) -> None:
         self._blob = blob
-        self._interpreters: dict[tuple[int, ...], tuple] = {}
-        # The pipeline runs the full and half-size passes in one thread, the second looks in
-        # another: interpreters are made under this lock, and each runs under its own (two
-        # shapes may be one: a tiny frame enlarged to the second looks' crop size).
+        # Interpreters allocated for each input shape, free to run (a video with a full and a
+        # half-size pass alternates between two shapes). The pipeline runs the full passes in
+        # one thread and the second looks in others, so an interpreter is taken for a call and
+        # handed back after it: two threads asking for the same shape at once get two.
+        self._interpreters: dict[tuple[int, ...], list[tuple]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -191,15 +192,25 @@ class LiteNet:
         return len(got) == len(expected) and all(
             g.shape == e.shape and np.allclose(g, e, atol=1e-3, rtol=1e-3) for g, e in zip(got, expected))  # fmt: skip
 
-    def _interpreter(self, shape: tuple[int, ...]):
-        """An interpreter allocated for inputs of ``shape``: one per shape (a video with a
-        full and a half-size pass alternates between two), so none is re-allocated per frame."""
+    def _take(self, shape: tuple[int, ...]) -> tuple:
+        """A free interpreter allocated for inputs of ``shape`` (made if none is free), so
+        that none is re-allocated per frame; hand it back with :meth:`_give`."""
         with self._lock:
-            return self._interpreters.get(shape) or self._new_interpreter(shape)
+            free = self._interpreters.get(shape)
+            if free:
+                return free.pop()
+            if free is None and len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
+                self._interpreters.pop(next(iter(self._interpreters)))
+            self._interpreters.setdefault(shape, [])
+        return self._new_interpreter(shape)
 
-    def _new_interpreter(self, shape: tuple[int, ...]):
-        if len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
-            self._interpreters.pop(next(iter(self._interpreters)))
+    def _give(self, shape: tuple[int, ...], entry: tuple) -> None:
+        with self._lock:
+            free = self._interpreters.get(shape)
+            if free is not None:
+                free.append(entry)
+
+    def _new_interpreter(self, shape: tuple[int, ...]) -> tuple:
         with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
             it = _interpreter_class()(model_content=self._blob, num_threads=network_threads())
             index = it.get_input_details()[0]["index"]
@@ -208,15 +219,18 @@ class LiteNet:
         # The converter names the outputs Identity, Identity_1, ... in the function's
         # order (heat, scale, offset); checked at load against the graph.
         outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
-        self._interpreters[shape] = (it, index, [d["index"] for d in outputs], threading.Lock())
-        return self._interpreters[shape]
+        return it, index, [d["index"] for d in outputs]
 
     def _run(self, x: np.ndarray) -> list[np.ndarray]:
-        it, index, outputs, busy = self._interpreter(tuple(x.shape))
-        with busy:
+        shape = tuple(x.shape)
+        entry = self._take(shape)
+        it, index, outputs = entry
+        try:
             it.set_tensor(index, x)
             it.invoke()
             return [it.get_tensor(k) for k in outputs]  # copies
+        finally:
+            self._give(shape, entry)
 
     def cells(self, x: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray]:
         """Above-``floor`` heatmap cells and their values for a batch ``x`` (N, H, W, 3) float32."""

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import os
 import sys
+import threading
 import warnings
 
 from ..env import DEBUG_ENV, worker_threads
@@ -140,6 +141,15 @@ def quiet_native_stderr():
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") < "2":
         yield
         return
+    with _STDERR_SWAP:  # two threads swapping the descriptor at once would lose stderr for good
+        yield from _stderr_to_devnull()
+
+
+# Held while file descriptor 2 is swapped (interpreters are made in several threads).
+_STDERR_SWAP = threading.RLock()
+
+
+def _stderr_to_devnull():
     try:
         sys.stderr.flush()
         saved = os.dup(2)

@@ -108,7 +108,7 @@ class Appearance:
         -1 (and None) when nothing there can be compared (outside the image, flat patches).
         Each face's correlations are computed on its own rows, as when compared alone."""
         around = np.asarray(around, np.float64).reshape(-1, 4)
-        shifted = np.stack([cls._shifted(a) for a in around]) if len(around) else np.zeros((0, 0, 4))
+        shifted = cls._shifted(around)
         inside = cls._inside(shifted.reshape(-1, 4)).reshape(shifted.shape[:2])
         counts = inside.sum(axis=1)
         ends = np.cumsum(counts)
@@ -173,8 +173,9 @@ class Appearance:
 
     @classmethod
     def _shifted(cls, around: np.ndarray) -> np.ndarray:
-        cy, cx = (around[0] + around[2]) / 2, (around[1] + around[3]) / 2
-        bh, bw = around[2] - around[0], around[3] - around[1]
+        """The boxes searched around each box of ``around`` (N, 4): (N, shifts, 4)."""
+        cy, cx = (around[:, 0:1] + around[:, 2:3]) / 2, (around[:, 1:2] + around[:, 3:4]) / 2
+        bh, bw = around[:, 2:3] - around[:, 0:1], around[:, 3:4] - around[:, 1:2]
         dy, dx = (g.ravel() for g in np.meshgrid(cls.SHIFTS, cls.SHIFTS, indexing="ij"))
         y, x = cy + dy * bh, cx + dx * bw
-        return np.stack([y - bh / 2, x - bw / 2, y + bh / 2, x + bw / 2], axis=1)
+        return np.stack([y - bh / 2, x - bw / 2, y + bh / 2, x + bw / 2], axis=2)

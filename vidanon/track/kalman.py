@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from ..detections import scale_boxes, union_box
+from ..detections import scale_box, union_box
 from .appearance import Appearance
 
 EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
@@ -92,6 +92,8 @@ class Track:
         self._look: tuple[np.ndarray, np.ndarray] | None = None  # (frame, box) of its last confident detection
         self._appearance: Appearance | None = None
         self.best_score = 0.0  # the highest detection score matched to it
+        self._box_of: np.ndarray | None = None  # the state self._box was computed from
+        self._box = np.zeros(4)
 
     def predict(self) -> np.ndarray:
         if self.kf.x[2, 0] + self.kf.x[6, 0] <= 0:
@@ -109,7 +111,14 @@ class Track:
         self.detected[frame] = self.last_box
 
     def box(self) -> np.ndarray:
-        return z_to_box(self.kf.x[:4, 0])
+        """The filter's box (read-only: computed once per state; a crowd's tracker asks for
+        each track's box several times a frame)."""
+        x = self.kf.x
+        if x is not self._box_of:  # predict and update make a new state array
+            self._box = z_to_box(x[:4, 0])
+            self._box.flags.writeable = False
+            self._box_of = x
+        return self._box
 
     def remember_look(self, image: np.ndarray, box: np.ndarray) -> None:
         """Keep where the face was last confidently seen; its :class:`Appearance` is only
@@ -137,8 +146,8 @@ class Track:
         sx = float(np.sqrt(max(self.kf.P[0, 0], 0.0)))
         h, w = box[2] - box[0], box[3] - box[1]
         factor = min(1.0 + 0.05 * self.time_since_update, 1.3)
-        predicted = scale_boxes(box, factor, dy=min(sy, h / 4), dx=min(sx, w / 4))[0]
-        return union_box(predicted, scale_boxes(self.last_box, factor)[0])
+        predicted = scale_box(box, factor, dy=min(sy, h / 4), dx=min(sx, w / 4))
+        return union_box(predicted, scale_box(self.last_box, factor))
 
     def early_box(self, frame: int) -> np.ndarray:
         """The box extrapolated to ``frame`` (before the first detection) along the straight

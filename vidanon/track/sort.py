@@ -61,7 +61,7 @@ from ..detections import (
     Detections,
     covered_share,
     iou_matrix,
-    scale_boxes,
+    scale_box,
     union_box,
 )
 from .appearance import Appearance
@@ -342,14 +342,14 @@ class SortTracker:
             # detected, while the patch can be compared (not flat, not out of the image). The
             # track is kept (found again, its gap is interpolated), only not shown.
             if coasting and not -1.0 < likeness < GONE:
-                box = track.uncertain_box() if missed <= self.max_age else scale_boxes(track.box(), HIDDEN_GROWTH)[0]
+                box = track.uncertain_box() if missed <= self.max_age else scale_box(track.box(), HIDDEN_GROWTH)
                 pending.candidates.append(_Candidate(box, 0.0, PREDICTED, track))
             # The detector blinks on a face that is still there (a pose, glasses, the light):
             # as long as the image at the predicted place still looks like the face did when
             # last detected, the face is followed there, up to max_gap frames.
             if followable and found is not None and score >= Appearance.MATCH:
                 track.kf.update(box_to_z(found))
-                pending.candidates.append(_Candidate(scale_boxes(found, 1.1)[0], 0.0, FOLLOWED, track))
+                pending.candidates.append(_Candidate(scale_box(found, 1.1), 0.0, FOLLOWED, track))
 
     def _in_buffer(self, frame: int) -> _Pending | None:
         if not self._buffer:
@@ -372,7 +372,7 @@ class SortTracker:
             # Known from both sides now: the interpolated box replaces the coasting guess
             # (grown with the filter's uncertainty) made for that frame.
             pending.candidates = [c for c in pending.candidates if not (c.track is track and c.source == PREDICTED)]
-            pending.candidates.append(_Candidate(scale_boxes(a + (box - a) * t, grow)[0], 0.0, INTERPOLATED, track))
+            pending.candidates.append(_Candidate(scale_box(a + (box - a) * t, grow), 0.0, INTERPOLATED, track))
 
     def _backfill_box(self, track: Track, frame: int) -> np.ndarray | None:
         """The mask box for ``frame``, before ``track``'s first detection: its first box
@@ -384,7 +384,7 @@ class SortTracker:
         area = max((guess[2] - guess[0]) * (guess[3] - guess[1]), 1e-12)
         if max(inside[2] - inside[0], 0) * max(inside[3] - inside[1], 0) < 0.1 * area:
             return None
-        return union_box(track.detected[track.first_frame], scale_boxes(guess, 1.0 + 0.05 * j)[0])
+        return union_box(track.detected[track.first_frame], scale_box(guess, 1.0 + 0.05 * j))
 
     # -- buffering -------------------------------------------------------------------
     def push(self, payload: Any, detections: Detections, cut: bool = False,
