@@ -24,8 +24,8 @@ and GPU it ran on, then one summary table (a row per clip). Timings are end to e
 loading included. The default clips are real footage with people at several sizes from
 ``../shared/eval/videos``: the marathon crowd (960x540), the hikers (640x480), the vertical
 selfie, the square from above (960x366, a raw H.264 stream: remuxed into MP4 first, the
-same file for every tool), the opera crowd (1920x1080) and the opera crowd scaled to 960x540
-and to 640x360.
+same file for every tool), the opera crowd (1920x1080), the opera crowd scaled to 960x540
+and to 640x360, and the hikers scaled to 480x360.
 
     python scripts/bench.py --frames 100                 # the default clips, 100 frames each
     python scripts/bench.py --frames 100 --repeat 3      # each tool's fastest of 3 runs
@@ -56,11 +56,13 @@ from vidanon.media.reader import FrameReader  # noqa: E402
 SHARED = ROOT.parent / "shared" / "eval" / "videos"
 OPERA = SHARED / "opera_crowd_1080p.mp4"
 # Clips derived from the opera crowd (scaled with ffmpeg into --work): the same faces at
-# 960x540, 640x360 and 3840x2160 (its first 30 frames: deface takes seconds per 4K frame).
+# 960x540, 640x360 and 3840x2160 (its first 30 frames: deface takes seconds per 4K frame);
+# and the hikers at 480x360 (a CCTV size, the same 4:3 shape).
 DERIVED = {"opera_crowd_540p": (OPERA, 960, 540, None), "opera_crowd_360p": (OPERA, 640, 360, None),
-           "opera_crowd_2160p": (OPERA, 3840, 2160, 30)}
+           "opera_crowd_2160p": (OPERA, 3840, 2160, 30), "hikers_trail_360p": (SHARED / "hikers_trail.mp4", 480, 360, None)}
 DEFAULT_CLIPS = [SHARED / "marathon_street.mkv", SHARED / "hikers_trail.mp4", SHARED / "selfie_vertical.mp4",
-                 SHARED / "mot20_08_square.h264", OPERA, Path("opera_crowd_540p"), Path("opera_crowd_360p")]
+                 SHARED / "mot20_08_square.h264", OPERA, Path("opera_crowd_540p"), Path("opera_crowd_360p"),
+                 Path("hikers_trail_360p")]
 RAW_STREAMS = {".h264": "h264", ".264": "h264", ".h265": "hevc", ".265": "hevc"}  # suffix -> ffmpeg demuxer
 DEFACE = "deface==1.5.0"
 DEFACE_SETUPS = {"deface 1.5.0 (onnxruntime)": ["onnxruntime"], "deface 1.5.0 (OpenCV)": []}
