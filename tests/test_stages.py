@@ -185,21 +185,24 @@ def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
     assert most[0] <= runner.PREPARED
 
 
+class EndlessSource:
+    """Frames numbered by their first sample, far more than a test reads; remembers being closed."""
+
+    closed = False
+
+    def __iter__(self):
+        for i in range(10_000):
+            yield np.full((4, 4, 3), i % 256, np.uint8)
+
+    def close(self):
+        self.closed = True
+
+
 def test_run_stages_raises_a_decoding_failure_and_stops():
     """A failure in a decode thread (the second looks) is raised by run_stages; the frames
     written before it are in order, and the source is closed."""
     from vidanon.pipeline import run_stages
     from vidanon.track.stage import NoTracker
-
-    class Source:
-        closed = False
-
-        def __iter__(self):
-            for i in range(10_000):
-                yield np.full((4, 4, 3), i % 256, np.uint8)
-
-        def close(self):
-            self.closed = True
 
     def prepare(batch):
         def finish():
@@ -211,7 +214,7 @@ def test_run_stages_raises_a_decoding_failure_and_stops():
 
     stages = _stages(None, NoTracker(0.5))
     stages.prepare = prepare
-    source, written = Source(), []
+    source, written = EndlessSource(), []
     with pytest.raises(ValueError, match="decoding"):
         run_stages(source, stages, lambda i, f, d: written.append(i))
     assert source.closed and written == list(range(len(written))) and len(written) <= 9
@@ -221,22 +224,12 @@ def test_run_stages_raises_a_detector_failure_and_stops():
     from vidanon.pipeline import run_stages
     from vidanon.track.stage import NoTracker
 
-    class Source:
-        closed = False
-
-        def __iter__(self):
-            for i in range(10_000):
-                yield np.full((4, 4, 3), i % 256, np.uint8)
-
-        def close(self):
-            self.closed = True
-
     def detect(batch):
         if batch[0][0, 0, 0] >= 9:
             raise MemoryError("out of memory in the network")
         return [Detections.empty() for _ in batch]
 
-    source, written = Source(), []
+    source, written = EndlessSource(), []
     with pytest.raises(MemoryError, match="network"):
         run_stages(source, _stages(detect, NoTracker(0.5)), lambda i, f, d: written.append(i))
     assert source.closed and written == list(range(len(written))) and len(written) <= 9

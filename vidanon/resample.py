@@ -80,11 +80,20 @@ def crop_taps(start: float, end: float, n_in: int, n_out: int) -> Taps:
     """``crop_and_resize`` (bilinear, extrapolation value 0) along one axis: ``start`` and
     ``end`` in its normalized coordinates (0 and 1 the centres of the first and last input
     samples); outputs outside the input get weight 0."""
-    start, end, last = F32(start), F32(end), F32(n_in - 1)
-    if n_out > 1:
-        x = start * last + np.arange(n_out, dtype=F32) * ((end - start) * last / F32(n_out - 1))
-    else:
-        x = np.array([F32(0.5) * (start + end) * last], F32)
+    return _crops_taps([start], [end], n_in, [n_out])
+
+
+def _crops_taps(starts, ends, n_in: int, n_outs) -> Taps:
+    """:func:`crop_taps` of several crops of one axis (crop ``k`` from ``starts[k]`` to
+    ``ends[k]`` onto ``n_outs[k]`` samples), their rows one after the other: each computed
+    with the float32 operations of a crop alone."""
+    n_outs = np.asarray(n_outs, np.int64)
+    start, end, last = np.asarray(starts, F32), np.asarray(ends, F32), F32(n_in - 1)
+    owner = np.repeat(np.arange(len(n_outs)), n_outs)
+    first = np.concatenate([[0], np.cumsum(n_outs)[:-1]]).astype(np.int64)
+    local = (np.arange(int(n_outs.sum())) - first[owner]).astype(F32)
+    step = (end - start) * last / np.maximum(n_outs - 1, 1).astype(F32)
+    x = np.where(n_outs[owner] > 1, (start * last)[owner] + local * step[owner], (F32(0.5) * (start + end) * last)[owner])
     inside = (x >= 0) & (x <= last)
     top = np.floor(x)
     lerp = np.where(inside, x - top, 0)
@@ -212,24 +221,12 @@ def matrix(taps: Taps, n_in: int) -> np.ndarray:
 def crop_matrices(starts, ends, n_in: int, n_outs) -> list[np.ndarray]:
     """:func:`crop_taps` of many crops of one axis of length ``n_in`` (crop ``k`` from
     ``starts[k]`` to ``ends[k]`` onto ``n_outs[k]`` samples), as dense float32 matrices of
-    (``n_outs[k]``, ``n_in``), all computed in one pass with the same float32 operations."""
-    n_outs = np.asarray(n_outs, np.int64)
+    (``n_outs[k]``, ``n_in``), all computed in one pass."""
     if not len(n_outs):
         return []
-    start, end, last = np.asarray(starts, F32), np.asarray(ends, F32), F32(n_in - 1)
-    owner = np.repeat(np.arange(len(n_outs)), n_outs)
-    offsets = np.concatenate([[0], np.cumsum(n_outs)])
-    local = (np.arange(offsets[-1]) - offsets[owner]).astype(F32)
-    many = n_outs[owner] > 1
-    step = (end - start) * last / np.maximum(n_outs - 1, 1).astype(F32)
-    x = np.where(many, (start * last)[owner] + local * step[owner], (F32(0.5) * (start + end) * last)[owner])
-    inside = (x >= 0) & (x <= last)
-    top = np.floor(x)
-    lerp = np.where(inside, x - top, F32(0)).astype(F32)
-    top = np.where(inside, top, 0).astype(np.int64)
-    bottom = np.where(inside, np.ceil(x), 0).astype(np.int64)
-    rows = np.arange(len(x))
-    m = np.zeros((len(x), n_in), F32)
-    m[rows, top] = (F32(1) - lerp) * inside
-    m[rows, bottom] += lerp * inside
-    return np.split(m, offsets[1:-1])
+    (top, bottom), (w_top, w_bottom) = (a.T for a in _crops_taps(starts, ends, n_in, n_outs))
+    rows = np.arange(len(top))
+    m = np.zeros((len(top), n_in), F32)
+    m[rows, top] = w_top
+    m[rows, bottom] += w_bottom
+    return np.split(m, np.cumsum(n_outs)[:-1])
