@@ -291,6 +291,10 @@ def test_scan_plan_full_resolution_with_half_size_passes_between():
     small = ScanPlan.for_frame(360, 640, None, every=2)  # enlarged towards 960 for the full pass
     assert (small.full.resized_h, small.full.resized_w) == (540, 960)
     assert small.half.resized_w == 480
+    assert small.every == 4  # the enlarged pass: ENLARGED_EVERY times less often
+    assert [small.geometry(i) is small.full for i in range(6)] == [True, False, False, False, True, False]
+    cctv = ScanPlan.for_frame(360, 480, None, every=2)  # 2x for the full pass, its own size between
+    assert (cctv.full.resized_w, cctv.half.resized_w, cctv.every) == (960, 480, 4)
     tiny = ScanPlan.for_frame(144, 176, None, every=2)  # 2x at most; too small to split
     assert (tiny.full.resized_w, tiny.half, tiny.every) == (352, None, 1)
     assert all(tiny.geometry(i) is tiny.full for i in range(3))
