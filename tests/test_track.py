@@ -540,3 +540,27 @@ def test_single_box_helpers_compute_what_the_array_ones_compute():
     track.predict()
     track.update(np.array([0.12, 0.22, 0.33, 0.37]), 1)
     assert np.array_equal(track.box(), z_to_box(track.kf.x[:4, 0])) and not np.array_equal(track.box(), first)
+
+
+def test_looks_of_many_faces_are_each_face_alone():
+    """The lost faces' looks, sampled together for the faces last seen in one frame, are those
+    of each face sampled alone (flat patches and boxes outside the image: no look)."""
+    from vidanon.track.appearance import Appearance
+    from vidanon.track.kalman import Track
+
+    rng = np.random.default_rng(8)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    image[:40, :40] = 90  # flat
+    boxes = np.array([[0.1, 0.1, 0.3, 0.3], [0.0, 0.0, 0.3, 0.2], [0.5, 0.6, 0.8, 0.9], [-0.1, 0.2, 0.2, 0.4]])
+    together = Appearance.of_many(image, boxes)
+    alone = [Appearance.of(image, b) for b in boxes]
+    assert [a is None for a in together] == [a is None for a in alone] == [False, True, False, True]
+    for a, b in zip(together, alone):
+        if a is not None:
+            assert np.array_equal(a.vector, b.vector)
+    tracks = [Track(k, b, 0) for k, b in enumerate(boxes)]
+    for track, box in zip(tracks, boxes):
+        track.remember_look(image, box)
+    Track.recall_looks(tracks)
+    assert all(t._look is None for t in tracks)
+    assert [t.appearance is None for t in tracks] == [False, True, False, True]

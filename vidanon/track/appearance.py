@@ -82,13 +82,20 @@ class Appearance:
 
     @classmethod
     def of(cls, image: np.ndarray, box: np.ndarray) -> Appearance | None:
-        boxes = np.asarray(box, np.float64).reshape(1, 4)
-        if not cls._inside(boxes)[0]:
-            return None
-        grey = cls.sample(image, boxes)[0]
-        if grey.std() < cls.MIN_STD:
-            return None
-        return cls(grey)
+        return cls.of_many(image, box)[0]
+
+    @classmethod
+    def of_many(cls, image: np.ndarray, boxes: np.ndarray) -> list[Appearance | None]:
+        """:meth:`of` each box (N x 4) of one image, sampled in one gather (a crowd loses
+        dozens of faces a frame, most last seen in the same frame)."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        out: list[Appearance | None] = [None] * len(boxes)
+        inside = np.flatnonzero(cls._inside(boxes))
+        if len(inside):
+            for k, grey in zip(inside, cls.sample(image, boxes[inside])):
+                if grey.std() >= cls.MIN_STD:
+                    out[k] = cls(grey)
+        return out
 
     def compare(self, image: np.ndarray, around: np.ndarray) -> tuple[float, float, np.ndarray | None]:
         """The face against the image near ``around`` (see :meth:`compare_many`)."""

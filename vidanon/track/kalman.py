@@ -129,9 +129,21 @@ class Track:
     @property
     def appearance(self) -> Appearance | None:
         if self._look is not None:
-            self._appearance = Appearance.of(*self._look)
-            self._look = None  # the frame is not held any longer
+            Track.recall_looks([self])
         return self._appearance
+
+    @staticmethod
+    def recall_looks(tracks: list[Track]) -> None:
+        """Compute the :attr:`appearance` of ``tracks`` not computed yet, those last seen in the
+        same frame together (:meth:`Appearance.of_many`); the frames are not held any longer."""
+        by_frame: dict[int, list[Track]] = {}
+        for track in tracks:
+            if track._look is not None:
+                by_frame.setdefault(id(track._look[0]), []).append(track)
+        for group in by_frame.values():
+            image = group[0]._look[0]
+            for track, look in zip(group, Appearance.of_many(image, np.array([t._look[1] for t in group]))):
+                track._appearance, track._look = look, None
 
     def uncertain_box(self) -> np.ndarray:
         """Where the face may be while the detector misses it.

@@ -324,10 +324,13 @@ class SortTracker:
                 continue
             alive.append(track)
             coasting = missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED
-            followable = self._followable(track)
-            look = track.appearance if image is not None and (coasting or followable) else None
-            lost.append((track, missed, coasting, followable, look))
+            lost.append((track, missed, coasting, self._followable(track)))
         self.tracks = alive
+        if image is not None:  # the looks of the lost faces that need one, computed together
+            Track.recall_looks([track for track, _, coasting, followable in lost if coasting or followable])
+        lost = [(track, missed, coasting, followable,
+                 track.appearance if image is not None and (coasting or followable) else None)
+                for track, missed, coasting, followable in lost]  # fmt: skip
         # the lost faces that can be compared, against the frame's grey levels, all at once
         compared = [(track, look) for track, _, _, _, look in lost if look is not None]
         results = iter(())
