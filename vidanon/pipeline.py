@@ -14,11 +14,11 @@ replay of a tracks file), the compositor (:mod:`vidanon.render`) and a sink
 * :mod:`vidanon.clip` (moviepy): a clip source, detect and track into a list of
   Detections; moviepy then pulls each frame through the render stage.
 
-:func:`run_stages` runs four stages at once, joined by bounded queues so that memory
+:func:`run_stages` runs the stages at once, joined by bounded queues so that memory
 stays flat whatever the clip's length: a reader thread decodes frames and groups them
 into batches and makes the networks' inputs; a detect thread runs the networks on each
-batch; the calling thread decodes their output and runs the tracker on each frame; a
-consumer thread renders and writes. ffmpeg decodes and encodes in
+batch; decode threads turn their output into boxes and look again at the weak ones; the
+calling thread runs the tracker on each frame; a consumer thread renders and writes. ffmpeg decodes and encodes in
 processes of its own, and TensorFlow releases the GIL while it computes.
 """
 
@@ -115,8 +115,8 @@ class Stages:
     # ``detect`` in three steps, for :func:`run_stages`: a batch of frames -> a function
     # running the networks -> a function giving the detections. The first (the networks'
     # inputs) runs in the reading thread, the second (the networks, the GIL mostly
-    # released) in the detect thread, the third (decoding, in Python) in the tracker's;
-    # None: all of ``detect`` in the detect thread.
+    # released) in the detect thread, the third (decoding and second looks) in a decode
+    # thread; None: all of ``detect`` in the detect thread.
     prepare: Callable[[list[np.ndarray]], Run] | None = None
 
 

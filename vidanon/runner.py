@@ -4,7 +4,6 @@ joined by bounded queues so that memory stays flat whatever the clip's length.""
 from __future__ import annotations
 
 import functools
-import os
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
+from .detect.tf_setup import cpu_threads
 from .detections import Detections
-from .env import worker_threads
 from .interrupt import raise_pending
 from .media.source import batched
 
@@ -97,7 +96,7 @@ def decode_workers() -> int:
     """Threads decoding the networks' output (and looking again at weak boxes): two on two
     cores, where in a crowd one was the slowest stage (the marathon: 26-32 second looks a
     frame, 9 of 16 seconds), up to four with more cores."""
-    return min(4, max(2, (worker_threads() or os.cpu_count() or 1) // 2))
+    return min(4, max(2, cpu_threads() // 2))
 
 
 def at_once(detect: Callable[..., list[Detections]], *args) -> Finish:
