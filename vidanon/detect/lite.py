@@ -20,10 +20,12 @@ from .tf_setup import network_threads
 from .tf_setup import quiet_native_stderr as _quiet_native_stderr
 
 
-def lite_cache_path() -> Path | None:
-    """Where the face detector's TensorFlow Lite conversion is kept: ``$VIDANON_CACHE_DIR``,
-    else ``$XDG_CACHE_HOME/vidanon``, else ``~/.cache/vidanon`` (``VIDANON_CACHE_DIR=""``:
-    no cache)."""
+def lite_cache_path(model: str = "centerface") -> Path | None:
+    """Where the TensorFlow Lite conversion of ``model`` (a key of
+    :data:`~vidanon.detect.models.MODELS`: the face network, or the person network of
+    :mod:`vidanon.detect.people_lite`) is kept: ``$VIDANON_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/vidanon``, else ``~/.cache/vidanon`` (``VIDANON_CACHE_DIR=""``: no
+    cache)."""
     from .models import MODELS
 
     base = os.environ.get("VIDANON_CACHE_DIR")
@@ -31,7 +33,7 @@ def lite_cache_path() -> Path | None:
         base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidanon")
     if not base:
         return None
-    return Path(base) / f"centerface-{MODELS['centerface'].sha256[:16]}-tf{_tensorflow_version()}.tflite"
+    return Path(base) / f"{model}-{MODELS[model].sha256[:16]}-tf{_tensorflow_version()}.tflite"
 
 
 def _tensorflow_version() -> str:
@@ -60,7 +62,7 @@ def _interpreter_class():
     return Interpreter
 
 
-def _read_cache(path: Path | None) -> bytes | None:
+def read_cache(path: Path | None) -> bytes | None:
     try:
         return path.read_bytes() if path is not None and path.is_file() else None
     except OSError:
@@ -72,27 +74,27 @@ def _probe_path(path: Path | None) -> Path | None:
     return None if path is None else path.with_name(path.name + ".probe.npz")
 
 
-def _read_probe(path: Path | None) -> list[np.ndarray] | None:
+def read_probe(path: Path | None, count: int = 3) -> list[np.ndarray] | None:
     if path is None:
         return None
     try:
         with np.load(_probe_path(path)) as saved:
-            return [saved[f"out{i}"] for i in range(3)]
+            return [saved[f"out{i}"] for i in range(count)]
     except Exception:  # missing, cut off, not an npz: the graph is asked again
         return None
 
 
-def _write_probe(path: Path | None, expected: list[np.ndarray]) -> None:
+def write_probe(path: Path | None, expected: list[np.ndarray]) -> None:
     import io
 
     if path is None:
         return
     buffer = io.BytesIO()
     np.savez(buffer, **{f"out{i}": e for i, e in enumerate(expected)})
-    _write_cache(_probe_path(path), buffer.getvalue())
+    write_cache(_probe_path(path), buffer.getvalue())
 
 
-def _write_cache(path: Path | None, blob: bytes) -> None:
+def write_cache(path: Path | None, blob: bytes) -> None:
     """Keep ``blob`` at ``path`` (written aside, then renamed); a folder that cannot be
     written only costs the next run the conversion."""
     if path is None:
@@ -143,7 +145,7 @@ class LiteNet:
         """The cached conversion, checked against the graph's kept answer; None when there
         is none (or it is damaged, or disagrees). Imports no TensorFlow."""
         path = lite_cache_path()
-        blob, expected = _read_cache(path), _read_probe(path)
+        blob, expected = read_cache(path), read_probe(path)
         if blob is None or expected is None:
             return None
         net = cls(blob)
@@ -160,8 +162,8 @@ class LiteNet:
         if not lite._agrees(expected):
             raise ModelError("the TensorFlow Lite face detector disagrees with the graph; use backend='tf'")
         path = lite_cache_path()
-        _write_cache(path, lite._blob)
-        _write_probe(path, expected)
+        write_cache(path, lite._blob)
+        write_probe(path, expected)
         return lite
 
     @staticmethod
@@ -220,6 +222,10 @@ class LiteNet:
         # order (heat, scale, offset); checked at load against the graph.
         outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
         return it, index, [d["index"] for d in outputs]
+
+    def outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """The network's outputs (copies) for one input ``x`` of a shape it takes."""
+        return self._run(x)
 
     def _run(self, x: np.ndarray) -> list[np.ndarray]:
         shape = tuple(x.shape)

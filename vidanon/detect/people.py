@@ -88,6 +88,21 @@ def merge_windows(parts: list[tuple[np.ndarray, np.ndarray]], windows: list[tupl
     return np.clip(boxes[idx], 0.0, 1.0), scores[idx]
 
 
+def person_graph(feed: str, fetches: list[str]):
+    """The SSDLite graph from the tensor ``feed`` to the tensors ``fetches``, as a function
+    (TensorFlow imported here)."""
+    import tensorflow as tf
+
+    graph_def = tf.compat.v1.GraphDef()
+    try:
+        graph_def.ParseFromString(model_path("ssdlite_person").read_bytes())
+    except Exception as exc:  # a damaged file that passed no check cannot get here
+        raise ModelError(f"cannot load the person detector: {exc}") from None
+    wrapped = tf.compat.v1.wrap_function(lambda: tf.compat.v1.import_graph_def(graph_def, name=""), [])
+    graph = wrapped.graph
+    return wrapped.prune(feeds=graph.get_tensor_by_name(feed), fetches=[graph.get_tensor_by_name(n) for n in fetches])
+
+
 class PersonDetector:
     """People, from the TF Object Detection API's SSDLite/MobileNetV2 frozen graph.
 
@@ -107,21 +122,7 @@ class PersonDetector:
         self.low_threshold = min(float(low_threshold if low_threshold is not None else threshold), self.threshold)
         self.tiles = bool(tiles)
         self.device = configure_tensorflow()
-        graph_def = tf.compat.v1.GraphDef()
-        try:
-            graph_def.ParseFromString(model_path("ssdlite_person").read_bytes())
-        except Exception as exc:  # a damaged file that passed no check cannot get here
-            raise ModelError(f"cannot load the person detector: {exc}") from None
-
-        def imports():
-            tf.compat.v1.import_graph_def(graph_def, name="")
-
-        wrapped = tf.compat.v1.wrap_function(imports, [])
-        graph = wrapped.graph
-        pruned = wrapped.prune(
-            feeds=graph.get_tensor_by_name("image_tensor:0"),
-            fetches=[graph.get_tensor_by_name(f"detection_{n}:0") for n in ("boxes", "scores", "classes")],
-        )
+        pruned = person_graph("image_tensor:0", [f"detection_{n}:0" for n in ("boxes", "scores", "classes")])
 
         self._reduce = tf.function(
             lambda part: tf.cast(tf.round(tf.image.resize(part, (PERSON_INPUT, PERSON_INPUT), method="area")), tf.uint8),

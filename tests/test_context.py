@@ -1,0 +1,107 @@
+"""The context look: weak boxes too large for the second look start tracks only where skin or
+a person is; the person detector without TensorFlow finds what the TensorFlow graph finds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SAMPLE, read_frames
+
+from vidanon.detect.context import on_person, skin_share
+from vidanon.detections import Detections
+
+SKIN = (224, 172, 140)  # a light skin tone
+DARK_SKIN = (110, 70, 50)
+SIGN = (40, 120, 60)  # a green road sign
+WALL = (200, 200, 195)
+
+
+def _frame(colour, height=360, width=640, box=(100, 200, 220, 300)):
+    """A grey frame with a block of ``colour`` at ``box`` (pixels y0, x0, y1, x1)."""
+    frame = np.full((height, width, 3), 128, np.uint8)
+    y0, x0, y1, x1 = box
+    frame[y0:y1, x0:x1] = colour
+    return frame
+
+
+def _norm(box, height=360, width=640):
+    y0, x0, y1, x1 = box
+    return np.array([y0 / height, x0 / width, y1 / height, x1 / width])
+
+
+@pytest.mark.parametrize("colour, skin", [(SKIN, True), (DARK_SKIN, True), (SIGN, False), (WALL, False)])
+def test_skin_share_of_a_box_middle(colour, skin):
+    box = (100, 200, 220, 300)
+    share = skin_share(_frame(colour, box=box), _norm(box))
+    assert (share > 0.9) if skin else (share == 0.0)
+    # only the middle counts: a skin-coloured rim around a green middle is no skin
+    frame = _frame(SKIN, box=box)
+    frame[124:196, 220:280] = SIGN
+    assert skin_share(frame, _norm(box)) == 0.0
+    assert skin_share(frame, np.array([0.5, 0.5, 0.5, 0.5])) == 0.0  # an empty box
+
+
+def test_a_head_lies_on_a_person_whose_box_is_grown_sideways_and_up():
+    person = np.array([[0.30, 0.40, 0.90, 0.60]])
+    assert on_person(np.array([0.32, 0.45, 0.40, 0.55]), person)  # the head inside
+    assert on_person(np.array([0.20, 0.45, 0.32, 0.55]), person)  # hair above the person box
+    assert on_person(np.array([0.32, 0.37, 0.40, 0.41]), person)  # just beside it
+    assert not on_person(np.array([0.05, 0.45, 0.15, 0.55]), person)  # far above
+    assert not on_person(np.array([0.32, 0.70, 0.40, 0.80]), person)  # beside another
+    assert not on_person(np.array([0.32, 0.45, 0.40, 0.55]), np.zeros((0, 4)))
+
+
+def test_large_weak_boxes_start_tracks_only_on_skin_or_a_person(detector, monkeypatch):
+    """A weak box of 48 px or more keeps its score on skin or on a person, and is capped at
+    the unverified score on a sign or a wall with no person around; small weak boxes and
+    confident large ones are not concerned; the person detector runs only when a large
+    weak box shows no skin."""
+    from vidanon.detect import centerface
+    from vidanon.detect.centerface import UNVERIFIED_SCORE
+
+    runs = []
+    people = np.zeros((0, 4))
+    monkeypatch.setattr(centerface.FaceDetector, "_people", lambda self, frame: runs.append(1) or people)
+    box = (100, 200, 220, 300)  # 120 px high
+
+    def look(colour, score=0.3, at=box):
+        dets = Detections([_norm(at)], [score], [0])
+        return float(detector._context_look(_frame(colour, box=at), dets, np.array([(at[2] - at[0]) * 1.0]))
+                     .scores[0])  # fmt: skip
+
+    assert look(SKIN) == np.float32(0.3) and not runs  # skin: no person needed
+    assert look(SIGN) == np.float32(UNVERIFIED_SCORE) and len(runs) == 1
+    assert look(WALL) == np.float32(UNVERIFIED_SCORE)
+    assert look(SIGN, score=0.6) == np.float32(0.6)  # a confident box is left as it is
+    assert look(SIGN, score=0.15) == np.float32(0.15)  # too weak to start a track anyway
+    people = np.array([[0.25, 0.28, 1.0, 0.5]])  # a person under the box: a head seen from behind
+    assert look(SIGN) == np.float32(0.3)
+    # the whole second look: the large box is capped, a small confident one kept
+    people = np.zeros((0, 4))
+    dets = Detections([_norm(box), [0.8, 0.1, 0.85, 0.13]], [0.3, 0.9], [0, 0])
+    assert np.allclose(detector.second_look(_frame(SIGN, box=box), dets).scores, [UNVERIFIED_SCORE, 0.9])
+
+
+def test_person_detector_without_tensorflow_finds_what_the_graph_finds(tmp_path, monkeypatch):
+    """The person network converted to TensorFlow Lite, with the graph's box selection done in
+    numpy, gives the graph's people (boxes and scores) on the sample clip's frames; the
+    conversion is cached and reused."""
+    from vidanon.detect import people_lite
+    from vidanon.detect.lite import lite_cache_path
+    from vidanon.detect.people import PersonDetector
+
+    monkeypatch.setenv("VIDANON_CACHE_DIR", str(tmp_path))
+    lite = people_lite.PersonLite(0.3)
+    assert lite_cache_path("ssdlite_person").is_file()
+    graph = PersonDetector(threshold=0.3)
+    frames = read_frames(SAMPLE)
+    found = 0
+    for frame in frames[::8]:
+        a, b = graph(frame[None])[0], lite(frame)
+        assert len(a) == len(b)
+        np.testing.assert_allclose(b.boxes, a.boxes, atol=1e-3)
+        np.testing.assert_allclose(b.scores, a.scores, atol=1e-3)
+        found += len(a)
+    assert found >= 3  # the sample's walkers are found
+    monkeypatch.setattr(people_lite, "_graph_function", lambda: pytest.fail("converted again"))
+    people_lite.PersonLite(0.3)  # from the cache
