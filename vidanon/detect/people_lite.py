@@ -75,17 +75,19 @@ def _load() -> LiteNet:
             return net
     import warnings
 
-    import tensorflow as tf
-
     from .tf_setup import configure_tensorflow, quiet_native_stderr
 
-    configure_tensorflow()
-    fn = _graph_function()
-    expected = [t.numpy() for t in fn(tf.constant(_probe()))]
+    configure_tensorflow()  # imported quietly, once
+    import tensorflow as tf
+
     try:
         with quiet_native_stderr(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            fn = _graph_function()
+            expected = [t.numpy() for t in fn(tf.constant(_probe()))]
             blob = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn).convert()
+    except ModelError:
+        raise
     except Exception as exc:
         raise ModelError(f"cannot convert the person detector for the CPU: {exc}") from None
     net = LiteNet(blob)
