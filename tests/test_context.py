@@ -82,26 +82,59 @@ def test_large_weak_boxes_start_tracks_only_on_skin_or_a_person(detector, monkey
     assert np.allclose(detector.second_look(_frame(SIGN, box=box), dets).scores, [UNVERIFIED_SCORE, 0.9])
 
 
-def test_person_detector_without_tensorflow_finds_what_the_graph_finds(tmp_path, monkeypatch):
-    """The person network converted to TensorFlow Lite, with the graph's box selection done in
-    numpy, gives the graph's people (boxes and scores) on the sample clip's frames; the
-    conversion is cached and reused."""
-    from vidanon.detect import people_lite
-    from vidanon.detect.lite import lite_cache_path
+def test_person_detector_without_tensorflow_finds_what_the_graph_finds():
+    """The shipped TensorFlow Lite person network, with the graph's box selection done in
+    numpy, gives the graph's people (boxes and scores) on the sample clip's frames."""
     from vidanon.detect.people import PersonDetector
+    from vidanon.detect.people_lite import PersonLite
 
-    monkeypatch.setenv("VIDANON_CACHE_DIR", str(tmp_path))
-    lite = people_lite.PersonLite(0.3)
-    assert lite_cache_path("ssdlite_person").is_file()
-    graph = PersonDetector(threshold=0.3)
-    frames = read_frames(SAMPLE)
+    lite, graph = PersonLite(0.3), PersonDetector(threshold=0.3)
     found = 0
-    for frame in frames[::8]:
+    for frame in read_frames(SAMPLE)[::8]:
         a, b = graph(frame[None])[0], lite(frame)
         assert len(a) == len(b)
         np.testing.assert_allclose(b.boxes, a.boxes, atol=1e-3)
         np.testing.assert_allclose(b.scores, a.scores, atol=1e-3)
         found += len(a)
     assert found >= 3  # the sample's walkers are found
-    monkeypatch.setattr(people_lite, "_graph_function", lambda: pytest.fail("converted again"))
-    people_lite.PersonLite(0.3)  # from the cache
+
+
+def test_person_selection_follows_the_graphs_order():
+    """NMS on the boxes as decoded, then clipping: two boxes that overlap by IoU 0.5 are both
+    kept, even where clipping to the window makes them the same box; a box wholly outside is
+    dropped after NMS; the threshold and the cap of 100 apply."""
+    from vidanon.detect.people_lite import select
+
+    boxes = np.array([[-0.5, 0.0, 0.5, 0.2], [0.0, 0.0, 0.5, 0.2], [1.2, 0.1, 1.5, 0.3], [0.6, 0.6, 0.9, 0.9]])
+    kept, scores = select(boxes, np.array([0.9, 0.8, 0.7, 0.2]), 0.3)
+    np.testing.assert_allclose(kept, [[0.0, 0.0, 0.5, 0.2], [0.0, 0.0, 0.5, 0.2]])
+    np.testing.assert_allclose(scores, [0.9, 0.8])
+    many = np.array([[k / 200, 0.0, k / 200 + 0.001, 0.001] for k in range(150)])
+    assert len(select(many, np.linspace(0.9, 0.5, 150), 0.3)[0]) == 100
+
+
+def test_person_detector_loads_without_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; from vidanon.detect.people_lite import PersonLite; import numpy as np; "
+            "PersonLite(0.3)(np.zeros((90, 160, 3), np.uint8)); print('tensorflow' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+
+
+def test_without_a_person_detector_large_weak_boxes_keep_their_scores(detector, monkeypatch):
+    """A person network that cannot be loaded (a damaged file) leaves the context look to skin
+    alone where there is skin, and otherwise the boxes as they were: never an error."""
+    from vidanon.detect import people_lite
+    from vidanon.errors import ModelError
+
+    def broken(name):
+        raise ModelError("damaged")
+
+    monkeypatch.setattr(people_lite, "_shared", {})
+    monkeypatch.setattr(people_lite, "model_path", broken)
+    assert people_lite.shared_person_lite(0.3) is None
+    box = (100, 200, 220, 300)
+    dets = Detections([_norm(box)], [0.3], [0])
+    assert detector._context_look(_frame(SIGN, box=box), dets, np.array([120.0])).scores[0] == np.float32(0.3)

@@ -102,9 +102,6 @@ SKIN_SHARE = 0.5
 PERSON_CONTEXT_SCORE = 0.3
 
 
-_PEOPLE_FAILED = False  # the person detector could not be loaded in this process
-
-
 def decode_centerface(
     cells: np.ndarray,
     values: np.ndarray,
@@ -440,16 +437,9 @@ class FaceDetector:
         return replace(dets, scores=scores)
 
     def _people(self, frame: np.ndarray) -> np.ndarray | None:
-        """The person boxes of ``frame``; None when the person detector cannot be loaded
-        (its conversion failed: not tried again in this process)."""
-        global _PEOPLE_FAILED
-        if _PEOPLE_FAILED:
-            return None
-        try:
-            return shared_person_lite(PERSON_CONTEXT_SCORE)(frame).boxes
-        except (ModelError, ImportError):
-            _PEOPLE_FAILED = True
-            return None
+        """The person boxes of ``frame``; None when the person detector cannot be loaded."""
+        people = shared_person_lite(PERSON_CONTEXT_SCORE)
+        return None if people is None else people(frame).boxes
 
     def _input(self, frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
         """What :meth:`_cells` takes for ``frames``: the network's input on a CPU; the

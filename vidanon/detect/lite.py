@@ -20,12 +20,10 @@ from .tf_setup import network_threads
 from .tf_setup import quiet_native_stderr as _quiet_native_stderr
 
 
-def lite_cache_path(model: str = "centerface") -> Path | None:
-    """Where the TensorFlow Lite conversion of ``model`` (a key of
-    :data:`~vidanon.detect.models.MODELS`: the face network, or the person network of
-    :mod:`vidanon.detect.people_lite`) is kept: ``$VIDANON_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/vidanon``, else ``~/.cache/vidanon`` (``VIDANON_CACHE_DIR=""``: no
-    cache)."""
+def lite_cache_path() -> Path | None:
+    """Where the face detector's TensorFlow Lite conversion is kept: ``$VIDANON_CACHE_DIR``,
+    else ``$XDG_CACHE_HOME/vidanon``, else ``~/.cache/vidanon`` (``VIDANON_CACHE_DIR=""``:
+    no cache)."""
     from .models import MODELS
 
     base = os.environ.get("VIDANON_CACHE_DIR")
@@ -33,7 +31,7 @@ def lite_cache_path(model: str = "centerface") -> Path | None:
         base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "vidanon")
     if not base:
         return None
-    return Path(base) / f"{model}-{MODELS[model].sha256[:16]}-tf{_tensorflow_version()}.tflite"
+    return Path(base) / f"centerface-{MODELS['centerface'].sha256[:16]}-tf{_tensorflow_version()}.tflite"
 
 
 def _tensorflow_version() -> str:
@@ -62,7 +60,7 @@ def _interpreter_class():
     return Interpreter
 
 
-def read_cache(path: Path | None) -> bytes | None:
+def _read_cache(path: Path | None) -> bytes | None:
     try:
         return path.read_bytes() if path is not None and path.is_file() else None
     except OSError:
@@ -74,27 +72,27 @@ def _probe_path(path: Path | None) -> Path | None:
     return None if path is None else path.with_name(path.name + ".probe.npz")
 
 
-def read_probe(path: Path | None, count: int = 3) -> list[np.ndarray] | None:
+def _read_probe(path: Path | None) -> list[np.ndarray] | None:
     if path is None:
         return None
     try:
         with np.load(_probe_path(path)) as saved:
-            return [saved[f"out{i}"] for i in range(count)]
+            return [saved[f"out{i}"] for i in range(3)]
     except Exception:  # missing, cut off, not an npz: the graph is asked again
         return None
 
 
-def write_probe(path: Path | None, expected: list[np.ndarray]) -> None:
+def _write_probe(path: Path | None, expected: list[np.ndarray]) -> None:
     import io
 
     if path is None:
         return
     buffer = io.BytesIO()
     np.savez(buffer, **{f"out{i}": e for i, e in enumerate(expected)})
-    write_cache(_probe_path(path), buffer.getvalue())
+    _write_cache(_probe_path(path), buffer.getvalue())
 
 
-def write_cache(path: Path | None, blob: bytes) -> None:
+def _write_cache(path: Path | None, blob: bytes) -> None:
     """Keep ``blob`` at ``path`` (written aside, then renamed); a folder that cannot be
     written only costs the next run the conversion."""
     if path is None:
@@ -145,7 +143,7 @@ class LiteNet:
         """The cached conversion, checked against the graph's kept answer; None when there
         is none (or it is damaged, or disagrees). Imports no TensorFlow."""
         path = lite_cache_path()
-        blob, expected = read_cache(path), read_probe(path)
+        blob, expected = _read_cache(path), _read_probe(path)
         if blob is None or expected is None:
             return None
         net = cls(blob)
@@ -162,8 +160,8 @@ class LiteNet:
         if not lite._agrees(expected):
             raise ModelError("the TensorFlow Lite face detector disagrees with the graph; use backend='tf'")
         path = lite_cache_path()
-        write_cache(path, lite._blob)
-        write_probe(path, expected)
+        _write_cache(path, lite._blob)
+        _write_probe(path, expected)
         return lite
 
     @staticmethod

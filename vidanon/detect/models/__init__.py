@@ -48,6 +48,14 @@ MODELS = {
         "SSDLite/MobileNetV2 frozen graph, unmodified)",
         licence="LICENSE-ssdlite_person.txt",
     ),
+    "ssdlite_person_lite": ModelFile(
+        name="ssdlite_person.tflite",
+        sha256="d5c630f0f42b6f329036d43fde3eda105b46a0f03ca9a25584596938dbf9a56d",
+        source="built from ssdlite_person.pb above by scripts/build_person_lite.py (the graph from its "
+        "normalized input to its decoded boxes and person scores, converted to TensorFlow Lite as it "
+        "is: float32 weights, no quantization; TensorFlow 2.21.0, deterministic)",
+        licence="LICENSE-ssdlite_person.txt",
+    ),
     "selfie_segmentation": ModelFile(
         name="selfie_segmentation.tflite",
         sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
