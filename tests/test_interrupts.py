@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -247,6 +248,35 @@ def test_ctrl_c_inside_a_weakref_callback_is_kept_for_the_next_safe_point():
             interrupt._on_signal(signal.SIGINT, sys._getframe())
     finally:
         interrupt._pending.clear()
+
+
+def test_ctrl_c_inside_a_finalizer_is_kept_for_the_next_safe_point():
+    """A signal landing while an object's ``__del__`` runs (a progress bar closed by the
+    garbage collector between two files: seen once, "Exception ignored in: <function
+    tqdm.__del__>" and a traceback on stderr) is not raised there but at the next safe point:
+    no traceback, exit 130."""
+    code = textwrap.dedent("""
+        import os, signal, sys
+        from vidanon import interrupt
+        interrupt.install()
+        class Bar:
+            def close(self):
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):  # the handler runs here, inside __del__
+                    pass
+            def __del__(self):
+                self.close()
+        bar = Bar()
+        del bar
+        print("after the finalizer", flush=True)
+        try:
+            interrupt.raise_pending()
+        except interrupt.Interrupted as exc:
+            sys.exit(exc.exit_code)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 130, out.stderr
+    assert out.stdout.strip() == "after the finalizer" and out.stderr == ""
 
 
 def test_ctrl_c_lost_inside_a_c_extension_import_is_still_an_interrupt(capsys):

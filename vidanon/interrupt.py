@@ -31,17 +31,29 @@ def _swallowing(filename: str) -> bool:
     return filename.startswith("<frozen importlib") or os.path.basename(filename) in ("_weakrefset.py", "weakref.py")
 
 
+def _in_finalizer(frame) -> bool:
+    """Whether ``frame`` runs inside an object's ``__del__`` (a progress bar's, a file's):
+    an exception leaving a finalizer is printed ("Exception ignored in ...") and lost, and
+    the garbage collector runs finalizers at any point of the code."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _on_signal(signum, frame):
     _pending.append(signum)
-    if frame is not None and _swallowing(frame.f_code.co_filename):
+    if frame is not None and (_swallowing(frame.f_code.co_filename) or _in_finalizer(frame)):
         return  # raise_pending() raises it at the next safe point
     raise Interrupted(signum)
 
 
 def raise_pending() -> None:
-    """Raise :class:`Interrupted` if a signal came whose exception Python swallowed (raised
-    inside an import lock's or a weakref's callback, it is printed as "Exception ignored"
-    and lost): called at safe points, after the imports and between batches."""
+    """Raise :class:`Interrupted` if a signal came whose exception Python would swallow
+    (raised inside an import lock's or a weakref's callback, or an object's ``__del__``, it
+    is printed as "Exception ignored" and lost; the handler then only records it): called at
+    safe points, after the imports and between batches."""
     if _pending:
         raise Interrupted(_pending[-1])
 
