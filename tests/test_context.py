@@ -88,10 +88,10 @@ def test_person_detector_without_tensorflow_finds_what_the_graph_finds():
     from vidanon.detect.people import PersonDetector
     from vidanon.detect.people_lite import PersonLite
 
-    lite, graph = PersonLite(0.3), PersonDetector(threshold=0.3)
+    lite, graph = PersonLite(), PersonDetector(threshold=0.3)
     found = 0
     for frame in read_frames(SAMPLE)[::8]:
-        a, b = graph(frame[None])[0], lite(frame)
+        a, b = graph(frame[None])[0], lite(frame, 0.3)
         assert len(a) == len(b)
         np.testing.assert_allclose(b.boxes, a.boxes, atol=1e-3)
         np.testing.assert_allclose(b.scores, a.scores, atol=1e-3)
@@ -118,7 +118,7 @@ def test_person_detector_loads_without_tensorflow():
     import sys
 
     code = ("import sys; from vidanon.detect.people_lite import PersonLite; import numpy as np; "
-            "PersonLite(0.3)(np.zeros((90, 160, 3), np.uint8)); print('tensorflow' in sys.modules)")  # fmt: skip
+            "PersonLite()(np.zeros((90, 160, 3), np.uint8)); print('tensorflow' in sys.modules)")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
 
@@ -132,9 +132,9 @@ def test_without_a_person_detector_large_weak_boxes_keep_their_scores(detector, 
     def broken(name):
         raise ModelError("damaged")
 
-    monkeypatch.setattr(people_lite, "_shared", {})
+    monkeypatch.setattr(people_lite, "_shared", [])
     monkeypatch.setattr(people_lite, "model_path", broken)
-    assert people_lite.shared_person_lite(0.3) is None
+    assert people_lite.shared_person_lite() is None
     box = (100, 200, 220, 300)
     dets = Detections([_norm(box)], [0.3], [0])
     assert detector._context_look(_frame(SIGN, box=box), dets, np.array([120.0])).scores[0] == np.float32(0.3)

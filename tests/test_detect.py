@@ -181,12 +181,12 @@ def test_one_interpreter_called_from_two_threads_gives_each_its_own_answer():
     net = LiteNet(model_path("centerface_int8").read_bytes())
     rng = np.random.default_rng(1)
     inputs = [rng.uniform(0, 255, (1, 64, 64, 3)).astype(np.float32) for _ in range(2)]
-    expected = [net._run(x)[0] for x in inputs]
+    expected = [net.outputs(x)[0] for x in inputs]
     wrong = []
 
     def hammer(k):
         for _ in range(40):
-            if not np.array_equal(net._run(inputs[k])[0], expected[k]):
+            if not np.array_equal(net.outputs(inputs[k])[0], expected[k]):
                 wrong.append(k)
 
     threads = [threading.Thread(target=hammer, args=(k,)) for k in (0, 1)]
@@ -466,13 +466,13 @@ def test_two_threads_asking_for_one_input_size_get_an_interpreter_each():
 
     net = LiteNet(model_path("centerface_int8").read_bytes())
     x = np.random.default_rng(2).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
-    expected = net._run(x)[0]
+    expected = net.outputs(x)[0]
     release = threading.Event()
     entry = net._take(x.shape)  # held by "another thread" until released
     got = []
 
     def other():
-        got.append(net._run(x)[0])
+        got.append(net.outputs(x)[0])
         release.set()
 
     t = threading.Thread(target=other)

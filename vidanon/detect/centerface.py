@@ -438,8 +438,8 @@ class FaceDetector:
 
     def _people(self, frame: np.ndarray) -> np.ndarray | None:
         """The person boxes of ``frame``; None when the person detector cannot be loaded."""
-        people = shared_person_lite(PERSON_CONTEXT_SCORE)
-        return None if people is None else people(frame).boxes
+        people = shared_person_lite()
+        return None if people is None else people(frame, PERSON_CONTEXT_SCORE).boxes
 
     def _input(self, frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
         """What :meth:`_cells` takes for ``frames``: the network's input on a CPU; the

@@ -186,7 +186,7 @@ class LiteNet:
         outputs on the probe."""
         try:
             with _quiet_native_stderr():  # XNNPACK announces itself on the first run
-                got = self._run(self._probe())
+                got = self.outputs(self._probe())
         except Exception:
             return False
         return len(got) == len(expected) and all(
@@ -223,9 +223,6 @@ class LiteNet:
 
     def outputs(self, x: np.ndarray) -> list[np.ndarray]:
         """The network's outputs (copies) for one input ``x`` of a shape it takes."""
-        return self._run(x)
-
-    def _run(self, x: np.ndarray) -> list[np.ndarray]:
         shape = tuple(x.shape)
         entry = self._take(shape)
         it, index, outputs = entry
@@ -240,7 +237,7 @@ class LiteNet:
         """Above-``floor`` heatmap cells and their values for a batch ``x`` (N, H, W, 3) float32."""
         all_cells, all_values = [], []
         for i in range(len(x)):
-            heat, a, b = (o[0] for o in self._run(np.ascontiguousarray(x[i : i + 1])))
+            heat, a, b = (o[0] for o in self.outputs(np.ascontiguousarray(x[i : i + 1])))
             rows, cols = np.nonzero(heat[..., 0] > floor)
             all_cells.append(np.stack([np.full(len(rows), i), rows, cols], axis=1))
             all_values.append(np.concatenate([heat[rows, cols], a[rows, cols], b[rows, cols]], axis=1))

@@ -45,44 +45,49 @@ def select(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.
     return boxes[kept], scores[kept]
 
 
+def raw_outputs(net: LiteNet, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The shipped network's decoded boxes (1, N, 4) and person scores (1, N, 1) for ``x``."""
+    boxes, scores = sorted(net.outputs(x), key=lambda a: a.shape[-1], reverse=True)
+    return boxes, scores
+
+
 class PersonLite:
     """People in frames (COCO's person class), as :class:`~vidanon.detect.people.PersonDetector`
     finds them (the same windows, the same selection), through LiteRT. Thread-safe: one call
     at a time (a second interpreter, with its own copy of the packed weights, is not worth it
     for a network that runs on few frames)."""
 
-    def __init__(self, threshold: float = PERSON_THRESHOLD) -> None:
-        self.threshold = float(threshold)
+    def __init__(self) -> None:
         self._net = LiteNet(model_path("ssdlite_person_lite").read_bytes())
         self._lock = threading.Lock()
 
-    def __call__(self, frame: np.ndarray) -> Detections:
-        """The people of one frame (H, W, 3) uint8."""
+    def __call__(self, frame: np.ndarray, threshold: float = PERSON_THRESHOLD) -> Detections:
+        """The people of one frame (H, W, 3) uint8 scoring ``threshold`` or more."""
         height, width = frame.shape[:2]
         windows = person_windows(height, width)
-        parts = [self._window(frame[y0:y1, x0:x1]) for y0, x0, y1, x1 in windows]
+        parts = [self._window(frame[y0:y1, x0:x1], threshold) for y0, x0, y1, x1 in windows]
         boxes, scores = merge_windows(parts, windows, height, width)
         return Detections(boxes, scores, np.full(len(scores), PERSON))
 
-    def _window(self, part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _window(self, part: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """One window's people, normalized to the window."""
         small = np.round(resize(part, PERSON_INPUT, PERSON_INPUT, "area")).astype(np.uint8)
         with self._lock:
-            boxes, scores = sorted(self._net.outputs(normalized(small)), key=lambda a: a.shape[-1], reverse=True)
-        return select(boxes[0], scores[0][:, 0], self.threshold)
+            boxes, scores = raw_outputs(self._net, normalized(small))
+        return select(boxes[0], scores[0][:, 0], threshold)
 
 
-_shared: dict[float, PersonLite | None] = {}
+_shared: list[PersonLite | None] = []  # empty until loaded; [None] when it could not be
 _shared_lock = threading.Lock()
 
 
-def shared_person_lite(threshold: float = PERSON_THRESHOLD) -> PersonLite | None:
+def shared_person_lite() -> PersonLite | None:
     """One :class:`PersonLite` a process, loaded on first use; None when it cannot be loaded
     (a damaged model file, LiteRT failing), remembered so that it is not tried again."""
     with _shared_lock:
-        if threshold not in _shared:
+        if not _shared:
             try:
-                _shared[threshold] = PersonLite(threshold)
+                _shared.append(PersonLite())
             except Exception:  # any failure to load: the callers go on without people
-                _shared[threshold] = None
-        return _shared[threshold]
+                _shared.append(None)
+        return _shared[0]
