@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import SAMPLE, read_frames
 
-from vidanon.detect.centerface import DetectGeometry, FaceDetector, decode_centerface
+from vidanon.detect.centerface import DetectGeometry, FaceDetector
+from vidanon.detect.decode import decode_centerface
 from vidanon.detections import Detections, iou_matrix, nms
 from vidanon.evaluation import load_stills, match
 
@@ -54,6 +55,33 @@ def test_decode_empty_and_clipping():
     assert len(decode_centerface(np.zeros((0, 2)), np.zeros((0, 5)), (64, 64))) == 0
     det = decode_centerface(np.array([[0, 0]]), np.array([[0.8, np.log(40), np.log(40), 0, 0]]), (64, 64))
     assert det.boxes.min() >= 0 and det.boxes.max() <= 1
+
+
+def test_best_score_near_a_box_is_what_decoding_everything_finds():
+    """The second look's shortcut (greedy suppression run only as far as the first kept box
+    near the face) returns what decoding every cell, suppressing, then taking the best kept
+    box near the face returns: random cells, scattered and clustered (a box near the face
+    suppressed by a better one that is not near it), few and many (the pairwise NMS)."""
+    from vidanon.detect.decode import best_score_on
+
+    rng = np.random.default_rng(7)
+    nonzero = 0
+    for trial in range(600):
+        n = int(rng.integers(0, 120))
+        cells = np.stack([rng.integers(0, 40, n), rng.integers(0, 40, n)], 1)
+        if trial % 2:
+            cells = np.clip(cells // 4 + 18, 0, 39)
+        scores = rng.choice([0.3, 0.5, 0.2], n) if trial % 3 == 0 else rng.uniform(0.1, 1, n)
+        values = np.stack([scores, rng.normal(1.5, 0.7, n), rng.normal(1.5, 0.7, n),
+                           rng.uniform(-0.5, 0.5, n), rng.uniform(-0.5, 0.5, n)], 1).astype(np.float32)  # fmt: skip
+        e = rng.uniform(0.2, 0.5)
+        expected = np.array([[e, e, e + 0.3, e + 0.3]])
+        found = decode_centerface(cells, values, (160, 160), 0.3)
+        near = iou_matrix(expected, found.boxes)[0] >= 0.2 if len(found) else np.zeros(0, bool)
+        want = float(found.scores[near].max()) if near.any() else 0.0
+        assert best_score_on(cells, values, (160, 160), 0.3, expected, 0.2) == want
+        nonzero += want > 0
+    assert nonzero > 300
 
 
 def test_geometry_pads_to_multiple_of_32_and_caps_size():

@@ -101,3 +101,22 @@ def test_crop_matrices_are_the_crop_taps_of_each_crop():
     rows = R.matrix(R.crop_taps(0.1, 0.7, 64, 23), 64)
     cols = R.matrix(R.crop_taps(-0.2, 0.9, 64, 41), 64)
     np.testing.assert_allclose(rows @ mask @ cols.T, R.crop_and_resize(mask, (0.1, -0.2, 0.7, 0.9), 23, 41), atol=1e-6)
+
+
+def test_many_crops_at_once_are_each_crop_alone():
+    """A second look's crops of a frame cut together are, bit for bit, each box's own
+    crop_and_resize stacked: boxes inside, across the frame's edges and wholly outside it,
+    enlarged and reduced, on a large frame (read by windows) and a small one."""
+    from vidanon import resample as R
+
+    rng = np.random.default_rng(4)
+    for h, w in ((540, 960), (40, 30)):
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        size = rng.uniform(0.01, 0.6, 40)
+        cy, cx = rng.uniform(-0.2, 1.2, 40), rng.uniform(-0.2, 1.2, 40)
+        boxes = np.stack([cy - size / 2, cx - size / 3, cy + size / 2, cx + size / 3], 1).astype(np.float32)
+        for oh, ow in ((160, 160), (32, 64)):
+            got = R.crops_and_resize(image, boxes, oh, ow)
+            want = np.stack([R.crop_and_resize(image, b, oh, ow) for b in boxes])
+            assert got.dtype == np.float32 and np.array_equal(got, want)
+    assert R.crops_and_resize(image, np.zeros((0, 4)), 16, 16).shape == (0, 16, 16, 3)

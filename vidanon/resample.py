@@ -103,12 +103,12 @@ def _crops_taps(starts, ends, n_in: int, n_outs) -> Taps:
     return np.stack([top, bottom], 1), w.astype(F32)
 
 
-def _gathered(a: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
+def _gathered(a: np.ndarray, taps: Taps, axis: int, out: np.ndarray | None = None) -> np.ndarray:
     """``a`` resampled along ``axis`` by gathering, for each tap, the input rows (or columns)
-    it reads: the taps' terms added in order, as float32."""
+    it reads: the taps' terms added in order, as float32 (into ``out`` when given)."""
     idx, w = taps
     shape = (1,) * axis + (-1,) + (1,) * (a.ndim - 1 - axis)
-    out = np.multiply(np.take(a, idx[:, 0], axis=axis), w[:, 0].reshape(shape), dtype=F32)
+    out = np.multiply(np.take(a, idx[:, 0], axis=axis), w[:, 0].reshape(shape), dtype=F32, out=out)
     if idx.shape[1] > 1:
         term = np.empty_like(out)
         for k in range(1, idx.shape[1]):
@@ -193,6 +193,35 @@ def crop_and_resize(image: np.ndarray, box, height: int, width: int) -> np.ndarr
     # only the part of the image the taps read (a face's crop of a large frame)
     (rows, r0, r1), (cols, c0, c1) = (_window(t) for t in (rows, cols))
     return resample(image[r0:r1, c0:c1], rows, cols)
+
+
+def crops_and_resize(image: np.ndarray, boxes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """:func:`crop_and_resize` of each box of ``boxes`` (N x 4), stacked: (N, height, width,
+    ...) float32, the same numbers. The taps of all the crops are computed together and each
+    crop is written in place (a second look cuts dozens of crops a frame, each small: there
+    the per-call work, and a stacked copy, cost as much as the resampling itself)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    n = len(boxes)
+    out = np.empty((n, height, width, *image.shape[2:]), F32)
+    if not n:
+        return out
+    all_rows = _crops_taps(boxes[:, 0], boxes[:, 2], image.shape[0], [height] * n)
+    all_cols = _crops_taps(boxes[:, 1], boxes[:, 3], image.shape[1], [width] * n)
+    windowed = image.size >= STRIDED_FROM
+    for k in range(n):
+        rows = tuple(a[k * height : (k + 1) * height] for a in all_rows)
+        cols = tuple(a[k * width : (k + 1) * width] for a in all_cols)
+        part = image
+        if windowed:
+            (rows, r0, r1), (cols, c0, c1) = (_window(t) for t in (rows, cols))
+            part = image[r0:r1, c0:c1]
+        # resample()'s order of passes, each by gathering (the strided passes of _along give
+        # the same numbers)
+        if height > part.shape[0]:
+            _gathered(_gathered(part, cols, 1), rows, 0, out=out[k])
+        else:
+            _gathered(_gathered(part, rows, 0), cols, 1, out=out[k])
+    return out
 
 
 def _window(taps: Taps) -> tuple[Taps, int, int]:

@@ -7,7 +7,7 @@ heatmap threshold inside the same ``tf.function``; on a CPU it runs through Tens
 Lite (:mod:`.lite`), the resizing and padding in NumPy (:mod:`vidanon.resample`, which
 computes what TensorFlow's resize computes), and without TensorFlow once the conversion
 is cached. Only the few heatmap cells above the lowest threshold come back to NumPy,
-where they are decoded into boxes and thinned by non-maximum suppression."""
+where they are decoded into boxes and thinned by non-maximum suppression (:mod:`.decode`)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ from typing import Callable
 
 import numpy as np
 
-from ..detections import FACE, Detections, iou_matrix, nms
+from ..detections import Detections
 from ..errors import ModelError
-from ..resample import area_taps, crop_and_resize, resample
+from ..resample import area_taps, crops_and_resize, resample
 from ..targets import FACES
 from .context import on_person, skin_share
+from .decode import best_score_on, decode_centerface
 from .lite import LiteNet
 from .models import model_path
 from .people_lite import shared_person_lite
@@ -33,9 +34,6 @@ DEFAULT_THRESHOLD = FACES.threshold  # the default --threshold, set in vidanon.t
 
 
 MAX_UPSCALE = 2.0
-
-
-STRIDE = 4  # CenterFace's output stride
 
 
 # With the default size, frames whose longer side is under this are enlarged towards it
@@ -100,36 +98,6 @@ SKIN_SHARE = 0.5
 
 
 PERSON_CONTEXT_SCORE = 0.3
-
-
-def decode_centerface(
-    cells: np.ndarray,
-    values: np.ndarray,
-    scale_hw: tuple[float, float],
-    iou_threshold: float = 0.3,
-) -> Detections:
-    """Turn the above-threshold heatmap cells of one frame into face boxes.
-
-    ``cells`` is ``(K, 2)`` (row, column) in the heatmap grid; ``values`` is ``(K, 5)``:
-    score, log-height, log-width, y-offset, x-offset. ``scale_hw`` is the size, in
-    network-input pixels, that the original frame was resized to (before padding);
-    boxes come back normalized to the frame.
-    """
-    if len(cells) == 0:
-        return Detections.empty()
-    score = values[:, 0]
-    h = np.exp(values[:, 1]) * STRIDE
-    w = np.exp(values[:, 2]) * STRIDE
-    cy = (cells[:, 0] + values[:, 3] + 0.5) * STRIDE
-    cx = (cells[:, 1] + values[:, 4] + 0.5) * STRIDE
-    sh, sw = scale_hw
-    boxes = np.stack([(cy - h / 2) / sh, (cx - w / 2) / sw, (cy + h / 2) / sh, (cx + w / 2) / sw], axis=1)
-    boxes = np.clip(boxes, 0.0, 1.0)
-    valid = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
-    boxes, score = boxes[valid], score[valid]
-    # NMS in pixel units so that the IoU is not distorted by the frame's aspect ratio.
-    keep = nms(boxes * np.array([sh, sw, sh, sw]), score, iou_threshold)
-    return Detections(boxes[keep], score[keep], np.full(len(keep), FACE))
 
 
 @dataclass(frozen=True)
@@ -398,7 +366,7 @@ class FaceDetector:
         windows = np.stack([cy - hy, cx - hx, cy + hy, cx + hx], axis=1)
         if self.backend != "tf":
             side = self._crop_side
-            x = np.stack([crop_and_resize(frame, w, side, side) for w in windows.astype(np.float32)])
+            x = crops_and_resize(frame, windows.astype(np.float32), side, side)
             cells, values = self._lite.cells(x, self.low_threshold)
         else:
             _net, _run, crops, run_float = self._graph
@@ -407,15 +375,12 @@ class FaceDetector:
         scores = dets.scores.copy()
         for k, i in enumerate(weak):
             sel = cells[:, 0] == k
-            found = decode_centerface(cells[sel, 1:], values[sel], (self._crop_side, self._crop_side), self.nms_iou)
             # the box in the crop's coordinates
             y0, x0, y1, x1 = boxes[k]
             expected = np.array([[(y0 - windows[k, 0]) / (2 * hy[k]), (x0 - windows[k, 1]) / (2 * hx[k]),
                                   (y1 - windows[k, 0]) / (2 * hy[k]), (x1 - windows[k, 1]) / (2 * hx[k])]])  # fmt: skip
-            best = 0.0
-            if len(found):
-                overlap = iou_matrix(expected, found.boxes)[0] >= 0.2
-                best = float(found.scores[overlap].max()) if overlap.any() else 0.0
+            crop_hw = (self._crop_side, self._crop_side)
+            best = best_score_on(cells[sel, 1:], values[sel], crop_hw, self.nms_iou, expected, 0.2)
             own = float(scores[i])
             scores[i] = max(best, own) if best >= VERIFY_MIN else min(own, UNVERIFIED_SCORE)
         return replace(dets, scores=scores)

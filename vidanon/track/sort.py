@@ -397,6 +397,10 @@ class SortTracker:
         face be followed by its appearance (see :class:`Appearance`)."""
         if frame is None and isinstance(payload, np.ndarray) and payload.ndim == 3:
             frame = payload
+        if frame is not None:
+            # a plain view: every array derived from an ndarray subclass (the reader's Frame)
+            # is one too, made several times slower (the looks of lost faces: 200,000 a clip)
+            frame = np.asarray(frame)
         self._frame += 1
         if cut:
             self.tracks = []
