@@ -142,21 +142,24 @@ def _strided_plan(taps: Taps, n_in: int) -> tuple[int, int, list[tuple[int, int,
     return p, q, entries
 
 
-def _along(a: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
-    """``a`` resampled along ``axis`` (0 or 1), as float32: by strided views where the taps
-    are periodic (no gathered copies; along a row only when reducing), else by gathering
-    rows or columns. Both add the same terms in the same order, so they give the same
-    numbers."""
+def _along(a: np.ndarray, taps: Taps, axis: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``a`` resampled along ``axis`` (0 or 1), as float32 (into ``out`` when given): by
+    strided views where the taps are periodic (no gathered copies; along a row only when
+    reducing), else by gathering rows or columns. Both add the same terms in the same order,
+    so they give the same numbers."""
     plan = _strided_plan(taps, a.shape[axis]) if a.size >= STRIDED_FROM else None
     if plan is not None and axis == 1 and plan[0] > plan[1]:
         plan = None  # enlarging along a row: gathering whole columns is faster than strided pixels
     if plan is None:
-        return _gathered(a, taps, axis)
+        return _gathered(a, taps, axis, out)
     p, q, entries = plan
     idx, w = taps
     shape = list(a.shape)
     shape[axis] = len(idx)
-    out = np.zeros(shape, F32)
+    if out is None:
+        out = np.zeros(shape, F32)
+    else:
+        out[...] = 0
     lead = (slice(None),) * axis
     wshape = (-1,) + (1,) * (a.ndim - 1 - axis)
     for r, k, start, count in entries:
@@ -167,14 +170,14 @@ def _along(a: np.ndarray, taps: Taps, axis: int) -> np.ndarray:
     return out
 
 
-def resample(image: np.ndarray, rows: Taps, cols: Taps) -> np.ndarray:
-    """``image`` (H, W, ...) resampled to (len(rows), len(cols), ...), as float32: the rows
-    first (TensorFlow's order), or the columns first when the image is enlarged, so that the
-    slower pass runs on the smaller image (sums then differ from TensorFlow's by float
-    rounding, under 1e-4 of a grey level)."""
+def resample(image: np.ndarray, rows: Taps, cols: Taps, out: np.ndarray | None = None) -> np.ndarray:
+    """``image`` (H, W, ...) resampled to (len(rows), len(cols), ...), as float32 (into
+    ``out`` when given): the rows first (TensorFlow's order), or the columns first when the
+    image is enlarged, so that the slower pass runs on the smaller image (sums then differ
+    from TensorFlow's by float rounding, under 1e-4 of a grey level)."""
     if len(rows[0]) > image.shape[0]:
-        return _along(_along(image, cols, 1), rows, 0)
-    return _along(_along(image, rows, 0), cols, 1)
+        return _along(_along(image, cols, 1), rows, 0, out)
+    return _along(_along(image, rows, 0), cols, 1, out)
 
 
 def resize(image: np.ndarray, height: int, width: int, method: str = "area") -> np.ndarray:
@@ -187,12 +190,7 @@ def crop_and_resize(image: np.ndarray, box, height: int, width: int) -> np.ndarr
     """``tf.image.crop_and_resize(image[None], [box], [0], (height, width))[0]`` (bilinear,
     extrapolation value 0); ``box`` is (y0, x0, y1, x1) in normalized coordinates."""
     y0, x0, y1, x1 = (float(v) for v in box)
-    rows, cols = crop_taps(y0, y1, image.shape[0], height), crop_taps(x0, x1, image.shape[1], width)
-    if image.size < STRIDED_FROM:
-        return resample(image, rows, cols)
-    # only the part of the image the taps read (a face's crop of a large frame)
-    (rows, r0, r1), (cols, c0, c1) = (_window(t) for t in (rows, cols))
-    return resample(image[r0:r1, c0:c1], rows, cols)
+    return _crop(image, crop_taps(y0, y1, image.shape[0], height), crop_taps(x0, x1, image.shape[1], width))
 
 
 def crops_and_resize(image: np.ndarray, boxes: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -207,21 +205,20 @@ def crops_and_resize(image: np.ndarray, boxes: np.ndarray, height: int, width: i
         return out
     all_rows = _crops_taps(boxes[:, 0], boxes[:, 2], image.shape[0], [height] * n)
     all_cols = _crops_taps(boxes[:, 1], boxes[:, 3], image.shape[1], [width] * n)
-    windowed = image.size >= STRIDED_FROM
     for k in range(n):
         rows = tuple(a[k * height : (k + 1) * height] for a in all_rows)
         cols = tuple(a[k * width : (k + 1) * width] for a in all_cols)
-        part = image
-        if windowed:
-            (rows, r0, r1), (cols, c0, c1) = (_window(t) for t in (rows, cols))
-            part = image[r0:r1, c0:c1]
-        # resample()'s order of passes, each by gathering (the strided passes of _along give
-        # the same numbers)
-        if height > part.shape[0]:
-            _gathered(_gathered(part, cols, 1), rows, 0, out=out[k])
-        else:
-            _gathered(_gathered(part, rows, 0), cols, 1, out=out[k])
+        _crop(image, rows, cols, out[k])
     return out
+
+
+def _crop(image: np.ndarray, rows: Taps, cols: Taps, out: np.ndarray | None = None) -> np.ndarray:
+    """``image`` resampled by a crop's taps (see :func:`crop_taps`), into ``out`` when given;
+    of a large image, only the part the taps read (a face's crop of a large frame)."""
+    if image.size >= STRIDED_FROM:
+        (rows, r0, r1), (cols, c0, c1) = (_window(t) for t in (rows, cols))
+        image = image[r0:r1, c0:c1]
+    return resample(image, rows, cols, out)
 
 
 def _window(taps: Taps) -> tuple[Taps, int, int]:

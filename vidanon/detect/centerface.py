@@ -373,13 +373,13 @@ class FaceDetector:
             x = crops(frame, windows.astype(np.float32))
             cells, values = (t.numpy() for t in run_float(x, np.float32(self.low_threshold)))
         scores = dets.scores.copy()
+        crop_hw = (self._crop_side, self._crop_side)
         for k, i in enumerate(weak):
             sel = cells[:, 0] == k
             # the box in the crop's coordinates
             y0, x0, y1, x1 = boxes[k]
             expected = np.array([[(y0 - windows[k, 0]) / (2 * hy[k]), (x0 - windows[k, 1]) / (2 * hx[k]),
                                   (y1 - windows[k, 0]) / (2 * hy[k]), (x1 - windows[k, 1]) / (2 * hx[k])]])  # fmt: skip
-            crop_hw = (self._crop_side, self._crop_side)
             best = best_score_on(cells[sel, 1:], values[sel], crop_hw, self.nms_iou, expected, 0.2)
             own = float(scores[i])
             scores[i] = max(best, own) if best >= VERIFY_MIN else min(own, UNVERIFIED_SCORE)
