@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -253,6 +254,10 @@ def main() -> None:
                    help="also time vidanon blur with these arguments, e.g. --setting 'fast=--detect-size 960'")
     p.add_argument("--no-deface", action="store_true", help="skip deface")
     p.add_argument("--no-deface-opencv", action="store_true", help="time deface with onnxruntime only")
+    p.add_argument("--deface", metavar="COMMAND",
+                   help="an installed deface to time instead of installing it (a machine without a package "
+                   "registry), e.g. --deface 'python3 -m deface.deface' or --deface /path/to/bin/deface; "
+                   "deface picks onnxruntime up by itself where it is installed")
     p.add_argument("--checkout", action="append", default=[], metavar="LABEL=PATH",
                    help="also time vidanon blur from another source tree (run there with PATH first on "
                    "PYTHONPATH), e.g. --checkout before=../main")
@@ -285,7 +290,12 @@ def main() -> None:
     if args.repeat > 1:
         print(f"each tool's fastest of {args.repeat} runs, taken in turns")
     setups = {k: v for k, v in DEFACE_SETUPS.items() if v or not args.no_deface_opencv}
-    defaces = {} if args.no_deface else {name: deface_command(args.work, extra) for name, extra in setups.items()}
+    if args.no_deface:
+        defaces = {}
+    elif args.deface:
+        defaces = {"deface 1.5.0 (as given)": shlex.split(args.deface)}
+    else:
+        defaces = {name: deface_command(args.work, extra) for name, extra in setups.items()}
     summary: list[str] = []
     effects = [e for e in args.effects.split(",") if e]
     if "splash" in effects and not splash_available():

@@ -189,7 +189,7 @@ def test_prepared_batches_and_thread_counts_give_the_same_detections(face_image,
     runs = {}
     for threads in (1, 2):
         monkeypatch.setattr(lite, "network_threads", lambda threads=threads: threads)
-        det = FaceDetector(threshold=0.4, low_threshold=0.1, every=2)
+        det = FaceDetector(threshold=0.4, low_threshold=0.1, every=2, backend="int8")
         runs[threads] = [det(frames, first_index=1), det.prepare(frames, first_index=1)()()]
     reference = runs[2][0]
     assert sum(len(d) for d in reference) > 0
@@ -283,6 +283,36 @@ def test_cpu_backend_computes_what_the_graph_computes(detector, face_image):
     assert compared > (100 if SHARED.is_dir() else 40)  # fewer without the real frames of ../shared (70 here)
     with pytest.raises(ValueError, match="backend"):
         FaceDetector(backend="onnx")
+
+
+def test_the_graph_meets_few_input_shapes_and_its_padding_changes_nothing(face_image):
+    """The GPU path's graph pads a short batch of frames up to the largest batch it has run
+    and a frame's crops for the second look up to one of GRAPH_CROP_COUNTS (with cuDNN's
+    autotuning, each new shape costs seconds on a GPU); the padding changes no detection."""
+    from vidanon.detect.centerface import GRAPH_CROP_COUNTS
+
+    det = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf")
+    net, run, crops, run_float = det._build()
+    batches, counts = [], []
+
+    def run_seen(x, *args):
+        batches.append(len(x))
+        return run(x, *args)
+
+    def crops_seen(frame, boxes):
+        counts.append(len(boxes))
+        return crops(frame, boxes)
+
+    det._graph = (net, run_seen, crops_seen, run_float)
+    small = face_image[::3, ::3].copy()  # faces of 11-13 px, scoring under the threshold
+    frames = np.stack([small, small[:, ::-1].copy(), small])
+    det(frames)
+    alone = det(frames[1:2])[0]
+    fresh = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf")(frames[1:2])[0]
+    assert batches == [3, 3] and counts and set(counts) <= set(GRAPH_CROP_COUNTS)
+    assert len(alone) == len(fresh) > 0
+    np.testing.assert_allclose(alone.boxes, fresh.boxes, atol=1e-5)
+    np.testing.assert_allclose(alone.scores, fresh.scores, atol=1e-5)
 
 
 def test_detections_record_roundtrip():
@@ -445,10 +475,8 @@ def test_cpu_int8_network_finds_what_the_float_network_finds(face_image):
     finds no face at the threshold where the float one sees nothing."""
     from conftest import SHARED
 
-    int8 = FaceDetector(threshold=0.4, low_threshold=0.1, every=2)
-    assert int8.backend == "int8"  # this machine has no GPU
-    flt = FaceDetector(threshold=0.4, low_threshold=0.1, every=2, cpu_model="float")
-    assert flt.backend == "tflite"
+    int8 = FaceDetector(threshold=0.4, low_threshold=0.1, every=2, backend="int8")  # a GPU's "auto" is "tf"
+    flt = FaceDetector(threshold=0.4, low_threshold=0.1, every=2, backend="tflite")
     frames = [face_image, face_image[:, ::-1].copy()] + _real_frames(SHARED)
     frames.append(_small_faces_frame(face_image, flt)[0])
     diffs, strong, missed = [], 0, 0
@@ -477,7 +505,7 @@ def test_cpu_int8_network_starts_without_tensorflow(tmp_path):
     TensorFlow; the float one on the CPU is converted (and cached) on request."""
     code = ("import sys; from vidanon.detect.centerface import FaceDetector; d = FaceDetector(); "
             "print(d.backend, 'tensorflow' in sys.modules)")  # fmt: skip
-    env = {**os.environ, "VIDANON_CACHE_DIR": str(tmp_path)}
+    env = {**os.environ, "VIDANON_CACHE_DIR": str(tmp_path), "CUDA_VISIBLE_DEVICES": ""}  # a machine without GPU
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["int8", "False"]
     assert not list(tmp_path.iterdir())  # nothing converted, nothing cached

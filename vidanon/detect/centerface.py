@@ -68,6 +68,13 @@ VERIFY_CONTEXT = 3.0
 VERIFY_MAX = 32  # weak boxes verified per frame, best first
 
 
+# The graph (the GPU path) meets few input shapes: a frame's crops are padded up to the next
+# of these counts, and a short batch of frames up to the largest batch of its geometry so far.
+# With cuDNN's autotuning on (TF_CUDNN_USE_AUTOTUNE=1; vidanon.detect.tf_setup turns it off),
+# each new shape costs a search of every convolution's algorithms: 2.4-3.1 s on an H200.
+GRAPH_CROP_COUNTS = (4, 8, 16, VERIFY_MAX)
+
+
 # Only boxes that could start a track (the tracker's 0.2) get the second look: weaker ones
 # only extend tracks whatever it says, and promoting them changed no leak on the
 # evaluation's clips while it doubled the detector's time on a 640x360 crowd.
@@ -230,6 +237,7 @@ class FaceDetector:
             backend = "tf" if self.device.startswith("GPU") else {"int8": "int8", "float": "tflite"}[cpu_model]
         self.backend = backend
         self._graph = None
+        self._graph_batch: dict[DetectGeometry, int] = {}  # the largest batch of each geometry so far
         self._crop_side = 32 * math.ceil(VERIFY_PX * VERIFY_CONTEXT / 32)
         if backend == "int8":  # no TensorFlow at all
             self._lite = LiteNet(model_path("centerface_int8").read_bytes())
@@ -370,7 +378,10 @@ class FaceDetector:
             cells, values = self._lite.cells(x, self.low_threshold)
         else:
             _net, _run, crops, run_float = self._graph
-            x = crops(frame, windows.astype(np.float32))
+            count = next(c for c in GRAPH_CROP_COUNTS if c >= len(windows))
+            padded = np.full((count, 4), 2.0, np.float32)  # the padding: crops outside the frame, black
+            padded[: len(windows)] = windows
+            x = crops(frame, padded)
             cells, values = (t.numpy() for t in run_float(x, np.float32(self.low_threshold)))
         scores = dets.scores.copy()
         crop_hw = (self._crop_side, self._crop_side)
@@ -418,6 +429,9 @@ class FaceDetector:
             return self._lite.cells(x, self.low_threshold)
         resized = np.array([geo.resized_h, geo.resized_w], np.int32)
         padded = np.array([geo.padded_h, geo.padded_w], np.int32)
+        size = self._graph_batch[geo] = max(len(x), self._graph_batch.get(geo, 0))
+        if len(x) < size:  # the cells of the padding's frames (numbered from len(x)) are never read
+            x = np.concatenate([x, np.zeros((size - len(x), *x.shape[1:]), x.dtype)])
         cells, values = self._graph[1](x, resized, padded, np.float32(self.low_threshold))
         return cells.numpy(), values.numpy()
 

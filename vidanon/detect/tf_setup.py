@@ -22,6 +22,12 @@ from ..env import DEBUG_ENV, worker_threads
 # environment asks for them; the command line hides its errors too (see quiet_logs).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# On a GPU, cuDNN's autotuning times every convolution algorithm on the first call of each
+# input shape. The face network is small and far from keeping the GPU busy, and the search
+# cost more than it saved: on an NVIDIA H200, 400 frames of 1080p took 34.4 s with it and
+# 25.3 s without (docs/gpu.md). The environment can still turn it on.
+os.environ.setdefault("TF_CUDNN_USE_AUTOTUNE", "0")
+
 TRIM_EVERY = 64  # frames between two calls of malloc_trim
 
 _configured = False
@@ -124,6 +130,10 @@ def configure_tensorflow() -> str:
                 tf.config.experimental.set_memory_growth(gpu, True)
             except RuntimeError:  # already initialised
                 pass
+        # Full float32 on GPUs that would round convolution inputs to TF32 (10-bit mantissas,
+        # Ampere and newer): the GPU then finds the boxes and scores the CPU's float network
+        # finds (tests/test_detect.py), and the network is not what keeps a run waiting.
+        tf.config.experimental.enable_tensor_float_32_execution(False)
         _configured = True
     if gpus:
         try:
