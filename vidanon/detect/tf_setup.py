@@ -131,8 +131,9 @@ def configure_tensorflow() -> str:
             except RuntimeError:  # already initialised
                 pass
         # Full float32 on GPUs that would round convolution inputs to TF32 (10-bit mantissas,
-        # Ampere and newer): the GPU then finds the boxes and scores the CPU's float network
-        # finds (tests/test_detect.py), and the network is not what keeps a run waiting.
+        # Ampere and newer), which can move scores by more than the 1e-4 the graph and the
+        # CPU's float network are held to (tests/test_detect.py); the network is not what
+        # keeps a GPU run waiting (docs/gpu.md).
         tf.config.experimental.enable_tensor_float_32_execution(False)
         _configured = True
     if gpus:
