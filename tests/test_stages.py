@@ -1,6 +1,9 @@
 """The pipeline's parts, without a model: option table, shared box helpers, trackers, runner."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -300,3 +303,87 @@ def test_cpu_run_with_a_cached_model_imports_no_tensorflow(tmp_path):
     assert int(first[1]) > 0 and first == second == [first[0], first[1], "False", "False"]
     assert converting[2] == "True" and cached[2:] == ["False", "False"]  # the float conversion, then its cache
     assert int(converting[1]) > 0 and cached == [converting[0], converting[1], "False", "False"]
+
+
+def video(frames: int, width: int = 1920, height: int = 1080):
+    """The sample clip's VideoInfo with another length and size."""
+    from dataclasses import replace
+
+    from conftest import SAMPLE
+
+    from vidanon.media.probe import probe
+
+    return replace(probe(SAMPLE), width=width, height=height, duration=frames / 30, n_frames=frames)
+
+
+def _gpu_machine(monkeypatch, gpu: str = "GPU (a test's)") -> list[str]:
+    """A machine whose TensorFlow sees ``gpu`` (as vidanon.pipeline asks it); the list gets
+    the names of the calls that would import TensorFlow or hide the GPU."""
+    from vidanon import pipeline
+
+    calls: list[str] = []
+    monkeypatch.setattr(pipeline, "cpu_only", lambda: False)
+    monkeypatch.setattr(pipeline, "compute_device", lambda: calls.append("tensorflow") or gpu)
+    monkeypatch.setattr(pipeline, "configure_tensorflow", lambda: calls.append("tensorflow") or gpu)
+    monkeypatch.setattr(pipeline, "hide_gpu", lambda: calls.append("hide"))
+    return calls
+
+
+def test_device_auto_takes_the_gpu_except_for_a_short_video_of_faces(monkeypatch):
+    """--device auto: the GPU where TensorFlow sees one, except for a video of faces shorter
+    than SHORT_VIDEO_PIXELS (60 frames of 1080p), which the CPU path finishes before
+    TensorFlow starts on the GPU; people need TensorFlow anyway and keep the GPU."""
+    from vidanon.pipeline import SHORT_VIDEO_PIXELS, run_device
+
+    calls = _gpu_machine(monkeypatch)
+    auto = Options.from_kwargs()
+
+    assert 59 * 1920 * 1080 < SHORT_VIDEO_PIXELS <= 60 * 1920 * 1080
+    assert run_device(auto, video(1), people=False).startswith("CPU") and not calls  # TensorFlow never imported
+    assert run_device(auto, video(59), people=False).startswith("CPU")
+    assert run_device(auto, video(14, 3840, 2160), people=False).startswith("CPU")
+    assert run_device(auto, video(60), people=False) == "GPU (a test's)"
+    assert run_device(auto, video(1000, 640, 360), people=False) == "GPU (a test's)"
+    assert run_device(auto, video(1), people=True) == "GPU (a test's)"
+    assert run_device(auto, None, people=False) == "GPU (a test's)"  # a moviepy clip of unknown length
+    assert run_device(Options.from_kwargs(device="gpu"), video(1), people=False) == "GPU (a test's)"
+    calls.clear()
+    assert run_device(Options.from_kwargs(device="cpu"), video(1000), people=False).startswith("CPU")
+    assert calls == []  # faces alone: the CPU networks, no TensorFlow to keep off the GPU
+    assert run_device(Options.from_kwargs(device="cpu"), video(1000), people=True).startswith("CPU")
+    assert calls == ["hide"]
+
+
+def test_device_gpu_without_one_is_a_one_line_error(monkeypatch, tmp_path):
+    from conftest import ROOT, SAMPLE
+
+    from vidanon.pipeline import run_device
+
+    _gpu_machine(monkeypatch, gpu="CPU (2 cores)")
+    with pytest.raises(OptionError, match="--device gpu: TensorFlow sees no GPU"):
+        run_device(Options.from_kwargs(device="gpu"), None, people=False)
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    out = subprocess.run([sys.executable, "-m", "vidanon", str(SAMPLE), str(tmp_path / "o.mp4"), "--device", "gpu"],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 2 and not (tmp_path / "o.mp4").exists()
+    assert out.stderr.strip().splitlines() == [
+        "vidanon: error: --device gpu: TensorFlow sees no GPU on this machine (it runs on the CPU "
+        f"({os.cpu_count()} cores)); see docs/gpu.md"]
+
+
+def test_a_short_video_on_a_gpu_machine_runs_the_cpu_networks(monkeypatch):
+    """The stages of a short video on a machine with a GPU: the face detector is the CPU's
+    int8 network with the CPU's scan plan, and the batches are the CPU's; a long one gets
+    the graph on the GPU, a full pass on every frame."""
+    from vidanon import detect
+    from vidanon.pipeline import auto_batch_size, build_stages
+
+    made = []
+    monkeypatch.setattr(detect, "cached_detector", lambda kind, threshold, *args: made.append((kind, args)))
+    calls = _gpu_machine(monkeypatch)
+    for frames in (30, 3000):
+        stages = build_stages(Options.from_kwargs(), 360, 640, info=video(frames, 640, 360))
+        gpu = stages.device.startswith("GPU")
+        assert stages.batch_size == auto_batch_size(360, 640, gpu)
+    assert made == [("faces", (0.1, None, 2, "int8")), ("faces", (0.1, None, 1, "tf"))]
+    assert calls == ["tensorflow"]  # for the long one only

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -33,7 +34,15 @@ from typing import Any, Callable
 import numpy as np
 
 from .detect import Detector
-from .detect.tf_setup import TRIM_EVERY, compute_device, release_free_memory
+from .detect.tf_setup import (
+    TRIM_EVERY,
+    compute_device,
+    configure_tensorflow,
+    cpu_device,
+    cpu_only,
+    hide_gpu,
+    release_free_memory,
+)
 from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
@@ -43,19 +52,35 @@ from .media.reader import Frame
 from .media.sidefile import check_side_file
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
-from .options import TARGETS, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
+from .options import TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
 from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
 from .runner import Finish, Run, at_once, run_stages
 from .targets import PEOPLE, PLATES, selected
-from .track import JointTracker, Part, ReplayTracker, ShotCuts, TracksRecorder, TrackStage, load_tracks  # noqa: F401 - load_tracks: API
+from .track import (  # noqa: F401 - load_tracks: API
+    JointTracker,
+    Part,
+    ReplayTracker,
+    ShotCuts,
+    TracksRecorder,
+    TrackStage,
+    load_tracks,
+)
 
 # --start/--end: the detector and the tracker also see this many seconds on each side of
 # the span, so that a face is tracked (and its track confirmed) at the span's first frame
 # exactly as in a run over the whole video.
 SPAN_MARGIN = 1.0
+
+# --device auto: a video of fewer pixels than this in all (60 frames of 1920x1080, 2 s at 30
+# fps; 15 of 3840x2160) runs on the CPU even where TensorFlow sees a GPU. A GPU run spends
+# about 9 s before its frames go at full speed (TensorFlow's import, its first calls on the
+# GPU; on an NVIDIA H200, docs/gpu.md), the CPU path under one: on that machine's 16 cores
+# 100 frames of 1080p took 7.0 s on the CPU path and 14.6 s on the GPU, and on 2 cores (146
+# ms a 1080p frame) 60 frames take about the GPU's start-up alone.
+SHORT_VIDEO_PIXELS = 60 * 1920 * 1080
 
 
 @dataclass
@@ -133,13 +158,15 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     people = PEOPLE in targets
     if opts.tracks:  # a replay: no detector at all (the file is checked before TensorFlow loads)
         replay = ReplayTracker(opts.tracks)
-        device = compute_device()
+        device = run_device(opts, info, people)
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
         return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people)
     detectors: dict[str, Detector] = {}
+    device = ""  # chosen after the plate model's check: choosing may import TensorFlow
     for target in targets:  # plates first: a bad plate model is reported before anything heavy loads
-        detectors[target.name] = target.detector(opts, "" if target is PLATES else compute_device())
-    device = compute_device()
+        device = device or ("" if target is PLATES else run_device(opts, info, people))
+        detectors[target.name] = target.detector(opts, device)
+    device = device or run_device(opts, info, people)
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
     if len(targets) == 1:
@@ -164,6 +191,29 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         return prepare(frames)()()
 
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare)
+
+
+def run_device(opts: Options, info: VideoInfo | None, people: bool) -> str:
+    """The device a run's detectors use, in words (the summary line's): ``--device`` cpu or
+    gpu as asked; auto, the GPU where TensorFlow sees one, except for a short video with
+    faces alone (fewer than SHORT_VIDEO_PIXELS in all), which the CPU path finishes sooner
+    than TensorFlow starts on a GPU. People need TensorFlow anyway: ``--device cpu`` then
+    keeps it off the GPU for the rest of the process."""
+    if opts.device == "cpu":
+        if people:
+            hide_gpu()
+        return cpu_device()
+    if opts.device == "gpu":
+        device = configure_tensorflow()
+        if not device.startswith("GPU"):
+            raise OptionError(f"--device gpu: TensorFlow sees no GPU on this machine (it runs on the {device}); "
+                              "see docs/gpu.md")  # fmt: skip
+        return device
+    if cpu_only() and "tensorflow" not in sys.modules:
+        return cpu_device()
+    if not people and info is not None and info.n_frames * info.width * info.height < SHORT_VIDEO_PIXELS:
+        return cpu_device()
+    return compute_device()
 
 
 def _prepared(detector: Detector, batch: np.ndarray, first: int) -> Run:

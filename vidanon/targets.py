@@ -58,14 +58,16 @@ class Target:
         return t, start, low
 
     def detector(self, opts: Options, device: str) -> Detector:
-        """This target's detector for a run (one per setting and process: later videos
-        skip the model's load)."""
+        """This target's detector for a run on ``device`` (:func:`vidanon.pipeline.run_device`;
+        one per setting and process: later videos skip the model's load)."""
         from .detect import cached_detector
 
         threshold, _, low = self.levels(self.user_threshold(opts))
         if self is FACES:
-            every = opts.scan_every or (SCAN_EVERY_GPU if device.startswith("GPU") else SCAN_EVERY_CPU)
-            return cached_detector("faces", threshold, low, opts.detect_size, every, opts.cpu_model)
+            gpu = device.startswith("GPU")
+            every = opts.scan_every or (SCAN_EVERY_GPU if gpu else SCAN_EVERY_CPU)
+            backend = "tf" if gpu else {"int8": "int8", "float": "tflite"}[opts.cpu_model]
+            return cached_detector("faces", threshold, low, opts.detect_size, every, backend)
         if self is PEOPLE:
             return cached_detector("people", threshold, low)
         from .detect.plates import resolve_model

@@ -27,7 +27,7 @@ from .decode import best_score_on, decode_centerface
 from .lite import LiteNet
 from .models import model_path
 from .people_lite import shared_person_lite
-from .tf_setup import compute_device, configure_tensorflow
+from .tf_setup import compute_device, configure_tensorflow, cpu_device
 from .view import as_batch
 
 DEFAULT_THRESHOLD = FACES.threshold  # the default --threshold, set in vidanon.targets
@@ -231,7 +231,7 @@ class FaceDetector:
         self.nms_iou = nms_iou
         if backend not in ("auto", "tf", "tflite", "int8") or cpu_model not in ("int8", "float"):
             raise ValueError("backend must be 'auto', 'tf', 'tflite' or 'int8', cpu_model 'int8' or 'float'")
-        self.device = compute_device() if backend != "tf" else configure_tensorflow()
+        self.device = {"auto": compute_device, "tf": configure_tensorflow}.get(backend, cpu_device)()
         self._auto = backend == "auto"
         if backend == "auto":  # a TensorFlow without tf.lite falls back to "tf" below
             backend = "tf" if self.device.startswith("GPU") else {"int8": "int8", "float": "tflite"}[cpu_model]

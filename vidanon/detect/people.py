@@ -116,12 +116,12 @@ class PersonDetector:
 
     def __init__(self, threshold: float = PERSON_THRESHOLD, low_threshold: float | None = None,
                  tiles: bool = True) -> None:  # fmt: skip
+        self.device = configure_tensorflow()  # TensorFlow imported quietly and without Keras, before anything
         import tensorflow as tf
 
         self.threshold = float(threshold)
         self.low_threshold = min(float(low_threshold if low_threshold is not None else threshold), self.threshold)
         self.tiles = bool(tiles)
-        self.device = configure_tensorflow()
         pruned = person_graph("image_tensor:0", [f"detection_{n}:0" for n in ("boxes", "scores", "classes")])
 
         self._reduce = tf.function(

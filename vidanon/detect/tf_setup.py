@@ -102,12 +102,34 @@ def cpu_only() -> bool:
     return not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd") or os.path.exists("/dev/dxg"))
 
 
+def cpu_device() -> str:
+    """The CPU, in the words of a run's summary line."""
+    return f"CPU ({os.cpu_count()} cores)"
+
+
 def compute_device() -> str:
     """The device the work runs on, in words: "CPU (N cores)" without importing TensorFlow
     where :func:`cpu_only` says so, else what :func:`configure_tensorflow` finds."""
     if cpu_only() and "tensorflow" not in sys.modules:
-        return f"CPU ({os.cpu_count()} cores)"
+        return cpu_device()
     return configure_tensorflow()
+
+
+def hide_gpu() -> None:
+    """Keep TensorFlow off the GPU in this process (``--device cpu``): before its import, by
+    the environment; after it, by its device list, which a GPU already in use cannot leave
+    (:class:`vidanon.options.OptionError`)."""
+    if "tensorflow" not in sys.modules:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        return
+    tf = sys.modules["tensorflow"]
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:
+        if tf.config.get_visible_devices("GPU"):
+            from ..options import OptionError
+
+            raise OptionError("--device cpu: TensorFlow already uses the GPU in this process") from None
 
 
 def configure_tensorflow() -> str:
@@ -142,7 +164,7 @@ def configure_tensorflow() -> str:
         except Exception:  # pragma: no cover - depends on the driver
             name = "GPU"
         return f"GPU ({name})"
-    return f"CPU ({os.cpu_count()} cores)"
+    return cpu_device()
 
 
 @contextlib.contextmanager

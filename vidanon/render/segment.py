@@ -103,9 +103,11 @@ class PersonSegmenter:
     """Attach a soft person mask to every box of a frame's :class:`Detections`."""
 
     def __init__(self) -> None:
-        import tensorflow as tf
-
+        from ..detect.tf_setup import configure_tensorflow
         from ..detect.tflite_tf import load_tflite_as_tf
+
+        configure_tensorflow()  # TensorFlow imported quietly and without Keras, before anything
+        import tensorflow as tf
 
         net = load_tflite_as_tf(model_path("selfie_segmentation"))
 
