@@ -279,3 +279,27 @@ def test_readme_moviepy_example(tmp_path, anon_clip):
     region = _boxes_mask(tracks["frames"][6], (270, 480), scale=1.0)
     diff = np.abs(read_frames(out)[6].astype(int) - read_frames(SAMPLE)[6]).mean(axis=2)
     assert region.any() and diff[region].mean() > 6 and diff[~region].mean() < 3
+
+
+def test_a_clip_and_its_file_choose_the_device_alike(monkeypatch):
+    """--device auto judges a moviepy clip by its length as it judges the file (the pixels of
+    all its frames), and a photo as one frame: on a machine with a GPU, the effect finds what
+    the command line finds."""
+    from vidanon import pipeline
+
+    seen = []
+    choose = pipeline.run_device
+    monkeypatch.setattr(pipeline, "run_device", lambda opts, pixels, people: seen.append(pixels) or choose(
+        opts, pixels, people))  # fmt: skip
+    clip = VideoFileClip(str(SAMPLE))
+    try:
+        vidanon.anonymize_clip(clip, progress=False).vidanon_tracks
+    finally:
+        clip.close()
+    from vidanon.media.probe import probe
+    from vidanon.options import Options
+    from vidanon.photo import photo_stages
+
+    photo_stages(Options.from_kwargs(), 270, 480)
+    info = probe(SAMPLE)
+    assert seen == [info.n_frames * info.width * info.height, 270 * 480]

@@ -305,7 +305,7 @@ def test_cpu_run_with_a_cached_model_imports_no_tensorflow(tmp_path):
     assert int(converting[1]) > 0 and cached == [converting[0], converting[1], "False", "False"]
 
 
-def video(frames: int, width: int = 1920, height: int = 1080):
+def _video(frames: int, width: int, height: int):
     """The sample clip's VideoInfo with another length and size."""
     from dataclasses import replace
 
@@ -339,13 +339,16 @@ def test_device_auto_takes_the_gpu_except_for_a_short_video_of_faces(monkeypatch
     auto = Options.from_kwargs()
 
     assert 59 * 1920 * 1080 < SHORT_VIDEO_PIXELS <= 60 * 1920 * 1080
+    def video(frames: int, width: int = 1920, height: int = 1080) -> int:
+        return frames * width * height  # its pixels in all
+
     assert run_device(auto, video(1), people=False).startswith("CPU") and not calls  # TensorFlow never imported
     assert run_device(auto, video(59), people=False).startswith("CPU")
     assert run_device(auto, video(14, 3840, 2160), people=False).startswith("CPU")
     assert run_device(auto, video(60), people=False) == "GPU (a test's)"
     assert run_device(auto, video(1000, 640, 360), people=False) == "GPU (a test's)"
     assert run_device(auto, video(1), people=True) == "GPU (a test's)"
-    assert run_device(auto, None, people=False) == "GPU (a test's)"  # a moviepy clip of unknown length
+    assert run_device(auto, None, people=False) == "GPU (a test's)"  # a length not known
     assert run_device(Options.from_kwargs(device="gpu"), video(1), people=False) == "GPU (a test's)"
     calls.clear()
     assert run_device(Options.from_kwargs(device="cpu"), video(1000), people=False).startswith("CPU")
@@ -382,7 +385,7 @@ def test_a_short_video_on_a_gpu_machine_runs_the_cpu_networks(monkeypatch):
     monkeypatch.setattr(detect, "cached_detector", lambda kind, threshold, *args: made.append((kind, args)))
     calls = _gpu_machine(monkeypatch)
     for frames in (30, 3000):
-        stages = build_stages(Options.from_kwargs(), 360, 640, info=video(frames, 640, 360))
+        stages = build_stages(Options.from_kwargs(), 360, 640, info=_video(frames, 640, 360))
         gpu = stages.device.startswith("GPU")
         assert stages.batch_size == auto_batch_size(360, 640, gpu)
     assert made == [("faces", (0.1, None, 2, "int8")), ("faces", (0.1, None, 1, "tf"))]

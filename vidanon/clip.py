@@ -92,8 +92,8 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
         from .media.sidefile import check_side_file
 
         check_side_file(opts.save_tracks, "tracks file", getattr(clip, "filename", None), None, overwrite=True)
-    stages = build_stages(opts, height, width)
     source = ClipSource(clip, fps)
+    stages = build_stages(opts, height, width, frames=source.n_frames)
     frames: list[Detections] = []
     recorder = TracksRecorder() if opts.save_tracks else None
     bar = tqdm(total=source.n_frames, unit="frame", desc="vidanon: finding faces", disable=not opts.progress,

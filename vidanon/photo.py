@@ -121,7 +121,7 @@ def photo_stages(opts, height: int, width: int):
 
     from .pipeline import build_stages
 
-    return build_stages(replace(opts, track=False, scan_every=1), height, width)
+    return build_stages(replace(opts, track=False, scan_every=1), height, width, frames=1)
 
 
 def find(stages, rgb):

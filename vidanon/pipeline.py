@@ -146,27 +146,31 @@ class Stages:
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
-                 info: VideoInfo | None = None) -> Stages:  # fmt: skip
+                 info: VideoInfo | None = None, frames: int | None = None) -> Stages:  # fmt: skip
     """The stages every entry point runs, from the (validated) options and the frame size:
     for each target of the run (:mod:`vidanon.targets`) its detector and its tracker.
     ``first_index`` is the number, in its video, of the first frame the source gives (the
     face detector's scan plan counts frames from the video's start). ``info``: the video
     file the frames come from, if any: the detectors then see them as
     :func:`vidanon.detect.view.detector_view` makes them (square pixels, PQ HDR at SDR
-    brightness); the tracker, the renderer and the sink get the source's frames as they are."""
+    brightness); the tracker, the renderer and the sink get the source's frames as they are.
+    ``frames``: the video's length where ``info`` does not give it (a moviepy clip; a photo
+    is one frame), for the choice of the device (:func:`run_device`)."""
     targets = selected(opts.target, opts.effect)
     people = PEOPLE in targets
+    frames = info.n_frames if info is not None else frames
+    pixels = None if frames is None else frames * height * width
     if opts.tracks:  # a replay: no detector at all (the file is checked before TensorFlow loads)
         replay = ReplayTracker(opts.tracks)
-        device = run_device(opts, info, people)
+        device = run_device(opts, pixels, people)
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
         return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people)
     detectors: dict[str, Detector] = {}
     device = ""  # chosen after the plate model's check: choosing may import TensorFlow
     for target in targets:  # plates first: a bad plate model is reported before anything heavy loads
-        device = device or ("" if target is PLATES else run_device(opts, info, people))
+        device = device or ("" if target is PLATES else run_device(opts, pixels, people))
         detectors[target.name] = target.detector(opts, device)
-    device = device or run_device(opts, info, people)
+    device = device or run_device(opts, pixels, people)
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
     if len(targets) == 1:
@@ -193,12 +197,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare)
 
 
-def run_device(opts: Options, info: VideoInfo | None, people: bool) -> str:
+def run_device(opts: Options, pixels: int | None, people: bool) -> str:
     """The device a run's detectors use, in words (the summary line's): ``--device`` cpu or
     gpu as asked; auto, the GPU where TensorFlow sees one, except for a short video with
-    faces alone (fewer than SHORT_VIDEO_PIXELS in all), which the CPU path finishes sooner
-    than TensorFlow starts on a GPU. People need TensorFlow anyway: ``--device cpu`` then
-    keeps it off the GPU for the rest of the process."""
+    faces alone (``pixels`` in all its frames fewer than SHORT_VIDEO_PIXELS; None: not
+    known), which the CPU path finishes sooner than TensorFlow starts on a GPU. People need
+    TensorFlow anyway: ``--device cpu`` then keeps it off the GPU for the rest of the process."""
     if opts.device == "cpu":
         if people:
             hide_gpu()
@@ -211,7 +215,7 @@ def run_device(opts: Options, info: VideoInfo | None, people: bool) -> str:
         return device
     if cpu_only() and "tensorflow" not in sys.modules:
         return cpu_device()
-    if not people and info is not None and info.n_frames * info.width * info.height < SHORT_VIDEO_PIXELS:
+    if not people and pixels is not None and pixels < SHORT_VIDEO_PIXELS:
         return cpu_device()
     return compute_device()
 
