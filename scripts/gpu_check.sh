@@ -65,5 +65,5 @@ ffmpeg=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe(
 "$ffmpeg" -v error -y -stream_loop 3 -i "$c"/opera_crowd_1080p_100f.mp4 -c copy /tmp/loop400.mp4
 within 60 env TIMELINE=_build,_cells,second_look,_context_look python3 scripts/timeline.py /tmp/loop400.mp4 /tmp/loop.mp4 -y -q
 step tests
-within 200 python3 -m pytest -q -p no:cacheprovider tests/test_detect.py tests/test_cli.py tests/test_stages.py 2>&1 | tail -15 | tee "$OUT/pytest.log"
+within 200 python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_detect.py tests/test_cli.py tests/test_stages.py 2>&1 | tail -15 | tee "$OUT/pytest.log"
 step end

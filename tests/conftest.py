@@ -129,3 +129,45 @@ def vidanon_lines(err):
     """stderr without TensorFlow's C++ start-up logs (the CUDA build prints them on a machine
     without a GPU before any Python code can silence them)."""
     return [line for line in err.splitlines() if not line.startswith(("WARNING: All log messages", "I0000", "W0000", "E0000"))]
+
+
+# Frames shared by the detector's tests (tests/test_detect.py, tests/test_graph.py).
+def real_frames(shared_dir) -> list[np.ndarray]:
+    """Frames of people from the sample clip (in the repository) and, where ../shared/eval is
+    beside the project, of its crowd, hikers and square clips (reduced to keep the test short)."""
+    frames = read_frames(SAMPLE)[::17]
+    if shared_dir.is_dir():
+        from vidanon.media.probe import probe
+        from vidanon.media.reader import FrameReader
+
+        for name in ("marathon_street.mkv", "hikers_trail.mp4", "opera_crowd_1080p.mp4"):
+            for k, frame in enumerate(FrameReader(probe(shared_dir / "videos" / name))):
+                if k in (0, 1):
+                    frames.append(frame.copy())
+                if k >= 1:
+                    break
+    return frames
+
+
+def small_faces_frame(face_image, detector, height=1080, width=1920, face_px=22):
+    """A large frame holding the sample photo's faces shrunk to ``face_px`` high, one of
+    them cut by the right edge, on a textured background; returns the frame and the boxes."""
+    import tensorflow as tf
+
+    found = detector(face_image[None])[0]
+    found = found[np.flatnonzero(found.scores >= 0.4)]
+    rng = np.random.default_rng(3)
+    frame = rng.integers(90, 150, (height, width, 3)).astype(np.uint8)
+    boxes = []
+    spots = [(0.3, 0.2), (0.5, 0.55), (0.7, 0.8), (0.45, 1.0)]
+    for k, (fy, fx) in enumerate(spots):
+        y0, x0, y1, x1 = found.pixel_boxes(*face_image.shape[:2])[k % len(found)][[1, 0, 3, 2]]
+        pad = 0.25 * (y1 - y0)
+        crop = face_image[int(max(0, y0 - pad)) : int(y1 + pad), int(max(0, x0 - pad)) : int(x1 + pad)]
+        scale = face_px / (y1 - y0)
+        h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+        small = tf.image.resize(crop.astype(np.float32), (h, w), antialias=True).numpy().round().astype(np.uint8)
+        cy, cx = int(fy * height), min(int(fx * width), width - (w - w // 2))
+        frame[cy - h // 2 : cy - h // 2 + h, cx - w // 2 : cx - w // 2 + w] = small
+        boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    return frame, np.array(boxes)

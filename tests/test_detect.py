@@ -4,7 +4,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import SAMPLE, read_frames
+from conftest import real_frames, small_faces_frame
 
 from vidanon.detect.centerface import DetectGeometry, FaceDetector
 from vidanon.detect.decode import decode_centerface
@@ -90,52 +90,6 @@ def test_geometry_pads_to_multiple_of_32_and_caps_size():
     assert (g.padded_h, g.padded_w) == (544, 960)
     g = DetectGeometry.for_frame(359, 641, None)
     assert (g.padded_h, g.padded_w) == (384, 672)
-
-
-def test_onnx_translation_matches_onnx_reference(monkeypatch, face_image):
-    """The TensorFlow graph computes what the ONNX file says (reference evaluator).
-
-    The tolerance holds on a GPU, where TensorFlow runs convolutions in TF32 (about 2e-3 off
-    on the heatmap), and a wrong translation still fails it: besides the element-wise bound
-    the error must be small relative to each output as a whole, and the heatmap's peak (a
-    real face, from a real frame) must be found in the same cell and decode to the same box.
-    """
-    import onnx
-    import tensorflow as tf
-    from onnx.reference import ReferenceEvaluator
-    from onnx.reference.ops import op_batch_normalization as bn
-
-    from vidanon.detect.models import model_path
-    from vidanon.detect.onnx_tf import load_onnx_as_tf
-
-    # onnx's reference runs opset-9 BatchNormalization in training mode when a momentum
-    # is given; inference (what every runtime does) uses the running statistics.
-    def inference_bn(self, x, scale, b, mean, var, epsilon=None, momentum=None):
-        return (bn._batchnorm_test_mode(x, scale, b, mean, var, epsilon=epsilon),)
-
-    monkeypatch.setattr(bn.BatchNormalization_9, "_run", inference_bn)
-
-    path = model_path("centerface")
-    # a real frame with faces near the camera (so the heatmap has peaks) and random noise
-    frame = tf.image.resize(face_image[None].astype(np.float32), (128, 224), method="area").numpy()[0]
-    noise = np.random.RandomState(0).uniform(0, 255, frame.shape).astype(np.float32)
-    x = np.stack([frame, noise]).transpose(0, 3, 1, 2).copy()
-    ref = ReferenceEvaluator(onnx.load(str(path))).run(None, {"input.1": x})
-    got = [g.numpy().transpose(0, 3, 1, 2) for g in load_onnx_as_tf(path)(tf.constant(x.transpose(0, 2, 3, 1)))]
-    for r, g in zip(ref, got):
-        assert g.shape == r.shape
-        np.testing.assert_allclose(g, r, atol=5e-3 * max(1, np.abs(r).max()))
-        assert np.linalg.norm(g - r) <= 1e-2 * np.linalg.norm(r)
-    heat_ref, heat_got = ref[0][0, 0], got[0][0, 0]
-    peak = np.unravel_index(np.argmax(heat_ref), heat_ref.shape)
-    assert heat_ref[peak] > 0.3  # a face: the comparison below means something
-    assert np.unravel_index(np.argmax(heat_got), heat_got.shape) == peak
-
-    def peak_box(out):
-        values = np.array([[o[0, c, peak[0], peak[1]] for o in out[:3] for c in range(o.shape[1])]], np.float32)
-        return decode_centerface(np.array([peak]), values, (128, 224)).boxes
-
-    assert iou_matrix(peak_box(got), peak_box(ref))[0, 0] > 0.98
 
 
 # Background faces that dlib's labels leave out, boxed by looking at the photo (pixel
@@ -234,87 +188,6 @@ def test_the_network_leaves_a_core_to_the_other_stages(monkeypatch):
         assert network_threads() == threads
 
 
-def _real_frames(shared_dir) -> list[np.ndarray]:
-    """Frames of people from the sample clip (in the repository) and, where ../shared/eval is
-    beside the project, of its crowd, hikers and square clips (reduced to keep the test short)."""
-    frames = read_frames(SAMPLE)[::17]
-    if shared_dir.is_dir():
-        from vidanon.media.probe import probe
-        from vidanon.media.reader import FrameReader
-
-        for name in ("marathon_street.mkv", "hikers_trail.mp4", "opera_crowd_1080p.mp4"):
-            for k, frame in enumerate(FrameReader(probe(shared_dir / "videos" / name))):
-                if k in (0, 1):
-                    frames.append(frame.copy())
-                if k >= 1:
-                    break
-    return frames
-
-
-def test_cpu_backend_computes_what_the_graph_computes(detector, face_image):
-    """TFLite/XNNPACK (the CPU path) with its NumPy resizing and crops, and the TensorFlow
-    graph (the GPU path) find the same boxes with the same scores: on real frames with
-    people (each frame's full pass and half-size pass, the second look included), on
-    synthetic small faces in a 1080p frame, at sizes the frames are enlarged, kept and
-    reduced to (area averaging at 1.5x, 2x, 1x, 0.5x, 0.78x)."""
-    from conftest import SHARED
-
-    from vidanon.detect.centerface import FaceDetector
-
-    graph = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=640, backend="tf")
-    lite = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=640, backend="tflite")
-    assert (graph.backend, lite.backend) == ("tf", "tflite")
-    frames = [np.stack([face_image, face_image[:, ::-1].copy()])]
-    frames += [np.stack([f, f]) for f in _real_frames(SHARED)]
-    frames.append(np.stack([_small_faces_frame(face_image, detector)[0]] * 2))
-    compared = 0
-    for settings in ({"detect_size": 640}, {"every": 2}, {"detect_size": 1500, "every": 2}):
-        graph = FaceDetector(threshold=0.4, low_threshold=0.1, backend="tf", **settings)
-        lite = FaceDetector(threshold=0.4, low_threshold=0.1, backend="tflite", **settings)
-        for batch in frames:
-            for a, b in zip(graph(batch), lite(batch)):  # every=2: frame 0 the full pass, 1 the half
-                assert len(a) == len(b)
-                if len(a):  # boxes of equal scores may come in either order
-                    order = iou_matrix(a.boxes, b.boxes).argmax(axis=1)
-                    assert sorted(order) == list(range(len(b)))
-                    np.testing.assert_allclose(a.boxes, b.boxes[order], atol=1e-4)
-                    np.testing.assert_allclose(a.scores, b.scores[order], atol=1e-4)
-                compared += len(a)
-    assert compared > (100 if SHARED.is_dir() else 40)  # fewer without the real frames of ../shared (70 here)
-    with pytest.raises(ValueError, match="backend"):
-        FaceDetector(backend="onnx")
-
-
-def test_the_graph_meets_few_input_shapes_and_its_padding_changes_nothing(face_image):
-    """The GPU path's graph pads a short batch of frames up to the largest batch it has run
-    and a frame's crops for the second look up to one of GRAPH_CROP_COUNTS (with cuDNN's
-    autotuning, each new shape costs seconds on a GPU); the padding changes no detection."""
-    from vidanon.detect.centerface import GRAPH_CROP_COUNTS
-
-    det = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf")
-    net, run, crops, run_float = det._build()
-    batches, counts = [], []
-
-    def run_seen(x, *args):
-        batches.append(len(x))
-        return run(x, *args)
-
-    def crops_seen(frame, boxes):
-        counts.append(len(boxes))
-        return crops(frame, boxes)
-
-    det._graph = (net, run_seen, crops_seen, run_float)
-    small = face_image[::3, ::3].copy()  # faces of 11-13 px, scoring under the threshold
-    frames = np.stack([small, small[:, ::-1].copy(), small])
-    det(frames)
-    alone = det(frames[1:2])[0]
-    fresh = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf")(frames[1:2])[0]
-    assert batches == [3, 3] and counts and set(counts) <= set(GRAPH_CROP_COUNTS)
-    assert len(alone) == len(fresh) > 0
-    np.testing.assert_allclose(alone.boxes, fresh.boxes, atol=1e-5)
-    np.testing.assert_allclose(alone.scores, fresh.scores, atol=1e-5)
-
-
 def test_detections_record_roundtrip():
     d = Detections([[0.1, 0.1, 0.2, 0.2], [0.5, 0.5, 0.9, 0.9]], [0.9, 0.2], [0, 0])
     assert len(d) == 2 and list(d.track_ids) == [-1, -1]
@@ -362,34 +235,10 @@ def test_scan_plan_full_resolution_with_half_size_passes_between():
     assert capped.full.resized_w == 960
 
 
-def _small_faces_frame(face_image, detector, height=1080, width=1920, face_px=22):
-    """A large frame holding the sample photo's faces shrunk to ``face_px`` high, one of
-    them cut by the right edge, on a textured background; returns the frame and the boxes."""
-    import tensorflow as tf
-
-    found = detector(face_image[None])[0]
-    found = found[np.flatnonzero(found.scores >= 0.4)]
-    rng = np.random.default_rng(3)
-    frame = rng.integers(90, 150, (height, width, 3)).astype(np.uint8)
-    boxes = []
-    spots = [(0.3, 0.2), (0.5, 0.55), (0.7, 0.8), (0.45, 1.0)]
-    for k, (fy, fx) in enumerate(spots):
-        y0, x0, y1, x1 = found.pixel_boxes(*face_image.shape[:2])[k % len(found)][[1, 0, 3, 2]]
-        pad = 0.25 * (y1 - y0)
-        crop = face_image[int(max(0, y0 - pad)) : int(y1 + pad), int(max(0, x0 - pad)) : int(x1 + pad)]
-        scale = face_px / (y1 - y0)
-        h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
-        small = tf.image.resize(crop.astype(np.float32), (h, w), antialias=True).numpy().round().astype(np.uint8)
-        cy, cx = int(fy * height), min(int(fx * width), width - (w - w // 2))
-        frame[cy - h // 2 : cy - h // 2 + h, cx - w // 2 : cx - w // 2 + w] = small
-        boxes.append([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
-    return frame, np.array(boxes)
-
-
 def test_small_faces_in_a_large_frame_are_found_by_the_full_pass(detector, face_image):
     from vidanon.detect.centerface import FaceDetector
 
-    frame, truth = _small_faces_frame(face_image, detector)
+    frame, truth = small_faces_frame(face_image, detector)
     default = FaceDetector(threshold=0.4, low_threshold=0.1, every=2)
     full, half = default(np.stack([frame, frame]), first_index=0)
     reduced = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=960)(frame[None])[0]
@@ -477,8 +326,8 @@ def test_cpu_int8_network_finds_what_the_float_network_finds(face_image):
 
     int8 = FaceDetector(threshold=0.4, low_threshold=0.1, every=2, backend="int8")  # a GPU's "auto" is "tf"
     flt = FaceDetector(threshold=0.4, low_threshold=0.1, every=2, backend="tflite")
-    frames = [face_image, face_image[:, ::-1].copy()] + _real_frames(SHARED)
-    frames.append(_small_faces_frame(face_image, flt)[0])
+    frames = [face_image, face_image[:, ::-1].copy()] + real_frames(SHARED)
+    frames.append(small_faces_frame(face_image, flt)[0])
     diffs, strong, missed = [], 0, 0
     for frame in frames:
         for a, b in zip(flt(np.stack([frame, frame])), int8(np.stack([frame, frame]))):

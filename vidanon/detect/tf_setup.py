@@ -154,7 +154,7 @@ def configure_tensorflow() -> str:
                 pass
         # Full float32 on GPUs that would round convolution inputs to TF32 (10-bit mantissas,
         # Ampere and newer), which can move scores by more than the 1e-4 the graph and the
-        # CPU's float network are held to (tests/test_detect.py); the network is not what
+        # CPU's float network are held to (tests/test_graph.py); the network is not what
         # keeps a GPU run waiting (docs/gpu.md).
         tf.config.experimental.enable_tensor_float_32_execution(False)
         _configured = True
