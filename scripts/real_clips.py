@@ -241,3 +241,17 @@ def real_report(labels, work: Path, deface: str | None, clips: list[str] | None 
         print(f"REAL  {label:11s} frames {t['frames']}  false {t['false_regions']} = {t['false_regions'] / f:.3f}/frame  "
               f"non-head masked {t['non_head'] / f * 100:.3f}%  masked {t['masked'] / f * 100:.2f}% of the frame  "
               f"heads covered {t['heads_covered']}/{t['heads']}")  # fmt: skip
+
+
+NO_FACE_CLIPS = ("parking_no_people.mp4", "bottles_hand_no_face.mp4")
+
+
+def no_face_report(videos: Path, work: Path) -> None:
+    """``evaluate.py --no-face-clips``: vidanon on the clips without faces, the frames and
+    boxes it masked there (every one a false mask)."""
+    for name in NO_FACE_CLIPS:
+        tracks = work / f"{Path(name).stem}_tracks.json"
+        run_vidanon(videos / name, work / f"{Path(name).stem}_anon.mp4", "--save-tracks", str(tracks))
+        frames = json.loads(tracks.read_text())["frames"]
+        print(f"no-face clip {name:28s} frames {len(frames)}  frames with a mask {sum(1 for f in frames if f)}  "
+              f"boxes {sum(len(f) for f in frames)}")
