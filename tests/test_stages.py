@@ -322,7 +322,6 @@ def _gpu_machine(monkeypatch, gpu: str = "GPU (a test's)") -> list[str]:
     from vidanon import pipeline
 
     calls: list[str] = []
-    monkeypatch.setattr(pipeline, "cpu_only", lambda: False)
     monkeypatch.setattr(pipeline, "compute_device", lambda: calls.append("tensorflow") or gpu)
     monkeypatch.setattr(pipeline, "configure_tensorflow", lambda: calls.append("tensorflow") or gpu)
     monkeypatch.setattr(pipeline, "hide_gpu", lambda: calls.append("hide"))
@@ -388,5 +387,5 @@ def test_a_short_video_on_a_gpu_machine_runs_the_cpu_networks(monkeypatch):
         stages = build_stages(Options.from_kwargs(), 360, 640, info=_video(frames, 640, 360))
         gpu = stages.device.startswith("GPU")
         assert stages.batch_size == auto_batch_size(360, 640, gpu)
-    assert made == [("faces", (0.1, None, 2, "int8")), ("faces", (0.1, None, 1, "tf"))]
+    assert made == [("faces", (0.1, None, 2, "cpu", "int8")), ("faces", (0.1, None, 1, "tf", "int8"))]
     assert calls == ["tensorflow"]  # for the long one only

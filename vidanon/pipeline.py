@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
@@ -39,7 +38,6 @@ from .detect.tf_setup import (
     compute_device,
     configure_tensorflow,
     cpu_device,
-    cpu_only,
     hide_gpu,
     release_free_memory,
 )
@@ -166,11 +164,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
         return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people)
     detectors: dict[str, Detector] = {}
-    device = ""  # chosen after the plate model's check: choosing may import TensorFlow
-    for target in targets:  # plates first: a bad plate model is reported before anything heavy loads
-        device = device or ("" if target is PLATES else run_device(opts, pixels, people))
-        detectors[target.name] = target.detector(opts, device)
-    device = device or run_device(opts, pixels, people)
+    if PLATES in targets:  # first: a bad plate model is reported before choosing the device imports TensorFlow
+        detectors[PLATES.name] = PLATES.detector(opts, "")
+    device = run_device(opts, pixels, people)
+    for target in targets:
+        if target is not PLATES:
+            detectors[target.name] = target.detector(opts, device)
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
     if len(targets) == 1:
@@ -213,8 +212,6 @@ def run_device(opts: Options, pixels: int | None, people: bool) -> str:
             raise OptionError(f"--device gpu: TensorFlow sees no GPU on this machine (it runs on the {device}); "
                               "see docs/gpu.md")  # fmt: skip
         return device
-    if cpu_only() and "tensorflow" not in sys.modules:
-        return cpu_device()
     if not people and pixels is not None and pixels < SHORT_VIDEO_PIXELS:
         return cpu_device()
     return compute_device()

@@ -66,8 +66,8 @@ class Target:
         if self is FACES:
             gpu = device.startswith("GPU")
             every = opts.scan_every or (SCAN_EVERY_GPU if gpu else SCAN_EVERY_CPU)
-            backend = "tf" if gpu else {"int8": "int8", "float": "tflite"}[opts.cpu_model]
-            return cached_detector("faces", threshold, low, opts.detect_size, every, backend)
+            return cached_detector("faces", threshold, low, opts.detect_size, every, "tf" if gpu else "cpu",
+                                   opts.cpu_model)  # fmt: skip
         if self is PEOPLE:
             return cached_detector("people", threshold, low)
         from .detect.plates import resolve_model

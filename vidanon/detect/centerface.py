@@ -203,8 +203,8 @@ class FaceDetector:
     TensorFlow graph (batched; the GPU path), "tflite" the same float network through
     TensorFlow Lite's XNNPACK kernels (about twice as fast on a CPU), "int8" the shipped
     int8 network (``scripts/quantize_centerface.py``) through them (about twice as fast
-    again, scores within a few hundredths); "auto" picks "tf" when TensorFlow may see a GPU,
-    else ``cpu_model`` ("int8", or "float" for "tflite").
+    again, scores within a few hundredths); "cpu" picks ``cpu_model`` ("int8", or "float"
+    for "tflite"); "auto" picks "tf" when TensorFlow may see a GPU, else "cpu".
     """
 
     def __init__(
@@ -229,12 +229,14 @@ class FaceDetector:
         self.low_threshold = min(self.low_threshold, self.threshold)
         self.detect_size = detect_size
         self.nms_iou = nms_iou
-        if backend not in ("auto", "tf", "tflite", "int8") or cpu_model not in ("int8", "float"):
-            raise ValueError("backend must be 'auto', 'tf', 'tflite' or 'int8', cpu_model 'int8' or 'float'")
+        if backend not in ("auto", "cpu", "tf", "tflite", "int8") or cpu_model not in ("int8", "float"):
+            raise ValueError("backend must be 'auto', 'cpu', 'tf', 'tflite' or 'int8', cpu_model 'int8' or 'float'")
         self.device = {"auto": compute_device, "tf": configure_tensorflow}.get(backend, cpu_device)()
-        self._auto = backend == "auto"
-        if backend == "auto":  # a TensorFlow without tf.lite falls back to "tf" below
-            backend = "tf" if self.device.startswith("GPU") else {"int8": "int8", "float": "tflite"}[cpu_model]
+        if backend == "auto":
+            backend = "tf" if self.device.startswith("GPU") else "cpu"
+        self._auto = backend == "cpu"  # a TensorFlow without tf.lite falls back to "tf" below
+        if backend == "cpu":
+            backend = {"int8": "int8", "float": "tflite"}[cpu_model]
         self.backend = backend
         self._graph = None
         self._graph_batch: dict[DetectGeometry, int] = {}  # the largest batch of each geometry so far
