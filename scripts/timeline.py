@@ -5,7 +5,7 @@ apart (tracing, cuDNN's autotuning, warm-up). One summary line per function on s
 end; the run itself is the command line's, with its summary line.
 
     python scripts/timeline.py in.mp4 out.mp4 -y
-    TIMELINE=_build,_cells,second_look,_context_look python scripts/timeline.py in.mp4 out.mp4 -y
+    TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells python scripts/timeline.py in.mp4 out.mp4 -y
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> int:
     from vidanon.detect import centerface, tf_setup
 
     tf_setup.import_tensorflow = timed("import tensorflow", tf_setup.import_tensorflow)
-    for method in os.environ.get("TIMELINE", "_build,_cells,second_look").split(","):
+    for method in os.environ.get("TIMELINE", "_build,_cells,second_looks").split(","):
         setattr(centerface.FaceDetector, method, timed(method, getattr(centerface.FaceDetector, method)))
     atexit.register(report)
     return vidanon_main()

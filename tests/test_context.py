@@ -57,17 +57,17 @@ def test_large_weak_boxes_start_tracks_only_on_skin_or_a_person(detector, monkey
     confident large ones are not concerned; the person detector runs only when a large
     weak box shows no skin."""
     from vidanon.detect import centerface
-    from vidanon.detect.centerface import UNVERIFIED_SCORE
+    from vidanon.detect.look import UNVERIFIED_SCORE
 
     runs = []
     people = np.zeros((0, 4))
-    monkeypatch.setattr(centerface.FaceDetector, "_people", lambda self, frame: runs.append(1) or people)
+    monkeypatch.setattr(centerface.FaceDetector, "_people",
+                        lambda self, frames: runs.append(1) or [people] * len(frames))  # fmt: skip
     box = (100, 200, 220, 300)  # 120 px high
 
     def look(colour, score=0.3, at=box):
         dets = Detections([_norm(at)], [score], [0])
-        return float(detector._context_look(_frame(colour, box=at), dets, np.array([(at[2] - at[0]) * 1.0]))
-                     .scores[0])  # fmt: skip
+        return float(detector._context_looks(_frame(colour, box=at)[None], [dets])[0].scores[0])
 
     assert look(SKIN) == np.float32(0.3) and not runs  # skin: no person needed
     assert look(SIGN) == np.float32(UNVERIFIED_SCORE) and len(runs) == 1
@@ -137,4 +137,4 @@ def test_without_a_person_detector_large_weak_boxes_keep_their_scores(detector, 
     assert people_lite.shared_person_lite() is None
     box = (100, 200, 220, 300)
     dets = Detections([_norm(box)], [0.3], [0])
-    assert detector._context_look(_frame(SIGN, box=box), dets, np.array([120.0])).scores[0] == np.float32(0.3)
+    assert detector._context_looks(_frame(SIGN, box=box)[None], [dets])[0].scores[0] == np.float32(0.3)

@@ -261,7 +261,7 @@ def test_second_look_confirms_small_faces_and_drops_patterns(detector, face_imag
     the shirt, the floor and the wall are not, and can then no longer start a track."""
     import tensorflow as tf
 
-    from vidanon.detect.centerface import UNVERIFIED_SCORE
+    from vidanon.detect.look import UNVERIFIED_SCORE
     from vidanon.detections import Detections
 
     h, w = face_image.shape[:2]
@@ -276,6 +276,16 @@ def test_second_look_confirms_small_faces_and_drops_patterns(detector, face_imag
                       [0.3, 0.3, 0.35, 0.9], [0, 0, 0, 0])  # fmt: skip
     scores = detector.second_look(face_image, fake).scores
     assert (scores[:3] <= UNVERIFIED_SCORE).all() and scores[3] == np.float32(0.9)
+
+
+def test_small_inputs_run_on_one_network_thread(monkeypatch):
+    """A second look's crop and the person network's window run on one XNNPACK thread
+    whatever the cores; a frame on this process's network threads."""
+    from vidanon.detect import lite
+
+    monkeypatch.setattr(lite, "network_threads", lambda: 15)
+    assert lite.threads_for((1, 160, 160, 3)) == lite.threads_for((1, 300, 300, 3)) == 1
+    assert lite.threads_for((1, 544, 960, 3)) == lite.threads_for((1, 368, 640, 3)) == 15
 
 
 def test_lite_conversion_is_cached_and_checked(tmp_path, monkeypatch, face_image):

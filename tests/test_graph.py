@@ -90,29 +90,39 @@ def test_cpu_backend_computes_what_the_graph_computes(detector, face_image):
 
 def test_the_graph_meets_few_input_shapes_and_its_padding_changes_nothing(face_image):
     """The GPU path's graph pads a short batch of frames up to the largest batch it has run
-    and a frame's crops for the second look up to one of GRAPH_CROP_COUNTS (with cuDNN's
-    autotuning, each new shape costs seconds on a GPU); the padding changes no detection."""
-    from vidanon.detect.centerface import GRAPH_CROP_COUNTS
+    and a batch's crops for the second look up to a power of two (with cuDNN's autotuning,
+    each new shape costs seconds on a GPU), all the frames' crops in one call; the padding
+    and the batching change no detection: the same as each frame's crops alone, and as the
+    CPU's float network on them."""
+    from vidanon.detect.centerface import graph_count
 
     det = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf")
-    net, run, crops, run_float = det._build()
-    batches, counts = [], []
+    net, run, look = det._build()
+    batches, looks = [], []
 
     def run_seen(x, *args):
         batches.append(len(x))
         return run(x, *args)
 
-    def crops_seen(frame, boxes):
-        counts.append(len(boxes))
-        return crops(frame, boxes)
+    def look_seen(frames, boxes, owners, floor):
+        looks.append((len(frames), len(boxes), sorted(set(owners.tolist()))))
+        return look(frames, boxes, owners, floor)
 
-    det._graph = (net, run_seen, crops_seen, run_float)
+    det._graph = (net, run_seen, look_seen)
     small = face_image[::3, ::3].copy()  # faces of 11-13 px, scoring under the threshold
     frames = np.stack([small, small[:, ::-1].copy(), small])
-    det(frames)
+    together = det(frames)
     alone = det(frames[1:2])[0]
     fresh = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf")(frames[1:2])[0]
-    assert batches == [3, 3] and counts and set(counts) <= set(GRAPH_CROP_COUNTS)
-    assert len(alone) == len(fresh) > 0
-    np.testing.assert_allclose(alone.boxes, fresh.boxes, atol=1e-5)
-    np.testing.assert_allclose(alone.scores, fresh.scores, atol=1e-5)
+    assert batches == [3, 3] and len(looks) == 2
+    assert looks[0][0] == 3 and looks[0][2] == [0, 1, 2]  # one call for the batch's three frames
+    assert all(count == graph_count(count) for _, count, _ in looks)
+    assert [graph_count(n) for n in (0, 1, 4, 5, 17, 64, 65)] == [4, 4, 4, 8, 32, 64, 128]
+    assert len(alone) == len(fresh) > 0 and (alone.scores >= 0.4).any()  # confirmed there
+    for a, b in ((alone, fresh), (together[1], fresh)):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-5)
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    raw = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf", verify=False)(frames)
+    cpu = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tflite")
+    for graph_look, frame, dets in zip(det.second_looks(frames, raw), frames, raw):
+        np.testing.assert_allclose(graph_look.scores, cpu.second_look(frame, dets).scores, atol=1e-4)

@@ -330,21 +330,28 @@ def _gpu_machine(monkeypatch, gpu: str = "GPU (a test's)") -> list[str]:
 
 def test_device_auto_takes_the_gpu_except_for_a_short_video_of_faces(monkeypatch):
     """--device auto: the GPU where TensorFlow sees one, except for a video of faces shorter
-    than SHORT_VIDEO_PIXELS (60 frames of 1080p), which the CPU path finishes before
-    TensorFlow starts on the GPU; people need TensorFlow anyway and keep the GPU."""
-    from vidanon.pipeline import SHORT_VIDEO_PIXELS, run_device
+    than SHORT_VIDEO_FRAMES_A_THREAD frames of 1080p a CPU thread (90 on 2 cores, 720 on 16),
+    which the CPU path finishes before the GPU path; people need TensorFlow anyway and keep
+    the GPU."""
+    from vidanon import pipeline
+    from vidanon.pipeline import SHORT_VIDEO_FRAMES_A_THREAD, run_device
 
     calls = _gpu_machine(monkeypatch)
     auto = Options.from_kwargs()
+    assert SHORT_VIDEO_FRAMES_A_THREAD == 45
 
-    assert 59 * 1920 * 1080 < SHORT_VIDEO_PIXELS <= 60 * 1920 * 1080
     def video(frames: int, width: int = 1920, height: int = 1080) -> int:
         return frames * width * height  # its pixels in all
 
+    monkeypatch.setattr(pipeline, "cpu_threads", lambda: 16)
+    assert run_device(auto, video(719), people=False).startswith("CPU")
+    assert run_device(auto, video(720), people=False) == "GPU (a test's)"
+    monkeypatch.setattr(pipeline, "cpu_threads", lambda: 2)
+    calls.clear()
     assert run_device(auto, video(1), people=False).startswith("CPU") and not calls  # TensorFlow never imported
-    assert run_device(auto, video(59), people=False).startswith("CPU")
-    assert run_device(auto, video(14, 3840, 2160), people=False).startswith("CPU")
-    assert run_device(auto, video(60), people=False) == "GPU (a test's)"
+    assert run_device(auto, video(89), people=False).startswith("CPU")
+    assert run_device(auto, video(22, 3840, 2160), people=False).startswith("CPU")
+    assert run_device(auto, video(90), people=False) == "GPU (a test's)"
     assert run_device(auto, video(1000, 640, 360), people=False) == "GPU (a test's)"
     assert run_device(auto, video(1), people=True) == "GPU (a test's)"
     assert run_device(auto, None, people=False) == "GPU (a test's)"  # a length not known

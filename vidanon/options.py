@@ -221,8 +221,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("cpu_model", str, "int8", "the face network on a CPU: 'int8' (default: about twice as fast, scores within "
            "a few hundredths, see README 'Accuracy and speed') or 'float' (the GPU's network, converted once)",
            Choice("cpu model", ("int8", "float")), ("--cpu-model",), clip=True),
-    Option("device", str, "auto", "where the detectors run: 'auto' (default: the GPU where TensorFlow sees one, "
-           "except a video of faces shorter than 60 frames of 1080p, which the CPU finishes sooner), 'cpu' or 'gpu'",
+    Option("device", str, "auto", "where the detectors run: 'auto' (default: the GPU where TensorFlow sees one, except "
+           "for a video of faces under 45 frames of 1080p a CPU core, which the CPU finishes sooner), 'cpu' or 'gpu'",
            Choice("device", ("auto", "cpu", "gpu")), ("--device",), clip=True),
     Option("batch_size", _int, None, "frames per detector call (default: chosen from the frame size and the device)",
            Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),

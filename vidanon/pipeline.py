@@ -38,6 +38,7 @@ from .detect.tf_setup import (
     compute_device,
     configure_tensorflow,
     cpu_device,
+    cpu_threads,
     hide_gpu,
     release_free_memory,
 )
@@ -72,13 +73,20 @@ from .track import (  # noqa: F401 - load_tracks: API
 # exactly as in a run over the whole video.
 SPAN_MARGIN = 1.0
 
-# --device auto: a video of fewer pixels than this in all (60 frames of 1920x1080, 2 s at 30
-# fps; 15 of 3840x2160) runs on the CPU even where TensorFlow sees a GPU. A GPU run spends
-# about 9 s before its frames go at full speed (TensorFlow's import, its first calls on the
-# GPU; on an NVIDIA H200, docs/gpu.md), the CPU path under one: on that machine's 16 cores
-# 100 frames of 1080p took 7.0 s on the CPU path and 14.6 s on the GPU, and on 2 cores (146
-# ms a 1080p frame) 60 frames take about the GPU's start-up alone.
-SHORT_VIDEO_PIXELS = 60 * 1920 * 1080
+# --device auto: a video of faces with fewer pixels in all than this many frames of 1920x1080
+# a CPU thread (90 frames on 2 cores, 720 on 16; a 3840x2160 frame counts four) runs on the CPU
+# even where TensorFlow sees a GPU. A GPU run spends 9-13 s before its frames go at full speed
+# (TensorFlow's import, its first calls on the GPU), the CPU path about 1-3 s; per frame of
+# 1080p the CPU path took 146 ms on 2 cores and 42 ms on an H200 machine's 16, the GPU path 36
+# ms there (docs/gpu.md): the GPU catches up after about 90 frames on 2 cores, 1200 on 16 (720:
+# the GPU path's second looks were made cheaper after that measurement).
+SHORT_VIDEO_FRAMES_A_THREAD = 45
+
+
+def short_video_pixels() -> int:
+    """The pixels under which --device auto keeps a video of faces on the CPU (see
+    SHORT_VIDEO_FRAMES_A_THREAD), for this process's share of the cores."""
+    return SHORT_VIDEO_FRAMES_A_THREAD * cpu_threads() * 1920 * 1080
 
 
 @dataclass
@@ -199,8 +207,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
 def run_device(opts: Options, pixels: int | None, people: bool) -> str:
     """The device a run's detectors use, in words (the summary line's): ``--device`` cpu or
     gpu as asked; auto, the GPU where TensorFlow sees one, except for a short video with
-    faces alone (``pixels`` in all its frames fewer than SHORT_VIDEO_PIXELS; None: not
-    known), which the CPU path finishes sooner than TensorFlow starts on a GPU. People need
+    faces alone (``pixels`` in all its frames fewer than :func:`short_video_pixels`; None: not
+    known), which the CPU path finishes sooner than the GPU path. People need
     TensorFlow anyway: ``--device cpu`` then keeps it off the GPU for the rest of the process."""
     if opts.device == "cpu":
         if people:
@@ -212,7 +220,7 @@ def run_device(opts: Options, pixels: int | None, people: bool) -> str:
             raise OptionError(f"--device gpu: TensorFlow sees no GPU on this machine (it runs on the {device}); "
                               "see docs/gpu.md")  # fmt: skip
         return device
-    if not people and pixels is not None and pixels < SHORT_VIDEO_PIXELS:
+    if not people and pixels is not None and pixels < short_video_pixels():
         return cpu_device()
     return compute_device()
 

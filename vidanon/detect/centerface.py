@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -22,9 +22,17 @@ from ..detections import Detections
 from ..errors import ModelError
 from ..resample import area_taps, crops_and_resize, resample
 from ..targets import FACES
-from .context import on_person, skin_share
-from .decode import best_score_on, decode_centerface
+from .decode import decode_centerface
 from .lite import LiteNet
+from .look import (
+    CROP_SIDE,
+    PERSON_CONTEXT_SCORE,
+    Looks,
+    apply_looks,
+    cap_off_people,
+    plan_looks,
+    unexplained,
+)
 from .models import model_path
 from .people_lite import shared_person_lite
 from .tf_setup import compute_device, configure_tensorflow, cpu_device
@@ -54,57 +62,21 @@ MIN_SPLIT = 960
 ENLARGED_EVERY = 2
 
 
-# Second look at weak boxes: a small box scoring under the threshold is looked at again on a
-# crop of VERIFY_CONTEXT times its size, enlarged so that the box is VERIFY_PX high. A small
-# real face scores higher there (on the evaluation's clips, 54% of the faces detected at
-# 0.2-0.4 score 0.4 or more, 15% under 0.2), a pattern on a sign, a wheel or a shirt lower
-# (all those seen on the labelled real frames under 0.2).
-VERIFY_PX = 48
+# The graph (the GPU path) meets few input shapes: a batch's crops for the second look are
+# run GRAPH_MAX_CROPS at most at a time, padded up to a power of two (at least
+# GRAPH_MIN_CROPS), and a short batch of frames up to the
+# largest batch of its geometry so far. With cuDNN's autotuning on (TF_CUDNN_USE_AUTOTUNE=1;
+# vidanon.detect.tf_setup turns it off), each new shape costs a search of every convolution's
+# algorithms: 2.4-3.1 s on an H200.
+GRAPH_MIN_CROPS = 4
 
 
-VERIFY_CONTEXT = 3.0
+GRAPH_MAX_CROPS = 256  # crops a call at most (about the pixels of three 1080p frames)
 
 
-VERIFY_MAX = 32  # weak boxes verified per frame, best first
-
-
-# The graph (the GPU path) meets few input shapes: a frame's crops are padded up to the next
-# of these counts, and a short batch of frames up to the largest batch of its geometry so far.
-# With cuDNN's autotuning on (TF_CUDNN_USE_AUTOTUNE=1; vidanon.detect.tf_setup turns it off),
-# each new shape costs a search of every convolution's algorithms: 2.4-3.1 s on an H200.
-GRAPH_CROP_COUNTS = (4, 8, 16, VERIFY_MAX)
-
-
-# Only boxes that could start a track (the tracker's 0.2) get the second look: weaker ones
-# only extend tracks whatever it says, and promoting them changed no leak on the
-# evaluation's clips while it doubled the detector's time on a 640x360 crowd.
-VERIFY_FROM = 0.2
-
-
-# The second look confirms a box that scores at least VERIFY_MIN there (the detector's
-# threshold: the box then takes the better of its two scores and is hidden); a box it does
-# not confirm keeps at most UNVERIFIED_SCORE: it can still extend a track that confirmed
-# boxes started, never start one (the tracker starts tracks from 0.2). At 0.3 instead of
-# 0.4, a traffic light and a bicycle saddle (0.30-0.39 there) stayed masked on bikes_street;
-# recall on the evaluation's clips is the same at both.
-VERIFY_MIN = 0.4
-
-
-UNVERIFIED_SCORE = 0.15
-
-
-# A weak box too large for the second look (VERIFY_PX and more: a real face seen that large
-# but weakly, turned or from behind, scores no better on a crop) may start a track only where
-# something besides the face network says a head can be (vidanon.detect.context): skin in the
-# middle of the box (SKIN_SHARE of its pixels or more), or a person around it (the people
-# detector, run on that frame only then, PERSON_CONTEXT_SCORE). Otherwise it keeps at most
-# UNVERIFIED_SCORE, as a box the second look does not confirm. On the evaluation's clips it
-# removed the road signs of highway_no_people and false masks of the opera and the hikers,
-# and uncovered no labelled head and no composited face (docs/precision.md, round six).
-SKIN_SHARE = 0.5
-
-
-PERSON_CONTEXT_SCORE = 0.3
+def graph_count(n: int) -> int:
+    """How many inputs the graph gets for ``n``: the next power of two from GRAPH_MIN_CROPS."""
+    return max(GRAPH_MIN_CROPS, 1 << (max(n, 1) - 1).bit_length())
 
 
 @dataclass(frozen=True)
@@ -240,7 +212,6 @@ class FaceDetector:
         self.backend = backend
         self._graph = None
         self._graph_batch: dict[DetectGeometry, int] = {}  # the largest batch of each geometry so far
-        self._crop_side = 32 * math.ceil(VERIFY_PX * VERIFY_CONTEXT / 32)
         if backend == "int8":  # no TensorFlow at all
             self._lite = LiteNet(model_path("centerface_int8").read_bytes())
         elif backend == "tflite":
@@ -295,21 +266,18 @@ class FaceDetector:
         def run(frames, resized, padded, floor):
             return cells_of(prepare(frames, resized, padded), floor)
 
-        crop_side = self._crop_side
-
-        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
-                                                       tf.TensorSpec([None, 4], tf.float32)])  # fmt: skip
-        def crops(frame, boxes):
-            image = tf.cast(frame, tf.float32)[None]
-            return tf.image.crop_and_resize(image, boxes, tf.zeros(tf.shape(boxes)[0], tf.int32),
-                                            (crop_side, crop_side), extrapolation_value=0.0)  # fmt: skip
-
-        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
+        # The second looks of a batch: the crops of every frame (``owners``: the frame of each
+        # box), cut on the device from the frames and run in one call.
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8),
+                                                       tf.TensorSpec([None, 4], tf.float32),
+                                                       tf.TensorSpec([None], tf.int32),
                                                        tf.TensorSpec([], tf.float32)])  # fmt: skip
-        def run_float(x, floor):
+        def look(frames, boxes, owners, floor):
+            x = tf.image.crop_and_resize(tf.cast(frames, tf.float32), boxes, owners, (CROP_SIDE, CROP_SIDE),
+                                         extrapolation_value=0.0)  # fmt: skip
             return cells_of(x, floor)
 
-        self._graph = (net, run, crops, run_float)
+        self._graph = (net, run, look)
         return self._graph
 
     def plan(self, height: int, width: int) -> ScanPlan:
@@ -348,76 +316,81 @@ class FaceDetector:
         for geo, members, (cells, values) in found:
             for i, dets in zip(members, self._boxes(cells, values, len(members), geo)):
                 out[i] = dets
-        if self.verify:
-            out = [self.second_look(frame, dets) for frame, dets in zip(frames, out)]
-        return out
+        return self.second_looks(frames, out) if self.verify else out
 
     def second_look(self, frame: np.ndarray, dets: Detections) -> Detections:
-        """``dets`` with the scores of its small weak boxes replaced by a second look.
+        """:meth:`second_looks` of one frame."""
+        return self.second_looks(frame[None], [dets])[0]
 
-        A box from VERIFY_FROM to ``threshold`` whose height is under VERIFY_PX pixels is cut out of the
-        frame with VERIFY_CONTEXT times its size around it, enlarged so that it is VERIFY_PX
-        high, and the network looks at that crop; the box takes the best score found there
-        on it (IoU >= 0.2) when that is VERIFY_MIN or more (and higher than its own score);
-        otherwise it keeps at most UNVERIFIED_SCORE: it can still extend a track, never start one.
-        A weak box of VERIFY_PX and more is looked at for skin and people instead (see SKIN_SHARE).
-        """
-        height, width = frame.shape[:2]
-        px = (dets.boxes[:, 2] - dets.boxes[:, 0]) * height
-        dets = self._context_look(frame, dets, px)
-        weak = np.flatnonzero((dets.scores >= VERIFY_FROM) & (dets.scores < self.threshold) & (px < VERIFY_PX))
-        if not len(weak):
-            return dets
-        weak = weak[np.argsort(-dets.scores[weak], kind="stable")][:VERIFY_MAX]
-        boxes = dets.boxes[weak].astype(np.float64)
-        side = np.maximum((boxes[:, 2] - boxes[:, 0]) * height, (boxes[:, 3] - boxes[:, 1]) * width) * VERIFY_CONTEXT
-        cy, cx = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-        hy, hx = side / 2 / height, side / 2 / width
-        windows = np.stack([cy - hy, cx - hx, cy + hy, cx + hx], axis=1)
-        if self.backend != "tf":
-            side = self._crop_side
-            x = crops_and_resize(frame, windows.astype(np.float32), side, side)
-            cells, values = self._lite.cells(x, self.low_threshold)
-        else:
-            _net, _run, crops, run_float = self._graph
-            count = next(c for c in GRAPH_CROP_COUNTS if c >= len(windows))
-            padded = np.full((count, 4), 2.0, np.float32)  # the padding: crops outside the frame, black
-            padded[: len(windows)] = windows
-            x = crops(frame, padded)
-            cells, values = (t.numpy() for t in run_float(x, np.float32(self.low_threshold)))
-        scores = dets.scores.copy()
-        crop_hw = (self._crop_side, self._crop_side)
-        for k, i in enumerate(weak):
-            sel = cells[:, 0] == k
-            # the box in the crop's coordinates
-            y0, x0, y1, x1 = boxes[k]
-            expected = np.array([[(y0 - windows[k, 0]) / (2 * hy[k]), (x0 - windows[k, 1]) / (2 * hx[k]),
-                                  (y1 - windows[k, 0]) / (2 * hy[k]), (x1 - windows[k, 1]) / (2 * hx[k])]])  # fmt: skip
-            best = best_score_on(cells[sel, 1:], values[sel], crop_hw, self.nms_iou, expected, 0.2)
-            own = float(scores[i])
-            scores[i] = max(best, own) if best >= VERIFY_MIN else min(own, UNVERIFIED_SCORE)
-        return replace(dets, scores=scores)
+    def second_looks(self, frames: np.ndarray, dets: list[Detections]) -> list[Detections]:
+        """``dets`` (one per frame of ``frames``) with their weak boxes looked at again
+        (:mod:`.look`): a small one scored again on an enlarged crop around it, a large one
+        capped unless skin or a person is there. On a CPU the crops of each frame are cut and
+        run in turn, on the GPU those of all the frames in one call."""
+        dets = self._context_looks(frames, dets)
+        height, width = frames.shape[1:3]
+        looks = [plan_looks(d, height, width, self.threshold) for d in dets]
+        found = self._crop_cells(frames, looks)
+        return [d if k is None else apply_looks(d, k, *c, self.nms_iou) for d, k, c in zip(dets, looks, found)]
 
-    def _context_look(self, frame: np.ndarray, dets: Detections, px: np.ndarray) -> Detections:
-        """``dets`` with its weak boxes of VERIFY_PX and more capped at UNVERIFIED_SCORE where
-        neither skin nor a person is there (see SKIN_SHARE)."""
-        large = np.flatnonzero((dets.scores >= VERIFY_FROM) & (dets.scores < self.threshold) & (px >= VERIFY_PX))
-        large = [i for i in large if skin_share(frame, dets.boxes[i]) < SKIN_SHARE]
-        if not large:
+    def _context_looks(self, frames: np.ndarray, dets: list[Detections]) -> list[Detections]:
+        """``dets`` with the weak boxes too large for a crop capped where neither skin nor a
+        person is there (the person detector runs only on the frames that have such boxes)."""
+        boxes = [unexplained(frame, d, self.threshold) for frame, d in zip(frames, dets)]
+        need = [i for i, b in enumerate(boxes) if b]
+        if not need:
             return dets
-        people = self._people(frame)
+        people = self._people(frames[need])
         if people is None:  # no person detector: the boxes keep their scores, as before
             return dets
-        scores = dets.scores.copy()
-        for i in large:
-            if not on_person(dets.boxes[i], people):
-                scores[i] = min(scores[i], UNVERIFIED_SCORE)
-        return replace(dets, scores=scores)
+        out = list(dets)
+        for i, found in zip(need, people):
+            out[i] = cap_off_people(dets[i], boxes[i], found)
+        return out
 
-    def _people(self, frame: np.ndarray) -> np.ndarray | None:
-        """The person boxes of ``frame``; None when the person detector cannot be loaded."""
+    def _people(self, frames: np.ndarray) -> list[np.ndarray] | None:
+        """The person boxes of each of ``frames``; None when the person detector cannot be
+        loaded. On the GPU path too, the CPU's network: the person graph on an H200 took
+        1.5 s a call of a batch's frames, its box selection running on the CPU (docs/gpu.md)."""
         people = shared_person_lite()
-        return None if people is None else people(frame, PERSON_CONTEXT_SCORE).boxes
+        return None if people is None else [people(frame, PERSON_CONTEXT_SCORE).boxes for frame in frames]
+
+    def _crop_cells(self, frames: np.ndarray, looks: list[Looks | None]) -> list[tuple[np.ndarray, np.ndarray] | None]:
+        """The network's cells (crop, row, column) and values on each frame's crops
+        (:func:`~.look.apply_looks` takes them); None for a frame with no look."""
+        if self.backend != "tf":
+            return [None if k is None else self._lite.cells(crops_and_resize(
+                frame, k.windows.astype(np.float32), CROP_SIDE, CROP_SIDE), self.low_threshold)
+                for frame, k in zip(frames, looks)]  # fmt: skip
+        which = [i for i, k in enumerate(looks) if k is not None]
+        out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(looks)
+        if not which:
+            return out
+        windows = np.concatenate([looks[i].windows for i in which]).astype(np.float32)
+        owners = np.repeat(np.asarray(which), [len(looks[i]) for i in which])
+        starts = dict(zip(which, np.cumsum([0] + [len(looks[i]) for i in which])))
+        cells, values = [], []
+        for lo in range(0, len(windows), GRAPH_MAX_CROPS):  # bounded calls, each padded to few shapes
+            part, mine = windows[lo : lo + GRAPH_MAX_CROPS], owners[lo : lo + GRAPH_MAX_CROPS]
+            first = mine[0]
+            boxes = np.full((graph_count(len(part)), 4), 2.0, np.float32)  # the padding: crops outside the frame, black
+            boxes[: len(part)] = part
+            index = np.zeros(len(boxes), np.int32)
+            index[: len(part)] = mine - first
+            c, v = (t.numpy() for t in self._graph[2](frames[first : mine[-1] + 1], boxes, index,
+                                                       np.float32(self.low_threshold)))  # fmt: skip
+            keep = c[:, 0] < len(part)
+            c = c[keep]
+            c[:, 0] += lo  # numbered among all the crops
+            cells.append(c)
+            values.append(v[keep])
+        cells, values = np.concatenate(cells), np.concatenate(values)
+        for i in which:
+            sel = (cells[:, 0] >= starts[i]) & (cells[:, 0] < starts[i] + len(looks[i]))
+            mine = cells[sel]
+            mine[:, 0] -= starts[i]
+            out[i] = (mine, values[sel])
+        return out
 
     def _input(self, frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
         """What :meth:`_cells` takes for ``frames``: the network's input on a CPU; the

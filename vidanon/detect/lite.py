@@ -19,6 +19,21 @@ from ..errors import ModelError
 from .tf_setup import network_threads
 from .tf_setup import quiet_native_stderr as _quiet_native_stderr
 
+# An input of fewer pixels than this (the second look's 160x160 crops, the person network's
+# 300x300 windows) runs on one thread, several such at once in the pipeline's decode threads:
+# split among many threads, each of its layers is too little work for their hand-offs, while
+# XNNPACK's waiting workers spin. On 2 cores every input already runs on one thread
+# (network_threads); on an H200 machine's 16 cores, with 15 threads on each crop, the CPU
+# path's crowds were no faster than on 2 cores (the marathon 5.9 frames/s against 6.5), with
+# 9-10 cores busy (docs/gpu.md; this rule came after, not measured there yet).
+SMALL_INPUT_PIXELS = 100_000
+
+
+def threads_for(shape: tuple[int, ...]) -> int:
+    """XNNPACK threads for an input of ``shape`` (batch, height, width, channels)."""
+    pixels = int(np.prod(shape[:-1])) if len(shape) >= 2 else 0
+    return 1 if pixels < SMALL_INPUT_PIXELS else network_threads()
+
 
 def lite_cache_path() -> Path | None:
     """Where the face detector's TensorFlow Lite conversion is kept: ``$VIDANON_CACHE_DIR``,
@@ -212,7 +227,7 @@ class LiteNet:
 
     def _new_interpreter(self, shape: tuple[int, ...]) -> tuple:
         with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
-            it = _interpreter_class()(model_content=self._blob, num_threads=network_threads())
+            it = _interpreter_class()(model_content=self._blob, num_threads=threads_for(shape))
             index = it.get_input_details()[0]["index"]
             it.resize_tensor_input(index, list(shape))
             it.allocate_tensors()
