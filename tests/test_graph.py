@@ -88,12 +88,13 @@ def test_cpu_backend_computes_what_the_graph_computes(detector, face_image):
         FaceDetector(backend="onnx")
 
 
-def test_the_graph_meets_few_input_shapes_and_its_padding_changes_nothing(face_image):
+def test_the_graph_meets_few_input_shapes_and_its_padding_changes_nothing(face_image, monkeypatch):
     """The GPU path's graph pads a short batch of frames up to the largest batch it has run
     and a batch's crops for the second look up to a power of two (with cuDNN's autotuning,
     each new shape costs seconds on a GPU), all the frames' crops in one call; the padding
     and the batching change no detection: the same as each frame's crops alone, and as the
     CPU's float network on them."""
+    from vidanon.detect import centerface
     from vidanon.detect.centerface import graph_count
 
     det = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf")
@@ -124,5 +125,9 @@ def test_the_graph_meets_few_input_shapes_and_its_padding_changes_nothing(face_i
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
     raw = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tf", verify=False)(frames)
     cpu = FaceDetector(threshold=0.4, low_threshold=0.1, detect_size=0, backend="tflite")
-    for graph_look, frame, dets in zip(det.second_looks(frames, raw), frames, raw):
+    batched = det.second_looks(frames, raw)
+    for graph_look, frame, dets in zip(batched, frames, raw):
         np.testing.assert_allclose(graph_look.scores, cpu.second_look(frame, dets).scores, atol=1e-4)
+    monkeypatch.setattr(centerface, "GRAPH_MAX_CROPS", 2)  # the crops in several calls: the same scores
+    for a, b in zip(det.second_looks(frames, raw), batched):
+        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)

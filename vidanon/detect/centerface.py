@@ -366,31 +366,38 @@ class FaceDetector:
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(looks)
         if not which:
             return out
+        counts = [len(looks[i]) for i in which]
         windows = np.concatenate([looks[i].windows for i in which]).astype(np.float32)
-        owners = np.repeat(np.asarray(which), [len(looks[i]) for i in which])
-        starts = dict(zip(which, np.cumsum([0] + [len(looks[i]) for i in which])))
+        cells, values = self._graph_looks(frames, windows, np.repeat(np.asarray(which), counts))
+        start = 0
+        for i, n in zip(which, counts):
+            sel = (cells[:, 0] >= start) & (cells[:, 0] < start + n)
+            mine = cells[sel]
+            mine[:, 0] -= start
+            out[i] = (mine, values[sel])
+            start += n
+        return out
+
+    def _graph_looks(self, frames: np.ndarray, windows: np.ndarray, owners: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """The graph's cells and values on the crops ``windows`` (N x 4) of ``frames[owners]``,
+        the crops numbered 0 to N-1: GRAPH_MAX_CROPS at most a call, each padded to few shapes
+        with crops outside the frame, and given only the frames its crops are cut from."""
         cells, values = [], []
-        for lo in range(0, len(windows), GRAPH_MAX_CROPS):  # bounded calls, each padded to few shapes
+        for lo in range(0, len(windows), GRAPH_MAX_CROPS):
             part, mine = windows[lo : lo + GRAPH_MAX_CROPS], owners[lo : lo + GRAPH_MAX_CROPS]
-            first = mine[0]
-            boxes = np.full((graph_count(len(part)), 4), 2.0, np.float32)  # the padding: crops outside the frame, black
+            boxes = np.full((graph_count(len(part)), 4), 2.0, np.float32)  # the padding: black crops
             boxes[: len(part)] = part
             index = np.zeros(len(boxes), np.int32)
-            index[: len(part)] = mine - first
-            c, v = (t.numpy() for t in self._graph[2](frames[first : mine[-1] + 1], boxes, index,
+            index[: len(part)] = mine - mine[0]
+            c, v = (t.numpy() for t in self._graph[2](frames[mine[0] : mine[-1] + 1], boxes, index,
                                                        np.float32(self.low_threshold)))  # fmt: skip
             keep = c[:, 0] < len(part)
             c = c[keep]
-            c[:, 0] += lo  # numbered among all the crops
+            c[:, 0] += lo
             cells.append(c)
             values.append(v[keep])
-        cells, values = np.concatenate(cells), np.concatenate(values)
-        for i in which:
-            sel = (cells[:, 0] >= starts[i]) & (cells[:, 0] < starts[i] + len(looks[i]))
-            mine = cells[sel]
-            mine[:, 0] -= starts[i]
-            out[i] = (mine, values[sel])
-        return out
+        return np.concatenate(cells), np.concatenate(values)
 
     def _input(self, frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
         """What :meth:`_cells` takes for ``frames``: the network's input on a CPU; the
