@@ -64,10 +64,9 @@ ENLARGED_EVERY = 2
 
 # The graph (the GPU path) meets few input shapes: a batch's crops for the second look are
 # run GRAPH_MAX_CROPS at most at a time, padded up to a power of two (at least
-# GRAPH_MIN_CROPS), and a short batch of frames up to the
-# largest batch of its geometry so far. With cuDNN's autotuning on (TF_CUDNN_USE_AUTOTUNE=1;
-# vidanon.detect.tf_setup turns it off), each new shape costs a search of every convolution's
-# algorithms: 2.4-3.1 s on an H200.
+# GRAPH_MIN_CROPS), and a short batch of frames up to the largest batch of its geometry so
+# far. With cuDNN's autotuning on (TF_CUDNN_USE_AUTOTUNE=1; vidanon.detect.tf_setup turns it
+# off), each new shape costs a search of every convolution's algorithms: 2.4-3.1 s on an H200.
 GRAPH_MIN_CROPS = 4
 
 
