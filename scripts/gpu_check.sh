@@ -8,8 +8,14 @@
 #   then one `run` call per chunk .gpu/cNN (carry it; `mkdir -p /tmp/gpu-parts && cp .gpu/cNN/part.NN
 #   /tmp/gpu-parts/`), back to back (the machine goes back after 30 s idle), the last one also
 #   carrying .gpu/x and ending with:
-#   DEADLINE_S=300 bash .gpu/x/gpu_check.sh run   # there: set-up, a smoke run, the bench against
-#                                  # deface, the timeline of a 1080p run, the detector's tests
+#   DEADLINE_S=560 bash .gpu/x/gpu_check.sh run   # there: set-up, a smoke run, the graph's tests,
+#                                  # an older tree against this one (when .gpu/x/old holds one:
+#                                  # `git archive REV vidanon | tar -x -C .gpu/x/old`, then empty
+#                                  # its vidanon/detect/models, which the script fills there), 60
+#                                  # frames of 1080p on the GPU and on the CPU path, the bench against
+#                                  # deface, the timeline of a 1080p run, the detector's other tests
+#   (PYTHON=.venv/bin/python for prepare's clip step when the system python lacks the project's
+#   dependencies.) The whole run took 548 s with DEADLINE_S=575 on 2026-12-04.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "${1:-}" = prepare ]; then
