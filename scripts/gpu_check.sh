@@ -11,7 +11,7 @@
 #   DEADLINE_S=560 bash .gpu/x/gpu_check.sh run   # there: set-up, a smoke run, the graph's tests,
 #                                  # an older tree against this one (when .gpu/x/old holds one:
 #                                  # `git archive REV vidanon | tar -x -C .gpu/x/old`, then empty
-#                                  # its vidanon/detect/models, which the script fills there), 60
+#                                  # its vidanon/detect/models, which the script fills there), 60 and 400
 #                                  # frames of 1080p on the GPU and on the CPU path, the bench against
 #                                  # deface, the timeline of a 1080p run, the detector's other tests
 #   (PYTHON=.venv/bin/python for prepare's clip step when the system python lacks the project's
@@ -69,9 +69,13 @@ if [ -d "$here/old" ]; then  # an older tree (python files only) to time against
     echo "$2: $(cd /tmp && within 90 env PYTHONPATH="$2:/tmp/site" python3 -m vidanon "$c/$1" /tmp/ab.mp4 -y -q --device gpu 2>&1 | tail -1)"
   done 2>&1 | tee "$OUT/ab.log"
 fi
-step "--device auto's line: 60 frames of 1080p on the GPU and on the CPU path"
+step "--device auto's line: 60 and 400 frames of 1080p on the GPU and on the CPU path"
 "$ffmpeg" -v error -y -i "$c"/opera_crowd_1080p_100f.mp4 -frames:v 60 -c copy /tmp/f60.mp4
-for d in gpu cpu; do within 60 python3 -m vidanon /tmp/f60.mp4 /tmp/f60o.mp4 -y -q --device $d 2>&1 | tail -1; done | tee "$OUT/auto.log"
+"$ffmpeg" -v error -y -stream_loop 3 -i "$c"/opera_crowd_1080p_100f.mp4 -c copy /tmp/loop400.mp4
+for run in "f60 gpu" "f60 cpu" "loop400 gpu" "loop400 cpu"; do
+  set -- $run
+  within 90 python3 -m vidanon /tmp/$1.mp4 /tmp/auto_out.mp4 -y -q --device $2 2>&1 | tail -1
+done | tee "$OUT/auto.log"
 step "bench (deface on the CPU cores unless its onnxruntime has a GPU provider)"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$OUT/gpu_busy.csv" 2>&1 &
 smi=$!
@@ -82,7 +86,6 @@ within 330 python3 scripts/bench.py --frames 100 --deface 'python3 -m deface.def
   | grep -v -e '^WARNING: All log' -e 'oneDNN custom' | tee "$OUT/bench.log"
 kill "$smi" 2>/dev/null
 step "timeline, 400 frames of 1080p"
-"$ffmpeg" -v error -y -stream_loop 3 -i "$c"/opera_crowd_1080p_100f.mp4 -c copy /tmp/loop400.mp4
 within 60 env TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells,_people python3 scripts/timeline.py /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -12 | tee "$OUT/timeline.log"
 step tests
 within 200 python3 -m pytest -q -p no:cacheprovider tests/test_detect.py tests/test_stages.py tests/test_cli.py 2>&1 | tail -15 | tee "$OUT/pytest.log"
