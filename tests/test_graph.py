@@ -128,6 +128,20 @@ def test_the_graph_meets_few_input_shapes_and_its_padding_changes_nothing(face_i
     batched = det.second_looks(frames, raw)
     for graph_look, frame, dets in zip(batched, frames, raw):
         np.testing.assert_allclose(graph_look.scores, cpu.second_look(frame, dets).scores, atol=1e-4)
-    monkeypatch.setattr(centerface, "GRAPH_MAX_CROPS", 2)  # the crops in several calls: the same scores
-    for a, b in zip(det.second_looks(frames, raw), batched):
-        np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+    for name, cap in (("GRAPH_MAX_CROPS", 2), ("GRAPH_MAX_FRAMES", 1)):  # several calls: the same scores
+        monkeypatch.setattr(centerface, name, cap)
+        for a, b in zip(det.second_looks(frames, raw), batched):
+            np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
+
+
+def test_the_graphs_second_looks_are_cut_by_crops_and_frames(monkeypatch):
+    """A batch's crops go to the graph in calls of GRAPH_MAX_CROPS crops and GRAPH_MAX_FRAMES
+    frames at most, in order, every crop once."""
+    from vidanon.detect import centerface
+
+    monkeypatch.setattr(centerface, "GRAPH_MAX_CROPS", 4)
+    monkeypatch.setattr(centerface, "GRAPH_MAX_FRAMES", 3)
+    owners = np.array([0, 0, 0, 0, 0, 1, 2, 3, 3, 5, 9])
+    chunks = centerface.graph_chunks(owners)
+    assert chunks == [(0, 4), (4, 7), (7, 10), (10, 11)]
+    assert centerface.graph_chunks(np.array([], int)) == []

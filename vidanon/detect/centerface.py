@@ -63,7 +63,7 @@ ENLARGED_EVERY = 2
 
 
 # The graph (the GPU path) meets few input shapes: a batch's crops for the second look are
-# run GRAPH_MAX_CROPS at most at a time, padded up to a power of two (at least
+# run GRAPH_MAX_CROPS at most at a time (see graph_chunks), padded up to a power of two (at least
 # GRAPH_MIN_CROPS), and a short batch of frames up to the largest batch of its geometry so
 # far. With cuDNN's autotuning on (TF_CUDNN_USE_AUTOTUNE=1; vidanon.detect.tf_setup turns it
 # off), each new shape costs a search of every convolution's algorithms: 2.4-3.1 s on an H200.
@@ -71,6 +71,22 @@ GRAPH_MIN_CROPS = 4
 
 
 GRAPH_MAX_CROPS = 256  # crops a call at most (about the pixels of three 1080p frames)
+
+
+# Frames a call of the second looks is given at most: the graph holds them as float32 on the
+# GPU (8 frames of 1080p: 200 MB), while up to four decode threads call it at once.
+GRAPH_MAX_FRAMES = 8
+
+
+def graph_chunks(owners: np.ndarray) -> list[tuple[int, int]]:
+    """``[lo, hi)`` ranges of crops (their frames ``owners``, sorted) for the graph's calls: at
+    most GRAPH_MAX_CROPS crops and GRAPH_MAX_FRAMES frames (first to last) each."""
+    chunks, lo = [], 0
+    for k in range(1, len(owners) + 1):
+        if k == len(owners) or k - lo >= GRAPH_MAX_CROPS or owners[k] - owners[lo] >= GRAPH_MAX_FRAMES:
+            chunks.append((lo, k))
+            lo = k
+    return chunks
 
 
 def graph_count(n: int) -> int:
@@ -379,12 +395,13 @@ class FaceDetector:
 
     def _graph_looks(self, frames: np.ndarray, windows: np.ndarray, owners: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """The graph's cells and values on the crops ``windows`` (N x 4) of ``frames[owners]``,
-        the crops numbered 0 to N-1: GRAPH_MAX_CROPS at most a call, each padded to few shapes
-        with crops outside the frame, and given only the frames its crops are cut from."""
+        """The graph's cells and values on the crops ``windows`` (N x 4, ``owners`` sorted) of
+        ``frames[owners]``, the crops numbered 0 to N-1: GRAPH_MAX_CROPS at most a call, from
+        GRAPH_MAX_FRAMES consecutive frames at most (each call is given only those), each call
+        padded to few shapes with crops outside the frame."""
         cells, values = [], []
-        for lo in range(0, len(windows), GRAPH_MAX_CROPS):
-            part, mine = windows[lo : lo + GRAPH_MAX_CROPS], owners[lo : lo + GRAPH_MAX_CROPS]
+        for lo, hi in graph_chunks(owners):
+            part, mine = windows[lo:hi], owners[lo:hi]
             boxes = np.full((graph_count(len(part)), 4), 2.0, np.float32)  # the padding: black crops
             boxes[: len(part)] = part
             index = np.zeros(len(boxes), np.int32)
