@@ -9,6 +9,7 @@ convert the model (the first run, or a damaged cache)."""
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from pathlib import Path
@@ -31,8 +32,7 @@ SMALL_INPUT_PIXELS = 100_000
 
 def threads_for(shape: tuple[int, ...]) -> int:
     """XNNPACK threads for an input of ``shape`` (batch, height, width, channels)."""
-    pixels = int(np.prod(shape[:-1])) if len(shape) >= 2 else 0
-    return 1 if pixels < SMALL_INPUT_PIXELS else network_threads()
+    return 1 if math.prod(shape[:-1]) < SMALL_INPUT_PIXELS else network_threads()
 
 
 def lite_cache_path() -> Path | None:

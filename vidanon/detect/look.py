@@ -93,17 +93,21 @@ def cap_off_people(dets: Detections, boxes: list[int], people: np.ndarray) -> De
 @dataclass(frozen=True)
 class Looks:
     """One frame's weak small boxes to look at again, best first: their indices in the
-    frame's detections, their boxes and the windows cut around them (normalized
-    ``[ymin, xmin, ymax, xmax]``, possibly beyond the frame, whose outside is black) and
-    their heights and widths."""
+    frame's detections, their boxes, and the centres and half-sizes (y, x) of the windows
+    cut around them (normalized, possibly beyond the frame, whose outside is black)."""
 
     weak: np.ndarray
     boxes: np.ndarray
-    windows: np.ndarray
-    spans: np.ndarray
+    centres: np.ndarray
+    halves: np.ndarray
 
     def __len__(self) -> int:
         return len(self.weak)
+
+    @property
+    def windows(self) -> np.ndarray:
+        """The windows as ``[ymin, xmin, ymax, xmax]`` (K x 4)."""
+        return np.concatenate([self.centres - self.halves, self.centres + self.halves], axis=1)
 
 
 def plan_looks(dets: Detections, height: int, width: int, threshold: float) -> Looks | None:
@@ -117,10 +121,9 @@ def plan_looks(dets: Detections, height: int, width: int, threshold: float) -> L
     weak = weak[np.argsort(-dets.scores[weak], kind="stable")][:VERIFY_MAX]
     boxes = dets.boxes[weak].astype(np.float64)
     side = np.maximum((boxes[:, 2] - boxes[:, 0]) * height, (boxes[:, 3] - boxes[:, 1]) * width) * VERIFY_CONTEXT
-    cy, cx = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    hy, hx = side / 2 / height, side / 2 / width
-    windows = np.stack([cy - hy, cx - hx, cy + hy, cx + hx], axis=1)
-    return Looks(weak, boxes, windows, np.stack([2 * hy, 2 * hx], axis=1))
+    centres = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
+    halves = np.stack([side / 2 / height, side / 2 / width], axis=1)
+    return Looks(weak, boxes, centres, halves)
 
 
 def apply_looks(dets: Detections, looks: Looks, cells: np.ndarray, values: np.ndarray, nms_iou: float) -> Detections:
@@ -130,13 +133,11 @@ def apply_looks(dets: Detections, looks: Looks, cells: np.ndarray, values: np.nd
     when that is VERIFY_MIN or more (and higher than its own score); otherwise it keeps at
     most UNVERIFIED_SCORE: it can still extend a track, never start one."""
     scores = dets.scores.copy()
-    windows, boxes = looks.windows, looks.boxes
-    wh, ww = looks.spans[:, 0], looks.spans[:, 1]
+    top_left, spans = looks.centres - looks.halves, 2 * looks.halves
     for k, i in enumerate(looks.weak):
         sel = cells[:, 0] == k
-        y0, x0, y1, x1 = boxes[k]
-        expected = np.array([[(y0 - windows[k, 0]) / wh[k], (x0 - windows[k, 1]) / ww[k],
-                              (y1 - windows[k, 0]) / wh[k], (x1 - windows[k, 1]) / ww[k]]])  # fmt: skip
+        # the box in its crop's coordinates
+        expected = ((looks.boxes[k].reshape(2, 2) - top_left[k]) / spans[k]).reshape(1, 4)
         best = best_score_on(cells[sel, 1:], values[sel], (CROP_SIDE, CROP_SIDE), nms_iou, expected, 0.2)
         own = float(scores[i])
         scores[i] = max(best, own) if best >= VERIFY_MIN else min(own, UNVERIFIED_SCORE)
