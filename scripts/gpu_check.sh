@@ -9,7 +9,8 @@
 #   /tmp/gpu-parts/`), back to back (the machine goes back after 30 s idle), the last one also
 #   carrying .gpu/x and ending with:
 #   DEADLINE_S=560 bash .gpu/x/gpu_check.sh run   # there: set-up, a smoke run, the graph's tests,
-#                                  # an older tree against this one (when .gpu/x/old holds one:
+#                                  # the int8 graph against the float one, an older tree against
+#                                  # this one (when .gpu/x/old holds one:
 #                                  # `git archive REV vidanon | tar -x -C .gpu/x/old`, then empty
 #                                  # its vidanon/detect/models, which the script fills there), 60 and 400
 #                                  # frames of 1080p on the GPU and on the CPU path, the bench against
@@ -60,14 +61,20 @@ within 90 python3 -m vidanon sample_videos/walking_to_camera.mp4 /tmp/smoke.mp4 
 step "the graph's tests on the GPU"
 within 150 python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_context.py 2>&1 | tail -15 | tee "$OUT/pytest_graph.log"
 ffmpeg=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
+step "the int8 graph (default) against the float graph (--model float), on the GPU, in turns"
+for run in "marathon_street_100f.mkv int8" "marathon_street_100f.mkv float" "opera_crowd_1080p_100f.mp4 int8" \
+  "opera_crowd_1080p_100f.mp4 float" "marathon_street_100f.mkv int8" "marathon_street_100f.mkv float"; do
+  set -- $run
+  echo "$2: $(within 90 python3 -m vidanon "$c/$1" /tmp/ab.mp4 -y -q --device gpu --model "$2" 2>&1 | tail -1)"
+done 2>&1 | tee "$OUT/ab.log"
 if [ -d "$here/old" ]; then  # an older tree (python files only) to time against this one, on the GPU
   step "this tree against $here/old, on the GPU, in turns"
   cp -rn vidanon/detect/models/. "$here/old/vidanon/detect/models/"
   for run in "marathon_street_100f.mkv $PWD" "marathon_street_100f.mkv $here/old" "opera_crowd_1080p_100f.mp4 $PWD" \
-    "opera_crowd_1080p_100f.mp4 $here/old" "marathon_street_100f.mkv $PWD" "marathon_street_100f.mkv $here/old"; do
+    "opera_crowd_1080p_100f.mp4 $here/old"; do
     set -- $run  # the clip, the tree (run from /tmp, so that the tree on PYTHONPATH is the one imported)
     echo "$2: $(cd /tmp && within 90 env PYTHONPATH="$2:/tmp/site" python3 -m vidanon "$c/$1" /tmp/ab.mp4 -y -q --device gpu 2>&1 | tail -1)"
-  done 2>&1 | tee "$OUT/ab.log"
+  done 2>&1 | tee "$OUT/old.log"
 fi
 step "--device auto's line: 60 and 400 frames of 1080p on the GPU and on the CPU path"
 "$ffmpeg" -v error -y -i "$c"/opera_crowd_1080p_100f.mp4 -frames:v 60 -c copy /tmp/f60.mp4

@@ -292,7 +292,7 @@ def test_cpu_run_with_a_cached_model_imports_no_tensorflow(tmp_path):
     subprocess.run([ffmpeg(), "-v", "error", "-i", str(SAMPLE), "-frames:v", "3", "-c:v", "libx264", str(clip)],
                    check=True)  # fmt: skip
     env = {**os.environ, "VIDANON_CACHE_DIR": str(tmp_path / "cache"), "CUDA_VISIBLE_DEVICES": ""}
-    code = ("import sys, vidanon; s = vidanon.anonymize(sys.argv[1], sys.argv[2], cpu_model=sys.argv[3]); "
+    code = ("import sys, vidanon; s = vidanon.anonymize(sys.argv[1], sys.argv[2], model=sys.argv[3]); "
             "print(s.frames, s.faces, 'tensorflow' in sys.modules, 'scipy.stats' in sys.modules)")  # fmt: skip
     runs = [subprocess.run([sys.executable, "-c", code, str(clip), str(tmp_path / f"out{k}.mp4"), model], env=env,
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -382,8 +382,8 @@ def test_device_gpu_without_one_is_a_one_line_error(monkeypatch, tmp_path):
 
 def test_a_short_video_on_a_gpu_machine_runs_the_cpu_networks(monkeypatch):
     """The stages of a short video on a machine with a GPU: the face detector is the CPU's
-    int8 network with the CPU's scan plan, and the batches are the CPU's; a long one gets
-    the graph on the GPU, a full pass on every frame."""
+    int8 network and the batches are the CPU's; a long one gets the graph on the GPU, the
+    same int8 network and scan plan."""
     from vidanon import detect
     from vidanon.pipeline import auto_batch_size, build_stages
 
@@ -394,5 +394,5 @@ def test_a_short_video_on_a_gpu_machine_runs_the_cpu_networks(monkeypatch):
         stages = build_stages(Options.from_kwargs(), 360, 640, info=_video(frames, 640, 360))
         gpu = stages.device.startswith("GPU")
         assert stages.batch_size == auto_batch_size(360, 640, gpu)
-    assert made == [("faces", (0.1, None, 2, "cpu", "int8")), ("faces", (0.1, None, 1, "tf", "int8"))]
+    assert made == [("faces", (0.1, None, 2, "cpu", "int8")), ("faces", (0.1, None, 2, "tf", "int8"))]
     assert calls == ["tensorflow"]  # for the long one only

@@ -55,6 +55,7 @@ def _add_options(p: argparse.ArgumentParser) -> None:
             choices = "{" + ",".join(o.valid.values) + "}" if isinstance(o.valid, Choice) else None
             p.add_argument(*o.flags, dest=o.name, metavar=o.metavar or choices, default=o.default,
                            type=_number(o.name) if isinstance(o.valid, Range) else None, help=help_text(o, CLI))
+    p.add_argument("--cpu-model", dest="model", help=argparse.SUPPRESS)  # --model's name before the GPU took it too
 
 
 def cli_options(args: argparse.Namespace) -> dict:

@@ -216,11 +216,11 @@ OPTIONS: tuple[Option, ...] = (
            Range("detect size", True, 64, 8192, also=(0,), also_means="native resolution"), ("--detect-size",),
            clip=True),
     Option("scan_every", _int, None, "give every K-th frame the full-size pass and the others a half-size one, the "
-           "tracker carrying small faces between (default {scan_every_cpu} on a CPU, 1 on a GPU)",
+           "tracker carrying small faces between (default {scan_every_default})",
            Range("scan every", True, 1, 8), ("--scan-every",), "K", clip=True),
-    Option("cpu_model", str, "int8", "the face network on a CPU: 'int8' (default: about twice as fast, scores within "
-           "a few hundredths, see README 'Accuracy and speed') or 'float' (the GPU's network, converted once)",
-           Choice("cpu model", ("int8", "float")), ("--cpu-model",), clip=True),
+    Option("model", str, "int8", "the face network: 'int8' (default; on a CPU about twice as fast as the float one, "
+           "on a GPU the same scores in float arithmetic) or 'float' (the original, finding fewer heads; see README "
+           "'Accuracy and speed')", Choice("model", ("int8", "float")), ("--model",), clip=True),
     Option("device", str, "auto", "where the detectors run: 'auto' (default: the GPU where TensorFlow sees one, except "
            "for a video of faces under 45 frames of 1080p a CPU core, which the CPU finishes sooner), 'cpu' or 'gpu'",
            Choice("device", ("auto", "cpu", "gpu")), ("--device",), clip=True),
@@ -291,10 +291,10 @@ CHOICE_LABELS = {o.name: o.valid.label for o in OPTIONS if isinstance(o.valid, C
 def facts() -> dict:
     """The defaults the help texts quote that are set where they are used."""
     from .render import BLUR_CELLS, PIXEL_CELLS
-    from .targets import FACES, PEOPLE, PLATES, SCAN_EVERY_CPU
+    from .targets import FACES, PEOPLE, PLATES, SCAN_EVERY
 
     return {"blur_cells": _fmt(BLUR_CELLS), "pixel_cells": _fmt(PIXEL_CELLS), "face_threshold": FACES.threshold, "people_threshold": PEOPLE.threshold,
-            "plate_threshold": PLATES.threshold, "scan_every_cpu": SCAN_EVERY_CPU}  # fmt: skip
+            "plate_threshold": PLATES.threshold, "scan_every_default": SCAN_EVERY}  # fmt: skip
 
 
 def help_text(option: Option, style: str, help: str | None = None) -> str:

@@ -75,11 +75,11 @@ SPAN_MARGIN = 1.0
 
 # --device auto: a video of faces with fewer pixels in all than this many frames of 1920x1080
 # a CPU thread (90 frames on 2 cores, 720 on 16; a 3840x2160 frame counts four) runs on the CPU
-# even where TensorFlow sees a GPU. A GPU run spends 9-13 s before its frames go at full speed
+# even where TensorFlow sees a GPU. A GPU run spends 9-19 s before its frames go at full speed
 # (TensorFlow's import, its first calls on the GPU), the CPU path about 1-3 s; per frame of
-# 1080p the CPU path took 146 ms on 2 cores and 42 ms on an H200 machine's 16, the GPU path 36
-# ms there (docs/gpu.md): the GPU catches up after about 90 frames on 2 cores, 1200 on 16 (720:
-# the GPU path's second looks were made cheaper after that measurement).
+# 1080p the CPU path took 146 ms on 2 cores and 58 ms on an H200 machine's 16 (400 frames), the
+# GPU path 36 ms there with about 19 s of start (docs/gpu.md): the GPU catches up after about 90
+# frames on 2 cores, 780 on 16.
 SHORT_VIDEO_FRAMES_A_THREAD = 45
 
 

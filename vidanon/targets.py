@@ -31,12 +31,10 @@ CLASS_NAMES = {FACE: "face", PERSON: "person", PLATE: "plate"}
 
 # The face network sees every frame at its native resolution (frames under 960 px
 # enlarged towards 960, at most 2x), so faces down to about 18 px are found at any frame
-# size; on a CPU only every SCAN_EVERY_CPU-th frame gets that full pass and the frames in
-# between a pass at half the scale (see vidanon.detect.centerface.ScanPlan and
-# docs/accuracy-and-speed.md for the figures).
-SCAN_EVERY_CPU = 2
-SCAN_EVERY_GPU = 1
-
+# size; only every SCAN_EVERY-th frame gets that full pass and the frames in between a pass
+# at half the scale, on a CPU and on a GPU alike (the same network, the same scores: see
+# vidanon.detect.centerface.ScanPlan and docs/accuracy-and-speed.md for the figures).
+SCAN_EVERY = 2
 
 @dataclass(frozen=True)
 class Target:
@@ -64,10 +62,9 @@ class Target:
 
         threshold, _, low = self.levels(self.user_threshold(opts))
         if self is FACES:
-            gpu = device.startswith("GPU")
-            every = opts.scan_every or (SCAN_EVERY_GPU if gpu else SCAN_EVERY_CPU)
-            return cached_detector("faces", threshold, low, opts.detect_size, every, "tf" if gpu else "cpu",
-                                   opts.cpu_model)  # fmt: skip
+            backend = "tf" if device.startswith("GPU") else "cpu"
+            return cached_detector("faces", threshold, low, opts.detect_size, opts.scan_every or SCAN_EVERY, backend,
+                                   opts.model)  # fmt: skip
         if self is PEOPLE:
             return cached_detector("people", threshold, low)
         from .detect.plates import resolve_model

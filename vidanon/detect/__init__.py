@@ -33,14 +33,14 @@ class Detector(Protocol):
 @functools.lru_cache(maxsize=4)
 def cached_detector(kind: str, threshold: float, *args) -> Detector:
     """One detector per kind and setting and process: later videos skip the model's load
-    and trace. ``args``: faces ``(low, detect_size, every, backend, cpu_model)``, people ``(low,)``, plates
+    and trace. ``args``: faces ``(low, detect_size, every, backend, model)``, people ``(low,)``, plates
     ``(model path,)``."""
     if kind == "faces":
         from .centerface import FaceDetector
 
-        low, detect_size, every, backend, cpu_model = args
+        low, detect_size, every, backend, model = args
         return FaceDetector(threshold=threshold, low_threshold=low, detect_size=detect_size, every=every,
-                            backend=backend, cpu_model=cpu_model)
+                            backend=backend, model=model)
     if kind == "people":
         from .people import PersonDetector
 

@@ -1,13 +1,14 @@
-"""Faces: a batched CenterFace detector in TensorFlow (translated from ONNX).
+"""Faces: a batched CenterFace detector, the same on a CPU and on a GPU.
 
 ``FaceDetector(frames)`` takes a batch ``(B, H, W, 3)`` of uint8 RGB frames and returns
-one :class:`~vidanon.detections.Detections` per frame. The network runs once per
-batch, on the GPU when TensorFlow sees one, resizing, padding to a multiple of 32 and the
-heatmap threshold inside the same ``tf.function``; on a CPU it runs through TensorFlow
-Lite (:mod:`.lite`), the resizing and padding in NumPy (:mod:`vidanon.resample`, which
-computes what TensorFlow's resize computes), and without TensorFlow once the conversion
-is cached. Only the few heatmap cells above the lowest threshold come back to NumPy,
-where they are decoded into boxes and thinned by non-maximum suppression (:mod:`.decode`)."""
+one :class:`~vidanon.detections.Detections` per frame. By default the network is the
+shipped int8 CenterFace: on a CPU through LiteRT (:mod:`.lite`, without TensorFlow), on a
+GPU as a batched TensorFlow graph that reproduces its integer arithmetic exactly
+(:mod:`.int8_tf`); ``model="float"``: the ONNX model (:mod:`.onnx_tf`). Both paths feed
+the network what NumPy makes (:mod:`vidanon.resample`: resizing, padding to a multiple of
+32, the second look's crops), so both find the same boxes with the same scores. Only the
+few heatmap cells above the lowest threshold come back to NumPy, where they are decoded
+into boxes and thinned by non-maximum suppression (:mod:`.decode`)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ from .look import (
 )
 from .models import model_path
 from .people_lite import shared_person_lite
-from .tf_setup import compute_device, configure_tensorflow, cpu_device
+from .tf_setup import compute_device, configure_tensorflow, cpu_device, cpu_threads
 from .view import as_batch
 
 DEFAULT_THRESHOLD = FACES.threshold  # the default --threshold, set in vidanon.targets
@@ -63,30 +64,14 @@ ENLARGED_EVERY = 2
 
 
 # The graph (the GPU path) meets few input shapes: a batch's crops for the second look are
-# run GRAPH_MAX_CROPS at most at a time (see graph_chunks), padded up to a power of two (at least
+# run GRAPH_MAX_CROPS at most at a time, padded up to a power of two (at least
 # GRAPH_MIN_CROPS), and a short batch of frames up to the largest batch of its geometry so
 # far. With cuDNN's autotuning on (TF_CUDNN_USE_AUTOTUNE=1; vidanon.detect.tf_setup turns it
 # off), each new shape costs a search of every convolution's algorithms: 2.4-3.1 s on an H200.
 GRAPH_MIN_CROPS = 4
 
 
-GRAPH_MAX_CROPS = 256  # crops a call at most (about the pixels of three 1080p frames)
-
-
-# Frames a call of the second looks is given at most: the graph holds them as float32 on the
-# GPU (8 frames of 1080p: 200 MB), while up to four decode threads call it at once.
-GRAPH_MAX_FRAMES = 8
-
-
-def graph_chunks(owners: np.ndarray) -> list[tuple[int, int]]:
-    """``[lo, hi)`` ranges of crops (their frames ``owners``, sorted) for the graph's calls: at
-    most GRAPH_MAX_CROPS crops and GRAPH_MAX_FRAMES frames (first to last) each."""
-    chunks, lo = [], 0
-    for k in range(1, len(owners) + 1):
-        if k == len(owners) or k - lo >= GRAPH_MAX_CROPS or owners[k] - owners[lo] >= GRAPH_MAX_FRAMES:
-            chunks.append((lo, k))
-            lo = k
-    return chunks
+GRAPH_MAX_CROPS = 256  # crops a call at most (about the pixels of three 1080p frames; 79 MB as float32)
 
 
 def graph_count(n: int) -> int:
@@ -178,7 +163,7 @@ def network_input(frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
 
 
 class FaceDetector:
-    """CenterFace in TensorFlow, batched.
+    """CenterFace, batched: through LiteRT on a CPU, as a TensorFlow graph on a GPU.
 
     ``threshold`` is the score above which a face counts as detected; ``low_threshold``
     is the floor below which cells are dropped entirely (the tracker uses the boxes in
@@ -186,12 +171,14 @@ class FaceDetector:
     :class:`ScanPlan` (None: native resolution, small frames enlarged; 0: native
     resolution; N: the longer side of the full pass's input; ``every`` K: the full pass
     on every K-th frame, a half-size pass in between). ``verify``: small boxes scoring under
-    ``threshold`` are scored again on an enlarged crop (:meth:`second_look`). ``backend``: "tf" runs the network as a
-    TensorFlow graph (batched; the GPU path), "tflite" the same float network through
-    TensorFlow Lite's XNNPACK kernels (about twice as fast on a CPU), "int8" the shipped
-    int8 network (``scripts/quantize_centerface.py``) through them (about twice as fast
-    again, scores within a few hundredths); "cpu" picks ``cpu_model`` ("int8", or "float"
-    for "tflite"); "auto" picks "tf" when TensorFlow may see a GPU, else "cpu".
+    ``threshold`` are scored again on an enlarged crop (:meth:`second_look`). ``model``: the
+    network, "int8" (the shipped int8 CenterFace, ``scripts/quantize_centerface.py``) or
+    "float" (the original). ``backend``: "tf" runs ``model`` as a batched TensorFlow graph
+    (the GPU path; the int8 network with its integer arithmetic carried out in float32,
+    :mod:`.int8_tf`, giving the CPU's scores), "int8" the int8 network through LiteRT's
+    XNNPACK kernels (the CPU path), "tflite" the float network converted to TensorFlow Lite
+    and run by them; "cpu" picks "int8" or "tflite" by ``model``; "auto" picks "tf" when
+    TensorFlow may see a GPU, else "cpu".
     """
 
     def __init__(
@@ -203,7 +190,7 @@ class FaceDetector:
         backend: str = "auto",
         every: int = 1,
         verify: bool = True,
-        cpu_model: str = "int8",
+        model: str = "int8",
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise ValueError("threshold must be between 0 and 1")
@@ -216,14 +203,15 @@ class FaceDetector:
         self.low_threshold = min(self.low_threshold, self.threshold)
         self.detect_size = detect_size
         self.nms_iou = nms_iou
-        if backend not in ("auto", "cpu", "tf", "tflite", "int8") or cpu_model not in ("int8", "float"):
-            raise ValueError("backend must be 'auto', 'cpu', 'tf', 'tflite' or 'int8', cpu_model 'int8' or 'float'")
+        if backend not in ("auto", "cpu", "tf", "tflite", "int8") or model not in ("int8", "float"):
+            raise ValueError("backend must be 'auto', 'cpu', 'tf', 'tflite' or 'int8', model 'int8' or 'float'")
         self.device = {"auto": compute_device, "tf": configure_tensorflow}.get(backend, cpu_device)()
         if backend == "auto":
             backend = "tf" if self.device.startswith("GPU") else "cpu"
         self._auto = backend == "cpu"  # a TensorFlow without tf.lite falls back to "tf" below
         if backend == "cpu":
-            backend = {"int8": "int8", "float": "tflite"}[cpu_model]
+            backend = {"int8": "int8", "float": "tflite"}[model]
+        self.model = {"int8": "int8", "tflite": "float"}.get(backend, model)
         self.backend = backend
         self._graph = None
         self._graph_batch: dict[DetectGeometry, int] = {}  # the largest batch of each geometry so far
@@ -249,47 +237,38 @@ class FaceDetector:
         configure_tensorflow()
         import tensorflow as tf
 
+        from .int8_tf import load_int8_as_tf
         from .onnx_tf import load_onnx_as_tf
 
-        net = load_onnx_as_tf(model_path("centerface"))
-        # frames (B, H, W, 3) uint8, their resized size, their padded size
-        frame_specs = [tf.TensorSpec([None, None, None, 3], tf.uint8), tf.TensorSpec([2], tf.int32),
-                       tf.TensorSpec([2], tf.int32)]  # fmt: skip
-
-        # autograph=False: plain TF ops only, no source transformation (1.7 s of start-up)
-        @tf.function(autograph=False, input_signature=frame_specs, reduce_retracing=True)
-        def prepare(frames, resized, padded):
-            x = tf.cast(frames, tf.float32)
-            in_hw = tf.shape(x)[1:3]
-            x = tf.cond(
-                tf.reduce_all(tf.equal(in_hw, resized)),
-                lambda: x,
-                lambda: tf.image.resize(x, resized, method="area"),
-            )
-            return tf.pad(x, [[0, 0], [0, padded[0] - resized[0]], [0, padded[1] - resized[1]], [0, 0]])
-
+        if self.model == "int8":  # the CPU path's network, its integer arithmetic in float32
+            net = load_int8_as_tf(model_path("centerface_int8"))
+        else:
+            net = load_onnx_as_tf(model_path("centerface"))
+        # What the graph is given is what the CPU path's network is given: the frames
+        # themselves at their own size (cast and padded on the device), else the input NumPy
+        # made (network_input: resized, padded; the second look's crops). TensorFlow's own
+        # resizing and crops differ from NumPy's by 1e-5, enough to move the int8 network's
+        # input codes where a value sits on a rounding tie; so both paths compute the same.
         def cells_of(x, floor):
-            heat, scale, offset, _landmarks = net(x)
+            heat, scale, offset = net(x)[:3]  # the float network adds the landmarks
             cells = tf.where(heat[..., 0] > floor)  # (K, 3): batch, row, col
             values = tf.concat(
                 [tf.gather_nd(heat, cells), tf.gather_nd(scale, cells), tf.gather_nd(offset, cells)], axis=1
             )
             return cells, values
 
-        @tf.function(autograph=False, input_signature=[*frame_specs, tf.TensorSpec([], tf.float32)],
-                     reduce_retracing=True)  # fmt: skip
-        def run(frames, resized, padded, floor):
-            return cells_of(prepare(frames, resized, padded), floor)
-
-        # The second looks of a batch: the crops of every frame (``owners``: the frame of each
-        # box), cut on the device from the frames and run in one call.
+        # autograph=False: plain TF ops only, no source transformation (1.7 s of start-up)
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8),
-                                                       tf.TensorSpec([None, 4], tf.float32),
-                                                       tf.TensorSpec([None], tf.int32),
-                                                       tf.TensorSpec([], tf.float32)])  # fmt: skip
-        def look(frames, boxes, owners, floor):
-            x = tf.image.crop_and_resize(tf.cast(frames, tf.float32), boxes, owners, (CROP_SIDE, CROP_SIDE),
-                                         extrapolation_value=0.0)  # fmt: skip
+                                                       tf.TensorSpec([2], tf.int32), tf.TensorSpec([], tf.float32)],
+                     reduce_retracing=True)  # fmt: skip
+        def run(frames, padded, floor):
+            x = tf.cast(frames, tf.float32)
+            hw = tf.shape(x)[1:3]
+            return cells_of(tf.pad(x, [[0, 0], [0, padded[0] - hw[0]], [0, padded[1] - hw[1]], [0, 0]]), floor)
+
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
+                                                       tf.TensorSpec([], tf.float32)], reduce_retracing=True)  # fmt: skip
+        def look(x, floor):
             return cells_of(x, floor)
 
         self._graph = (net, run, look)
@@ -366,13 +345,20 @@ class FaceDetector:
     def _people(self, frames: np.ndarray) -> list[np.ndarray] | None:
         """The person boxes of each of ``frames``; None when the person detector cannot be
         loaded. On the GPU path too, the CPU's network: the person graph on an H200 took
-        1.5 s a call of a batch's frames, its box selection running on the CPU (docs/gpu.md)."""
+        1.5 s a call of a batch's frames, its box selection running on the CPU (docs/gpu.md).
+        There the frames run on all the CPU's threads at once (the cores are otherwise idle,
+        and a batch is 23 frames of 1080p: one at a time, 2.2 s a batch on an H200 machine);
+        on the CPU path one at a time, beside the other decode threads' work."""
         people = shared_person_lite()
-        return None if people is None else [people(frame, PERSON_CONTEXT_SCORE).boxes for frame in frames]
+        if people is None:
+            return None
+        workers = cpu_threads() if self.backend == "tf" else 1
+        return [found.boxes for found in people.many(frames, PERSON_CONTEXT_SCORE, workers)]
 
     def _crop_cells(self, frames: np.ndarray, looks: list[Looks | None]) -> list[tuple[np.ndarray, np.ndarray] | None]:
         """The network's cells (crop, row, column) and values on each frame's crops
-        (:func:`~.look.apply_looks` takes them); None for a frame with no look."""
+        (:func:`~.look.apply_looks` takes them); None for a frame with no look. The crops are
+        cut by NumPy on both paths; on the GPU those of all the frames go in few calls."""
         if self.backend != "tf":
             return [None if k is None else self._lite.cells(crops_and_resize(
                 frame, k.windows.astype(np.float32), CROP_SIDE, CROP_SIDE), self.low_threshold)
@@ -395,20 +381,18 @@ class FaceDetector:
 
     def _graph_looks(self, frames: np.ndarray, windows: np.ndarray, owners: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-        """The graph's cells and values on the crops ``windows`` (N x 4, ``owners`` sorted) of
-        ``frames[owners]``, the crops numbered 0 to N-1: GRAPH_MAX_CROPS at most a call, from
-        GRAPH_MAX_FRAMES consecutive frames at most (each call is given only those), each call
-        padded to few shapes with crops outside the frame."""
+        """The graph's cells and values on the crops ``windows`` (N x 4) of
+        ``frames[owners]``, the crops numbered 0 to N-1: GRAPH_MAX_CROPS at most a call, each
+        call padded to few shapes with black crops."""
         cells, values = [], []
-        for lo, hi in graph_chunks(owners):
-            part, mine = windows[lo:hi], owners[lo:hi]
-            boxes = np.full((graph_count(len(part)), 4), 2.0, np.float32)  # the padding: black crops
-            boxes[: len(part)] = part
-            index = np.zeros(len(boxes), np.int32)
-            index[: len(part)] = mine - mine[0]
-            c, v = (t.numpy() for t in self._graph[2](frames[mine[0] : mine[-1] + 1], boxes, index,
-                                                       np.float32(self.low_threshold)))  # fmt: skip
-            keep = c[:, 0] < len(part)
+        for lo in range(0, len(windows), GRAPH_MAX_CROPS):
+            hi = min(lo + GRAPH_MAX_CROPS, len(windows))
+            crops = np.zeros((graph_count(hi - lo), CROP_SIDE, CROP_SIDE, 3), np.float32)
+            for f in np.unique(owners[lo:hi]):
+                mine = np.flatnonzero(owners[lo:hi] == f)
+                crops[mine] = crops_and_resize(frames[f], windows[lo + mine], CROP_SIDE, CROP_SIDE)
+            c, v = (t.numpy() for t in self._graph[2](crops, np.float32(self.low_threshold)))
+            keep = c[:, 0] < hi - lo
             c = c[keep]
             c[:, 0] += lo
             cells.append(c)
@@ -416,21 +400,24 @@ class FaceDetector:
         return np.concatenate(cells), np.concatenate(values)
 
     def _input(self, frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
-        """What :meth:`_cells` takes for ``frames``: the network's input on a CPU; the
-        frames themselves for the graph, which resizes them itself."""
-        return frames if self.backend == "tf" else network_input(frames, geo)
+        """What :meth:`_cells` takes for ``frames``: the network's input (NumPy's resizing and
+        padding), or for the graph the frames themselves where they keep their size."""
+        native = (geo.resized_h, geo.resized_w) == frames.shape[1:3]
+        return frames if self.backend == "tf" and native else network_input(frames, geo)
 
     def _cells(self, x: np.ndarray, geo: DetectGeometry) -> tuple[np.ndarray, np.ndarray]:
         """The network on ``x`` (made by :meth:`_input`): its cells above the low threshold
         (batch, row, column) and their values."""
         if self.backend != "tf":
             return self._lite.cells(x, self.low_threshold)
-        resized = np.array([geo.resized_h, geo.resized_w], np.int32)
-        padded = np.array([geo.padded_h, geo.padded_w], np.int32)
         size = self._graph_batch[geo] = max(len(x), self._graph_batch.get(geo, 0))
         if len(x) < size:  # the cells of the padding's frames (numbered from len(x)) are never read
             x = np.concatenate([x, np.zeros((size - len(x), *x.shape[1:]), x.dtype)])
-        cells, values = self._graph[1](x, resized, padded, np.float32(self.low_threshold))
+        floor = np.float32(self.low_threshold)
+        if x.dtype == np.uint8:
+            cells, values = self._graph[1](x, np.array([geo.padded_h, geo.padded_w], np.int32), floor)
+        else:
+            cells, values = self._graph[2](x, floor)
         return cells.numpy(), values.numpy()
 
     def _boxes(self, cells: np.ndarray, values: np.ndarray, n: int, geo: DetectGeometry) -> list[Detections]:

@@ -53,13 +53,13 @@ def raw_outputs(net: LiteNet, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class PersonLite:
     """People in frames (COCO's person class), as :class:`~vidanon.detect.people.PersonDetector`
-    finds them (the same windows, the same selection), through LiteRT. Thread-safe: one call
-    at a time (a second interpreter, with its own copy of the packed weights, is not worth it
-    for a network that runs on few frames)."""
+    finds them (the same windows, the same selection), through LiteRT. Thread-safe: calls in
+    several threads at once each take an interpreter of their own (:class:`LiteNet`'s, made
+    when none is free; 12 MB of weights each), the windows run on one thread each
+    (:func:`~.lite.threads_for`)."""
 
     def __init__(self) -> None:
         self._net = LiteNet(model_path("ssdlite_person_lite").read_bytes())
-        self._lock = threading.Lock()
 
     def __call__(self, frame: np.ndarray, threshold: float = PERSON_THRESHOLD) -> Detections:
         """The people of one frame (H, W, 3) uint8 scoring ``threshold`` or more."""
@@ -72,9 +72,17 @@ class PersonLite:
     def _window(self, part: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
         """One window's people, normalized to the window."""
         small = np.round(resize(part, PERSON_INPUT, PERSON_INPUT, "area")).astype(np.uint8)
-        with self._lock:
-            boxes, scores = raw_outputs(self._net, normalized(small))
+        boxes, scores = raw_outputs(self._net, normalized(small))
         return select(boxes[0], scores[0][:, 0], threshold)
+
+    def many(self, frames: np.ndarray, threshold: float, workers: int) -> list[Detections]:
+        """The people of each of ``frames``, ``workers`` frames at a time."""
+        if workers <= 1 or len(frames) <= 1:
+            return [self(frame, threshold) for frame in frames]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(workers, len(frames)), thread_name_prefix="vidanon-people") as pool:
+            return list(pool.map(lambda frame: self(frame, threshold), frames))
 
 
 _shared: list[PersonLite | None] = []  # empty until loaded; [None] when it could not be
