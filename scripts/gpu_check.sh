@@ -16,7 +16,7 @@
 #                                  # frames of 1080p on the GPU and on the CPU path, the bench against
 #                                  # deface, the timeline of a 1080p run, the detector's other tests
 #   (PYTHON=.venv/bin/python for prepare's clip step when the system python lacks the project's
-#   dependencies.) The whole run took 548 s with DEADLINE_S=575 on 2026-12-04.
+#   dependencies.) The whole run took 548 s with DEADLINE_S=575 on 2026-12-04, 589 s with 578 later
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 if [ "${1:-}" = prepare ]; then

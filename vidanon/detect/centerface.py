@@ -266,6 +266,7 @@ class FaceDetector:
             hw = tf.shape(x)[1:3]
             return cells_of(tf.pad(x, [[0, 0], [0, padded[0] - hw[0]], [0, padded[1] - hw[1]], [0, 0]]), floor)
 
+        # NumPy's input: the second look's crops, and the frames of a resized pass
         @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32),
                                                        tf.TensorSpec([], tf.float32)], reduce_retracing=True)  # fmt: skip
         def look(x, floor):
