@@ -1,6 +1,9 @@
 """The GPU path's graph: the ONNX file translated into TensorFlow ops, what it computes
 against the ONNX reference and the CPU's networks, and the few input shapes it meets."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 from conftest import real_frames, small_faces_frame
@@ -170,3 +173,41 @@ def test_the_graph_meets_few_input_shapes_and_its_padding_changes_nothing(face_i
     for a, b in zip(det.second_looks(frames, raw), batched):
         np.testing.assert_allclose(a.scores, b.scores, atol=1e-5)
     assert len(looks) > 2 and set(looks) == {4}
+
+
+def test_a_gpu_run_writes_the_cpu_runs_video(tmp_path, face_image, detector):
+    """End to end, a run on the GPU path (simulated on the CPU: ``scripts/simulated_gpu``)
+    writes the very bytes a run on the CPU path writes, tracks file included: the same
+    network, the same input, the same scan plan. The clip: the sample photo's faces shrunk to
+    10-13 px on an 800x450 frame, enlarged 1.2x for the full passes (a resizing with uneven
+    weights) and scoring under the threshold, so that their crops get second looks. Before
+    the graph took NumPy's input, TensorFlow's resizing and crops moved some boxes
+    (docs/precision.md, round ten)."""
+    import subprocess
+    import sys
+
+    import imageio.v3 as iio
+    from conftest import ROOT, ffmpeg
+
+    still = tmp_path / "still.png"
+    iio.imwrite(still, small_faces_frame(face_image, detector, height=450, width=800, face_px=11)[0])
+    clip = tmp_path / "in.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-loop", "1", "-i", str(still), "-frames:v", "8", "-r", "10",
+                    "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv444p", str(clip)], check=True)  # fmt: skip
+    runs = {}
+    for device in ("gpu", "cpu"):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "scripts" / "simulated_gpu"), str(ROOT)]),
+               "VIDANON_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
+        out, tracks = tmp_path / f"{device}.mp4", tmp_path / f"{device}.json"
+        run = subprocess.run([sys.executable, "-m", "vidanon", str(clip), str(out), "-y", "--device", device,
+                              "--save-tracks", str(tracks)], env=env, cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+        assert run.returncode == 0, run.stderr[-2000:]
+        runs[device] = (run.stderr + run.stdout, out.read_bytes(), tracks.read_text())
+    assert "on GPU (simulated" in runs["gpu"][0] and "on CPU" in runs["cpu"][0]
+    # faces hidden that the full pass alone scores under the threshold: the second looks ran
+    raw = FaceDetector(threshold=0.4, low_threshold=0.1, backend="int8", verify=False)
+    first = raw(iio.imread(clip, index=0)[None])[0]
+    assert len(first) >= 2 and first.scores.max() < 0.4
+    assert max(box["score"] for frame in json.loads(runs["cpu"][2])["frames"] for box in frame) >= 0.4
+    assert runs["gpu"][1:] == runs["cpu"][1:]
