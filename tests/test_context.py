@@ -99,6 +99,38 @@ def test_person_detector_without_tensorflow_finds_what_the_graph_finds():
     assert found >= 3  # the sample's walkers are found
 
 
+def test_people_of_many_frames_at_once_are_each_frames_people():
+    """The GPU path runs the person network on a batch's frames in several threads at once
+    (several decode threads calling together share one pool of threads, each with its own
+    interpreter): the same people, frame for frame, as one frame at a time."""
+    import threading
+
+    from vidanon.detect.people_lite import PersonLite
+
+    lite = PersonLite()
+    frames = np.stack(read_frames(SAMPLE)[::4])
+    alone = [lite(frame, 0.3) for frame in frames]
+    results: list = [None, None]
+
+    def call(k: int) -> None:
+        results[k] = lite.many(frames, 0.3, workers=3)
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(a) for a in alone) >= 5
+    for found in results:
+        assert len(found) == len(frames)
+        for a, b in zip(found, alone):
+            np.testing.assert_array_equal(a.boxes, b.boxes)
+            np.testing.assert_array_equal(a.scores, b.scores)
+    pool = lite._pool
+    lite.many(frames[:2], 0.3, workers=8)
+    assert lite._pool is pool  # one pool for the process
+
+
 def test_person_selection_follows_the_graphs_order():
     """NMS on the boxes as decoded, then clipping: two boxes that overlap by IoU 0.5 are both
     kept, even where clipping to the window makes them the same box; a box wholly outside is

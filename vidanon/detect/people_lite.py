@@ -60,6 +60,8 @@ class PersonLite:
 
     def __init__(self) -> None:
         self._net = LiteNet(model_path("ssdlite_person_lite").read_bytes())
+        self._pool = None  # the threads of many(), made on its first call
+        self._pool_lock = threading.Lock()
 
     def __call__(self, frame: np.ndarray, threshold: float = PERSON_THRESHOLD) -> Detections:
         """The people of one frame (H, W, 3) uint8 scoring ``threshold`` or more."""
@@ -76,13 +78,18 @@ class PersonLite:
         return select(boxes[0], scores[0][:, 0], threshold)
 
     def many(self, frames: np.ndarray, threshold: float, workers: int) -> list[Detections]:
-        """The people of each of ``frames``, ``workers`` frames at a time."""
+        """The people of each of ``frames``, up to ``workers`` frames at a time: one pool of
+        threads for the process (its size set by the first call), shared by every caller,
+        so that several decode threads calling at once do not multiply the threads and the
+        interpreters (12 MB each)."""
         if workers <= 1 or len(frames) <= 1:
             return [self(frame, threshold) for frame in frames]
-        from concurrent.futures import ThreadPoolExecutor
+        with self._pool_lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(min(workers, len(frames)), thread_name_prefix="vidanon-people") as pool:
-            return list(pool.map(lambda frame: self(frame, threshold), frames))
+                self._pool = ThreadPoolExecutor(workers, thread_name_prefix="vidanon-people")
+        return list(self._pool.map(lambda frame: self(frame, threshold), frames))
 
 
 _shared: list[PersonLite | None] = []  # empty until loaded; [None] when it could not be
