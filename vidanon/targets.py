@@ -36,6 +36,7 @@ CLASS_NAMES = {FACE: "face", PERSON: "person", PLATE: "plate"}
 # vidanon.detect.centerface.ScanPlan and docs/accuracy-and-speed.md for the figures).
 SCAN_EVERY = 2
 
+
 @dataclass(frozen=True)
 class Target:
     name: str  # as --target spells it

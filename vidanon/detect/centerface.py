@@ -74,6 +74,12 @@ GRAPH_MIN_CROPS = 4
 GRAPH_MAX_CROPS = 256  # crops a call at most (about the pixels of three 1080p frames; 79 MB as float32)
 
 
+def crops_of(frame: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """The second look's input: the ``windows`` (K x 4, normalized) of ``frame`` cut and
+    resized to CROP_SIDE squares by NumPy, on the CPU path and the GPU path alike."""
+    return crops_and_resize(frame, np.asarray(windows, np.float32), CROP_SIDE, CROP_SIDE)
+
+
 def graph_count(n: int) -> int:
     """How many inputs the graph gets for ``n``: the next power of two from GRAPH_MIN_CROPS."""
     return max(GRAPH_MIN_CROPS, 1 << (max(n, 1) - 1).bit_length())
@@ -361,15 +367,14 @@ class FaceDetector:
         (:func:`~.look.apply_looks` takes them); None for a frame with no look. The crops are
         cut by NumPy on both paths; on the GPU those of all the frames go in few calls."""
         if self.backend != "tf":
-            return [None if k is None else self._lite.cells(crops_and_resize(
-                frame, k.windows.astype(np.float32), CROP_SIDE, CROP_SIDE), self.low_threshold)
-                for frame, k in zip(frames, looks)]  # fmt: skip
+            return [None if k is None else self._lite.cells(crops_of(frame, k.windows), self.low_threshold)
+                    for frame, k in zip(frames, looks)]  # fmt: skip
         which = [i for i, k in enumerate(looks) if k is not None]
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(looks)
         if not which:
             return out
         counts = [len(looks[i]) for i in which]
-        windows = np.concatenate([looks[i].windows for i in which]).astype(np.float32)
+        windows = np.concatenate([looks[i].windows for i in which])
         cells, values = self._graph_looks(frames, windows, np.repeat(np.asarray(which), counts))
         start = 0
         for i, n in zip(which, counts):
@@ -391,7 +396,7 @@ class FaceDetector:
             crops = np.zeros((graph_count(hi - lo), CROP_SIDE, CROP_SIDE, 3), np.float32)
             for f in np.unique(owners[lo:hi]):
                 mine = np.flatnonzero(owners[lo:hi] == f)
-                crops[mine] = crops_and_resize(frames[f], windows[lo + mine], CROP_SIDE, CROP_SIDE)
+                crops[mine] = crops_of(frames[f], windows[lo + mine])
             c, v = (t.numpy() for t in self._graph[2](crops, np.float32(self.low_threshold)))
             keep = c[:, 0] < hi - lo
             c = c[keep]
