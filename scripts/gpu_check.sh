@@ -61,12 +61,14 @@ within 90 python3 -m vidanon sample_videos/walking_to_camera.mp4 /tmp/smoke.mp4 
 step "the graph's tests on the GPU"
 within 150 python3 -m pytest -q -p no:cacheprovider tests/test_graph.py tests/test_context.py 2>&1 | tail -15 | tee "$OUT/pytest_graph.log"
 ffmpeg=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())")
+if [ -n "${AB:-}" ]; then  # measured on 2026-12-04 (docs/gpu.md): AB=1 to repeat it
 step "the int8 graph (default) against the float graph (--model float), on the GPU, in turns"
 for run in "marathon_street_100f.mkv int8" "marathon_street_100f.mkv float" "opera_crowd_1080p_100f.mp4 int8" \
   "opera_crowd_1080p_100f.mp4 float" "marathon_street_100f.mkv int8" "marathon_street_100f.mkv float"; do
   set -- $run
   echo "$2: $(within 90 python3 -m vidanon "$c/$1" /tmp/ab.mp4 -y -q --device gpu --model "$2" 2>&1 | tail -1)"
 done 2>&1 | tee "$OUT/ab.log"
+fi
 if [ -d "$here/old" ]; then  # an older tree (python files only) to time against this one, on the GPU
   step "this tree against $here/old, on the GPU, in turns"
   cp -rn vidanon/detect/models/. "$here/old/vidanon/detect/models/"
@@ -83,6 +85,14 @@ for run in "f60 gpu" "f60 cpu" "loop400 gpu" "loop400 cpu"; do
   set -- $run
   within 90 python3 -m vidanon /tmp/$1.mp4 /tmp/auto_out.mp4 -y -q --device $2 2>&1 | tail -1
 done | tee "$OUT/auto.log"
+step "the CPU path's decode threads (runner.decode_workers) on the crowds"
+for clip in marathon_street_100f.mkv mot20_08_square_100f.mp4; do
+  for n in 4 8 12 4 8 12; do
+    echo "$clip $n: $(within 60 python3 scripts/with_decoders.py $n "$c/$clip" /tmp/dw.mp4 -y -q --device cpu 2>&1 | tail -1)"
+  done
+done 2>&1 | tee "$OUT/decoders.log"
+step "timeline, 400 frames of 1080p"
+within 60 env TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells,_people python3 scripts/timeline.py /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -12 | tee "$OUT/timeline.log"
 step "bench (deface on the CPU cores unless its onnxruntime has a GPU provider)"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$OUT/gpu_busy.csv" 2>&1 &
 smi=$!
@@ -92,8 +102,6 @@ within 330 python3 scripts/bench.py --frames 100 --deface 'python3 -m deface.def
   --clips $clips 2>&1 \
   | grep -v -e '^WARNING: All log' -e 'oneDNN custom' | tee "$OUT/bench.log"
 kill "$smi" 2>/dev/null
-step "timeline, 400 frames of 1080p"
-within 60 env TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells,_people python3 scripts/timeline.py /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -12 | tee "$OUT/timeline.log"
 step tests
 within 200 python3 -m pytest -q -p no:cacheprovider tests/test_detect.py tests/test_stages.py tests/test_cli.py 2>&1 | tail -15 | tee "$OUT/pytest.log"
 step end

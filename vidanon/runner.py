@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 _END = object()
 # Batches the detect stage may hand over ahead of the tracker (each being decoded, or
-# decoded and waiting).
+# decoded and waiting), at least: one more than the decode threads, so that none waits for
+# work while the tracker takes the oldest.
 DETECT_AHEAD = 3
 # Batches prepared for the network (see Stages.prepare) at once: the one it runs on and the
 # next. Each holds its float network inputs (20 MB for 5 frames of 640x360 enlarged to
@@ -131,8 +132,9 @@ def run_stages(
     """
     stop = threading.Event()
     batches: queue.Queue = queue.Queue(maxsize=3)
-    detected: queue.Queue = queue.Queue(maxsize=DETECT_AHEAD)
-    decoders = ThreadPoolExecutor(decode_workers(), thread_name_prefix="vidanon-decode")
+    workers = decode_workers()
+    detected: queue.Queue = queue.Queue(maxsize=max(DETECT_AHEAD, workers + 1))
+    decoders = ThreadPoolExecutor(workers, thread_name_prefix="vidanon-decode")
     ready: queue.Queue = queue.Queue(maxsize=max(2 * stages.batch_size, 8))
 
     prepare = stages.prepare or (lambda chunk: functools.partial(at_once, stages.detect, chunk))
