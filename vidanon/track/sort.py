@@ -336,7 +336,7 @@ class SortTracker:
         results = iter(())
         if compared:
             looks, around = [look for _, look in compared], np.array([track.box() for track, _ in compared])
-            results = iter(Appearance.compare_many(Appearance.grey(image), looks, around))
+            results = iter(Appearance.compare_many(image, looks, around))
         for track, missed, coasting, followable, look in lost:
             likeness, score, found = next(results) if look is not None else (-1.0, -1.0, None)
             # The predicted box is shown unless the image says the face has left that place
