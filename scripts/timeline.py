@@ -6,11 +6,18 @@ end; the run itself is the command line's, with its summary line.
 
     python scripts/timeline.py in.mp4 out.mp4 -y
     TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells python scripts/timeline.py in.mp4 out.mp4 -y
+
+A name with a colon is any module's function or method, ``module:Class.method``: the stages
+that run in one thread each, for instance, ``vidanon.detect.centerface:FaceDetector.prepare``
+(the reading thread's network input), ``vidanon.track.sort:SortTracker._step`` (tracking, a
+frame a call), ``vidanon.render.compositor:Compositor.draw`` and
+``vidanon.media.writer:VideoWriter.write`` (the writing thread).
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import sys
 import time
@@ -53,8 +60,15 @@ def main() -> int:
     from vidanon.detect import centerface, tf_setup
 
     tf_setup.import_tensorflow = timed("import tensorflow", tf_setup.import_tensorflow)
-    for method in os.environ.get("TIMELINE", "_build,_cells,second_looks").split(","):
-        setattr(centerface.FaceDetector, method, timed(method, getattr(centerface.FaceDetector, method)))
+    for name in os.environ.get("TIMELINE", "_build,_cells,second_looks").split(","):
+        owner, attr = centerface.FaceDetector, name
+        if ":" in name:  # module:Class.method or module:function
+            module, path = name.split(":")
+            owner = importlib.import_module(module)
+            *parents, attr = path.split(".")
+            for parent in parents:
+                owner = getattr(owner, parent)
+        setattr(owner, attr, timed(name, getattr(owner, attr)))
     atexit.register(report)
     return vidanon_main()
 
