@@ -32,7 +32,7 @@ if [ "${1:-}" = prepare ]; then
   CHUNK_MB=${CHUNK_MB:-28} bash "$tmp/pack.sh"   # 28 MiB + the working tree (about 36 MB) < 64 MiB a call
   mkdir -p .gpu/x/clips && cp "$0" .gpu/x/gpu_check.sh
   spy=$(command -v py-spy || ls .venv/bin/py-spy 2>/dev/null || true)  # a static binary: profiles there
-  [ -n "$spy" ] && cp "$spy" .gpu/x/py-spy || echo "no py-spy here (pip install py-spy): no profile there"
+  [ -n "$spy" ] && xz -9 -c "$spy" > .gpu/x/py-spy.xz || echo "no py-spy here (pip install py-spy): no profile there"
   "${PYTHON:-python3}" - <<'PY'
 import sys
 from pathlib import Path
@@ -101,9 +101,10 @@ stages=vidanon.detect.centerface:FaceDetector.prepare,vidanon.track.sort:SortTra
 stages=$stages,vidanon.render.compositor:Compositor.draw,vidanon.media.writer:VideoWriter.write
 within 60 env TIMELINE=_build,_cells,second_looks,_context_looks,_crop_cells,_people,$stages python3 scripts/timeline.py \
   /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -16 | tee "$OUT/timeline.log"
-if [ -x "$here/py-spy" ]; then  # every thread of the same run, sampled: which one bounds it
+if [ -f "$here/py-spy.xz" ]; then  # every thread of the same run, sampled: which one bounds it
   step "profile, 400 frames of 1080p on the GPU (py-spy, raw stacks in \$OUT/gpu_profile.txt)"
-  within 70 "$here/py-spy" record --nonblocking -r 100 -f raw -o "$OUT/gpu_profile.txt" -- \
+  xz -dc "$here/py-spy.xz" > /tmp/py-spy && chmod +x /tmp/py-spy
+  within 70 /tmp/py-spy record --nonblocking -r 100 -f raw -o "$OUT/gpu_profile.txt" -- \
     python3 -m vidanon /tmp/loop400.mp4 /tmp/loop.mp4 -y -q --device gpu 2>&1 | tail -2
 fi
 step "bench (deface on the CPU cores unless its onnxruntime has a GPU provider)"
