@@ -20,8 +20,9 @@ same arithmetic is carried out here, batched, wherever TensorFlow runs:
   device's sigmoid a few ulps off cannot change one).
 
 On the same input the outputs are LiteRT's, code for code (a test holds them equal; it
-passed on an H200 too). The detector's resizing and crops differ from the CPU path's
-NumPy ones by 1e-5, which moves an input code where a value sits on a rounding tie.
+passed on an H200 too). The same input matters: TensorFlow's own resizing and crops differ
+from NumPy's by 1e-5, which moves an input code where a value sits on a rounding tie, so the
+detector gives the graph what NumPy made (:meth:`~.centerface.FaceDetector._input`).
 
 Operators: QUANTIZE, DEQUANTIZE, PAD, CONV_2D, DEPTHWISE_CONV_2D, TRANSPOSE_CONV, ADD,
 LOGISTIC, and the shape arithmetic feeding TRANSPOSE_CONV's output shape (SHAPE,

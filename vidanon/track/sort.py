@@ -331,7 +331,7 @@ class SortTracker:
         lost = [(track, missed, coasting, followable,
                  track.appearance if image is not None and (coasting or followable) else None)
                 for track, missed, coasting, followable in lost]  # fmt: skip
-        # the lost faces that can be compared, against the frame's grey levels, all at once
+        # the lost faces that can be compared with the frame, all at once (grey levels, see compare_many)
         compared = [(track, look) for track, _, _, _, look in lost if look is not None]
         results = iter(())
         if compared:
