@@ -397,3 +397,34 @@ def test_two_threads_asking_for_one_input_size_get_an_interpreter_each():
     net._give(x.shape, entry)
     assert np.array_equal(got[0], expected)
     assert len(net._interpreters[x.shape]) == 2
+
+
+def test_a_frame_sized_input_has_one_interpreter_that_a_second_thread_waits_for():
+    """A full or half-size pass (an input of SMALL_INPUT_PIXELS or more) keeps one
+    interpreter: with two network threads (vidanon.runner.network_lanes), a thread asking
+    for it while the other runs it waits for it instead of allocating a second arena."""
+    import threading
+
+    from vidanon.detect.lite import SMALL_INPUT_PIXELS, LiteNet
+    from vidanon.detect.models import model_path
+
+    net = LiteNet(model_path("centerface_int8").read_bytes())
+    x = np.random.default_rng(3).uniform(0, 255, (1, 320, 320, 3)).astype(np.float32)
+    assert 320 * 320 >= SMALL_INPUT_PIXELS
+    expected = net.outputs(x)[0]
+    entry = net._take(x.shape)  # the other network thread runs it
+    started, got = threading.Event(), []
+
+    def other():
+        started.set()
+        got.append(net.outputs(x)[0])
+
+    t = threading.Thread(target=other, daemon=True)
+    t.start()
+    assert started.wait(30)
+    t.join(0.5)
+    assert t.is_alive() and not got  # waiting for the one interpreter
+    net._give(x.shape, entry)
+    t.join(30)
+    assert not t.is_alive() and np.array_equal(got[0], expected)
+    assert len(net._interpreters[x.shape]) == 1

@@ -188,6 +188,84 @@ def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():
     assert most[0] <= runner.PREPARED
 
 
+def test_run_stages_with_two_lanes_runs_two_batches_networks_at_once_and_keeps_the_order():
+    """With ``lanes`` 2 (two cores, vidanon.runner.network_lanes) the networks of two
+    batches run at once in two threads; a batch whose networks finish first still reaches
+    the tracker after the one before it, and at most PREPARED batches are prepared at once."""
+    import threading
+    import time
+
+    from vidanon import pipeline, runner
+    from vidanon.track.stage import NoTracker
+
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(24)]
+    running, most_running, prepared, most_prepared, threads = [0], [0], [0], [0], set()
+    lock = threading.Lock()
+
+    def prepare(batch):
+        first = int(batch[0][0, 0, 0])
+        with lock:
+            prepared[0] += 1
+            most_prepared[0] = max(most_prepared[0], prepared[0])
+
+        def run():
+            with lock:
+                running[0] += 1
+                most_running[0] = max(most_running[0], running[0])
+                threads.add(threading.current_thread().name.split("_")[0])
+            time.sleep(0.05 if first % 2 == 0 else 0.01)  # the even batches' networks take longer
+            with lock:
+                running[0] -= 1
+                prepared[0] -= 1
+            return lambda: [_dets([0.1, 0.1, 0.2, 0.2], score=0.9 if b[0, 0, 0] % 2 else 0.1) for b in batch]
+
+        return run
+
+    stages = _stages(None, NoTracker(0.5))
+    stages.prepare, stages.lanes = prepare, 2
+    got = []
+    pipeline.run_stages(iter(frames), stages, lambda i, f, d: got.append((i, int(f[0, 0, 0]), len(d))))
+    assert got == [(i, i, i % 2) for i in range(24)]
+    assert most_running[0] == 2 and threads == {"vidanon-net"}
+    assert most_prepared[0] <= runner.PREPARED
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_run_stages_raises_a_network_failure_and_stops(lanes):
+    from vidanon.pipeline import run_stages
+    from vidanon.track.stage import NoTracker
+
+    def prepare(batch):
+        def run():
+            if batch[0][0, 0, 0] >= 9:
+                raise MemoryError("out of memory in the network")
+            return lambda: [Detections.empty() for _ in batch]
+
+        return run
+
+    stages = _stages(None, NoTracker(0.5))
+    stages.prepare, stages.lanes = prepare, lanes
+    source, written = EndlessSource(), []
+    with pytest.raises(MemoryError, match="network"):
+        run_stages(source, stages, lambda i, f, d: written.append(i))
+    assert source.closed and written == list(range(len(written))) and len(written) <= 9
+
+
+def test_two_network_lanes_on_two_cores_only_for_the_face_detectors_cpu_path(monkeypatch):
+    """Two batches' networks at once where each network runs on one thread (2 cores); one
+    where its threads span the cores, or there is one core; and only for detectors that
+    take an interpreter a call (the face detector's CPU path), not people's graph."""
+    from vidanon import pipeline, runner
+    from vidanon.detect import tf_setup
+
+    for cores, lanes in ((1, 1), (4, 1), (16, 1), (2, 2)):  # 2 cores last, for the stages below
+        monkeypatch.setattr(runner, "cpu_threads", lambda cores=cores: cores)
+        monkeypatch.setattr(tf_setup, "cpu_threads", lambda cores=cores: cores)
+        assert runner.network_lanes() == lanes, cores
+    assert pipeline.build_stages(pipeline.Options(device="cpu"), 360, 480).lanes == 2
+    assert pipeline.build_stages(pipeline.Options(device="cpu", target="people"), 360, 480).lanes == 1
+
+
 class EndlessSource:
     """Frames numbered by their first sample, far more than a test reads; remembers being closed."""
 

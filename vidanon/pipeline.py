@@ -56,7 +56,7 @@ from .render.compositor import Compositor
 from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
-from .runner import Finish, Run, at_once, run_stages
+from .runner import Finish, Run, at_once, network_lanes, run_stages
 from .targets import PEOPLE, PLATES, selected
 from .track import (  # noqa: F401 - load_tracks: API
     JointTracker,
@@ -149,6 +149,9 @@ class Stages:
     # released) in the detect thread, the third (decoding and second looks) in a decode
     # thread; None: all of ``detect`` in the detect thread.
     prepare: Callable[[list[np.ndarray]], Run] | None = None
+    # Batches whose networks run at once (vidanon.runner.network_lanes): 2 only where
+    # ``prepare`` is given and every detector may run two batches at once.
+    lanes: int = 1
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
@@ -201,7 +204,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     def detect(frames: list[np.ndarray]) -> list[Detections]:
         return prepare(frames)()()
 
-    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare)
+    lanes = network_lanes() if all(getattr(d, "parallel_batches", False) for d in detectors.values()) else 1
+    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare, lanes)
 
 
 def run_device(opts: Options, pixels: int | None, people: bool) -> str:

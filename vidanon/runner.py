@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import numpy as np
 
-from .detect.tf_setup import cpu_threads
+from .detect.tf_setup import cpu_threads, network_threads
 from .detections import Detections
 from .interrupt import raise_pending
 from .media.source import batched
@@ -100,6 +100,18 @@ def decode_workers() -> int:
     return min(4, max(2, cpu_threads() // 2))
 
 
+def network_lanes() -> int:
+    """Batches whose networks run at once on a CPU: two where each network runs on one
+    thread (:func:`vidanon.detect.tf_setup.network_threads`: 2 cores), so that the second
+    core works on the next batch instead of waiting for the one network thread; else one
+    (the network's threads already span the cores). A batch's passes alternate between a
+    full and a half-size one, each with its one interpreter
+    (:class:`~vidanon.detect.lite.LiteNet`), so the two threads mostly run different passes side by side. On 2 cores: 480x360 15%
+    faster, 1080p 4-5%, the crowds the same (docs/speed.md, round thirteen); the output is
+    the same."""
+    return 2 if cpu_threads() >= 2 and network_threads() == 1 else 1
+
+
 def at_once(detect: Callable[..., list[Detections]], *args) -> Finish:
     """``detect(*args)`` now, as the networks' step of :attr:`~vidanon.pipeline.Stages.prepare`
     (a detector without steps of its own)."""
@@ -121,7 +133,9 @@ def run_stages(
     (:attr:`Stages.prepare`), in one; the networks run in a second; their output is decoded
     into boxes, and the weak ones looked at again (small network calls on crops), by
     :func:`decode_workers` threads, a batch each; the calling thread tracks; ``consume``
-    runs in the last. On a 640x360 clip on 2 cores, the network alone took half the calling
+    runs in the last. Where ``stages.lanes`` is two, the detect thread hands each batch's
+    networks to one of two threads (:func:`network_lanes`) and goes on to the next batch.
+    On a 640x360 clip on 2 cores, the network alone took half the calling
     thread's time, the resizing a fifth, both waited for by the tracker; in a crowd (the
     marathon, 960x540) the second looks were the slowest stage, so two batches are decoded
     at once. The network threads hold the GIL little (the interpreter releases it), so the
@@ -140,6 +154,7 @@ def run_stages(
     prepare = stages.prepare or (lambda chunk: functools.partial(at_once, stages.detect, chunk))
 
     slots = threading.Semaphore(PREPARED)
+    networks = ThreadPoolExecutor(stages.lanes, thread_name_prefix="vidanon-net") if stages.lanes > 1 else None
 
     def read_stage() -> None:
         for chunk in batched(source, stages.batch_size):
@@ -154,10 +169,18 @@ def run_stages(
                 _put(detected, _END, stop)
                 return
             chunk, run = item
-            finish = run()
-            del item, run  # its network inputs: freed before the next batch is prepared
-            slots.release()
-            if not _put(detected, (chunk, decoders.submit(finish)), stop):
+            del item
+            if networks is None:
+                finish = run()
+                del run  # its network inputs: freed before the next batch is prepared
+                slots.release()
+                decoded = decoders.submit(finish)
+            else:
+                ran = networks.submit(run)
+                del run
+                ran.add_done_callback(lambda _: slots.release())
+                decoded = decoders.submit(_after, ran)
+            if not _put(detected, (chunk, decoded), stop):
                 return
 
     def consume_stage() -> None:
@@ -205,6 +228,13 @@ def run_stages(
         raise
     finally:
         decoders.shutdown(wait=False, cancel_futures=True)
+        if networks is not None:
+            networks.shutdown(wait=False, cancel_futures=True)
+
+
+def _after(ran: Future) -> list[Detections]:
+    """The detections of a batch whose networks ``ran`` in a network thread."""
+    return ran.result()()
 
 
 def _wind_down(thread: threading.Thread, seconds: float = STAGE_GRACE) -> None:

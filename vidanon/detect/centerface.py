@@ -281,6 +281,12 @@ class FaceDetector:
         self._graph = (net, run, look)
         return self._graph
 
+    @property
+    def parallel_batches(self) -> bool:
+        """Whether two batches' networks may run at once (:func:`vidanon.runner.network_lanes`):
+        on the CPU path, whose interpreters are taken a call at a time; not the graph's."""
+        return self.backend != "tf"
+
     def plan(self, height: int, width: int) -> ScanPlan:
         return ScanPlan.for_frame(height, width, self.detect_size, self.every)
 

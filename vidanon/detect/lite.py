@@ -147,11 +147,12 @@ class LiteNet:
     def __init__(self, blob: bytes) -> None:
         self._blob = blob
         # Interpreters allocated for each input shape, free to run (a video with a full and a
-        # half-size pass alternates between two shapes). The pipeline runs the full passes in
-        # one thread and the second looks in others, so an interpreter is taken for a call and
-        # handed back after it: two threads asking for the same shape at once get two.
+        # half-size pass alternates between two shapes). The pipeline runs the passes in one
+        # or two threads and the second looks in others, so an interpreter is taken for a call
+        # and handed back after it (see _take).
         self._interpreters: dict[tuple[int, ...], list[tuple]] = {}
         self._lock = threading.Lock()
+        self._handed_back = threading.Condition(self._lock)
 
     @classmethod
     def cached(cls) -> "LiteNet | None":
@@ -209,11 +210,19 @@ class LiteNet:
 
     def _take(self, shape: tuple[int, ...]) -> tuple:
         """A free interpreter allocated for inputs of ``shape`` (made if none is free), so
-        that none is re-allocated per frame; hand it back with :meth:`_give`."""
+        that none is re-allocated per frame; hand it back with :meth:`_give`. A large input
+        (a frame's pass) has one interpreter, waited for while another thread runs it: each
+        holds its arena (about 80 MB at 960x736), and the pipeline's two network threads
+        (:func:`vidanon.runner.network_lanes`) then run different passes side by side
+        instead of the same pass twice; small inputs (crops, windows) get one each."""
         with self._lock:
-            free = self._interpreters.get(shape)
-            if free:
-                return free.pop()
+            while True:
+                free = self._interpreters.get(shape)
+                if free:
+                    return free.pop()
+                if free is None or math.prod(shape[:-1]) < SMALL_INPUT_PIXELS:
+                    break
+                self._handed_back.wait()
             if free is None and len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
                 self._interpreters.pop(next(iter(self._interpreters)))
             self._interpreters.setdefault(shape, [])
@@ -224,6 +233,7 @@ class LiteNet:
             free = self._interpreters.get(shape)
             if free is not None:
                 free.append(entry)
+                self._handed_back.notify_all()
 
     def _new_interpreter(self, shape: tuple[int, ...]) -> tuple:
         with _quiet_native_stderr():  # XNNPACK announces itself when it is applied
