@@ -99,6 +99,36 @@ def test_lost_faces_compared_together_as_each_alone():
     assert together[0][1] >= direct - 1e-6 and together[0][0] >= together[0][1] - 1e-6
 
 
+def test_every_shifted_box_is_a_window_of_the_one_grid_sampled_around_the_face():
+    """compare_many samples one grid around each lost face and takes the shifted boxes as
+    its windows: each window is what sampling the shifted box itself gives, the shifts are
+    whole cells of the grid, and the best one is found where the face moved to."""
+    from vidanon.track.appearance import Appearance
+
+    rng = np.random.default_rng(11)
+    image = rng.integers(0, 256, (300, 400), dtype=np.uint8).astype(np.float32)
+    corner = rng.uniform(0.3, 0.6, (30, 2))
+    around = np.concatenate([corner, corner + rng.uniform(0.02, 0.15, (30, 2))], axis=1)
+    windows = Appearance._windows(image, around)
+    dy, dx = Appearance._shift_grid()
+    assert windows.shape == (30, 25, 16, 16) and set(dy) == set(Appearance.SHIFTS)
+    assert Appearance.SHIFTS == tuple(k / Appearance.SIZE for k in Appearance.SHIFT_CELLS)
+    mismatched = 0
+    for k in range(30):
+        bh, bw = around[k, 2] - around[k, 0], around[k, 3] - around[k, 1]
+        shifted = around[k] + np.stack([dy * bh, dx * bw, dy * bh, dx * bw], axis=1)
+        direct = Appearance.sample(image, shifted)
+        assert np.array_equal(windows[k, 12], direct[12])  # no shift: the box's own samples, exactly
+        mismatched += int((windows[k] != direct).any(axis=(1, 2)).sum())
+    assert mismatched <= 2  # a sample exactly on a pixel edge may round the other way
+    # a face moved by (+0.125, -0.3125) of its box is found there
+    face = np.array([0.4, 0.4, 0.6, 0.55])
+    look = Appearance.of(image, face)
+    h, w = face[2] - face[0], face[3] - face[1]
+    likeness, score, box = Appearance.compare_many(image, [look], (face - [0.125 * h, -0.3125 * w] * 2)[None])[0]
+    assert score > 0.999 and likeness >= score and np.allclose(box, face)
+
+
 def test_single_box_helpers_compute_what_the_array_ones_compute():
     """The tracker's one-box helpers (Python floats, no array per step) give the numbers of
     scale_boxes and of the element-wise union, to the bit; a track's box is computed once per

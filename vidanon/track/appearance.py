@@ -19,13 +19,17 @@ class Appearance:
     SIZE = 16
     MIN_STD = 8.0
     MATCH = 0.8  # correlation for "still the same face": background and other faces stay far below
-    SHIFTS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # searched around the prediction, in box sizes
+    # The places searched around the prediction, each way: whole cells of the face's grid,
+    # so that every shifted box is a window of one grid sampled around the box
+    # (compare_many): 0, 2 and 5 cells, 0, 0.125 and 0.3125 of the box.
+    SHIFT_CELLS = (-5, -2, 0, 2, 5)
+    SHIFTS = tuple(k / 16 for k in SHIFT_CELLS)  # in box sizes
     SCALES = (0.9, 1.0, 1.1)
-    # compare_many turns the whole frame grey before sampling it when it samples at least a
-    # box per PIXELS_A_BOX of its pixels (a crowd's lost faces); else it samples the colour
-    # frame and turns the samples grey, the same numbers (on 2 cores: 3.9 ms for a 1080p
-    # frame's grey, 9.5 us more a box sampled in colour).
-    PIXELS_A_BOX = 5000
+    # compare_many turns the whole frame grey before sampling it when it takes at least a
+    # sample per PIXELS_A_SAMPLE of its pixels (a crowd's lost faces); else it samples the
+    # colour frame and turns the samples grey, the same numbers (on 2 cores: 3.9 ms for a
+    # 1080p frame's grey, 9.5 us more for 1,024 samples in colour).
+    PIXELS_A_SAMPLE = 5
 
     # What is left of a face partly hidden (a post, another head, the frame's edge) is one
     # of its halves: top, bottom, left, right, on the SIZE x SIZE grid.
@@ -53,6 +57,13 @@ class Appearance:
         steps = (np.arange(n) + 0.5) / n
         ys = np.minimum(((boxes[:, :1] + steps * (boxes[:, 2:3] - boxes[:, :1])) * h).astype(np.intp), h - 1)
         xs = np.minimum(((boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) * w).astype(np.intp), w - 1)
+        return Appearance._cells(image, ys, xs)
+
+    @staticmethod
+    def _cells(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        """The grey levels at rows ``ys`` (N, 2M) and columns ``xs`` (N, 2M) of the image,
+        each cell the mean of its 2 x 2 samples: (N, M, M), gathered in one indexing operation."""
+        h, w = image.shape[:2]
         if image.flags.c_contiguous:  # one flat index: faster than two or three
             flat = image.reshape(h * w, *image.shape[2:])
             patches = flat[ys[:, :, None] * w + xs[:, None, :]]
@@ -61,7 +72,8 @@ class Appearance:
         grey = Appearance.grey(patches) if patches.ndim == 4 else patches.astype(np.float32)
         # each cell's mean of its 2 x 2 samples, added in the order .mean(axis=(2, 4)) adds
         # them (the same numbers, several times faster than the two-axis reduction)
-        cells = grey.reshape(len(boxes), Appearance.SIZE, 2, Appearance.SIZE, 2)
+        m = ys.shape[1] // 2
+        cells = grey.reshape(len(ys), m, 2, m, 2)
         total = cells[:, :, 0, :, 0] + cells[:, :, 0, :, 1]
         total += cells[:, :, 1, :, 0] + cells[:, :, 1, :, 1]
         return total / np.float32(4)
@@ -108,8 +120,7 @@ class Appearance:
 
     @classmethod
     def compare_many(cls, image: np.ndarray, looks: list[Appearance], around: np.ndarray) -> list[Comparison]:
-        """Each face ``looks[k]`` against the image (colour or grey) near ``around[k]``, every
-        box sampled in one gather (a crowd compares a hundred lost faces a frame):
+        """Each face ``looks[k]`` against the image (colour or grey) near ``around[k]``:
 
         * ``likeness``: the best correlation, over the shifts at the predicted size, of the
           whole face or of one of its halves (a face half behind a post or another head still
@@ -118,78 +129,102 @@ class Appearance:
           at the predicted size, then the other sizes at the best shift (see MATCH).
 
         -1 (and None) when nothing there can be compared (outside the image, flat patches).
-        Each face's correlations are computed on its own rows, as when compared alone."""
+        The shifts are whole cells of the sampling grid, so every shifted box of a face is a
+        window of one grid sampled around it (:meth:`_windows`): a crowd's hundred lost faces
+        a frame are 2,704 samples each instead of 25 boxes of 1,024. Each face's numbers are
+        those of comparing it alone."""
         around = np.asarray(around, np.float64).reshape(-1, 4)
-        shifted = cls._shifted(around)
-        inside = cls._inside(shifted.reshape(-1, 4)).reshape(shifted.shape[:2])
-        counts = inside.sum(axis=1)
-        ends = np.cumsum(counts)
-        boxes = shifted[inside]
         out: list[Comparison] = [(-1.0, -1.0, None)] * len(looks)
-        if not len(boxes):
+        valid = cls._shifts_inside(around)  # (N, shifts): the shifted box lies in the image
+        at = np.flatnonzero(valid.any(axis=1))
+        if not len(at):
             return out
-        if image.ndim == 3 and len(boxes) * cls.PIXELS_A_BOX >= image.shape[0] * image.shape[1]:
-            image = cls.grey(image)  # once for many boxes; for a few, their samples turned grey
-        grey = cls.sample(image, boxes)
-        whole = cls._centred(grey.reshape(len(boxes), -1))
-        halves = [cls._centred(grey[(slice(None), *part)].reshape(len(boxes), -1)) for part in cls.HALVES]
-        at = []  # the faces with boxes inside the image
-        for k, look in enumerate(looks):
-            if not counts[k]:
-                continue
-            rows = slice(ends[k] - counts[k], ends[k])
-            scores = cls._correlate(whole, rows, look.vector)
-            likeness = float(scores.max())
-            for part, ref in look.halves:
-                likeness = max(likeness, float(cls._correlate(halves[cls.HALVES.index(part)], rows, ref).max()))
-            best = int(np.argmax(scores))
-            out[k] = (likeness, float(scores[best]), boxes[rows][best])
-            at.append(k)
+        if image.ndim == 3 and len(at) * cls._grid_side() ** 2 * cls.PIXELS_A_SAMPLE >= image.shape[0] * image.shape[1]:
+            image = cls.grey(image)  # once for many faces; for a few, their samples turned grey
+        windows = cls._windows(image, around[at])  # (n, shifts, SIZE, SIZE)
+        n, shifts = windows.shape[:2]
+        vectors = np.stack([looks[k].vector for k in at])
+        whole = cls._correlations(windows.reshape(n, shifts, -1), vectors)
+        whole = np.where(valid[at], whole, -np.inf)
+        likeness = whole.max(axis=1)
+        for part in cls.HALVES:  # the halves each face has a pattern in
+            having = [(j, ref) for j, k in enumerate(at) for p, ref in looks[k].halves if p == part]
+            if having:
+                rows = [j for j, _ in having]
+                halves = windows[rows][(slice(None), slice(None), *part)].reshape(len(rows), shifts, -1)
+                halves = cls._correlations(halves, np.stack([ref for _, ref in having]))
+                likeness[rows] = np.maximum(likeness[rows], np.where(valid[at[rows]], halves, -np.inf).max(axis=1))
+        best = np.argmax(whole, axis=1)
+        dy, dx = cls._shift_grid()
+        sides = around[at, 2:] - around[at, :2]  # (n, 2): the boxes' heights and widths
+        moved = np.stack([dy[best], dx[best]], axis=1) * sides
+        boxes = np.concatenate([around[at, :2] + moved, around[at, 2:] + moved], axis=1)
+        score = whole[np.arange(n), best]
         # the other sizes at each face's best shift
         scales = np.array([s for s in cls.SCALES if s != 1.0])
-        sized = []
-        for k in at:
-            box = out[k][2]
-            bh, bw = around[k, 2] - around[k, 0], around[k, 3] - around[k, 1]
-            y, x = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-            s = np.stack([y - bh * scales / 2, x - bw * scales / 2, y + bh * scales / 2, x + bw * scales / 2], axis=1)
-            sized.append(s[cls._inside(s)])
-        counts = np.array([len(s) for s in sized], np.intp)
-        if not counts.sum():
-            return out
-        ends = np.cumsum(counts)
-        flat = np.concatenate(sized)
-        other_grey = cls._centred(cls.sample(image, flat).reshape(len(flat), -1))
+        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        half = sides[:, None, :] * scales[None, :, None] / 2  # (n, sizes, 2)
+        sized = np.concatenate([centres[:, None] - half, centres[:, None] + half], axis=2)  # (n, sizes, 4)
+        inside = cls._inside(sized.reshape(-1, 4)).reshape(n, len(scales))
+        if inside.any():
+            grey = cls.sample(image, sized[inside]).reshape(int(inside.sum()), -1)
+            other = np.full(inside.shape, -np.inf)
+            owners = np.nonzero(inside)[0]
+            other[inside] = cls._correlations(grey[:, None], vectors[owners])[:, 0]
+            better = other.max(axis=1) > score
+            pick = np.argmax(other, axis=1)
+            score = np.where(better, other.max(axis=1), score)
+            boxes = np.where(better[:, None], sized[np.arange(n), pick], boxes)
         for j, k in enumerate(at):
-            if not counts[j]:
-                continue
-            rows = slice(ends[j] - counts[j], ends[j])
-            other = cls._correlate(other_grey, rows, looks[k].vector)
-            likeness, score, box = out[k]
-            if other.max() > score:
-                out[k] = (likeness, float(other.max()), flat[rows][int(np.argmax(other))])
+            out[k] = (float(likeness[j]), float(score[j]), boxes[j])
         return out
 
     @classmethod
-    def _centred(cls, grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Rows of grey levels made zero-mean, their norms, and which are flat (standard
-        deviation under MIN_STD: no appearance)."""
-        grey = grey - grey.mean(axis=1, keepdims=True)
-        norm = np.linalg.norm(grey, axis=1)
-        return grey, norm, norm < cls.MIN_STD * np.sqrt(grey.shape[1])
-
-    @staticmethod
-    def _correlate(centred: tuple[np.ndarray, np.ndarray, np.ndarray], rows: slice, ref: np.ndarray) -> np.ndarray:
-        """Normalized cross-correlation of the ``rows`` of centred grey levels with the unit
-        vector ``ref``; -1 for a flat row."""
-        grey, norm, flat = centred
-        return np.where(flat[rows], -1.0, grey[rows] @ ref / np.maximum(norm[rows], 1e-6))
+    def _shift_grid(cls) -> tuple[np.ndarray, np.ndarray]:
+        """The shifts (dy, dx), in box sizes, in the order of :meth:`_windows`' windows."""
+        shifts = np.array(cls.SHIFT_CELLS) / cls.SIZE
+        dy, dx = np.meshgrid(shifts, shifts, indexing="ij")
+        return dy.ravel(), dx.ravel()
 
     @classmethod
-    def _shifted(cls, around: np.ndarray) -> np.ndarray:
-        """The boxes searched around each box of ``around`` (N, 4): (N, shifts, 4)."""
-        cy, cx = (around[:, 0:1] + around[:, 2:3]) / 2, (around[:, 1:2] + around[:, 3:4]) / 2
+    def _shifts_inside(cls, around: np.ndarray) -> np.ndarray:
+        """Which shifted boxes of each box of ``around`` (N, 4) lie inside the image: (N, shifts)."""
+        dy, dx = cls._shift_grid()
         bh, bw = around[:, 2:3] - around[:, 0:1], around[:, 3:4] - around[:, 1:2]
-        dy, dx = (g.ravel() for g in np.meshgrid(cls.SHIFTS, cls.SHIFTS, indexing="ij"))
-        y, x = cy + dy * bh, cx + dx * bw
-        return np.stack([y - bh / 2, x - bw / 2, y + bh / 2, x + bw / 2], axis=2)
+        top, left = around[:, 0:1] + dy * bh, around[:, 1:2] + dx * bw
+        bottom, right = around[:, 2:3] + dy * bh, around[:, 3:4] + dx * bw
+        return (top >= 0) & (left >= 0) & (bottom <= 1) & (right <= 1) & (bh > 0) & (bw > 0)
+
+    @classmethod
+    def _windows(cls, image: np.ndarray, around: np.ndarray) -> np.ndarray:
+        """The grey levels of every shifted box of each box of ``around`` (N, 4) on the grid,
+        as :meth:`sample` gives them for the box itself: one grid sampled around each box,
+        SIZE cells and the largest shift each way a side, 2 x 2 samples a cell, and its
+        windows of SIZE cells at the shifts: (N, shifts, SIZE, SIZE), in :meth:`_shift_grid`'s
+        order. Samples beyond the image are its edge's (only the windows of boxes outside
+        read them)."""
+        h, w = image.shape[:2]
+        n = 2 * cls.SIZE
+        reach = (cls._grid_side() - n) // 2  # samples beyond the box on each side
+        steps = (np.arange(-reach, n + reach) + 0.5) / n
+        ys = np.clip(((around[:, :1] + steps * (around[:, 2:3] - around[:, :1])) * h).astype(np.intp), 0, h - 1)
+        xs = np.clip(((around[:, 1:2] + steps * (around[:, 3:4] - around[:, 1:2])) * w).astype(np.intp), 0, w - 1)
+        cells = cls._cells(image, ys, xs)
+        grid = np.lib.stride_tricks.sliding_window_view(cells, (cls.SIZE, cls.SIZE), axis=(1, 2))
+        at = np.array(cls.SHIFT_CELLS) + max(cls.SHIFT_CELLS)
+        return grid[:, at[:, None], at[None, :]].reshape(len(around), -1, cls.SIZE, cls.SIZE)
+
+    @classmethod
+    def _grid_side(cls) -> int:
+        """Samples a side of the grid :meth:`_windows` samples around a box (52)."""
+        return 2 * (cls.SIZE + 2 * max(cls.SHIFT_CELLS))
+
+    @staticmethod
+    def _correlations(rows: np.ndarray, refs: np.ndarray) -> np.ndarray:
+        """Normalized cross-correlation of each face's rows of grey levels (N, K, D) with its
+        unit vector (N, D): (N, K), -1 for a flat row (standard deviation under MIN_STD:
+        no appearance)."""
+        centred = rows - rows.mean(axis=2, keepdims=True)
+        norm = np.linalg.norm(centred, axis=2)
+        dots = np.einsum("nkd,nd->nk", centred, refs)
+        return np.where(norm < Appearance.MIN_STD * np.sqrt(rows.shape[2]), -1.0, dots / np.maximum(norm, 1e-6))
