@@ -106,9 +106,9 @@ def network_lanes() -> int:
     core works on the next batch instead of waiting for the one network thread; else one
     (the network's threads already span the cores). A batch's passes alternate between a
     full and a half-size one, each with its one interpreter
-    (:class:`~vidanon.detect.lite.LiteNet`), so the two threads mostly run different passes side by side. On 2 cores: 480x360 15%
-    faster, 1080p 4-5%, the crowds the same (docs/speed.md, round thirteen); the output is
-    the same."""
+    (:class:`~vidanon.detect.lite.LiteNet`), so the two threads mostly run different passes
+    side by side. The output is the same; on 2 cores 480x360 is about 15% faster, 1080p
+    4-5%, the crowds about the same (docs/speed.md, round thirteen)."""
     return 2 if cpu_threads() >= 2 and network_threads() == 1 else 1
 
 
@@ -135,8 +135,8 @@ def run_stages(
     :func:`decode_workers` threads, a batch each; the calling thread tracks; ``consume``
     runs in the last. Where ``stages.lanes`` is two, the detect thread hands each batch's
     networks to one of two threads (:func:`network_lanes`) and goes on to the next batch.
-    On a 640x360 clip on 2 cores, the network alone took half the calling
-    thread's time, the resizing a fifth, both waited for by the tracker; in a crowd (the
+    On a 640x360 clip on 2 cores, the network alone took half the calling thread's time,
+    the resizing a fifth, both waited for by the tracker; in a crowd (the
     marathon, 960x540) the second looks were the slowest stage, so two batches are decoded
     at once. The network threads hold the GIL little (the interpreter releases it), so the
     Python stages are not slowed by them. The full passes see the batches one after the
