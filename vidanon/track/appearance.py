@@ -23,7 +23,7 @@ class Appearance:
     # so that every shifted box is a window of one grid sampled around the box
     # (compare_many): 0, 2 and 5 cells, 0, 0.125 and 0.3125 of the box.
     SHIFT_CELLS = (-5, -2, 0, 2, 5)
-    SHIFTS = tuple(k / 16 for k in SHIFT_CELLS)  # in box sizes
+    SHIFTS = tuple(np.array(SHIFT_CELLS) / SIZE)  # in box sizes
     SCALES = (0.9, 1.0, 1.1)
     # compare_many turns the whole frame grey before sampling it when it takes at least a
     # sample per PIXELS_A_SAMPLE of its pixels (a crowd's lost faces); else it samples the
@@ -52,18 +52,17 @@ class Appearance:
     def sample(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """The grey levels of each box (N x 4, inside the image) on the grid, 2 x 2 samples a
         cell: an N x SIZE x SIZE array, gathered in one indexing operation."""
-        h, w = image.shape[:2]
         n = 2 * Appearance.SIZE
-        steps = (np.arange(n) + 0.5) / n
-        ys = np.minimum(((boxes[:, :1] + steps * (boxes[:, 2:3] - boxes[:, :1])) * h).astype(np.intp), h - 1)
-        xs = np.minimum(((boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) * w).astype(np.intp), w - 1)
-        return Appearance._cells(image, ys, xs)
+        return Appearance._cells(image, boxes, (np.arange(n) + 0.5) / n)
 
     @staticmethod
-    def _cells(image: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
-        """The grey levels at rows ``ys`` (N, 2M) and columns ``xs`` (N, 2M) of the image,
-        each cell the mean of its 2 x 2 samples: (N, M, M), gathered in one indexing operation."""
+    def _cells(image: np.ndarray, boxes: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """The grey levels of each box (N x 4) at ``steps`` (2M, in box sizes from its top and
+        left; beyond the image, its edge's), each cell the mean of its 2 x 2 samples:
+        (N, M, M), gathered in one indexing operation."""
         h, w = image.shape[:2]
+        ys = np.clip(((boxes[:, :1] + steps * (boxes[:, 2:3] - boxes[:, :1])) * h).astype(np.intp), 0, h - 1)
+        xs = np.clip(((boxes[:, 1:2] + steps * (boxes[:, 3:4] - boxes[:, 1:2])) * w).astype(np.intp), 0, w - 1)
         if image.flags.c_contiguous:  # one flat index: faster than two or three
             flat = image.reshape(h * w, *image.shape[2:])
             patches = flat[ys[:, :, None] * w + xs[:, None, :]]
@@ -72,8 +71,8 @@ class Appearance:
         grey = Appearance.grey(patches) if patches.ndim == 4 else patches.astype(np.float32)
         # each cell's mean of its 2 x 2 samples, added in the order .mean(axis=(2, 4)) adds
         # them (the same numbers, several times faster than the two-axis reduction)
-        m = ys.shape[1] // 2
-        cells = grey.reshape(len(ys), m, 2, m, 2)
+        m = len(steps) // 2
+        cells = grey.reshape(len(boxes), m, 2, m, 2)
         total = cells[:, :, 0, :, 0] + cells[:, :, 0, :, 1]
         total += cells[:, :, 1, :, 0] + cells[:, :, 1, :, 1]
         return total / np.float32(4)
@@ -135,7 +134,8 @@ class Appearance:
         those of comparing it alone."""
         around = np.asarray(around, np.float64).reshape(-1, 4)
         out: list[Comparison] = [(-1.0, -1.0, None)] * len(looks)
-        valid = cls._shifts_inside(around)  # (N, shifts): the shifted box lies in the image
+        shifted = cls._shifted(around)
+        valid = cls._inside(shifted.reshape(-1, 4)).reshape(shifted.shape[:2])  # (N, shifts)
         at = np.flatnonzero(valid.any(axis=1))
         if not len(at):
             return out
@@ -155,14 +155,12 @@ class Appearance:
                 halves = cls._correlations(halves, np.stack([ref for _, ref in having]))
                 likeness[rows] = np.maximum(likeness[rows], np.where(valid[at[rows]], halves, -np.inf).max(axis=1))
         best = np.argmax(whole, axis=1)
-        dy, dx = cls._shift_grid()
-        sides = around[at, 2:] - around[at, :2]  # (n, 2): the boxes' heights and widths
-        moved = np.stack([dy[best], dx[best]], axis=1) * sides
-        boxes = np.concatenate([around[at, :2] + moved, around[at, 2:] + moved], axis=1)
+        boxes = shifted[at, best]
         score = whole[np.arange(n), best]
         # the other sizes at each face's best shift
         scales = np.array([s for s in cls.SCALES if s != 1.0])
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+        sides = around[at, 2:] - around[at, :2]  # (n, 2): the boxes' heights and widths
         half = sides[:, None, :] * scales[None, :, None] / 2  # (n, sizes, 2)
         sized = np.concatenate([centres[:, None] - half, centres[:, None] + half], axis=2)  # (n, sizes, 4)
         inside = cls._inside(sized.reshape(-1, 4)).reshape(n, len(scales))
@@ -182,18 +180,15 @@ class Appearance:
     @classmethod
     def _shift_grid(cls) -> tuple[np.ndarray, np.ndarray]:
         """The shifts (dy, dx), in box sizes, in the order of :meth:`_windows`' windows."""
-        shifts = np.array(cls.SHIFT_CELLS) / cls.SIZE
-        dy, dx = np.meshgrid(shifts, shifts, indexing="ij")
+        dy, dx = np.meshgrid(cls.SHIFTS, cls.SHIFTS, indexing="ij")
         return dy.ravel(), dx.ravel()
 
     @classmethod
-    def _shifts_inside(cls, around: np.ndarray) -> np.ndarray:
-        """Which shifted boxes of each box of ``around`` (N, 4) lie inside the image: (N, shifts)."""
+    def _shifted(cls, around: np.ndarray) -> np.ndarray:
+        """The boxes searched around each box of ``around`` (N, 4): (N, shifts, 4)."""
         dy, dx = cls._shift_grid()
         bh, bw = around[:, 2:3] - around[:, 0:1], around[:, 3:4] - around[:, 1:2]
-        top, left = around[:, 0:1] + dy * bh, around[:, 1:2] + dx * bw
-        bottom, right = around[:, 2:3] + dy * bh, around[:, 3:4] + dx * bw
-        return (top >= 0) & (left >= 0) & (bottom <= 1) & (right <= 1) & (bh > 0) & (bw > 0)
+        return around[:, None, :] + np.stack([dy * bh, dx * bw, dy * bh, dx * bw], axis=2)
 
     @classmethod
     def _windows(cls, image: np.ndarray, around: np.ndarray) -> np.ndarray:
@@ -203,13 +198,9 @@ class Appearance:
         windows of SIZE cells at the shifts: (N, shifts, SIZE, SIZE), in :meth:`_shift_grid`'s
         order. Samples beyond the image are its edge's (only the windows of boxes outside
         read them)."""
-        h, w = image.shape[:2]
         n = 2 * cls.SIZE
         reach = (cls._grid_side() - n) // 2  # samples beyond the box on each side
-        steps = (np.arange(-reach, n + reach) + 0.5) / n
-        ys = np.clip(((around[:, :1] + steps * (around[:, 2:3] - around[:, :1])) * h).astype(np.intp), 0, h - 1)
-        xs = np.clip(((around[:, 1:2] + steps * (around[:, 3:4] - around[:, 1:2])) * w).astype(np.intp), 0, w - 1)
-        cells = cls._cells(image, ys, xs)
+        cells = cls._cells(image, around, (np.arange(-reach, n + reach) + 0.5) / n)
         grid = np.lib.stride_tricks.sliding_window_view(cells, (cls.SIZE, cls.SIZE), axis=(1, 2))
         at = np.array(cls.SHIFT_CELLS) + max(cls.SHIFT_CELLS)
         return grid[:, at[:, None], at[None, :]].reshape(len(around), -1, cls.SIZE, cls.SIZE)
