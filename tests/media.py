@@ -26,7 +26,7 @@ def video_times(path: Path):
     """Presentation times (s) of the first video stream's packets, sorted, and its time base."""
     from vidanon.media.streams import packet_times
 
-    packets = packet_times(ffmpeg(), Path(path))
+    packets = packet_times(ffmpeg(), Path(path), header(Path(path)).start)
     assert packets is not None, path
     return np.asarray(packets.times), packets.time_base
 

@@ -9,6 +9,8 @@ colour tags, and the audio (bit for bit, same start).
 
 from __future__ import annotations
 
+import re
+import subprocess
 from fractions import Fraction
 
 import numpy as np
@@ -18,6 +20,7 @@ from media import (
     assert_same_times,
     clip,
     decoded_times,
+    ffmpeg,
     header,
     native_planes,
     plane_y10,
@@ -102,6 +105,56 @@ def test_avi_has_one_rate_and_says_so(tmp_path):
     cfr = tmp_path / "cfr.avi"
     _, writer = round_trip(clip(tmp_path / "cfr.mp4", rate="30000/1001", frames=10), cfr)
     assert not writer.notes and probe(cfr).fps == Fraction(30000, 1001)
+
+
+def test_avi_frames_are_shown_at_their_times_by_a_plain_decoder(tmp_path):
+    """AVI stores no presentation times: B-frames made ffmpeg (and the players built on it)
+    show every frame two frames late against the audio."""
+    src = clip(tmp_path / "in.mp4", size="160x120", rate="12", frames=24)
+    out = tmp_path / "out.avi"
+    round_trip(src, out)
+    shown = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(out), "-map", "0:v", "-vf", "showinfo", "-f", "null",
+                            "-"], capture_output=True, text=True).stderr  # fmt: skip
+    times = [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", shown)]
+    assert len(times) == 24 and times[:3] == pytest.approx([0, 1 / 12, 2 / 12], abs=1e-3)
+
+
+def field_orders(path) -> set[str]:
+    """How a plain decoder sees the frames: "T" / "B" interlaced top / bottom field first, "P" progressive."""
+    shown = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(path), "-map", "0:v", "-vf", "showinfo", "-f", "null",
+                            "-"], capture_output=True, text=True).stderr  # fmt: skip
+    return set(re.findall(r" i:([TBP])", shown))
+
+
+@pytest.mark.parametrize("order,suffix", [("tff", ".ts"), ("bff", ".mkv")])
+def test_interlaced_video_stays_interlaced_in_its_field_order(tmp_path, order, suffix):
+    """Broadcast and camcorder video (1080i) keeps its fields: written progressive, players
+    no longer deinterlace it (combing on every movement)."""
+    src = clip(tmp_path / f"in{suffix}", size="160x120", frames=12,
+               extra=("-flags", "+ildct+ilme", "-vf", f"setfield={order}"))  # fmt: skip
+    assert field_orders(src) == {order[0].upper()}
+    assert probe(src).field_order is not None
+    out = tmp_path / "out.mp4"
+    _, writer = round_trip(src, out)
+    assert field_orders(out) == {order[0].upper()} and not writer.notes
+    vp9 = tmp_path / "out.webm"
+    _, writer = round_trip(src, vp9)
+    assert field_orders(vp9) == {"P"} and any("interlaced" in note for note in writer.notes)
+    assert probe(clip(tmp_path / "progressive.mp4", frames=4)).field_order is None
+
+
+def test_what_the_pixel_format_loses_is_said(tmp_path):
+    """Studio formats (ProRes, DNxHR: 4:2:2 and 4:4:4, alpha, 12 bits) are written as 4:2:0 at
+    8 or 10 bits: a note says what the output does not keep, nothing is dropped silently."""
+    src = clip(tmp_path / "studio.mkv", frames=4, pix_fmt="yuv422p10le")
+    _, writer = round_trip(src, tmp_path / "out.mp4")
+    assert header(tmp_path / "out.mp4").video.pix_fmt == "yuv420p10le"
+    assert writer.notes == ["the input is yuv422p10le: the output has 4:2:0 chroma instead of 4:2:2 (what players play)"]
+    src = clip(tmp_path / "alpha.mov", frames=4, vcodec="png", pix_fmt="rgba", audio=False)
+    _, writer = round_trip(src, tmp_path / "alpha.mp4")
+    assert writer.notes == ["the input is rgba: the output has no alpha channel (what players play)"]
+    _, writer = round_trip(clip(tmp_path / "plain.mp4", frames=4), tmp_path / "plain_out.mp4")
+    assert not writer.notes
 
 
 def test_the_last_frame_is_shown_at_large_sizes(tmp_path):
@@ -315,6 +368,26 @@ def test_vp9_and_av1_inputs_with_opus_or_aac(tmp_path, name, vcodec, acodec):
     round_trip(src, out)
     same_timing(src, out)
     assert stream_md5(out, "a:0") == stream_md5(src, "a:0")  # Opus and AAC go into MP4 and Opus into WebM as they are
+
+
+@pytest.mark.parametrize("container", ["ts", "m2ts"])
+def test_video_starting_after_the_audio_in_mpeg_ts_stays_behind_it(tmp_path, container):
+    """MPEG-TS (and a camcorder's .m2ts) whose video starts 0.5 s after the audio: ffmpeg,
+    left to itself, counts such a video's times from its own first frame, not from the
+    file's start, which put the output's video 0.5 s early against the audio."""
+    base = clip(tmp_path / "base.mp4", frames=25, audio=False)
+    src = tmp_path / f"late.{container}"
+    run_ffmpeg("-i", base, "-f", "lavfi", "-i", "sine=sample_rate=48000:duration=2", "-map", "0:v", "-map", "1:a",
+               "-vf", "setpts=PTS+0.5/TB", "-c:v", "libx264", "-c:a", "aac", src)  # fmt: skip
+    lead_in = header(src).video.start - min(audio_starts(src))
+    assert lead_in > 0.45
+    t_in, _ = video_times(src)
+    assert t_in[0] == pytest.approx(header(src).video.start - header(src).start, abs=1e-3)
+    out = tmp_path / "out.mkv"
+    round_trip(src, out)
+    assert header(out).video.start - min(audio_starts(out)) == pytest.approx(lead_in, abs=2e-3)
+    t_out, _ = video_times(out)
+    assert_same_times(t_in, t_out, 1 / 1000)
 
 
 @pytest.mark.parametrize("container", ["ts", "mkv"])

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 
+import numpy as np
 import pytest
 from conftest import count_frames, file_hash, make_clip
-from media import clip, decoded_times, header, run_ffmpeg, stream_md5, video_times
+from media import clip, decoded_times, ffmpeg, header, run_ffmpeg, stream_md5, video_times
 
 from vidanon.media.probe import probe
 
@@ -74,6 +76,53 @@ def test_subtitles_fonts_and_chapters_are_carried_or_reported(tmp_path, run_inpr
     (warning,) = quiet(err)
     assert "1 subtitle stream (subrip)" in warning and "2 chapters" in warning and "attachment" in warning
     assert not header(avi).of_kind("subtitle")
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mkv"])
+def test_a_timecode_track_is_read_and_its_timecode_kept(tmp_path, run_inprocess, suffix):
+    """Cameras and editors write a timecode track into MOV and MP4 files; ffmpeg 7.1 lists it
+    under a "Stream group" line that moviepy's parser took for a stream: the file was refused
+    as not a readable video."""
+    base = clip(tmp_path / "base.mp4", frames=10)
+    src = tmp_path / "camera.mov"
+    run_ffmpeg("-i", base, "-c", "copy", "-timecode", "01:02:03:04", src)
+    assert "Stream group" in subprocess.run([ffmpeg(), "-hide_banner", "-i", str(src)], capture_output=True,
+                                            text=True).stderr  # fmt: skip
+    out = tmp_path / f"out{suffix}"
+    code, stdout, err = run_inprocess(src, out)
+    assert code == 0, err
+    assert not quiet(err)  # the timecode is kept: nothing to report
+    assert count_frames(out) == 10
+    tags = {k.lower(): v for k, v in header(out).video.metadata.items()}
+    assert tags.get("timecode") == "01:02:03:04"
+    code, stdout, err = run_inprocess(src, tmp_path / f"stripped{suffix}", "--strip-metadata", "-q")
+    assert code == 0 and not quiet(err), err
+    assert "timecode" not in {k.lower() for k in header(tmp_path / f"stripped{suffix}").video.metadata}
+
+
+def test_side_surround_audio_is_remixed_for_opus_in_webm(tmp_path, run_inprocess):
+    """5.1(side), the usual layout of AC-3, E-AC-3 and FLAC, is not one Opus takes: WebM's
+    audio is remixed to 5.1, each channel kept apart (ffmpeg failed, nothing written)."""
+    tones = ";".join(f"sine=frequency={200 + 100 * k}:duration=1[a{k}]" for k in range(6))
+    src = tmp_path / "surround.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-filter_complex",
+               f"{tones};{''.join(f'[a{k}]' for k in range(6))}join=inputs=6:channel_layout=5.1(side)[a]",
+               "-map", "0:v", "-map", "[a]", "-frames:v", "25", "-c:v", "libx264", "-c:a", "flac", src)  # fmt: skip
+    assert "5.1(side)" in header(src).of_kind("audio")[0].line
+    out = tmp_path / "out.webm"
+    code, stdout, err = run_inprocess(src, out, "-q")
+    assert code == 0, err
+    (audio,) = header(out).of_kind("audio")
+    assert audio.codec == "opus" and ", 5.1," in audio.line
+    pcm = subprocess.run([ffmpeg(), "-v", "error", "-i", str(out), "-map", "0:a", "-f", "f32le", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    samples = np.frombuffer(pcm, np.float32).reshape(-1, 6)[2400:26400]
+    peaks = [int(np.argmax(np.abs(np.fft.rfft(samples[:, c])))) * 48000 // len(samples) for c in range(6)]
+    assert sorted(peaks) == [200, 300, 400, 500, 600, 700]  # six channels, six tones: none lost or merged
+    code, stdout, err = run_inprocess(src, tmp_path / "out.avi", "-q")  # MP3: two channels at most
+    assert code == 0, err
+    (warning,) = quiet(err)
+    assert "the surround channels of 5.1(side) audio (MP3 holds two: downmixed to stereo)" in warning
 
 
 def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run_inprocess):

@@ -293,3 +293,28 @@ def test_fuzzed_videos_never_hang_crash_or_leave_bad_output(tmp_path, run):
         signal.signal(signal.SIGALRM, previous)
     assert outcomes["ok"] + outcomes["error"] == 50
     assert outcomes["ok"] > 0 and outcomes["error"] > 0, outcomes  # both paths were exercised
+
+
+def test_an_ffmpeg_failure_is_told_by_its_cause_not_by_its_last_line():
+    """ffmpeg ends every failure with the same lines ("Nothing was written into output
+    file", "Conversion failed!"); the one-line error names the encoder's or muxer's own."""
+    import io
+
+    from vidanon.media.ffmpeg import StderrTail
+
+    lines = [
+        "[libvpx-vp9 @ 0x1] v1.17.0",
+        "[aost#0:1/libopus @ 0x2] [enc:libopus @ 0x3] Invalid channel layout 5.1(side) for specified mapping family -1.",
+        "[aost#0:1/libopus @ 0x2] [enc:libopus @ 0x3] Error while opening encoder - maybe incorrect parameters",
+        "[af#0:1 @ 0x4] Error sending frames to consumers: Invalid argument",
+        "[af#0:1 @ 0x4] Task finished with error code: -22 (Invalid argument)",
+        "[out#0/webm @ 0x5] Nothing was written into output file, because at least one of its streams received no packets.",
+        "frame=    0 fps=0.0 q=32.0 Lsize=       0KiB time=00:00:01.16 bitrate=   0.0kbits/s speed=  11x",
+        "Conversion failed!",
+    ]
+    tail = StderrTail(io.BytesIO("\n".join(lines).encode()))
+    tail.join()
+    assert tail.summary().endswith("Invalid channel layout 5.1(side) for specified mapping family -1.")
+    tail = StderrTail(io.BytesIO(b"[mp4 @ 0x1] some note\nConversion failed!\n"))
+    tail.join()
+    assert tail.summary() == "[mp4 @ 0x1] some note"  # no cause named: the last line that is not the aftermath

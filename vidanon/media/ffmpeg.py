@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -44,6 +45,16 @@ def start_times(source: VideoInfo | None) -> tuple[float, float | None]:
     return shift, first
 
 
+# The lines ffmpeg prints after the error itself, whatever it was.
+_AFTERMATH = re.compile(r"Conversion failed|Nothing was written into output file|Task finished with error code|"
+                        r"Terminating thread with return code|Error (?:closing file|writing trailer|while filtering|"
+                        r"while processing|submitting|muxing a packet|sending frames|initializing output)|"
+                        r"Last message repeated|Could not open encoder before EOF|Error while opening encoder")  # fmt: skip
+# The words of a line that says what went wrong (the encoder's or the muxer's own message).
+_CAUSE = re.compile(r"[Ii]nvalid|[Uu]nsupported|not supported|[Cc]annot|[Cc]ould not|No such|incompatible|"
+                    r"not found|[Ff]ailed|[Ee]rror|[Tt]oo (?:large|small|many)|No space|[Pp]ermission denied")  # fmt: skip
+
+
 class StderrTail:
     """Drain a subprocess's stderr in a thread, keeping its last lines."""
 
@@ -65,7 +76,12 @@ class StderrTail:
         self._thread.join(timeout=5)
 
     def summary(self) -> str:
-        return self.lines[-1] if self.lines else ""
+        """The line that says why ffmpeg failed: the last one that is not one of the lines
+        every failure ends with ("Conversion failed!", "Nothing was written into output
+        file ...", the threads' and muxer's closing errors), else the last line."""
+        told = [line for line in self.lines if not _AFTERMATH.search(line) and not line.startswith(("frame=", "size="))]
+        causes = [line for line in told if _CAUSE.search(line)]
+        return (causes or told or list(self.lines) or [""])[-1]
 
 
 def failure_message(name: str, detail: str, code: int | None, doing: str, summary: str) -> str:

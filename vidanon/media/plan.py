@@ -7,6 +7,7 @@ out is reported."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,38 @@ _AUDIO_COPY = {
 
 
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
+
+
+# Opus (libopus) takes the Vorbis channel layouts only: mono to 7.1 with the surround
+# channels at the back. Other layouts of up to 8 channels (5.1(side), the usual one of AC-3,
+# E-AC-3, DTS and FLAC) are remixed to the one of their channel count; ffmpeg would fail.
+_OPUS_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4, "quad": 4, "quad(side)": 4,
+             "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5, "5.1": 6, "5.1(side)": 6, "6.0": 6, "6.0(front)": 6,
+             "hexagonal": 6, "3.1.2": 6, "6.1": 7, "6.1(back)": 7, "6.1(front)": 7, "7.0": 7, "7.0(front)": 7,
+             "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "5.1.2": 8, "octagonal": 8, "cube": 8}  # fmt: skip
+
+
+def audio_layout(line: str) -> str | None:
+    """An audio stream's channel layout, from ``ffmpeg -i``'s line ("ac3, 48000 Hz, 5.1(side), fltp")."""
+    parts = [p.strip() for p in line.split(",")]
+    return parts[2] if len(parts) > 2 and parts[1].endswith("Hz") else None
+
+
+def channel_count(line: str) -> int:
+    """An audio stream's channel count (0: unknown)."""
+    layout = audio_layout(line) or ""
+    found = re.fullmatch(r"(\d+) channels(?: \(.*\))?", layout)
+    return int(found.group(1)) if found else _CHANNELS.get(layout, 0)
+
+
+def opus_layout(line: str) -> str | None:
+    """The layout an audio stream is remixed to for Opus, or None when it is one Opus takes
+    (or unknown: left to ffmpeg)."""
+    layout = audio_layout(line)
+    if layout is None or layout in _OPUS_LAYOUTS.values():
+        return None
+    return _OPUS_LAYOUTS.get(channel_count(line))
 
 
 DEFAULT_CODEC = {"webm": "libvpx-vp9"}
@@ -115,7 +148,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     maps: list[str] = []
     out_kind = {"audio": 0, "subtitle": 0, "attachment": 0}
     removed: list[str] = []
-    left = {"subtitle": [], "attachment": [], "data": [], "video": []}
+    left = {"subtitle": [], "attachment": [], "data": [], "video": [], "surround": []}
 
     def keep_tags(spec: str, tags: dict[str, str], language: str | None) -> None:
         kept, gone = split_metadata(tags, metadata)
@@ -133,6 +166,11 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             copyable = _AUDIO_COPY[container]
             codec = "copy" if copyable is None or s.codec in copyable else _AUDIO_ENCODER[container]
             maps += ["-map", f"{index}:{s.index}", f"-c:a:{k}", codec]
+            remix = opus_layout(s.line) if codec == "libopus" else None
+            if remix:
+                maps += [f"-filter:a:{k}", f"aformat=channel_layouts={remix}"]
+            if codec == "libmp3lame" and channel_count(s.line) > 2:  # AVI: MP3 holds two channels at most
+                left["surround"].append(audio_layout(s.line) or "surround")
             keep_tags(f"a:{k}", s.metadata, s.language)
             out_kind["audio"] += 1
         elif s.kind == "subtitle":
@@ -164,6 +202,12 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
                 left["video"].append("cover picture" if s.attached_pic else f"video ({s.codec})")
         elif header.chapters and "(text /" in s.line:
             continue  # QuickTime's chapter track: the chapters are carried by -map_chapters
+        elif "(tmcd /" in s.line:
+            # a MOV/MP4 timecode track: carried by the video's timecode tag (MOV and MP4 make
+            # a timecode track of it again, Matroska and WebM keep it as a tag), or reported
+            # with the metadata removed (--strip-metadata)
+            if header.video is None or "timecode" not in header.video.metadata:
+                left["data"].append("timecode")
         else:
             left["data"].append(s.codec or s.kind)
     if out_kind["attachment"]:
@@ -187,6 +231,10 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         if items:
             if kind == "chapters":
                 plan.left_out.append(f"{items[0]} ({container} has none)")
+                continue
+            if kind == "surround":
+                plan.left_out.append(f"the surround channels of {', '.join(items)} audio (MP3 holds two: downmixed "
+                                     "to stereo)")  # fmt: skip
                 continue
             noun = names[kind] + ("s" if len(items) > 1 else "")
             plan.left_out.append(f"{len(items)} {noun} ({', '.join(items)})")

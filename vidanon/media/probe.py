@@ -53,6 +53,7 @@ class VideoInfo:
     color_trc: str | None = None
     sar: Fraction | None = None  # of the upright frames
     video_start: float | None = None  # the video stream's start time in the file
+    field_order: str | None = None  # interlaced: "tt", "bb", "tb", "bt" (ffmpeg's names); None: progressive
 
     @property
     def fps_float(self) -> float:
@@ -158,7 +159,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # a raw stream (.h264, .hevc, a .y4m being written) has no duration: the packets tell
-            infos = FFmpegInfosParser(header, str(path), check_duration="Duration: N/A" not in header).parse()
+            infos = FFmpegInfosParser(_for_moviepy(header), str(path),
+                                      check_duration="Duration: N/A" not in header).parse()  # fmt: skip
     except InputError:
         raise
     except Exception as exc:
@@ -179,7 +181,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if width < 2 or height < 2:
         raise InputError(f"input {path} is {width}x{height}: frames must be at least 2x2 pixels")
     check_frame_size(path, width, height)
-    packets = packet_times(ffmpeg_exe(), path)
+    packets = packet_times(ffmpeg_exe(), path, parsed.start)
     fps = _frame_rate(path, infos.get("video_fps"), packets)
     duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
     if not duration and packets is not None and packets.count:
@@ -212,7 +214,15 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         color_trc=video.color_trc,
         sar=sar if sar and sar != 1 else None,
         video_start=video.start,
+        field_order=video.field_order,
     )
+
+
+def _for_moviepy(header: str) -> str:
+    """ffmpeg's header without its "Stream group" lines (a MOV/MP4's timecode track, ffmpeg
+    7.1 and later: "Stream group #0:0[0x2]: Track Reference:"), which moviepy's parser takes
+    for a stream it cannot read; the streams listed under it stay."""
+    return "\n".join(line for line in header.splitlines() if not line.lstrip().startswith("Stream group"))
 
 
 def _uneven(packets: PacketTimes) -> bool:

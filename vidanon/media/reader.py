@@ -53,13 +53,16 @@ class FrameReader:
         self.skip = skip
         self.limit = limit
         self.deep = info.deep
-        select = ["-vf", f"select=gte(n\\,{int(skip)})"] if skip else []
+        filters = [f"select=gte(n\\,{int(skip)})"] if skip else []
+        if info.field_order is not None:
+            filters.append("scale=interl=1")  # an interlaced frame's chroma is upsampled field by field
+        select = ["-vf", ",".join(filters)] if filters else []
         self._stats = frame_stats_supported()
         self._file_start = Fraction(info.file_start).limit_denominator(1_000_000)
         stats_r, stats_w = os.pipe()
         stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
         cmd = ffmpeg_command(overwrite=False) + [
-            *thread_args(), *input_args(info.path),
+            *thread_args(), *input_args(info.path), "-copyts",
             "-map", "0:v:0", "-an", "-sn", "-dn", *select,
             "-fps_mode", "passthrough",
             *stats, "-f", "rawvideo", "-pix_fmt", "rgb48le" if self.deep else "rgb24", "pipe:1",
@@ -82,15 +85,16 @@ class FrameReader:
             packets = self.info.packets
             n = self.skip + self.frames_read
             if packets is not None and n < packets.count:
-                return Fraction(packets.times[n]).limit_denominator(1_000_000)
+                return Fraction(packets.times[n]).limit_denominator(1_000_000) + self._file_start
             return None
         line = self._times.readline().decode("ascii", errors="replace").split()
         try:
-            # ffmpeg's output times start at the input file's start (0.033 s for many .mkv,
-            # 1.4 s for MPEG-TS): added back, they are the file's own, as the packets' are
+            # the file's own times (-copyts: 0.033 s for many .mkv, 1.4 s for MPEG-TS); left
+            # to itself ffmpeg would count them from the file's start, or for MPEG-TS and
+            # MPEG-PS from the video's own first frame, losing its offset against the audio
             pts = int(line[0])
             # a raw stream's frames (.h264) have no time: None, the next slot at the frame rate
-            return Fraction(pts) * Fraction(line[1]) + self._file_start if pts != NO_PTS else None
+            return Fraction(pts) * Fraction(line[1]) if pts != NO_PTS else None
         except (IndexError, ValueError, ZeroDivisionError):
             return None
 

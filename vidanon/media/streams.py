@@ -43,6 +43,12 @@ class Stream:
     sar: Fraction | None = None
     rotation: int = 0
     attached_pic: bool = False
+    field_order: str | None = None  # interlaced: "tt", "bb", "tb" or "bt" (ffmpeg's names); None: progressive
+
+
+# How ffmpeg prints a video's field order, and its short names.
+_FIELD_ORDERS = {"top first": "tt", "bottom first": "bb", "top coded first (swapped)": "tb",
+                 "bottom coded first (swapped)": "bt", "tt": "tt", "bb": "bb", "tb": "tb", "bt": "bt"}  # fmt: skip
 
 
 @dataclass
@@ -161,8 +167,9 @@ def _video_details(s: Stream, rest: str) -> None:
                 item = item.strip()
                 if item in ("tv", "pc"):
                     s.color_range = item
-                elif item and item not in ("progressive", "top first", "bottom first", "top coded first (swapped)",
-                                           "bottom coded first (swapped)", "tt", "bb", "tb", "bt"):
+                elif item in _FIELD_ORDERS:
+                    s.field_order = _FIELD_ORDERS[item]
+                elif item and item != "progressive":
                     names = item.split("/")
                     if len(names) == 3:
                         space, prim, trc = names
@@ -211,10 +218,14 @@ class PacketTimes:
         return len(self.times)
 
 
-def packet_times(ffmpeg: str, path: Path, timeout: float = 600) -> PacketTimes | None:
+def packet_times(ffmpeg: str, path: Path, start: float = 0.0, timeout: float = 600) -> PacketTimes | None:
     """Read every packet of the first video stream without decoding (about 30 ms for
-    1400 packets); None when ffmpeg cannot list them."""
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(path),
+    1400 packets), their times counted from ``start`` (the file's start time, see
+    :class:`Header`); None when ffmpeg cannot list them. The times are the file's own
+    (``-copyts``): left to itself, ffmpeg counts an MPEG-TS or MPEG-PS video's times from its
+    own first packet, not from the file's start, which would lose a video's offset against
+    the audio."""
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(path), "-copyts",
            "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:1"]  # fmt: skip
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
@@ -250,7 +261,8 @@ def packet_times(ffmpeg: str, path: Path, timeout: float = 600) -> PacketTimes |
     for p, d in zip(pts, durations):
         filled.append(p if p is not None else (filled[-1] + max(d, 1) if filled else 0))
     filled.sort()
-    return PacketTimes(tuple(float(p * tb) for p in filled), tb)
+    origin = Fraction(start).limit_denominator(1_000_000)  # printed in microseconds
+    return PacketTimes(tuple(float(p * tb - origin) for p in filled), tb)
 
 
 # --------------------------------------------------------------------------- metadata

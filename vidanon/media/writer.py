@@ -8,6 +8,7 @@ finished successfully (:class:`~vidanon.media.paths.AtomicOutput`)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..errors import EncodeError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_command, file_url, start_times, thread_args
 from .matroska import NS, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, plan_streams
-from .probe import VideoInfo
+from .probe import VideoInfo, bit_depth
 
 RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
 
@@ -26,6 +27,36 @@ RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2
 def is_rgb_coded(source: VideoInfo) -> bool:
     """The input's frames are stored as RGB (or a palette), not YUV."""
     return source.color_space == "gbr" or (source.pix_fmt or "").startswith(RGB_FORMATS)
+
+
+# Pixel formats by their chroma (beyond the planar "yuv444p...", "yuva422p..." names).
+_PACKED_CHROMA = {"uyvy422": "4:2:2", "yuyv422": "4:2:2", "yvyu422": "4:2:2", "y210le": "4:2:2", "v210": "4:2:2",
+                  "nv16": "4:2:2", "nv20le": "4:2:2", "p210le": "4:2:2", "p216le": "4:2:2", "nv24": "4:4:4",
+                  "nv42": "4:4:4", "p410le": "4:4:4", "p416le": "4:4:4", "vuya": "4:4:4", "xv30le": "4:4:4",
+                  "xv36le": "4:4:4", "ayuv64le": "4:4:4"}  # fmt: skip
+_ALPHA = re.compile(r"^(?:yuva|gbrap|ya\d|vuya|ayuv|rgba|bgra|argb|abgr)")
+
+
+def format_losses(source: VideoInfo | None, pix_fmt: str) -> str | None:
+    """What of a YUV input's pixel format the output's ``pix_fmt`` does not keep (alpha,
+    4:2:2 or 4:4:4 chroma, more than 10 bits), as a note; None when nothing is lost. RGB-coded
+    inputs are written as YUV 4:2:0 by design (see :func:`is_rgb_coded`)."""
+    src = source.pix_fmt if source is not None else None
+    if not src or (is_rgb_coded(source) and not _ALPHA.match(src)):
+        return None
+    lost = []
+    if _ALPHA.match(src):
+        lost.append("no alpha channel")
+    found = re.match(r"yuva?j?(4)(\d)(\d)p", src)
+    chroma = f"{found.group(1)}:{found.group(2)}:{found.group(3)}" if found else _PACKED_CHROMA.get(src)
+    if chroma in ("4:2:2", "4:4:4") and pix_fmt.startswith("yuv420"):
+        lost.append(f"4:2:0 chroma instead of {chroma}")
+    if bit_depth(src) > bit_depth(pix_fmt) and not source.hdr:
+        lost.append(f"{bit_depth(pix_fmt)}-bit samples instead of {bit_depth(src)}")
+    if not lost:
+        return None
+    told = ", ".join(lost[:-1]) + (" and " if len(lost) > 1 else "") + lost[-1]
+    return f"the input is {src}: the output has {told} (what players play)"
 
 
 class VideoWriter:
@@ -86,6 +117,9 @@ class VideoWriter:
                    ("444", True): "yuv444p10le"}[(chroma, deep_out)]  # fmt: skip
         if codec == "libvpx":
             pix_fmt = "yuv420p"
+        lost = format_losses(source, pix_fmt)
+        if lost:
+            self.notes.append(lost)
         # Timing: frames keep the input's times relative to the file's start, so the
         # video sits where it sat against the audio (a late start stays late).
         shift, first = start_times(source)
@@ -117,8 +151,13 @@ class VideoWriter:
         cmd += ["-c:v", codec, *thread_args()]
         if codec in ("libx264", "libx265"):
             cmd += ["-crf", str(crf), "-preset", preset]
+            if self.cfr:
+                # AVI stores no presentation times: with B-frames (reordered) a player shows
+                # every frame two frames late against the audio
+                cmd += ["-bf", "0"]
         elif codec in ("libvpx-vp9", "libvpx"):
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
+        cmd += self._interlace_args(source, codec)
         cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
         if container in ("mp4", "mov"):
             cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
@@ -130,6 +169,21 @@ class VideoWriter:
         )  # fmt: skip
         self._stderr = StderrTail(self._proc.stderr)
         self._send(mkv_header(out_w, out_h, self.deep, int(round(NS / self.fps))))
+
+    def _interlace_args(self, source: VideoInfo | None, codec: str) -> list[str]:
+        """An interlaced input (broadcast, camcorders: 1080i) stays interlaced, its fields in
+        the same order, so that players still deinterlace it (libx264 only; other encoders
+        store progressive frames, which the notes say)."""
+        order = source.field_order if source is not None else None
+        if order is None:
+            return []
+        top = order in ("tt", "tb")  # the top field coded first
+        if codec == "libx264":  # the field order itself is on the frames (setfield, see _colour_args)
+            return ["-flags", "+ildct+ilme", "-field_order", order]
+        self.notes.append(f"the input is interlaced ({'top' if top else 'bottom'} field first) and {codec} writes "
+                          "progressive frames only: players will not deinterlace it (libx264, the default for "
+                          ".mp4, .mov and .mkv, keeps it interlaced)")  # fmt: skip
+        return []
 
     def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
         """Convert RGB to the input's YUV (same matrix and range) and tag it as the input was."""
@@ -159,6 +213,8 @@ class VideoWriter:
             scale.append(f"out_color_matrix={matrix}")
         if rng:
             scale.append(f"out_range={'pc' if full else 'tv'}")
+        if source.field_order is not None:
+            scale.append("interl=1")  # an interlaced frame's chroma is subsampled field by field
         vf = (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
         tags = {"color_primaries": source.color_primaries, "color_trc": source.color_trc,
                 "colorspace": space, "range": rng}
@@ -167,6 +223,8 @@ class VideoWriter:
             vf += ",setparams=" + ":".join(f"{k}={v}" for k, v in tags.items())
         if source.sar:
             vf += f",setsar={source.sar.numerator}/{source.sar.denominator}"
+        if source.field_order is not None and self.codec == "libx264":
+            vf += ",setfield=" + ("tff" if source.field_order in ("tt", "tb") else "bff")
         args += ["-vf", vf]
         if rng:
             args += ["-color_range", rng]
