@@ -114,6 +114,29 @@ def test_segments_give_the_same_frames_and_audio_as_one_pass(tmp_path, long_clip
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("container", ["ts", "mkv"])
+def test_segments_of_a_file_that_does_not_start_at_zero(tmp_path, long_clip, container):
+    """An MPEG-TS starting at 1.4 s whose video starts 0.5 s after its audio, a Matroska file
+    starting at 10 s: the joined parts were moved back by the file's start, so that the
+    first 11 and 120 of the 140 frames fell before 0 and were hidden by the edit list."""
+    from media import header
+
+    src = tmp_path / f"late.{container}"
+    offset = ("-itsoffset", "0.5") if container == "ts" else ()
+    subprocess.run([ffmpeg(), "-v", "error", "-y", *offset, "-i", str(long_clip), "-i", str(long_clip), "-map", "0:v",
+                    "-map", "1:a", "-c", "copy", *(("-output_ts_offset", "10") if container == "mkv" else ()),
+                    str(src)], check=True)  # fmt: skip
+    def lead(h):  # the video's start after the audio's (ffmpeg prints no start of 0 for some containers)
+        return (h.video.start or 0.0) - (h.of_kind("audio")[0].start or 0.0)
+
+    before = lead(header(src))
+    out = tmp_path / "out.mp4"
+    done = run_cli(src, out, "--segments", "2", "-q")
+    assert done.returncode == 0, done.stderr
+    assert len(read_frames(out)) == 140
+    assert lead(header(out)) == pytest.approx(before, abs=0.002)
+
+
 def test_jobs_run_files_in_worker_processes(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
