@@ -5,7 +5,9 @@ A photo goes through the video's stages with one frame and no tracker
 and effects. The face detector's full pass sees the photo as it sees a video frame
 (under 960 px enlarged towards 960, at most 2x), on every photo.
 
-A second pass on an enlarged copy of small photos was measured and left out: on the
+A photo larger than 1024 px is also looked at on halved copies (:func:`smaller_copies`),
+where faces too large for the network's full pass are found. A second pass on an enlarged
+copy of small photos was measured and left out: on the
 labelled group photos of ../shared/eval/stills (43 faces) the full pass covers every
 face at their size and at half of it; a pass at 2x or 4x added boxes, covered no face
 more, and at a third of their size made two masks worse (docs/photos.md).
@@ -14,7 +16,7 @@ The photo is turned upright first (its EXIF orientation applied) and written in 
 format its extension names (JPEG at quality :data:`JPEG_QUALITY`, keeping the input's
 chroma subsampling; PNG lossless, its alpha kept; WebP; HEIC when ``pillow_heif`` is
 installed), through a temporary file renamed over the target when complete. Its
-metadata follows ``--metadata`` (:func:`photo_metadata`): by default the EXIF tags that
+metadata follows the metadata policy (:func:`photo_metadata`): by default the EXIF tags that
 identify a place or a device (:func:`vidanon.media.streams.is_identifying`, and a few
 names only EXIF uses) and the XMP packet are left out. The EXIF thumbnail, which shows
 the faces, is never copied.
@@ -121,13 +123,47 @@ def photo_stages(opts, height: int, width: int):
 
     from .pipeline import build_stages
 
-    return build_stages(replace(opts, track=False, scan_every=1), height, width, frames=1)
+    return build_stages(replace(opts, track=False, scan_every=1), height, width, frames=1, photo=True)
 
 
 def find(stages, rgb):
-    """The boxes to hide in the photo ``rgb``: the run's detectors on it, kept at the
-    threshold (no tracker)."""
-    return next(iter(stages.track.push([rgb], stages.detect([rgb]), [rgb])))[2]
+    """The boxes to hide in the photo ``rgb``: the run's detectors on it and on the copies of
+    :func:`smaller_copies` (boxes are normalized: they fit the photo as they are), the same
+    object found at two sizes kept once, then kept at the threshold (no tracker)."""
+    import numpy as np
+
+    from .detections import Detections, nms
+
+    found = Detections.merge(stages.detect([rgb]) + [stages.detect([small])[0] for small in smaller_copies(rgb)])
+    keep = [i for c in np.unique(found.classes) for i in np.flatnonzero(found.classes == c)[
+        nms(found.boxes[found.classes == c], found.scores[found.classes == c], PASSES_IOU)]]  # fmt: skip
+    found = found[np.sort(np.asarray(keep, np.int64))] if len(found) else found
+    return next(iter(stages.track.push([rgb], [found], [rgb])))[2]
+
+
+# The face network finds faces up to about 750-900 px high (a selfie's face: found at 750 px,
+# missed at 1000). A video's frames get a pass at half their size in turn (the scan plan),
+# a photo gets the copies it needs: halved until its longer side is at most SMALLEST_PASS,
+# where a face filling the photo is small enough.
+SMALLEST_PASS = 1024
+PASSES_IOU = 0.3  # the same face found in two passes: one box kept, the best-scoring
+
+
+def smaller_copies(rgb):
+    """``rgb`` at half its size, a quarter, ... down to :data:`SMALLEST_PASS` on its longer
+    side or less (none for a photo already that small)."""
+    import numpy as np
+    from PIL import Image
+
+    copies, image = [], Image.fromarray(rgb)
+    size = max(rgb.shape[:2])
+    while size > SMALLEST_PASS:
+        size //= 2
+        scale = size / max(rgb.shape[:2])
+        small = image.resize((max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))), Image.BILINEAR,
+                             reducing_gap=2.0)  # fmt: skip
+        copies.append(np.ascontiguousarray(np.asarray(small)))
+    return copies
 
 
 def read_photo(path: Path):

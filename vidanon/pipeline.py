@@ -155,7 +155,7 @@ class Stages:
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
-                 info: VideoInfo | None = None, frames: int | None = None) -> Stages:  # fmt: skip
+                 info: VideoInfo | None = None, frames: int | None = None, photo: bool = False) -> Stages:  # fmt: skip
     """The stages every entry point runs, from the (validated) options and the frame size:
     for each target of the run (:mod:`vidanon.targets`) its detector and its tracker.
     ``first_index`` is the number, in its video, of the first frame the source gives (the
@@ -164,7 +164,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     :func:`vidanon.detect.view.detector_view` makes them (square pixels, PQ HDR at SDR
     brightness); the tracker, the renderer and the sink get the source's frames as they are.
     ``frames``: the video's length where ``info`` does not give it (a moviepy clip; a photo
-    is one frame), for the choice of the device (:func:`run_device`)."""
+    is one frame), for the choice of the device (:func:`run_device`). ``photo``: one still
+    frame, no tracker (:meth:`vidanon.targets.Target.tracker`)."""
     targets = selected(opts.target, opts.effect)
     people = PEOPLE in targets
     frames = info.n_frames if info is not None else frames
@@ -184,9 +185,9 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
     if len(targets) == 1:
-        tracker = targets[0].tracker(opts)
+        tracker = targets[0].tracker(opts, photo=photo)
     else:  # several kinds on the same frames: a tracker of its own for each
-        tracker = JointTracker([Part((t.class_id,), t.tracker(opts)) for t in targets])
+        tracker = JointTracker([Part((t.class_id,), t.tracker(opts, photo=photo)) for t in targets])
     position = [first_index]
     near = span_test(opts, info, margin=SPAN_MARGIN)
 

@@ -47,6 +47,8 @@ class Target:
     follow: bool  # a lost track is followed by its appearance
     mask: str  # "head", "outline" or "rectangle"
     mask_scale: float | None = None  # None: the user's --mask-scale
+    # In a photo no track confirms a box: True masks one from the start level (else the threshold)
+    alone_from_start: bool = False
 
     def levels(self, threshold: float | None = None) -> tuple[float, float, float]:
         """``(threshold, start, low)`` with the user's threshold (None: the default); the
@@ -72,12 +74,16 @@ class Target:
 
         return cached_detector("plates", threshold, str(resolve_model(opts.plates_model)))
 
-    def tracker(self, opts: Options):
+    def tracker(self, opts: Options, photo: bool = False):
         """This target's tracker: SORT with look-ahead, or only the detections at the
-        threshold with ``--no-track``."""
+        threshold with ``--no-track``; for a ``photo`` (one frame, no track to confirm a
+        weaker box), the detections at the threshold or, with ``alone_from_start``, at the
+        start level."""
         from .track import NoTracker, SortTracker
 
         threshold, start, low = self.levels(self.user_threshold(opts))
+        if photo:
+            return NoTracker(start if self.alone_from_start else threshold)
         if not opts.track:
             return NoTracker(threshold)
         return SortTracker(threshold=threshold, start_threshold=start, low_threshold=low, class_id=self.class_id,
@@ -91,7 +97,11 @@ class Target:
 # confirmed, one at 0.1 or more extends a track (see vidanon.track.sort).
 FACES = Target("faces", FACE, threshold=0.4, start=0.2, low=0.1, follow=True, mask="head")
 # People: SSDLite's scores.
-PEOPLE = Target("people", PERSON, threshold=0.5, start=0.35, low=0.2, follow=True, mask="outline")
+# In a photo a person is hidden from the start level: in a video a person seen at 0.35-0.5
+# is hidden once a few frames confirm the track, which a photo cannot give (the sample clip's
+# walking woman scores 0.41 in the frame where she is nearest the camera).
+PEOPLE = Target("people", PERSON, threshold=0.5, start=0.35, low=0.2, follow=True, mask="outline",
+                alone_from_start=True)
 # Plates: the plate detector gives no weaker boxes, so there is no second, low-score pass;
 # a lost plate is not followed by its look (text on a plain ground, much like the next car's).
 PLATES = Target("plates", PLATE, threshold=0.25, start=None, low=None, follow=False, mask="rectangle", mask_scale=1.3)
