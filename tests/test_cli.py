@@ -202,3 +202,31 @@ def test_cli_weaker_strength_warns_in_one_line(tmp_path):
     assert proc.stderr.strip() == ("vidanon: warning: --strength 12 is weaker than the default (8 cells across a face "
                                    "for pixelate): faces may stay recognisable")
     assert_one_line_error(run_cli(src, tmp_path / "p.mp4", "--effect", "image"), "--effect image needs --image PATH")
+
+
+def test_cli_image_effect_files(tmp_path):
+    """--image: a truncated JPEG or a decompression bomb is a one-line error (exit 2), not an
+    internal error; a transparent image is used over the blurred faces, with a one-line warning."""
+    import struct
+    import zlib
+
+    import numpy as np
+    from PIL import Image
+
+    src = make_clip(tmp_path / "c.mp4", 64, 48, frames=3, audio=False)
+    noise = np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "full.jpg", quality=90)  # noise: well over 3000 bytes
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "full.jpg").read_bytes()[:3000])
+    Image.new("RGBA", (16, 16), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    png = bytearray((tmp_path / "clear.png").read_bytes())  # its header made to claim 100000 x 100000
+    png[16:24] = struct.pack(">II", 100000, 100000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    (tmp_path / "bomb.png").write_bytes(bytes(png))
+    for name, needle in (("cut.jpg", "image file is truncated"), ("bomb.png", "decompression bomb")):
+        proc = run_cli(src, tmp_path / "o.mp4", "--effect", "image", "--image", tmp_path / name)
+        assert proc.returncode == 2
+        assert_one_line_error(proc, f"cannot read the image {tmp_path / name}: ", needle)
+    proc = run_cli(src, tmp_path / "o.mp4", "--effect", "image", "--image", tmp_path / "clear.png", "-qq")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == (f"vidanon: warning: --image {tmp_path / 'clear.png'} is transparent over 100% of "
+                                   "the middle of the image, where the face lies: the faces are blurred under it")

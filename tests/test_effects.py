@@ -198,10 +198,69 @@ def test_fill_color_and_image_effect():
     left, right = (slice(r.y0 + 2, r.y1 - 2), slice(r.x0 + 2, (r.x0 + r.x1) // 2 - 8)), \
         (slice(r.y0 + 2, r.y1 - 2), slice((r.x0 + r.x1) // 2 + 8, r.x1 - 2))  # an image pixel is 6 px
     assert (out[right] == (0, 255, 0)).all()  # opaque half: the image
-    assert np.array_equal(out[left], frame[left])  # transparent half: the frame
+    # transparent half: the face blurred (as --effect blur), not the frame
+    assert np.array_equal(out[left], Renderer("blur", mask_scale=1.0)(frame, face)[left])
+    assert not np.array_equal(out[left], frame[left])
     outside = alpha_map(face, 240, 240, 1.0) == 0
     outside[r.y0:r.y1, r.x0:r.x1] = False
     assert np.array_equal(out[outside], frame[outside])
+
+
+def test_image_effect_never_shows_the_face():
+    """A transparent or half-transparent image lies over the blurred face; an emoji (an opaque
+    disc, transparent corners) shows itself over the face and the frame in its corners."""
+    from vidanon.render.compositor import Compositor
+
+    frame, face = _noise_and_face()
+    blurred = Renderer("blur", mask_scale=1.0)(frame, face)
+    (r,) = detection_regions(face, 240, 240, 1.0)
+    centre = (slice(110, 130), slice(110, 130))
+    image = np.zeros((64, 64, 4), np.uint8)
+    image[..., 0] = 200
+    for a in (0, 128):
+        image[..., 3] = a
+        out = Compositor("image", 1.0, False, image=image)(frame, face).astype(float)
+        want = blurred[centre] + (np.array([200, 0, 0]) - blurred[centre]) * a / 255
+        assert np.abs(out[centre] - want).max() <= 1
+    y, x = np.mgrid[:64, :64] + 0.5
+    image[..., 3] = np.where((y - 32) ** 2 + (x - 32) ** 2 <= 30**2, 255, 0)
+    out = Compositor("image", 1.0, False, image=image)(frame, face)
+    assert (out[centre] == (200, 0, 0)).all()
+    corner = (slice(r.y0, r.y0 + 4), slice(r.x0, r.x0 + 4))
+    assert np.array_equal(out[corner], frame[corner])
+
+
+def test_image_files_are_read_in_full_and_once_small(tmp_path):
+    """--image: a damaged file or a decompression bomb is an OptionError at the check; a 16-bit
+    grey is scaled to 8 bits, not clipped to white; a large image is reduced once at load."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    from vidanon.options import OptionError, Options
+    from vidanon.render.effects import load_image
+
+    Image.fromarray(np.full((8, 8), 40000, np.uint16)).save(tmp_path / "grey16.png")
+    grey = load_image(tmp_path / "grey16.png")
+    assert grey.dtype == np.uint8 and (grey[..., :3] == 156).all() and (grey[..., 3] == 255).all()
+    Image.new("RGBA", (3000, 1000), (10, 20, 30, 255)).save(tmp_path / "wide.png")
+    wide = load_image(tmp_path / "wide.png")
+    assert wide.shape == (341, 1024, 4) and (wide == (10, 20, 30, 255)).all()  # at most 1024 px
+    Image.new("RGBA", (16, 16), (0, 0, 0, 0)).save(tmp_path / "clear.png")
+    from vidanon.render.effects import face_cover  # the share of the middle that hides the face
+
+    assert face_cover(wide) == 1.0 and face_cover(load_image(tmp_path / "clear.png")) == 0.0
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)).save(tmp_path / "full.jpg", quality=90)
+    (tmp_path / "cut.jpg").write_bytes((tmp_path / "full.jpg").read_bytes()[:3000])
+    png = bytearray((tmp_path / "clear.png").read_bytes())  # its header made to claim 100000 x 100000
+    png[16:24] = struct.pack(">II", 100000, 100000)
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(png[12:29])))
+    (tmp_path / "bomb.png").write_bytes(bytes(png))
+    for name, needle in (("cut.jpg", "truncated"), ("bomb.png", "exceeds limit")):
+        with pytest.raises(OptionError, match=f"cannot read the image .*{name}: .*{needle}"):
+            Options.from_kwargs(effect="image", image=tmp_path / name)
 
 
 def test_effects_as_matrix_products_equal_the_step_by_step_effects():

@@ -63,22 +63,27 @@ def check_style(opts) -> None:
         raise o.OptionError(f"{o.ask('effect', 'image')} needs {o.ask('image', 'PATH')}: the image put over each head")
     if opts.people:
         raise o.OptionError(f"{o.ask('effect', 'image')} covers heads; it does not take {o.ask('target', 'people')}")
-    from PIL import Image, UnidentifiedImageError
+    from .errors import InputError
+    from .render.effects import load_image
 
     try:
-        with Image.open(opts.image) as im:
-            im.verify()
-    except (OSError, UnidentifiedImageError) as exc:
-        raise o.OptionError(f"cannot read the image {opts.image}: {getattr(exc, 'strerror', None) or exc}") from None
+        load_image(opts.image)  # decoded in full (and kept for the run): a damaged file fails here
+    except InputError as exc:
+        raise o.OptionError(str(exc)) from None
 
 
 def strength_warning(opts) -> str | None:
-    """One line when ``strength`` is weaker (more cells) than the effect's default."""
-    from .render.effects import default_cells
+    """One line when ``strength`` is weaker (more cells) than the effect's default, or when the
+    image of the image effect is not opaque where the face lies (the face shows blurred there)."""
+    from .render.effects import default_cells, face_cover, load_image
 
+    if opts.effect == "image" and opts.image is not None:
+        cover = face_cover(load_image(opts.image))
+        if cover < 0.95:
+            return (f"{o.ask('image', opts.image)} is transparent over {100 - round(cover * 100)}% of the middle of "
+                    "the image, where the face lies: the faces are blurred under it")  # fmt: skip
     if opts.strength is not None and opts.strength > default_cells(opts.effect):
         cells = o._fmt(default_cells(opts.effect))
         return (f"{o.ask('strength', o._fmt(opts.strength))} is weaker than the default ({cells} cells across a "
                 f"face for {opts.effect}): faces may stay recognisable")  # fmt: skip
     return None
-

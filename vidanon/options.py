@@ -195,8 +195,8 @@ OPTIONS: tuple[Option, ...] = (
            ("--strength",), "CELLS", clip=True),
     Option("fill_color", tuple[int, int, int] | str | None, None, "the colour of {effect=fill}: a name (black, "
            "white, grey, ...) or #RRGGBB (default black)", colour, ("--fill-color",), "COLOR", clip=True),
-    Option("image", _text, None, "the image of {effect=image}, stretched over each head box (PNG with alpha: "
-           "blended by it)", _path, ("--image",), "PATH", clip=True),
+    Option("image", _text, None, "the image of {effect=image}, stretched over each head box (where it is "
+           "transparent, the face shows blurred)", _path, ("--image",), "PATH", clip=True),
     Option("target", str, "faces", "what blur/pixelate/fill hide: faces (default), whole people following each "
            "person's outline, or licence plates (needs {plates_model}); a comma list hides several: faces,plates",
            _target, ("--target",), "{" + ",".join(TARGETS) + "}", clip=True),
@@ -458,7 +458,7 @@ class Options:
         check_style(self)
 
     def strength_warning(self) -> str | None:
-        """One line when ``strength`` is weaker (more cells) than the effect's default."""
+        """One line when ``strength`` is weaker than the default, or the image is not opaque over the face."""
         return strength_warning(self)
 
     def validate(self) -> None:

@@ -16,11 +16,13 @@ TensorFlow before, and the CPU path now starts without it).
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
 
 import numpy as np
 
 from ..detections import Detections
+from ..errors import InputError
 from ..resample import area_taps, bilinear_taps, crop_and_resize, crop_matrices, matrix, nearest_taps, resample
 from . import BLUR_CELLS, DEFAULT_MASK_SCALE, EFFECTS, PIXEL_CELLS  # noqa: F401 - set in vidanon.render (light)
 from .masks import Region, mask_crop, mask_crops, regions, shaped_regions
@@ -193,18 +195,25 @@ def default_cells(effect: str) -> float:
 class ImageRenderer:
     """``--effect image``: an image (RGB, or RGBA blended by its alpha) stretched over the
     head box of each face, as grown by ``mask_scale`` (the box the other effects' ellipse is
-    inscribed in); the part of the box outside the frame is cut off."""
+    inscribed in); the part of the box outside the frame is cut off.
+
+    An image with any transparency is laid over the faces already blurred (the blur effect's
+    ellipse at the same ``mask_scale``): its alpha decides how much of the image shows, never
+    whether the face does. An emoji's transparent corners still show the background around the
+    head; a transparent or half-transparent image shows a blurred face, not the face."""
 
     effect = "image"
 
     def __init__(self, image: np.ndarray, mask_scale: float = DEFAULT_MASK_SCALE) -> None:
         self.image = np.asarray(image, np.float32)  # (h, w, 4): RGB and alpha in [0, 255]
         self.mask_scale = float(mask_scale)
+        # an opaque image covers its whole box, the ellipse included: the blur would not show
+        self.under = None if self.image[..., 3].min() >= 255 else Renderer("blur", mask_scale)
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
         if len(detections) == 0:
             return frame
-        out = np.array(frame, copy=True)
+        out = np.array(frame, copy=True) if self.under is None else self.under(frame, detections)
         size = np.array(self.image.shape[:2] * 2, np.float64)
         for region, _ in shaped_regions(detections, *frame.shape[:2], self.mask_scale):
             # the region's part of the whole box, in crop_and_resize's coordinates of the image
@@ -218,12 +227,76 @@ class ImageRenderer:
         return out
 
 
-def load_image(path: str) -> np.ndarray:
-    """The image of ``--effect image`` as RGBA (an image without alpha is opaque)."""
+# Longest side the image is kept at: a head box is rarely over 1000 px even in 4K, and the
+# image is resized for every face in every frame, so its cost must not follow the file's size.
+IMAGE_MAX_SIDE = 1024
+
+
+def load_image(path) -> np.ndarray:
+    """The image of ``--effect image`` as 8-bit RGBA (an image without alpha is opaque), at most
+    IMAGE_MAX_SIDE px on its longer side, read-only. Decoded in full here, so a damaged or
+    oversized file is an :class:`~vidanon.errors.InputError` (one line) at the option check,
+    not a failure in the middle of a run. Kept for the last two files read (checked, then used)."""
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise InputError(f"cannot read the image {path}: {exc.strerror or exc}") from None
+    return _load_image(os.fspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=2)
+def _load_image(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    import warnings
+
+    from PIL import Image, ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            # refused from Pillow's pixel limit, not only from twice it: no cover image needs it
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                scale = min(1.0, IMAGE_MAX_SIDE / max(w, h, 1))
+                if scale < 1:  # a JPEG decodes at 1/2, 1/4 or 1/8 of its size, no smaller than this
+                    im.draft(None, (max(1, int(w * scale)), max(1, int(h * scale))))
+                im.load()  # every pixel now: verify() passes a truncated JPEG
+                rgba = _rgba(ImageOps.exif_transpose(im))
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:  # fmt: skip
+        raise InputError(f"cannot read the image {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    w, h = rgba.size
+    scale = IMAGE_MAX_SIDE / max(w, h)
+    if scale < 1:  # Pillow resizes RGBA premultiplied: transparent pixels' colours do not bleed
+        rgba = rgba.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+    out = np.asarray(rgba).copy()
+    out.flags.writeable = False  # shared by the cache
+    return out
+
+
+def _rgba(im):
+    """``im`` as 8-bit RGBA. 16- and 32-bit grey and float images are scaled to 8 bits first:
+    Pillow's convert clips them (a 16-bit grey of 40000 would come out white)."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGBA"))
+    if not (im.mode.startswith("I") or im.mode == "F"):
+        return im.convert("RGBA")
+    grey = np.asarray(im, np.float64)
+    if im.mode == "F":  # float: 0-1, else taken as 0-255
+        top = 1.0 if grey.max(initial=0.0) <= 1 else 255.0
+    elif im.mode == "I" and grey.max(initial=0.0) > 65535:  # mode I holds 16-bit data (PGM) unless larger
+        top = 2.0**31 - 1
+    else:
+        top = 65535.0
+    return Image.fromarray(np.clip(np.rint(grey * (255.0 / top)), 0, 255).astype(np.uint8)).convert("RGBA")
+
+
+def face_cover(image: np.ndarray) -> float:
+    """The share of the image's central ellipse (half its width and height across, where the
+    face lies once the image is stretched over a head box) that is opaque (alpha from 250)."""
+    h, w = image.shape[:2]
+    y, x = np.ogrid[:h, :w]
+    inside = ((y + 0.5 - h / 2) / (h / 4)) ** 2 + ((x + 0.5 - w / 2) / (w / 4)) ** 2 <= 1
+    return float((image[..., 3][inside] >= 250).mean()) if inside.any() else float(image[..., 3].min() >= 250)
 
 
 def pasted_alpha(paste, shape: tuple[int, int], detections: Detections, mask_scale: float = 1.0) -> np.ndarray:
