@@ -156,6 +156,21 @@ def test_batch_arguments_are_checked(tmp_path):
     assert tracks.returncode == 2 and "one video" in tracks.stderr
 
 
+def test_tracks_with_segments_are_refused_before_the_run(tmp_path):
+    from vidanon.batch import Job, run_batch
+    from vidanon.options import OptionError
+
+    out, tracks = tmp_path / "out.mp4", tmp_path / "t.json"
+    tracks.write_text('{"frames": []}')
+    proc = run_cli(SAMPLE, out, "--segments", "2", "--tracks", tracks)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "--tracks replays a tracks file over the whole video: drop --segments" in proc.stderr
+    assert not out.exists()
+    with pytest.raises(OptionError, match="a tracks file covers the whole video: .*tracks cannot be used with seg"):
+        run_batch([Job(SAMPLE, out)], {"tracks": str(tracks)}, segments=2, progress=False)
+    assert not out.exists()
+
+
 def test_ray_runs_the_same_tasks(tmp_path):
     pytest.importorskip("ray")
     src = tmp_path / "in"

@@ -102,6 +102,8 @@ BOX = {"box": [0.1, 0.1, 0.5, 0.5], "id": 1, "score": 0.9}
     ({"box": [0.2, 0.1, 0.2, 0.5], "id": 1}, "has no area"),  # zero height
     ({"box": [0.1, 0.1, 0.5], "id": 1}, "must be 4 numbers"),
     ({"box": [0.1, 0.1, 0.5, 0.5], "score": "high"}, "score"),
+    ({"box": [0.1, 0.1, 0.5, 0.5], "class": "alien"}, 'the class "alien" is not one of face, person, plate'),
+    ({"box": [0.1, 0.1, 0.5, 0.5], "source": "bogus"}, 'the source "bogus" is not one of detected, predicted'),
 ])  # fmt: skip
 def test_tracks_file_boxes_are_checked_when_read(src, tmp_path, run, bad, needle):
     digest = file_hash(src)
@@ -118,3 +120,62 @@ def test_tracks_file_boxes_per_frame_are_capped(src, tmp_path):
     with pytest.raises(InputError, match=f"frame 2: {MAX_BOXES_PER_FRAME + 1} boxes; .* at most {MAX_BOXES_PER_FRAME}"):
         anonymize(src, tmp_path / "out.mp4", tracks=str(tracks), progress=False)
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"video": "in.mp4", "width": 64}', "has no 'frames' list"),
+    ('{"frames": {"0": []}}', "'frames' must be a list of frames (one list of boxes per frame), not an object"),
+    ("[[], [], [], []]", "must be a JSON object with a 'frames' list, not a list"),
+    ('{"frames": [[]', "it is not JSON (line 1"),
+    ('{"width": 64.5, "height": 48, "frames": [[], [], [], []]}', "'width' must be the video's width in pixels"),
+])  # fmt: skip
+def test_a_tracks_file_that_is_not_one_is_refused_in_words(src, tmp_path, run, text, needle):
+    digest, out, tracks = file_hash(src), tmp_path / "out.mp4", tmp_path / "t.json"
+    tracks.write_text(text)
+    code, err = run(src, out, "--tracks", tracks)
+    assert code == 2
+    check_failed(code, err, src, digest, out, f"tracks file {tracks}", needle)
+
+
+def test_a_tracks_file_of_another_frame_size_is_refused(src, tmp_path, run):
+    digest, out = file_hash(src), tmp_path / "out.mp4"
+    tracks = tmp_path / "t.json"
+    tracks.write_text(json.dumps({"video": str(src), "width": 480, "height": 270, "frames": [[BOX], [], [], []]}))
+    code, err = run(src, out, "--tracks", tracks)
+    assert code == 2
+    check_failed(code, err, src, digest, out, "saved for a 480x270 video, but in.mp4 is 64x48")
+
+
+def test_a_tracks_file_of_another_file_name_is_replayed_with_a_warning(src, tmp_path, run):
+    frames = [[{"box": [0.1, 0.1, 0.5, 0.5]}], [], [], []]  # written by hand: no score, id, class or source
+    tracks = tmp_path / "t.json"
+    tracks.write_text(json.dumps({"video": "/elsewhere/in.mp4", "width": 64, "height": 48, "frames": frames}))
+    code, err = run(src, tmp_path / "same.mp4", "--tracks", tracks)  # the same name in another folder
+    assert (code, err) == (0, "")
+    tracks.write_text(json.dumps({"video": "C:\\clips\\other.mp4", "width": 64, "height": 48, "frames": frames}))
+    code, err = run(src, tmp_path / "renamed.mp4", "--tracks", tracks)
+    assert code == 0 and err.splitlines() == [
+        f"vidanon: warning: tracks file {tracks} was saved for other.mp4, not in.mp4: its boxes are another "
+        "video's unless this is a renamed copy"]  # fmt: skip
+    assert (tmp_path / "renamed.mp4").exists()
+
+
+def test_a_tracks_file_of_other_kinds_than_the_target_is_refused(src, tmp_path, run):
+    digest, out, tracks = file_hash(src), tmp_path / "out.mp4", tmp_path / "t.json"
+    write_tracks(tracks, [[BOX], [], [], []])  # faces (the class left out)
+    code, err = run(src, out, "--tracks", tracks, "--target", "people")
+    check_failed(code, err, src, digest, out, "holds boxes of faces, but this run hides people: replay it with "
+                 "--target faces")  # fmt: skip
+    assert code == 2
+    code, err = run(src, out, "--tracks", tracks, "--effect", "splash")
+    check_failed(code, err, src, digest, out, "--effect splash shows people", "--target faces and another --effect")
+    write_tracks(tracks, [[dict(BOX, **{"class": "person"})], [], [], []])
+    code, err = run(src, out, "--tracks", tracks)
+    check_failed(code, err, src, digest, out, "holds boxes of people, but this run hides faces: replay it with "
+                 "--target people")  # fmt: skip
+
+
+def test_the_summary_of_a_replay_names_the_kinds_of_its_file(src, tmp_path):
+    tracks = write_tracks(tmp_path / "t.json", [[BOX], [], [], []])
+    summary = anonymize(src, tmp_path / "out.mp4", tracks=str(tracks), target="faces,plates", progress=False)
+    assert summary.target == "faces" and summary.faces == 1  # not "face and plate boxes": the file holds no plate

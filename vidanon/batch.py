@@ -156,9 +156,11 @@ def run_batch(
     folders are created (``mkdir``; else they are errors)."""
     from .media.paths import part_path_for, prepare_output
     from .media.probe import check_input, probe
-    from .pipeline import Options
+    from .pipeline import OptionError, Options, ask
 
     Options(**options).validate()  # a bad option fails once, before any work
+    if segments > 1 and options.get("tracks"):  # else each part would fail, late
+        raise OptionError(f"a tracks file covers the whole video: {ask('tracks')} cannot be used with segments")
     if use_ray:
         from .workers import require_ray
 

@@ -200,6 +200,8 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
                                            ("--keep", args.keep)) if given), None)  # fmt: skip
     if mode == "split" and whole:
         parser.error(f"{whole} needs the whole video in one process: drop --segments/--ray")
+    if mode == "split" and args.tracks and args.segments > 1:  # the file's frames are the whole video's
+        parser.error("--tracks replays a tracks file over the whole video: drop --segments")
     if mode == "single" and args.jobs and args.jobs > 1:
         print("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
               file=sys.stderr)  # fmt: skip

@@ -233,8 +233,8 @@ OPTIONS: tuple[Option, ...] = (
            "the frames where it blinks (for comparison)", _bool, ("--no-track",), clip=True),
     Option("save_tracks", _text, None, "also write the boxes hidden in every frame (track id, box, score, source) "
            "to JSON", _path, ("--save-tracks",), "JSON", clip=True),
-    Option("tracks", _text, None, "re-render from a {save_tracks} file instead of detecting again (e.g. another "
-           "effect)", _tracks, ("--tracks",), "JSON", clip=True),
+    Option("tracks", _text, None, "re-render from a {save_tracks} file of the same video instead of detecting again "
+           "(e.g. another effect; its frame size and {target} must match)", _tracks, ("--tracks",), "JSON", clip=True),
     Option("keep", tuple[int, ...] | str | None, None, "leave these faces unmasked: track ids as numbered in the "
            "{save_tracks} file and on the review sheet (ids are the same for the same input and options, so they "
            "apply to a replay with {tracks} and to a fresh run alike)", track_ids, ("--keep",), "ID[,ID...]"),

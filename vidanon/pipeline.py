@@ -57,7 +57,7 @@ from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
 from .runner import Finish, Run, at_once, network_lanes, run_stages
-from .targets import PEOPLE, PLATES, selected
+from .targets import BY_CLASS, PEOPLE, PLATES, selected
 from .track import (  # noqa: F401 - load_tracks: API
     JointTracker,
     Part,
@@ -152,6 +152,8 @@ class Stages:
     # Batches whose networks run at once (vidanon.runner.network_lanes): 2 only where
     # ``prepare`` is given and every detector may run two batches at once.
     lanes: int = 1
+    warnings: list[str] = field(default_factory=list)  # for the run's summary (a replayed file's)
+    target: str | None = None  # a replay: the kinds its file holds, as --target spells them (None: the run's)
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
@@ -171,10 +173,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     frames = info.n_frames if info is not None else frames
     pixels = None if frames is None else frames * height * width
     if opts.tracks:  # a replay: no detector at all (the file is checked before TensorFlow loads)
-        replay = ReplayTracker(opts.tracks)
+        replay = replay_tracker(opts, height, width, info, targets)
         device = run_device(opts, pixels, people)
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
-        return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people)
+        kinds = ",".join(n for n in TARGETS if n in {BY_CLASS[c].name for c in replay.classes})
+        return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people,
+                      warnings=replay.warnings, target=kinds or None)  # fmt: skip
     detectors: dict[str, Detector] = {}
     if PLATES in targets:  # first: a bad plate model is reported before choosing the device imports TensorFlow
         detectors[PLATES.name] = PLATES.detector(opts, "")
@@ -207,6 +211,25 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
 
     lanes = network_lanes() if all(getattr(d, "parallel_batches", False) for d in detectors.values()) else 1
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare, lanes)
+
+
+def replay_tracker(opts: Options, height: int, width: int, info: VideoInfo | None, targets) -> ReplayTracker:
+    """The tracker of a replay (``--tracks``): the file's boxes, for a video of this size, of
+    the kinds the run hides (``targets``): the renderer draws each kind its own way, and the
+    summary counts them as the run's, so a file of other kinds is refused (an OptionError)."""
+    replay = ReplayTracker(opts.tracks, width, height, None if info is None else info.path.name)
+    if not replay.classes <= {t.class_id for t in targets}:
+        kinds = [n for n in TARGETS if n in {BY_CLASS[c].name for c in replay.classes}]
+        hides = ",".join(t.name for t in targets) + (f" ({ask('effect', 'splash')} shows people)"
+                                                     if opts.effect == "splash" else "")  # fmt: skip
+        if "faces" in kinds and "people" in kinds:
+            advice = "a run hides faces or people, not both"
+        else:
+            advice = f"replay it with {ask('target', ','.join(kinds))}"
+            advice += f" and another {ask('effect')}" if opts.effect == "splash" and "faces" in kinds else ""
+        raise OptionError(f"tracks file {opts.tracks} holds boxes of {' and '.join(kinds)}, but this run hides "
+                          f"{hides}: {advice}")  # fmt: skip
+    return replay
 
 
 def run_device(opts: Options, pixels: int | None, people: bool) -> str:
@@ -387,7 +410,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     except VidanonError as exc:
         raise OutputError(f"{exc}; the video {target} was written") from None
 
-    warnings = sink.warnings()
+    warnings = stages.warnings + sink.warnings()
     if refused:
         warnings.append(f"{len(refused)} masks larger than {opts.max_face_size:g} of the frame were not drawn "
                         f"({len({t for _, t, _ in refused})} tracks)")  # fmt: skip
@@ -403,7 +426,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         height=info.height, fps=float(info.fps), faces=stats.boxes,
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
-        target="people" if stages.people and not opts.plates else opts.target, metadata_removed=sink.metadata_removed,
+        target=stages.target or ("people" if stages.people and not opts.plates else opts.target),
+        metadata_removed=sink.metadata_removed,
         review=opts.review, flagged=sheet.worth_a_look if sheet is not None else 0,
     )  # fmt: skip
 

@@ -2,7 +2,10 @@
 
 ``{"video": ..., "width": W, "height": H, "fps": F, "frames": [[{"id", "box", "score",
 "class", "source"}, ...], ...]}``, one list per frame, boxes normalized
-``[ymin, xmin, ymax, xmax]`` as in :class:`~vidanon.detections.Detections`.
+``[ymin, xmin, ymax, xmax]`` as in :class:`~vidanon.detections.Detections`. Only "frames"
+and each box's "box" are required (a file written by hand): "width" and "height", when
+given, must be the replayed video's; a box's "id" defaults to -1 (no track), "score" to 0.0,
+"class" to face and "source" to detected.
 """
 
 from __future__ import annotations
@@ -26,16 +29,49 @@ def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
     """Read a ``--save-tracks`` sidecar back into one Detections per frame; a file that is
     not one, or a box that would hide nothing or cannot be drawn, is an :class:`InputError`
     naming the frame and the box."""
+    return from_records(read_tracks(path)["frames"])
+
+
+def read_tracks(path: str) -> dict:
+    """The JSON object of a tracks file, its header and every box checked (see
+    :func:`check_file`); anything wrong is an :class:`InputError` in words."""
     try:
         with open(path, encoding="utf8") as fh:
             data = json.load(fh)
-        frames = data["frames"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"cannot read tracks file {path}: {exc}") from None
-    problem = check_records(frames)
+    except OSError as exc:
+        raise InputError(f"cannot read tracks file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"cannot read tracks file {path}: it is not text (a tracks file is JSON)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"cannot read tracks file {path}: it is not JSON (line {exc.lineno}, column {exc.colno}: "
+                         f"{exc.msg})") from None
+    except (ValueError, RecursionError):  # a number too long to read, lists nested thousands deep
+        raise InputError(f"cannot read tracks file {path}: its JSON is nested too deep or a number too long") from None
+    problem = check_file(data)
     if problem is not None:
         raise InputError(f"tracks file {path}: {problem}")
-    return from_records(frames)
+    return data
+
+
+def _kind(value) -> str:
+    """The JSON type of ``value``, in words."""
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true or false", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def check_file(data) -> str | None:
+    """What is wrong with a tracks file's JSON (its header, then its records), or None."""
+    if not isinstance(data, dict):
+        return f"must be a JSON object with a 'frames' list, not {_kind(data)}"
+    if "frames" not in data:
+        return "has no 'frames' list (one list of boxes per frame)"
+    for key in ("width", "height"):
+        value = data.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            return f"'{key}' must be the video's {key} in pixels, not {json.dumps(value)[:40]}"
+    if (data.get("width") is None) != (data.get("height") is None):
+        return "gives only one of 'width' and 'height' (give both, or neither)"
+    return check_records(data["frames"])
 
 
 def _number(value) -> bool:
@@ -58,13 +94,17 @@ def _box_problem(o) -> str | None:
         return f"the score {score} is not a finite number"
     if not isinstance(track, int) or isinstance(track, bool) or not _ID_RANGE[0] <= track <= _ID_RANGE[1]:
         return f"the id {track} is not a track number (an integer, -1 for none)"
+    for key, default, names in (("class", "face", CLASS_NAMES), ("source", "detected", SOURCE_NAMES)):
+        value = o.get(key, default)
+        if value not in names.values():
+            return f"the {key} {json.dumps(value)[:40]} is not one of {', '.join(names.values())}"
     return None
 
 
 def check_records(frames) -> str | None:
     """What is wrong with the records of a tracks file (naming the frame and the box), or None."""
     if not isinstance(frames, list):
-        return "'frames' must be a list (one list of boxes per frame)"
+        return f"'frames' must be a list of frames (one list of boxes per frame), not {_kind(frames)}"
     for i, objects in enumerate(frames):
         if not isinstance(objects, list):
             return f"frame {i}: must be a list of boxes"
@@ -151,13 +191,32 @@ class TracksRecorder:
 class ReplayTracker:
     """A :class:`~vidanon.track.stage.Tracker` that replays a saved tracks file: frame ``i``
     gets the boxes the file lists for frame ``i`` whatever the detections (none are made).
+
+    Given the video's ``width`` and ``height``, a file saved for another frame size is
+    refused (an :class:`InputError`; a file without a size, written by hand, is taken);
+    given its file name ``video``, a file saved for a file of another name gets a line in
+    :attr:`warnings` (a renamed copy is fine). :attr:`classes`: the class ids of its boxes.
     :meth:`flush` checks that the video had as many frames as the file."""
 
     lookahead = 0
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, width: int | None = None, height: int | None = None,
+                 video: str | None = None) -> None:  # fmt: skip
         self.path = str(path)
-        self.frames = load_tracks(self.path)
+        data = read_tracks(self.path)
+        self.frames = from_records(data["frames"])
+        self.classes = {int(c) for dets in self.frames for c in dets.classes}
+        self.warnings: list[str] = []
+        size = data.get("width"), data.get("height")
+        name = "the video" if video is None else video
+        if width is not None and size[0] is not None and size != (width, height):
+            raise InputError(f"tracks file {self.path} was saved for a {size[0]}x{size[1]} video, but {name} is "
+                             f"{width}x{height}: its boxes belong to another video")  # fmt: skip
+        saved = data.get("video")
+        saved = saved.replace("\\", "/").rsplit("/", 1)[-1] if isinstance(saved, str) else ""
+        if video is not None and saved and saved != video:
+            self.warnings.append(f"tracks file {self.path} was saved for {saved}, not {video}: its boxes are "
+                                 "another video's unless this is a renamed copy")  # fmt: skip
         self._frame = -1
 
     def push(self, payload, detections: Detections | None = None, cut: bool = False, frame=None):
