@@ -48,6 +48,21 @@ def test_plan_refuses_clashes_and_empty_folders_and_skips_its_own_output(tmp_pat
     assert [j.input.name for j in jobs] == ["clip.mp4"] and len(jobs) == 1
 
 
+def test_hidden_folders_and_the_input_folder_as_output(tmp_path):
+    """A hidden folder's files (".cache", ".thumbnails") are left out like hidden files; the
+    input folder as the output folder, or a file written over itself, is refused in words
+    (it said "no video or photo files found", or skipped the file as "output exists")."""
+    src = tmp_path / "in"
+    for name in ("a.mp4", "sub/b.mp4", ".hid/c.mp4", "sub/.d.mp4"):
+        touch(src / name)
+    jobs = plan_jobs([src], tmp_path / "out", recursive=True)
+    assert sorted(str(j.input.relative_to(src)) for j in jobs) == ["a.mp4", "sub/b.mp4"]
+    with pytest.raises(VidanonError, match="is the input folder"):
+        plan_jobs([src], src, recursive=True)
+    with pytest.raises(VidanonError, match="would be written over itself"):
+        plan_jobs([src / "a.mp4"], src)
+
+
 def test_split_frames_covers_every_frame_once():
     for n, k in [(1394, 2), (1394, 7), (100, 4), (61, 3), (10, 2)]:
         ranges = split_frames(n, k)

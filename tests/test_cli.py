@@ -160,7 +160,8 @@ def test_cli_start_end_hides_faces_only_in_the_span(tmp_path):
 
 def test_cli_start_end_checked(tmp_path):
     for args, needle in ((["--start", "5"], "--start 5 s is past the end"), (["--end", "3.5"], "--end 3.5 s is past"),
-                         (["--start", "2", "--end", "1"], "the span is empty"), (["--start", "1:75"], "--start must be")):
+                         (["--start", "2", "--end", "1"], "the span is empty"), (["--start", "1:75"], "--start must be"),
+                         (["--end", "0"], "the span is empty")):
         proc = run_cli(SAMPLE, tmp_path / "o.mp4", *args)
         assert_one_line_error(proc, needle)
         assert proc.returncode == 2
@@ -230,3 +231,21 @@ def test_cli_image_effect_files(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip() == (f"vidanon: warning: --image {tmp_path / 'clear.png'} is transparent over 100% of "
                                    "the middle of the image, where the face lies: the faces are blurred under it")
+
+
+def test_an_encoder_the_output_cannot_take_is_refused_before_the_run(tmp_path):
+    """libx264 into WebM, an encoder ffmpeg does not have, an unknown preset: refused in one
+    line, exit 2, before any frame (they failed with exit 5 once every frame was processed)."""
+    for args, out, needle in ((["--codec", "libx264"], "o.webm", "--codec libx264 cannot write webm"),
+                              (["--codec", "nosuchcodec"], "o.mp4", "Encoder not found"),
+                              (["--preset", "bogus"], "o.mp4", "--preset bogus cannot write mp4")):  # fmt: skip
+        proc = run_cli(SAMPLE, tmp_path / out, *args)
+        assert_one_line_error(proc, needle)
+        assert proc.returncode == 2 and not (tmp_path / out).exists()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(SAMPLE.read_bytes())
+    proc = run_cli(folder, tmp_path / "out", "--codec", "libx264", "--mkdir")
+    assert proc.returncode == 0  # the batch's outputs are .mp4: libx264 fits
+    proc = run_cli(folder / "a.mp4", tmp_path / "webm" / "a.webm", "--codec", "libx264", "--mkdir")
+    assert_one_line_error(proc, "cannot write webm")

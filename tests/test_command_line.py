@@ -117,7 +117,7 @@ def test_quiet_keeps_the_summary_and_quieter_prints_nothing(tmp_path, short_clip
     folder.mkdir()
     (folder / "a.mp4").write_bytes(short_clip.read_bytes())
     code, out, err = run_inprocess(folder, tmp_path / "out", "-q")  # the closing line, not each file's
-    assert code == 0 and out.startswith("vidanon: 1 files: 1 done, 0 failed") and len(out.splitlines()) == 1, out
+    assert code == 0 and out.startswith("vidanon: 1 file: 1 done, 0 failed") and len(out.splitlines()) == 1, out
     code, out, err = run_inprocess(folder, tmp_path / "out2", "-qq")
     assert (code, out, err) == (0, "", "")
 

@@ -89,7 +89,11 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     for name in inputs:
         src = Path(name)
         if src.is_dir():
-            files = sorted(p for p in (src.rglob("*") if recursive else src.iterdir()) if _is_video(p))
+            if out_root.exists() and out_root.resolve() == src.resolve():
+                raise OutputError(f"output folder {out_root} is the input folder: the anonymized copies would sit "
+                                  "beside the originals under the same names; give another folder")  # fmt: skip
+            files = sorted(p for p in (src.rglob("*") if recursive else src.iterdir())
+                           if _is_video(p) and not _hidden_below(p, src))  # fmt: skip
             # never pick up what an earlier run wrote into an output folder inside the input
             files = [p for p in files if not _inside(p, out_root)]
             jobs += [Job(p, output_name(out_root / p.relative_to(src))) for p in files]
@@ -107,6 +111,8 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     seen: dict[Path, Path] = {}
     for job in jobs:
         key = job.output.resolve()
+        if key == job.input.resolve():
+            raise OutputError(f"{job.input} would be written over itself in {out_root}; give another folder")
         if key in seen:
             raise OutputError(f"{seen[key]} and {job.input} would both be written to {job.output}")
         seen[key] = job.input
@@ -117,6 +123,11 @@ def _is_video(path: Path) -> bool:
     """A video or a photo that a folder contributes."""
     suffix = path.suffix.lower()
     return path.is_file() and (suffix in VIDEO_EXTENSIONS or is_photo(path)) and not path.name.startswith(".")
+
+
+def _hidden_below(path: Path, folder: Path) -> bool:
+    """``path`` lies in a hidden folder (".cache", ".thumbnails") below ``folder``."""
+    return any(part.startswith(".") for part in path.relative_to(folder).parts[:-1])
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -156,9 +167,12 @@ def run_batch(
     folders are created (``mkdir``; else they are errors)."""
     from .media.paths import part_path_for, prepare_output
     from .media.probe import check_input, probe
-    from .pipeline import OptionError, Options, ask
+    from .pipeline import OptionError, Options, ask, check_encoding
 
-    Options(**options).validate()  # a bad option fails once, before any work
+    checked = Options(**options)
+    checked.validate()  # a bad option fails once, before any work
+    for output in {job.output.suffix.lower(): job.output for job in jobs if not is_photo(job.input)}.values():
+        check_encoding(checked, output)  # --codec / --preset against each container written
     if segments > 1 and options.get("tracks"):  # else each part would fail, late
         raise OptionError(f"a tracks file covers the whole video: {ask('tracks')} cannot be used with segments")
     if use_ray:
@@ -210,7 +224,7 @@ def run_batch(
         part_opts = dict(opts, audio=False, save_tracks=None)
         tasks += [Task(i, str(job.input), str(p), part_opts, k, r) for k, (p, r) in enumerate(zip(parts, ranges))]
 
-    bar = FrameBar(total=total_frames or None, unit="frame", desc=f"{len(todo)} files", disable=not progress,
+    bar = FrameBar(total=total_frames or None, unit="frame", desc=count(len(todo), "file"), disable=not progress,
                dynamic_ncols=True, leave=False)  # fmt: skip
     lock = threading.Lock()
 
@@ -334,14 +348,19 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
             part.unlink(missing_ok=True)
 
 
+def count(n: int, noun: str) -> str:
+    """``1 frame``, ``2 frames``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def describe(summary: BatchSummary) -> list[str]:
     """The closing lines of a batch: counts, throughput, each failure with its reason."""
     n = len(summary.done) + len(summary.failed) + len(summary.skipped)
     rate = summary.frames / summary.seconds if summary.seconds > 0 else 0.0
     skipped = f", {len(summary.skipped)} skipped (output exists; --overwrite to redo)" if summary.skipped else ""
     lines = [
-        f"{n} files: {len(summary.done)} done, {len(summary.failed)} failed{skipped}; "
-        f"{summary.frames} frames in {summary.seconds:.1f} s ({rate:.1f} frames/s)"
+        f"{count(n, 'file')}: {len(summary.done)} done, {len(summary.failed)} failed{skipped}; "
+        f"{count(summary.frames, 'frame')} in {summary.seconds:.1f} s ({rate:.1f} frames/s)"
     ]
     lines += [f"failed: {job.input}: {reason}" for job, reason in summary.failed]
     return lines

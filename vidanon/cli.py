@@ -281,7 +281,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
 
 
 def _summary_line(s: dict) -> str:
-    from .batch import noun
+    from .batch import count, noun
 
     parts = f", {s['parts']} parts" if s.get("parts") else ""
     removed = s.get("metadata_removed") or []
@@ -293,8 +293,9 @@ def _summary_line(s: dict) -> str:
         return (f"{s['output']}: photo {s['width']}x{s['height']}, {s['faces']} {noun(s)} boxes masked, "
                 f"{s['seconds']:.1f} s on {s['device']}{removed}")  # fmt: skip
     return (
-        f"{s['output']}: {s['frames']} frames {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} {noun(s)} "
-        f"boxes masked in {s['frames_with_faces']} frames ({s['tracks']} tracks{parts}), {s['seconds']:.1f} s "
+        f"{s['output']}: {count(s['frames'], 'frame')} {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} "
+        f"{noun(s)} boxes masked in {count(s['frames_with_faces'], 'frame')} ({count(s['tracks'], 'track')}{parts}), "
+        f"{s['seconds']:.1f} s "
         f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}{removed}"
     )
 

@@ -468,9 +468,9 @@ class Options:
         if self.plates and (self.tracks is None or self.tracks == ""):  # not a replay
             self._check_plates()
         self._check_style()
-        if self.start is not None and self.end is not None and self.end <= self.start:
+        if self.end is not None and self.end <= (self.start or 0.0):  # --end 0 alone too
             raise OptionError(f"the span is empty: {ask('end')} ({_fmt(self.end)} s) must come after "
-                              f"{ask('start')} ({_fmt(self.start)} s)")  # fmt: skip
+                              f"{ask('start') if self.start is not None else 'the start'} ({_fmt(self.start or 0.0)} s)")  # fmt: skip
         if self.frame_range is not None:
             start, stop = self.frame_range
             if start < 0 or (stop is not None and stop <= start):

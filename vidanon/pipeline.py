@@ -28,6 +28,7 @@ import functools
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -46,12 +47,14 @@ from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
 from .media.paths import OutputClaim, prepare_output
+from .media.plan import container_of
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
 from .media.sidefile import check_side_file
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
-from .options import TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
+from .media.writer import check_encoder
+from .options import OPTION, TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
 from .render.masks import mask_shares
 from .review import check_review_target, write_review
@@ -316,6 +319,13 @@ def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
     return [Detections.empty() for _ in frames]
 
 
+def check_encoding(opts: Options, target: Path) -> None:
+    """A ``--codec`` or ``--preset`` the output cannot be written with is refused before the
+    run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check)."""
+    if opts.codec or opts.preset != OPTION["preset"].default:
+        check_encoder(container_of(target), opts.codec, opts.preset, opts.crf)
+
+
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
     """Hide every face of the video ``input`` and write the result to ``output``.
 
@@ -328,6 +338,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     info = probe(input)
     check_span(opts, info)
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
+    check_encoding(opts, target)
     if opts.save_tracks:  # the side files are checked as the output is: before any work
         check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite)
     if opts.review:

@@ -55,6 +55,15 @@ _CAUSE = re.compile(r"[Ii]nvalid|[Uu]nsupported|not supported|[Cc]annot|[Cc]ould
                     r"not found|[Ff]ailed|[Ee]rror|[Tt]oo (?:large|small|many)|No space|[Pp]ermission denied")  # fmt: skip
 
 
+def ffmpeg_cause(lines: list[str]) -> str:
+    """Of ffmpeg's last lines, the one that says why it failed: the last naming a cause
+    (:data:`_CAUSE`) that is not one of the lines every failure ends with, else the last of
+    those, else the last line."""
+    told = [line for line in lines if not _AFTERMATH.search(line) and not line.startswith(("frame=", "size="))]
+    causes = [line for line in told if _CAUSE.search(line)]
+    return (causes or told or lines or [""])[-1]
+
+
 class StderrTail:
     """Drain a subprocess's stderr in a thread, keeping its last lines."""
 
@@ -79,9 +88,7 @@ class StderrTail:
         """The line that says why ffmpeg failed: the last one that is not one of the lines
         every failure ends with ("Conversion failed!", "Nothing was written into output
         file ...", the threads' and muxer's closing errors), else the last line."""
-        told = [line for line in self.lines if not _AFTERMATH.search(line) and not line.startswith(("frame=", "size="))]
-        causes = [line for line in told if _CAUSE.search(line)]
-        return (causes or told or list(self.lines) or [""])[-1]
+        return ffmpeg_cause(list(self.lines))
 
 
 def failure_message(name: str, detail: str, code: int | None, doing: str, summary: str) -> str:

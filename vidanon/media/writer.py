@@ -8,6 +8,8 @@ finished successfully (:class:`~vidanon.media.paths.AtomicOutput`)."""
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import subprocess
 from fractions import Fraction
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EncodeError
-from .ffmpeg import StderrTail, failure_message, ffmpeg_command, file_url, start_times, thread_args
+from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
 from .matroska import NS, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, plan_streams
 from .probe import VideoInfo, bit_depth
@@ -57,6 +59,32 @@ def format_losses(source: VideoInfo | None, pix_fmt: str) -> str | None:
         return None
     told = ", ".join(lost[:-1]) + (" and " if len(lost) > 1 else "") + lost[-1]
     return f"the input is {src}: the output has {told} (what players play)"
+
+
+@functools.lru_cache(maxsize=16)
+def check_encoder(container: str, codec: str | None, preset: str, crf: int) -> None:
+    """Refuse, before a run, an encoder the bundled ffmpeg does not have, one ``container``
+    cannot hold (libx264 in WebM) or a preset it does not know: one second of a grey picture
+    is encoded as the run would encode it. Raises :class:`~vidanon.options.OptionError`
+    naming ffmpeg's reason; a run would otherwise fail only once every frame was processed."""
+    import tempfile
+
+    from ..options import OPTION, OptionError, spell
+
+    given, codec = codec, codec or default_codec(container)
+    cmd = ffmpeg_command() + ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2", "-c:v", codec]
+    if codec in ("libx264", "libx265"):
+        cmd += ["-crf", str(crf), "-preset", preset]
+    elif codec in ("libvpx-vp9", "libvpx"):
+        cmd += ["-crf", str(crf), "-b:v", "0"]
+    with tempfile.TemporaryDirectory(prefix="vidanon-encoder-") as folder:
+        done = subprocess.run(cmd + ["-f", container, os.path.join(folder, "check")], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, errors="replace", timeout=60)  # fmt: skip
+    if done.returncode != 0:
+        cause = re.sub(r" @ 0x[0-9a-f]+", "", ffmpeg_cause(done.stderr.strip().splitlines()) or "ffmpeg refused it")
+        settings = ([f"{{codec={given}}}"] if given else []) + (
+            [f"{{preset={preset}}}"] if preset != OPTION["preset"].default else [])  # fmt: skip
+        raise OptionError(spell(f"{' with '.join(settings)} cannot write {container}: {cause.strip()[:200]}"))
 
 
 class VideoWriter:
