@@ -120,6 +120,36 @@ def test_people_in_a_photo_are_hidden_from_the_track_start_level(tmp_path, run_i
     assert "2 person boxes masked" in out, out
 
 
+def test_16_bit_grey_stays_16_bit_and_animated_images_are_refused(tmp_path, run_inprocess):
+    """A 16-bit grey PNG came out 8-bit ("PNG lossless"): the pixels the mask changed are put
+    back at 16 bits, every other keeps its sample. An animated WebP came out as its first
+    picture, silently: refused in one line."""
+    frame = np.asarray(Image.fromarray(read_frames(SAMPLE)[20]).convert("L"), np.uint16)
+    deep = frame * 257 + 3  # samples no 8-bit picture has
+    Image.fromarray(deep.astype(np.uint16)).save(tmp_path / "g16.png")
+    code, out, err = run_inprocess(tmp_path / "g16.png", tmp_path / "o16.png")
+    assert code == 0, err
+    with Image.open(tmp_path / "o16.png") as im:
+        assert im.mode == "I;16"
+        result = np.asarray(im, np.int64)
+    changed = result != deep
+    assert changed.sum() > 500 and (result[~changed] == deep[~changed]).all()
+    pictures = [Image.fromarray(np.roll(read_frames(SAMPLE)[20], 20 * k, axis=1)) for k in range(3)]
+    pictures[0].save(tmp_path / "anim.webp", save_all=True, append_images=pictures[1:], duration=100)
+    code, out, err = run_inprocess(tmp_path / "anim.webp", tmp_path / "o.webp")
+    assert code == 2 and "animated image (3 pictures)" in err and not (tmp_path / "o.webp").exists()
+
+
+def test_the_python_api_takes_photos_too(tmp_path):
+    import vidanon
+
+    Image.fromarray(read_frames(SAMPLE)[20]).save(tmp_path / "p.png")
+    summary = vidanon.anonymize(tmp_path / "p.png", tmp_path / "o.png", progress=False)
+    assert summary.photo and summary.faces == 2 and (tmp_path / "o.png").exists()
+    with pytest.raises(vidanon.OptionError, match="applies to videos"):
+        vidanon.anonymize(tmp_path / "p.png", tmp_path / "o2.png", start=1)
+
+
 def test_metadata_policy_on_exif(tmp_path, run_inprocess):
     src = tmp_path / "gps.jpg"
     Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(src, exif=exif_with_gps().tobytes())

@@ -27,7 +27,7 @@ _FILE = tuple(o for o in _options.FILE_OPTIONS if o.public)
 
 
 def anonymize(input, output, **options):
-    """Hide every face of the video ``input`` and write the result to ``output``.
+    """Hide every face of the video (or photo) ``input`` and write the result to ``output``.
 
     Returns a :class:`vidanon.pipeline.Summary`. Raises :class:`VidanonError` for anything
     wrong with the inputs (:class:`OptionError`, a ValueError too, for a bad option).
@@ -36,8 +36,10 @@ def anonymize(input, output, **options):
     ----------
     input, output : str or os.PathLike
         the video to anonymize (it is never modified), and where to write it (the
-        extension picks the container)
+        extension picks the container); a photo (.jpg, .png, .webp) is written as a photo,
+        as on the command line
     """
+    from .photo import anonymize_photo, is_photo
     from .pipeline import anonymize as run
 
     with _options.spoken(_options.PYTHON):
@@ -45,7 +47,7 @@ def anonymize(input, output, **options):
         if hasattr(options.get("tracks"), "frames"):
             raise OptionError("tracks: a video file replays a tracks file (save_tracks=...); the ClipTracks "
                               "of a clip replay in vidanon.Anonymize")  # fmt: skip
-        return run(input, output, **options)
+        return (anonymize_photo if is_photo(input) else run)(input, output, **options)
 
 
 anonymize.__doc__ = _options.with_options(anonymize.__doc__, _FILE)

@@ -174,6 +174,10 @@ def read_photo(path: Path):
     _heif()
     try:
         with Image.open(path) as im:
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:  # an animated WebP or PNG: its other pictures would be lost
+                raise InputError(f"{path} is an animated image ({frames} pictures); vidanon writes a photo as one "
+                                 "picture: make it a video first (ffmpeg -i IN out.mp4) and anonymize that")  # fmt: skip
             im.load()
             upright = ImageOps.exif_transpose(im)
             extra = {key: im.info[key] for key in ("icc_profile", "xmp", "comment", "dpi") if im.info.get(key)}
@@ -239,6 +243,19 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
     return args, removed
 
 
+def _deep_grey(image, masked):
+    """A 16-bit grey photo with the pixels the effect changed in ``masked`` (its 8-bit grey
+    result) put back at 16 bits: every other pixel keeps its own 16-bit sample."""
+    import numpy as np
+    from PIL import Image
+
+    deep = np.asarray(image, np.uint16)
+    before = np.asarray(image.point(lambda v: v / 256).convert("L"))  # what the stages saw (rgb_planes)
+    after = np.asarray(masked)
+    out = np.where(after != before, after.astype(np.uint16) * 257, deep)
+    return Image.fromarray(out.astype(np.uint16))  # uint16: mode I;16
+
+
 def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, policy: str) -> list[str]:
     """Write the anonymized ``rgb`` (and ``alpha``) to ``tmp`` in the format of ``target``'s
     extension; returns the metadata left out."""
@@ -249,6 +266,8 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
     out = Image.fromarray(rgb)
     if image.mode in ("L", "LA", "I;16", "I;16B", "I", "F"):  # grey stays grey
         out = out.convert("L")
+    if image.mode in ("I;16", "I;16B") and fmt == "PNG":  # 16-bit grey stays 16-bit
+        out = _deep_grey(image, out)
     if alpha is not None and fmt != "JPEG":
         out.putalpha(Image.fromarray(np.asarray(alpha)))
     args, removed = photo_metadata(exif, extra, policy)
