@@ -157,6 +157,15 @@ def test_what_the_pixel_format_loses_is_said(tmp_path):
     assert not writer.notes
 
 
+def test_lossless_h264_says_few_players_play_it(tmp_path):
+    src = clip(tmp_path / "in.mp4", frames=4)
+    _, writer = round_trip(src, tmp_path / "out.mp4", crf=0)
+    assert "High 4:4:4 Predictive" in header(tmp_path / "out.mp4").video.line
+    assert any("lossless H.264" in note for note in writer.notes)
+    _, writer = round_trip(src, tmp_path / "out1.mp4", crf=1)
+    assert not writer.notes
+
+
 def test_the_last_frame_is_shown_at_large_sizes(tmp_path):
     """Frames over ffmpeg's probe size (720p RGB): the last one keeps its duration, so that
     MP4's edit list does not end where it starts (it was hidden: 3 frames shown of 4)."""

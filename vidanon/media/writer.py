@@ -179,6 +179,9 @@ class VideoWriter:
         cmd += ["-c:v", codec, *thread_args()]
         if codec in ("libx264", "libx265"):
             cmd += ["-crf", str(crf), "-preset", preset]
+            if crf == 0 and codec == "libx264":
+                self.notes.append(spell("{crf=0} is lossless H.264, written in the High 4:4:4 Predictive profile, "
+                                        "which many players and browsers do not play (1 and up play everywhere)"))  # fmt: skip
             if self.cfr:
                 # AVI stores no presentation times: with B-frames (reordered) a player shows
                 # every frame two frames late against the audio
