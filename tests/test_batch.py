@@ -181,8 +181,10 @@ def test_tracks_with_segments_are_refused_before_the_run(tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "--tracks replays a tracks file over the whole video: drop --segments" in proc.stderr
     assert not out.exists()
-    with pytest.raises(OptionError, match="a tracks file covers the whole video: .*tracks cannot be used with seg"):
-        run_batch([Job(SAMPLE, out)], {"tracks": str(tracks)}, segments=2, progress=False)
+    for name, value in (("tracks", str(tracks)), ("save_tracks", str(tmp_path / "s.json")),
+                        ("review", str(tmp_path / "r.png"))):  # the last two were silently not written
+        with pytest.raises(OptionError, match="covers the whole video in one pass: it cannot be used with segments"):
+            run_batch([Job(SAMPLE, out)], {name: value}, segments=2, progress=False)
     assert not out.exists()
 
 

@@ -173,8 +173,9 @@ def run_batch(
     checked.validate()  # a bad option fails once, before any work
     for output in {job.output.suffix.lower(): job.output for job in jobs if not is_photo(job.input)}.values():
         check_encoding(checked, output)  # --codec / --preset against each container written
-    if segments > 1 and options.get("tracks"):  # else each part would fail, late
-        raise OptionError(f"a tracks file covers the whole video: {ask('tracks')} cannot be used with segments")
+    whole = next((name for name in ("tracks", "save_tracks", "review") if options.get(name)), None)
+    if segments > 1 and whole:  # a part would fail late (tracks) or write no side file at all
+        raise OptionError(f"{ask(whole)} covers the whole video in one pass: it cannot be used with segments")
     if use_ray:
         from .workers import require_ray
 
