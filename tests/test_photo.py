@@ -109,6 +109,21 @@ def test_a_face_filling_a_large_photo_is_hidden(tmp_path, group, run_inprocess):
     assert changed(np.asarray(photo), result, (0, 0, 800, 500)) < 2
 
 
+def test_passes_are_merged_without_merging_neighbours():
+    """Two people side by side (IoU 0.33) found by one pass stay two boxes; the same face seen
+    by the full pass and on a smaller copy is kept once, the better box."""
+    from vidanon.detections import Detections
+    from vidanon.photo import add_pass
+
+    pair = Detections(np.array([[0.1, 0.1, 0.5, 0.4], [0.1, 0.25, 0.5, 0.55]]), [0.9, 0.8], [1, 1])
+    assert len(add_pass(pair, Detections.empty())) == 2 and len(add_pass(Detections.empty(), pair)) == 2
+    again = Detections(np.array([[0.11, 0.1, 0.5, 0.41]]), [0.95], [1])
+    merged = add_pass(pair, again)
+    assert len(merged) == 2 and sorted(merged.scores.tolist()) == pytest.approx([0.8, 0.95])
+    face = Detections(np.array([[0.11, 0.1, 0.5, 0.41]]), [0.5], [0])  # a face over a person: another class
+    assert len(add_pass(pair, face)) == 3
+
+
 def test_people_in_a_photo_are_hidden_from_the_track_start_level(tmp_path, run_inprocess):
     """A photo has no track to confirm a person seen at 0.35-0.5: the sample clip's woman
     (0.41 in frame 20, hidden in the video by her confirmed track) was left in a photo."""

@@ -128,17 +128,32 @@ def photo_stages(opts, height: int, width: int):
 
 def find(stages, rgb):
     """The boxes to hide in the photo ``rgb``: the run's detectors on it and on the copies of
-    :func:`smaller_copies` (boxes are normalized: they fit the photo as they are), the same
-    object found at two sizes kept once, then kept at the threshold (no tracker)."""
+    :func:`smaller_copies` (boxes are normalized: they fit the photo as they are), then kept
+    at the threshold (no tracker)."""
+    found = stages.detect([rgb])[0]
+    for small in smaller_copies(rgb):
+        found = add_pass(found, stages.detect([small])[0])
+    return next(iter(stages.track.push([rgb], [found], [rgb])))[2]
+
+
+def add_pass(found, more):
+    """``found`` with the boxes of another pass, ``more``: a box of ``more`` that overlaps one of
+    ``found`` of its class by PASSES_IOU or more is the same object seen at another size (the
+    better-scoring box kept); boxes of one pass never remove each other (two people side by
+    side overlap as much, and each detector has its own suppression for them)."""
     import numpy as np
 
-    from .detections import Detections, nms
+    from .detections import Detections, iou_matrix
 
-    found = Detections.merge(stages.detect([rgb]) + [stages.detect([small])[0] for small in smaller_copies(rgb)])
-    keep = [i for c in np.unique(found.classes) for i in np.flatnonzero(found.classes == c)[
-        nms(found.boxes[found.classes == c], found.scores[found.classes == c], PASSES_IOU)]]  # fmt: skip
-    found = found[np.sort(np.asarray(keep, np.int64))] if len(found) else found
-    return next(iter(stages.track.push([rgb], [found], [rgb])))[2]
+    if not len(more) or not len(found):
+        return Detections.merge([found, more])
+    iou = iou_matrix(more.boxes, found.boxes) * (more.classes[:, None] == found.classes[None, :])
+    best = iou.argmax(axis=1)
+    same = iou[np.arange(len(more)), best] >= PASSES_IOU
+    better = same & (more.scores > found.scores[best])  # the better of the two boxes stays
+    keep_found = np.ones(len(found), bool)
+    keep_found[best[better]] = False
+    return Detections.merge([found[np.flatnonzero(keep_found)], more[np.flatnonzero(~same | better)]])
 
 
 # The face network finds faces up to about 750-900 px high (a selfie's face: found at 750 px,

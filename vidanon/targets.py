@@ -82,8 +82,8 @@ class Target:
         from .track import NoTracker, SortTracker
 
         threshold, start, low = self.levels(self.user_threshold(opts))
-        if photo:
-            return NoTracker(start if self.alone_from_start else threshold)
+        if photo:  # the user's --threshold is taken as given
+            return NoTracker(start if self.alone_from_start and self.user_threshold(opts) is None else threshold)
         if not opts.track:
             return NoTracker(threshold)
         return SortTracker(threshold=threshold, start_threshold=start, low_threshold=low, class_id=self.class_id,
