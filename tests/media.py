@@ -24,9 +24,9 @@ def header(path: Path):
 
 def video_times(path: Path):
     """Presentation times (s) of the first video stream's packets, sorted, and its time base."""
-    from vidanon.media.streams import packet_times
+    from vidanon.media.probe import probe
 
-    packets = packet_times(ffmpeg(), Path(path), header(Path(path)).start)
+    packets = probe(Path(path)).packets  # from the file's start
     assert packets is not None, path
     return np.asarray(packets.times), packets.time_base
 

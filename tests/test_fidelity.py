@@ -399,6 +399,23 @@ def test_video_starting_after_the_audio_in_mpeg_ts_stays_behind_it(tmp_path, con
     assert_same_times(t_in, t_out, 1 / 1000)
 
 
+def test_two_mpeg_ts_files_joined_end_to_end_keep_their_frames_in_order(tmp_path):
+    """cat a.ts b.ts: the clock restarts in the middle. ffmpeg repairs it when it counts the
+    times itself; read as the file has them (-copyts) the times ran backwards, the clip was
+    taken for variable-rate and the output's muxer complained."""
+    part = clip(tmp_path / "part.mp4", frames=25)
+    run_ffmpeg("-i", part, "-c:v", "libx264", "-c:a", "aac", "-f", "mpegts", tmp_path / "a.ts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes((tmp_path / "a.ts").read_bytes() * 2)
+    info = probe(joined)
+    times, _ = video_times(joined)
+    assert info.packets.count == 50 and not info.variable_rate and (np.diff(times) > 0).all()
+    out = tmp_path / "out.mkv"
+    round_trip(joined, out)
+    t_out = decoded_times(out)
+    assert len(t_out) == 50 and (np.diff(t_out) > 0).all()
+
+
 @pytest.mark.parametrize("container", ["ts", "mkv"])
 def test_file_starting_late_keeps_its_first_frame(tmp_path, container):
     """MPEG-TS files start at 1.4 s, many .mkv at 0.033 s: every frame comes out, the first

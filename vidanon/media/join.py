@@ -26,9 +26,10 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
         lines.append(f"file '{quoted}'\n")
     listing.write_text("".join(lines), encoding="utf8")
     shift, first = start_times(source)
-    # the concat demuxer starts the first part at 0: put it back where it was (the video's
-    # first time from the file's start, as the writer put it in every part)
-    offset = first if first is not None else 0.0
+    # the concat demuxer starts the first part at 0: put it back where the writer put it in
+    # every part, the video's first time from the file's start (less the shift, when the
+    # file starts before 0: the shift is then 0)
+    offset = first + source.file_start - shift if first is not None else 0.0
     cmd = ffmpeg_command(offset) + ["-f", "concat", "-safe", "0", "-i", file_url(listing)]
     plan = plan_streams(container, source, audio_from is not None, metadata, shift=shift)
     cmd += plan.inputs + ["-map", "0:v:0"] + plan.args

@@ -54,6 +54,7 @@ class VideoInfo:
     sar: Fraction | None = None  # of the upright frames
     video_start: float | None = None  # the video stream's start time in the file
     field_order: str | None = None  # interlaced: "tt", "bb", "tb", "bt" (ffmpeg's names); None: progressive
+    lag: float = 0.0  # seconds ffmpeg's times of the video lack against the file's start (see _from_file_start)
 
     @property
     def fps_float(self) -> float:
@@ -181,7 +182,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if width < 2 or height < 2:
         raise InputError(f"input {path} is {width}x{height}: frames must be at least 2x2 pixels")
     check_frame_size(path, width, height)
-    packets = packet_times(ffmpeg_exe(), path, parsed.start)
+    packets, lag = _from_file_start(packet_times(ffmpeg_exe(), path), video.start, parsed.start)
     fps = _frame_rate(path, infos.get("video_fps"), packets)
     duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
     if not duration and packets is not None and packets.count:
@@ -215,7 +216,24 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         sar=sar if sar and sar != 1 else None,
         video_start=video.start,
         field_order=video.field_order,
+        lag=lag,
     )
+
+
+def _from_file_start(packets: PacketTimes | None, video_start: float | None,
+                     file_start: float) -> tuple[PacketTimes | None, float]:  # fmt: skip
+    """The packets' times counted from the file's start, and what was added to them. ffmpeg
+    counts a video's times from the file's start, except in MPEG-TS and MPEG-PS, where it
+    counts them from the video's own first packet: a video starting 0.5 s after its audio
+    came out 0.5 s early. The header's start of the video stream puts that back. (Reading the
+    file's own times instead, -copyts, loses ffmpeg's repair of a stream whose clock restarts:
+    two .ts files joined end to end.)"""
+    if packets is None or not packets.count or video_start is None:
+        return packets, 0.0
+    lag = (video_start - file_start) - packets.times[0]
+    if abs(lag) < 1e-4:  # the header's six decimals
+        return packets, 0.0
+    return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base), lag
 
 
 def _for_moviepy(header: str) -> str:

@@ -59,10 +59,11 @@ class FrameReader:
         select = ["-vf", ",".join(filters)] if filters else []
         self._stats = frame_stats_supported()
         self._file_start = Fraction(info.file_start).limit_denominator(1_000_000)
+        self._origin = Fraction(info.file_start + info.lag).limit_denominator(1_000_000)  # of ffmpeg's times
         stats_r, stats_w = os.pipe()
         stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
         cmd = ffmpeg_command(overwrite=False) + [
-            *thread_args(), *input_args(info.path), "-copyts",
+            *thread_args(), *input_args(info.path),
             "-map", "0:v:0", "-an", "-sn", "-dn", *select,
             "-fps_mode", "passthrough",
             *stats, "-f", "rawvideo", "-pix_fmt", "rgb48le" if self.deep else "rgb24", "pipe:1",
@@ -89,12 +90,12 @@ class FrameReader:
             return None
         line = self._times.readline().decode("ascii", errors="replace").split()
         try:
-            # the file's own times (-copyts: 0.033 s for many .mkv, 1.4 s for MPEG-TS); left
-            # to itself ffmpeg would count them from the file's start, or for MPEG-TS and
-            # MPEG-PS from the video's own first frame, losing its offset against the audio
+            # ffmpeg's output times start at the input file's start (0.033 s for many .mkv,
+            # 1.4 s for MPEG-TS; a TS video at its own first frame, info.lag): added back,
+            # they are the file's own, as the packets' are
             pts = int(line[0])
             # a raw stream's frames (.h264) have no time: None, the next slot at the frame rate
-            return Fraction(pts) * Fraction(line[1]) if pts != NO_PTS else None
+            return Fraction(pts) * Fraction(line[1]) + self._origin if pts != NO_PTS else None
         except (IndexError, ValueError, ZeroDivisionError):
             return None
 
@@ -109,7 +110,7 @@ class FrameReader:
                 break
             pts = self._next_time()
             if pts is None or (last is not None and pts <= last):  # no timestamp: the next slot
-                pts = (last + fallback) if last is not None else self._file_start
+                pts = (last + fallback) if last is not None else self._origin
             last = pts
             if self.deep:
                 deep = np.frombuffer(buf, "<u2").reshape(h, w, 3)

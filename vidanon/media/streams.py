@@ -218,14 +218,12 @@ class PacketTimes:
         return len(self.times)
 
 
-def packet_times(ffmpeg: str, path: Path, start: float = 0.0, timeout: float = 600) -> PacketTimes | None:
+def packet_times(ffmpeg: str, path: Path, timeout: float = 600) -> PacketTimes | None:
     """Read every packet of the first video stream without decoding (about 30 ms for
-    1400 packets), their times counted from ``start`` (the file's start time, see
-    :class:`Header`); None when ffmpeg cannot list them. The times are the file's own
-    (``-copyts``): left to itself, ffmpeg counts an MPEG-TS or MPEG-PS video's times from its
-    own first packet, not from the file's start, which would lose a video's offset against
-    the audio."""
-    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(path), "-copyts",
+    1400 packets), at the times ffmpeg gives them (from the file's start; from the video's
+    own first packet for MPEG-TS and MPEG-PS: see :func:`vidanon.media.probe.probe`, which
+    puts those back); None when ffmpeg cannot list them."""
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(path),
            "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:1"]  # fmt: skip
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
@@ -261,8 +259,7 @@ def packet_times(ffmpeg: str, path: Path, start: float = 0.0, timeout: float = 6
     for p, d in zip(pts, durations):
         filled.append(p if p is not None else (filled[-1] + max(d, 1) if filled else 0))
     filled.sort()
-    origin = Fraction(start).limit_denominator(1_000_000)  # printed in microseconds
-    return PacketTimes(tuple(float(p * tb - origin) for p in filled), tb)
+    return PacketTimes(tuple(float(p * tb) for p in filled), tb)
 
 
 # --------------------------------------------------------------------------- metadata
