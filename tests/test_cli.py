@@ -236,9 +236,9 @@ def test_cli_image_effect_files(tmp_path):
 def test_an_encoder_the_output_cannot_take_is_refused_before_the_run(tmp_path):
     """libx264 into WebM, an encoder ffmpeg does not have, an unknown preset: refused in one
     line, exit 2, before any frame (they failed with exit 5 once every frame was processed)."""
-    for args, out, needle in ((["--codec", "libx264"], "o.webm", "--codec libx264 cannot write webm"),
+    for args, out, needle in ((["--codec", "libx264"], "o.webm", "--codec libx264 cannot write .webm: [webm] Only VP8 or VP9"),
                               (["--codec", "nosuchcodec"], "o.mp4", "Encoder not found"),
-                              (["--preset", "bogus"], "o.mp4", "--preset bogus cannot write mp4")):  # fmt: skip
+                              (["--preset", "bogus"], "o.mp4", "--preset bogus cannot write .mp4")):  # fmt: skip
         proc = run_cli(SAMPLE, tmp_path / out, *args)
         assert_one_line_error(proc, needle)
         assert proc.returncode == 2 and not (tmp_path / out).exists()
@@ -248,4 +248,4 @@ def test_an_encoder_the_output_cannot_take_is_refused_before_the_run(tmp_path):
     proc = run_cli(folder, tmp_path / "out", "--codec", "libx264", "--mkdir")
     assert proc.returncode == 0  # the batch's outputs are .mp4: libx264 fits
     proc = run_cli(folder / "a.mp4", tmp_path / "webm" / "a.webm", "--codec", "libx264", "--mkdir")
-    assert_one_line_error(proc, "cannot write webm")
+    assert_one_line_error(proc, "cannot write .webm")

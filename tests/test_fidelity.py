@@ -137,10 +137,15 @@ def test_interlaced_video_stays_interlaced_in_its_field_order(tmp_path, order, s
     out = tmp_path / "out.mp4"
     _, writer = round_trip(src, out)
     assert field_orders(out) == {order[0].upper()} and not writer.notes
+    assert probe(out).field_order == {"tff": "tt", "bff": "bb"}[order]  # the header says so too
     vp9 = tmp_path / "out.webm"
     _, writer = round_trip(src, vp9)
     assert field_orders(vp9) == {"P"} and any("interlaced" in note for note in writer.notes)
     assert probe(clip(tmp_path / "progressive.mp4", frames=4)).field_order is None
+    turned = tmp_path / "turned_in.mp4"  # on its side, the fields are columns: progressive, said
+    run_ffmpeg("-display_rotation", "90", "-i", src, "-c", "copy", turned)
+    _, writer = round_trip(turned, tmp_path / "turned.mp4")
+    assert field_orders(tmp_path / "turned.mp4") == {"P"} and any("turned on its side" in n for n in writer.notes)
 
 
 def test_what_the_pixel_format_loses_is_said(tmp_path):

@@ -98,6 +98,8 @@ def test_a_timecode_track_is_read_and_its_timecode_kept(tmp_path, run_inprocess,
     code, stdout, err = run_inprocess(src, tmp_path / f"stripped{suffix}", "--strip-metadata", "-q")
     assert code == 0 and not quiet(err), err
     assert "timecode" not in {k.lower() for k in header(tmp_path / f"stripped{suffix}").video.metadata}
+    code, stdout, err = run_inprocess(src, tmp_path / "out.avi", "-q")  # AVI has no timecode: said
+    assert code == 0 and "1 data stream (timecode)" in err, err
 
 
 def test_side_surround_audio_is_remixed_for_opus_in_webm(tmp_path, run_inprocess):

@@ -47,7 +47,7 @@ from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
 from .media.paths import OutputClaim, prepare_output
-from .media.plan import container_of
+from .media.plan import container_of, default_codec
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
 from .media.sidefile import check_side_file
@@ -319,11 +319,15 @@ def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
     return [Detections.empty() for _ in frames]
 
 
-def check_encoding(opts: Options, target: Path) -> None:
+def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -> None:
     """A ``--codec`` or ``--preset`` the output cannot be written with is refused before the
-    run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check)."""
+    run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check). ``info``:
+    the input, when known (a 10-bit input is written at 10 bits)."""
     if opts.codec or opts.preset != OPTION["preset"].default:
-        check_encoder(container_of(target), opts.codec, opts.preset, opts.crf)
+        container = container_of(target)
+        check_encoder(container, opts.codec or default_codec(container, info), opts.preset, opts.crf,
+                      deep=bool(info is not None and info.deep), name=target.suffix.lower() or None,
+                      named=bool(opts.codec))  # fmt: skip
 
 
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
@@ -338,7 +342,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     info = probe(input)
     check_span(opts, info)
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
-    check_encoding(opts, target)
+    check_encoding(opts, target, info)
     if opts.save_tracks:  # the side files are checked as the output is: before any work
         check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite)
     if opts.review:

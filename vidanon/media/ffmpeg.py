@@ -49,7 +49,8 @@ def start_times(source: VideoInfo | None) -> tuple[float, float | None]:
 _AFTERMATH = re.compile(r"Conversion failed|Nothing was written into output file|Task finished with error code|"
                         r"Terminating thread with return code|Error (?:closing file|writing trailer|while filtering|"
                         r"while processing|submitting|muxing a packet|sending frames|initializing output)|"
-                        r"Last message repeated|Could not open encoder before EOF|Error while opening encoder")  # fmt: skip
+                        r"Last message repeated|Could not open encoder before EOF|Error while opening encoder|"
+                        r"Could not write header")  # fmt: skip
 # The words of a line that says what went wrong (the encoder's or the muxer's own message).
 _CAUSE = re.compile(r"[Ii]nvalid|[Uu]nsupported|not supported|[Cc]annot|[Cc]ould not|No such|incompatible|"
                     r"not found|[Ff]ailed|[Ee]rror|[Tt]oo (?:large|small|many)|No space|[Pp]ermission denied")  # fmt: skip

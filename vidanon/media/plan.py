@@ -206,8 +206,8 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             # a MOV/MP4 timecode track: carried by the video's timecode tag (MOV and MP4 make
             # a timecode track of it again, Matroska and WebM keep it as a tag), or reported
             # with the metadata removed (--strip-metadata)
-            if header.video is None or "timecode" not in header.video.metadata:
-                left["data"].append("timecode")
+            if header.video is None or "timecode" not in header.video.metadata or container == "avi":
+                left["data"].append("timecode")  # AVI has no timecode
         else:
             left["data"].append(s.codec or s.kind)
     if out_kind["attachment"]:

@@ -70,6 +70,16 @@ class VideoInfo:
         return self.color_trc in HDR_TRC
 
     @property
+    def upright_field_order(self) -> str | None:
+        """The field order of the frames as displayed: turned 180 degrees, the bottom field is
+        on top; turned 90 or 270, the fields are columns, and the frames are progressive."""
+        if self.field_order is None or self.rotation in (90, 270):
+            return None
+        if self.rotation == 180:
+            return {"tt": "bb", "bb": "tt", "tb": "bt", "bt": "tb"}[self.field_order]
+        return self.field_order
+
+    @property
     def file_start(self) -> float:
         return self.header.start if self.header is not None else 0.0
 

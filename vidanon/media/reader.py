@@ -54,7 +54,7 @@ class FrameReader:
         self.limit = limit
         self.deep = info.deep
         filters = [f"select=gte(n\\,{int(skip)})"] if skip else []
-        if info.field_order is not None:
+        if info.upright_field_order is not None:
             filters.append("scale=interl=1")  # an interlaced frame's chroma is upsampled field by field
         select = ["-vf", ",".join(filters)] if filters else []
         self._stats = frame_stats_supported()

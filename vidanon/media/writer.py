@@ -39,7 +39,7 @@ _PACKED_CHROMA = {"uyvy422": "4:2:2", "yuyv422": "4:2:2", "yvyu422": "4:2:2", "y
 _ALPHA = re.compile(r"^(?:yuva|gbrap|ya\d|vuya|ayuv|rgba|bgra|argb|abgr)")
 
 
-def format_losses(source: VideoInfo | None, pix_fmt: str) -> str | None:
+def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False) -> str | None:
     """What of a YUV input's pixel format the output's ``pix_fmt`` does not keep (alpha,
     4:2:2 or 4:4:4 chroma, more than 10 bits), as a note; None when nothing is lost. RGB-coded
     inputs are written as YUV 4:2:0 by design (see :func:`is_rgb_coded`)."""
@@ -53,7 +53,7 @@ def format_losses(source: VideoInfo | None, pix_fmt: str) -> str | None:
     chroma = f"{found.group(1)}:{found.group(2)}:{found.group(3)}" if found else _PACKED_CHROMA.get(src)
     if chroma in ("4:2:2", "4:4:4") and pix_fmt.startswith("yuv420"):
         lost.append(f"4:2:0 chroma instead of {chroma}")
-    if bit_depth(src) > bit_depth(pix_fmt) and not source.hdr:
+    if bit_depth(src) > bit_depth(pix_fmt) and not tonemap:  # tone-mapping to 8 bits has its own note
         lost.append(f"{bit_depth(pix_fmt)}-bit samples instead of {bit_depth(src)}")
     if not lost:
         return None
@@ -62,21 +62,26 @@ def format_losses(source: VideoInfo | None, pix_fmt: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=16)
-def check_encoder(container: str, codec: str | None, preset: str, crf: int) -> None:
+def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep: bool = False,
+                  name: str | None = None, named: bool = True) -> None:  # fmt: skip
     """Refuse, before a run, an encoder the bundled ffmpeg does not have, one ``container``
     cannot hold (libx264 in WebM) or a preset it does not know: one second of a grey picture
-    is encoded as the run would encode it. Raises :class:`~vidanon.options.OptionError`
-    naming ffmpeg's reason; a run would otherwise fail only once every frame was processed."""
+    is encoded as the run would encode it (``deep``: a 10-bit input, written at 10 bits by the
+    encoders that can). Raises :class:`~vidanon.options.OptionError` naming ffmpeg's reason
+    (``name``: the output's extension, for it; ``named``: the codec was the user's, and is
+    named); a run would otherwise fail only once every frame was processed."""
     import tempfile
 
     from ..options import OPTION, OptionError, spell
 
-    given, codec = codec, codec or default_codec(container)
+    given, codec = (codec if named else None), codec or default_codec(container)
     cmd = ffmpeg_command() + ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2", "-c:v", codec]
     if codec in ("libx264", "libx265"):
         cmd += ["-crf", str(crf), "-preset", preset]
     elif codec in ("libvpx-vp9", "libvpx"):
         cmd += ["-crf", str(crf), "-b:v", "0"]
+    if deep and codec in DEEP_420:
+        cmd += ["-pix_fmt", "yuv420p10le"]
     with tempfile.TemporaryDirectory(prefix="vidanon-encoder-") as folder:
         done = subprocess.run(cmd + ["-f", container, os.path.join(folder, "check")], stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, errors="replace", timeout=60)  # fmt: skip
@@ -84,7 +89,7 @@ def check_encoder(container: str, codec: str | None, preset: str, crf: int) -> N
         cause = re.sub(r" @ 0x[0-9a-f]+", "", ffmpeg_cause(done.stderr.strip().splitlines()) or "ffmpeg refused it")
         settings = ([f"{{codec={given}}}"] if given else []) + (
             [f"{{preset={preset}}}"] if preset != OPTION["preset"].default else [])  # fmt: skip
-        raise OptionError(spell(f"{' with '.join(settings)} cannot write {container}: {cause.strip()[:200]}"))
+        raise OptionError(spell(f"{' with '.join(settings)} cannot write {name or container}: {cause.strip()[:200]}"))
 
 
 class VideoWriter:
@@ -145,7 +150,7 @@ class VideoWriter:
                    ("444", True): "yuv444p10le"}[(chroma, deep_out)]  # fmt: skip
         if codec == "libvpx":
             pix_fmt = "yuv420p"
-        lost = format_losses(source, pix_fmt)
+        lost = format_losses(source, pix_fmt, tonemap)
         if lost:
             self.notes.append(lost)
         # Timing: frames keep the input's times relative to the file's start, so the
@@ -205,12 +210,15 @@ class VideoWriter:
         """An interlaced input (broadcast, camcorders: 1080i) stays interlaced, its fields in
         the same order, so that players still deinterlace it (libx264 only; other encoders
         store progressive frames, which the notes say)."""
-        order = source.field_order if source is not None else None
+        order = source.upright_field_order if source is not None else None
         if order is None:
+            if source is not None and source.field_order is not None:  # turned 90 or 270 degrees
+                self.notes.append("the input is interlaced and turned on its side: its fields are columns once "
+                                  "upright, written as progressive frames")  # fmt: skip
             return []
         top = order in ("tt", "tb")  # the top field coded first
-        if codec == "libx264":  # the field order itself is on the frames (setfield, see _colour_args)
-            return ["-flags", "+ildct+ilme", "-field_order", order]
+        if codec == "libx264":  # the frames are flagged too (setfield, see _colour_args): x264 follows them
+            return ["-flags", "+ildct+ilme", "-x264-params", "tff=1" if top else "bff=1"]
         self.notes.append(f"the input is interlaced ({'top' if top else 'bottom'} field first) and {codec} writes "
                           "progressive frames only: players will not deinterlace it (libx264, the default for "
                           ".mp4, .mov and .mkv, keeps it interlaced)")  # fmt: skip
@@ -244,7 +252,7 @@ class VideoWriter:
             scale.append(f"out_color_matrix={matrix}")
         if rng:
             scale.append(f"out_range={'pc' if full else 'tv'}")
-        if source.field_order is not None:
+        if source.upright_field_order is not None:
             scale.append("interl=1")  # an interlaced frame's chroma is subsampled field by field
         vf = (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
         tags = {"color_primaries": source.color_primaries, "color_trc": source.color_trc,
@@ -254,8 +262,8 @@ class VideoWriter:
             vf += ",setparams=" + ":".join(f"{k}={v}" for k, v in tags.items())
         if source.sar:
             vf += f",setsar={source.sar.numerator}/{source.sar.denominator}"
-        if source.field_order is not None and self.codec == "libx264":
-            vf += ",setfield=" + ("tff" if source.field_order in ("tt", "tb") else "bff")
+        if source.upright_field_order is not None and self.codec == "libx264":
+            vf += ",setfield=" + ("tff" if source.upright_field_order in ("tt", "tb") else "bff")
         args += ["-vf", vf]
         if rng:
             args += ["-color_range", rng]
