@@ -207,13 +207,18 @@ def read_photo(path: Path):
     return upright, upright.getexif(), extra
 
 
+def grey_8bit(image):
+    """A 16-bit grey photo at 8 bits, as the stages see it (the top 8 bits of each sample)."""
+    return image.point(lambda v: v / 256).convert("L")
+
+
 def rgb_planes(image):
     """The photo as 8-bit RGB for the stages, and its alpha (None if it has none)."""
     import numpy as np
 
     alpha = np.asarray(image.getchannel("A")) if "A" in image.getbands() else None
     if image.mode in ("I;16", "I;16B", "I", "F"):  # 16-bit grey: to 8 bits
-        image = image.point(lambda v: v / 256).convert("L")
+        image = grey_8bit(image)
     return np.ascontiguousarray(np.asarray(image.convert("RGB"))), alpha
 
 
@@ -265,7 +270,7 @@ def _deep_grey(image, masked):
     from PIL import Image
 
     deep = np.asarray(image, np.uint16)
-    before = np.asarray(image.point(lambda v: v / 256).convert("L"))  # what the stages saw (rgb_planes)
+    before = np.asarray(grey_8bit(image))  # what the stages saw (rgb_planes)
     after = np.asarray(masked)
     out = np.where(after != before, after.astype(np.uint16) * 257, deep)
     return Image.fromarray(out.astype(np.uint16))  # uint16: mode I;16
