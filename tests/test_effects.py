@@ -155,6 +155,21 @@ def test_strength_sets_the_cells_across_a_face():
     assert blocks(coarse) < blocks(default) < blocks(fine)
 
 
+def test_pixelate_hides_a_face_of_a_few_pixels():
+    """An 8 px face in 8 blocks was blocks of one pixel: the face as it was. Blocks are at
+    least 3 px wide (an 8 px face: under 3 blocks across)."""
+    from vidanon.detections import Detections
+
+    rng = np.random.default_rng(3)
+    frame = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    h, w = frame.shape[:2]
+    face = Detections(np.array([[60 / h, 80 / w, 68 / h, 87 / w]]), [0.9], [0])  # 8 x 7 px
+    out = Renderer("pixelate")(frame, face)
+    inner = (slice(61, 67), slice(81, 86))
+    assert np.abs(out[inner].astype(int) - frame[inner]).mean() > 30  # noise averaged over blocks
+    assert len(np.unique(out[inner].reshape(-1, 3), axis=0)) <= 9
+
+
 def test_options_of_strength_fill_color_and_image(tmp_path):
     from PIL import Image
 

@@ -170,6 +170,8 @@ class Renderer:
 
     def _small_size(self, region: Region) -> tuple[int, int]:
         factor = max(1.0, region.face_px / self.cells)
+        if self.effect == "pixelate":  # a face of 8 px in 8 blocks would be left as it is
+            factor = max(factor, MIN_PIXEL_BLOCK)
         h, w = region.y1 - region.y0, region.x1 - region.x0
         return max(1, math.ceil(h / factor)), max(1, math.ceil(w / factor))
 
@@ -185,6 +187,12 @@ class Renderer:
             view = out[region.y0 : region.y1, region.x0 : region.x1]
             view[...] = apply_effect(view, alpha, self._small_size(region), effect, self.fill_color)
         return out
+
+
+# Pixelation's blocks are at least this many pixels wide: the strength (blocks across a face)
+# is kept down to faces of 8 x 3 = 24 px; below, a face gets fewer, larger-than-its-pixels
+# blocks (an 8 px face: under 3 blocks) instead of blocks of one pixel, which changed nothing.
+MIN_PIXEL_BLOCK = 3.0
 
 
 def default_cells(effect: str) -> float:
