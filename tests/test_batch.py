@@ -63,6 +63,18 @@ def test_hidden_folders_and_the_input_folder_as_output(tmp_path):
         plan_jobs([src / "a.mp4"], src)
 
 
+def test_a_batch_whose_output_folder_cannot_be_made_fails_once(tmp_path):
+    """Every output in a folder that cannot be created: one line, exit 3, as for one file
+    (it was a failure line per file, twice, and exit 1)."""
+    src = tmp_path / "in"
+    for name in ("a.mp4", "b.mp4"):
+        touch(src / name, SAMPLE.read_bytes())
+    touch(tmp_path / "afile")
+    proc = run_cli(src, tmp_path / "afile" / "out")
+    assert proc.returncode == 3 and "cannot create the output folder" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
 def test_split_frames_covers_every_frame_once():
     for n, k in [(1394, 2), (1394, 7), (100, 4), (61, 3), (10, 2)]:
         ranges = split_frames(n, k)

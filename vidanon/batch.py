@@ -165,7 +165,7 @@ def run_batch(
 ) -> BatchSummary:
     """Anonymize every job; one failing file never stops the others. Missing output
     folders are created (``mkdir``; else they are errors)."""
-    from .media.paths import part_path_for, prepare_output
+    from .media.paths import part_path_for, prepare_folder, prepare_output
     from .media.probe import check_input, probe
     from .pipeline import OptionError, Options, ask, check_encoding
 
@@ -180,6 +180,14 @@ def run_batch(
         from .workers import require_ray
 
         require_ray()
+    folders, refused = {job.output.parent for job in jobs}, []
+    for folder in folders:  # where no output can be written: one error for the batch, not one a file
+        try:
+            prepare_folder(folder, mkdir)
+        except OutputError as exc:
+            refused.append(exc)
+    if refused and len(refused) == len(folders):
+        raise refused[0]
     started = time.perf_counter()
     result = BatchSummary()
     todo: list[tuple[int, Job]] = []

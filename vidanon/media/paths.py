@@ -112,13 +112,20 @@ def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool,
         raise OutputError("output and input are the same file; vidanon never overwrites its input")
     if target.exists() and not overwrite:
         raise OutputError(f"output {target} already exists; pass {ask('overwrite', True)} to replace it")
-    parent = target.parent
-    if not parent.exists() and not mkdir:
-        raise OutputError(f"the output folder {parent} does not exist; create it or pass {ask('mkdir', True)}")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create the output folder {parent}: {exc.strerror or exc}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write to the output folder {parent} (check its permissions)")
+    prepare_folder(target.parent, mkdir)
     return target
+
+
+def prepare_folder(folder: Path, mkdir: bool = True) -> None:
+    """Create the output ``folder`` if it is missing and ``mkdir`` (else that is an error),
+    and check it can be written to: an :class:`OutputError` otherwise."""
+    from ..options import ask
+
+    if not folder.exists() and not mkdir:
+        raise OutputError(f"the output folder {folder} does not exist; create it or pass {ask('mkdir', True)}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write to the output folder {folder} (check its permissions)")
