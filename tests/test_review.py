@@ -334,3 +334,15 @@ def test_cli_counts_tracks_worth_a_look(clip, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "3 tracks worth a look" in proc.stdout + proc.stderr
     assert len(build_sheet(from_records(records), TIMES, "g", "o", 160, 120, FPS, 0.4, 1.45, False).flags) == 4
+
+
+def test_a_track_span_takes_in_the_frames_where_its_mask_was_refused(tmp_path):
+    """--max-face-size: a face whose mask is refused from frame 9 on shows there; its row said
+    "frames 0-8" and linked a frame outside that span."""
+    from conftest import SAMPLE
+
+    sheet = tmp_path / "sheet.html"
+    anonymize(SAMPLE, tmp_path / "o.mp4", review=str(sheet), max_face_size=0.01, progress=False)
+    spans = re.findall(r"\(frames (\d+)-(\d+), (\d+) with a mask\)", sheet.read_text())
+    assert spans and all((int(a), int(b)) == (0, 34) for a, b, _ in spans), spans
+    assert any(int(n) < 35 for _, _, n in spans)  # some frames of the span have no mask: refused

@@ -12,7 +12,7 @@ followed) rather than detected, how short it is, and the frame flags of :func:`f
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -104,11 +104,14 @@ def rank_tracks(frames: Sequence[Detections], threshold: float, tracks: list[Tra
             loose_flags[f.frame].remove(f)
         spans.append((span, f"untracked {-span.id}", own, boxes))
     loose_flags = {i: fl for i, fl in loose_flags.items() if fl}
-    rows = [_row(span, label, own, boxes, frames, threshold) for span, label, own, boxes in spans]
-    # masks refused for their size, of tracks (or frames) that left no box drawn
-    refused_frames: dict[int, list[int]] = defaultdict(list)
+    refused_frames: dict[int, list[int]] = defaultdict(list)  # masks refused for their size
     for frame, track, _ in refused:
         refused_frames[track if track >= 0 else -2 - frame].append(frame)
+    rows = [_row(span, label, own, boxes, frames, threshold) for span, label, own, boxes in spans]
+    # a track's span takes in the frames where its mask was refused (the face shows there)
+    rows = [replace(r, first=min(r.first, *refused_frames[r.track]), last=max(r.last, *refused_frames[r.track]))
+            if r.track >= 0 and refused_frames.get(r.track) else r for r in rows]  # fmt: skip
+    # masks refused for their size, of tracks (or frames) that left no box drawn
     for key, fl in list(by_track.items()) + [(-2 - i, fl) for i, fl in loose_flags.items()]:
         hit = sorted(set(refused_frames.get(key, [])) or {f.frame for f in fl})
         label = str(key) if key >= 0 else "untracked"
