@@ -208,8 +208,14 @@ def read_photo(path: Path):
 
 
 def grey_8bit(image):
-    """A 16-bit grey photo at 8 bits, as the stages see it (the top 8 bits of each sample)."""
-    return image.point(lambda v: v / 256).convert("L")
+    """A 16-bit grey photo at 8 bits, as the stages see it (rounded as a 16-bit video frame is:
+    :func:`vidanon.media.reader.to_8bit`)."""
+    import numpy as np
+    from PIL import Image
+
+    from .media.reader import to_8bit
+
+    return Image.fromarray(to_8bit(np.asarray(image, np.uint16)))
 
 
 def rgb_planes(image):
@@ -269,11 +275,10 @@ def _deep_grey(image, masked):
     import numpy as np
     from PIL import Image
 
+    from .media.writer import restore_deep
+
     deep = np.asarray(image, np.uint16)
-    before = np.asarray(grey_8bit(image))  # what the stages saw (rgb_planes)
-    after = np.asarray(masked)
-    out = np.where(after != before, after.astype(np.uint16) * 257, deep)
-    return Image.fromarray(out.astype(np.uint16))  # uint16: mode I;16
+    return Image.fromarray(restore_deep(np.asarray(masked), np.asarray(grey_8bit(image)), deep))  # uint16: I;16
 
 
 def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, policy: str) -> list[str]:

@@ -92,6 +92,19 @@ def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep
         raise OptionError(spell(f"{' with '.join(settings)} cannot write {name or container}: {cause.strip()[:200]}"))
 
 
+def restore_deep(result: np.ndarray, source: np.ndarray, deep: np.ndarray) -> np.ndarray:
+    """``deep`` (16-bit samples) with the pixels where the 8-bit ``result`` differs from the
+    8-bit ``source`` it was rendered from taken from ``result``, scaled (x257): an effect's
+    8-bit pixels, every other pixel its own 16-bit sample. RGB (H, W, 3) or grey (H, W)."""
+    ne = np.asarray(result) != np.asarray(source)
+    changed = ne[..., 0] | ne[..., 1] | ne[..., 2] if ne.ndim == 3 else ne  # ten times np.any(axis=-1) at 4K
+    if not changed.any():
+        return deep
+    out = np.array(deep, copy=True)
+    out[changed] = np.asarray(result)[changed].astype(np.uint16) * 257
+    return out
+
+
 class VideoWriter:
     """Encode frames to ``path`` with ffmpeg, with what else ``source`` (or ``audio_from``)
     holds: audio (unless ``audio_from`` is None while ``source`` is given), subtitles,
@@ -317,13 +330,7 @@ class VideoWriter:
             return np.asarray(frame, np.uint16) * 257
         if frame is origin:
             return deep
-        ne = np.asarray(frame) != np.asarray(origin)
-        changed = ne[..., 0] | ne[..., 1] | ne[..., 2]  # ten times np.any(axis=-1) on 4K frames
-        if not changed.any():
-            return deep
-        out = np.array(deep, copy=True)
-        out[changed] = np.asarray(frame)[changed].astype(np.uint16) * 257
-        return out
+        return restore_deep(frame, origin, deep)
 
     def _failure(self) -> str:
         return failure_message(self.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
