@@ -249,3 +249,20 @@ def test_an_encoder_the_output_cannot_take_is_refused_before_the_run(tmp_path):
     assert proc.returncode == 0  # the batch's outputs are .mp4: libx264 fits
     proc = run_cli(folder / "a.mp4", tmp_path / "webm" / "a.webm", "--codec", "libx264", "--mkdir")
     assert_one_line_error(proc, "cannot write .webm")
+
+
+def test_a_plates_model_without_the_plates_target_is_refused(tmp_path, capsys):
+    import pytest
+
+    import vidanon
+    from vidanon.cli import main
+
+    # the user meant plates hidden: running faces only would leave them visible without a word
+    model = tmp_path / "plates.onnx"
+    model.write_bytes(b"not read")
+    assert main([str(SAMPLE), str(tmp_path / "o.mp4"), "--plates-model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--plates-model hides plates only with --target plates" in err
+    with pytest.raises(vidanon.OptionError, match="plates_model hides plates only with target='plates'"):
+        vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", plates_model=model, target="people")
+    assert not (tmp_path / "o.mp4").exists()

@@ -87,3 +87,15 @@ def strength_warning(opts) -> str | None:
         return (f"{o.ask('strength', o._fmt(opts.strength))} is weaker than the default ({cells} cells across a "
                 f"face for {opts.effect}): faces may stay recognisable")  # fmt: skip
     return None
+
+
+def review_path(path) -> str:
+    """A review sheet's path, if its extension names a format (.png, .html)."""
+    from pathlib import Path
+
+    from .review import SHEET_FORMATS
+
+    text = str(path)
+    if Path(text).suffix.lower() not in SHEET_FORMATS:
+        raise o.OptionError(f"review sheet {text}: the name must end in .png or .html")
+    return text

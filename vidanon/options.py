@@ -138,11 +138,11 @@ def _tracks(name: str, value):
 
 
 # they use this module's messages (looked up at each call)
-from .option_values import check_style, colour, strength_warning, time_value, track_ids  # noqa: E402
+from .option_values import check_style, colour, review_path, strength_warning, time_value, track_ids  # noqa: E402
 
 
 def _review(name: str, value) -> str:
-    return check_review_path(_path(name, value))
+    return review_path(_path(name, value))
 
 
 def _target(name: str, value) -> str:
@@ -467,6 +467,8 @@ class Options:
             setattr(self, option.name, option.accept(getattr(self, option.name)))
         if self.plates and (self.tracks is None or self.tracks == ""):  # not a replay
             self._check_plates()
+        if self.plates_model and not self.plates:  # the user meant plates hidden: say so, do not run without
+            raise OptionError(f"{ask('plates_model')} hides plates only with {ask('target', 'plates')} (or faces,plates)")
         self._check_style()
         if self.end is not None and self.end <= (self.start or 0.0):  # --end 0 alone too
             raise OptionError(f"the span is empty: {ask('end')} ({_fmt(self.end)} s) must come after "
@@ -486,15 +488,3 @@ class Options:
 # no plate model: the option named as the caller spells it (raised by options and vidanon.detect.plates)
 NO_PLATES_MODEL = ("plates need a detector: pass {plates_model=PATH.onnx} (any YOLOv5/v8/v9 ONNX plate detector) or "
                    "set {env}; see docs/plates.md for where to get one")  # fmt: skip
-
-
-def check_review_path(path) -> str:
-    """A review sheet's path, if its extension names a format (.png, .html)."""
-    from pathlib import Path
-
-    from .review import SHEET_FORMATS
-
-    text = str(path)
-    if Path(text).suffix.lower() not in SHEET_FORMATS:
-        raise OptionError(f"review sheet {text}: the name must end in .png or .html")
-    return text
