@@ -234,11 +234,14 @@ def test_cli_image_effect_files(tmp_path):
 
 
 def test_an_encoder_the_output_cannot_take_is_refused_before_the_run(tmp_path):
-    """libx264 into WebM, an encoder ffmpeg does not have, an unknown preset: refused in one
-    line, exit 2, before any frame (they failed with exit 5 once every frame was processed)."""
+    """libx264 into WebM, an encoder ffmpeg does not have, an unknown preset, a preset for an
+    encoder without presets: refused in one line, exit 2, before any frame (they failed with
+    exit 5 once every frame was processed)."""
     for args, out, needle in ((["--codec", "libx264"], "o.webm", "--codec libx264 cannot write .webm: [webm] Only VP8 or VP9"),
                               (["--codec", "nosuchcodec"], "o.mp4", "Encoder not found"),
-                              (["--preset", "bogus"], "o.mp4", "--preset bogus cannot write .mp4")):  # fmt: skip
+                              (["--preset", "bogus"], "o.mp4", "--preset bogus cannot write .mp4"),
+                              # VP9 has no presets: ffmpeg would ignore it, and the user get a file not asked for
+                              (["--preset", "slow"], "o.webm", "--preset slow has no effect: libvpx-vp9")):  # fmt: skip
         proc = run_cli(SAMPLE, tmp_path / out, *args)
         assert_one_line_error(proc, needle)
         assert proc.returncode == 2 and not (tmp_path / out).exists()

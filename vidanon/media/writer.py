@@ -65,7 +65,7 @@ def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False)
 def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep: bool = False,
                   name: str | None = None, named: bool = True) -> None:  # fmt: skip
     """Refuse, before a run, an encoder the bundled ffmpeg does not have, one ``container``
-    cannot hold (libx264 in WebM) or a preset it does not know: one second of a grey picture
+    cannot hold (libx264 in WebM), a preset it does not know or has none of (VP9, AV1): one second of a grey picture
     is encoded as the run would encode it (``deep``: a 10-bit input, written at 10 bits by the
     encoders that can). Raises :class:`~vidanon.options.OptionError` naming ffmpeg's reason
     (``name``: the output's extension, for it; ``named``: the codec was the user's, and is
@@ -75,6 +75,9 @@ def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep
     from ..options import OPTION, OptionError, spell
 
     given, codec = (codec if named else None), codec or default_codec(container)
+    if preset != OPTION["preset"].default and codec not in ("libx264", "libx265"):  # it would be ignored
+        raise OptionError(spell(f"{{preset={preset}}} has no effect: {codec}, the encoder of {name or container}, "
+                                "has no presets (libx264 and libx265 have)"))  # fmt: skip
     cmd = ffmpeg_command() + ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2", "-c:v", codec]
     if codec in ("libx264", "libx265"):
         cmd += ["-crf", str(crf), "-preset", preset]
