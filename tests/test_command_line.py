@@ -161,4 +161,16 @@ def test_ray_missing_fails_before_the_files_are_read(tmp_path, run_inprocess, mo
     for args in ([tmp_path / "missing.mp4", tmp_path / "o.mp4"], [broken, tmp_path / "o.mp4"], [tmp_path, "-o",
                                                                                               tmp_path / "out"]):
         code, out, err = run_inprocess(*args, "--ray")
-        assert code == 1 and err == "vidanon: error: --ray needs Ray: pip install 'vidanon[ray]'\n", err
+        assert code == 2 and err == "vidanon: error: --ray needs Ray: pip install 'vidanon[ray]'\n", err
+
+
+def test_segments_keep_the_exit_codes_of_a_single_pass(tmp_path, short_clip, run_inprocess):
+    """A file run in parts fails with the code the same file gives in one pass (2: the input,
+    3: the output), not a batch's 1."""
+    junk = tmp_path / "junk.mp4"
+    junk.write_text("not a video")
+    for args, code, needle in (([junk, tmp_path / "o.mp4"], 2, "not a readable video"),
+                               ([short_clip, tmp_path / "o.txt"], 3, "unknown container extension")):  # fmt: skip
+        for extra in ([], ["--segments", "2"]):
+            got, out, err = run_inprocess(*args, *extra, "-q")
+            assert got == code and needle in err and err.count("vidanon: error") == 1, (extra, got, err)

@@ -55,6 +55,11 @@ class BatchSummary:
     failed: list[tuple[Job, str]] = field(default_factory=list)
     skipped: list[Job] = field(default_factory=list)
     seconds: float = 0.0
+    failed_codes: list[int] = field(default_factory=list)  # each failure's exit code, as a run of that file alone
+
+    def fail(self, job: Job, reason: str, code: int = 1) -> None:
+        self.failed.append((job, reason))
+        self.failed_codes.append(code)
 
     @property
     def frames(self) -> int:
@@ -212,7 +217,7 @@ def run_batch(
                 info = infos[i] = probe(job.input)
                 prepare_output(job.output, info.path, overwrite=True, mkdir=mkdir)  # the single-file run's checks
         except VidanonError as exc:
-            result.failed.append((job, str(exc)))
+            result.fail(job, str(exc), exc.exit_code)
             if log is not None:
                 log(f"FAILED  {job.input}: {exc}")
             continue
@@ -311,7 +316,7 @@ def _record(result: BatchSummary, job: Job, res: Result, say, notes: list[str] =
         for warning in s.get("warnings", []):
             say(f"warning {job.input}: {warning}")
     else:
-        result.failed.append((job, res.error))
+        result.fail(job, res.error, res.exit_code or 1)
         say(f"FAILED  {job.input}: {res.error}")
 
 

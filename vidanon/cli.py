@@ -261,6 +261,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
     )  # fmt: skip
     # the missing inputs were reported before the others ran; they count as failed
     summary.failed[:0] = [(Job(path, Path(args.output_dir)), f"input {path} does not exist") for path in missing]
+    summary.failed_codes[:0] = [2] * len(missing)
     if mode == "split":
         if summary.skipped:
             print(f"vidanon: error: output {jobs[0].output} already exists; pass {ask('overwrite', True)} to "
@@ -268,7 +269,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
             return 3
         if summary.failed:
             print(f"vidanon: error: {summary.failed[0][1]}", file=sys.stderr)
-            return 1
+            return summary.failed_codes[0]  # the code the file's run without --segments gives
         for warning in summary.done[0][1].get("warnings", []):
             print(f"vidanon: warning: {warning}", file=sys.stderr)
         if args.quiet < 2:

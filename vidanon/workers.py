@@ -236,7 +236,9 @@ def require_ray() -> None:
     except (ImportError, ValueError):  # a broken installation, or sys.modules["ray"] = None
         found = False
     if not found:
-        raise VidanonError("--ray needs Ray: pip install 'vidanon[ray]'")
+        from .options import OptionError
+
+        raise OptionError("--ray needs Ray: pip install 'vidanon[ray]'")  # a usage error (exit 2)
 
 
 class RayExecutor(Executor):
