@@ -1,6 +1,8 @@
 """Photos (vidanon.photo): faces hidden by the video's detector and effects, the EXIF
 orientation applied, the metadata policy, the output's format, folders in batch mode."""
 
+import sys
+
 import numpy as np
 import pytest
 from conftest import SAMPLE, assert_one_line_error, make_clip, read_frames, run_cli
@@ -217,6 +219,19 @@ def test_photo_refusals_are_one_line(tmp_path):
     assert_one_line_error(proc, "already exists", "--overwrite")
     assert (tmp_path / "exists.jpg").read_bytes() == b"precious"
     assert not list(tmp_path.glob("o.*"))
+
+
+def test_heif_and_avif_photos_are_not_taken_for_videos(tmp_path, run_inprocess, monkeypatch):
+    # ffmpeg reads a HEIC photo as a video of one frame: without pillow_heif (or named .mp4)
+    # it came out as a 1-frame .mp4 with exit 0; it is refused by its header instead
+    monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if pillow_heif were not installed
+    for name, brand, needle in (("p.heic", b"heic", "HEIC photo, read as a photo only with pillow_heif"),
+                                ("p.mp4", b"mif1", "HEIC photo"), ("p.avif", b"avif", "an AVIF photo")):  # fmt: skip
+        src = tmp_path / name
+        src.write_bytes(b"\x00\x00\x00\x1cftyp" + brand + b"\x00" * 4 + b"mif1heicmiaf" + b"\x00" * 200)
+        code, out, err = run_inprocess(src, "-q")
+        assert code == 2 and needle in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.avif", "p.heic", "p.mp4"]
 
 
 def test_every_labelled_face_of_the_stills_is_covered(shared):

@@ -266,14 +266,26 @@ def _uneven(packets: PacketTimes) -> bool:
 
 def _refuse_playlist(path: Path) -> None:
     """Playlists and file lists name other files (anything readable, ``/etc/passwd`` too):
-    refused by name here; ffmpeg is also never allowed their demuxers (:func:`input_args`)."""
+    refused by name here; ffmpeg is also never allowed their demuxers (:func:`input_args`).
+    A HEIF photo is refused here too (without pillow_heif, or not named as one)."""
     with open(path, "rb") as f:
-        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+        raw = f.read(4096)
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     kind = ("an HLS playlist" if head.startswith(b"#EXTM3U") else "an ffconcat file list" if head.startswith(b"ffconcat")
             else "a DASH manifest" if b"<MPD" in head else None)  # fmt: skip
     if kind:
         raise InputError(f"input {path} is {kind}, which names other files; vidanon reads one video file "
                          "(join the parts with ffmpeg first)")  # fmt: skip
+    brand = raw[8:12] if raw[4:8] == b"ftyp" else None  # ffmpeg would read a photo as a 1-frame video
+    if brand in HEIF_BRANDS:
+        raise InputError(f"input {path} is a HEIC photo, read as a photo only with pillow_heif installed "
+                         "(pip install pillow-heif) and named .heic or .heif")  # fmt: skip
+    if brand == b"avif":
+        raise InputError(f"input {path} is an AVIF photo; vidanon reads .jpg, .png and .webp photos (convert it first)")
+
+
+# The ISO base media brands of still HEIF images (not image sequences).
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1")
 
 
 def _refuse_still_image(path: Path, header: str) -> None:
