@@ -17,7 +17,7 @@ from . import __version__
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, cause, install, raise_pending
-from .options import CLI, OPTIONS, Choice, Options, Range, ask, check, help_text, parse_number, spoken
+from .options import CLI, OPTIONS, Choice, Options, Range, check, help_text, parse_number, spoken
 from .photo import anonymize_photo, is_photo
 from .progress import announce
 
@@ -264,8 +264,9 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
     summary.failed_codes[:0] = [2] * len(missing)
     if mode == "split":
         if summary.skipped:
-            print(f"vidanon: error: output {jobs[0].output} already exists; pass {ask('overwrite', True)} to "
-                  "replace it", file=sys.stderr)  # fmt: skip
+            from .media.paths import already_exists
+
+            print(f"vidanon: error: {already_exists(jobs[0].output)}", file=sys.stderr)
             return 3
         if summary.failed:
             print(f"vidanon: error: {summary.failed[0][1]}", file=sys.stderr)

@@ -201,7 +201,7 @@ OPTIONS: tuple[Option, ...] = (
            "person's outline, or licence plates (needs {plates_model}); a comma list hides several: faces,plates",
            _target, ("--target",), "{" + ",".join(TARGETS) + "}", clip=True),
     Option("plates_model", _text, None, "the plate detector for {target=plates}: a YOLOv5/v8/v9-style ONNX file "
-           "(default: $VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see README 'Licence plates'",
+           "(default: $VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see docs/plates.md",
            _path, ("--plates-model",), "PATH.onnx", clip=True),
     Option("plates_threshold", _num, None, "plate detector score above which a plate is hidden (default "
            "{plate_threshold})", Range("plates threshold", False, 0.01, 0.99), ("--plates-threshold",), clip=True),

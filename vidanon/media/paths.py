@@ -76,10 +76,7 @@ class OutputClaim:
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
-            from ..options import ask
-
-            raise OutputError(f"output {target} already exists (or another run is writing it); "
-                              f"pass {ask('overwrite', True)} to replace it") from None  # fmt: skip
+            raise already_exists(target) from None
         except OSError as exc:
             raise OutputError(f"cannot create the output {target}: {exc.strerror or exc}") from None
         stat = os.fstat(fd)
@@ -96,13 +93,24 @@ class OutputClaim:
             pass
 
 
+def already_exists(target: Path) -> OutputError:
+    """The error for an output that exists (run without overwrite); an empty file is most
+    likely another run's placeholder (see :class:`OutputClaim`), or one left by a killed run."""
+    from ..options import ask
+
+    try:
+        empty = os.path.getsize(target) == 0
+    except OSError:
+        empty = False
+    note = " (an empty file: another run may be writing it, or one was killed)" if empty else ""
+    return OutputError(f"output {target} already exists{note}; pass {ask('overwrite', True)} to replace it")
+
+
 def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool, mkdir: bool = True,
                    container: bool = True) -> Path:  # fmt: skip
     """Check the output path before any work is done; create its folder if it is
     missing and ``mkdir`` (else that is an error). ``container``: the extension must name
     a container vidanon writes (False: the caller checks it, as for a photo)."""
-    from ..options import ask  # the option as the caller spells it: --overwrite, or overwrite=True
-
     target = Path(target)
     if container:
         container_of(target)
@@ -111,7 +119,7 @@ def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool,
     if target.resolve() == input_path.resolve() or (target.exists() and os.path.samefile(target, input_path)):
         raise OutputError("output and input are the same file; vidanon never overwrites its input")
     if target.exists() and not overwrite:
-        raise OutputError(f"output {target} already exists; pass {ask('overwrite', True)} to replace it")
+        raise already_exists(target)
     prepare_folder(target.parent, mkdir)
     return target
 
