@@ -90,3 +90,11 @@ def test_api_existing_output_says_overwrite_true(tmp_path):
     out.write_bytes(b"precious")
     with pytest.raises(vidanon.VidanonError, match="overwrite=True"):
         vidanon.anonymize(SAMPLE, out, progress=False)
+
+
+def test_api_folder_as_output_is_named_a_folder(tmp_path):
+    # the extension check came first and called an existing folder "an unknown container extension"
+    (tmp_path / "outd").mkdir()
+    for out in (tmp_path / "outd", f"{tmp_path / 'outd'}/"):
+        with pytest.raises(vidanon.VidanonError, match="is a directory; give a file name such as"):
+            vidanon.anonymize(SAMPLE, out)

@@ -112,10 +112,10 @@ def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool,
     missing and ``mkdir`` (else that is an error). ``container``: the extension must name
     a container vidanon writes (False: the caller checks it, as for a photo)."""
     target = Path(target)
+    if target.exists() and target.is_dir():  # before the extension, which a folder's name lacks
+        raise OutputError(f"output {target} is a directory; give a file name such as {target / 'out.mp4'}")
     if container:
         container_of(target)
-    if target.exists() and target.is_dir():
-        raise OutputError(f"output {target} is a directory; give a file name such as {target / 'out.mp4'}")
     if target.resolve() == input_path.resolve() or (target.exists() and os.path.samefile(target, input_path)):
         raise OutputError("output and input are the same file; vidanon never overwrites its input")
     if target.exists() and not overwrite:
