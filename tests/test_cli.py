@@ -269,3 +269,24 @@ def test_a_plates_model_without_the_plates_target_is_refused(tmp_path, capsys):
     with pytest.raises(vidanon.OptionError, match="plates_model hides plates only with target='plates'"):
         vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", plates_model=model, target="people")
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_names_over_255_bytes_are_one_line_errors(tmp_path, capsys):
+    import pytest
+
+    import vidanon
+    from vidanon.cli import main
+
+    # they were "internal error: OSError: [Errno 36] File name too long" (exit 70)
+    long = "a" * 252 + ".mp4"  # 256 bytes
+    near = tmp_path / ("b" * 246 + ".mp4")  # fits; its default output (+ "_anonymized") does not
+    near.write_bytes(SAMPLE.read_bytes())
+    for args, code, needle in (([SAMPLE, tmp_path / long], 3, "output"), ([tmp_path / long, tmp_path / "o.mp4"], 2, "input"),
+                               ([tmp_path / long, "-o", tmp_path / "out"], 2, "input"), ([near], 3, "output"),
+                               ([SAMPLE, tmp_path / "o.mp4", "--save-tracks", tmp_path / (long + ".json")], 3, "tracks file")):  # fmt: skip
+        assert main([str(a) for a in args]) == code, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and needle in err and "bytes long, over the 255" in err, err
+    with pytest.raises(vidanon.VidanonError, match="bytes long"):
+        vidanon.anonymize(SAMPLE, tmp_path / long)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [near.name]

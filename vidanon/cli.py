@@ -165,6 +165,19 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     return 0
 
 
+def _check_names(args) -> None:
+    """A name over 255 bytes is refused (input: exit 2, output: 3) before the first look at
+    the file system, where it is an OSError."""
+    from .errors import InputError, OutputError
+    from .media.paths import check_name
+
+    several = args.output_dir is not None
+    for path in args.paths if several else args.paths[:1]:
+        check_name(path, InputError, "input")
+    for path in [args.output_dir] if several else args.paths[1:2]:
+        check_name(path, OutputError, "output")
+
+
 def _what_loads(args) -> str:
     """What the first seconds of a run are spent on, in the starting line."""
     if args.tracks:
@@ -179,9 +192,11 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     machinery: --segments or --ray) or "batch"."""
     from pathlib import Path
 
+    _check_names(args)
     if args.output_dir is None:
         if len(args.paths) == 1:  # as deface does: clip.mp4 -> clip_anonymized.mp4 beside it
             args.paths.append(str(default_output(Path(args.paths[0]))))
+            _check_names(args)
         if len(args.paths) != 2:
             parser.error("give INPUT OUTPUT, INPUT_DIR OUTPUT_DIR, or several inputs with -o DIR")
         if Path(args.paths[0]).is_dir():

@@ -12,6 +12,17 @@ from .plan import container_of
 NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, APFS, NTFS: 255)
 
 
+def check_name(path, error: type, what: str) -> None:
+    """Raise ``error`` (an :class:`~vidanon.errors.InputError` or :class:`OutputError`) when
+    a name in ``path`` is longer than NAME_MAX bytes, which no file system takes (the OS
+    would refuse it at the first look, as an OSError)."""
+    for name in Path(path).parts:
+        size = len(os.fsencode(name))
+        if size > NAME_MAX:
+            raise error(f"{what} {path}: the name {name[:24]}... is {size} bytes long, over the {NAME_MAX} "
+                        "a file name can have")  # fmt: skip
+
+
 def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None) -> Path:
     """THE name of a temporary file beside ``target``: hidden, unique to this process and
     recognisable, ``.<stem>.vidanon-<pid>.<tag><suffix>`` (suffix: the target's), the stem
@@ -112,6 +123,7 @@ def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool,
     missing and ``mkdir`` (else that is an error). ``container``: the extension must name
     a container vidanon writes (False: the caller checks it, as for a photo)."""
     target = Path(target)
+    check_name(target, OutputError, "output")
     if target.exists() and target.is_dir():  # before the extension, which a folder's name lacks
         raise OutputError(f"output {target} is a directory; give a file name such as {target / 'out.mp4'}")
     if container:

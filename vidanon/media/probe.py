@@ -138,7 +138,10 @@ def _packet_rate(packets: PacketTimes | None) -> Fraction | None:
 
 
 def check_input(path: str | os.PathLike) -> Path:
+    from .paths import check_name
+
     path = Path(path)
+    check_name(path, InputError, "input")
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if path.is_dir():

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import OutputError
-from .paths import AtomicOutput
+from .paths import AtomicOutput, check_name
 
 
 def _same(a: Path, b: str | os.PathLike) -> bool:
@@ -33,6 +33,7 @@ def check_side_file(path: str | os.PathLike, what: str, input_path: str | os.Pat
     ``others`` (``(path, name)`` pairs), or an existing file without ``overwrite``, or if its
     folder is missing or cannot be written."""
     target = Path(path)
+    check_name(target, OutputError, f"the {what}")
     if target.is_dir():
         raise OutputError(f"the {what} {target} is a folder; give a file name")
     for other, name in [(input_path, "input"), (output, "output"), *others]:
