@@ -226,3 +226,18 @@ def test_a_full_disk_names_the_output(tmp_path):
     assert proc.returncode == 5 and len(err) == 1, proc.stderr
     assert f"{out} grew past the file size limit" in err[0] and "partial" not in err[0], err
     assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_names_not_in_utf8_are_read_and_written(tmp_path):
+    # a Latin-1 name (a file copied from an old camera or a Windows share) made the temporary
+    # name's shortening fail: "internal error: UnicodeEncodeError" (exit 70)
+    from conftest import ROOT, SAMPLE
+
+    src = os.fsencode(tmp_path) + b"/caf\xe9.mp4"
+    with open(src, "wb") as f:
+        f.write(SAMPLE.read_bytes())
+    for args, made in (([src], b"caf\xe9_anonymized.mp4"), ([src, os.fsencode(tmp_path) + b"/o\xff.mp4"], b"o\xff.mp4")):
+        proc = subprocess.run([sys.executable, "-m", "vidanon", *args, "-q"], capture_output=True, timeout=300, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        assert count_frames(os.fsdecode(os.fsencode(tmp_path) + b"/" + made)) == 35
+    assert leftovers(tmp_path) == []

@@ -29,9 +29,17 @@ def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None)
     shortened so that the name fits in NAME_MAX bytes whatever the target's length."""
     suffix = target.suffix if suffix is None else suffix
     tail = f".vidanon-{os.getpid()}.{tag}{suffix}"
-    room = NAME_MAX - 1 - len(tail.encode())
-    stem = target.stem.encode()[: max(room, 0)].decode(errors="ignore")  # cut on a whole character
-    return target.with_name(f".{stem}{tail}")
+    room = NAME_MAX - 1 - len(os.fsencode(tail))
+    stem = os.fsencode(target.stem)[: max(room, 0)]  # the name's bytes, as the file system has them
+    while stem:  # cut on a whole character (a name not in UTF-8 is kept byte for byte)
+        try:
+            stem.decode()
+            break
+        except UnicodeDecodeError as exc:
+            if exc.start < len(stem) - 3:  # a byte that is not UTF-8 in the middle: not a cut character
+                break
+            stem = stem[: exc.start]
+    return target.with_name(f".{os.fsdecode(stem)}{tail}")
 
 
 def part_path_for(target: Path, k: int) -> Path:
