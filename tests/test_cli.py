@@ -290,3 +290,21 @@ def test_names_over_255_bytes_are_one_line_errors(tmp_path, capsys):
     with pytest.raises(vidanon.VidanonError, match="bytes long"):
         vidanon.anonymize(SAMPLE, tmp_path / long)
     assert sorted(p.name for p in tmp_path.iterdir()) == [near.name]
+
+
+def test_options_may_come_between_the_paths_and_are_named_in_full(tmp_path, capsys):
+    from vidanon.cli import build_parser, main
+
+    args = build_parser().parse_intermixed_args([str(SAMPLE), "-e", "pixelate", str(tmp_path / "o.mp4"), "-y"])
+    assert args.paths == [str(SAMPLE), str(tmp_path / "o.mp4")] and args.effect == "pixelate" and args.overwrite
+    # an abbreviation was taken for the option it starts: deface's --thresh (another scale) ran as --threshold
+    for argv, needle in (([str(SAMPLE), str(tmp_path / "o.mp4"), "--thresh", "0.3"], "unrecognized arguments: --thresh"),
+                         (["--frobnicate"], "unrecognized arguments: --frobnicate"),  # was: "required: PATH"
+                         ([], "the following arguments are required: PATH")):  # fmt: skip
+        try:
+            main(argv)
+        except SystemExit as exc:
+            assert exc.code == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o.mp4").exists()

