@@ -308,3 +308,19 @@ def test_options_may_come_between_the_paths_and_are_named_in_full(tmp_path, caps
         err = capsys.readouterr().err
         assert needle in err and err.count("\n") == 1, err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_the_encoder_check_needs_no_temporary_folder(monkeypatch):
+    # with /tmp and /var/tmp read-only, --preset or --codec made an internal error (exit 70),
+    # while the run itself needs no temporary folder
+    import tempfile
+
+    from vidanon.media.writer import check_encoder
+
+    def none(*args, **kwargs):
+        raise FileNotFoundError("No usable temporary directory found")
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", none)
+    check_encoder.cache_clear()
+    check_encoder("mp4", "libx264", "medium", 18)  # unchecked, as the defaults are
+    check_encoder.cache_clear()

@@ -85,9 +85,12 @@ def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep
         cmd += ["-crf", str(crf), "-b:v", "0"]
     if deep and codec in DEEP_420:
         cmd += ["-pix_fmt", "yuv420p10le"]
-    with tempfile.TemporaryDirectory(prefix="vidanon-encoder-") as folder:
-        done = subprocess.run(cmd + ["-f", container, os.path.join(folder, "check")], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, errors="replace", timeout=60)  # fmt: skip
+    try:
+        with tempfile.TemporaryDirectory(prefix="vidanon-encoder-") as folder:
+            done = subprocess.run(cmd + ["-f", container, os.path.join(folder, "check")], stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, errors="replace", timeout=60)  # fmt: skip
+    except OSError:  # no usable temporary folder (the run itself needs none): unchecked, as the defaults
+        return
     if done.returncode != 0:
         cause = re.sub(r" @ 0x[0-9a-f]+", "", ffmpeg_cause(done.stderr.strip().splitlines()) or "ffmpeg refused it")
         settings = ([f"{{codec={given}}}"] if given else []) + (
