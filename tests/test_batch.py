@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLE, count_frames, ffmpeg, read_frames, run_cli
 
-from vidanon.batch import MIN_PART, plan_jobs, split_frames
+from vidanon.batch import MIN_PART, Job, plan_jobs, split_frames
 from vidanon.errors import VidanonError
 
 
@@ -37,6 +37,10 @@ def test_plan_refuses_clashes_and_empty_folders_and_skips_its_own_output(tmp_pat
     touch(tmp_path / "y" / "clip.mp4")
     with pytest.raises(VidanonError, match="both be written"):
         plan_jobs([str(tmp_path / "x" / "clip.mp4"), str(tmp_path / "y" / "clip.mp4")], str(tmp_path / "out"))
+    # the same file named twice, or with its own folder, is done once (it refused the whole batch)
+    x = tmp_path / "x" / "clip.mp4"
+    for names in ([x, x, f"{tmp_path}/x/../x/clip.mp4"], [x, tmp_path / "x"]):
+        assert plan_jobs([str(n) for n in names], str(tmp_path / "out")) == [Job(x, tmp_path / "out" / "clip.mp4")]
     (tmp_path / "empty").mkdir()
     with pytest.raises(VidanonError, match="no video or photo files"):
         plan_jobs([str(tmp_path / "empty")], str(tmp_path / "out"))

@@ -18,6 +18,7 @@ a face crossing a seam is hidden on both sides of it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -114,14 +115,18 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
         raise InputError(f"no video or photo files found in {', '.join(map(str, inputs))}"
                          + ("" if recursive else " (use --recursive for sub-folders)"))  # fmt: skip
     seen: dict[Path, Path] = {}
+    kept: list[Job] = []
     for job in jobs:
         key = job.output.resolve()
         if key == job.input.resolve():
             raise OutputError(f"{job.input} would be written over itself in {out_root}; give another folder")
+        if key in seen and os.path.samefile(seen[key], job.input):
+            continue  # the same file named twice (a.mp4 a.mp4, or a file and its folder): done once
         if key in seen:
             raise OutputError(f"{seen[key]} and {job.input} would both be written to {job.output}")
         seen[key] = job.input
-    return jobs
+        kept.append(job)
+    return kept
 
 
 def _is_video(path: Path) -> bool:
