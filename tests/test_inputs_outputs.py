@@ -241,3 +241,14 @@ def test_names_not_in_utf8_are_read_and_written(tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert count_frames(os.fsdecode(os.fsencode(tmp_path) + b"/" + made)) == 35
     assert leftovers(tmp_path) == []
+
+
+def test_a_pipe_as_input_is_named_a_pipe(tmp_path):
+    # a FIFO was called "empty" (its size is 0); it cannot be read twice (probe, then frames)
+    from vidanon.errors import InputError
+    from vidanon.media.probe import check_input
+
+    fifo = tmp_path / "f.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is not a regular file"):
+        check_input(fifo)

@@ -146,6 +146,8 @@ def check_input(path: str | os.PathLike) -> Path:
         raise InputError(f"input {path} does not exist")
     if path.is_dir():
         raise InputError(f"input {path} is a directory, not a video file")
+    if not path.is_file():  # a FIFO, a socket, a device: ffmpeg's frame count and seeks need a file
+        raise InputError(f"input {path} is not a regular file (a pipe or a device); save the video to a file first")
     if not os.access(path, os.R_OK):
         raise InputError(f"input {path} cannot be read (check its permissions)")
     if path.stat().st_size == 0:
