@@ -314,7 +314,28 @@ def test_an_ffmpeg_failure_is_told_by_its_cause_not_by_its_last_line():
     ]
     tail = StderrTail(io.BytesIO("\n".join(lines).encode()))
     tail.join()
-    assert tail.summary().endswith("Invalid channel layout 5.1(side) for specified mapping family -1.")
+    assert tail.summary() == ("[aost#0:1/libopus] [enc:libopus] Invalid channel layout 5.1(side) for specified "
+                              "mapping family -1.")  # the line of the cause, without ffmpeg's memory addresses
     tail = StderrTail(io.BytesIO(b"[mp4 @ 0x1] some note\nConversion failed!\n"))
     tail.join()
-    assert tail.summary() == "[mp4 @ 0x1] some note"  # no cause named: the last line that is not the aftermath
+    assert tail.summary() == "[mp4] some note"  # no cause named: the last line that is not the aftermath
+
+
+def test_an_output_folder_removed_during_the_run_is_said(tmp_path):
+    # the error named ffmpeg's temporary file and a memory address ("[mp4 @ 0x55f0...] Unable to
+    # re-open file:gone/.o.vidanon-19680.partial.mp4 output file for shifting data")
+    import shutil
+    from fractions import Fraction
+
+    from vidanon.errors import EncodeError
+    from vidanon.media.writer import VideoWriter
+
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    writer = VideoWriter(folder / ".o.partial.mp4", 64, 48, Fraction(10), "mp4", name="gone/o.mp4")
+    for _ in range(5):
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+    shutil.rmtree(folder)
+    with pytest.raises(EncodeError) as info:
+        writer.close()
+    assert str(info.value) == f"the output folder {folder} was removed while gone/o.mp4 was being written"

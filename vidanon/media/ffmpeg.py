@@ -62,7 +62,7 @@ def ffmpeg_cause(lines: list[str]) -> str:
     those, else the last line."""
     told = [line for line in lines if not _AFTERMATH.search(line) and not line.startswith(("frame=", "size="))]
     causes = [line for line in told if _CAUSE.search(line)]
-    return (causes or told or lines or [""])[-1]
+    return re.sub(r" @ 0x[0-9a-f]+", "", (causes or told or lines or [""])[-1])  # "[mp4 @ 0x55f0...]" as "[mp4]"
 
 
 class StderrTail:

@@ -92,7 +92,7 @@ def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep
     except OSError:  # no usable temporary folder (the run itself needs none): unchecked, as the defaults
         return
     if done.returncode != 0:
-        cause = re.sub(r" @ 0x[0-9a-f]+", "", ffmpeg_cause(done.stderr.strip().splitlines()) or "ffmpeg refused it")
+        cause = ffmpeg_cause(done.stderr.strip().splitlines()) or "ffmpeg refused it"
         settings = ([f"{{codec={given}}}"] if given else []) + (
             [f"{{preset={preset}}}"] if preset != OPTION["preset"].default else [])  # fmt: skip
         raise OptionError(spell(f"{' with '.join(settings)} cannot write {name or container}: {cause.strip()[:200]}"))
@@ -339,6 +339,8 @@ class VideoWriter:
         return restore_deep(frame, origin, deep)
 
     def _failure(self) -> str:
+        if not self.path.parent.is_dir():  # ffmpeg names its temporary file there: say what happened
+            return f"the output folder {self.path.parent} was removed while {self.name} was being written"
         return failure_message(self.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
                                self._stderr.summary())  # fmt: skip
 
