@@ -60,13 +60,14 @@ def test_crossing_faces_keep_their_ids():
 
 
 def test_backfill_covers_frames_before_first_detection():
-    # the face is there from frame 0 but only detected from frame 5 on
-    frames = [Detections.empty() if t < 5 else det(moving_box(t)) for t in range(15)]
+    # the face is there from frame 0 but only detected from frame 10 on (past twice the
+    # back-fill from the shot's start: see the next test)
+    frames = [Detections.empty() if t < 10 else det(moving_box(t)) for t in range(20)]
     out = run(SortTracker(0.5, backfill=3), frames)
-    for t in (2, 3, 4):
+    for t in (7, 8, 9):
         assert covers(out[t], moving_box(t), 0.3), t
         assert BACKFILLED in out[t].sources
-    assert len(out[0]) == 0
+    assert len(out[6]) == 0
 
 
 def test_low_score_extends_but_never_starts_a_track():
@@ -198,6 +199,19 @@ def test_backfill_stops_where_the_face_was_still_outside_the_frame():
     out = run(SortTracker(0.5, backfill=10), frames)
     assert all(len(out[t]) == 0 for t in range(0, 2))  # wholly outside, well before entering
     assert all(BACKFILLED in out[t].sources for t in range(5, 8))
+
+
+def test_a_clear_face_found_early_in_its_shot_is_back_filled_to_the_shot_start():
+    # a still face there from frame 0, first found at frame 14: clearly (0.9), it was most
+    # likely there all along (back-filled to frame 0); weakly (0.45), or clearly but later in
+    # the shot (frame 44: it may have just arrived), only the usual 10 frames
+    def frames(first, score):
+        return [det([0.3, 0.3, 0.4, 0.38], score=score) if t >= first else Detections.empty() for t in range(first + 10)]
+
+    for first, score, reach in ((14, 0.9, 14), (14, 0.45, 10), (44, 0.9, 10)):
+        out = run(SortTracker(0.4, start_threshold=0.2), frames(first, score))
+        masked = [t for t in range(first) if BACKFILLED in out[t].sources]
+        assert masked == list(range(first - reach, first)), (first, score, masked)
 
 
 def test_segment_context_covers_the_look_ahead():

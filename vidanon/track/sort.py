@@ -96,6 +96,14 @@ OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay m
 HIDDEN_GROWTH = 1.1
 
 
+# A face first detected clearly (EARLY_CLEAR) early in its shot (within EARLY_REACH back-fills
+# of the shot's start) was most likely there from the start, undetected (far, turned, blurred),
+# rather than just arrived: it is back-filled EARLY_REACH times as far, up to the shot's start.
+# On the marathon a 16 px face first detected at frame 14 (0.74) was visible in frames 0-3;
+# measured on the labelled real clips and the composited faces (docs/precision.md, round fourteen).
+EARLY_CLEAR = 0.6
+EARLY_REACH = 2
+
 # A track found again across a gap more than JUMP of its box sizes away (centre to centre)
 # from where it was lost, and more than OFF_COURSE box sizes away from where its own velocity
 # over its last COURSE_FIT detections would have taken it, has most likely jumped from one
@@ -238,7 +246,7 @@ class SortTracker:
         self.backfill = backfill
         self.class_id = class_id  # what the tracked boxes are (one tracker per class)
         self.follow = follow  # a lost track may be followed by its appearance (see _followable)
-        self.lookahead = max(self.max_gap + 1, min_hits + backfill)
+        self.lookahead = max(self.max_gap + 1, min_hits + EARLY_REACH * backfill)
         self.tracks: list[Track] = []
         self._young: list[Track] = []  # tracks whose first frame is still in the buffer
         self._next_id = 1
@@ -303,7 +311,7 @@ class SortTracker:
                 continue  # a weak box only extends a track
             box = dets.boxes[d].astype(np.float64)
             track = Track(self._next_id, box, frame, self._scene_start)
-            track.best_score = score
+            track.best_score = track.first_score = score
             if image is not None:
                 track.remember_look(image, box)
             self._next_id += 1
@@ -377,6 +385,10 @@ class SortTracker:
             pending.candidates = [c for c in pending.candidates if not (c.track is track and c.source == PREDICTED)]
             pending.candidates.append(_Candidate(scale_box(a + (box - a) * t, grow), 0.0, INTERPOLATED, track))
 
+    def _early(self, track: Track) -> bool:
+        """Started by a clear detection early in its shot (see EARLY_CLEAR)."""
+        return track.first_score >= EARLY_CLEAR and track.first_frame - track.scene_start <= EARLY_REACH * self.backfill
+
     def _backfill_box(self, track: Track, frame: int) -> np.ndarray | None:
         """The mask box for ``frame``, before ``track``'s first detection: its first box
         joined with the extrapolated one (5% larger per frame back), or None once the
@@ -420,7 +432,8 @@ class SortTracker:
         for track in self._young:
             if pending.index < track.scene_start:
                 continue  # another shot
-            if track.first_frame - pending.index <= self.backfill and self._confirmed(track):
+            reach = self.backfill * (EARLY_REACH if self._early(track) else 1)
+            if track.first_frame - pending.index <= reach and self._confirmed(track):
                 box = self._backfill_box(track, pending.index)
                 if box is not None:
                     pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track))
