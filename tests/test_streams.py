@@ -5,6 +5,7 @@ as a subprocess with its streams as a shell would leave them."""
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,15 @@ PYTHON = shlex.quote(sys.executable)
 def shell(command: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     """``command`` in sh, ``$VIDANON`` being the command line of this checkout."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), VIDANON=f"{PYTHON} -m vidanon")
-    return subprocess.run(["sh", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.Popen(["sh", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the shell's children too: none is left hanging
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +77,66 @@ def test_closed_standard_streams_give_the_same_video(clip, reference, tmp_path, 
     proc = shell(f"$VIDANON {clip} o.mp4 {flag} {redirect}", tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert same_frames(tmp_path / "o.mp4", reference)
+
+
+# A child that makes one stage of the pipeline raise, then runs the command line: the run
+# must end at once, with one line and exit 70, whatever thread the stage runs in.
+FAULT = """
+import sys, threading, time
+import numpy as np
+from vidanon import pipeline
+from vidanon.detect import lite
+from vidanon.render.compositor import Compositor
+from vidanon.track.sort import SortTracker
+
+where, nth = sys.argv[1], int(sys.argv[2])
+calls = {"n": 0}
+lock = threading.Lock()
+
+def fault(name, original, when=lambda *a: True, pause=0.0):
+    def patched(*args, **kwargs):
+        if when(*args):
+            with lock:
+                calls["n"] += 1
+                hit = calls["n"] == nth
+            if hit:
+                time.sleep(pause)  # the other threads reach their next call meanwhile
+                raise RuntimeError(f"injected in {threading.current_thread().name}")
+        return original(*args, **kwargs)
+    return patched
+
+def large(net, shape, *rest):
+    return np.prod(shape[1:3]) >= lite.SMALL_INPUT_PIXELS
+
+if where == "tracker":
+    SortTracker.push = fault(where, SortTracker.push)
+elif where == "renderer":
+    Compositor.draw = fault(where, Compositor.draw)
+elif where == "network":
+    lite.LiteNet.outputs = fault(where, lite.LiteNet.outputs, lambda net, x: large(net, x.shape))
+elif where == "interpreter":  # making a frame pass's interpreter (in a network lane)
+    lite.LiteNet._new_interpreter = fault(where, lite.LiteNet._new_interpreter, large, pause=1.0)
+elif where == "decode":
+    pipeline._finish_all = fault(where, pipeline._finish_all)
+from vidanon.__main__ import main
+sys.argv = ["vidanon", *sys.argv[3:]]
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("where, nth", [("tracker", 5), ("renderer", 5), ("network", 3), ("interpreter", 1),
+                                        ("decode", 2)])  # fmt: skip
+def test_an_exception_in_any_stage_ends_the_run(clip, tmp_path, where, nth):
+    (tmp_path / "fault.py").write_text(FAULT)
+    out = tmp_path / "out"
+    out.mkdir()
+    # two cores' share: the networks run in two lanes (vidanon.runner.network_lanes)
+    command = f"VIDANON_THREADS=2 {PYTHON} fault.py {where} {nth} {clip} out/o.mp4 -q --batch-size 2"
+    try:
+        proc = shell(command, tmp_path, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the run hung after an exception in the {where}")
+    assert proc.returncode == 70, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "internal error: RuntimeError: injected in" in proc.stderr, proc.stderr
+    assert proc.stdout == "" and sorted(os.listdir(out)) == []
