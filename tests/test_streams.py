@@ -140,3 +140,18 @@ def test_an_exception_in_any_stage_ends_the_run(clip, tmp_path, where, nth):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "internal error: RuntimeError: injected in" in proc.stderr, proc.stderr
     assert proc.stdout == "" and sorted(os.listdir(out)) == []
+
+
+@pytest.mark.parametrize("stdout", ["full", "broken"])
+def test_a_summary_that_cannot_be_printed_does_not_fail_the_run(clip, reference, tmp_path, stdout):
+    """The video is done when the summary line is printed: a stdout that cannot take it
+    (a full disk, a reader gone) changes nothing (exit 0, no message)."""
+    if stdout == "full" and not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    run = f"$VIDANON {clip} o.mp4 -q 2>err.txt"
+    command = f"{run} >/dev/full; echo $? >rc.txt" if stdout == "full" else f"({run}; echo $? >rc.txt) | true"
+    proc = shell(command, tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "rc.txt").read_text().strip() == "0", (tmp_path / "err.txt").read_text()
+    assert (tmp_path / "err.txt").read_text() == ""
+    assert same_frames(tmp_path / "o.mp4", reference)

@@ -31,3 +31,28 @@ def standard_streams() -> None:
                 os.set_inheritable(fd, True)
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+
+
+def say(line: str, stream=None) -> None:
+    """Print one line of the command line's (a summary, a warning, an error) on ``stream``
+    (stdout by default), at once. A stream that cannot take it (``| head`` gone, a full
+    disk) does not change the run's outcome: the line is dropped, as Unix tools drop
+    theirs, and the stream goes to the null device, so that nothing more fails on it (nor
+    Python's flush at exit, with its "Exception ignored" message)."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):
+        _to_null(stream)
+
+
+def _to_null(stream) -> None:
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, fd)  # what is still buffered goes there at the next flush
+    finally:
+        os.close(null)
