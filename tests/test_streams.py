@@ -155,3 +155,21 @@ def test_a_summary_that_cannot_be_printed_does_not_fail_the_run(clip, reference,
     assert (tmp_path / "rc.txt").read_text().strip() == "0", (tmp_path / "err.txt").read_text()
     assert (tmp_path / "err.txt").read_text() == ""
     assert same_frames(tmp_path / "o.mp4", reference)
+
+
+def test_control_characters_in_names_are_escaped_in_the_messages(clip, tmp_path):
+    """A newline in a name is written as the two characters \\n: every message is one line."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "vidanon", *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+
+    missing = run("no\nsuch.mp4", "o.mp4")
+    assert missing.returncode == 2 and missing.stderr == "vidanon: error: input no\\nsuch.mp4 does not exist\n"
+    unknown = run(str(clip), "o.mp4", "--bogus\nflag", "x\ry")
+    assert unknown.returncode == 2 and len(unknown.stderr.splitlines()) == 1, unknown.stderr
+    assert "--bogus\\nflag x\\ry" in unknown.stderr and "\r" not in unknown.stderr
+    done = run(str(clip), "o\nne\x1b[31m.mp4", "-q")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("o\\nne\\x1b[31m.mp4: 35 frames") and len(done.stdout.splitlines()) == 1
