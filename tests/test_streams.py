@@ -173,3 +173,16 @@ def test_control_characters_in_names_are_escaped_in_the_messages(clip, tmp_path)
     done = run(str(clip), "o\nne\x1b[31m.mp4", "-q")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("o\\nne\\x1b[31m.mp4: 35 frames") and len(done.stdout.splitlines()) == 1
+
+
+def test_no_progress_bar_in_a_file(clip, tmp_path):
+    """stderr to a file (not a terminal): no bar frames ('\\r') in it, each message on a line
+    of its own; the summary still on stdout."""
+    (tmp_path / "dangling.mp4").symlink_to(tmp_path / "nowhere")
+    proc = shell(f"$VIDANON {clip} dangling.mp4 2>e.txt", tmp_path, timeout=120)
+    err = (tmp_path / "e.txt").read_bytes()
+    assert proc.returncode == 3 and b"\r" not in err, err
+    assert err.startswith(b"vidanon: error: output dangling.mp4 already exists") and err.count(b"\n") == 1, err
+    proc = shell(f"$VIDANON {clip} o.mp4 2>e.txt", tmp_path, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("o.mp4: 35 frames"), proc.stderr
+    assert (tmp_path / "e.txt").read_bytes() == b""
