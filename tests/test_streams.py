@@ -186,3 +186,15 @@ def test_no_progress_bar_in_a_file(clip, tmp_path):
     proc = shell(f"$VIDANON {clip} o.mp4 2>e.txt", tmp_path, timeout=120)
     assert proc.returncode == 0 and proc.stdout.startswith("o.mp4: 35 frames"), proc.stderr
     assert (tmp_path / "e.txt").read_bytes() == b""
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="macOS refuses names that are not UTF-8")
+def test_an_output_name_that_is_not_utf8(clip, tmp_path):
+    """A file name's bytes need not be UTF-8 on Linux: the run writes it (it failed making
+    its temporary name, exit 70) and the summary shows the byte escaped."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "vidanon", os.fsencode(clip), b"o\xff.mp4", b"-q"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("o\\xff.mp4: 35 frames") and proc.stderr == ""
+    assert os.listdir(os.fsencode(tmp_path)) == [b"o\xff.mp4"]

@@ -29,8 +29,11 @@ def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None)
     shortened so that the name fits in NAME_MAX bytes whatever the target's length."""
     suffix = target.suffix if suffix is None else suffix
     tail = f".vidanon-{os.getpid()}.{tag}{suffix}"
-    room = NAME_MAX - 1 - len(tail.encode())
-    stem = target.stem.encode()[: max(room, 0)].decode(errors="ignore")  # cut on a whole character
+    room = max(NAME_MAX - 1 - len(tail.encode()), 0)
+    raw = os.fsencode(target.stem)  # a name's bytes, UTF-8 or not (those are kept as surrogates)
+    stem = os.fsdecode(raw[:room])
+    if len(raw) > room:  # cut on a whole character: not a part of one left as a stray byte
+        stem = stem.rstrip("".join(map(chr, range(0xDC80, 0xDD00))))
     return target.with_name(f".{stem}{tail}")
 
 
