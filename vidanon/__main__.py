@@ -4,8 +4,8 @@ is imported (see :mod:`vidanon.interrupt`)."""
 import os
 import sys
 
+from .console import standard_streams
 from .interrupt import Interrupted, cause, install, raise_pending
-
 
 # NumPy's BLAS (OpenBLAS) starts a thread per core for a matrix product and keeps them
 # spinning between products; the effects and the tracker make thousands of small ones a
@@ -15,6 +15,7 @@ BLAS_THREADS = {"OPENBLAS_NUM_THREADS": "1"}
 
 
 def main() -> int:
+    standard_streams()  # before any file is opened: none takes a closed stream's number
     for name, value in BLAS_THREADS.items():
         os.environ.setdefault(name, value)  # before NumPy is imported
     install()

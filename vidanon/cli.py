@@ -14,6 +14,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
+from .console import one_line, say, standard_streams
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, cause, install, raise_pending
@@ -26,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (the usage is one ``--help`` away)."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def _number(name: str):
@@ -103,12 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    standard_streams()
     install()
     outputs = Outputs()  # what the run may write: on Ctrl-C, the message says which it did
     try:
         return _main(argv, outputs)
     except Interrupted as exc:
-        print(f"vidanon: interrupted; {outputs.describe()}", file=sys.stderr)
+        say(f"vidanon: interrupted; {outputs.describe()}", sys.stderr)
         return exc.exit_code
 
 
@@ -124,15 +126,14 @@ def _main(argv: list[str] | None, outputs: Outputs) -> int:
     except VidanonError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"vidanon: error: {exc}", file=sys.stderr)
+        say(f"vidanon: error: {exc}", sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug: still one line unless --debug
         if cause(exc) is not None:  # Ctrl-C while a C extension was being imported
             raise cause(exc) from None
         if args.debug:
             traceback.print_exc()
-        print(f"vidanon: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
-              file=sys.stderr)  # fmt: skip
+        say(f"vidanon: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", sys.stderr)
         return 70
 
 
@@ -142,7 +143,7 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     checked = Options(**options)
     checked.validate()
     if checked.strength_warning():
-        print(f"vidanon: warning: {checked.strength_warning()}", file=sys.stderr)
+        say(f"vidanon: warning: {checked.strength_warning()}", sys.stderr)
     args.jobs = None if args.jobs is None else check("jobs", args.jobs)
     args.segments = check("segments", args.segments)
     mode = _mode(parser, args)
@@ -162,9 +163,9 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     run = anonymize_photo if is_photo(args.paths[0]) else anonymize
     summary = run(args.paths[0], args.paths[1], progress=not args.quiet, **options)
     for warning in summary.warnings:
-        print(f"vidanon: warning: {warning}", file=sys.stderr)
+        say(f"vidanon: warning: {warning}", sys.stderr)
     if args.quiet < 2:
-        print(_summary_line(summary.to_dict()))
+        say(_summary_line(summary.to_dict()))
     return 0
 
 
@@ -221,8 +222,8 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     if mode == "split" and args.tracks and args.segments > 1:  # the file's frames are the whole video's
         parser.error("--tracks replays a tracks file over the whole video: drop --segments")
     if mode == "single" and args.jobs and args.jobs > 1:
-        print("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
-              file=sys.stderr)  # fmt: skip
+        say("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
+            sys.stderr)  # fmt: skip
     return mode
 
 
@@ -268,7 +269,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
     def log(line: str) -> None:
         failed = line.startswith("FAILED")
         if failed or line.startswith("warning") or not args.quiet:
-            print(line, file=sys.stderr if failed else sys.stdout, flush=True)
+            say(line, sys.stderr if failed else sys.stdout)
 
     for path in missing:
         log(f"FAILED  {path}: input {path} does not exist")
@@ -284,19 +285,19 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
         if summary.skipped:
             from .media.paths import already_exists
 
-            print(f"vidanon: error: {already_exists(jobs[0].output)}", file=sys.stderr)
+            say(f"vidanon: error: {already_exists(jobs[0].output)}", sys.stderr)
             return 3
         if summary.failed:
-            print(f"vidanon: error: {summary.failed[0][1]}", file=sys.stderr)
+            say(f"vidanon: error: {summary.failed[0][1]}", sys.stderr)
             return summary.failed_codes[0]  # the code the file's run without --segments gives
         for warning in summary.done[0][1].get("warnings", []):
-            print(f"vidanon: warning: {warning}", file=sys.stderr)
+            say(f"vidanon: warning: {warning}", sys.stderr)
         if args.quiet < 2:
-            print(_summary_line(summary.done[0][1]))
+            say(_summary_line(summary.done[0][1]))
         return 0
     if args.quiet < 2:  # -qq: the failures were said as they happened
         for line in describe(summary):
-            print(f"vidanon: {line}", file=sys.stderr if line.startswith("failed") else sys.stdout)
+            say(f"vidanon: {line}", sys.stderr if line.startswith("failed") else sys.stdout)
     return summary.exit_code
 
 

@@ -81,9 +81,8 @@ class ClipTracks:
 
 def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     """The first pass: every frame of ``clip`` at ``fps`` through detect and track."""
-    from tqdm import tqdm
-
     from .pipeline import build_stages, run_stages
+    from .progress import FrameBar
     from .track.replay import TracksRecorder
 
     started = time.perf_counter()
@@ -96,8 +95,8 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     stages = build_stages(opts, height, width, frames=source.n_frames)
     frames: list[Detections] = []
     recorder = TracksRecorder() if opts.save_tracks else None
-    bar = tqdm(total=source.n_frames, unit="frame", desc="vidanon: finding faces", disable=not opts.progress,
-               dynamic_ncols=True, leave=False)  # fmt: skip
+    bar = FrameBar(total=source.n_frames, unit="frame", desc="vidanon: finding faces", disable=not opts.progress,
+                   dynamic_ncols=True, leave=False)  # fmt: skip
 
     def consume(index: int, _frame, dets: Detections) -> None:
         if index != len(frames):  # pragma: no cover - the trackers emit in order

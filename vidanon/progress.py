@@ -1,5 +1,7 @@
-"""What a run shows while it works: one line at the start, then a progress bar whose
-clock starts with the frames.
+"""What a run shows while it works, on a terminal: one line at the start, then a progress
+bar whose clock starts with the frames. Where stderr is not a terminal (a file, a pipe),
+neither is shown (:func:`on_terminal`): a bar's carriage-return frames would fill a log
+file and share its lines with the messages; the warnings, errors and summary stay.
 
 Loading the libraries and the detector takes seconds (6-19 s on a laptop) before the
 first frame, and the detector's first call warms it up: :func:`announce` prints one
@@ -13,12 +15,22 @@ from __future__ import annotations
 import sys
 
 
+def on_terminal(stream=None) -> bool:
+    """Whether ``stream`` (stderr by default) is a terminal: the only place where the
+    starting line and the progress bar are shown."""
+    stream = sys.stderr if stream is None else stream
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return isatty is not None and bool(isatty())
+    except (OSError, ValueError):  # closed
+        return False
+
+
 def announce(line: str, stream=None) -> bool:
     """Print ``vidanon: line`` on stderr (or ``stream``) at once, if it is a terminal:
     scripts reading stderr get only warnings and errors. Returns whether it printed."""
     stream = sys.stderr if stream is None else stream
-    isatty = getattr(stream, "isatty", None)
-    if isatty is None or not isatty():
+    if not on_terminal(stream):
         return False
     print(f"vidanon: {line}", file=stream, flush=True)
     return True
@@ -27,11 +39,13 @@ def announce(line: str, stream=None) -> bool:
 class FrameBar:
     """A tqdm bar of frames whose clock starts at the first :meth:`update`, so that the
     time spent before (loading models, the detector's warm-up) does not weigh on the
-    rate and the estimate of the time left. Takes tqdm's arguments."""
+    rate and the estimate of the time left. Takes tqdm's arguments; disabled where its
+    stream (stderr by default) is not a terminal."""
 
     def __init__(self, **kwargs) -> None:
         from tqdm import tqdm
 
+        kwargs["disable"] = kwargs.get("disable", False) or not on_terminal(kwargs.get("file"))
         self.bar = tqdm(**kwargs)
         self._flowing = False
 

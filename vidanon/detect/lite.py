@@ -214,19 +214,30 @@ class LiteNet:
         (a frame's pass) has one interpreter, waited for while another thread runs it: each
         holds its arena (about 80 MB at 960x736), and the pipeline's two network threads
         (:func:`vidanon.runner.network_lanes`) then run different passes side by side
-        instead of the same pass twice; small inputs (crops, windows) get one each."""
+        instead of the same pass twice; small inputs (crops, windows) get one each. If making
+        a large input's interpreter fails, the threads waiting for it are woken to make their
+        own (or fail the same way): none waits forever for one that will never come."""
+        large = math.prod(shape[:-1]) >= SMALL_INPUT_PIXELS
         with self._lock:
             while True:
                 free = self._interpreters.get(shape)
                 if free:
                     return free.pop()
-                if free is None or math.prod(shape[:-1]) < SMALL_INPUT_PIXELS:
+                if free is None or not large:
                     break
                 self._handed_back.wait()
             if free is None and len(self._interpreters) >= 4:  # another video's sizes: forget the oldest
                 self._interpreters.pop(next(iter(self._interpreters)))
             self._interpreters.setdefault(shape, [])
-        return self._new_interpreter(shape)
+        try:
+            return self._new_interpreter(shape)
+        except BaseException:
+            if large:
+                with self._lock:
+                    if self._interpreters.get(shape) == []:  # the one interpreter of the shape: not coming
+                        del self._interpreters[shape]
+                    self._handed_back.notify_all()
+            raise
 
     def _give(self, shape: tuple[int, ...], entry: tuple) -> None:
         with self._lock:

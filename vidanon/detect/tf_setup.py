@@ -184,7 +184,8 @@ _STDERR_SWAP = threading.RLock()
 
 def _stderr_to_devnull():
     try:
-        sys.stderr.flush()
+        if sys.stderr is not None:  # None: descriptor 2 was closed when Python started
+            sys.stderr.flush()
         saved = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)
     except OSError:  # pragma: no cover - no file descriptors left

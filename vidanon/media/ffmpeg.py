@@ -103,6 +103,25 @@ def failure_message(name: str, detail: str, code: int | None, doing: str, summar
     return f"ffmpeg failed while {doing} {name}: {summary[:200] or 'unknown error'}"
 
 
+def pipe_for_child() -> tuple[int, int]:
+    """``os.pipe()`` whose two ends are above the standard streams (3 and up), for a pipe
+    handed to ffmpeg by number (``pipe:N`` with ``pass_fds``): a process started with
+    stdin or stdout closed gets 0 or 1 from ``os.pipe()``, which in ffmpeg would name its
+    own stdin or stdout (the frames' pipe) and mix the two streams."""
+    return tuple(_above_standard(fd) for fd in os.pipe())  # type: ignore[return-value]
+
+
+def _above_standard(fd: int) -> int:
+    if fd > 2:
+        return fd
+    import fcntl
+
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    finally:
+        os.close(fd)
+
+
 def thread_args() -> list[str]:
     """ffmpeg's thread count: a worker's share of the cores, else ffmpeg's default (all)."""
     n = worker_threads()

@@ -29,17 +29,12 @@ def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None)
     shortened so that the name fits in NAME_MAX bytes whatever the target's length."""
     suffix = target.suffix if suffix is None else suffix
     tail = f".vidanon-{os.getpid()}.{tag}{suffix}"
-    room = NAME_MAX - 1 - len(os.fsencode(tail))
-    stem = os.fsencode(target.stem)[: max(room, 0)]  # the name's bytes, as the file system has them
-    while stem:  # cut on a whole character (a name not in UTF-8 is kept byte for byte)
-        try:
-            stem.decode()
-            break
-        except UnicodeDecodeError as exc:
-            if exc.start < len(stem) - 3:  # a byte that is not UTF-8 in the middle: not a cut character
-                break
-            stem = stem[: exc.start]
-    return target.with_name(f".{os.fsdecode(stem)}{tail}")
+    room = max(NAME_MAX - 1 - len(tail.encode()), 0)
+    raw = os.fsencode(target.stem)  # a name's bytes, UTF-8 or not (those are kept as surrogates)
+    stem = os.fsdecode(raw[:room])
+    if len(raw) > room:  # cut on a whole character: not a part of one left as a stray byte
+        stem = stem.rstrip("".join(map(chr, range(0xDC80, 0xDD00))))
+    return target.with_name(f".{stem}{tail}")
 
 
 def part_path_for(target: Path, k: int) -> Path:

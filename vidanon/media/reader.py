@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import InputError
-from .ffmpeg import StderrTail, ffmpeg_command, ffmpeg_exe, input_args, thread_args
+from .ffmpeg import StderrTail, ffmpeg_command, ffmpeg_exe, input_args, pipe_for_child, thread_args
 from .probe import VideoInfo
 from .streams import NO_PTS
 
@@ -60,7 +60,7 @@ class FrameReader:
         self._stats = frame_stats_supported()
         self._file_start = Fraction(info.file_start).limit_denominator(1_000_000)
         self._origin = Fraction(info.file_start + info.lag).limit_denominator(1_000_000)  # of ffmpeg's times
-        stats_r, stats_w = os.pipe()
+        stats_r, stats_w = pipe_for_child()
         stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
         cmd = ffmpeg_command(overwrite=False) + [
             *thread_args(), *input_args(info.path),
