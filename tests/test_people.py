@@ -304,6 +304,26 @@ def test_person_lost_by_the_segmenter_stays_hidden():
     assert (out[1] > COVER_HIGH).mean() > 3 * MIN_COVER and out[1][32, 32] == 1.0 and out[1][0, 0] == 0.0
 
 
+def test_a_mask_gone_to_a_neighbour_leaves_no_detected_person_visible():
+    """A small detected person whose crop's mask went to the people beside him (hikers_trail
+    frame 88: a far hiker's face visible under his own box) is also hidden by his box's
+    ellipse; a mask on the box's person is kept as it is, and so is one of a box that is
+    not this frame's detection (a loose back-filled box beside a person)."""
+    from vidanon.render.segment import COVER_HIGH, fill_missed
+
+    crops = np.array([[0.0, 0.0, 1.0, 1.0]] * 3)
+    boxes = np.array([[0.1, 0.35, 0.9, 0.65]] * 3)  # the person: the crop's middle
+    neighbours = np.zeros((64, 64), np.float32)
+    neighbours[5:60, 0:18] = neighbours[5:60, 46:64] = 0.9  # the people left and right of him
+    own = np.zeros((64, 64), np.float32)
+    own[6:58, 24:40] = 0.9
+    out = fill_missed(np.stack([neighbours, own, neighbours]), crops, boxes, np.array([True, True, False]))
+    assert (out[0][20:40, 28:36] > COVER_HIGH).all() and out[0][2, 32] == 0.0  # his middle hidden, not above him
+    np.testing.assert_array_equal(out[0][:, :18], neighbours[:, :18])
+    np.testing.assert_array_equal(out[1], own)
+    np.testing.assert_array_equal(out[2], neighbours)
+
+
 def test_person_tiles_cover_the_frame_with_overlapping_squares():
     from vidanon.detect.people import person_windows
 

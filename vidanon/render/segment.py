@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..detect.models import model_path
-from ..detections import Detections
+from ..detections import DETECTED, Detections
 
 SEG_SIZE = 256  # the network's input
 MASK_SIZE = 64  # masks as stored per box
@@ -39,6 +39,18 @@ COVER_LOW, COVER_HIGH = 0.1, 0.45
 # the tracker says holds a person (on the sample clip the walking man's mask drops to 0 for
 # two frames while his box is right): the box is then hidden by its inscribed ellipse.
 MIN_COVER = 0.1
+# A mask that leaves the middle of a person's box bare (under CORE_COVER of the box's core
+# over COVER_HIGH: its middle third across, from a fifth to three fifths down, where a standing
+# or seated person's body is) went to someone else in the crop: a neighbour in a group, the
+# person in front. Where the person detector found that person in this frame, in a box under
+# CORE_HEIGHT of the frame's height (the segmenter, made for people close to the camera, loses
+# far ones among others), the box is then also hidden by its inscribed ellipse: on hikers_trail
+# a far hiker's face stayed visible under his own box (0.67), his mask on the hikers beside him.
+# Not for boxes the tracker carries (back-filled, interpolated) nor large ones: there a bare
+# core is a loose box beside a person (selfie_vertical: ellipses over the sky).
+CORE_COVER = 0.2
+CORE_ROWS, CORE_COLS = (0.2, 0.6), (1 / 3, 2 / 3)
+CORE_HEIGHT = 0.5
 
 
 def crop_boxes(boxes: np.ndarray) -> np.ndarray:
@@ -81,6 +93,35 @@ def fill_failed(masks: np.ndarray) -> np.ndarray:
     failed = (out > COVER_HIGH).mean(axis=(1, 2)) < MIN_COVER
     if failed.any():
         out[failed] = np.maximum(out[failed], ellipse_template(out.shape[1])[None])
+    return out
+
+
+def _span(lo: float, hi: float, start: float, length: float, size: int) -> slice:
+    """The mask cells (of ``size``) of ``[lo, hi]`` on a crop from ``start`` of ``length``,
+    at least one."""
+    a = int(np.clip(np.floor((lo - start) / length * size), 0, size - 1))
+    return slice(a, max(a + 1, int(np.clip(np.ceil((hi - start) / length * size), 0, size))))
+
+
+def fill_missed(masks: np.ndarray, crops: np.ndarray, boxes: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """``masks`` (on ``crops``) where a mask of ``which`` (booleans) leaves its box's core
+    bare (see CORE_COVER) raised to at least the box's inscribed soft ellipse."""
+    from .masks import ellipse_template
+
+    out = np.array(masks, np.float32)
+    size = out.shape[1] if len(out) else 0
+    for i in np.flatnonzero(which):
+        (cy0, cx0, cy1, cx1), (y0, x0, y1, x1) = crops[i], boxes[i]
+        ch, cw, h, w = cy1 - cy0, cx1 - cx0, y1 - y0, x1 - x0
+        core = out[i, _span(y0 + CORE_ROWS[0] * h, y0 + CORE_ROWS[1] * h, cy0, ch, size),
+                   _span(x0 + CORE_COLS[0] * w, x0 + CORE_COLS[1] * w, cx0, cw, size)]  # fmt: skip
+        if (core > COVER_HIGH).mean() >= CORE_COVER:
+            continue
+        rows, cols = _span(y0, y1, cy0, ch, size), _span(x0, x1, cx0, cw, size)
+        n_r, n_c = rows.stop - rows.start, cols.stop - cols.start
+        t = ellipse_template(size)
+        ellipse = t[np.linspace(0, size - 1, n_r).round().astype(int)][:, np.linspace(0, size - 1, n_c).round().astype(int)]
+        out[i, rows, cols] = np.maximum(out[i, rows, cols], ellipse)
     return out
 
 
@@ -143,4 +184,7 @@ class PersonSegmenter:
         if len(detections) == 0:
             return replace(detections, masks=np.zeros((0, MASK_SIZE, MASK_SIZE), np.float32))
         crops, masks = self.masks(frame, detections.boxes)
-        return replace(detections, boxes=crops.astype(np.float32), masks=fade_edges(fill_failed(masks), crops))
+        boxes = np.asarray(detections.boxes, np.float64)
+        found = (np.asarray(detections.sources) == DETECTED) & (boxes[:, 2] - boxes[:, 0] < CORE_HEIGHT)
+        masks = fill_missed(fill_failed(masks), crops, boxes, found)
+        return replace(detections, boxes=crops.astype(np.float32), masks=fade_edges(masks, crops))
