@@ -304,8 +304,9 @@ def test_targets_and_plate_options_are_checked(tmp_path, plate_clip, monkeypatch
     assert opts.target == "faces,plates" and opts.plates and opts.faces and not opts.people
     opts = Options(target="plates,people")
     opts.validate()
-    assert opts.target == "people,plates" and opts.people and opts.plates and not opts.faces
-    for bad, needle in (("faces,people", "cannot be combined"), ("faces,cars", "unknown target")):
+    assert opts.target == "people,plates" and opts.people and opts.plates and opts.faces  # people hide faces too
+    assert not Options(target="people", effect="splash").faces  # splash shows people as they are
+    for bad, needle in (("faces,cars", "unknown target"),):
         with pytest.raises(OptionError, match=needle):
             Options(target=bad).validate()
     with pytest.raises(OptionError, match="splash"):

@@ -162,17 +162,25 @@ def test_a_tracks_file_of_another_file_name_is_replayed_with_a_warning(src, tmp_
 
 def test_a_tracks_file_of_other_kinds_than_the_target_is_refused(src, tmp_path, run):
     digest, out, tracks = file_hash(src), tmp_path / "out.mp4", tmp_path / "t.json"
-    write_tracks(tracks, [[BOX], [], [], []])  # faces (the class left out)
+    write_tracks(tracks, [[dict(BOX, **{"class": "plate"})], [], [], []])
     code, err = run(src, out, "--tracks", tracks, "--target", "people")
-    check_failed(code, err, src, digest, out, "holds boxes of faces, but this run hides people: replay it with "
-                 "--target faces")  # fmt: skip
+    check_failed(code, err, src, digest, out, "holds boxes of plates, but this run hides faces,people: replay it "
+                 "with --target plates")  # fmt: skip
     assert code == 2
+    write_tracks(tracks, [[BOX], [], [], []])  # faces (the class left out)
     code, err = run(src, out, "--tracks", tracks, "--effect", "splash")
     check_failed(code, err, src, digest, out, "--effect splash shows people", "--target faces and another --effect")
     write_tracks(tracks, [[dict(BOX, **{"class": "person"})], [], [], []])
     code, err = run(src, out, "--tracks", tracks)
     check_failed(code, err, src, digest, out, "holds boxes of people, but this run hides faces: replay it with "
                  "--target people")  # fmt: skip
+
+
+def test_a_tracks_file_of_faces_replays_with_people_hidden_too(src, tmp_path, run):
+    # hiding people hides faces too: a file of faces fits a run with --target people
+    write_tracks(tmp_path / "t.json", [[BOX], [], [], []])
+    code, err = run(src, tmp_path / "out.mp4", "--tracks", tmp_path / "t.json", "--target", "people")
+    assert (code, err) == (0, "") and (tmp_path / "out.mp4").exists()
 
 
 def test_the_summary_of_a_replay_names_the_kinds_of_its_file(src, tmp_path):

@@ -327,7 +327,8 @@ def _record(result: BatchSummary, job: Job, res: Result, say, notes: list[str] =
 
 def noun(summary: dict) -> str:
     """What a summary's boxes hide."""
-    nouns = {"people": "person", "plates": "plate", "faces,plates": "face and plate", "people,plates": "person and plate"}
+    nouns = {"people": "person", "plates": "plate", "faces,plates": "face and plate", "people,plates": "person and plate",
+             "faces,people": "face and person", "faces,people,plates": "face, person and plate"}
     return nouns.get(summary.get("target"), "face")
 
 

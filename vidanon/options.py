@@ -198,7 +198,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("image", _text, None, "the image of {effect=image}, stretched over each head box (where it is "
            "transparent, the face shows blurred)", _path, ("--image",), "PATH", clip=True),
     Option("target", str, "faces", "what blur/pixelate/fill hide: faces (default), whole people following each "
-           "person's outline, or licence plates (needs {plates_model}); a comma list hides several: faces,plates",
+           "person's outline (and every face), or licence plates (needs {plates_model}); a comma list hides several: faces,plates",
            _target, ("--target",), "{" + ",".join(TARGETS) + "}", clip=True),
     Option("plates_model", _text, None, "the plate detector for {target=plates}: a YOLOv5/v8/v9-style ONNX file "
            "(default: $VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see docs/plates.md",
@@ -382,14 +382,12 @@ def check(name: str, value):
 
 def check_target(value) -> str:
     """``--target``: one of TARGETS or a comma list of them, normalized to TARGETS' order
-    (``plates,faces`` -> ``faces,plates``); faces and people exclude each other."""
+    (``plates,faces`` -> ``faces,plates``)."""
     parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else [value]
     for part in parts:
         if part not in TARGETS:
             raise OptionError(f"unknown target {_fmt(part)}; choose from {', '.join(TARGETS)} or a comma list "
                               "such as faces,plates")  # fmt: skip
-    if "people" in parts and "faces" in parts:
-        raise OptionError("people and faces cannot be combined: hiding whole people hides their faces already")
     return ",".join(t for t in TARGETS if t in parts)
 
 
@@ -451,8 +449,11 @@ class Options:
 
     @property
     def faces(self) -> bool:
-        """Faces are detected (with or without plates); False for people or plates alone."""
-        return "faces" in self.target.split(",") and not self.people
+        """Faces are detected: alone, with plates, with people (whose hiding hides faces too);
+        not with splash, which shows people as they are."""
+        from .targets import FACES, selected
+
+        return FACES in selected(self.target, self.effect)
 
     def _check_style(self) -> None:
         check_style(self)

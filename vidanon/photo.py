@@ -79,6 +79,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     from .media.probe import check_input
     from .options import OptionError, Options, ask
     from .pipeline import Summary
+    from .targets import run_kinds
 
     opts = Options.from_kwargs(effect=effect, **kwargs)
     given = [name for name in VIDEO_ONLY if getattr(opts, name) not in (None, "", ())]
@@ -111,7 +112,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     return Summary(
         input=str(source), output=str(target), frames=1, width=width, height=height, fps=0.0, faces=len(dets),
         frames_with_faces=int(len(dets) > 0), tracks=len(dets), seconds=time.perf_counter() - started,
-        device=stages.device, target="people" if stages.people and not opts.plates else opts.target,
+        device=stages.device, target=run_kinds(opts.target, opts.effect),
         metadata_removed=removed, photo=True,
     )  # fmt: skip
 

@@ -60,7 +60,7 @@ from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
 from .runner import Finish, Run, at_once, network_lanes, run_stages
-from .targets import BY_CLASS, PEOPLE, PLATES, selected
+from .targets import BY_CLASS, PEOPLE, PLATES, run_kinds, selected
 from .track import (  # noqa: F401 - load_tracks: API
     JointTracker,
     Part,
@@ -225,11 +225,8 @@ def replay_tracker(opts: Options, height: int, width: int, info: VideoInfo | Non
         kinds = [n for n in TARGETS if n in {BY_CLASS[c].name for c in replay.classes}]
         hides = ",".join(t.name for t in targets) + (f" ({ask('effect', 'splash')} shows people)"
                                                      if opts.effect == "splash" else "")  # fmt: skip
-        if "faces" in kinds and "people" in kinds:
-            advice = "a run hides faces or people, not both"
-        else:
-            advice = f"replay it with {ask('target', ','.join(kinds))}"
-            advice += f" and another {ask('effect')}" if opts.effect == "splash" and "faces" in kinds else ""
+        advice = f"replay it with {ask('target', ','.join(kinds))}"
+        advice += f" and another {ask('effect')}" if opts.effect == "splash" and "faces" in kinds else ""
         raise OptionError(f"tracks file {opts.tracks} holds boxes of {' and '.join(kinds)}, but this run hides "
                           f"{hides}: {advice}")  # fmt: skip
     return replay
@@ -441,7 +438,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         height=info.height, fps=float(info.fps), faces=stats.boxes,
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
-        target=stages.target or ("people" if stages.people and not opts.plates else opts.target),
+        target=stages.target or run_kinds(opts.target, opts.effect),
         metadata_removed=sink.metadata_removed,
         review=opts.review, flagged=sheet.worth_a_look if sheet is not None else 0,
     )  # fmt: skip

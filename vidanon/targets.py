@@ -113,8 +113,18 @@ BY_CLASS = {t.class_id: t for t in TARGETS.values()}
 def selected(target: str, effect: str) -> list[Target]:
     """The targets of a run, from ``--target`` (a comma list, already checked) and the
     effect: ``splash`` shows people in colour, so it always detects people (instead of
-    faces). Plates come first: a bad plate model is reported before TensorFlow loads."""
+    faces); hiding people hides faces too, so that a face whose person the person detector
+    misses (far away, half behind someone) is still hidden. Plates come first: a bad plate
+    model is reported before TensorFlow loads."""
     names = set(target.split(","))
     if effect == "splash" and "faces" in names:
         names = (names - {"faces"}) | {"people"}
+    elif "people" in names and effect != "splash":
+        names.add("faces")
     return [TARGETS[n] for n in ("plates", "faces", "people") if n in names]
+
+
+def run_kinds(target: str, effect: str) -> str:
+    """What a run hides, as ``--target`` spells it (``faces,people`` for ``people``)."""
+    names = {t.name for t in selected(target, effect)}
+    return ",".join(n for n in TARGETS if n in names)

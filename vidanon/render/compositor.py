@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..detections import PLATE, Detections
+from ..detections import PERSON, Detections
 
 
 class Compositor:
@@ -34,20 +34,21 @@ class Compositor:
             self.renderer = Renderer(effect, mask_scale, **self.style)
         self.always = effect == "splash"  # a frame without people is all grey
         self.effect = effect
-        self._plate_renderer = None
+        self.mask_scale = mask_scale
+        self._others_renderer = None
 
     def __call__(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         return self.draw(frame, self.masks(frame, dets))
 
     def masks(self, frame: np.ndarray, dets: Detections) -> Detections:
         """The boxes as they are drawn: with each person's soft mask when people are hidden
-        (plates among them keep their boxes)."""
+        (faces and plates among them keep their boxes)."""
         if self.segmenter is None:
             return dets
-        plates = dets.classes == PLATE
-        if plates.any():
-            people = self.segmenter(frame, dets[np.flatnonzero(~plates)])
-            rest = dets[np.flatnonzero(plates)]
+        others = dets.classes != PERSON
+        if others.any():
+            people = self.segmenter(frame, dets[np.flatnonzero(~others)])
+            rest = dets[np.flatnonzero(others)]
             size = people.masks.shape[1]
             return Detections.merge([people, replace(rest, masks=np.ones((len(rest), size, size), np.float32))])
         return self.segmenter(frame, dets)
@@ -55,18 +56,19 @@ class Compositor:
     def draw(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         """``frame`` with the boxes of :meth:`masks` hidden."""
         if self.segmenter is not None:
-            plates = dets.classes == PLATE
-            if plates.any():  # --target people,plates: people by their outline, then the plates
-                frame = self.draw(frame, dets[np.flatnonzero(~plates)])
-                return self._plates(frame, replace(dets[np.flatnonzero(plates)], masks=None))
+            others = dets.classes != PERSON
+            if others.any():  # --target faces,people or people,plates: people by their outline, then the rest
+                frame = self.draw(frame, dets[np.flatnonzero(~others)])
+                return self._others(frame, replace(dets[np.flatnonzero(others)], masks=None))
         if len(dets) or self.always:
             frame = self.renderer(frame, dets)
         return frame
 
-    def _plates(self, frame: np.ndarray, plates: Detections) -> np.ndarray:
-        """Plates among people: the face renderer's rectangle masks, with the same effect."""
-        if self._plate_renderer is None:
+    def _others(self, frame: np.ndarray, boxes: Detections) -> np.ndarray:
+        """Faces and plates among people: the face renderer's masks (a face's head ellipse, a
+        plate's rectangle), with the same effect."""
+        if self._others_renderer is None:
             from .effects import Renderer
 
-            self._plate_renderer = Renderer(self.effect, **self.style)
-        return self._plate_renderer(frame, plates)
+            self._others_renderer = Renderer(self.effect, self.mask_scale, **self.style)
+        return self._others_renderer(frame, boxes)
