@@ -208,10 +208,15 @@ def test_a_clear_face_found_early_in_its_shot_is_back_filled_to_the_shot_start()
     def frames(first, score):
         return [det([0.3, 0.3, 0.4, 0.38], score=score) if t >= first else Detections.empty() for t in range(first + 10)]
 
-    for first, score, reach in ((14, 0.9, 14), (14, 0.45, 10), (44, 0.9, 10)):
-        out = run(SortTracker(0.4, start_threshold=0.2), frames(first, score))
+    for first, score, reach, early in ((14, 0.9, 14, True), (14, 0.45, 10, True), (44, 0.9, 10, True),
+                                       (14, 0.9, 10, False)):  # a tracker of people or plates: their scores are others'
+        out = run(SortTracker(0.4, start_threshold=0.2, early=early), frames(first, score))
         masked = [t for t in range(first) if BACKFILLED in out[t].sources]
-        assert masked == list(range(first - reach, first)), (first, score, masked)
+        assert masked == list(range(first - reach, first)), (first, score, early, masked)
+    from vidanon.options import Options
+    from vidanon.targets import FACES, PEOPLE, PLATES
+
+    assert [t.tracker(Options()).early for t in (FACES, PEOPLE, PLATES)] == [True, False, False]
 
 
 def test_segment_context_covers_the_look_ahead():

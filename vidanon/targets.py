@@ -49,6 +49,8 @@ class Target:
     mask_scale: float | None = None  # None: the user's --mask-scale
     # In a photo no track confirms a box: True masks one from the start level (else the threshold)
     alone_from_start: bool = False
+    # A clear track early in its shot is back-filled up to the shot's start (vidanon.track.sort.EARLY_CLEAR)
+    early: bool = False
 
     def levels(self, threshold: float | None = None) -> tuple[float, float, float]:
         """``(threshold, start, low)`` with the user's threshold (None: the default); the
@@ -87,7 +89,7 @@ class Target:
         if not opts.track:
             return NoTracker(threshold)
         return SortTracker(threshold=threshold, start_threshold=start, low_threshold=low, class_id=self.class_id,
-                           follow=self.follow)  # fmt: skip
+                           follow=self.follow, early=self.early)  # fmt: skip
 
     def user_threshold(self, opts: Options) -> float | None:
         return opts.plates_threshold if self is PLATES else opts.threshold
@@ -95,7 +97,7 @@ class Target:
 
 # Faces: CenterFace's scores. A detection at 0.2 or more starts a track that is masked once
 # confirmed, one at 0.1 or more extends a track (see vidanon.track.sort).
-FACES = Target("faces", FACE, threshold=0.4, start=0.2, low=0.1, follow=True, mask="head")
+FACES = Target("faces", FACE, threshold=0.4, start=0.2, low=0.1, follow=True, mask="head", early=True)
 # People: SSDLite's scores.
 # In a photo a person is hidden from the start level: in a video a person seen at 0.35-0.5
 # is hidden once a few frames confirm the track, which a photo cannot give (the sample clip's

@@ -96,9 +96,10 @@ OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay m
 HIDDEN_GROWTH = 1.1
 
 
-# A face first detected clearly (EARLY_CLEAR) early in its shot (within EARLY_REACH back-fills
-# of the shot's start) was most likely there from the start, undetected (far, turned, blurred),
-# rather than just arrived: it is back-filled EARLY_REACH times as far, up to the shot's start.
+# A face first detected clearly (EARLY_CLEAR, a face network's score: ``early`` trackers only)
+# early in its shot (within EARLY_REACH back-fills of the shot's start) was most likely there
+# from the start, undetected (far, turned, blurred), rather than just arrived: it is
+# back-filled EARLY_REACH times as far, up to the shot's start.
 # On the marathon a 16 px face first detected at frame 14 (0.74) was visible in frames 0-3;
 # measured on the labelled real clips and the composited faces (docs/precision.md, round fourteen).
 EARLY_CLEAR = 0.6
@@ -231,6 +232,7 @@ class SortTracker:
         backfill: int = 10,
         class_id: int = FACE,
         follow: bool = True,
+        early: bool = False,
     ) -> None:
         if max_age < 0 or min_hits < 1 or backfill < 0 or max_gap < 0:
             raise ValueError("max_age, max_gap and backfill must be >= 0, min_hits >= 1")
@@ -246,7 +248,8 @@ class SortTracker:
         self.backfill = backfill
         self.class_id = class_id  # what the tracked boxes are (one tracker per class)
         self.follow = follow  # a lost track may be followed by its appearance (see _followable)
-        self.lookahead = max(self.max_gap + 1, min_hits + EARLY_REACH * backfill)
+        self.early = early  # a clear track early in its shot is back-filled further (see EARLY_CLEAR)
+        self.lookahead = max(self.max_gap + 1, min_hits + (EARLY_REACH if early else 1) * backfill)
         self.tracks: list[Track] = []
         self._young: list[Track] = []  # tracks whose first frame is still in the buffer
         self._next_id = 1
@@ -387,7 +390,8 @@ class SortTracker:
 
     def _early(self, track: Track) -> bool:
         """Started by a clear detection early in its shot (see EARLY_CLEAR)."""
-        return track.first_score >= EARLY_CLEAR and track.first_frame - track.scene_start <= EARLY_REACH * self.backfill
+        return (self.early and track.first_score >= EARLY_CLEAR
+                and track.first_frame - track.scene_start <= EARLY_REACH * self.backfill)
 
     def _backfill_box(self, track: Track, frame: int) -> np.ndarray | None:
         """The mask box for ``frame``, before ``track``'s first detection: its first box
