@@ -293,10 +293,14 @@ def test_names_over_255_bytes_are_one_line_errors(tmp_path, capsys):
 
 
 def test_options_may_come_between_the_paths_and_are_named_in_full(tmp_path, capsys):
-    from vidanon.cli import build_parser, main
+    from vidanon.cli import build_parser, main, parse
 
-    args = build_parser().parse_intermixed_args([str(SAMPLE), "-e", "pixelate", str(tmp_path / "o.mp4"), "-y"])
+    args = parse(build_parser(), [str(SAMPLE), "-e", "pixelate", str(tmp_path / "o.mp4"), "-y"])
     assert args.paths == [str(SAMPLE), str(tmp_path / "o.mp4")] and args.effect == "pixelate" and args.overwrite
+    for argv, paths in ((["--", "-a.mp4", "b.mp4"], ["-a.mp4", "b.mp4"]),  # after --, names starting with -
+                        (["-e", "fill", "--", "-a.mp4", "-o"], ["-a.mp4", "-o"]),
+                        (["a.mp4", "--", "-b.mp4"], ["a.mp4", "-b.mp4"])):  # fmt: skip
+        assert parse(build_parser(), argv).paths == paths, argv
     # an abbreviation was taken for the option it starts: deface's --thresh (another scale) ran as --threshold
     for argv, needle in (([str(SAMPLE), str(tmp_path / "o.mp4"), "--thresh", "0.3"], "unrecognized arguments: --thresh"),
                          (["--frobnicate"], "unrecognized arguments: --frobnicate"),  # was: "required: PATH"

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None, outputs: Outputs) -> int:
     parser = build_parser()
-    args = parser.parse_intermixed_args(argv)  # options may come between INPUT and OUTPUT
+    args = parse(parser, sys.argv[1:] if argv is None else list(argv))
     if not args.paths:
         parser.error("the following arguments are required: PATH")
     quiet_logs(debug=args.debug)
@@ -135,6 +135,15 @@ def _main(argv: list[str] | None, outputs: Outputs) -> int:
             traceback.print_exc()
         say(f"vidanon: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", sys.stderr)
         return 70
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments, options anywhere among the paths; after ``--`` only paths (argparse's
+    intermixed parsing mishandles a ``--`` before the first path on Python 3.10-3.11)."""
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_intermixed_args(argv[:cut])
+    args.paths = list(args.paths) + argv[cut + 1 :]
+    return args
 
 
 def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
