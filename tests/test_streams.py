@@ -133,7 +133,7 @@ def test_an_exception_in_any_stage_ends_the_run(clip, tmp_path, where, nth):
     # two cores' share: the networks run in two lanes (vidanon.runner.network_lanes)
     command = f"VIDANON_THREADS=2 {PYTHON} fault.py {where} {nth} {clip} out/o.mp4 -q --batch-size 2"
     try:
-        proc = shell(command, tmp_path, timeout=60)
+        proc = shell(command, tmp_path, timeout=300)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the run hung after an exception in the {where}")
     assert proc.returncode == 70, proc.stderr
@@ -198,3 +198,30 @@ def test_an_output_name_that_is_not_utf8(clip, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("o\\xff.mp4: 35 frames") and proc.stderr == ""
     assert os.listdir(os.fsencode(tmp_path)) == [b"o\xff.mp4"]
+
+
+def test_all_three_standard_streams_closed_are_reopened_as_they_should_be(tmp_path):
+    # reopening one by one let sys.stdin's file take descriptor 1 (read-only, close-on-exec),
+    # and a child process then had no stdout
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import fcntl, os, sys\n"
+        "from vidanon.console import standard_streams\n"
+        "standard_streams()\n"
+        "modes = [fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE for fd in (0, 1, 2)]\n"
+        "inherit = [os.get_inheritable(fd) for fd in (0, 1, 2)]\n"
+        "ours = [getattr(sys, n).fileno() for n in ('stdin', 'stdout', 'stderr')]\n"
+        f"open({str(tmp_path / 'result.txt')!r}, 'w').write(repr((modes, inherit, ours)))\n"
+    )
+    shell(f"{PYTHON} {probe} <&- >&- 2>&-", tmp_path, timeout=300)
+    modes, inherit, ours = eval((tmp_path / "result.txt").read_text())
+    assert modes == [os.O_RDONLY, os.O_WRONLY, os.O_WRONLY] and inherit == [True] * 3 and ours == [0, 1, 2]
+
+
+def test_a_stream_that_is_not_utf8_still_gets_the_line(tmp_path):
+    # an encoding error was taken for a dead stream: the summary line was dropped (exit 0, silent)
+    env = dict(os.environ, PYTHONIOENCODING="ascii")
+    proc = subprocess.run([sys.executable, "-m", "vidanon", str(SAMPLE), str(tmp_path / "café.mp4"), "-q"],
+                          capture_output=True, env=env, timeout=300, cwd=ROOT)  # fmt: skip
+    assert proc.returncode == 0 and proc.stderr == b""
+    assert proc.stdout.decode("ascii").startswith(f"{tmp_path}/caf\\xe9.mp4: 35 frames"), proc.stdout

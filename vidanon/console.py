@@ -21,8 +21,8 @@ def standard_streams() -> None:
     passes for the standard stream (ffmpeg's frames pipe written as "stdout"), and Python
     leaves ``sys.stdin``/``sys.stdout``/``sys.stderr`` None (a progress bar or a message
     then fails): both are given the null device. Idempotent."""
-    for fd, name, flags, mode in _STREAMS:
-        try:
+    for fd, _, flags, _ in _STREAMS:  # all three descriptors first: a file opened for one
+        try:  # would otherwise take the next closed descriptor
             os.fstat(fd)
         except OSError:  # closed: the lowest free descriptor is this one
             null = os.open(os.devnull, flags)
@@ -31,8 +31,9 @@ def standard_streams() -> None:
                 os.close(null)
             else:
                 os.set_inheritable(fd, True)
+    for fd, name, _, mode in _STREAMS:  # then Python's streams, on those descriptors
         if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))
+            setattr(sys, name, open(fd, mode, encoding="utf-8", closefd=False))
 
 
 # Characters that would break a line or garble the terminal, as file names may hold them:
@@ -66,8 +67,11 @@ def say(line: str, stream=None) -> None:
     nothing more fails on it (nor Python's flush at exit, with its "Exception ignored"
     message)."""
     stream = sys.stdout if stream is None else stream
+    text = one_line(line)
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    text = text.encode(encoding, "backslashreplace").decode(encoding)  # a stream that is not UTF-8 (é as \xe9)
     try:
-        print(one_line(line), file=stream, flush=True)
+        print(text, file=stream, flush=True)
     except (OSError, ValueError):
         _to_null(stream)
 
