@@ -215,3 +215,22 @@ def test_ray_runs_the_same_tasks(tmp_path):
     assert "2 files: 1 done, 1 failed" in done.stdout
     assert count_frames(tmp_path / "out" / "a.mp4") == 35
 
+
+
+def test_a_failed_part_gives_the_exit_code_of_its_error(tmp_path, long_clip, monkeypatch, capsys):
+    # a part's error was re-raised as a plain VidanonError: exit 1 where one pass gives 5
+    from vidanon import pipeline
+    from vidanon.cli import main
+    from vidanon.errors import ResourceError
+
+    real = pipeline.anonymize
+
+    def second_part_fails(*args, **kwargs):
+        if (kwargs.get("frame_range") or (0,))[0] > 0:
+            raise ResourceError("out of memory in the second part")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "anonymize", second_part_fails)
+    assert main([str(long_clip), str(tmp_path / "o.mp4"), "--segments", "2", "--jobs", "1", "-q"]) == 5
+    assert capsys.readouterr().err == "vidanon: error: out of memory in the second part\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

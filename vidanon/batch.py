@@ -340,10 +340,11 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
     from .media.plan import container_of
 
     results.sort(key=lambda r: r.task.part)
+    failed = [r for r in results if r.error is not None]
     try:
-        errors = [r.error for r in results if r.error is not None]
-        if errors:
-            raise VidanonError(errors[0])
+        if failed:  # the first failed part's error and exit code, as a single pass would give them
+            _record(result, job, failed[0], say)
+            return
         target = prepare_output(job.output, info.path, overwrite=True)
         with AtomicOutput(target) as tmp:
             plan = join_parts(parts, tmp, container_of(target), info if audio else None, source=info,
