@@ -24,7 +24,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from .errors import InputError, OutputError, VidanonError
 from .media.plan import CONTAINERS
@@ -50,17 +50,23 @@ class Job:
     output: Path
 
 
+class Failure(NamedTuple):
+    """A file that failed: why, and the exit code a run of that file alone gives."""
+
+    job: Job
+    reason: str
+    code: int = 1
+
+
 @dataclass
 class BatchSummary:
     done: list[tuple[Job, dict]] = field(default_factory=list)
-    failed: list[tuple[Job, str]] = field(default_factory=list)
+    failed: list[Failure] = field(default_factory=list)
     skipped: list[Job] = field(default_factory=list)
     seconds: float = 0.0
-    failed_codes: list[int] = field(default_factory=list)  # each failure's exit code, as a run of that file alone
 
     def fail(self, job: Job, reason: str, code: int = 1) -> None:
-        self.failed.append((job, reason))
-        self.failed_codes.append(code)
+        self.failed.append(Failure(job, reason, code))
 
     @property
     def frames(self) -> int:
@@ -383,5 +389,5 @@ def describe(summary: BatchSummary) -> list[str]:
         f"{count(n, 'file')}: {len(summary.done)} done, {len(summary.failed)} failed{skipped}; "
         f"{count(summary.frames, 'frame')} in {summary.seconds:.1f} s ({rate:.1f} frames/s)"
     ]
-    lines += [f"failed: {job.input}: {reason}" for job, reason in summary.failed]
+    lines += [f"failed: {f.job.input}: {f.reason}" for f in summary.failed]
     return lines

@@ -260,7 +260,7 @@ def _output_into_folder(args) -> None:
 def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
     from pathlib import Path
 
-    from .batch import Job, describe, plan_jobs, run_batch
+    from .batch import Failure, Job, describe, plan_jobs, run_batch
 
     missing: list[Path] = []  # inputs among several that do not exist: reported, the others done
 
@@ -288,8 +288,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
         log=log if mode == "batch" else None, mkdir=args.mkdir or mode == "batch",
     )  # fmt: skip
     # the missing inputs were reported before the others ran; they count as failed
-    summary.failed[:0] = [(Job(path, Path(args.output_dir)), f"input {path} does not exist") for path in missing]
-    summary.failed_codes[:0] = [2] * len(missing)
+    summary.failed[:0] = [Failure(Job(path, Path(args.output_dir)), f"input {path} does not exist", 2) for path in missing]
     if mode == "split":
         if summary.skipped:
             from .media.paths import already_exists
@@ -297,8 +296,8 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
             say(f"vidanon: error: {already_exists(jobs[0].output)}", sys.stderr)
             return 3
         if summary.failed:
-            say(f"vidanon: error: {summary.failed[0][1]}", sys.stderr)
-            return summary.failed_codes[0]  # the code the file's run without --segments gives
+            say(f"vidanon: error: {summary.failed[0].reason}", sys.stderr)
+            return summary.failed[0].code  # the code the file's run without --segments gives
         for warning in summary.done[0][1].get("warnings", []):
             say(f"vidanon: warning: {warning}", sys.stderr)
         if args.quiet < 2:
