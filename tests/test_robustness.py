@@ -327,7 +327,7 @@ def test_an_output_folder_removed_during_the_run_is_said(tmp_path):
     import shutil
     from fractions import Fraction
 
-    from vidanon.errors import EncodeError
+    from vidanon.errors import OutputError
     from vidanon.media.writer import VideoWriter
 
     folder = tmp_path / "gone"
@@ -336,6 +336,6 @@ def test_an_output_folder_removed_during_the_run_is_said(tmp_path):
     for _ in range(5):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     shutil.rmtree(folder)
-    with pytest.raises(EncodeError) as info:
+    with pytest.raises(OutputError) as info:  # an output location: exit 3
         writer.close()
     assert str(info.value) == f"the output folder {folder} was removed while gone/o.mp4 was being written"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EncodeError
+from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
 from .matroska import NS, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, plan_streams
@@ -300,7 +300,7 @@ class VideoWriter:
         except (BrokenPipeError, OSError):
             self._proc.wait()
             self._stderr.join()
-            raise EncodeError(self._failure()) from None
+            raise self._failure() from None
 
     def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> None:
         """Encode ``frame`` at the time of ``source`` (the decoded :class:`~vidanon.media.reader.Frame` it was
@@ -338,11 +338,11 @@ class VideoWriter:
             return deep
         return restore_deep(frame, origin, deep)
 
-    def _failure(self) -> str:
+    def _failure(self) -> VidanonError:
         if not self.path.parent.is_dir():  # ffmpeg names its temporary file there: say what happened
-            return f"the output folder {self.path.parent} was removed while {self.name} was being written"
-        return failure_message(self.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
-                               self._stderr.summary())  # fmt: skip
+            return OutputError(f"the output folder {self.path.parent} was removed while {self.name} was being written")
+        return EncodeError(failure_message(self.name, " ".join(self._stderr.lines), self._proc.returncode, "encoding",
+                                           self._stderr.summary()))  # fmt: skip
 
     def close(self) -> None:
         """Finish the file; raises :class:`EncodeError` if ffmpeg did not succeed."""
@@ -353,7 +353,7 @@ class VideoWriter:
         code = self._proc.wait()
         self._stderr.join()
         if code != 0:
-            raise EncodeError(self._failure())
+            raise self._failure()
 
     def abort(self) -> None:
         if self._proc.poll() is None:
