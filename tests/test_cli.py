@@ -281,12 +281,15 @@ def test_names_over_255_bytes_are_one_line_errors(tmp_path, capsys):
     long = "a" * 252 + ".mp4"  # 256 bytes
     near = tmp_path / ("b" * 246 + ".mp4")  # fits; its default output (+ "_anonymized") does not
     near.write_bytes(SAMPLE.read_bytes())
+    deep = str(tmp_path) + ("/" + "d" * 200) * 21
     for args, code, needle in (([SAMPLE, tmp_path / long], 3, "output"), ([tmp_path / long, tmp_path / "o.mp4"], 2, "input"),
                                ([tmp_path / long, "-o", tmp_path / "out"], 2, "input"), ([near], 3, "output"),
-                               ([SAMPLE, tmp_path / "o.mp4", "--save-tracks", tmp_path / (long + ".json")], 3, "tracks file")):  # fmt: skip
+                               ([SAMPLE, tmp_path / "o.mp4", "--save-tracks", tmp_path / (long + ".json")], 3, "tracks file"),
+                               ([f"{deep}/in.mp4", tmp_path / "o.mp4"], 2, "the path is"),  # over PATH_MAX
+                               ([SAMPLE, f"{deep}/o.mp4"], 3, "the path is")):  # fmt: skip
         assert main([str(a) for a in args]) == code, args
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and needle in err and "bytes long, over the 255" in err, err
+        assert err.count("\n") == 1 and needle in err and "bytes long, over the " in err, err
     with pytest.raises(vidanon.VidanonError, match="bytes long"):
         vidanon.anonymize(SAMPLE, tmp_path / long)
     assert sorted(p.name for p in tmp_path.iterdir()) == [near.name]

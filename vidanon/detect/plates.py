@@ -240,6 +240,9 @@ def resolve_model(source: str | os.PathLike | None) -> Path:
 
         raise PlateModelError(spell(NO_PLATES_MODEL, facts={"env": ENV_MODEL}))
     path = Path(source).expanduser()
+    from ..media.paths import check_name
+
+    check_name(path, PlateModelError, "plate model")
     if path.is_file():
         return path
     if str(source) in OPEN_IMAGE_MODELS:

@@ -10,12 +10,18 @@ from ..errors import OutputError
 from .plan import container_of
 
 NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, APFS, NTFS: 255)
+PATH_MAX = 4096  # bytes in a path given to the system, with its final NUL (Linux; macOS 1024)
 
 
 def check_name(path, error: type, what: str) -> None:
     """Raise ``error`` (an :class:`~vidanon.errors.InputError` or :class:`OutputError`) when
-    a name in ``path`` is longer than NAME_MAX bytes, which no file system takes (the OS
-    would refuse it at the first look, as an OSError)."""
+    a name in ``path`` is longer than NAME_MAX bytes, which no file system takes, or the
+    whole path longer than PATH_MAX (the OS would refuse either at the first look, as an
+    OSError)."""
+    size = len(os.fsencode(path))
+    if size >= PATH_MAX:
+        raise error(f"{what} {str(path)[:40]}...: the path is {size} bytes long, over the {PATH_MAX - 1} the "
+                    "system takes (use a shorter or relative path)")  # fmt: skip
     for name in Path(path).parts:
         size = len(os.fsencode(name))
         if size > NAME_MAX:
