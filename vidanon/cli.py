@@ -20,7 +20,7 @@ from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, cause, install, raise_pending
 from .options import CLI, OPTIONS, Choice, Options, Range, check, help_text, parse_number, spoken
 from .photo import anonymize_photo, is_photo
-from .progress import announce
+from .progress import announce, on_terminal
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,7 +170,7 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     raise_pending()  # a Ctrl-C that Python swallowed during the imports
 
     run = anonymize_photo if is_photo(args.paths[0]) else anonymize
-    summary = run(args.paths[0], args.paths[1], progress=not args.quiet, **options)
+    summary = run(args.paths[0], args.paths[1], progress=not args.quiet and on_terminal(), **options)
     for warning in summary.warnings:
         say(f"vidanon: warning: {warning}", sys.stderr)
     if args.quiet < 2:
@@ -284,7 +284,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
         log(f"FAILED  {path}: input {path} does not exist")
     summary = run_batch(
         jobs, options, workers=workers, segments=args.segments, overwrite=args.overwrite,
-        ray_address=args.ray or None, use_ray=args.ray is not None, progress=not args.quiet,
+        ray_address=args.ray or None, use_ray=args.ray is not None, progress=not args.quiet and on_terminal(),
         log=log if mode == "batch" else None, mkdir=args.mkdir or mode == "batch",
     )  # fmt: skip
     # the missing inputs were reported before the others ran; they count as failed

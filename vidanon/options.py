@@ -263,7 +263,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("mkdir", bool, False, "create the output folder if it does not exist", _bool, ("--mkdir",)),
     Option("overwrite", bool, False, "replace the output if it exists (in a batch: redo files whose output exists, "
            "else skipped)", _bool, ("-y", "--overwrite")),
-    Option("progress", bool, True, "show a progress bar (on a terminal)", _bool, clip=True),
+    Option("progress", bool, True, "show a progress bar", _bool, clip=True),
     Option("fps", _num, None, "the rate at which the clip is sampled to find faces (default: the clip's own; needed "
            "for a clip without fps)", Range("fps", False, 0.01, 1000.0), file=False, clip=True),
     # A part of a longer job (see vidanon.batch): only frames [start, stop) are written

@@ -1,7 +1,9 @@
-"""What a run shows while it works, on a terminal: one line at the start, then a progress
-bar whose clock starts with the frames. Where stderr is not a terminal (a file, a pipe),
-neither is shown (:func:`on_terminal`): a bar's carriage-return frames would fill a log
-file and share its lines with the messages; the warnings, errors and summary stay.
+"""What a run shows while it works: one line at the start, then a progress bar whose clock
+starts with the frames. The command line shows them only where stderr is a terminal
+(:func:`on_terminal`; in a file or a pipe a bar's carriage-return frames would fill a log
+and share its lines with the messages; the warnings, errors and summary stay); the API
+and the moviepy effect show the bar when asked (``progress=True``: a notebook's stream is
+not a terminal).
 
 Loading the libraries and the detector takes seconds (6-19 s on a laptop) before the
 first frame, and the detector's first call warms it up: :func:`announce` prints one
@@ -39,13 +41,11 @@ def announce(line: str, stream=None) -> bool:
 class FrameBar:
     """A tqdm bar of frames whose clock starts at the first :meth:`update`, so that the
     time spent before (loading models, the detector's warm-up) does not weigh on the
-    rate and the estimate of the time left. Takes tqdm's arguments; disabled where its
-    stream (stderr by default) is not a terminal."""
+    rate and the estimate of the time left. Takes tqdm's arguments."""
 
     def __init__(self, **kwargs) -> None:
         from tqdm import tqdm
 
-        kwargs["disable"] = kwargs.get("disable", False) or not on_terminal(kwargs.get("file"))
         self.bar = tqdm(**kwargs)
         self._flowing = False
 
