@@ -241,7 +241,7 @@ def test_an_encoder_the_output_cannot_take_is_refused_before_the_run(tmp_path):
                               (["--codec", "nosuchcodec"], "o.mp4", "Encoder not found"),
                               (["--preset", "bogus"], "o.mp4", "--preset bogus cannot write .mp4"),
                               # VP9 has no presets: ffmpeg would ignore it, and the user get a file not asked for
-                              (["--preset", "slow"], "o.webm", "--preset slow has no effect: libvpx-vp9")):  # fmt: skip
+                              (["--preset", "slow"], "o.webm", "--preset slow has no effect: vidanon passes a preset to libx264 and libx265 only, and .webm is written with libvpx-vp9")):  # fmt: skip
         proc = run_cli(SAMPLE, tmp_path / out, *args)
         assert_one_line_error(proc, needle)
         assert proc.returncode == 2 and not (tmp_path / out).exists()

@@ -76,8 +76,8 @@ def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep
 
     given, codec = (codec if named else None), codec or default_codec(container)
     if preset != OPTION["preset"].default and codec not in ("libx264", "libx265"):  # it would be ignored
-        raise OptionError(spell(f"{{preset={preset}}} has no effect: {codec}, the encoder of {name or container}, "
-                                "has no presets (libx264 and libx265 have)"))  # fmt: skip
+        raise OptionError(spell(f"{{preset={preset}}} has no effect: vidanon passes a preset to libx264 and libx265 "
+                                f"only, and {name or container} is written with {codec}"))  # fmt: skip
     cmd = ffmpeg_command() + ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2", "-c:v", codec]
     if codec in ("libx264", "libx265"):
         cmd += ["-crf", str(crf), "-preset", preset]
