@@ -307,7 +307,9 @@ def test_options_may_come_between_the_paths_and_are_named_in_full(tmp_path, caps
     # an abbreviation was taken for the option it starts: deface's --thresh (another scale) ran as --threshold
     for argv, needle in (([str(SAMPLE), str(tmp_path / "o.mp4"), "--thresh", "0.3"], "unrecognized arguments: --thresh"),
                          (["--frobnicate"], "unrecognized arguments: --frobnicate"),  # was: "required: PATH"
-                         ([], "the following arguments are required: PATH")):  # fmt: skip
+                         ([], "the following arguments are required: PATH"),
+                         # --ray takes an optional address: between the paths it took the output for one
+                         ([str(SAMPLE), "--ray", str(tmp_path / "o.mp4")], "--ray takes a Ray cluster's address")):  # fmt: skip
         try:
             main(argv)
         except SystemExit as exc:

