@@ -234,3 +234,17 @@ def test_a_failed_part_gives_the_exit_code_of_its_error(tmp_path, long_clip, mon
     assert main([str(long_clip), str(tmp_path / "o.mp4"), "--segments", "2", "--jobs", "1", "-q"]) == 5
     assert capsys.readouterr().err == "vidanon: error: out of memory in the second part\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_photo_is_logged_as_one_frame():
+    # "1 frames" in the batch's line for a photo
+    from pathlib import Path
+
+    from vidanon.batch import BatchSummary, _record
+    from vidanon.workers import Result, Task
+
+    lines = []
+    summary = {"frames": 1, "faces": 2, "seconds": 0.5, "target": "faces"}
+    task = Task(0, "a.jpg", "out/a.jpg", {})
+    _record(BatchSummary(), Job(Path("a.jpg"), Path("out/a.jpg")), Result(task, summary=summary), lines.append)
+    assert lines == ["done    a.jpg -> out/a.jpg: 1 frame, 2 face boxes, 0.5 s"]

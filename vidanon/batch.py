@@ -322,7 +322,7 @@ def _record(result: BatchSummary, job: Job, res: Result, say, notes: list[str] =
         s = dict(res.summary, warnings=[*notes, *res.summary.get("warnings", [])])
         result.done.append((job, s))
         removed = f", metadata removed: {', '.join(s['metadata_removed'])}" if s.get("metadata_removed") else ""
-        say(f"done    {job.input} -> {job.output}: {s['frames']} frames, {s['faces']} {noun(s)} boxes, "
+        say(f"done    {job.input} -> {job.output}: {count(s['frames'], 'frame')}, {s['faces']} {noun(s)} boxes, "
             f"{s['seconds']:.1f} s{removed}")  # fmt: skip
         for warning in s.get("warnings", []):
             say(f"warning {job.input}: {warning}")
