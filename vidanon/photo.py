@@ -16,7 +16,7 @@ The photo is turned upright first (its EXIF orientation applied) and written in 
 format its extension names (JPEG at quality :data:`JPEG_QUALITY`, keeping the input's
 chroma subsampling; PNG lossless, its alpha kept; WebP; HEIC when ``pillow_heif`` is
 installed), through a temporary file renamed over the target when complete. Its
-metadata follows the metadata policy (:func:`photo_metadata`): by default the EXIF tags that
+metadata follows the metadata policy (:func:`vidanon.photo_meta.photo_metadata`): by default the EXIF tags that
 identify a place or a device (:func:`vidanon.media.streams.is_identifying`, and a few
 names only EXIF uses) and the XMP packet are left out. The EXIF thumbnail, which shows
 the faces, is never copied.
@@ -34,9 +34,6 @@ PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"
 HEIF_FORMATS = {".heic": "HEIF", ".heif": "HEIF"}  # when pillow_heif can be imported
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
-# EXIF's own names for device details that the video rule (is_identifying) does not know.
-EXIF_DEVICE_TAGS = {"MakerNote", "LensMake", "LensModel", "LensSpecification", "HostComputer", "ImageUniqueID",
-                    "XPComment"}  # fmt: skip
 # Options that need a video (time, tracks); refused for a photo in one line.
 VIDEO_ONLY = ("tracks", "save_tracks", "review", "keep", "start", "end", "max_face_size")
 
@@ -59,14 +56,6 @@ def is_photo(path) -> bool:
     """Whether ``path`` is named like a photo (HEIC only with pillow_heif)."""
     suffix = Path(str(path)).suffix.lower()
     return suffix in PHOTO_FORMATS or (suffix in HEIF_FORMATS and _heif())
-
-
-def is_exif_identifying(name: str) -> bool:
-    """An EXIF tag (as Pillow names it) that says where or with which device a photo was
-    taken: the video rule, and EXIF's own device names."""
-    from .media.streams import is_identifying
-
-    return is_identifying(name) or name in EXIF_DEVICE_TAGS
 
 
 def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs):
@@ -229,47 +218,6 @@ def rgb_planes(image):
     return np.ascontiguousarray(np.asarray(image.convert("RGB"))), alpha
 
 
-def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
-    """The keyword arguments of Pillow's save that carry the metadata kept under ``policy``
-    ("private", "keep" or "strip"), and the names of the tags left out."""
-    from PIL import ExifTags
-
-    removed: list[str] = []
-    kept_exif = exif
-    if policy == "strip":
-        removed += [ExifTags.TAGS.get(tag, str(tag)) for tag in exif]
-        kept_exif = None
-    elif policy == "private":
-        for ifd in (exif, exif.get_ifd(ExifTags.IFD.Exif)):
-            for tag in list(ifd):
-                name = ExifTags.TAGS.get(tag, str(tag))
-                if is_exif_identifying(name):
-                    removed.append(name)
-                    del ifd[tag]
-    args: dict = {"exif": kept_exif.tobytes()} if kept_exif is not None and len(kept_exif) else {}
-    if extra.get("icc_profile"):
-        args["icc_profile"] = extra["icc_profile"]  # colours, not a tag: kept under every policy
-    if extra.get("dpi"):
-        args["dpi"] = extra["dpi"]
-    for key in ("xmp", "comment"):
-        if extra.get(key) and policy == "keep":
-            args[key] = extra[key]
-        elif extra.get(key):
-            removed.append("XMP" if key == "xmp" else "comment")
-    if extra.get("text"):
-        from PIL.PngImagePlugin import PngInfo
-
-        from .media.streams import split_metadata
-
-        kept, gone = split_metadata(extra["text"], policy)
-        removed += gone
-        info = PngInfo()
-        for key, value in kept.items():
-            info.add_text(key, str(value))
-        args["pnginfo"] = info
-    return args, removed
-
-
 def _deep_grey(image, masked):
     """A 16-bit grey photo with the pixels the effect changed in ``masked`` (its 8-bit grey
     result) put back at 16 bits: every other pixel keeps its own 16-bit sample."""
@@ -296,6 +244,8 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
         out = _deep_grey(image, out)
     if alpha is not None and fmt != "JPEG":
         out.putalpha(Image.fromarray(np.asarray(alpha)))
+    from .photo_meta import photo_metadata
+
     args, removed = photo_metadata(exif, extra, policy)
     if fmt != "PNG":
         args.pop("pnginfo", None)
