@@ -273,3 +273,28 @@ def test_every_labelled_face_of_the_stills_is_covered(shared):
                 missed.append((still.path.name, round(share, 2)))
     print(f"stills: {covered} of {sum(len(s.boxes) for s in stills)} labelled faces covered")
     assert covered == 43 and not missed, missed
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_gps_is_removed_whatever_the_orientation(tmp_path, run_inprocess, suffix):
+    """With an EXIF orientation other than 1 the GPS block came out whole (Pillow writes back
+    the sub-IFDs it has read, their pointer deleted or not) while the summary said it was
+    removed: JPEG, PNG (eXIf) and WebP alike."""
+    for orientation in (6, 1):
+        exif = exif_with_gps()
+        exif[ORIENTATION], exif[0x0132] = orientation, "2024:05:01 10:00:00"
+        src = tmp_path / f"o{orientation}{suffix}"
+        Image.fromarray(np.full((60, 80, 3), 128, np.uint8)).save(src, exif=exif.tobytes())
+        code, out, err = run_inprocess(src, tmp_path / f"out{orientation}{suffix}")
+        assert code == 0 and "GPSInfo" in out, err
+        with Image.open(tmp_path / f"out{orientation}{suffix}") as im:
+            kept = im.getexif()
+            assert im.size == ((60, 80) if orientation == 6 else (80, 60))
+        assert kept.get_ifd(GPS) == {} and GPS not in kept and MAKE not in kept and kept[0x0132] == "2024:05:01 10:00:00"
+        assert kept.get_ifd(EXIF_IFD) == {TAKEN: "2024:05:01 10:00:00"}
+        assert run_inprocess(src, tmp_path / f"strip{orientation}{suffix}", "--strip-metadata")[0] == 0
+        with Image.open(tmp_path / f"strip{orientation}{suffix}") as im:
+            assert not im.getexif() and im.getexif().get_ifd(GPS) == {}
+        assert run_inprocess(src, tmp_path / f"keep{orientation}{suffix}", "--keep-metadata")[0] == 0
+        with Image.open(tmp_path / f"keep{orientation}{suffix}") as im:
+            assert im.getexif().get_ifd(GPS)[2] == (48.0, 51.0, 29.0)  # asked for: kept

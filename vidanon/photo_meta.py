@@ -17,23 +17,54 @@ def is_exif_identifying(name: str) -> bool:
     return is_identifying(name) or name in EXIF_DEVICE_TAGS
 
 
+# Tags of IFD0 that point to other blocks (sub-IFDs, the thumbnail): never copied as they are.
+POINTERS = {0x8769: "ExifOffset", 0x8825: "GPSInfo", 0xA005: "InteropOffset", 0x014A: "SubIFDs",
+            0x0201: "JpegIFOffset", 0x0202: "JpegIFByteCount"}  # fmt: skip
+
+
+def exif_kept(exif, policy: str):
+    """A new EXIF holding only the tags kept under ``policy`` (IFD0's, the Exif IFD's and the
+    GPS IFD's; never IFD1, the thumbnail), or None; and the names of the tags left out.
+
+    A new one, not ``exif`` with tags deleted: Pillow writes back every sub-IFD it has read
+    (the GPS IFD once the orientation was applied), its pointer deleted or not."""
+    from PIL import ExifTags, Image
+
+    if policy == "strip":
+        return None, [ExifTags.TAGS.get(tag, str(tag)) for tag in exif]
+    removed: list[str] = []
+
+    def kept(ifd: dict, names: dict) -> dict:
+        out = {}
+        for tag, value in ifd.items():
+            name = names.get(tag, str(tag))
+            if policy == "private" and is_exif_identifying(name):
+                removed.append(name)
+            elif tag == ExifTags.IFD.Interop:  # a block of its own (the interoperability index)
+                if interop := {k: v for k, v in exif.get_ifd(tag).items() if not isinstance(v, dict)}:
+                    out[tag] = interop
+            elif not isinstance(value, dict):
+                out[tag] = value
+        return out
+
+    fresh = Image.Exif()
+    fresh.update(kept({tag: value for tag, value in exif.items() if tag not in POINTERS}, ExifTags.TAGS))
+    for pointer, names in ((ExifTags.IFD.Exif, ExifTags.TAGS), (ExifTags.IFD.GPSInfo, ExifTags.GPSTAGS)):
+        if pointer not in exif:
+            continue
+        if policy == "private" and is_exif_identifying(POINTERS[pointer]):
+            removed.append(POINTERS[pointer])  # the whole block (GPS)
+            continue
+        block = kept(exif.get_ifd(pointer), names)
+        if block:
+            fresh[pointer] = block
+    return fresh, removed
+
+
 def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
     """The keyword arguments of Pillow's save that carry the metadata kept under ``policy``
     ("private", "keep" or "strip"), and the names of the tags left out."""
-    from PIL import ExifTags
-
-    removed: list[str] = []
-    kept_exif = exif
-    if policy == "strip":
-        removed += [ExifTags.TAGS.get(tag, str(tag)) for tag in exif]
-        kept_exif = None
-    elif policy == "private":
-        for ifd in (exif, exif.get_ifd(ExifTags.IFD.Exif)):
-            for tag in list(ifd):
-                name = ExifTags.TAGS.get(tag, str(tag))
-                if is_exif_identifying(name):
-                    removed.append(name)
-                    del ifd[tag]
+    kept_exif, removed = exif_kept(exif, policy)
     args: dict = {"exif": kept_exif.tobytes()} if kept_exif is not None and len(kept_exif) else {}
     if extra.get("icc_profile"):
         args["icc_profile"] = extra["icc_profile"]  # colours, not a tag: kept under every policy
