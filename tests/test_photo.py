@@ -298,3 +298,69 @@ def test_gps_is_removed_whatever_the_orientation(tmp_path, run_inprocess, suffix
         assert run_inprocess(src, tmp_path / f"keep{orientation}{suffix}", "--keep-metadata")[0] == 0
         with Image.open(tmp_path / f"keep{orientation}{suffix}") as im:
             assert im.getexif().get_ifd(GPS)[2] == (48.0, 51.0, 29.0)  # asked for: kept
+
+
+def exif_with_thumbnail(exif, thumbnail: bytes) -> bytes:
+    """``exif``'s bytes ("Exif\\0\\0" + TIFF) with an IFD1 holding the JPEG ``thumbnail``
+    (Pillow does not write one)."""
+    import struct
+
+    tiff = bytearray(exif.tobytes()[6:])
+    order = "<" if tiff[:2] == b"II" else ">"
+    count = struct.unpack(order + "H", tiff[8:10])[0]
+    ifd1 = len(tiff) + len(tiff) % 2
+    tiff += b"\0" * (len(tiff) % 2)
+    tiff[10 + 12 * count:14 + 12 * count] = struct.pack(order + "I", ifd1)  # IFD0's next-IFD pointer
+    entry = order + "HHII"
+    tiff += struct.pack(order + "H", 3) + struct.pack(order + "HHIHH", 0x0103, 3, 1, 6, 0)  # JPEG
+    tiff += struct.pack(entry, 0x0201, 4, 1, ifd1 + 2 + 36 + 4) + struct.pack(entry, 0x0202, 4, 1, len(thumbnail))
+    return b"Exif\0\0" + bytes(tiff) + b"\0\0\0\0" + thumbnail
+
+
+def raw_profile(kind: str, data: bytes) -> str:
+    """ImageMagick's "Raw profile type KIND" text: its name, its length, the hex of ``data``."""
+    hexa = data.hex()
+    return f"\n{kind}\n{len(data):8d}\n" + "\n".join(hexa[i:i + 72] for i in range(0, len(hexa), 72)) + "\n"
+
+
+def test_png_metadata_in_text_chunks_follows_the_policy(tmp_path, run_inprocess):
+    """A PNG's EXIF in ImageMagick's "Raw profile type exif" text chunk (GPS, make, and a
+    thumbnail of the photo with its faces), its XMP (iTXt) and its other raw profiles were
+    copied as they were, under every policy but --strip-metadata."""
+    import io
+
+    from PIL.PngImagePlugin import PngInfo
+
+    photo = Image.fromarray(read_frames(SAMPLE)[20]).resize((160, 120))
+    small = io.BytesIO()
+    photo.resize((80, 60)).save(small, "JPEG")
+    thumbnail = small.getvalue()
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="48,51.24N"/></rdf:RDF>'
+           '</x:xmpmeta>')  # fmt: skip
+    info = PngInfo()
+    info.add_text("Raw profile type exif", raw_profile("exif", exif_with_thumbnail(exif_with_gps(), thumbnail)), zip=True)
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    info.add_text("Raw profile type iptc", raw_profile("iptc", b"\x1c\x02\x5a\x00\x05Paris"))
+    info.add_text("Raw profile type 8bim", raw_profile("8bim", b"8BIM\x04\x0c" + thumbnail))
+    info.add_text("Title", "Kids at the lake")
+    photo.save(tmp_path / "in.png", pnginfo=info)
+
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "private.png")
+    assert code == 0, err
+    assert {"GPSInfo", "Make", "XMP", "IPTC", "Photoshop resources"} <= set(out.split("metadata removed: ")[1].strip().split(", "))
+    with Image.open(tmp_path / "private.png") as im:
+        assert im.text == {"Title": "Kids at the lake"}  # a plain title stays, as in a video
+        assert im.getexif().get_ifd(GPS) == {} and MAKE not in im.getexif()
+    for policy in ("private", "keep", "strip"):
+        name = tmp_path / f"{policy}.png"
+        assert policy == "private" or run_inprocess(tmp_path / "in.png", name, f"--{policy}-metadata")[0] == 0
+        assert b"\xff\xd8\xff" not in name.read_bytes()  # no JPEG thumbnail in the eXIf chunk
+        with Image.open(name) as im:  # nor in a text chunk
+            assert not any(thumbnail.hex()[:64] in str(value).replace("\n", "") for value in im.text.values())
+    with Image.open(tmp_path / "keep.png") as im:  # kept as asked, without the thumbnail
+        assert im.getexif()[MAKE] == "Apple" and im.getexif().get_ifd(GPS)[1] == "N"
+        assert not im.getexif().get_ifd(ExifTags.IFD.IFD1)
+        assert set(im.text) == {"Title", "XML:com.adobe.xmp", "Raw profile type iptc"}
+    with Image.open(tmp_path / "strip.png") as im:
+        assert not im.text and not im.getexif()

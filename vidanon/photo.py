@@ -187,6 +187,7 @@ def read_photo(path: Path):
             upright = ImageOps.exif_transpose(im)
             extra = {key: im.info[key] for key in ("icc_profile", "xmp", "comment", "dpi") if im.info.get(key)}
             extra["text"] = dict(getattr(im, "text", None) or {})  # PNG text chunks
+            extra["exif_chunk"] = bool(im.info.get("exif"))  # else a PNG's EXIF is its raw profile, if any
             extra["format"] = im.format
             if im.format == "JPEG":
                 from PIL.JpegImagePlugin import get_sampling

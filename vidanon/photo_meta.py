@@ -71,6 +71,8 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
     if extra.get("dpi"):
         args["dpi"] = extra["dpi"]
     for key in ("xmp", "comment"):
+        if key == "xmp" and XMP_CHUNK in extra.get("text", {}):
+            continue  # a PNG's: its text chunk, below
         if extra.get(key) and policy == "keep":
             args[key] = extra[key]
         elif extra.get(key):
@@ -78,12 +80,41 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
     if extra.get("text"):
         from PIL.PngImagePlugin import PngInfo
 
-        from .media.streams import split_metadata
-
-        kept, gone = split_metadata(extra["text"], policy)
+        kept, gone = png_text_kept(extra["text"], policy, exif_from_text=not extra.get("exif_chunk"))
         removed += gone
         info = PngInfo()
         for key, value in kept.items():
             info.add_text(key, str(value))
         args["pnginfo"] = info
-    return args, removed
+    return args, list(dict.fromkeys(removed))
+
+
+# PNG text chunks that carry a block of metadata under another name: Adobe's XMP (an iTXt
+# chunk) and ImageMagick's raw profiles (hex): EXIF (read by Pillow as the photo's EXIF when the
+# PNG has no eXIf chunk), XMP, IPTC, Photoshop resources (8BIM, which can hold a thumbnail),
+# APP1 and others.
+XMP_CHUNK = "XML:com.adobe.xmp"
+RAW_PROFILE = "raw profile type "
+RAW_NAMES = {"xmp": "XMP", "iptc": "IPTC", "8bim": "Photoshop resources", "exif": "raw EXIF profile"}
+
+
+def png_text_kept(text: dict, policy: str, exif_from_text: bool) -> tuple[dict, list[str]]:
+    """The PNG text chunks kept under ``policy`` and the names of those left out. XMP and IPTC
+    are kept only under "keep"; a raw EXIF profile is never copied as text (its thumbnail shows
+    the faces): when it is the photo's EXIF (``exif_from_text``), its tags are written, under
+    the policy, as the output's eXIf chunk; the other raw profiles are never copied. The
+    plain text chunks follow the video rule (:func:`vidanon.media.streams.split_metadata`)."""
+    from .media.streams import split_metadata
+
+    plain, kept, removed = {}, {}, []
+    for key, value in text.items():
+        raw = key.lower().startswith(RAW_PROFILE)
+        kind = "xmp" if key == XMP_CHUNK else key[len(RAW_PROFILE):].strip().lower() if raw else None
+        if kind is None:
+            plain[key] = value
+        elif kind in ("xmp", "iptc") and policy == "keep":
+            kept[key] = value
+        elif not (kind == "exif" and exif_from_text):  # the photo's EXIF goes through exif_kept
+            removed.append(RAW_NAMES.get(kind, key))
+    plain, gone = split_metadata(plain, policy)
+    return {**plain, **kept}, removed + gone
