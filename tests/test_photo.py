@@ -364,3 +364,22 @@ def test_png_metadata_in_text_chunks_follows_the_policy(tmp_path, run_inprocess)
         assert set(im.text) == {"Title", "XML:com.adobe.xmp", "Raw profile type iptc"}
     with Image.open(tmp_path / "strip.png") as im:
         assert not im.text and not im.getexif()
+
+
+def test_a_jpeg_with_a_preview_picture_is_anonymized_without_it(tmp_path, run_inprocess):
+    """A camera's JPEG carrying a preview (MPO, an MPF second picture) was refused as an
+    animated image; its primary picture is anonymized and written alone (the preview shows the
+    faces). A real animation is still refused."""
+    frame = Image.fromarray(read_frames(SAMPLE)[20])
+    frame.save(tmp_path / "cam.jpg", "MPO", save_all=True, append_images=[frame.resize((160, 90))])
+    with Image.open(tmp_path / "cam.jpg") as im:
+        assert im.format == "MPO" and im.n_frames == 2
+    code, out, err = run_inprocess(tmp_path / "cam.jpg", tmp_path / "out.jpg")
+    assert code == 0, err
+    assert "metadata removed: preview picture" in out and "2 face boxes masked" in out, out
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert im.format == "JPEG" and getattr(im, "n_frames", 1) == 1 and im.size == frame.size
+    assert (tmp_path / "out.jpg").read_bytes().count(b"\xff\xd8") == 1  # one picture in the file
+    frame.save(tmp_path / "anim.png", save_all=True, append_images=[frame.rotate(180)], duration=100)
+    code, out, err = run_inprocess(tmp_path / "anim.png", tmp_path / "o.png")
+    assert code == 2 and "animated image (2 pictures)" in err and err.count("\n") == 1

@@ -180,7 +180,8 @@ def read_photo(path: Path):
     try:
         with Image.open(path) as im:
             frames = getattr(im, "n_frames", 1)
-            if frames > 1:  # an animated WebP or PNG: its other pictures would be lost
+            previews = frames - 1 if im.format == "MPO" else 0  # a camera's JPEG with previews (MPF)
+            if frames > 1 and not previews:  # an animated WebP or PNG: its other pictures would be lost
                 raise InputError(f"{path} is an animated image ({frames} pictures); vidanon writes a photo as one "
                                  "picture: make it a video first (ffmpeg -i IN out.mp4) and anonymize that")  # fmt: skip
             im.load()
@@ -189,7 +190,9 @@ def read_photo(path: Path):
             extra["text"] = dict(getattr(im, "text", None) or {})  # PNG text chunks
             extra["exif_chunk"] = bool(im.info.get("exif"))  # else a PNG's EXIF is its raw profile, if any
             extra["format"] = im.format
-            if im.format == "JPEG":
+            # an MPO's previews show the faces: the primary picture is written alone, a JPEG
+            extra["left_out"] = [f"preview picture{'s' if previews > 1 else ''}"] if previews else []
+            if im.format in ("JPEG", "MPO"):
                 from PIL.JpegImagePlugin import get_sampling
 
                 extra["subsampling"] = get_sampling(im)
@@ -248,6 +251,7 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
     from .photo_meta import photo_metadata
 
     args, removed = photo_metadata(exif, extra, policy)
+    removed = extra.get("left_out", []) + removed
     if fmt != "PNG":
         args.pop("pnginfo", None)
     if fmt == "JPEG":
