@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import SAMPLE, assert_one_line_error, make_clip, read_frames, run_cli
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageOps
 
 GPS, EXIF_IFD = ExifTags.IFD.GPSInfo, ExifTags.IFD.Exif
 MAKE, MODEL, ORIENTATION, SERIAL, TAKEN = 0x010F, 0x0110, 0x0112, 0xA431, 0x9003
@@ -383,3 +383,32 @@ def test_a_jpeg_with_a_preview_picture_is_anonymized_without_it(tmp_path, run_in
     frame.save(tmp_path / "anim.png", save_all=True, append_images=[frame.rotate(180)], duration=100)
     code, out, err = run_inprocess(tmp_path / "anim.png", tmp_path / "o.png")
     assert code == 2 and "animated image (2 pictures)" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".png"])
+def test_kept_xmp_says_the_photo_is_upright(tmp_path, run_inprocess, suffix):
+    """With --keep-metadata the XMP's tiff:Orientation was kept (6) while the pixels were written
+    upright: a reader honouring the XMP turned the photo again."""
+    from PIL.PngImagePlugin import PngInfo
+
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6" tiff:Make="Acme"/>'
+           '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"><tiff:Orientation>6</tiff:Orientation>'
+           '</rdf:Description></rdf:RDF></x:xmpmeta>')  # fmt: skip
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    picture, src = Image.fromarray(np.full((60, 80, 3), 128, np.uint8)), tmp_path / f"in{suffix}"
+    if suffix == ".png":
+        info = PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp)
+        picture.save(src, exif=exif.tobytes(), pnginfo=info)
+    else:
+        picture.save(src, exif=exif.tobytes(), xmp=xmp.encode())
+    assert run_inprocess(src, tmp_path / f"out{suffix}", "--keep-metadata")[0] == 0
+    with Image.open(tmp_path / f"out{suffix}") as im:
+        packet = im.info["xmp"]
+        packet = packet.decode() if isinstance(packet, bytes) else packet
+        assert im.size == (60, 80) and im.getexif().get(ORIENTATION, 1) == 1
+        assert 'tiff:Orientation="1"' in packet and "<tiff:Orientation>1</tiff:Orientation>" in packet
+        assert 'tiff:Make="Acme"' in packet  # the rest kept, as asked
+        assert ImageOps.exif_transpose(im).size == (60, 80)  # what a reader honouring the XMP shows

@@ -74,7 +74,7 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
         if key == "xmp" and XMP_CHUNK in extra.get("text", {}):
             continue  # a PNG's: its text chunk, below
         if extra.get(key) and policy == "keep":
-            args[key] = extra[key]
+            args[key] = xmp_upright(extra[key]) if key == "xmp" else extra[key]
         elif extra.get(key):
             removed.append("XMP" if key == "xmp" else "comment")
     if extra.get("text"):
@@ -84,9 +84,34 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
         removed += gone
         info = PngInfo()
         for key, value in kept.items():
-            info.add_text(key, str(value))
+            if key == XMP_CHUNK:
+                info.add_itxt(key, str(value))  # as the XMP specification writes it
+            else:
+                info.add_text(key, str(value))
         args["pnginfo"] = info
     return args, list(dict.fromkeys(removed))
+
+
+def xmp_upright(packet):
+    """The XMP ``packet`` (bytes or text) with its orientation (tiff:Orientation) 1: the photo is
+    written upright, and a reader honouring the XMP would turn it again."""
+    import re
+
+    for pattern, upright in ((r'(tiff:Orientation=["\'])[0-9]', r"\g<1>1"),
+                             (r"(<tiff:Orientation>)\s*[0-9]\s*(</tiff:Orientation>)", r"\g<1>1\g<2>")):  # fmt: skip
+        if isinstance(packet, bytes):
+            packet = re.sub(pattern.encode(), upright.encode(), packet)
+        else:
+            packet = re.sub(pattern, upright, packet)
+    return packet
+
+
+def raw_profile_data(value: str) -> bytes:
+    """The data of ImageMagick's raw profile text ("\\nKIND\\n  LENGTH\\nHEX...")."""
+    try:
+        return bytes.fromhex("".join(str(value).split("\n")[3:]))
+    except ValueError:
+        return b""
 
 
 # PNG text chunks that carry a block of metadata under another name: Adobe's XMP (an iTXt
@@ -112,7 +137,11 @@ def png_text_kept(text: dict, policy: str, exif_from_text: bool) -> tuple[dict, 
         kind = "xmp" if key == XMP_CHUNK else key[len(RAW_PROFILE):].strip().lower() if raw else None
         if kind is None:
             plain[key] = value
-        elif kind in ("xmp", "iptc") and policy == "keep":
+        elif kind == "xmp" and policy == "keep":  # a raw profile's as Adobe's chunk: one XMP, upright
+            packet = value if key == XMP_CHUNK else raw_profile_data(value).decode("utf-8", "replace")
+            if key == XMP_CHUNK or XMP_CHUNK not in kept:
+                kept[XMP_CHUNK] = xmp_upright(packet)
+        elif kind == "iptc" and policy == "keep":
             kept[key] = value
         elif not (kind == "exif" and exif_from_text):  # the photo's EXIF goes through exif_kept
             removed.append(RAW_NAMES.get(kind, key))
