@@ -412,3 +412,25 @@ def test_kept_xmp_says_the_photo_is_upright(tmp_path, run_inprocess, suffix):
         assert 'tiff:Orientation="1"' in packet and "<tiff:Orientation>1</tiff:Orientation>" in packet
         assert 'tiff:Make="Acme"' in packet  # the rest kept, as asked
         assert ImageOps.exif_transpose(im).size == (60, 80)  # what a reader honouring the XMP shows
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_a_transparent_photo_written_as_jpeg_is_shown_over_white_with_a_warning(tmp_path, run_inprocess, mode):
+    """RGBA or LA to JPEG: the alpha channel was dropped silently, the colours stored under the
+    transparent pixels shown (here a red that the picture does not show)."""
+    rgb = np.full((60, 80, 3), (200, 0, 0), np.uint8)  # under the transparency: red
+    alpha = np.zeros((60, 80), np.uint8)
+    alpha[:, 40:] = 255  # the right half opaque
+    rgb[:, 40:] = 60
+    picture = Image.fromarray(rgb).convert(mode[0] if mode == "LA" else "RGB")
+    picture.putalpha(Image.fromarray(alpha))
+    picture.save(tmp_path / "in.png")
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.jpg")
+    assert code == 0 and err.count("\n") == 1 and "warning: " in err and "the output has no alpha channel" in err, err
+    with Image.open(tmp_path / "out.jpg") as im:
+        shown = np.asarray(im.convert("RGB")).astype(int)
+        assert im.mode == ("L" if mode == "LA" else "RGB")
+    assert (shown[:, :36] >= 250).all()  # transparent: white
+    assert (abs(shown[:, 44:] - 60) <= 3).all()  # opaque: as it was
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.png")  # a PNG keeps it: no warning
+    assert code == 0 and not err, err

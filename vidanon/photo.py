@@ -90,7 +90,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     claim = None if opts.overwrite else OutputClaim(target)  # of two runs writing it, the second is refused
     try:
         with AtomicOutput(target) as tmp:
-            removed = write_photo(tmp, target, out, alpha, image, exif, extra, opts.metadata)
+            removed, warnings = write_photo(tmp, target, out, alpha, image, exif, extra, opts.metadata)
     except BaseException:
         if claim is not None:
             claim.release()
@@ -102,7 +102,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
         input=str(source), output=str(target), frames=1, width=width, height=height, fps=0.0, faces=len(dets),
         frames_with_faces=int(len(dets) > 0), tracks=len(dets), seconds=time.perf_counter() - started,
         device=stages.device, target=run_kinds(opts.target, opts.effect),
-        metadata_removed=removed, photo=True,
+        metadata_removed=removed, warnings=warnings, photo=True,
     )  # fmt: skip
 
 
@@ -234,9 +234,9 @@ def _deep_grey(image, masked):
     return Image.fromarray(restore_deep(np.asarray(masked), np.asarray(grey_8bit(image)), deep))  # uint16: I;16
 
 
-def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, policy: str) -> list[str]:
+def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, policy: str):
     """Write the anonymized ``rgb`` (and ``alpha``) to ``tmp`` in the format of ``target``'s
-    extension; returns the metadata left out."""
+    extension; returns the metadata left out and the warnings (what the output cannot hold)."""
     import numpy as np
     from PIL import Image
 
@@ -246,8 +246,15 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
         out = out.convert("L")
     if image.mode in ("I;16", "I;16B") and fmt == "PNG":  # 16-bit grey stays 16-bit
         out = _deep_grey(image, out)
+    warnings = []
     if alpha is not None and fmt != "JPEG":
         out.putalpha(Image.fromarray(np.asarray(alpha)))
+    elif alpha is not None and (alpha < 255).any():  # shown over white, not the colours stored under it
+        shown, weight = np.asarray(out, np.float32), np.asarray(alpha, np.float32) / 255
+        weight = weight[..., None] if shown.ndim == 3 else weight
+        out = Image.fromarray(np.rint(shown * weight + 255 * (1 - weight)).astype(np.uint8))
+        warnings.append("the input has an alpha channel: the output has no alpha channel (a JPEG has none); "
+                        "its transparent pixels are shown over white")  # fmt: skip
     from .photo_meta import photo_metadata
 
     args, removed = photo_metadata(exif, extra, policy)
@@ -263,4 +270,4 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
         out.save(tmp, format=fmt, **args)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    return removed
+    return removed, warnings
