@@ -434,3 +434,24 @@ def test_a_transparent_photo_written_as_jpeg_is_shown_over_white_with_a_warning(
     assert (abs(shown[:, 44:] - 60) <= 3).all()  # opaque: as it was
     code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.png")  # a PNG keeps it: no warning
     assert code == 0 and not err, err
+
+
+@pytest.mark.parametrize("mode", ["P", "L", "RGB"])
+def test_png_transparency_of_a_palette_or_a_colour_key_is_kept(tmp_path, run_inprocess, mode):
+    """A palette PNG with a tRNS chunk, or an L/RGB PNG with a transparent colour key, came out
+    opaque: its transparent pixels showed their colour."""
+    rgb = np.full((60, 80, 3), 90, np.uint8)
+    rgb[:, :40] = 0  # the transparent colour, the left half
+    picture = Image.fromarray(rgb).convert(mode if mode != "P" else "RGB")
+    if mode == "P":
+        picture = picture.quantize(4)
+        key = int(np.asarray(picture)[0, 0])
+    else:
+        key = 0 if mode == "L" else (0, 0, 0)
+    picture.save(tmp_path / "in.png", transparency=key)
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.png")
+    assert code == 0, err
+    with Image.open(tmp_path / "out.png") as im:
+        alpha = np.asarray(im.convert("RGBA").getchannel("A"))
+        assert im.mode == ("LA" if mode == "L" else "RGBA")
+    assert (alpha[:, :40] == 0).all() and (alpha[:, 40:] == 255).all()

@@ -198,7 +198,10 @@ def read_photo(path: Path):
                 extra["subsampling"] = get_sampling(im)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read the photo {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    return upright, upright.getexif(), extra
+    exif = upright.getexif()
+    if "transparency" in upright.info and upright.mode in ("P", "L", "RGB"):  # a palette's or a colour key's
+        upright = upright.convert("LA" if upright.mode == "L" else "RGBA")  # kept as an alpha channel
+    return upright, exif, extra
 
 
 def grey_8bit(image):
