@@ -455,3 +455,13 @@ def test_png_transparency_of_a_palette_or_a_colour_key_is_kept(tmp_path, run_inp
         alpha = np.asarray(im.convert("RGBA").getchannel("A"))
         assert im.mode == ("LA" if mode == "L" else "RGBA")
     assert (alpha[:, :40] == 0).all() and (alpha[:, 40:] == 255).all()
+
+
+def test_faces_of_a_1_bit_photo_are_found(tmp_path, run_inprocess):
+    """A 1-bit PNG (a dithered photo): the detector saw no face in its black and white dots."""
+    frame = Image.fromarray(read_frames(SAMPLE)[20])
+    frame.resize((frame.width * 2, frame.height * 2), Image.Resampling.LANCZOS).convert("1").save(tmp_path / "in.png")
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.png")
+    assert code == 0 and "2 face boxes masked" in out, (out, err)
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.mode == "L" and im.size == (frame.width * 2, frame.height * 2)
