@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import SAMPLE, assert_one_line_error, make_clip, read_frames, run_cli
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, ImageOps
 
 GPS, EXIF_IFD = ExifTags.IFD.GPSInfo, ExifTags.IFD.Exif
 MAKE, MODEL, ORIENTATION, SERIAL, TAKEN = 0x010F, 0x0110, 0x0112, 0xA431, 0x9003
@@ -273,3 +273,195 @@ def test_every_labelled_face_of_the_stills_is_covered(shared):
                 missed.append((still.path.name, round(share, 2)))
     print(f"stills: {covered} of {sum(len(s.boxes) for s in stills)} labelled faces covered")
     assert covered == 43 and not missed, missed
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_gps_is_removed_whatever_the_orientation(tmp_path, run_inprocess, suffix):
+    """With an EXIF orientation other than 1 the GPS block came out whole (Pillow writes back
+    the sub-IFDs it has read, their pointer deleted or not) while the summary said it was
+    removed: JPEG, PNG (eXIf) and WebP alike."""
+    for orientation in (6, 1):
+        exif = exif_with_gps()
+        exif[ORIENTATION], exif[0x0132] = orientation, "2024:05:01 10:00:00"
+        src = tmp_path / f"o{orientation}{suffix}"
+        Image.fromarray(np.full((60, 80, 3), 128, np.uint8)).save(src, exif=exif.tobytes())
+        code, out, err = run_inprocess(src, tmp_path / f"out{orientation}{suffix}")
+        assert code == 0 and "GPSInfo" in out, err
+        with Image.open(tmp_path / f"out{orientation}{suffix}") as im:
+            kept = im.getexif()
+            assert im.size == ((60, 80) if orientation == 6 else (80, 60))
+        assert kept.get_ifd(GPS) == {} and GPS not in kept and MAKE not in kept and kept[0x0132] == "2024:05:01 10:00:00"
+        assert kept.get_ifd(EXIF_IFD) == {TAKEN: "2024:05:01 10:00:00"}
+        assert run_inprocess(src, tmp_path / f"strip{orientation}{suffix}", "--strip-metadata")[0] == 0
+        with Image.open(tmp_path / f"strip{orientation}{suffix}") as im:
+            assert not im.getexif() and im.getexif().get_ifd(GPS) == {}
+        assert run_inprocess(src, tmp_path / f"keep{orientation}{suffix}", "--keep-metadata")[0] == 0
+        with Image.open(tmp_path / f"keep{orientation}{suffix}") as im:
+            assert im.getexif().get_ifd(GPS)[2] == (48.0, 51.0, 29.0)  # asked for: kept
+
+
+def exif_with_thumbnail(exif, thumbnail: bytes) -> bytes:
+    """``exif``'s bytes ("Exif\\0\\0" + TIFF) with an IFD1 holding the JPEG ``thumbnail``
+    (Pillow does not write one)."""
+    import struct
+
+    tiff = bytearray(exif.tobytes()[6:])
+    order = "<" if tiff[:2] == b"II" else ">"
+    count = struct.unpack(order + "H", tiff[8:10])[0]
+    ifd1 = len(tiff) + len(tiff) % 2
+    tiff += b"\0" * (len(tiff) % 2)
+    tiff[10 + 12 * count:14 + 12 * count] = struct.pack(order + "I", ifd1)  # IFD0's next-IFD pointer
+    entry = order + "HHII"
+    tiff += struct.pack(order + "H", 3) + struct.pack(order + "HHIHH", 0x0103, 3, 1, 6, 0)  # JPEG
+    tiff += struct.pack(entry, 0x0201, 4, 1, ifd1 + 2 + 36 + 4) + struct.pack(entry, 0x0202, 4, 1, len(thumbnail))
+    return b"Exif\0\0" + bytes(tiff) + b"\0\0\0\0" + thumbnail
+
+
+def raw_profile(kind: str, data: bytes) -> str:
+    """ImageMagick's "Raw profile type KIND" text: its name, its length, the hex of ``data``."""
+    hexa = data.hex()
+    return f"\n{kind}\n{len(data):8d}\n" + "\n".join(hexa[i:i + 72] for i in range(0, len(hexa), 72)) + "\n"
+
+
+def test_png_metadata_in_text_chunks_follows_the_policy(tmp_path, run_inprocess):
+    """A PNG's EXIF in ImageMagick's "Raw profile type exif" text chunk (GPS, make, and a
+    thumbnail of the photo with its faces), its XMP (iTXt) and its other raw profiles were
+    copied as they were, under every policy but --strip-metadata."""
+    import io
+
+    from PIL.PngImagePlugin import PngInfo
+
+    photo = Image.fromarray(read_frames(SAMPLE)[20]).resize((160, 120))
+    small = io.BytesIO()
+    photo.resize((80, 60)).save(small, "JPEG")
+    thumbnail = small.getvalue()
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="48,51.24N"/></rdf:RDF>'
+           '</x:xmpmeta>')  # fmt: skip
+    info = PngInfo()
+    info.add_text("Raw profile type exif", raw_profile("exif", exif_with_thumbnail(exif_with_gps(), thumbnail)), zip=True)
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    info.add_text("Raw profile type iptc", raw_profile("iptc", b"\x1c\x02\x5a\x00\x05Paris"))
+    info.add_text("Raw profile type 8bim", raw_profile("8bim", b"8BIM\x04\x0c" + thumbnail))
+    info.add_text("Title", "Kids at the lake")
+    photo.save(tmp_path / "in.png", pnginfo=info)
+
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "private.png")
+    assert code == 0, err
+    assert {"GPSInfo", "Make", "XMP", "IPTC", "Photoshop resources"} <= set(out.split("metadata removed: ")[1].strip().split(", "))
+    with Image.open(tmp_path / "private.png") as im:
+        assert im.text == {"Title": "Kids at the lake"}  # a plain title stays, as in a video
+        assert im.getexif().get_ifd(GPS) == {} and MAKE not in im.getexif()
+    for policy in ("private", "keep", "strip"):
+        name = tmp_path / f"{policy}.png"
+        assert policy == "private" or run_inprocess(tmp_path / "in.png", name, f"--{policy}-metadata")[0] == 0
+        assert b"\xff\xd8\xff" not in name.read_bytes()  # no JPEG thumbnail in the eXIf chunk
+        with Image.open(name) as im:  # nor in a text chunk
+            assert not any(thumbnail.hex()[:64] in str(value).replace("\n", "") for value in im.text.values())
+    with Image.open(tmp_path / "keep.png") as im:  # kept as asked, without the thumbnail
+        assert im.getexif()[MAKE] == "Apple" and im.getexif().get_ifd(GPS)[1] == "N"
+        assert not im.getexif().get_ifd(ExifTags.IFD.IFD1)
+        assert set(im.text) == {"Title", "XML:com.adobe.xmp", "Raw profile type iptc"}
+    with Image.open(tmp_path / "strip.png") as im:
+        assert not im.text and not im.getexif()
+
+
+def test_a_jpeg_with_a_preview_picture_is_anonymized_without_it(tmp_path, run_inprocess):
+    """A camera's JPEG carrying a preview (MPO, an MPF second picture) was refused as an
+    animated image; its primary picture is anonymized and written alone (the preview shows the
+    faces). A real animation is still refused."""
+    frame = Image.fromarray(read_frames(SAMPLE)[20])
+    frame.save(tmp_path / "cam.jpg", "MPO", save_all=True, append_images=[frame.resize((160, 90))])
+    with Image.open(tmp_path / "cam.jpg") as im:
+        assert im.format == "MPO" and im.n_frames == 2
+    code, out, err = run_inprocess(tmp_path / "cam.jpg", tmp_path / "out.jpg")
+    assert code == 0, err
+    assert "metadata removed: preview picture" in out and "2 face boxes masked" in out, out
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert im.format == "JPEG" and getattr(im, "n_frames", 1) == 1 and im.size == frame.size
+    assert (tmp_path / "out.jpg").read_bytes().count(b"\xff\xd8") == 1  # one picture in the file
+    frame.save(tmp_path / "anim.png", save_all=True, append_images=[frame.rotate(180)], duration=100)
+    code, out, err = run_inprocess(tmp_path / "anim.png", tmp_path / "o.png")
+    assert code == 2 and "animated image (2 pictures)" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".webp", ".png"])
+def test_kept_xmp_says_the_photo_is_upright(tmp_path, run_inprocess, suffix):
+    """With --keep-metadata the XMP's tiff:Orientation was kept (6) while the pixels were written
+    upright: a reader honouring the XMP turned the photo again."""
+    from PIL.PngImagePlugin import PngInfo
+
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6" tiff:Make="Acme"/>'
+           '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"><tiff:Orientation>6</tiff:Orientation>'
+           '</rdf:Description></rdf:RDF></x:xmpmeta>')  # fmt: skip
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    picture, src = Image.fromarray(np.full((60, 80, 3), 128, np.uint8)), tmp_path / f"in{suffix}"
+    if suffix == ".png":
+        info = PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp)
+        picture.save(src, exif=exif.tobytes(), pnginfo=info)
+    else:
+        picture.save(src, exif=exif.tobytes(), xmp=xmp.encode())
+    assert run_inprocess(src, tmp_path / f"out{suffix}", "--keep-metadata")[0] == 0
+    with Image.open(tmp_path / f"out{suffix}") as im:
+        packet = im.info["xmp"]
+        packet = packet.decode() if isinstance(packet, bytes) else packet
+        assert im.size == (60, 80) and im.getexif().get(ORIENTATION, 1) == 1
+        assert 'tiff:Orientation="1"' in packet and "<tiff:Orientation>1</tiff:Orientation>" in packet
+        assert 'tiff:Make="Acme"' in packet  # the rest kept, as asked
+        assert ImageOps.exif_transpose(im).size == (60, 80)  # what a reader honouring the XMP shows
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_a_transparent_photo_written_as_jpeg_is_shown_over_white_with_a_warning(tmp_path, run_inprocess, mode):
+    """RGBA or LA to JPEG: the alpha channel was dropped silently, the colours stored under the
+    transparent pixels shown (here a red that the picture does not show)."""
+    rgb = np.full((60, 80, 3), (200, 0, 0), np.uint8)  # under the transparency: red
+    alpha = np.zeros((60, 80), np.uint8)
+    alpha[:, 40:] = 255  # the right half opaque
+    rgb[:, 40:] = 60
+    picture = Image.fromarray(rgb).convert(mode[0] if mode == "LA" else "RGB")
+    picture.putalpha(Image.fromarray(alpha))
+    picture.save(tmp_path / "in.png")
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.jpg")
+    assert code == 0 and err.count("\n") == 1 and "warning: " in err and "the output has no alpha channel" in err, err
+    with Image.open(tmp_path / "out.jpg") as im:
+        shown = np.asarray(im.convert("RGB")).astype(int)
+        assert im.mode == ("L" if mode == "LA" else "RGB")
+    assert (shown[:, :36] >= 250).all()  # transparent: white
+    assert (abs(shown[:, 44:] - 60) <= 3).all()  # opaque: as it was
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.png")  # a PNG keeps it: no warning
+    assert code == 0 and not err, err
+
+
+@pytest.mark.parametrize("mode", ["P", "L", "RGB"])
+def test_png_transparency_of_a_palette_or_a_colour_key_is_kept(tmp_path, run_inprocess, mode):
+    """A palette PNG with a tRNS chunk, or an L/RGB PNG with a transparent colour key, came out
+    opaque: its transparent pixels showed their colour."""
+    rgb = np.full((60, 80, 3), 90, np.uint8)
+    rgb[:, :40] = 0  # the transparent colour, the left half
+    picture = Image.fromarray(rgb).convert(mode if mode != "P" else "RGB")
+    if mode == "P":
+        picture = picture.quantize(4)
+        key = int(np.asarray(picture)[0, 0])
+    else:
+        key = 0 if mode == "L" else (0, 0, 0)
+    picture.save(tmp_path / "in.png", transparency=key)
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.png")
+    assert code == 0, err
+    with Image.open(tmp_path / "out.png") as im:
+        alpha = np.asarray(im.convert("RGBA").getchannel("A"))
+        assert im.mode == ("LA" if mode == "L" else "RGBA")
+    assert (alpha[:, :40] == 0).all() and (alpha[:, 40:] == 255).all()
+
+
+def test_faces_of_a_1_bit_photo_are_found(tmp_path, run_inprocess):
+    """A 1-bit PNG (a dithered photo): the detector saw no face in its black and white dots."""
+    frame = Image.fromarray(read_frames(SAMPLE)[20])
+    frame.resize((frame.width * 2, frame.height * 2), Image.Resampling.LANCZOS).convert("1").save(tmp_path / "in.png")
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.png")
+    assert code == 0 and "2 face boxes masked" in out, (out, err)
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.mode == "L" and im.size == (frame.width * 2, frame.height * 2)

@@ -16,7 +16,7 @@ The photo is turned upright first (its EXIF orientation applied) and written in 
 format its extension names (JPEG at quality :data:`JPEG_QUALITY`, keeping the input's
 chroma subsampling; PNG lossless, its alpha kept; WebP; HEIC when ``pillow_heif`` is
 installed), through a temporary file renamed over the target when complete. Its
-metadata follows the metadata policy (:func:`photo_metadata`): by default the EXIF tags that
+metadata follows the metadata policy (:func:`vidanon.photo_meta.photo_metadata`): by default the EXIF tags that
 identify a place or a device (:func:`vidanon.media.streams.is_identifying`, and a few
 names only EXIF uses) and the XMP packet are left out. The EXIF thumbnail, which shows
 the faces, is never copied.
@@ -34,9 +34,6 @@ PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"
 HEIF_FORMATS = {".heic": "HEIF", ".heif": "HEIF"}  # when pillow_heif can be imported
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
-# EXIF's own names for device details that the video rule (is_identifying) does not know.
-EXIF_DEVICE_TAGS = {"MakerNote", "LensMake", "LensModel", "LensSpecification", "HostComputer", "ImageUniqueID",
-                    "XPComment"}  # fmt: skip
 # Options that need a video (time, tracks); refused for a photo in one line.
 VIDEO_ONLY = ("tracks", "save_tracks", "review", "keep", "start", "end", "max_face_size")
 
@@ -59,14 +56,6 @@ def is_photo(path) -> bool:
     """Whether ``path`` is named like a photo (HEIC only with pillow_heif)."""
     suffix = Path(str(path)).suffix.lower()
     return suffix in PHOTO_FORMATS or (suffix in HEIF_FORMATS and _heif())
-
-
-def is_exif_identifying(name: str) -> bool:
-    """An EXIF tag (as Pillow names it) that says where or with which device a photo was
-    taken: the video rule, and EXIF's own device names."""
-    from .media.streams import is_identifying
-
-    return is_identifying(name) or name in EXIF_DEVICE_TAGS
 
 
 def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs):
@@ -95,13 +84,13 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     image, exif, extra = read_photo(source)
     rgb, alpha = rgb_planes(image)
     stages = photo_stages(opts, rgb.shape[0], rgb.shape[1])
-    dets = find(stages, rgb)
+    dets = find(stages, detector_view(image, rgb))
     shown = stages.render.masks(rgb, dets)
     out = stages.render.draw(rgb, shown)
     claim = None if opts.overwrite else OutputClaim(target)  # of two runs writing it, the second is refused
     try:
         with AtomicOutput(target) as tmp:
-            removed = write_photo(tmp, target, out, alpha, image, exif, extra, opts.metadata)
+            removed, warnings = write_photo(tmp, target, out, alpha, image, exif, extra, opts.metadata)
     except BaseException:
         if claim is not None:
             claim.release()
@@ -113,8 +102,24 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
         input=str(source), output=str(target), frames=1, width=width, height=height, fps=0.0, faces=len(dets),
         frames_with_faces=int(len(dets) > 0), tracks=len(dets), seconds=time.perf_counter() - started,
         device=stages.device, target=run_kinds(opts.target, opts.effect),
-        metadata_removed=removed, photo=True,
+        metadata_removed=removed, warnings=warnings, photo=True,
     )  # fmt: skip
+
+
+def detector_view(image, rgb):
+    """What the detector looks at: ``rgb``, or for a 1-bit photo (black and white dots: the
+    network sees no face in them) its grey smoothed by :data:`BILEVEL_BLUR` px. The effect is
+    drawn on the photo itself."""
+    if image.mode != "1":
+        return rgb
+    import numpy as np
+    from PIL import ImageFilter
+
+    return np.ascontiguousarray(np.asarray(image.convert("L").filter(ImageFilter.GaussianBlur(BILEVEL_BLUR)).convert("RGB")))
+
+
+# The 3 faces of a dithered 1000x750 still are found smoothed by 1 to 3 px (0.84-0.92), none unsmoothed.
+BILEVEL_BLUR = 1.5
 
 
 def photo_stages(opts, height: int, width: int):
@@ -191,21 +196,28 @@ def read_photo(path: Path):
     try:
         with Image.open(path) as im:
             frames = getattr(im, "n_frames", 1)
-            if frames > 1:  # an animated WebP or PNG: its other pictures would be lost
+            previews = frames - 1 if im.format == "MPO" else 0  # a camera's JPEG with previews (MPF)
+            if frames > 1 and not previews:  # an animated WebP or PNG: its other pictures would be lost
                 raise InputError(f"{path} is an animated image ({frames} pictures); vidanon writes a photo as one "
                                  "picture: make it a video first (ffmpeg -i IN out.mp4) and anonymize that")  # fmt: skip
             im.load()
             upright = ImageOps.exif_transpose(im)
             extra = {key: im.info[key] for key in ("icc_profile", "xmp", "comment", "dpi") if im.info.get(key)}
             extra["text"] = dict(getattr(im, "text", None) or {})  # PNG text chunks
+            extra["exif_chunk"] = bool(im.info.get("exif"))  # else a PNG's EXIF is its raw profile, if any
             extra["format"] = im.format
-            if im.format == "JPEG":
+            # an MPO's previews show the faces: the primary picture is written alone, a JPEG
+            extra["left_out"] = [f"preview picture{'s' if previews > 1 else ''}"] if previews else []
+            if im.format in ("JPEG", "MPO"):
                 from PIL.JpegImagePlugin import get_sampling
 
                 extra["subsampling"] = get_sampling(im)
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read the photo {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    return upright, upright.getexif(), extra
+    exif = upright.getexif()
+    if "transparency" in upright.info and upright.mode in ("P", "L", "RGB"):  # a palette's or a colour key's
+        upright = upright.convert("LA" if upright.mode == "L" else "RGBA")  # kept as an alpha channel
+    return upright, exif, extra
 
 
 def grey_8bit(image):
@@ -229,47 +241,6 @@ def rgb_planes(image):
     return np.ascontiguousarray(np.asarray(image.convert("RGB"))), alpha
 
 
-def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
-    """The keyword arguments of Pillow's save that carry the metadata kept under ``policy``
-    ("private", "keep" or "strip"), and the names of the tags left out."""
-    from PIL import ExifTags
-
-    removed: list[str] = []
-    kept_exif = exif
-    if policy == "strip":
-        removed += [ExifTags.TAGS.get(tag, str(tag)) for tag in exif]
-        kept_exif = None
-    elif policy == "private":
-        for ifd in (exif, exif.get_ifd(ExifTags.IFD.Exif)):
-            for tag in list(ifd):
-                name = ExifTags.TAGS.get(tag, str(tag))
-                if is_exif_identifying(name):
-                    removed.append(name)
-                    del ifd[tag]
-    args: dict = {"exif": kept_exif.tobytes()} if kept_exif is not None and len(kept_exif) else {}
-    if extra.get("icc_profile"):
-        args["icc_profile"] = extra["icc_profile"]  # colours, not a tag: kept under every policy
-    if extra.get("dpi"):
-        args["dpi"] = extra["dpi"]
-    for key in ("xmp", "comment"):
-        if extra.get(key) and policy == "keep":
-            args[key] = extra[key]
-        elif extra.get(key):
-            removed.append("XMP" if key == "xmp" else "comment")
-    if extra.get("text"):
-        from PIL.PngImagePlugin import PngInfo
-
-        from .media.streams import split_metadata
-
-        kept, gone = split_metadata(extra["text"], policy)
-        removed += gone
-        info = PngInfo()
-        for key, value in kept.items():
-            info.add_text(key, str(value))
-        args["pnginfo"] = info
-    return args, removed
-
-
 def _deep_grey(image, masked):
     """A 16-bit grey photo with the pixels the effect changed in ``masked`` (its 8-bit grey
     result) put back at 16 bits: every other pixel keeps its own 16-bit sample."""
@@ -282,21 +253,31 @@ def _deep_grey(image, masked):
     return Image.fromarray(restore_deep(np.asarray(masked), np.asarray(grey_8bit(image)), deep))  # uint16: I;16
 
 
-def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, policy: str) -> list[str]:
+def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, policy: str):
     """Write the anonymized ``rgb`` (and ``alpha``) to ``tmp`` in the format of ``target``'s
-    extension; returns the metadata left out."""
+    extension; returns the metadata left out and the warnings (what the output cannot hold)."""
     import numpy as np
     from PIL import Image
 
     fmt = photo_extensions()[target.suffix.lower()]
     out = Image.fromarray(rgb)
-    if image.mode in ("L", "LA", "I;16", "I;16B", "I", "F"):  # grey stays grey
+    if image.mode in ("1", "L", "LA", "I;16", "I;16B", "I", "F"):  # grey stays grey (1-bit: 8-bit grey)
         out = out.convert("L")
     if image.mode in ("I;16", "I;16B") and fmt == "PNG":  # 16-bit grey stays 16-bit
         out = _deep_grey(image, out)
+    warnings = []
     if alpha is not None and fmt != "JPEG":
         out.putalpha(Image.fromarray(np.asarray(alpha)))
+    elif alpha is not None and (alpha < 255).any():  # shown over white, not the colours stored under it
+        shown, weight = np.asarray(out, np.float32), np.asarray(alpha, np.float32) / 255
+        weight = weight[..., None] if shown.ndim == 3 else weight
+        out = Image.fromarray(np.rint(shown * weight + 255 * (1 - weight)).astype(np.uint8))
+        warnings.append("the input has an alpha channel: the output has no alpha channel (a JPEG has none); "
+                        "its transparent pixels are shown over white")  # fmt: skip
+    from .photo_meta import photo_metadata
+
     args, removed = photo_metadata(exif, extra, policy)
+    removed = extra.get("left_out", []) + removed
     if fmt != "PNG":
         args.pop("pnginfo", None)
     if fmt == "JPEG":
@@ -308,4 +289,4 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
         out.save(tmp, format=fmt, **args)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    return removed
+    return removed, warnings

@@ -1,0 +1,149 @@
+"""A photo's metadata under the metadata policy (``--keep-metadata``, ``--strip-metadata``,
+by default "private"): which EXIF tags, XMP, comments and PNG text chunks the output carries
+(:func:`photo_metadata`), and the names of those left out for the summary."""
+
+from __future__ import annotations
+
+# EXIF's own names for device details that the video rule (is_identifying) does not know.
+EXIF_DEVICE_TAGS = {"MakerNote", "LensMake", "LensModel", "LensSpecification", "HostComputer", "ImageUniqueID",
+                    "XPComment"}  # fmt: skip
+
+
+def is_exif_identifying(name: str) -> bool:
+    """An EXIF tag (as Pillow names it) that says where or with which device a photo was
+    taken: the video rule, and EXIF's own device names."""
+    from .media.streams import is_identifying
+
+    return is_identifying(name) or name in EXIF_DEVICE_TAGS
+
+
+# Tags of IFD0 that point to other blocks (sub-IFDs, the thumbnail): never copied as they are.
+POINTERS = {0x8769: "ExifOffset", 0x8825: "GPSInfo", 0xA005: "InteropOffset", 0x014A: "SubIFDs",
+            0x0201: "JpegIFOffset", 0x0202: "JpegIFByteCount"}  # fmt: skip
+
+
+def exif_kept(exif, policy: str):
+    """A new EXIF holding only the tags kept under ``policy`` (IFD0's, the Exif IFD's and the
+    GPS IFD's; never IFD1, the thumbnail), or None; and the names of the tags left out.
+
+    A new one, not ``exif`` with tags deleted: Pillow writes back every sub-IFD it has read
+    (the GPS IFD once the orientation was applied), its pointer deleted or not."""
+    from PIL import ExifTags, Image
+
+    if policy == "strip":
+        return None, [ExifTags.TAGS.get(tag, str(tag)) for tag in exif]
+    removed: list[str] = []
+
+    def kept(ifd: dict, names: dict) -> dict:
+        out = {}
+        for tag, value in ifd.items():
+            name = names.get(tag, str(tag))
+            if policy == "private" and is_exif_identifying(name):
+                removed.append(name)
+            elif tag == ExifTags.IFD.Interop:  # a block of its own (the interoperability index)
+                if interop := {k: v for k, v in exif.get_ifd(tag).items() if not isinstance(v, dict)}:
+                    out[tag] = interop
+            elif not isinstance(value, dict):
+                out[tag] = value
+        return out
+
+    fresh = Image.Exif()
+    fresh.update(kept({tag: value for tag, value in exif.items() if tag not in POINTERS}, ExifTags.TAGS))
+    for pointer, names in ((ExifTags.IFD.Exif, ExifTags.TAGS), (ExifTags.IFD.GPSInfo, ExifTags.GPSTAGS)):
+        if pointer not in exif:
+            continue
+        if policy == "private" and is_exif_identifying(POINTERS[pointer]):
+            removed.append(POINTERS[pointer])  # the whole block (GPS)
+            continue
+        block = kept(exif.get_ifd(pointer), names)
+        if block:
+            fresh[pointer] = block
+    return fresh, removed
+
+
+def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
+    """The keyword arguments of Pillow's save that carry the metadata kept under ``policy``
+    ("private", "keep" or "strip"), and the names of the tags left out."""
+    kept_exif, removed = exif_kept(exif, policy)
+    args: dict = {"exif": kept_exif.tobytes()} if kept_exif is not None and len(kept_exif) else {}
+    if extra.get("icc_profile"):
+        args["icc_profile"] = extra["icc_profile"]  # colours, not a tag: kept under every policy
+    if extra.get("dpi"):
+        args["dpi"] = extra["dpi"]
+    for key in ("xmp", "comment"):
+        if key == "xmp" and XMP_CHUNK in extra.get("text", {}):
+            continue  # a PNG's: its text chunk, below
+        if extra.get(key) and policy == "keep":
+            args[key] = xmp_upright(extra[key]) if key == "xmp" else extra[key]
+        elif extra.get(key):
+            removed.append("XMP" if key == "xmp" else "comment")
+    if extra.get("text"):
+        from PIL.PngImagePlugin import PngInfo
+
+        kept, gone = png_text_kept(extra["text"], policy, exif_from_text=not extra.get("exif_chunk"))
+        removed += gone
+        info = PngInfo()
+        for key, value in kept.items():
+            if key == XMP_CHUNK:
+                info.add_itxt(key, str(value))  # as the XMP specification writes it
+            else:
+                info.add_text(key, str(value))
+        args["pnginfo"] = info
+    return args, list(dict.fromkeys(removed))
+
+
+def xmp_upright(packet):
+    """The XMP ``packet`` (bytes or text) with its orientation (tiff:Orientation) 1: the photo is
+    written upright, and a reader honouring the XMP would turn it again."""
+    import re
+
+    for pattern, upright in ((r'(tiff:Orientation=["\'])[0-9]', r"\g<1>1"),
+                             (r"(<tiff:Orientation>)\s*[0-9]\s*(</tiff:Orientation>)", r"\g<1>1\g<2>")):  # fmt: skip
+        if isinstance(packet, bytes):
+            packet = re.sub(pattern.encode(), upright.encode(), packet)
+        else:
+            packet = re.sub(pattern, upright, packet)
+    return packet
+
+
+def raw_profile_data(value: str) -> bytes:
+    """The data of ImageMagick's raw profile text ("\\nKIND\\n  LENGTH\\nHEX...")."""
+    try:
+        return bytes.fromhex("".join(str(value).split("\n")[3:]))
+    except ValueError:
+        return b""
+
+
+# PNG text chunks that carry a block of metadata under another name: Adobe's XMP (an iTXt
+# chunk) and ImageMagick's raw profiles (hex): EXIF (read by Pillow as the photo's EXIF when the
+# PNG has no eXIf chunk), XMP, IPTC, Photoshop resources (8BIM, which can hold a thumbnail),
+# APP1 and others.
+XMP_CHUNK = "XML:com.adobe.xmp"
+RAW_PROFILE = "raw profile type "
+RAW_NAMES = {"xmp": "XMP", "iptc": "IPTC", "8bim": "Photoshop resources", "exif": "raw EXIF profile"}
+
+
+def png_text_kept(text: dict, policy: str, exif_from_text: bool) -> tuple[dict, list[str]]:
+    """The PNG text chunks kept under ``policy`` and the names of those left out. XMP and IPTC
+    are kept only under "keep"; a raw EXIF profile is never copied as text (its thumbnail shows
+    the faces): when it is the photo's EXIF (``exif_from_text``), its tags are written, under
+    the policy, as the output's eXIf chunk; the other raw profiles are never copied. The
+    plain text chunks follow the video rule (:func:`vidanon.media.streams.split_metadata`)."""
+    from .media.streams import split_metadata
+
+    plain, kept, removed = {}, {}, []
+    for key, value in text.items():
+        raw = key.lower().startswith(RAW_PROFILE)
+        kind = "xmp" if key == XMP_CHUNK else key[len(RAW_PROFILE):].strip().lower() if raw else None
+        if kind is None:
+            plain[key] = value
+        elif kind == "xmp" and policy == "keep":  # a raw profile's as Adobe's chunk: one XMP, upright
+            packet = value if key == XMP_CHUNK else raw_profile_data(value).decode("utf-8", "replace")
+            if key == XMP_CHUNK or XMP_CHUNK not in kept:
+                kept[XMP_CHUNK] = xmp_upright(packet)
+        elif kind == "iptc" and policy == "keep":
+            kept[key] = value
+        elif not (kind == "exif" and exif_from_text):  # the photo's EXIF goes through exif_kept
+            removed.append(RAW_NAMES.get(kind, key))
+    plain, gone = split_metadata(plain, policy)
+    return {**plain, **kept}, removed + gone
