@@ -4,9 +4,10 @@ by default "private"): which EXIF tags, XMP, comments and PNG text chunks the ou
 
 from __future__ import annotations
 
-# EXIF's own names for device details that the video rule (is_identifying) does not know.
+# EXIF's own names for device and owner details that the video rule (is_identifying) does not
+# know: a photo's Artist (XPAuthor) is the person who took it, or whose camera did.
 EXIF_DEVICE_TAGS = {"MakerNote", "LensMake", "LensModel", "LensSpecification", "HostComputer", "ImageUniqueID",
-                    "XPComment"}  # fmt: skip
+                    "XPComment", "Artist", "XPAuthor"}  # fmt: skip
 
 
 def is_exif_identifying(name: str) -> bool:
