@@ -14,7 +14,7 @@ more, and at a third of their size made two masks worse (docs/photos.md).
 
 The photo is turned upright first (its EXIF orientation applied) and written in the
 format its extension names (JPEG at quality :data:`JPEG_QUALITY`, keeping the input's
-chroma subsampling; PNG lossless, its alpha kept; WebP; HEIC when ``pillow_heif`` is
+chroma subsampling; PNG lossless, its alpha kept; WebP, lossless when the input was; HEIC when ``pillow_heif`` is
 installed), through a temporary file renamed over the target when complete. Its
 metadata follows the metadata policy (:func:`vidanon.photo_meta.photo_metadata`): by default the EXIF tags that
 identify a place or a device (:func:`vidanon.media.streams.is_identifying`, and a few
@@ -208,6 +208,8 @@ def read_photo(path: Path):
             extra["format"] = im.format
             # an MPO's previews show the faces: the primary picture is written alone, a JPEG
             extra["left_out"] = [f"preview picture{'s' if previews > 1 else ''}"] if previews else []
+            if im.format == "WEBP":
+                extra["lossless"] = webp_lossless(path)
             if im.format in ("JPEG", "MPO"):
                 from PIL.JpegImagePlugin import get_sampling
 
@@ -218,6 +220,19 @@ def read_photo(path: Path):
     if "transparency" in upright.info and upright.mode in ("P", "L", "RGB"):  # a palette's or a colour key's
         upright = upright.convert("LA" if upright.mode == "L" else "RGBA")  # kept as an alpha channel
     return upright, exif, extra
+
+
+def webp_lossless(path: Path) -> bool:
+    """Whether the WebP file ``path`` is lossless: its picture a VP8L chunk (the file's first
+    chunk, or after VP8X), not VP8 (lossy, its alpha in an ALPH chunk). Pillow does not say."""
+    with open(path, "rb") as f:
+        f.seek(12)  # RIFF, its size, WEBP
+        while len(head := f.read(8)) == 8:
+            if head[:4] in (b"VP8L", b"VP8 "):
+                return head[:4] == b"VP8L"
+            size = int.from_bytes(head[4:], "little")
+            f.seek(size + (size & 1), 1)  # chunks are padded to an even size (VP8X, ICCP first)
+    return False
 
 
 def grey_8bit(image):
@@ -283,6 +298,8 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
     if fmt == "JPEG":
         sampling = extra.get("subsampling", -1)
         args.update(quality=JPEG_QUALITY, subsampling=sampling if sampling in (0, 1, 2) else 2, optimize=True)
+    elif fmt == "WEBP" and extra.get("lossless"):  # lossless stays lossless, its transparent pixels' colours too
+        args.update(lossless=True, exact=True)
     elif fmt in ("WEBP", "HEIF"):
         args.update(quality=WEBP_QUALITY)
     try:
