@@ -38,3 +38,24 @@ def test_lossy_webp_stays_lossy(tmp_path, run_inprocess):
     assert code == 0, err
     data = (tmp_path / "out.webp").read_bytes()
     assert b"VP8 " in data and b"VP8L" not in data
+
+
+@pytest.mark.parametrize("policy", ["--keep-metadata", "--strip-metadata", None])
+def test_png_colour_chunks_are_kept(tmp_path, run_inprocess, policy):
+    """A PNG's gAMA, cHRM and sRGB chunks were dropped: a gamma-1.0 photo was then shown darker.
+    Colour, not tags: kept under every policy, as the ICC profile is."""
+    import struct
+
+    from PIL.PngImagePlugin import PngInfo
+
+    chroma = (0.3127, 0.329, 0.64, 0.33, 0.3, 0.6, 0.15, 0.06)
+    info = PngInfo()
+    info.add(b"gAMA", struct.pack(">I", 100000))
+    info.add(b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in chroma)))
+    info.add(b"sRGB", bytes([0]))  # perceptual: intent 0
+    photo().save(tmp_path / "in.png", pnginfo=info)
+    code, out, err = run_inprocess(tmp_path / "in.png", tmp_path / "out.png", *([policy] if policy else []))
+    assert code == 0, err
+    with Image.open(tmp_path / "out.png") as im:
+        assert im.info.get("gamma") == 1.0 and im.info.get("srgb") == 0
+        assert im.info.get("chromaticity") == pytest.approx(chroma)

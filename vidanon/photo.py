@@ -192,6 +192,8 @@ def read_photo(path: Path):
     tag reset), the photo decoded; an unreadable photo is an :class:`InputError`."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    from .photo_meta import COLOUR_CHUNKS
+
     _heif()
     try:
         with Image.open(path) as im:
@@ -203,6 +205,7 @@ def read_photo(path: Path):
             im.load()
             upright = ImageOps.exif_transpose(im)
             extra = {key: im.info[key] for key in ("icc_profile", "xmp", "comment", "dpi") if im.info.get(key)}
+            extra.update({key: im.info[key] for key in COLOUR_CHUNKS if key in im.info})  # sRGB intent 0 too
             extra["text"] = dict(getattr(im, "text", None) or {})  # PNG text chunks
             extra["exif_chunk"] = bool(im.info.get("exif"))  # else a PNG's EXIF is its raw profile, if any
             extra["format"] = im.format

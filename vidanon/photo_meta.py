@@ -78,12 +78,15 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
             args[key] = xmp_upright(extra[key]) if key == "xmp" else extra[key]
         elif extra.get(key):
             removed.append("XMP" if key == "xmp" else "comment")
-    if extra.get("text"):
+    colour = colour_chunks(extra)
+    if extra.get("text") or colour:
         from PIL.PngImagePlugin import PngInfo
 
-        kept, gone = png_text_kept(extra["text"], policy, exif_from_text=not extra.get("exif_chunk"))
+        kept, gone = png_text_kept(extra.get("text", {}), policy, exif_from_text=not extra.get("exif_chunk"))
         removed += gone
         info = PngInfo()
+        for cid, data in colour:
+            info.add(cid, data)  # written before the picture, as PNG wants
         for key, value in kept.items():
             if key == XMP_CHUNK:
                 info.add_itxt(key, str(value))  # as the XMP specification writes it
@@ -91,6 +94,29 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
                 info.add_text(key, str(value))
         args["pnginfo"] = info
     return args, list(dict.fromkeys(removed))
+
+
+# A PNG's colour chunks as Pillow reads them (im.info): how its samples are to be shown,
+# colour, not tags, kept under every policy as the ICC profile is. Pillow does not write them.
+COLOUR_CHUNKS = {"gamma": b"gAMA", "chromaticity": b"cHRM", "srgb": b"sRGB"}
+
+
+def colour_chunks(extra: dict) -> list[tuple[bytes, bytes]]:
+    """The PNG chunks (gAMA, cHRM, sRGB) holding the colour values of ``extra``: gamma and the
+    chromaticities are stored as integers times 100000, the sRGB rendering intent as a byte."""
+    import struct
+
+    chunks = []
+    for key, cid in COLOUR_CHUNKS.items():
+        value = extra.get(key)
+        if value is None:
+            continue
+        if key == "srgb":
+            chunks.append((cid, bytes([int(value)])))
+        else:
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            chunks.append((cid, struct.pack(f">{len(values)}I", *(round(v * 100000) for v in values))))
+    return chunks
 
 
 def xmp_upright(packet):
