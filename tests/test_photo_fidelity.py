@@ -59,3 +59,13 @@ def test_png_colour_chunks_are_kept(tmp_path, run_inprocess, policy):
     with Image.open(tmp_path / "out.png") as im:
         assert im.info.get("gamma") == 1.0 and im.info.get("srgb") == 0
         assert im.info.get("chromaticity") == pytest.approx(chroma)
+
+
+@pytest.mark.parametrize("progressive", [True, False])
+def test_a_progressive_jpeg_stays_progressive(tmp_path, run_inprocess, progressive):
+    """A progressive JPEG was written baseline."""
+    photo().save(tmp_path / "in.jpg", quality=95, progressive=progressive)
+    code, out, err = run_inprocess(tmp_path / "in.jpg", tmp_path / "out.jpg")
+    assert code == 0, err
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert bool(im.info.get("progressive")) == progressive

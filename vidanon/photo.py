@@ -14,8 +14,8 @@ more, and at a third of their size made two masks worse (docs/photos.md).
 
 The photo is turned upright first (its EXIF orientation applied) and written in the
 format its extension names (JPEG at quality :data:`JPEG_QUALITY`, keeping the input's
-chroma subsampling; PNG lossless, its alpha kept; WebP, lossless when the input was; HEIC when ``pillow_heif`` is
-installed), through a temporary file renamed over the target when complete. Its
+chroma subsampling and progressive coding; PNG lossless, its alpha kept; WebP, lossless
+when the input was; HEIC when ``pillow_heif`` is installed), through a temporary file renamed over the target when complete. Its
 metadata follows the metadata policy (:func:`vidanon.photo_meta.photo_metadata`): by default the EXIF tags that
 identify a place or a device (:func:`vidanon.media.streams.is_identifying`, and a few
 names only EXIF uses) and the XMP packet are left out. The EXIF thumbnail, which shows
@@ -217,6 +217,7 @@ def read_photo(path: Path):
                 from PIL.JpegImagePlugin import get_sampling
 
                 extra["subsampling"] = get_sampling(im)
+                extra["progressive"] = bool(im.info.get("progressive") or im.info.get("progression"))
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read the photo {path}: {getattr(exc, 'strerror', None) or exc}") from None
     exif = upright.getexif()
@@ -300,7 +301,8 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
         args.pop("pnginfo", None)
     if fmt == "JPEG":
         sampling = extra.get("subsampling", -1)
-        args.update(quality=JPEG_QUALITY, subsampling=sampling if sampling in (0, 1, 2) else 2, optimize=True)
+        args.update(quality=JPEG_QUALITY, subsampling=sampling if sampling in (0, 1, 2) else 2, optimize=True,
+                    progressive=bool(extra.get("progressive")))  # fmt: skip
     elif fmt == "WEBP" and extra.get("lossless"):  # lossless stays lossless, its transparent pixels' colours too
         args.update(lossless=True, exact=True)
     elif fmt in ("WEBP", "HEIF"):
