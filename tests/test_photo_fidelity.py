@@ -69,3 +69,56 @@ def test_a_progressive_jpeg_stays_progressive(tmp_path, run_inprocess, progressi
     assert code == 0, err
     with Image.open(tmp_path / "out.jpg") as im:
         assert bool(im.info.get("progressive")) == progressive
+
+
+def test_pictures_embedded_in_exif_are_never_copied(tmp_path, run_inprocess):
+    # Photoshop's resources (a JPEG thumbnail of the photo as it was) and an XMP packet held in
+    # IFD0 were copied by default, past the rebuilt EXIF's name rule
+    import io
+
+    thumb = io.BytesIO()
+    Image.fromarray(np.full((24, 32, 3), 200, np.uint8)).save(thumb, "JPEG")
+    exif = Image.Exif()
+    exif[0x8649] = b"8BIM\x04\x0c" + thumb.getvalue()  # ImageResources
+    exif[0x02BC] = b"<x:xmpmeta><xmpGImg:image>AAAA</xmpGImg:image></x:xmpmeta>"  # XMLPacket
+    exif[0x0132] = "2024:05:01 10:00:00"  # DateTime: kept
+    src = tmp_path / "p.jpg"
+    Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(src, exif=exif.tobytes())
+    for policy in ([], ["--keep-metadata"]):
+        out = tmp_path / f"o{len(policy)}.jpg"
+        code, stdout, err = run_inprocess(src, out, *policy)
+        assert code == 0 and "ImageResources" in stdout and "XMLPacket" in stdout, (stdout, err)
+        data = out.read_bytes()
+        assert data.count(b"\xff\xd8") == 1 and b"xmpGImg" not in data  # one picture: the photo
+        assert Image.open(out).getexif().get(0x0132) == "2024:05:01 10:00:00"
+
+
+def test_a_damaged_exif_block_is_left_out_not_a_crash(tmp_path, run_inprocess):
+    # bytes of the EXIF block changed (a broken camera, a bad copy) made Pillow's parser raise
+    # TypeError or struct.error: "internal error" (exit 70); the photo is anonymized without it
+    import random
+
+    from PIL import ImageOps
+
+    good = Image.Exif()
+    good[0x0112] = 1  # Orientation
+    good[0x010F] = "Camera"
+    good[0x0132] = "2024:05:01 10:00:00"
+    raw = bytearray(good.tobytes())
+    rng = random.Random(7)
+    picture = Image.fromarray(np.full((60, 80, 3), 128, np.uint8))
+    for _ in range(2000):  # the first mutation Pillow's parser chokes on
+        bad = bytearray(raw)
+        for _ in range(3):
+            bad[rng.randrange(8, len(bad))] = rng.randrange(256)
+        src = tmp_path / "damaged.jpg"
+        picture.save(src, exif=bytes(bad))
+        try:
+            with Image.open(src) as im:
+                ImageOps.exif_transpose(im).getexif().tobytes()
+        except Exception:
+            break
+    else:
+        pytest.fail("no damaged EXIF found to test with")
+    code, out, err = run_inprocess(src, tmp_path / "out.jpg")
+    assert code == 0 and "EXIF (damaged)" in out, (out, err)

@@ -195,6 +195,7 @@ def read_photo(path: Path):
     from .photo_meta import COLOUR_CHUNKS
 
     _heif()
+    damaged = False
     try:
         with Image.open(path) as im:
             frames = getattr(im, "n_frames", 1)
@@ -203,7 +204,12 @@ def read_photo(path: Path):
                 raise InputError(f"{path} is an animated image ({frames} pictures); vidanon writes a photo as one "
                                  "picture: make it a video first (ffmpeg -i IN out.mp4) and anonymize that")  # fmt: skip
             im.load()
-            upright = ImageOps.exif_transpose(im)
+            try:
+                upright = ImageOps.exif_transpose(im)
+            except Exception:  # a damaged EXIF block (Pillow's parser fails in many ways): left out, as it is
+                upright = im.copy()
+                upright.info.pop("exif", None)
+                damaged = True
             extra = {key: im.info[key] for key in ("icc_profile", "xmp", "comment", "dpi") if im.info.get(key)}
             extra.update({key: im.info[key] for key in COLOUR_CHUNKS if key in im.info})  # sRGB intent 0 too
             extra["text"] = dict(getattr(im, "text", None) or {})  # PNG text chunks
@@ -220,7 +226,12 @@ def read_photo(path: Path):
                 extra["progressive"] = bool(im.info.get("progressive") or im.info.get("progression"))
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read the photo {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    exif = upright.getexif()
+    try:
+        exif = Image.Exif() if damaged else upright.getexif()
+    except Exception:  # as above
+        exif, damaged = Image.Exif(), True
+    if damaged:
+        extra["left_out"].append("EXIF (damaged)")
     if "transparency" in upright.info and upright.mode in ("P", "L", "RGB"):  # a palette's or a colour key's
         upright = upright.convert("LA" if upright.mode == "L" else "RGBA")  # kept as an alpha channel
     return upright, exif, extra

@@ -21,6 +21,10 @@ def is_exif_identifying(name: str) -> bool:
 # Tags of IFD0 that point to other blocks (sub-IFDs, the thumbnail): never copied as they are.
 POINTERS = {0x8769: "ExifOffset", 0x8825: "GPSInfo", 0xA005: "InteropOffset", 0x014A: "SubIFDs",
             0x0201: "JpegIFOffset", 0x0202: "JpegIFByteCount"}  # fmt: skip
+# Tags of IFD0 that hold other formats whole, which can carry a picture of the photo as it was
+# (Photoshop's resources a JPEG thumbnail, an XMP packet a base64 one) and more of the same
+# (IPTC): never copied, under any policy (the photo's own XMP packet follows the policy).
+EMBEDDED = {0x8649: "ImageResources", 0x02BC: "XMLPacket", 0x83BB: "IPTC"}
 
 
 def exif_kept(exif, policy: str):
@@ -48,8 +52,10 @@ def exif_kept(exif, policy: str):
                 out[tag] = value
         return out
 
+    removed += [EMBEDDED[tag] for tag in exif if tag in EMBEDDED]
     fresh = Image.Exif()
-    fresh.update(kept({tag: value for tag, value in exif.items() if tag not in POINTERS}, ExifTags.TAGS))
+    fresh.update(kept({tag: value for tag, value in exif.items() if tag not in POINTERS and tag not in EMBEDDED},
+                      ExifTags.TAGS))  # fmt: skip
     for pointer, names in ((ExifTags.IFD.Exif, ExifTags.TAGS), (ExifTags.IFD.GPSInfo, ExifTags.GPSTAGS)):
         if pointer not in exif:
             continue
@@ -66,7 +72,12 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
     """The keyword arguments of Pillow's save that carry the metadata kept under ``policy``
     ("private", "keep" or "strip"), and the names of the tags left out."""
     kept_exif, removed = exif_kept(exif, policy)
-    args: dict = {"exif": kept_exif.tobytes()} if kept_exif is not None and len(kept_exif) else {}
+    args: dict = {}
+    if kept_exif is not None and len(kept_exif):
+        try:
+            args["exif"] = kept_exif.tobytes()
+        except Exception:  # a damaged tag (a value of the wrong type): the EXIF is left out, not the photo
+            removed.append("EXIF (damaged)")
     if extra.get("icc_profile"):
         args["icc_profile"] = extra["icc_profile"]  # colours, not a tag: kept under every policy
     if extra.get("dpi"):
