@@ -363,3 +363,22 @@ def test_person_tile_boxes_are_merged_once_and_cut_parts_dropped():
     assert len(px) == 2, px  # each person once
     assert np.allclose(sorted(px.tolist(), key=lambda b: b[1]), [person, at_frame_edge], atol=1e-3)
     assert sorted(scores.tolist()) == [0.8, 0.9]  # the best view of each; the cut part's 0.9 dropped
+
+
+def test_the_masks_of_people_and_faces_keep_the_boxes_order():
+    """With people, faces (and plates) are drawn among them; the boxes come back from the
+    compositor's masks in the order given, so the review pairs each mask with its own track
+    (a person's lost mask was given a face's full cover, its 'thin mask' flag lost)."""
+    from dataclasses import replace
+
+    from vidanon.detections import FACE, PERSON, Detections
+    from vidanon.render.compositor import Compositor
+
+    def lost(frame, dets):  # a segmenter that finds nobody
+        return replace(dets, masks=np.zeros((len(dets), 64, 64), np.float32))
+
+    face = Detections(np.array([[0.1, 0.1, 0.3, 0.3]]), [0.9], [FACE], track_ids=[5])
+    person = Detections(np.array([[0.2, 0.5, 0.9, 0.8]]), [0.9], [PERSON], track_ids=[1000007])
+    shown = Compositor("blur", 1.45, True, lost).masks(np.zeros((90, 160, 3), np.uint8), Detections.merge([face, person]))
+    assert list(shown.track_ids) == [5, 1000007]
+    assert shown.masks[0].min() == 1.0 and shown.masks[1].max() == 0.0

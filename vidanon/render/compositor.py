@@ -47,10 +47,12 @@ class Compositor:
             return dets
         others = dets.classes != PERSON
         if others.any():
-            people = self.segmenter(frame, dets[np.flatnonzero(~others)])
+            order = np.concatenate([np.flatnonzero(~others), np.flatnonzero(others)])
+            people = self.segmenter(frame, dets[order[: int((~others).sum())]])
             rest = dets[np.flatnonzero(others)]
             size = people.masks.shape[1]
-            return Detections.merge([people, replace(rest, masks=np.ones((len(rest), size, size), np.float32))])
+            merged = Detections.merge([people, replace(rest, masks=np.ones((len(rest), size, size), np.float32))])
+            return merged[np.argsort(order)]  # in the order given: the review pairs them with their tracks
         return self.segmenter(frame, dets)
 
     def draw(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
