@@ -382,3 +382,16 @@ def test_the_masks_of_people_and_faces_keep_the_boxes_order():
     shown = Compositor("blur", 1.45, True, lost).masks(np.zeros((90, 160, 3), np.uint8), Detections.merge([face, person]))
     assert list(shown.track_ids) == [5, 1000007]
     assert shown.masks[0].min() == 1.0 and shown.masks[1].max() == 0.0
+
+
+def test_max_face_size_measures_a_face_among_people_as_it_is_drawn():
+    # faces among people are drawn at the user's mask scale; --max-face-size measured them at
+    # the people renderer's (1), as smaller than drawn
+    from vidanon.detections import FACE, PERSON, Detections
+    from vidanon.render.compositor import Compositor
+    from vidanon.render.masks import mask_shares
+
+    dets = Detections(np.array([[0.3, 0.3, 0.5, 0.45], [0.1, 0.6, 0.9, 0.9]]), [0.9, 0.9], [FACE, PERSON])
+    shares = Compositor("blur", 1.45, True, lambda frame, d: d).shares(dets, 360, 640)
+    assert shares[0] == mask_shares(dets[[0]], 360, 640, 1.45)[0]  # as a faces run draws it
+    assert shares[1] == mask_shares(dets[[1]], 360, 640, 1.0)[0]  # the person's outline

@@ -56,7 +56,6 @@ from .media.source import FileSource
 from .media.writer import check_encoder
 from .options import OPTION, TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .render.compositor import Compositor
-from .render.masks import mask_shares
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
 from .runner import Finish, Run, at_once, network_lanes, run_stages
@@ -370,7 +369,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             seen.update(int(t) for t in dets.track_ids)
             dets = dets[np.flatnonzero(~np.isin(dets.track_ids, opts.keep))]
         if opts.max_face_size is not None and len(dets):  # masks too large: refused, and listed for the sheet
-            shares = mask_shares(dets, info.height, info.width, getattr(stages.render.renderer, "mask_scale", 1.0))
+            shares = stages.render.shares(dets, info.height, info.width)
             big = shares > opts.max_face_size
             refused.extend((index, int(dets.track_ids[i]), float(shares[i])) for i in np.flatnonzero(big))
             dets = dets[np.flatnonzero(~big)]

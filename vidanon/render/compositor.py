@@ -40,6 +40,21 @@ class Compositor:
     def __call__(self, frame: np.ndarray, dets: Detections) -> np.ndarray:
         return self.draw(frame, self.masks(frame, dets))
 
+    def shares(self, dets: Detections, height: int, width: int) -> np.ndarray:
+        """The share of the frame each box's mask takes, drawn as :meth:`draw` draws it: people
+        by their outline (the people renderer's scale), faces and plates among them at the
+        user's mask scale (:meth:`_others`), and every box alike without people."""
+        from .masks import mask_shares
+
+        own = getattr(self.renderer, "mask_scale", 1.0)
+        people = dets.classes == PERSON if self.segmenter is not None else np.zeros(len(dets), bool)
+        out = np.zeros(len(dets))
+        for which, scale in ((people, own), (~people, self.mask_scale if self.segmenter is not None else own)):
+            index = np.flatnonzero(which)
+            if len(index):
+                out[index] = mask_shares(dets[index], height, width, scale)
+        return out
+
     def masks(self, frame: np.ndarray, dets: Detections) -> Detections:
         """The boxes as they are drawn: with each person's soft mask when people are hidden
         (faces and plates among them keep their boxes)."""
