@@ -242,6 +242,22 @@ def test_people_sheet(clip, tmp_path):
     assert summary.flagged == 3 and "person masks" in text
 
 
+def test_people_sheet_with_faces_names_and_outlines_both(clip, tmp_path):
+    """--target people hides faces too: the sheet names face and person masks and outlines a
+    face by its mask (its thumbnail is not a person's box)."""
+    path, faces = clip
+    tracks = tmp_path / "both.json"
+    data = json.loads(faces.read_text())
+    data["frames"] = [[dict(o, **{"class": "person" if k else "face"}) for k, o in enumerate(objects)]
+                      for objects in data["frames"]]  # fmt: skip
+    tracks.write_text(json.dumps(data))
+    sheet = tmp_path / "both.html"
+    anonymize(path, tmp_path / "both.mp4", tracks=str(tracks), target="people", review=str(sheet), progress=False)
+    text = sheet.read_text()
+    assert "face and person masks" in text and "mask is at half strength (the head around it" in text
+
+
+
 def test_max_face_size_refuses_large_masks_and_the_sheet_flags_them(clip, tmp_path):
     from conftest import read_frames
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..detections import DETECTED, SOURCE_NAMES, Detections
+from ..detections import DETECTED, PERSON, SOURCE_NAMES, Detections
 from .flags import THUMB_WIDTH, Sheet, time_code
 from .tiles import ROW_H, draw_rows, html_rows
 
@@ -85,16 +85,18 @@ def thumbnail(sheet: Sheet, index: int, pixels: np.ndarray | None):
         return image
     sx, sy = size
     colours = [SOURCE_COLOURS.get(int(source), FLAG_COLOUR) for source in dets.sources]
-    if not sheet.people:  # faces: the mask's own outline
+    person = people_boxes(sheet, dets)
+    outlined = np.flatnonzero(~person)
+    if len(outlined):  # faces (and plates): the mask's own outline
         pixels = np.array(image)
-        for line, colour in zip(outline_pixels(dets, sy, sx, sheet.mask_scale), colours):
-            pixels[line] = colour
+        for line, i in zip(outline_pixels(dets[outlined], sy, sx, sheet.mask_scale), outlined):
+            pixels[line] = colours[i]
         image = Image.fromarray(pixels)
     draw = ImageDraw.Draw(image)
     font = _font(13)
-    for box, tid, colour in zip(dets.boxes, dets.track_ids, colours):
+    for box, tid, colour, is_person in zip(dets.boxes, dets.track_ids, colours, person):
         x0, y0, x1, y1 = box[1] * sx, box[0] * sy, box[3] * sx, box[2] * sy
-        if sheet.people:  # people: the detected box (the mask follows the person inside and a little around it)
+        if is_person:  # people: the detected box (the mask follows the person inside and a little around it)
             draw.rectangle((x0, y0, x1, y1), outline=colour, width=2)
         if tid >= 0:
             ty = y0 - 15 if y0 >= 15 else y1 + 1
@@ -202,11 +204,17 @@ def _runs(frames: np.ndarray, sources: np.ndarray) -> list[tuple[int, int, int]]
     return runs
 
 
+def people_boxes(sheet: Sheet, dets: Detections) -> np.ndarray:
+    """Which of a frame's boxes are people's (drawn as their boxes; faces by their mask's outline)."""
+    return dets.classes == PERSON if sheet.people else np.zeros(len(dets), bool)
+
+
 def _summary_text(sheet: Sheet) -> list[str]:
     boxes = sum(len(d) for d in sheet.frames)
-    what = "person" if sheet.people else "face"
-    outline = ("each person's detected box" if sheet.people else
-               f"where the mask is at half strength (the head around each face, grown by {sheet.mask_scale:g})")  # fmt: skip
+    faces = any((~people_boxes(sheet, d)).any() for d in sheet.frames)
+    what = ("face and person" if faces else "person") if sheet.people else "face"
+    head = f"where a face's mask is at half strength (the head around it, grown by {sheet.mask_scale:g})"
+    outline = (f"each person's detected box{', and ' + head if faces else ''}" if sheet.people else head)
     return [
         f"{Path(sheet.output).name} (from {Path(sheet.video).name}): {len(sheet.frames)} frames {sheet.width}x"
         f"{sheet.height} @ {sheet.fps:.3f} fps; {boxes} {what} masks in {len(sheet.tracks)} tracks; "

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..detections import DETECTED, Detections
+from ..detections import DETECTED, PERSON, Detections
 from .flags import Sheet, time_code
 from .rank import TrackRow
 
@@ -55,7 +55,7 @@ def cut_tile(sheet: Sheet, row: TrackRow, frame: np.ndarray):
     mine = np.flatnonzero((dets.track_ids == row.track) & (np.abs(dets.boxes - row.box).max(axis=1) < 1e-6))
     source = int(dets.sources[mine[0]]) if len(mine) else DETECTED
     colour = SOURCE_COLOURS.get(source, FLAG_COLOUR)
-    if sheet.people:
+    if sheet.people and (not len(mine) or int(dets.classes[mine[0]]) == PERSON):  # a person's box; a face's outline
         ImageDraw.Draw(image).rectangle((local[1] * size[0], local[0] * size[1], local[3] * size[0],
                                          local[2] * size[1]), outline=colour, width=2)  # fmt: skip
         return image
