@@ -170,12 +170,17 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     raise_pending()  # a Ctrl-C that Python swallowed during the imports
 
     run = anonymize_photo if is_photo(args.paths[0]) else anonymize
-    summary = run(args.paths[0], args.paths[1], progress=not args.quiet and on_terminal(), **options)
+    summary = run(args.paths[0], args.paths[1], progress=_shows_bar(args), **options)
     for warning in summary.warnings:
         say(f"vidanon: warning: {warning}", sys.stderr)
     if args.quiet < 2:
         say(_summary_line(summary.to_dict()))
     return 0
+
+
+def _shows_bar(args) -> bool:
+    """The command line's progress bar: unless -q, and only on a terminal (vidanon.progress)."""
+    return not args.quiet and on_terminal()
 
 
 def _check_names(args) -> None:
@@ -289,7 +294,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
         log(f"FAILED  {path}: input {path} does not exist")
     summary = run_batch(
         jobs, options, workers=workers, segments=args.segments, overwrite=args.overwrite,
-        ray_address=args.ray or None, use_ray=args.ray is not None, progress=not args.quiet and on_terminal(),
+        ray_address=args.ray or None, use_ray=args.ray is not None, progress=_shows_bar(args),
         log=log if mode == "batch" else None, mkdir=args.mkdir or mode == "batch",
     )  # fmt: skip
     # the missing inputs were reported before the others ran; they count as failed

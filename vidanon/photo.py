@@ -84,7 +84,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     image, exif, extra = read_photo(source)
     rgb, alpha = rgb_planes(image)
     stages = photo_stages(opts, rgb.shape[0], rgb.shape[1])
-    dets = find(stages, detector_view(image, rgb))
+    dets = find(stages, detection_input(image, rgb))
     shown = stages.render.masks(rgb, dets)
     out = stages.render.draw(rgb, shown)
     claim = None if opts.overwrite else OutputClaim(target)  # of two runs writing it, the second is refused
@@ -106,7 +106,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     )  # fmt: skip
 
 
-def detector_view(image, rgb):
+def detection_input(image, rgb):
     """What the detector looks at: ``rgb``, or for a 1-bit photo (black and white dots: the
     network sees no face in them) its grey smoothed by :data:`BILEVEL_BLUR` px. The effect is
     drawn on the photo itself."""

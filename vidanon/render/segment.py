@@ -110,6 +110,7 @@ def fill_missed(masks: np.ndarray, crops: np.ndarray, boxes: np.ndarray, which: 
 
     out = np.array(masks, np.float32)
     size = out.shape[1] if len(out) else 0
+    template = ellipse_template(size) if which.any() else None
     for i in np.flatnonzero(which):
         (cy0, cx0, cy1, cx1), (y0, x0, y1, x1) = crops[i], boxes[i]
         ch, cw, h, w = cy1 - cy0, cx1 - cx0, y1 - y0, x1 - x0
@@ -119,8 +120,7 @@ def fill_missed(masks: np.ndarray, crops: np.ndarray, boxes: np.ndarray, which: 
             continue
         rows, cols = _span(y0, y1, cy0, ch, size), _span(x0, x1, cx0, cw, size)
         n_r, n_c = rows.stop - rows.start, cols.stop - cols.start
-        t = ellipse_template(size)
-        ellipse = t[np.linspace(0, size - 1, n_r).round().astype(int)][:, np.linspace(0, size - 1, n_c).round().astype(int)]
+        ellipse = template[np.linspace(0, size - 1, n_r).round().astype(int)][:, np.linspace(0, size - 1, n_c).round().astype(int)]
         out[i, rows, cols] = np.maximum(out[i, rows, cols], ellipse)
     return out
 
