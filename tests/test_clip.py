@@ -303,3 +303,18 @@ def test_a_clip_and_its_file_choose_the_device_alike(monkeypatch):
     photo_stages(Options.from_kwargs(), 270, 480)
     info = probe(SAMPLE)
     assert seen == [info.n_frames * info.width * info.height, 270 * 480]
+
+
+def test_tracks_of_another_clip_are_refused(anon_clip):
+    """The boxes of a clip (``anon.vidanon_tracks``) replay only on a clip of its size and
+    length: on a cut of it they would hide the faces of other times, on a crop other places."""
+    clip, anon, _ = anon_clip
+    tracks = anon.vidanon_tracks
+    for other, what in [(clip.subclipped(1.0, 2.0), "12 frames"), (clip.cropped(x2=240), "240x270")]:
+        with pytest.raises(OptionError, match=f"tracks=.* 480x270 clip of 35 frames at 12 fps.*{what}"):
+            vidanon.anonymize_clip(other, tracks=tracks, progress=False)
+    with pytest.raises(OptionError, match="another clip"):
+        vidanon.anonymize_clip(ColorClip((64, 48), (0, 0, 0), duration=2.0), fps=12, tracks=tracks, progress=False)
+    # the same clip at another fps (rendered between the frames) and a copy are fine
+    assert vidanon.anonymize_clip(clip.with_fps(24), tracks=tracks).vidanon_tracks is tracks
+    assert vidanon.anonymize_clip(clip.copy(), tracks=tracks).vidanon_tracks is tracks

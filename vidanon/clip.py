@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from moviepy.Effect import Effect
 
 from .detections import Detections
-from .media.source import ClipSource, as_rgb8
+from .media.source import ClipSource, as_rgb8, frame_count
 from .options import (
     CLIP_OPTIONS,
     PYTHON,
@@ -60,9 +60,23 @@ class ClipTracks:
     frames: list[Detections]
     device: str = ""
     seconds: float = 0.0  # the first pass's wall time
+    size: tuple[int, int] | None = None  # (width, height) of the clip the boxes were found in
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def check_fits(self, clip) -> None:
+        """Refuse (:class:`OptionError`) a clip of another size, or of another length at
+        :attr:`fps`, than the one these boxes were found in: on a cut of it they would hide
+        the faces of other times (frame ``i`` of the cut is not frame ``i`` of the clip), on
+        a crop or another clip those of other places."""
+        size = tuple(int(v) for v in clip.size)
+        frames = frame_count(clip.duration, self.fps)
+        if (self.size is not None and size != self.size) or frames != len(self):
+            saved = f"{self.size[0]}x{self.size[1]} clip" if self.size is not None else "clip"
+            raise OptionError(f"the boxes given as tracks= are those of a {saved} of {len(self)} frames at {self.fps:g} "
+                              f"fps, but this clip is {size[0]}x{size[1]}, {frames} frames at {self.fps:g} fps: they "
+                              "belong to another clip (anonymize this clip itself, or cut the anonymized one)")
 
     def at(self, t: float) -> Detections:
         """The boxes to hide at time ``t``: those of frame ``round(t * fps)`` when ``t`` is on a
@@ -113,7 +127,7 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     if recorder is not None:
         video = str(getattr(clip, "filename", "") or type(clip).__name__)
         recorder.save(opts.save_tracks, video, width, height, fps)
-    return ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started)
+    return ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started, (width, height))
 
 
 _TYPES = {"tracks": str | os.PathLike | ClipTracks | None}  # the table's, and the boxes of a clip
@@ -127,7 +141,7 @@ class Anonymize(Effect):
     line, with the same names, ranges and messages (:mod:`vidanon.options`), and ``fps``.
     ``tracks`` also takes the :class:`ClipTracks` of a clip anonymized before
     (``anon.vidanon_tracks``): its boxes are hidden again (another effect, say), without
-    looking for them. A bad option (out of range, or of the wrong type) raises
+    looking for them; a clip of another size or length is refused (:meth:`ClipTracks.check_fits`). A bad option (out of range, or of the wrong type) raises
     :class:`~vidanon.options.OptionError` (a ValueError) when the effect is made.
 
     The returned clip has a ``vidanon_tracks`` attribute (:class:`ClipTracks`): the boxes
@@ -151,7 +165,11 @@ class Anonymize(Effect):
             opts = self.options()
             if clip.duration is None:
                 raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
-            tracks = self.tracks if isinstance(self.tracks, ClipTracks) else compute_tracks(clip, opts, self._fps(clip))
+            if isinstance(self.tracks, ClipTracks):
+                self.tracks.check_fits(clip)
+                tracks = self.tracks
+            else:
+                tracks = compute_tracks(clip, opts, self._fps(clip))
         render = build_render(opts)
 
         def frame_function(get_frame, t):
