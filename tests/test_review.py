@@ -384,3 +384,17 @@ def test_timeline_says_how_many_of_the_tracks_it_leaves_out_are_flagged():
                    "flagged (the list names them)"
     few = build_sheet(frames[:3], np.arange(3) / 10.0, "v.mp4", "o.mp4", 160, 120, 10.0, 0.4, 1.45, False)
     assert timeline_rows(few)[1] is None
+
+
+def test_keep_in_a_span_by_replaying_the_whole_runs_tracks(clip, tmp_path):
+    """docs/review.md: a run with --start/--end numbers its tracks in its own order; replaying the
+    whole run's tracks file keeps the ids of the whole run's sheet."""
+    path, tracks = clip
+    saved = tmp_path / "kept.json"
+    anonymize(path, tmp_path / "o.mp4", tracks=str(tracks), start=0.1, end=0.3, keep="3", save_tracks=str(saved),
+              progress=False)  # fmt: skip
+    got, records = json.loads(saved.read_text())["frames"], _records()
+    inside = [i for i, f in enumerate(got) if f]
+    assert inside and inside[0] > 0 and inside[-1] < 10
+    assert all(got[i] == [o for o in records[i] if o["id"] != 3] for i in inside)
+    assert any(o["id"] == 1 for i in inside for o in got[i]) and all(records[i] for i in inside)
