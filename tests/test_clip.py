@@ -318,3 +318,17 @@ def test_tracks_of_another_clip_are_refused(anon_clip):
     # the same clip at another fps (rendered between the frames) and a copy are fine
     assert vidanon.anonymize_clip(clip.with_fps(24), tracks=tracks).vidanon_tracks is tracks
     assert vidanon.anonymize_clip(clip.copy(), tracks=tracks).vidanon_tracks is tracks
+
+
+def test_a_bad_tracks_file_is_refused_when_the_effect_is_made(tmp_path):
+    """A tracks file that cannot be replayed is a bad option value: an OptionError (a
+    ValueError) where the effect is written, as for a missing image, with the command line's
+    message."""
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"frames": [[{"box": [0.5, 0.5, 0.1, 0.1]}]]}')
+    for path, needle in [(tmp_path / "missing.json", "cannot read tracks file .*missing.json"),
+                         (broken, "frame 0, box 0: the box .* has no area")]:  # fmt: skip
+        with pytest.raises(OptionError, match=needle):
+            vidanon.Anonymize(tracks=str(path))
+        with pytest.raises(ValueError, match=needle):
+            vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), fps=10, tracks=path)

@@ -150,9 +150,11 @@ class Anonymize(Effect):
 
     def __post_init__(self) -> None:
         with spoken(PYTHON):
-            self.options()  # a bad option fails where the effect is written
+            opts = self.options()  # a bad option fails where the effect is written
             if self.fps is not None:
                 self.fps = check("fps", self.fps)
+            if opts.tracks and not isinstance(opts.tracks, ClipTracks):
+                _check_tracks_file(opts.tracks)
 
     def options(self) -> Options:
         return Options.from_kwargs(**{o.name: getattr(self, o.name) for o in CLIP_OPTIONS if o.file})
@@ -184,6 +186,19 @@ class Anonymize(Effect):
         if not fps:
             raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces")
         return check("fps", fps)
+
+
+def _check_tracks_file(path: str) -> None:
+    """A tracks file that cannot be replayed (unreadable, not one, a bad box) is a bad option
+    value: :class:`OptionError`, with the message the command line prints. Its fit to the clip
+    (size, length, kinds of boxes) is checked when the effect is applied."""
+    from .errors import InputError
+    from .track.replay import read_tracks
+
+    try:
+        read_tracks(path)
+    except InputError as exc:
+        raise OptionError(str(exc)) from None
 
 
 Anonymize.__doc__ = with_options(Anonymize.__doc__, CLIP_OPTIONS, _TYPES)
