@@ -332,3 +332,30 @@ def test_a_bad_tracks_file_is_refused_when_the_effect_is_made(tmp_path):
             vidanon.Anonymize(tracks=str(path))
         with pytest.raises(ValueError, match=needle):
             vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), fps=10, tracks=path)
+
+
+def test_a_time_near_a_frame_hides_the_frame_the_source_shows_there(tmp_path):
+    """A 29.97 fps clip written at 30 fps: at t = 1/30 (0.999 of a frame) moviepy's reader
+    shows frame 0, so frame 0's boxes must be hidden there, not frame 1's alone."""
+    from fractions import Fraction
+
+    from conftest import make_clip
+
+    from vidanon.clip import ClipTracks
+    from vidanon.detections import Detections
+    from vidanon.media.source import frame_count
+
+    clip = VideoFileClip(str(make_clip(tmp_path / "ntsc.mp4", 64, 48, fps="30000/1001", frames=8, audio=False)))
+    try:
+        assert clip.fps == pytest.approx(float(Fraction(30000, 1001)))
+        np.testing.assert_array_equal(clip.get_frame(1 / 30), clip.get_frame(0))  # frame 0 is shown at 1/30
+        box = [0.2, 0.2, 0.8, 0.6]  # in frame 0 only
+        frames = [Detections([box], [0.9], [0], track_ids=[1])]
+        frames += [Detections.empty() for _ in range(frame_count(clip.duration, clip.fps) - 1)]
+        anon = vidanon.anonymize_clip(clip, tracks=ClipTracks(clip.fps, frames))
+        hidden = anon.vidanon_tracks.at(1 / 30).boxes
+        assert len(hidden) == 1 and np.allclose(hidden, [box])
+        assert np.abs(anon.get_frame(1 / 30).astype(int) - clip.get_frame(0)).max() > 20  # hidden
+        np.testing.assert_array_equal(anon.get_frame(1 / clip.fps), clip.get_frame(1 / clip.fps))  # frame 1: nothing
+    finally:
+        clip.close()

@@ -48,8 +48,11 @@ from .options import (
 )
 
 # |t * fps - round(t * fps)| below this (in frames) is frame round(t * fps) itself: times
-# computed as i / fps, or shifted by a composition's start, are off by rounding only.
-ON_FRAME = 1e-3
+# computed as i / fps, or shifted by a composition's start, are off by rounding only. It stays
+# under the 1e-5 frame by which moviepy's file reader rounds up (it shows frame int(t * fps +
+# 1e-5)): a 29.97 fps clip written at 30 fps asks for t = 1/30, 0.999 of a frame, where the
+# reader shows frame 0; both neighbours are hidden there.
+ON_FRAME = 1e-6
 
 
 @dataclass
