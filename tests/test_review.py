@@ -398,3 +398,15 @@ def test_keep_in_a_span_by_replaying_the_whole_runs_tracks(clip, tmp_path):
     assert inside and inside[0] > 0 and inside[-1] < 10
     assert all(got[i] == [o for o in records[i] if o["id"] != 3] for i in inside)
     assert any(o["id"] == 1 for i in inside for o in got[i]) and all(records[i] for i in inside)
+
+
+def test_a_span_runs_sheet_samples_its_frames_in_the_span(clip, tmp_path):
+    """With --start/--end the frames outside the span are written as they are: the sheet's
+    sampled frames are taken inside the span, where the run hid something."""
+    assert pick_frames([], 100, count=5, within=(40, 59)) == [40, 45, 50, 54, 59]
+    assert pick_frames([52], 100, count=3, within=(40, 59)) == [40, 52, 59]
+    path, tracks = clip
+    sheet = tmp_path / "span.html"
+    anonymize(path, tmp_path / "o.mp4", tracks=str(tracks), start=0.1, end=0.3, review=str(sheet), progress=False)
+    shown = sorted(int(i) for i in re.findall(r'<figure id="frame-(\d+)">', sheet.read_text()))
+    assert shown == [3, 4, 5, 6, 7]  # t = 0.12 to 0.28 s at 25 fps
