@@ -77,9 +77,10 @@ class ClipTracks:
         frames = frame_count(clip.duration, self.fps)
         if (self.size is not None and size != self.size) or frames != len(self):
             saved = f"{self.size[0]}x{self.size[1]} clip" if self.size is not None else "clip"
-            raise OptionError(f"the boxes given as tracks= are those of a {saved} of {len(self)} frames at {self.fps:g} "
-                              f"fps, but this clip is {size[0]}x{size[1]}, {frames} frames at {self.fps:g} fps: they "
-                              "belong to another clip (anonymize this clip itself, or cut the anonymized one)")
+            raise OptionError(f"the boxes given as tracks= are those of a {saved} of {len(self)} frames at "
+                              f"{self.fps:g} fps, but this clip is {size[0]}x{size[1]}, {frames} frames at "
+                              f"{self.fps:g} fps: they belong to another clip (anonymize this clip itself, or cut the "
+                              "anonymized one)")  # fmt: skip
 
     def at(self, t: float) -> Detections:
         """The boxes to hide at time ``t``: those of frame ``round(t * fps)`` when ``t`` is on a
@@ -144,8 +145,10 @@ class Anonymize(Effect):
     line, with the same names, ranges and messages (:mod:`vidanon.options`), and ``fps``.
     ``tracks`` also takes the :class:`ClipTracks` of a clip anonymized before
     (``anon.vidanon_tracks``): its boxes are hidden again (another effect, say), without
-    looking for them; a clip of another size or length is refused (:meth:`ClipTracks.check_fits`). A bad option (out of range, or of the wrong type) raises
-    :class:`~vidanon.options.OptionError` (a ValueError) when the effect is made.
+    looking for them; a clip of another size or length is refused
+    (:meth:`ClipTracks.check_fits`). A bad option (out of range, or of the wrong type, or a
+    tracks file that cannot be read) raises :class:`~vidanon.options.OptionError` (a
+    ValueError) when the effect is made.
 
     The returned clip has a ``vidanon_tracks`` attribute (:class:`ClipTracks`): the boxes
     hidden in every frame.
