@@ -359,3 +359,15 @@ def test_a_time_near_a_frame_hides_the_frame_the_source_shows_there(tmp_path):
         np.testing.assert_array_equal(anon.get_frame(1 / clip.fps), clip.get_frame(1 / clip.fps))  # frame 1: nothing
     finally:
         clip.close()
+
+
+def test_save_tracks_with_the_tracks_of_a_clip_writes_them(anon_clip, tmp_path):
+    """save_tracks= is not dropped when the boxes come from tracks= (no first pass): the file
+    is the one the first pass wrote, and it replays."""
+    clip, anon, first = anon_clip
+    path = tmp_path / "again.json"
+    again = vidanon.anonymize_clip(clip, tracks=anon.vidanon_tracks, effect="fill", save_tracks=str(path))
+    assert json.loads(path.read_text()) == first
+    replay = vidanon.anonymize_clip(clip, tracks=str(path), effect="fill", progress=False)
+    diff = np.abs(replay.get_frame(1.0).astype(int) - again.get_frame(1.0))  # boxes stored to 6 decimals
+    assert diff.max() <= 2 and diff.mean() < 0.01

@@ -93,6 +93,14 @@ class ClipTracks:
         a, b = self._clamp(lo), self._clamp(lo + 1)
         return self.frames[a] if a == b else Detections.merge([self.frames[a], self.frames[b]])
 
+    def save(self, path: str, clip) -> None:
+        """Write these boxes as a tracks file (the format of ``--save-tracks``) of ``clip``."""
+        from .track.replay import save_tracks
+
+        width, height = self.size or (int(v) for v in clip.size)
+        save_tracks(path, self.frames, str(getattr(clip, "filename", "") or type(clip).__name__), width, height,
+                    self.fps)  # fmt: skip
+
     def _clamp(self, i: int) -> int:
         return min(max(int(i), 0), len(self.frames) - 1)
 
@@ -101,18 +109,14 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     """The first pass: every frame of ``clip`` at ``fps`` through detect and track."""
     from .pipeline import build_stages, run_stages
     from .progress import FrameBar
-    from .track.replay import TracksRecorder
 
     started = time.perf_counter()
     width, height = (int(v) for v in clip.size)
     if opts.save_tracks:  # before the work: never the clip's own file, a folder that can be written
-        from .media.sidefile import check_side_file
-
-        check_side_file(opts.save_tracks, "tracks file", getattr(clip, "filename", None), None, overwrite=True)
+        check_tracks_target(opts.save_tracks, clip)
     source = ClipSource(clip, fps)
     stages = build_stages(opts, height, width, frames=source.n_frames)
     frames: list[Detections] = []
-    recorder = TracksRecorder() if opts.save_tracks else None
     bar = FrameBar(total=source.n_frames, unit="frame", desc="vidanon: finding faces", disable=not opts.progress,
                    dynamic_ncols=True, leave=False)  # fmt: skip
 
@@ -120,18 +124,24 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
         if index != len(frames):  # pragma: no cover - the trackers emit in order
             raise RuntimeError(f"frame {index} came out of order")
         frames.append(dets)
-        if recorder is not None:
-            recorder.add(index, dets)
         bar.update(1)
 
     try:
         run_stages(source, stages, consume, keep_frames=False)
     finally:
         bar.close()
-    if recorder is not None:
-        video = str(getattr(clip, "filename", "") or type(clip).__name__)
-        recorder.save(opts.save_tracks, video, width, height, fps)
-    return ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started, (width, height))
+    tracks = ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started, (width, height))
+    if opts.save_tracks:
+        tracks.save(opts.save_tracks, clip)
+    return tracks
+
+
+def check_tracks_target(path: str, clip) -> None:
+    """Where ``save_tracks`` goes, checked before the work: never the clip's own file, in a
+    folder that can be written (an existing file is replaced: the effect has no overwrite)."""
+    from .media.sidefile import check_side_file
+
+    check_side_file(path, "tracks file", getattr(clip, "filename", None), None, overwrite=True)
 
 
 _TYPES = {"tracks": str | os.PathLike | ClipTracks | None}  # the table's, and the boxes of a clip
@@ -176,6 +186,9 @@ class Anonymize(Effect):
             if isinstance(self.tracks, ClipTracks):
                 self.tracks.check_fits(clip)
                 tracks = self.tracks
+                if opts.save_tracks:  # no first pass: these boxes are the ones to save
+                    check_tracks_target(opts.save_tracks, clip)
+                    tracks.save(opts.save_tracks, clip)
             else:
                 tracks = compute_tracks(clip, opts, self._fps(clip))
         render = build_render(opts)
