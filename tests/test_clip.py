@@ -371,3 +371,21 @@ def test_save_tracks_with_the_tracks_of_a_clip_writes_them(anon_clip, tmp_path):
     replay = vidanon.anonymize_clip(clip, tracks=str(path), effect="fill", progress=False)
     diff = np.abs(replay.get_frame(1.0).astype(int) - again.get_frame(1.0))  # boxes stored to 6 decimals
     assert diff.max() <= 2 and diff.mean() < 0.01
+
+
+def test_the_first_pass_looks_at_every_frame_the_clip_shows(anon_clip):
+    """A clip cut inside a frame (1.05 s at 12 fps) shows a 13th frame at 1.0 s when it is
+    concatenated, which moviepy's count (int(duration * fps)) leaves out: the first pass looks
+    at it too, so its own boxes are hidden there, not those of the frame before."""
+    clip, _, _ = anon_clip
+    cut = vidanon.anonymize_clip(clip.subclipped(0, 1.05), progress=False)
+    whole = vidanon.anonymize_clip(clip.subclipped(0, 13 / 12), progress=False)  # the same 13 frames, cut on one
+    assert len(cut.vidanon_tracks) == len(whole.vidanon_tracks) == 13
+    assert np.array_equal(cut.vidanon_tracks.at(1.0).boxes, whole.vidanon_tracks.frames[12].boxes)
+    both = concatenate_videoclips([cut, vidanon.anonymize_clip(clip.subclipped(2.0, 2.5), progress=False)])
+    np.testing.assert_array_equal(both.get_frame(1.0), whole.get_frame(1.0))
+    # a file whose duration is rounded up (the sample: 2.92 s, 35.04 frames) shows its last frame
+    # again after it, a still clip the same pixels: no frame more
+    assert len(cut.vidanon_tracks.frames) == 13 and clip.duration * clip.fps > 35
+    still = vidanon.anonymize_clip(ColorClip((32, 24), (9, 9, 9), duration=0.25), fps=10, progress=False)
+    assert len(still.vidanon_tracks) == 2  # t = 0.2 shows frame 1's pixels again

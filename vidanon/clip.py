@@ -28,8 +28,10 @@ import inspect
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from moviepy.Effect import Effect
 
 from .detections import Detections
@@ -74,7 +76,7 @@ class ClipTracks:
         the faces of other times (frame ``i`` of the cut is not frame ``i`` of the clip), on
         a crop or another clip those of other places."""
         size = tuple(int(v) for v in clip.size)
-        frames = frame_count(clip.duration, self.fps)
+        frames = shown_frames(clip, self.fps)
         if (self.size is not None and size != self.size) or frames != len(self):
             saved = f"{self.size[0]}x{self.size[1]} clip" if self.size is not None else "clip"
             raise OptionError(f"the boxes given as tracks= are those of a {saved} of {len(self)} frames at "
@@ -115,6 +117,7 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     if opts.save_tracks:  # before the work: never the clip's own file, a folder that can be written
         check_tracks_target(opts.save_tracks, clip)
     source = ClipSource(clip, fps)
+    source.n_frames = shown_frames(clip, fps)
     stages = build_stages(opts, height, width, frames=source.n_frames)
     frames: list[Detections] = []
     bar = FrameBar(total=source.n_frames, unit="frame", desc="vidanon: finding faces", disable=not opts.progress,
@@ -134,6 +137,22 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     if opts.save_tracks:
         tracks.save(opts.save_tracks, clip)
     return tracks
+
+
+def shown_frames(clip, fps: float) -> int:
+    """The frames of ``clip`` at ``fps`` that it can show: those moviepy writes of it
+    (:func:`~vidanon.media.source.frame_count`), and one more where its duration ends inside a
+    frame after them and it shows a new one there (a cut at 1.05 s at 12 fps shows frame 12 at
+    1.0 s in a concatenation). A file whose duration is rounded up shows its last frame again
+    there, a still clip the same pixels: no frame more."""
+    n = frame_count(clip.duration, fps)
+    if math.ceil(clip.duration * fps - ON_FRAME) <= n:
+        return n
+    with warnings.catch_warnings():  # moviepy warns when asked for a time after a file's last frame
+        warnings.simplefilter("ignore")
+        last = np.array(clip.get_frame((n - 1) / fps))
+        after = np.asarray(clip.get_frame(n / fps))
+    return n if np.array_equal(last, after) else n + 1
 
 
 def check_tracks_target(path: str, clip) -> None:
