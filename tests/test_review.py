@@ -381,7 +381,7 @@ def test_timeline_says_how_many_of_the_tracks_it_leaves_out_are_flagged():
     shown, note = timeline_rows(sheet)
     assert len(shown) == TIMELINE_MAX_ROWS
     assert note == f"{n + 10 - TIMELINE_MAX_ROWS} more tracks not shown, {n - TIMELINE_MAX_ROWS} of them " \
-                   "flagged (the list names them)"
+                   "flagged (the .html sheet lists every track)"
     few = build_sheet(frames[:3], np.arange(3) / 10.0, "v.mp4", "o.mp4", 160, 120, 10.0, 0.4, 1.45, False)
     assert timeline_rows(few)[1] is None
 

@@ -197,7 +197,7 @@ def timeline_rows(sheet: Sheet) -> tuple[list, str | None]:
     shown = [t for t in sheet.tracks if t.id in keep]
     flagged = sum(1 for t in sheet.tracks if t.id not in keep and t.id in weight)
     left = len(sheet.tracks) - len(shown)
-    why = f"{flagged} of them flagged (the list names them)" if flagged else "short and not flagged"
+    why = f"{flagged} of them flagged (the .html sheet lists every track)" if flagged else "short and not flagged"
     return shown, f"{left} more tracks not shown, {why}" if flagged else f"{left} more tracks not shown ({why})"
 
 
