@@ -303,3 +303,89 @@ def test_a_clip_and_its_file_choose_the_device_alike(monkeypatch):
     photo_stages(Options.from_kwargs(), 270, 480)
     info = probe(SAMPLE)
     assert seen == [info.n_frames * info.width * info.height, 270 * 480]
+
+
+def test_tracks_of_another_clip_are_refused(anon_clip):
+    """The boxes of a clip (``anon.vidanon_tracks``) replay only on a clip of its size and
+    length: on a cut of it they would hide the faces of other times, on a crop other places."""
+    clip, anon, _ = anon_clip
+    tracks = anon.vidanon_tracks
+    for other, what in [(clip.subclipped(1.0, 2.0), "12 frames"), (clip.cropped(x2=240), "240x270")]:
+        with pytest.raises(OptionError, match=f"tracks=.* 480x270 clip of 35 frames at 12 fps.*{what}"):
+            vidanon.anonymize_clip(other, tracks=tracks, progress=False)
+    with pytest.raises(OptionError, match="another clip"):
+        vidanon.anonymize_clip(ColorClip((64, 48), (0, 0, 0), duration=2.0), fps=12, tracks=tracks, progress=False)
+    # the same clip at another fps (rendered between the frames) and a copy are fine
+    assert vidanon.anonymize_clip(clip.with_fps(24), tracks=tracks).vidanon_tracks is tracks
+    assert vidanon.anonymize_clip(clip.copy(), tracks=tracks).vidanon_tracks is tracks
+
+
+def test_a_bad_tracks_file_is_refused_when_the_effect_is_made(tmp_path):
+    """A tracks file that cannot be replayed is a bad option value: an OptionError (a
+    ValueError) where the effect is written, as for a missing image, with the command line's
+    message."""
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"frames": [[{"box": [0.5, 0.5, 0.1, 0.1]}]]}')
+    for path, needle in [(tmp_path / "missing.json", "cannot read tracks file .*missing.json"),
+                         (broken, "frame 0, box 0: the box .* has no area")]:  # fmt: skip
+        with pytest.raises(OptionError, match=needle):
+            vidanon.Anonymize(tracks=str(path))
+        with pytest.raises(ValueError, match=needle):
+            vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), fps=10, tracks=path)
+
+
+def test_a_time_near_a_frame_hides_the_frame_the_source_shows_there(tmp_path):
+    """A 29.97 fps clip written at 30 fps: at t = 1/30 (0.999 of a frame) moviepy's reader
+    shows frame 0, so frame 0's boxes must be hidden there, not frame 1's alone."""
+    from fractions import Fraction
+
+    from conftest import make_clip
+
+    from vidanon.clip import ClipTracks
+    from vidanon.detections import Detections
+    from vidanon.media.source import frame_count
+
+    clip = VideoFileClip(str(make_clip(tmp_path / "ntsc.mp4", 64, 48, fps="30000/1001", frames=8, audio=False)))
+    try:
+        assert clip.fps == pytest.approx(float(Fraction(30000, 1001)))
+        np.testing.assert_array_equal(clip.get_frame(1 / 30), clip.get_frame(0))  # frame 0 is shown at 1/30
+        box = [0.2, 0.2, 0.8, 0.6]  # in frame 0 only
+        frames = [Detections([box], [0.9], [0], track_ids=[1])]
+        frames += [Detections.empty() for _ in range(frame_count(clip.duration, clip.fps) - 1)]
+        anon = vidanon.anonymize_clip(clip, tracks=ClipTracks(clip.fps, frames))
+        hidden = anon.vidanon_tracks.at(1 / 30).boxes
+        assert len(hidden) == 1 and np.allclose(hidden, [box])
+        assert np.abs(anon.get_frame(1 / 30).astype(int) - clip.get_frame(0)).max() > 20  # hidden
+        np.testing.assert_array_equal(anon.get_frame(1 / clip.fps), clip.get_frame(1 / clip.fps))  # frame 1: nothing
+    finally:
+        clip.close()
+
+
+def test_save_tracks_with_the_tracks_of_a_clip_writes_them(anon_clip, tmp_path):
+    """save_tracks= is not dropped when the boxes come from tracks= (no first pass): the file
+    is the one the first pass wrote, and it replays."""
+    clip, anon, first = anon_clip
+    path = tmp_path / "again.json"
+    again = vidanon.anonymize_clip(clip, tracks=anon.vidanon_tracks, effect="fill", save_tracks=str(path))
+    assert json.loads(path.read_text()) == first
+    replay = vidanon.anonymize_clip(clip, tracks=str(path), effect="fill", progress=False)
+    diff = np.abs(replay.get_frame(1.0).astype(int) - again.get_frame(1.0))  # boxes stored to 6 decimals
+    assert diff.max() <= 2 and diff.mean() < 0.01
+
+
+def test_the_first_pass_looks_at_every_frame_the_clip_shows(anon_clip):
+    """A clip cut inside a frame (1.05 s at 12 fps) shows a 13th frame at 1.0 s when it is
+    concatenated, which moviepy's count (int(duration * fps)) leaves out: the first pass looks
+    at it too, so its own boxes are hidden there, not those of the frame before."""
+    clip, _, _ = anon_clip
+    cut = vidanon.anonymize_clip(clip.subclipped(0, 1.05), progress=False)
+    whole = vidanon.anonymize_clip(clip.subclipped(0, 13 / 12), progress=False)  # the same 13 frames, cut on one
+    assert len(cut.vidanon_tracks) == len(whole.vidanon_tracks) == 13
+    assert np.array_equal(cut.vidanon_tracks.at(1.0).boxes, whole.vidanon_tracks.frames[12].boxes)
+    both = concatenate_videoclips([cut, vidanon.anonymize_clip(clip.subclipped(2.0, 2.5), progress=False)])
+    np.testing.assert_array_equal(both.get_frame(1.0), whole.get_frame(1.0))
+    # a file whose duration is rounded up (the sample: 2.92 s, 35.04 frames) shows its last frame
+    # again after it, a still clip the same pixels: no frame more
+    assert len(cut.vidanon_tracks.frames) == 13 and clip.duration * clip.fps > 35
+    still = vidanon.anonymize_clip(ColorClip((32, 24), (9, 9, 9), duration=0.25), fps=10, progress=False)
+    assert len(still.vidanon_tracks) == 2  # t = 0.2 shows frame 1's pixels again

@@ -362,3 +362,51 @@ def test_a_track_span_takes_in_the_frames_where_its_mask_was_refused(tmp_path):
     spans = re.findall(r"\(frames (\d+)-(\d+), (\d+) with a mask\)", sheet.read_text())
     assert spans and all((int(a), int(b)) == (0, 34) for a, b, _ in spans), spans
     assert any(int(n) < 35 for _, _, n in spans)  # some frames of the span have no mask: refused
+
+
+def test_timeline_says_how_many_of_the_tracks_it_leaves_out_are_flagged():
+    """A crowd has more tracks than the timeline has rows: the note under it must not call
+    flagged tracks "not flagged" (a reviewer would skip them)."""
+    from vidanon.review.draw import TIMELINE_MAX_ROWS, timeline_rows
+
+    n = TIMELINE_MAX_ROWS + 30
+    # n one-frame tracks (each flagged), and 10 long clear ones
+    frames = [_frame(*[([0.01 * (k % 90), 0.0, 0.01 * (k % 90) + 0.05, 0.05], 0.9, k + 1, DETECTED)
+                       for k in range(i * 2, i * 2 + 2)]) for i in range(n // 2)]  # fmt: skip
+    for i, f in enumerate(frames):
+        frames[i] = Detections.merge([f, _frame(*[([0.5, 0.1 * j, 0.6, 0.1 * j + 0.05], 0.95, 1000 + j, DETECTED)
+                                                  for j in range(10)])])  # fmt: skip
+    sheet = build_sheet(frames, np.arange(len(frames)) / 10.0, "v.mp4", "o.mp4", 160, 120, 10.0, 0.4, 1.45, False)
+    assert sheet.worth_a_look == n
+    shown, note = timeline_rows(sheet)
+    assert len(shown) == TIMELINE_MAX_ROWS
+    assert note == f"{n + 10 - TIMELINE_MAX_ROWS} more tracks not shown, {n - TIMELINE_MAX_ROWS} of them " \
+                   "flagged (the .html sheet lists every track)"
+    few = build_sheet(frames[:3], np.arange(3) / 10.0, "v.mp4", "o.mp4", 160, 120, 10.0, 0.4, 1.45, False)
+    assert timeline_rows(few)[1] is None
+
+
+def test_keep_in_a_span_by_replaying_the_whole_runs_tracks(clip, tmp_path):
+    """docs/review.md: a run with --start/--end numbers its tracks in its own order; replaying the
+    whole run's tracks file keeps the ids of the whole run's sheet."""
+    path, tracks = clip
+    saved = tmp_path / "kept.json"
+    anonymize(path, tmp_path / "o.mp4", tracks=str(tracks), start=0.1, end=0.3, keep="3", save_tracks=str(saved),
+              progress=False)  # fmt: skip
+    got, records = json.loads(saved.read_text())["frames"], _records()
+    inside = [i for i, f in enumerate(got) if f]
+    assert inside and inside[0] > 0 and inside[-1] < 10
+    assert all(got[i] == [o for o in records[i] if o["id"] != 3] for i in inside)
+    assert any(o["id"] == 1 for i in inside for o in got[i]) and all(records[i] for i in inside)
+
+
+def test_a_span_runs_sheet_samples_its_frames_in_the_span(clip, tmp_path):
+    """With --start/--end the frames outside the span are written as they are: the sheet's
+    sampled frames are taken inside the span, where the run hid something."""
+    assert pick_frames([], 100, count=5, within=(40, 59)) == [40, 45, 50, 54, 59]
+    assert pick_frames([52], 100, count=3, within=(40, 59)) == [40, 52, 59]
+    path, tracks = clip
+    sheet = tmp_path / "span.html"
+    anonymize(path, tmp_path / "o.mp4", tracks=str(tracks), start=0.1, end=0.3, review=str(sheet), progress=False)
+    shown = sorted(int(i) for i in re.findall(r'<figure id="frame-(\d+)">', sheet.read_text()))
+    assert shown == [3, 4, 5, 6, 7]  # t = 0.12 to 0.28 s at 25 fps

@@ -28,12 +28,14 @@ import inspect
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 
+import numpy as np
 from moviepy.Effect import Effect
 
 from .detections import Detections
-from .media.source import ClipSource, as_rgb8
+from .media.source import ClipSource, as_rgb8, frame_count
 from .options import (
     CLIP_OPTIONS,
     PYTHON,
@@ -48,8 +50,11 @@ from .options import (
 )
 
 # |t * fps - round(t * fps)| below this (in frames) is frame round(t * fps) itself: times
-# computed as i / fps, or shifted by a composition's start, are off by rounding only.
-ON_FRAME = 1e-3
+# computed as i / fps, or shifted by a composition's start, are off by rounding only. It stays
+# under the 1e-5 frame by which moviepy's file reader rounds up (it shows frame int(t * fps +
+# 1e-5)): a 29.97 fps clip written at 30 fps asks for t = 1/30, 0.999 of a frame, where the
+# reader shows frame 0; both neighbours are hidden there.
+ON_FRAME = 1e-6
 
 
 @dataclass
@@ -60,9 +65,24 @@ class ClipTracks:
     frames: list[Detections]
     device: str = ""
     seconds: float = 0.0  # the first pass's wall time
+    size: tuple[int, int] | None = None  # (width, height) of the clip the boxes were found in
 
     def __len__(self) -> int:
         return len(self.frames)
+
+    def check_fits(self, clip) -> None:
+        """Refuse (:class:`OptionError`) a clip of another size, or of another length at
+        :attr:`fps`, than the one these boxes were found in: on a cut of it they would hide
+        the faces of other times (frame ``i`` of the cut is not frame ``i`` of the clip), on
+        a crop or another clip those of other places."""
+        size = tuple(int(v) for v in clip.size)
+        frames = shown_frames(clip, self.fps)
+        if (self.size is not None and size != self.size) or frames != len(self):
+            saved = f"{self.size[0]}x{self.size[1]} clip" if self.size is not None else "clip"
+            raise OptionError(f"the boxes given as tracks= are those of a {saved} of {len(self)} frames at "
+                              f"{self.fps:g} fps, but this clip is {size[0]}x{size[1]}, {frames} frames at "
+                              f"{self.fps:g} fps: they belong to another clip (anonymize this clip itself, or cut the "
+                              "anonymized one)")  # fmt: skip
 
     def at(self, t: float) -> Detections:
         """The boxes to hide at time ``t``: those of frame ``round(t * fps)`` when ``t`` is on a
@@ -75,6 +95,14 @@ class ClipTracks:
         a, b = self._clamp(lo), self._clamp(lo + 1)
         return self.frames[a] if a == b else Detections.merge([self.frames[a], self.frames[b]])
 
+    def save(self, path: str, clip) -> None:
+        """Write these boxes as a tracks file (the format of ``--save-tracks``) of ``clip``."""
+        from .track.replay import save_tracks
+
+        width, height = self.size or (int(v) for v in clip.size)
+        save_tracks(path, self.frames, str(getattr(clip, "filename", "") or type(clip).__name__), width, height,
+                    self.fps)  # fmt: skip
+
     def _clamp(self, i: int) -> int:
         return min(max(int(i), 0), len(self.frames) - 1)
 
@@ -83,18 +111,15 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     """The first pass: every frame of ``clip`` at ``fps`` through detect and track."""
     from .pipeline import build_stages, run_stages
     from .progress import FrameBar
-    from .track.replay import TracksRecorder
 
     started = time.perf_counter()
     width, height = (int(v) for v in clip.size)
     if opts.save_tracks:  # before the work: never the clip's own file, a folder that can be written
-        from .media.sidefile import check_side_file
-
-        check_side_file(opts.save_tracks, "tracks file", getattr(clip, "filename", None), None, overwrite=True)
+        check_tracks_target(opts.save_tracks, clip)
     source = ClipSource(clip, fps)
+    source.n_frames = shown_frames(clip, fps)
     stages = build_stages(opts, height, width, frames=source.n_frames)
     frames: list[Detections] = []
-    recorder = TracksRecorder() if opts.save_tracks else None
     bar = FrameBar(total=source.n_frames, unit="frame", desc="vidanon: finding faces", disable=not opts.progress,
                    dynamic_ncols=True, leave=False)  # fmt: skip
 
@@ -102,18 +127,40 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
         if index != len(frames):  # pragma: no cover - the trackers emit in order
             raise RuntimeError(f"frame {index} came out of order")
         frames.append(dets)
-        if recorder is not None:
-            recorder.add(index, dets)
         bar.update(1)
 
     try:
         run_stages(source, stages, consume, keep_frames=False)
     finally:
         bar.close()
-    if recorder is not None:
-        video = str(getattr(clip, "filename", "") or type(clip).__name__)
-        recorder.save(opts.save_tracks, video, width, height, fps)
-    return ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started)
+    tracks = ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started, (width, height))
+    if opts.save_tracks:
+        tracks.save(opts.save_tracks, clip)
+    return tracks
+
+
+def shown_frames(clip, fps: float) -> int:
+    """The frames of ``clip`` at ``fps`` that it can show: those moviepy writes of it
+    (:func:`~vidanon.media.source.frame_count`), and one more where its duration ends inside a
+    frame after them and it shows a new one there (a cut at 1.05 s at 12 fps shows frame 12 at
+    1.0 s in a concatenation). A file whose duration is rounded up shows its last frame again
+    there, a still clip the same pixels: no frame more."""
+    n = frame_count(clip.duration, fps)
+    if math.ceil(clip.duration * fps - ON_FRAME) <= n:
+        return n
+    with warnings.catch_warnings():  # moviepy warns when asked for a time after a file's last frame
+        warnings.simplefilter("ignore")
+        last = np.array(clip.get_frame((n - 1) / fps))
+        after = np.asarray(clip.get_frame(n / fps))
+    return n if np.array_equal(last, after) else n + 1
+
+
+def check_tracks_target(path: str, clip) -> None:
+    """Where ``save_tracks`` goes, checked before the work: never the clip's own file, in a
+    folder that can be written (an existing file is replaced: the effect has no overwrite)."""
+    from .media.sidefile import check_side_file
+
+    check_side_file(path, "tracks file", getattr(clip, "filename", None), None, overwrite=True)
 
 
 _TYPES = {"tracks": str | os.PathLike | ClipTracks | None}  # the table's, and the boxes of a clip
@@ -127,8 +174,10 @@ class Anonymize(Effect):
     line, with the same names, ranges and messages (:mod:`vidanon.options`), and ``fps``.
     ``tracks`` also takes the :class:`ClipTracks` of a clip anonymized before
     (``anon.vidanon_tracks``): its boxes are hidden again (another effect, say), without
-    looking for them. A bad option (out of range, or of the wrong type) raises
-    :class:`~vidanon.options.OptionError` (a ValueError) when the effect is made.
+    looking for them; a clip of another size or length is refused
+    (:meth:`ClipTracks.check_fits`). A bad option (out of range, or of the wrong type, or a
+    tracks file that cannot be read) raises :class:`~vidanon.options.OptionError` (a
+    ValueError) when the effect is made.
 
     The returned clip has a ``vidanon_tracks`` attribute (:class:`ClipTracks`): the boxes
     hidden in every frame.
@@ -136,9 +185,11 @@ class Anonymize(Effect):
 
     def __post_init__(self) -> None:
         with spoken(PYTHON):
-            self.options()  # a bad option fails where the effect is written
+            opts = self.options()  # a bad option fails where the effect is written
             if self.fps is not None:
                 self.fps = check("fps", self.fps)
+            if opts.tracks and not isinstance(opts.tracks, ClipTracks):
+                _check_tracks_file(opts.tracks)
 
     def options(self) -> Options:
         return Options.from_kwargs(**{o.name: getattr(self, o.name) for o in CLIP_OPTIONS if o.file})
@@ -151,7 +202,14 @@ class Anonymize(Effect):
             opts = self.options()
             if clip.duration is None:
                 raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
-            tracks = self.tracks if isinstance(self.tracks, ClipTracks) else compute_tracks(clip, opts, self._fps(clip))
+            if isinstance(self.tracks, ClipTracks):
+                self.tracks.check_fits(clip)
+                tracks = self.tracks
+                if opts.save_tracks:  # no first pass: these boxes are the ones to save
+                    check_tracks_target(opts.save_tracks, clip)
+                    tracks.save(opts.save_tracks, clip)
+            else:
+                tracks = compute_tracks(clip, opts, self._fps(clip))
         render = build_render(opts)
 
         def frame_function(get_frame, t):
@@ -166,6 +224,19 @@ class Anonymize(Effect):
         if not fps:
             raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces")
         return check("fps", fps)
+
+
+def _check_tracks_file(path: str) -> None:
+    """A tracks file that cannot be replayed (unreadable, not one, a bad box) is a bad option
+    value: :class:`OptionError`, with the message the command line prints. Its fit to the clip
+    (size, length, kinds of boxes) is checked when the effect is applied."""
+    from .errors import InputError
+    from .track.replay import read_tracks
+
+    try:
+        read_tracks(path)
+    except InputError as exc:
+        raise OptionError(str(exc)) from None
 
 
 Anonymize.__doc__ = with_options(Anonymize.__doc__, CLIP_OPTIONS, _TYPES)

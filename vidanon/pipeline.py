@@ -356,6 +356,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     source = FileSource(info, skip=skip, limit=limit)
     inside = span_test(opts, info)
     seen: set[int] = set()  # track ids met (for --keep)
+    spanned: list[int] = []  # the first and last frame inside --start/--end (for the sheet)
     refused: list[tuple[int, int, float]] = []  # masks over --max-face-size: (frame, track id, share)
     sink: FileSink | None = None
 
@@ -365,9 +366,11 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             return  # context of a part: tracked, not written
         if not inside(frame):  # outside --start/--end: written as it is
             dets = Detections.empty()
-        elif opts.keep:  # --keep: those tracks are left as they are
-            seen.update(int(t) for t in dets.track_ids)
-            dets = dets[np.flatnonzero(~np.isin(dets.track_ids, opts.keep))]
+        else:
+            spanned[min(len(spanned), 1):] = [index]
+            if opts.keep:  # --keep: those tracks are left as they are
+                seen.update(int(t) for t in dets.track_ids)
+                dets = dets[np.flatnonzero(~np.isin(dets.track_ids, opts.keep))]
         if opts.max_face_size is not None and len(dets):  # masks too large: refused, and listed for the sheet
             shares = stages.render.shares(dets, info.height, info.width)
             big = shares > opts.max_face_size
@@ -415,9 +418,10 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     try:  # the video is kept if a side file fails (a full disk): the message says so
         if opts.save_tracks:
             recorder.save(opts.save_tracks, str(info.path), info.width, info.height, float(info.fps))
-        if opts.review:  # drawn on frames read back from the finished output
+        if opts.review:  # drawn on frames read back from the finished output, sampled in the span
+            span = (spanned[0], spanned[-1]) if spanned and (opts.start, opts.end) != (None, None) else None
             sheet = write_review(opts.review, recorder, info, target, effective_threshold(opts), opts.mask_scale,
-                                 stages.people, refused=(refused, opts.max_face_size))  # fmt: skip
+                                 stages.people, refused=(refused, opts.max_face_size), span=span)  # fmt: skip
     except VidanonError as exc:
         raise OutputError(f"{exc}; the video {target} was written") from None
 

@@ -47,9 +47,10 @@ SHEET_FORMATS = {".png": "png", ".html": "html", ".htm": "html"}
 
 def build_sheet(frames: Sequence[Detections], times: Sequence[float | None], video: str, output: str, width: int,
                 height: int, fps: float, threshold: float, mask_scale: float, people: bool,
-                pixel_aspect: float = 1.0, covers: Covers | None = None,
-                refused: Refused | None = None) -> Sheet:  # fmt: skip
-    """Everything a sheet shows but the pixels, from the boxes hidden in every frame."""
+                pixel_aspect: float = 1.0, covers: Covers | None = None, refused: Refused | None = None,
+                span: tuple[int, int] | None = None) -> Sheet:  # fmt: skip
+    """Everything a sheet shows but the pixels, from the boxes hidden in every frame; ``span``:
+    the first and last frame of ``--start``/``--end``, where the frames are sampled."""
     frames = list(frames)
     frame_s = 1.0 / fps if fps > 0 else 0.0
     secs = np.array([i * frame_s if t is None else float(t) for i, t in enumerate(times)], np.float64)
@@ -60,7 +61,7 @@ def build_sheet(frames: Sequence[Detections], times: Sequence[float | None], vid
     if refused is not None:
         flags = sorted(flags + refused_flags(*refused, secs), key=lambda f: (-f.weight, f.frame, f.track))
     rows = rank_tracks(frames, threshold, tracks, flags, refused[0] if refused is not None else ())
-    picked = pick_frames([r.thumb for r in rows if r.worth_a_look], len(frames))
+    picked = pick_frames([r.thumb for r in rows if r.worth_a_look], len(frames), within=span)
     return Sheet(video, output, width, height, pixel_aspect, fps, secs, frames, tracks, flags, picked, threshold,
                  mask_scale, people, rows)  # fmt: skip
 
@@ -99,13 +100,15 @@ def check_review_target(path: str | os.PathLike, input_path: Path, output: Path,
 
 
 def write_review(path: str | os.PathLike, recorder, info, output: Path, threshold: float, mask_scale: float,
-                 people: bool, refused: Refused | None = None) -> Sheet:  # fmt: skip
+                 people: bool, refused: Refused | None = None,
+                 span: tuple[int, int] | None = None) -> Sheet:  # fmt: skip
     """Build the sheet of a finished run and write it to ``path`` (.png or .html).
 
     ``recorder``: the :class:`~vidanon.track.replay.TracksRecorder` of the run (every frame's
     boxes, its presentation time in the input file, its person masks' cover); ``info``: the
     input's :class:`~vidanon.media.probe.VideoInfo`; ``output``: the finished output, whose
-    frames the thumbnails show; ``refused``: the masks ``--max-face-size`` left out, and that limit.
+    frames the thumbnails show; ``refused``: the masks ``--max-face-size`` left out, and that limit;
+    ``span``: the first and last frame of ``--start``/``--end`` (None: the whole video).
     """
     target = Path(path)
     fmt = SHEET_FORMATS[target.suffix.lower()]
@@ -113,7 +116,8 @@ def write_review(path: str | os.PathLike, recorder, info, output: Path, threshol
     secs = [None if t is None else max(0.0, float(t) - start) for t in recorder.times]
     aspect = float(info.sar) if info.sar else 1.0
     sheet = build_sheet(recorder.frames, secs, str(info.path), str(output), info.width, info.height,
-                        float(info.fps), threshold, mask_scale, people, aspect, recorder.covers, refused)  # fmt: skip
+                        float(info.fps), threshold, mask_scale, people, aspect, recorder.covers, refused,
+                        span)  # fmt: skip
     rows_at: dict[int, list[int]] = defaultdict(list)  # frame: the rows whose tile it gives
     for k, row in enumerate(sheet.rows[: None if fmt == "html" else PNG_LIST_ROWS]):
         rows_at[row.thumb].append(k)

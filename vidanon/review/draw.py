@@ -7,7 +7,6 @@ import base64
 import html
 import io
 import math
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,14 +123,7 @@ def timeline(sheet: Sheet, width: int = SHEET_WIDTH - 2 * MARGIN):
 
     n = max(len(sheet.frames), 1)
     rows: list[tuple[str, list[tuple[int, int, int]]]] = []  # label, (first, last, source) runs
-    shown = sheet.tracks
-    if len(shown) > TIMELINE_MAX_ROWS:  # keep the flagged and the longest
-        weight = defaultdict(float)
-        for f in sheet.flags:
-            weight[f.track] += f.weight
-        keep = sorted(shown, key=lambda t: (-weight[t.id], -len(t.frames)))[:TIMELINE_MAX_ROWS]
-        keep_ids = {t.id for t in keep}
-        shown = [t for t in shown if t.id in keep_ids]
+    shown, note = timeline_rows(sheet)
     for t in shown:
         rows.append((str(t.id), _runs(t.frames, t.sources)))
     loose = [i for i, d in enumerate(sheet.frames) if (d.track_ids < 0).any()]
@@ -140,7 +132,7 @@ def timeline(sheet: Sheet, width: int = SHEET_WIDTH - 2 * MARGIN):
     row_h = int(np.clip(480 // max(len(rows), 1), 3, 16))
     label_w, top, axis_h = 64, 22, 26
     plot_w = width - label_w - 8
-    height = top + max(len(rows), 1) * row_h + axis_h + (18 if len(shown) < len(sheet.tracks) else 0)
+    height = top + max(len(rows), 1) * row_h + axis_h + (18 if note else 0)
     image = Image.new("RGB", (width, height), PAPER)
     draw = ImageDraw.Draw(image)
     font = _font(12)
@@ -187,10 +179,26 @@ def timeline(sheet: Sheet, width: int = SHEET_WIDTH - 2 * MARGIN):
                   anchor="mt")  # fmt: skip
         t += step
     draw.text((0, plot_bottom + 7), "time", fill=GREY, font=font)
-    if len(shown) < len(sheet.tracks):
-        draw.text((label_w, plot_bottom + axis_h), f"{len(sheet.tracks) - len(shown)} more tracks not shown "
-                  "(short and not flagged)", fill=GREY, font=font)  # fmt: skip
+    if note:
+        draw.text((label_w, plot_bottom + axis_h), note, fill=GREY, font=font)
     return image
+
+
+def timeline_rows(sheet: Sheet) -> tuple[list, str | None]:
+    """The tracks the timeline shows, in order (at most :data:`TIMELINE_MAX_ROWS`: the most
+    flagged, then the longest), and the note on those it leaves out (None: it shows them all)."""
+    if len(sheet.tracks) <= TIMELINE_MAX_ROWS:
+        return list(sheet.tracks), None
+    weight: dict[int, float] = {}
+    for f in sheet.flags:
+        weight[f.track] = weight.get(f.track, 0.0) + f.weight
+    keep = {t.id for t in sorted(sheet.tracks, key=lambda t: (-weight.get(t.id, 0.0), -len(t.frames)))
+            [:TIMELINE_MAX_ROWS]}  # fmt: skip
+    shown = [t for t in sheet.tracks if t.id in keep]
+    flagged = sum(1 for t in sheet.tracks if t.id not in keep and t.id in weight)
+    left = len(sheet.tracks) - len(shown)
+    why = f"{flagged} of them flagged (the .html sheet lists every track)" if flagged else "short and not flagged"
+    return shown, f"{left} more tracks not shown, {why}" if flagged else f"{left} more tracks not shown ({why})"
 
 
 def _runs(frames: np.ndarray, sources: np.ndarray) -> list[tuple[int, int, int]]:

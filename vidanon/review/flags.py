@@ -267,23 +267,26 @@ def _isolated_untracked(frames: Sequence[Detections]):
                 yield index, int(box)
 
 
-def pick_frames(ranked: Sequence[int], n_frames: int, count: int = THUMBS, flagged: int = FLAGGED_THUMBS) -> list[int]:
+def pick_frames(ranked: Sequence[int], n_frames: int, count: int = THUMBS, flagged: int = FLAGGED_THUMBS,
+                within: tuple[int, int] | None = None) -> list[int]:  # fmt: skip
     """The frames to show: the first ``flagged`` of the ``ranked`` frames (the top tracks'
     most doubtful frames), then evenly spaced ones up to ``count`` (each the free frame nearest
-    its ideal position), in time order."""
+    its ideal position), in time order. ``within``: the first and last frame of the span
+    ``--start``/``--end`` (the frames the run looked at), where the evenly spaced ones are taken."""
+    lo, hi = within if within is not None else (0, n_frames - 1)
     chosen: list[int] = []
     for frame in ranked:
         if len(chosen) >= min(flagged, count):
             break
         if frame not in chosen:
             chosen.append(frame)
-    need = min(count, n_frames) - len(chosen)
+    need = min(count, hi - lo + 1) - len(chosen)
     if need > 0:
         taken = set(chosen)
-        for ideal in np.linspace(0, n_frames - 1, need):
+        for ideal in np.linspace(lo, hi, need):
             ideal = int(round(ideal))
-            for step in range(n_frames):
-                hit = next((c for c in (ideal - step, ideal + step) if 0 <= c < n_frames and c not in taken), None)
+            for step in range(hi - lo + 1):
+                hit = next((c for c in (ideal - step, ideal + step) if lo <= c <= hi and c not in taken), None)
                 if hit is not None:
                     taken.add(hit)
                     chosen.append(hit)
