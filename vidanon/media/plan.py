@@ -31,13 +31,38 @@ CONTAINERS = {
 _AUDIO_COPY = {
     "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
     "mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"},
-    "matroska": None,  # anything
+    "matroska": None,  # anything with a Matroska or a WAV tag: all but _MATROSKA_REFUSES
     "webm": {"opus", "vorbis"},
     "avi": {"mp3", "ac3", "pcm_s16le"},
 }
 
 
+# QuickTime's own audio codecs, which have neither a Matroska nor a WAV tag (ffmpeg refuses them).
+_MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3", "mace6", "gsm"}
+
+
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
+
+
+# PCM a container does not take in its byte order (or signedness) is written as this PCM of
+# the same samples, where the container takes it, instead of a lossy encoder.
+_SAME_PCM = {"pcm_s16be": "pcm_s16le", "pcm_s24be": "pcm_s24le", "pcm_s32be": "pcm_s32le", "pcm_f32be": "pcm_f32le",
+             "pcm_f64be": "pcm_f64le", "pcm_s8": "pcm_u8"}  # fmt: skip
+
+
+def takes_audio(container: str, codec: str | None) -> bool:
+    """``container`` holds audio of ``codec`` as it is."""
+    copyable = _AUDIO_COPY[container]
+    return codec not in _MATROSKA_REFUSES if copyable is None else codec in copyable
+
+
+def audio_codec(container: str, codec: str | None) -> str:
+    """How an audio stream of ``codec`` goes into ``container``: "copy", or the encoder it is
+    re-encoded with (the same samples as another PCM where the container takes one)."""
+    if takes_audio(container, codec):
+        return "copy"
+    same = _SAME_PCM.get(codec or "")
+    return same if same and takes_audio(container, same) else _AUDIO_ENCODER[container]
 
 
 # Opus (libopus) takes the Vorbis channel layouts only: mono to 7.1 with the surround
@@ -136,8 +161,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     header = source.header
     if header is None:  # not probed by this module: audio only, as it is
         if audio and source.has_audio:
-            copyable = _AUDIO_COPY[container]
-            codec = "copy" if copyable is None or source.audio_codec in copyable else _AUDIO_ENCODER[container]
+            codec = audio_codec(container, source.audio_codec)
             plan.inputs = input_args(source.path)
             plan.args = ["-map", f"{index}:a?", "-c:a", codec]
             plan.audio = 1
@@ -163,8 +187,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             if not audio:
                 continue
             k = out_kind["audio"]
-            copyable = _AUDIO_COPY[container]
-            codec = "copy" if copyable is None or s.codec in copyable else _AUDIO_ENCODER[container]
+            codec = audio_codec(container, s.codec)
             maps += ["-map", f"{index}:{s.index}", f"-c:a:{k}", codec]
             remix = opus_layout(s.line) if codec == "libopus" else None
             if remix:

@@ -1,0 +1,42 @@
+"""The audio of every container into every other: copied bit for bit where the output takes
+the codec, otherwise re-encoded (losslessly where it can be) and said. Inputs are generated
+here with the bundled ffmpeg, tiny; most cases go through the video layer only
+(:func:`media.round_trip`)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+from conftest import ffmpeg
+from media import header, round_trip, run_ffmpeg
+
+
+def av_clip(path, acodec, seconds=0.4, rate=44100, layout="stereo", extra=()):
+    """A test pattern with a tone encoded as ``acodec``."""
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i",
+               f"sine=frequency=440:sample_rate={rate}:duration={seconds},aformat=channel_layouts={layout}",
+               "-frames:v", str(round(seconds * 25)), "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", acodec,
+               *extra, path)  # fmt: skip
+    return path
+
+
+def samples(path, k=0) -> np.ndarray:
+    """The decoded samples of audio stream ``k`` as 64-bit floats (exact for every PCM depth)."""
+    raw = subprocess.run([ffmpeg(), "-v", "error", "-i", str(path), "-map", f"0:a:{k}", "-f", "f64le", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    return np.frombuffer(raw, np.float64)
+
+
+def test_quicktime_only_audio_into_matroska_is_converted_not_a_failure(tmp_path):
+    """Matroska takes any codec with a Matroska or a WAV tag, not QuickTime's own (IMA4 ADPCM,
+    big-endian float PCM, signed 8-bit PCM): ffmpeg failed once every frame was encoded.
+    PCM becomes the little-endian PCM of the same samples, the rest AAC."""
+    for acodec, written in (("pcm_f32be", "pcm_f32le"), ("pcm_s8", "pcm_u8"), ("adpcm_ima_qt", "aac")):
+        src = av_clip(tmp_path / f"{acodec}.mov", acodec)
+        out = tmp_path / f"{acodec}.mkv"
+        round_trip(src, out)
+        (audio,) = header(out).of_kind("audio")
+        assert audio.codec == written
+        if written.startswith("pcm"):
+            assert np.array_equal(samples(out), samples(src))
