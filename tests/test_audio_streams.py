@@ -9,7 +9,7 @@ import subprocess
 
 import numpy as np
 from conftest import ffmpeg
-from media import header, round_trip, run_ffmpeg
+from media import header, round_trip, run_ffmpeg, stream_md5
 
 
 def av_clip(path, acodec, seconds=0.4, rate=44100, layout="stereo", extra=()):
@@ -40,3 +40,14 @@ def test_quicktime_only_audio_into_matroska_is_converted_not_a_failure(tmp_path)
         assert audio.codec == written
         if written.startswith("pcm"):
             assert np.array_equal(samples(out), samples(src))
+
+
+def test_quicktime_pcm_stays_as_it_is_in_mov(tmp_path):
+    """QuickTime's PCM (big-endian 'twos' and 'in24', float 'fl32', 8-bit, A-law) and IMA4 were
+    re-encoded to AAC in a MOV, which holds them all."""
+    for acodec in ("pcm_s16be", "pcm_s24be", "pcm_f32le", "pcm_u8", "pcm_alaw", "adpcm_ima_qt"):
+        src = av_clip(tmp_path / f"{acodec}.mov", acodec)
+        out = tmp_path / f"{acodec}_out.mov"
+        round_trip(src, out)
+        assert header(out).of_kind("audio")[0].codec == acodec
+        assert stream_md5(out, "a:0") == stream_md5(src, "a:0")

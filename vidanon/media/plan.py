@@ -30,7 +30,9 @@ CONTAINERS = {
 # Audio codecs each container takes as they are; anything else is re-encoded.
 _AUDIO_COPY = {
     "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
-    "mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"},
+    "mov": {"aac", "mp3", "alac", "ac3", "eac3", "adpcm_ima_qt", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
+            "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be", "pcm_u8", "pcm_s8",
+            "pcm_alaw", "pcm_mulaw"},
     "matroska": None,  # anything with a Matroska or a WAV tag: all but _MATROSKA_REFUSES
     "webm": {"opus", "vorbis"},
     "avi": {"mp3", "ac3", "pcm_s16le"},
