@@ -51,3 +51,18 @@ def test_quicktime_pcm_stays_as_it_is_in_mov(tmp_path):
         round_trip(src, out)
         assert header(out).of_kind("audio")[0].codec == acodec
         assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+
+
+def test_avi_keeps_its_own_audio_as_it_is(tmp_path):
+    """AVI's PCM (8-bit: old digital cameras; 24-bit; float; A-law), its ADPCM and MPEG layer II
+    were re-encoded to MP3 (lossy, and 23 ms late: MP3's encoder delay) in an AVI, which holds them."""
+    for acodec in ("pcm_u8", "pcm_s24le", "pcm_f32le", "pcm_alaw", "adpcm_ima_wav", "adpcm_ms", "mp2"):
+        src = av_clip(tmp_path / f"{acodec}.avi", acodec, rate=22050, layout="mono", extra=("-bf", "0"))
+        out = tmp_path / f"{acodec}_out.avi"
+        round_trip(src, out)
+        assert header(out).of_kind("audio")[0].codec == acodec
+        assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+    src = av_clip(tmp_path / "be.mov", "pcm_s24be", rate=22050)  # a byte order AVI does not take: the same samples
+    round_trip(src, tmp_path / "be.avi")
+    assert header(tmp_path / "be.avi").of_kind("audio")[0].codec == "pcm_s24le"
+    assert np.array_equal(samples(tmp_path / "be.avi"), samples(src))

@@ -35,7 +35,8 @@ _AUDIO_COPY = {
             "pcm_alaw", "pcm_mulaw"},
     "matroska": None,  # anything with a Matroska or a WAV tag: all but _MATROSKA_REFUSES
     "webm": {"opus", "vorbis"},
-    "avi": {"mp3", "ac3", "pcm_s16le"},
+    "avi": {"mp3", "mp2", "ac3", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_f64le", "pcm_u8", "pcm_alaw",
+            "pcm_mulaw", "adpcm_ima_wav", "adpcm_ms"},
 }
 
 
