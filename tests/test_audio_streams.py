@@ -66,3 +66,18 @@ def test_avi_keeps_its_own_audio_as_it_is(tmp_path):
     round_trip(src, tmp_path / "be.avi")
     assert header(tmp_path / "be.avi").of_kind("audio")[0].codec == "pcm_s24le"
     assert np.array_equal(samples(tmp_path / "be.avi"), samples(src))
+
+
+def test_re_encoded_audio_is_said(tmp_path, run):
+    """Audio the output cannot hold as it is was re-encoded without a word (24-bit PCM into
+    .mp4 came out as AAC); the warning names each re-encoded stream, and a copy says nothing."""
+    src = av_clip(tmp_path / "two.mkv", "pcm_s24le", extra=("-map", "0:v", "-map", "1:a", "-map", "1:a", "-map", "1:a",
+                                                          "-c:a:1", "aac", "-c:a:2", "aac"))  # fmt: skip
+    code, err = run(src, tmp_path / "out.mp4")
+    assert code == 0 and err == "vidanon: warning: .mp4 cannot hold everything of the input as it is; " \
+                                "re-encoded: 1 audio stream (pcm_s24le to AAC)", err  # fmt: skip
+    assert [a.codec for a in header(tmp_path / "out.mp4").of_kind("audio")] == ["aac", "aac", "aac"]
+    code, err = run(src, tmp_path / "out.mkv")
+    assert code == 0 and err == "", err
+    code, err = run(src, tmp_path / "out.webm")
+    assert code == 0 and err.endswith("re-encoded: 3 audio streams (pcm_s24le, aac to Opus)"), err

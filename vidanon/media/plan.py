@@ -45,6 +45,7 @@ _MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3"
 
 
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
+_ENCODED_AS = {"aac": "AAC", "libopus": "Opus", "libmp3lame": "MP3"}  # as the warning names them
 
 
 # PCM a container does not take in its byte order (or signedness) is written as this PCM of
@@ -148,6 +149,21 @@ class StreamPlan:
     left_out: list[str] = field(default_factory=list)  # one phrase per kind of thing
     metadata_removed: list[str] = field(default_factory=list)
     audio: int = 0
+    reencoded: list[tuple[str, str]] = field(default_factory=list)  # (input codec, encoder) of each audio re-encoded
+
+    def warning(self, suffix: str) -> str | None:
+        """The one line saying what the output (its extension ``suffix``) could not hold as
+        it is: what was left out, what was re-encoded; None when everything was kept as it is."""
+        said = [f"left out: {'; '.join(self.left_out)}"] if self.left_out else []
+        targets = dict.fromkeys(encoder for _, encoder in self.reencoded)
+        coded = []
+        for target in targets:
+            codecs = [codec for codec, encoder in self.reencoded if encoder == target]
+            name = _ENCODED_AS.get(target) or f"{target}, the same samples"
+            coded.append(f"{len(codecs)} audio stream{'s' if len(codecs) > 1 else ''} "
+                         f"({', '.join(dict.fromkeys(codecs))} to {name})")  # fmt: skip
+        said += [f"re-encoded: {'; '.join(coded)}"] if coded else []
+        return f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}" if said else None
 
 
 def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata: str, index: int = 1,
@@ -168,6 +184,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             plan.inputs = input_args(source.path)
             plan.args = ["-map", f"{index}:a?", "-c:a", codec]
             plan.audio = 1
+            plan.reencoded = [] if codec == "copy" else [(source.audio_codec or "?", codec)]
         plan.args += ["-map_metadata:g", "-1", "-map_metadata:s", "-1", "-map_chapters", "-1"]
         return plan
     inputs = ["-itsoffset", f"{-shift:.9f}"] if shift else []
@@ -192,6 +209,8 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             k = out_kind["audio"]
             codec = audio_codec(container, s.codec)
             maps += ["-map", f"{index}:{s.index}", f"-c:a:{k}", codec]
+            if codec != "copy":
+                plan.reencoded.append((s.codec or "?", codec))
             remix = opus_layout(s.line) if codec == "libopus" else None
             if remix:
                 maps += [f"-filter:a:{k}", f"aformat=channel_layouts={remix}"]
