@@ -81,3 +81,20 @@ def test_re_encoded_audio_is_said(tmp_path, run):
     assert code == 0 and err == "", err
     code, err = run(src, tmp_path / "out.webm")
     assert code == 0 and err.endswith("re-encoded: 3 audio streams (pcm_s24le, aac to Opus)"), err
+
+
+def test_mp4_track_titles_are_kept_as_titles(tmp_path):
+    """An MP4 track's title (read by ffmpeg as 'name', written from 'title') was lost in an MP4
+    or MOV and became a NAME tag in Matroska, which players do not show in their track menus."""
+    src = av_clip(tmp_path / "titled.mp4", "aac", extra=(
+        "-map", "0:v", "-map", "1:a", "-map", "1:a", "-metadata:s:a:0", "title=Original",
+        "-metadata:s:a:1", "title=Director's commentary", "-metadata:s:a:1", "language=fra"))  # fmt: skip
+    assert [a.metadata.get("name") for a in header(src).of_kind("audio")] == ["Original", "Director's commentary"]
+    for suffix in (".mkv", ".mp4", ".mov"):
+        out = tmp_path / f"out{suffix}"
+        round_trip(src, out)
+        audio = header(out).of_kind("audio")
+        key = "title" if suffix == ".mkv" else "name"
+        assert [a.metadata.get(key) for a in audio] == ["Original", "Director's commentary"]
+        assert audio[1].language == "fra"
+        assert not any("NAME" in a.metadata for a in audio)

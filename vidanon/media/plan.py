@@ -197,6 +197,8 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     def keep_tags(spec: str, tags: dict[str, str], language: str | None) -> None:
         kept, gone = split_metadata(tags, metadata)
         removed.extend(gone)
+        if "name" in kept and "title" not in kept:  # an MP4/MOV track's title, as ffmpeg reads it and not writes it
+            kept["title"] = kept.pop("name")
         for key, value in kept.items():
             maps.extend([f"-metadata:s:{spec}", f"{key}={value}"])
         if language and language != "und" and metadata != "strip":
