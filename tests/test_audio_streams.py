@@ -98,3 +98,17 @@ def test_mp4_track_titles_are_kept_as_titles(tmp_path):
         assert [a.metadata.get(key) for a in audio] == ["Original", "Director's commentary"]
         assert audio[1].language == "fra"
         assert not any("NAME" in a.metadata for a in audio)
+
+
+def test_languages_are_kept_in_mov(tmp_path):
+    """MOV stores a language as a Macintosh language code, which ffmpeg finds by one spelling
+    of each language: German, French and Chinese audio tagged 'deu', 'fre', 'zho' (the other
+    ISO 639-2 spellings, common in Matroska) came out of a .mov with no language."""
+    src = av_clip(tmp_path / "langs.mkv", "aac", extra=(
+        "-map", "0:v", "-map", "1:a", "-map", "1:a", "-map", "1:a", "-metadata:s:a:0", "language=deu",
+        "-metadata:s:a:1", "language=fre", "-metadata:s:a:2", "language=zho"))  # fmt: skip
+    out = tmp_path / "out.mov"
+    round_trip(src, out)
+    assert [a.language for a in header(out).of_kind("audio")] == ["ger", "fra", "chi"]
+    round_trip(src, tmp_path / "out.mp4")  # MP4 stores the code as it is
+    assert [a.language for a in header(tmp_path / "out.mp4").of_kind("audio")] == ["deu", "fre", "zho"]

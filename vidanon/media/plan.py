@@ -104,6 +104,15 @@ def opus_layout(line: str) -> str | None:
 DEFAULT_CODEC = {"webm": "libvpx-vp9"}
 
 
+# MOV stores a language as a Macintosh language code, which ffmpeg finds by one spelling of
+# each language only: the others of ISO 639-2 (bibliographic or terminology) are lost unless
+# given as that one.
+_MOV_LANGUAGE = {"deu": "ger", "fre": "fra", "nld": "dut", "swe": "sve", "zho": "chi", "ell": "gre", "isl": "ice",
+                 "sqi": "alb", "rum": "ron", "cze": "ces", "slo": "slk", "mkd": "mac", "hye": "arm", "kat": "geo",
+                 "bod": "tib", "mya": "bur", "msa": "may", "cym": "wel", "eus": "baq", "gle": "iri", "fas": "per",
+                 "nob": "nor", "nno": "nor"}  # fmt: skip
+
+
 # Subtitles: text formats are converted to the one the container takes; pictures
 # (DVD, Blu-ray, DVB) are copied into Matroska only.
 _TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
@@ -202,6 +211,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         for key, value in kept.items():
             maps.extend([f"-metadata:s:{spec}", f"{key}={value}"])
         if language and language != "und" and metadata != "strip":
+            language = _MOV_LANGUAGE.get(language, language) if container == "mov" else language
             maps.extend([f"-metadata:s:{spec}", f"language={language}"])
 
     for s in header.streams:
