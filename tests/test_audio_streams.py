@@ -6,10 +6,11 @@ here with the bundled ffmpeg, tiny; most cases go through the video layer only
 from __future__ import annotations
 
 import subprocess
+from fractions import Fraction
 
 import numpy as np
 from conftest import ffmpeg
-from media import header, round_trip, run_ffmpeg, stream_md5
+from media import decoded_times, header, round_trip, run_ffmpeg, stream_md5
 
 
 def av_clip(path, acodec, seconds=0.4, rate=44100, layout="stereo", extra=()):
@@ -112,3 +113,39 @@ def test_languages_are_kept_in_mov(tmp_path):
     assert [a.language for a in header(out).of_kind("audio")] == ["ger", "fra", "chi"]
     round_trip(src, tmp_path / "out.mp4")  # MP4 stores the code as it is
     assert [a.language for a in header(tmp_path / "out.mp4").of_kind("audio")] == ["deu", "fre", "zho"]
+
+
+def beep_at(path, k=0) -> float:
+    """When a file's beep starts, in seconds after its first video frame (decoded as players do,
+    the audio placed at its own start time)."""
+    raw = subprocess.run([ffmpeg(), "-v", "error", "-copyts", "-i", str(path), "-map", f"0:a:{k}", "-af",
+                          "aresample=48000:first_pts=0,pan=mono|c0=c0", "-f", "f32le", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    onset = np.flatnonzero(np.abs(np.frombuffer(raw, np.float32)) > 0.1)[0] / 48000
+    video = subprocess.run([ffmpeg(), "-v", "error", "-copyts", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f",
+                            "framecrc", "-"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    tb = Fraction([line for line in video.splitlines() if line.startswith("#tb")][0].split(":", 1)[1].strip())
+    first = min(int(line.split(",")[2]) for line in video.splitlines() if line and not line.startswith("#"))
+    return onset - float(first * tb)
+
+
+def test_avi_keeps_audio_in_sync_with_a_video_starting_late_or_early(tmp_path):
+    """AVI stores no start times and starts every stream together: a video starting 0.5 s after
+    its audio came out with its first frame at once and the rest late; audio starting 0.5 s
+    after the video came out 0.5 s early. The audio is now trimmed or padded to start with the
+    first frame (its 16-bit PCM stays 16-bit PCM), and what was trimmed is said."""
+    beep = "aevalsrc=if(between(t\\,0.8\\,0.9)\\,0.8*sin(2*PI*1000*t)\\,0):s=48000:d=1.6"
+    base = tmp_path / "base.mov"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i", beep, "-frames:v", "40",
+               "-c:v", "libx264", "-bf", "0", "-c:a", "pcm_s16le", base)  # fmt: skip
+    for name, late in (("video_late", 0), ("audio_late", 1)):
+        src = tmp_path / f"{name}.mov"
+        run_ffmpeg(*(("-itsoffset", "0.5") if not late else ()), "-i", base,
+                   *(("-itsoffset", "0.5") if late else ()), "-i", base, "-map", "0:v", "-map", "1:a", "-c", "copy", src)
+        out = tmp_path / f"{name}.avi"
+        _, writer = round_trip(src, out)
+        assert abs(beep_at(out) - beep_at(src)) < 0.002, (name, beep_at(out), beep_at(src))
+        assert header(out).of_kind("audio")[0].codec == "pcm_s16le"
+        trimmed = [said for said in writer.plan.left_out if "before the first frame" in said]
+        assert bool(trimmed) == (not late), writer.plan.left_out
+        assert decoded_times(out) == decoded_times(base)  # every frame in its slot from the first

@@ -25,7 +25,7 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
         quoted = str(part.resolve()).replace("'", "'\\''")
         lines.append(f"file '{quoted}'\n")
     listing.write_text("".join(lines), encoding="utf8")
-    shift, first = start_times(source)
+    shift, first = start_times(source, container)
     # the concat demuxer starts the first part at 0: put it back where the writer put it in
     # every part, the video's first time from the file's start (less the shift, when the
     # file starts before 0: the shift is then 0)

@@ -45,6 +45,9 @@ _MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3"
 
 
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
+# Audio starting this many seconds before or after the first frame is trimmed or padded to
+# start with it in AVI (copied audio starts with the first frame there, whatever its time).
+_AVI_SYNC = 0.02
 _ENCODED_AS = {"aac": "AAC", "libopus": "Opus", "libmp3lame": "MP3"}  # as the warning names them
 
 
@@ -201,7 +204,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     maps: list[str] = []
     out_kind = {"audio": 0, "subtitle": 0, "attachment": 0}
     removed: list[str] = []
-    left = {"subtitle": [], "attachment": [], "data": [], "video": [], "surround": []}
+    left = {"subtitle": [], "attachment": [], "data": [], "video": [], "surround": [], "early audio": []}
 
     def keep_tags(spec: str, tags: dict[str, str], language: str | None) -> None:
         kept, gone = split_metadata(tags, metadata)
@@ -220,12 +223,20 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
                 continue
             k = out_kind["audio"]
             codec = audio_codec(container, s.codec)
+            lead = (s.start if s.start is not None else header.start) - shift  # after the first frame
+            if container == "avi" and abs(lead) > _AVI_SYNC:  # AVI starts every stream with the first frame
+                codec = s.codec if codec == "copy" and (s.codec or "").startswith("pcm_") else codec
+                codec = _AUDIO_ENCODER[container] if codec == "copy" else codec
+                if lead < 0:
+                    left["early audio"].append(f"{-lead:.2f} s")
             maps += ["-map", f"{index}:{s.index}", f"-c:a:{k}", codec]
             if codec != "copy":
                 plan.reencoded.append((s.codec or "?", codec))
             remix = opus_layout(s.line) if codec == "libopus" else None
             if remix:
                 maps += [f"-filter:a:{k}", f"aformat=channel_layouts={remix}"]
+            elif container == "avi" and codec != "copy":  # padded or trimmed to start with the first frame
+                maps += [f"-filter:a:{k}", "aresample=first_pts=0"]
             if codec == "libmp3lame" and channel_count(s.line) > 2:  # AVI: MP3 holds two channels at most
                 left["surround"].append(audio_layout(s.line) or "surround")
             keep_tags(f"a:{k}", s.metadata, s.language)
@@ -288,6 +299,10 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         if items:
             if kind == "chapters":
                 plan.left_out.append(f"{items[0]} ({container} has none)")
+                continue
+            if kind == "early audio":
+                plan.left_out.append(f"the audio before the first frame ({', '.join(items)}: {container} starts "
+                                     "every stream together)")  # fmt: skip
                 continue
             if kind == "surround":
                 plan.left_out.append(f"the surround channels of {', '.join(items)} audio (MP3 holds two: downmixed "

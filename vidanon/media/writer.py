@@ -174,10 +174,12 @@ class VideoWriter:
             self.notes.append(lost)
         # Timing: frames keep the input's times relative to the file's start, so the
         # video sits where it sat against the audio (a late start stays late).
-        shift, first = start_times(source)
+        shift, first = start_times(source, container)
         self.shift = Fraction(shift).limit_denominator(1_000_000)
         first = Fraction(first).limit_denominator(1_000_000) if first is not None else Fraction(0)
         self.origin = min(Fraction(0), first - self.shift)  # the pipe's times start at 0 or later
+        if container == "avi":  # the first frame in the first slot: AVI starts every stream together
+            self.origin = Fraction(0)
         self._last_ns = -1
         self._last_slot = -1
         cmd = ffmpeg_command(self.origin) + ["-f", "matroska", "-i", "pipe:0"]
