@@ -149,3 +149,19 @@ def test_avi_keeps_audio_in_sync_with_a_video_starting_late_or_early(tmp_path):
         trimmed = [said for said in writer.plan.left_out if "before the first frame" in said]
         assert bool(trimmed) == (not late), writer.plan.left_out
         assert decoded_times(out) == decoded_times(base)  # every frame in its slot from the first
+
+
+def test_blu_ray_and_dvd_pcm_keep_their_samples(tmp_path):
+    """The LPCM of Blu-ray and AVCHD camcorders (.m2ts) and of DVDs (.vob) has no tag in
+    Matroska, MOV or AVI: a .mkv output failed (exit 5, 'No wav codec tag'), the others got
+    AAC or MP3. They are written as the container's PCM of the same depth, the same samples."""
+    for name, acodec, fmt in (("camcorder.m2ts", "pcm_bluray", "mpegts"), ("disc.vob", "pcm_dvd", "vob")):
+        src = tmp_path / name
+        run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i",
+                   "sine=frequency=440:sample_rate=48000:duration=0.4", "-frames:v", "10", "-c:v", "mpeg2video",
+                   "-ac", "2", "-c:a", acodec, "-sample_fmt", "s32", "-f", fmt, src)  # fmt: skip
+        for suffix in (".mkv", ".mov", ".avi"):
+            out = tmp_path / f"{name}{suffix}"
+            round_trip(src, out)
+            assert header(out).of_kind("audio")[0].codec == "pcm_s24le", (name, suffix)
+            assert np.array_equal(samples(out), samples(src)), (name, suffix)

@@ -40,8 +40,10 @@ _AUDIO_COPY = {
 }
 
 
-# QuickTime's own audio codecs, which have neither a Matroska nor a WAV tag (ffmpeg refuses them).
-_MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3", "mace6", "gsm"}
+# Audio codecs with neither a Matroska nor a WAV tag (ffmpeg refuses them): QuickTime's own,
+# and the PCM of Blu-ray (and AVCHD), DVD and broadcast (SMPTE 302M) streams.
+_MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3", "mace6", "gsm", "pcm_bluray",
+                     "pcm_dvd", "s302m"}  # fmt: skip
 
 
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
@@ -63,12 +65,22 @@ def takes_audio(container: str, codec: str | None) -> bool:
     return codec not in _MATROSKA_REFUSES if copyable is None else codec in copyable
 
 
-def audio_codec(container: str, codec: str | None) -> str:
-    """How an audio stream of ``codec`` goes into ``container``: "copy", or the encoder it is
-    re-encoded with (the same samples as another PCM where the container takes one)."""
+# The PCM of discs and broadcast streams, which only they hold: written as the little-endian
+# PCM of its depth ("s32 (24 bit)" in ffmpeg's line: pcm_s24le).
+_STREAM_PCM = {"pcm_bluray", "pcm_dvd", "s302m"}
+
+
+def audio_codec(container: str, codec: str | None, line: str = "") -> str:
+    """How an audio stream of ``codec`` (``line``: ffmpeg's line of it) goes into ``container``:
+    "copy", or the encoder it is re-encoded with (the same samples as another PCM where the
+    container takes one)."""
     if takes_audio(container, codec):
         return "copy"
     same = _SAME_PCM.get(codec or "")
+    if codec in _STREAM_PCM:
+        bits = re.search(r"\((\d+) bit\)", line)
+        depth = int(bits.group(1)) if bits else 32 if ", s32" in line else 16
+        same = "pcm_s16le" if depth <= 16 else "pcm_s24le" if depth <= 24 else "pcm_s32le"
     return same if same and takes_audio(container, same) else _AUDIO_ENCODER[container]
 
 
@@ -222,7 +234,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             if not audio:
                 continue
             k = out_kind["audio"]
-            codec = audio_codec(container, s.codec)
+            codec = audio_codec(container, s.codec, s.line)
             lead = (s.start if s.start is not None else header.start) - shift  # after the first frame
             if container == "avi" and abs(lead) > _AVI_SYNC:  # AVI starts every stream with the first frame
                 codec = s.codec if codec == "copy" and (s.codec or "").startswith("pcm_") else codec
