@@ -165,3 +165,15 @@ def test_blu_ray_and_dvd_pcm_keep_their_samples(tmp_path):
             round_trip(src, out)
             assert header(out).of_kind("audio")[0].codec == "pcm_s24le", (name, suffix)
             assert np.array_equal(samples(out), samples(src)), (name, suffix)
+
+
+def test_flash_video_audio_into_matroska_is_re_encoded_not_a_failure(tmp_path):
+    """An old .flv's Nellymoser or Flash ADPCM audio has no Matroska or WAV tag: a .mkv output
+    failed (exit 5)."""
+    for acodec in ("nellymoser", "adpcm_swf"):
+        src = tmp_path / f"{acodec}.flv"
+        run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i",
+                   "sine=frequency=440:sample_rate=22050:duration=0.4", "-frames:v", "10", "-c:v", "flv1", "-ac", "1",
+                   "-c:a", acodec, src)  # fmt: skip
+        round_trip(src, tmp_path / f"{acodec}.mkv")
+        assert header(tmp_path / f"{acodec}.mkv").of_kind("audio")[0].codec == "aac"

@@ -40,10 +40,12 @@ _AUDIO_COPY = {
 }
 
 
-# Audio codecs with neither a Matroska nor a WAV tag (ffmpeg refuses them): QuickTime's own,
-# and the PCM of Blu-ray (and AVCHD), DVD and broadcast (SMPTE 302M) streams.
-_MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3", "mace6", "gsm", "pcm_bluray",
-                     "pcm_dvd", "s302m"}  # fmt: skip
+# Audio codecs with neither a Matroska nor a usable WAV tag (ffmpeg refuses them): QuickTime's
+# own, Flash Video's, and the PCM of Blu-ray (and AVCHD), DVD, D-Cinema and broadcast (SMPTE
+# 302M) streams.
+_MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3", "mace6", "gsm", "nellymoser",
+                     "adpcm_swf", "adpcm_argo", "comfortnoise", "pcm_s16le_planar", "pcm_bluray", "pcm_dvd",
+                     "pcm_s24daud", "s302m"}  # fmt: skip
 
 
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
@@ -56,7 +58,7 @@ _ENCODED_AS = {"aac": "AAC", "libopus": "Opus", "libmp3lame": "MP3"}  # as the w
 # PCM a container does not take in its byte order (or signedness) is written as this PCM of
 # the same samples, where the container takes it, instead of a lossy encoder.
 _SAME_PCM = {"pcm_s16be": "pcm_s16le", "pcm_s24be": "pcm_s24le", "pcm_s32be": "pcm_s32le", "pcm_f32be": "pcm_f32le",
-             "pcm_f64be": "pcm_f64le", "pcm_s8": "pcm_u8"}  # fmt: skip
+             "pcm_f64be": "pcm_f64le", "pcm_s8": "pcm_u8", "pcm_s16le_planar": "pcm_s16le"}  # fmt: skip
 
 
 def takes_audio(container: str, codec: str | None) -> bool:
