@@ -177,3 +177,21 @@ def test_flash_video_audio_into_matroska_is_re_encoded_not_a_failure(tmp_path):
                    "-c:a", acodec, src)  # fmt: skip
         round_trip(src, tmp_path / f"{acodec}.mkv")
         assert header(tmp_path / f"{acodec}.mkv").of_kind("audio")[0].codec == "aac"
+
+
+def test_layouts_the_encoder_does_not_take_are_remixed_not_a_failure(tmp_path):
+    """AAC takes no height channels (5.1.2, 7.1.4) and neither AAC nor Opus more than 8
+    channels (22.2): PCM of such layouts written to .mp4 or .webm failed (exit 5, 'Unsupported
+    channel layout'). A layout of up to 8 channels is remixed to the encoder's of its count,
+    more are downmixed to 7.1 and said."""
+    for layout, channels in (("5.1.2", 8), ("22.2", 8)):
+        src = av_clip(tmp_path / f"{layout}.mov", "pcm_s16le", layout=layout, seconds=0.2)  # MOV keeps the layout
+        for suffix in (".mp4", ".webm"):
+            if layout == "5.1.2" and suffix == ".webm":
+                continue  # remixed for Opus before
+            out = tmp_path / f"{layout}{suffix}"
+            _, writer = round_trip(src, out)
+            (audio,) = header(out).of_kind("audio")
+            assert audio.codec == ("aac" if suffix == ".mp4" else "opus") and ", 7.1," in audio.line, audio.line
+            downmixed = [said for said in writer.plan.left_out if "downmixed to 7.1" in said]
+            assert bool(downmixed) == (layout == "22.2"), writer.plan.left_out

@@ -87,13 +87,18 @@ def audio_codec(container: str, codec: str | None, line: str = "") -> str:
 
 
 # Opus (libopus) takes the Vorbis channel layouts only: mono to 7.1 with the surround
-# channels at the back. Other layouts of up to 8 channels (5.1(side), the usual one of AC-3,
-# E-AC-3, DTS and FLAC) are remixed to the one of their channel count; ffmpeg would fail.
+# channels at the back; ffmpeg's AAC those of up to 8 channels but the ones with height
+# channels. Other layouts of up to 8 channels (for Opus 5.1(side), the usual one of AC-3,
+# E-AC-3, DTS and FLAC; for AAC 5.1.2) are remixed to the Vorbis one of their channel count,
+# layouts of more channels (7.1.4, 22.2) downmixed to 7.1; ffmpeg would fail.
 _OPUS_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4, "quad": 4, "quad(side)": 4,
-             "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5, "5.1": 6, "5.1(side)": 6, "6.0": 6, "6.0(front)": 6,
-             "hexagonal": 6, "3.1.2": 6, "6.1": 7, "6.1(back)": 7, "6.1(front)": 7, "7.0": 7, "7.0(front)": 7,
-             "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "5.1.2": 8, "octagonal": 8, "cube": 8}  # fmt: skip
+_AAC_REFUSES = {"3.1.2", "5.1.2", "cube", "downmix"}
+_CHANNELS = {"mono": 1, "stereo": 2, "downmix": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4, "quad": 4,
+             "quad(side)": 4, "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5, "5.1": 6, "5.1(side)": 6, "6.0": 6,
+             "6.0(front)": 6, "hexagonal": 6, "3.1.2": 6, "6.1": 7, "6.1(back)": 7, "6.1(front)": 7, "7.0": 7,
+             "7.0(front)": 7, "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "5.1.2": 8, "octagonal": 8, "cube": 8,
+             "5.1.4": 10, "7.1.2": 10, "7.1.4": 12, "7.2.3": 12, "9.1.4": 14, "9.1.6": 16, "hexadecagonal": 16,
+             "22.2": 24}  # fmt: skip
 
 
 def audio_layout(line: str) -> str | None:
@@ -109,13 +114,16 @@ def channel_count(line: str) -> int:
     return int(found.group(1)) if found else _CHANNELS.get(layout, 0)
 
 
-def opus_layout(line: str) -> str | None:
-    """The layout an audio stream is remixed to for Opus, or None when it is one Opus takes
-    (or unknown: left to ffmpeg)."""
-    layout = audio_layout(line)
-    if layout is None or layout in _OPUS_LAYOUTS.values():
+def remix_layout(encoder: str, line: str) -> str | None:
+    """The layout an audio stream is remixed to for ``encoder`` (libopus, aac), or None when
+    the encoder takes its own (or it is unknown: left to ffmpeg)."""
+    layout, count = audio_layout(line), channel_count(line)
+    if encoder not in ("libopus", "aac") or layout is None or not count:
         return None
-    return _OPUS_LAYOUTS.get(channel_count(line))
+    if count > 8:
+        return "7.1"
+    taken = layout not in _AAC_REFUSES if encoder == "aac" else layout in _OPUS_LAYOUTS.values()
+    return None if taken else _OPUS_LAYOUTS[count]
 
 
 DEFAULT_CODEC = {"webm": "libvpx-vp9"}
@@ -218,7 +226,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     maps: list[str] = []
     out_kind = {"audio": 0, "subtitle": 0, "attachment": 0}
     removed: list[str] = []
-    left = {"subtitle": [], "attachment": [], "data": [], "video": [], "surround": [], "early audio": []}
+    left = {"subtitle": [], "attachment": [], "data": [], "video": [], "surround": [], "downmix": [], "early audio": []}
 
     def keep_tags(spec: str, tags: dict[str, str], language: str | None) -> None:
         kept, gone = split_metadata(tags, metadata)
@@ -246,9 +254,11 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             maps += ["-map", f"{index}:{s.index}", f"-c:a:{k}", codec]
             if codec != "copy":
                 plan.reencoded.append((s.codec or "?", codec))
-            remix = opus_layout(s.line) if codec == "libopus" else None
+            remix = remix_layout(codec, s.line)
             if remix:
                 maps += [f"-filter:a:{k}", f"aformat=channel_layouts={remix}"]
+                if channel_count(s.line) > 8:
+                    left["downmix"].append((audio_layout(s.line), _ENCODED_AS[codec]))
             elif container == "avi" and codec != "copy":  # padded or trimmed to start with the first frame
                 maps += [f"-filter:a:{k}", "aresample=first_pts=0"]
             if codec == "libmp3lame" and channel_count(s.line) > 2:  # AVI: MP3 holds two channels at most
@@ -313,6 +323,10 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         if items:
             if kind == "chapters":
                 plan.left_out.append(f"{items[0]} ({container} has none)")
+                continue
+            if kind == "downmix":
+                for layout, name in items:
+                    plan.left_out.append(f"the channels beyond 7.1 of {layout} audio ({name} holds 8: downmixed to 7.1)")
                 continue
             if kind == "early audio":
                 plan.left_out.append(f"the audio before the first frame ({', '.join(items)}: {container} starts "
