@@ -195,3 +195,25 @@ def test_layouts_the_encoder_does_not_take_are_remixed_not_a_failure(tmp_path):
             assert audio.codec == ("aac" if suffix == ".mp4" else "opus") and ", 7.1," in audio.line, audio.line
             downmixed = [said for said in writer.plan.left_out if "downmixed to 7.1" in said]
             assert bool(downmixed) == (layout == "22.2"), writer.plan.left_out
+
+
+def test_audio_ffmpeg_cannot_decode_is_copied_or_left_out_not_a_failure(tmp_path):
+    """iPhones record spatial audio as an APAC track beside the AAC one; ffmpeg knows the codec
+    but has no decoder. Every output failed (exit 5, 'Error opening output files: Invalid
+    argument'): only MOV takes the track as it is, and nothing can re-encode it. It is now
+    copied where the container takes it and otherwise left out and named; the AAC track stays."""
+    made = av_clip(tmp_path / "made.mov", "aac", extra=("-map", "0:v", "-map", "1:a", "-map", "1:a", "-c:a:1", "pcm_s16le"))
+    data = made.read_bytes()
+    at = data.index(b"sowt")  # the PCM track's sample entry: made an APAC one
+    src = tmp_path / "iphone.mov"
+    src.write_bytes(data[:at] + b"apac" + data[at + 4 :])
+    assert [a.codec for a in header(src).of_kind("audio")] == ["aac", "apple_apac"]
+    _, writer = round_trip(src, tmp_path / "out.mov")
+    assert [a.codec for a in header(tmp_path / "out.mov").of_kind("audio")] == ["aac", "apple_apac"]
+    assert stream_md5(tmp_path / "out.mov", "a:1") == stream_md5(src, "a:1") and not writer.plan.left_out
+    for suffix in (".mp4", ".mkv"):
+        out = tmp_path / f"out{suffix}"
+        _, writer = round_trip(src, out)
+        assert [a.codec for a in header(out).of_kind("audio")] == ["aac"]
+        assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+        assert writer.plan.warning(suffix).endswith("left out: 1 audio stream (apple_apac, which ffmpeg cannot decode)")

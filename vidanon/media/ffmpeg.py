@@ -152,6 +152,23 @@ def file_demuxers() -> str:
     return ",".join(names)
 
 
+@functools.lru_cache(maxsize=1)
+def _decodable_codecs() -> frozenset[str]:
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-codecs"], capture_output=True, text=True,
+                         timeout=30).stdout  # fmt: skip
+    names = []
+    for line in out.split("-------", 1)[-1].splitlines():  # " DEA.L. aac  AAC ...": flags, name
+        fields = line.split()
+        if len(fields) > 1 and fields[0].startswith("D"):
+            names.append(fields[1])
+    return frozenset(names)
+
+
+def decodable(codec: str | None) -> bool:
+    """The bundled ffmpeg can decode ``codec`` (ffmpeg knows some it cannot: Apple's APAC)."""
+    return codec in _decodable_codecs()
+
+
 def input_args(path: str | os.PathLike) -> list[str]:
     """``-i`` for a user's file: named as a local file (``file:``, so that ``pipe:0.mp4``, ``-``
     or ``concat:a|b`` are file names, not URLs), read through the file protocol only and by

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import OutputError
 from . import METADATA_POLICIES
-from .ffmpeg import input_args
+from .ffmpeg import decodable, input_args
 from .probe import VideoInfo
 from .streams import split_metadata
 
@@ -32,7 +32,7 @@ _AUDIO_COPY = {
     "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
     "mov": {"aac", "mp3", "alac", "ac3", "eac3", "adpcm_ima_qt", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
             "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be", "pcm_u8", "pcm_s8",
-            "pcm_alaw", "pcm_mulaw"},
+            "pcm_alaw", "pcm_mulaw", "apple_apac"},
     "matroska": None,  # anything with a Matroska or a WAV tag: all but _MATROSKA_REFUSES
     "webm": {"opus", "vorbis"},
     "avi": {"mp3", "mp2", "ac3", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_f64le", "pcm_u8", "pcm_alaw",
@@ -41,11 +41,11 @@ _AUDIO_COPY = {
 
 
 # Audio codecs with neither a Matroska nor a usable WAV tag (ffmpeg refuses them): QuickTime's
-# own, Flash Video's, and the PCM of Blu-ray (and AVCHD), DVD, D-Cinema and broadcast (SMPTE
-# 302M) streams.
-_MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3", "mace6", "gsm", "nellymoser",
-                     "adpcm_swf", "adpcm_argo", "comfortnoise", "pcm_s16le_planar", "pcm_bluray", "pcm_dvd",
-                     "pcm_s24daud", "s302m"}  # fmt: skip
+# own (Apple's APAC too), Flash Video's, the PCM of Blu-ray (and AVCHD), DVD, D-Cinema and
+# broadcast (SMPTE 302M) streams, and codecs ffmpeg does not know ("none").
+_MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3", "mace6", "gsm", "apple_apac",
+                     "nellymoser", "adpcm_swf", "adpcm_argo", "comfortnoise", "pcm_s16le_planar", "pcm_bluray",
+                     "pcm_dvd", "pcm_s24daud", "s302m", "none"}  # fmt: skip
 
 
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
@@ -226,7 +226,8 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     maps: list[str] = []
     out_kind = {"audio": 0, "subtitle": 0, "attachment": 0}
     removed: list[str] = []
-    left = {"subtitle": [], "attachment": [], "data": [], "video": [], "surround": [], "downmix": [], "early audio": []}
+    left = {"audio": [], "subtitle": [], "attachment": [], "data": [], "video": [], "surround": [], "downmix": [],
+            "early audio": []}  # fmt: skip
 
     def keep_tags(spec: str, tags: dict[str, str], language: str | None) -> None:
         kept, gone = split_metadata(tags, metadata)
@@ -245,8 +246,13 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
                 continue
             k = out_kind["audio"]
             codec = audio_codec(container, s.codec, s.line)
+            if codec != "copy" and not decodable(s.codec):  # nothing to re-encode it from
+                tag = re.match(r"none \((\S+) /", s.line)  # "none (zzzz / 0x7A7A7A7A)": a codec ffmpeg does not know
+                left["audio"].append(f"{s.codec}, which ffmpeg cannot decode" if s.codec not in (None, "none") else
+                                     f"'{tag.group(1) if tag else '?'}', a codec ffmpeg does not know")  # fmt: skip
+                continue
             lead = (s.start if s.start is not None else header.start) - shift  # after the first frame
-            if container == "avi" and abs(lead) > _AVI_SYNC:  # AVI starts every stream with the first frame
+            if container == "avi" and abs(lead) > _AVI_SYNC and decodable(s.codec):  # AVI starts every stream together
                 codec = s.codec if codec == "copy" and (s.codec or "").startswith("pcm_") else codec
                 codec = _AUDIO_ENCODER[container] if codec == "copy" else codec
                 if lead < 0:
@@ -318,7 +324,8 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             chapters = str(index)
         elif metadata != "strip":
             left["chapters"] = [f"{header.chapters} chapters"]
-    names = {"subtitle": "subtitle stream", "attachment": "attachment", "data": "data stream", "video": "extra video stream"}
+    names = {"audio": "audio stream", "subtitle": "subtitle stream", "attachment": "attachment", "data": "data stream",
+             "video": "extra video stream"}  # fmt: skip
     for kind, items in left.items():
         if items:
             if kind == "chapters":
