@@ -5,10 +5,12 @@ here with the bundled ffmpeg, tiny; most cases go through the video layer only
 
 from __future__ import annotations
 
+import re
 import subprocess
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from conftest import ffmpeg
 from media import decoded_times, header, round_trip, run_ffmpeg, stream_md5
 
@@ -217,3 +219,18 @@ def test_audio_ffmpeg_cannot_decode_is_copied_or_left_out_not_a_failure(tmp_path
         assert [a.codec for a in header(out).of_kind("audio")] == ["aac"]
         assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
         assert writer.plan.warning(suffix).endswith("left out: 1 audio stream (apple_apac, which ffmpeg cannot decode)")
+
+
+def test_avi_frames_stay_at_their_times_beside_mp3_audio(tmp_path):
+    """MP3's encoder delay gives its first packet a negative time; ffmpeg's AVI muxer then moved
+    every stream later by it, and in AVI, which stores a frame's slot and no time, every frame
+    but the first came out one or two slots late (at 25 fps: 80 ms against the audio)."""
+    src = av_clip(tmp_path / "in.mp4", "aac", seconds=0.4, rate=48000)  # AAC: MP3 in AVI
+    out = tmp_path / "out.avi"
+    round_trip(src, out)
+    assert header(out).of_kind("audio")[0].codec == "mp3"
+    # the times a plain decoder (and the players built on it) shows the frames at
+    shown = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(out), "-map", "0:v", "-vf", "showinfo", "-f", "null",
+                            "-"], capture_output=True, text=True).stderr  # fmt: skip
+    times = [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", shown)]
+    assert times == pytest.approx([k / 25 for k in range(10)], abs=1e-3)

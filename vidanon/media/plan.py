@@ -352,6 +352,18 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     return plan
 
 
+def muxer_args(container: str, metadata: str) -> list[str]:
+    """The output muxer's options, for a run and a --segments join alike."""
+    if container in ("mp4", "mov"):
+        return ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
+    if container == "avi":
+        # AVI stores each frame's slot, no time: shifting every stream by the negative time of
+        # the audio's first packet (MP3's encoder delay), as ffmpeg would, put every frame but
+        # the first one or two slots late
+        return ["-avoid_negative_ts", "disabled"]
+    return []
+
+
 def default_codec(container: str, source: VideoInfo | None = None) -> str:
     """libx264 (libvpx-vp9 for WebM); for a 10-bit input, the input's own family where
     the container takes it (HEVC stays HEVC, AV1 stays AV1), at 10 bits."""

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
 from .matroska import NS, mkv_frame_head, mkv_header
-from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, plan_streams
+from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
 from .probe import VideoInfo, bit_depth
 
 RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
@@ -216,10 +216,9 @@ class VideoWriter:
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
         cmd += self._interlace_args(source, codec)
         cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
-        if container in ("mp4", "mov"):
-            cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
-            if codec == "libx265":
-                cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
+        cmd += muxer_args(container, metadata)
+        if container in ("mp4", "mov") and codec == "libx265":
+            cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
         cmd += ["-f", container, file_url(path)]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
