@@ -234,3 +234,27 @@ def test_avi_frames_stay_at_their_times_beside_mp3_audio(tmp_path):
                             "-"], capture_output=True, text=True).stderr  # fmt: skip
     times = [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", shown)]
     assert times == pytest.approx([k / 25 for k in range(10)], abs=1e-3)
+
+
+def test_avi_parts_join_without_a_gap(tmp_path):
+    """--segments into .avi: each part's first frame took slot 0 of its file and the others
+    their slots in the whole video, so the second part's frames came after a gap as long as the
+    first part (a 6 s video came out 9 s long, its second half 3 s behind the audio)."""
+    from vidanon.media.join import join_parts
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
+    from vidanon.media.writer import VideoWriter
+
+    info = probe(av_clip(tmp_path / "in.mp4", "aac", seconds=1.2))
+    parts = [tmp_path / "part0.avi", tmp_path / "part1.avi"]
+    for part, skip in zip(parts, (0, 15)):  # as a segmented run writes them: no audio, no extras
+        writer = VideoWriter(part, info.width, info.height, info.fps, "avi", source=info, extras=False)
+        for frame in FrameReader(info, skip=skip, limit=15):
+            writer.write(frame)
+        writer.close()
+    out = tmp_path / "joined.avi"
+    join_parts(parts, out, "avi", info, source=info)
+    shown = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(out), "-map", "0:v", "-vf", "showinfo", "-f", "null",
+                            "-"], capture_output=True, text=True).stderr  # fmt: skip
+    times = [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", shown)]
+    assert times == pytest.approx([k / 25 for k in range(30)], abs=1e-3)

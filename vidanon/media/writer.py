@@ -311,6 +311,8 @@ class VideoWriter:
         if pts is None:
             pts = self.frames_written / self.fps
         if self.cfr:
+            if self._last_slot < 0:  # AVI: slots from the first frame written (a --segments part's own first)
+                self.shift = Fraction(pts)
             slot = max(round((pts - self.shift - self.origin) * self.fps), self._last_slot + 1, 0)
             self._last_slot = slot
             pts = self.shift + self.origin + slot / self.fps
