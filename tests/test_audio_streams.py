@@ -123,7 +123,9 @@ def beep_at(path, k=0) -> float:
     raw = subprocess.run([ffmpeg(), "-v", "error", "-copyts", "-i", str(path), "-map", f"0:a:{k}", "-af",
                           "aresample=48000:first_pts=0,pan=mono|c0=c0", "-f", "f32le", "-"],
                          capture_output=True, check=True).stdout  # fmt: skip
-    onset = np.flatnonzero(np.abs(np.frombuffer(raw, np.float32)) > 0.1)[0] / 48000
+    loud = np.flatnonzero(np.abs(np.frombuffer(raw, np.float32)) > 0.1)
+    assert len(loud), f"no beep in {path}"
+    onset = loud[0] / 48000
     video = subprocess.run([ffmpeg(), "-v", "error", "-copyts", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f",
                             "framecrc", "-"], capture_output=True, text=True, check=True).stdout  # fmt: skip
     tb = Fraction([line for line in video.splitlines() if line.startswith("#tb")][0].split(":", 1)[1].strip())
@@ -258,3 +260,18 @@ def test_avi_parts_join_without_a_gap(tmp_path):
                             "-"], capture_output=True, text=True).stderr  # fmt: skip
     times = [float(t) for t in re.findall(r"pts_time:(-?[\d.]+)", shown)]
     assert times == pytest.approx([k / 25 for k in range(30)], abs=1e-3)
+
+
+def test_re_encoded_audio_keeps_its_own_time_base(tmp_path):
+    """The video's time base was given to every encoder (-enc_time_base without :v): audio
+    re-encoded from an AVI, whose time base is its frame period, was stamped in whole frames.
+    From a 5 fps AVI with PCM audio, a .webm held 21 ms of audio, an .mp4 its audio late."""
+    beep = "aevalsrc=if(between(t\\,1\\,1.1)\\,0.8*sin(2*PI*1000*t)\\,0):s=44100:d=2"
+    src = tmp_path / "slow.avi"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=5", "-f", "lavfi", "-i", beep, "-frames:v", "10",
+               "-c:v", "libx264", "-bf", "0", "-c:a", "pcm_s16le", src)  # fmt: skip
+    for suffix in (".mp4", ".webm"):
+        out = tmp_path / f"out{suffix}"
+        round_trip(src, out)
+        assert abs(beep_at(out) - beep_at(src)) < 0.002, suffix
+        assert abs(len(samples(out)) / (44100 if suffix == ".mp4" else 48000) - 2) < 0.03, suffix

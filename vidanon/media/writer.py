@@ -196,12 +196,14 @@ class VideoWriter:
             if source is not None and source.variable_rate:
                 self.notes.append(f"AVI cannot store a variable frame rate: the frames were written at a constant "
                                   f"{float(self.fps):.3f} fps (.mkv or .mp4 keep each frame's time)")  # fmt: skip
+        # the video encoder's time base only: the audio encoders keep theirs (audio stamped in
+        # whole frames of an AVI came out garbled)
         if tb.numerator == 1 and tb.denominator <= 10_000_000:
-            cmd += ["-enc_time_base", f"{tb.numerator}/{tb.denominator}"]
+            cmd += ["-enc_time_base:v", f"{tb.numerator}/{tb.denominator}"]
             if container in ("mp4", "mov"):
                 cmd += ["-video_track_timescale", str(tb.denominator)]
         elif 1 / tb == self.fps:
-            cmd += ["-enc_time_base", f"{tb.numerator}/{tb.denominator}"]
+            cmd += ["-enc_time_base:v", f"{tb.numerator}/{tb.denominator}"]
         cmd += ["-c:v", codec, *thread_args()]
         if codec in ("libx264", "libx265"):
             cmd += ["-crf", str(crf), "-preset", preset]
