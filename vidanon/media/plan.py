@@ -49,27 +49,27 @@ _MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3"
 
 
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
-# Audio starting this many seconds before or after the first frame is trimmed or padded to
-# start with it in AVI (copied audio starts with the first frame there, whatever its time).
-_AVI_SYNC = 0.02
 _ENCODED_AS = {"aac": "AAC", "libopus": "Opus", "libmp3lame": "MP3"}  # as the warning names them
 
 
 # PCM a container does not take in its byte order (or signedness) is written as this PCM of
-# the same samples, where the container takes it, instead of a lossy encoder.
+# the same samples, where the container takes it, instead of a lossy encoder; the PCM of discs
+# and broadcast streams (_STREAM_PCM), which only they hold, as the little-endian PCM of its
+# depth ("s32 (24 bit)" in ffmpeg's line: pcm_s24le).
 _SAME_PCM = {"pcm_s16be": "pcm_s16le", "pcm_s24be": "pcm_s24le", "pcm_s32be": "pcm_s32le", "pcm_f32be": "pcm_f32le",
              "pcm_f64be": "pcm_f64le", "pcm_s8": "pcm_u8", "pcm_s16le_planar": "pcm_s16le"}  # fmt: skip
+_STREAM_PCM = {"pcm_bluray", "pcm_dvd", "s302m"}
+
+
+# Audio starting this many seconds before or after the first frame is trimmed or padded to
+# start with it in AVI (copied audio starts with the first frame there, whatever its time).
+_AVI_SYNC = 0.02
 
 
 def takes_audio(container: str, codec: str | None) -> bool:
     """``container`` holds audio of ``codec`` as it is."""
     copyable = _AUDIO_COPY[container]
     return codec not in _MATROSKA_REFUSES if copyable is None else codec in copyable
-
-
-# The PCM of discs and broadcast streams, which only they hold: written as the little-endian
-# PCM of its depth ("s32 (24 bit)" in ffmpeg's line: pcm_s24le).
-_STREAM_PCM = {"pcm_bluray", "pcm_dvd", "s302m"}
 
 
 def audio_codec(container: str, codec: str | None, line: str = "") -> str:
@@ -251,7 +251,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
                 left["audio"].append(f"{s.codec}, which ffmpeg cannot decode" if s.codec not in (None, "none") else
                                      f"'{tag.group(1) if tag else '?'}', a codec ffmpeg does not know")  # fmt: skip
                 continue
-            lead = (s.start if s.start is not None else header.start) - shift  # after the first frame
+            lead = (s.start or 0.0) - shift  # after the first frame (ffmpeg prints no start of 0)
             if container == "avi" and abs(lead) > _AVI_SYNC and decodable(s.codec):  # AVI starts every stream together
                 codec = s.codec if codec == "copy" and (s.codec or "").startswith("pcm_") else codec
                 codec = _AUDIO_ENCODER[container] if codec == "copy" else codec
