@@ -364,9 +364,9 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
         merged["output"] = str(target)
         merged["parts"] = len(parts)
         merged["metadata_removed"] = plan.metadata_removed
-        if plan.left_out:
-            merged["warnings"] = list(merged.get("warnings", [])) + [
-                f"{target.suffix} cannot hold everything of the input; left out: {'; '.join(plan.left_out)}"]
+        said = plan.warning(target.suffix)
+        if said:
+            merged["warnings"] = list(merged.get("warnings", [])) + [said]
         _record(result, job, Result(results[0].task, summary=merged), say, notes)
     except VidanonError as exc:
         _record(result, job, Result(results[0].task, error=str(exc), exit_code=exc.exit_code), say)

@@ -35,13 +35,16 @@ def ffmpeg_command(input_offset: float = 0.0, overwrite: bool = True) -> list[st
     return cmd
 
 
-def start_times(source: VideoInfo | None) -> tuple[float, float | None]:
+def start_times(source: VideoInfo | None, container: str | None = None) -> tuple[float, float | None]:
     """Where the input's video starts, to put the output's video back there against the
     streams copied from the input: ``(shift, first)``, ``shift`` the file's start time when
     positive (else 0: the copied streams are moved back by it), ``first`` the time of the
-    first video packet (None when the packets' times are unknown)."""
+    first video packet (None when the packets' times are unknown). AVI stores no start times
+    and starts every stream together: ``shift`` is then the first frame's time in the file."""
     shift = source.file_start if source is not None and source.file_start > 0 else 0.0
     first = source.packets.times[0] if source is not None and source.packets else None
+    if container == "avi" and first is not None:
+        shift = first + source.file_start
     return shift, first
 
 
@@ -147,6 +150,23 @@ def file_demuxers() -> str:
         if flags.startswith("D") and "d" not in flags and rest:
             names += [name for name in rest[0].split(",") if name not in REFERENCING_DEMUXERS]
     return ",".join(names)
+
+
+@functools.lru_cache(maxsize=1)
+def _decodable_codecs() -> frozenset[str]:
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-codecs"], capture_output=True, text=True,
+                         timeout=30).stdout  # fmt: skip
+    names = []
+    for line in out.split("-------", 1)[-1].splitlines():  # " DEA.L. aac  AAC ...": flags, name
+        fields = line.split()
+        if len(fields) > 1 and fields[0].startswith("D"):
+            names.append(fields[1])
+    return frozenset(names)
+
+
+def decodable(codec: str | None) -> bool:
+    """The bundled ffmpeg can decode ``codec`` (ffmpeg knows some it cannot: Apple's APAC)."""
+    return codec in _decodable_codecs()
 
 
 def input_args(path: str | os.PathLike) -> list[str]:

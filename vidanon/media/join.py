@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import EncodeError
 from .ffmpeg import failure_message, ffmpeg_command, file_url, start_times
 from .paths import temp_path_for
-from .plan import StreamPlan, plan_streams
+from .plan import StreamPlan, muxer_args, plan_streams
 from .probe import VideoInfo
 
 
@@ -25,7 +25,7 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
         quoted = str(part.resolve()).replace("'", "'\\''")
         lines.append(f"file '{quoted}'\n")
     listing.write_text("".join(lines), encoding="utf8")
-    shift, first = start_times(source)
+    shift, first = start_times(source, container)
     # the concat demuxer starts the first part at 0: put it back where the writer put it in
     # every part, the video's first time from the file's start (less the shift, when the
     # file starts before 0: the shift is then 0)
@@ -34,8 +34,7 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
     plan = plan_streams(container, source, audio_from is not None, metadata, shift=shift)
     cmd += plan.inputs + ["-map", "0:v:0"] + plan.args
     cmd += ["-copyts", "-c:v", "copy"]
-    if container in ("mp4", "mov"):
-        cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
+    cmd += muxer_args(container, metadata)
     cmd += ["-f", container, file_url(path)]
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")

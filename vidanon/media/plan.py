@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import OutputError
 from . import METADATA_POLICIES
-from .ffmpeg import input_args
+from .ffmpeg import decodable, input_args
 from .probe import VideoInfo
 from .streams import split_metadata
 
@@ -30,24 +30,75 @@ CONTAINERS = {
 # Audio codecs each container takes as they are; anything else is re-encoded.
 _AUDIO_COPY = {
     "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
-    "mov": {"aac", "mp3", "alac", "ac3", "eac3", "pcm_s16le", "pcm_s24le"},
-    "matroska": None,  # anything
+    "mov": {"aac", "mp3", "alac", "ac3", "eac3", "adpcm_ima_qt", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
+            "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be", "pcm_u8", "pcm_s8",
+            "pcm_alaw", "pcm_mulaw", "apple_apac"},
+    "matroska": None,  # anything with a Matroska or a WAV tag: all but _MATROSKA_REFUSES
     "webm": {"opus", "vorbis"},
-    "avi": {"mp3", "ac3", "pcm_s16le"},
+    "avi": {"mp3", "mp2", "ac3", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_f64le", "pcm_u8", "pcm_alaw",
+            "pcm_mulaw", "adpcm_ima_wav", "adpcm_ms"},
 }
 
 
+# Audio codecs with neither a Matroska nor a usable WAV tag (ffmpeg refuses them): QuickTime's
+# own (Apple's APAC too), Flash Video's, the PCM of Blu-ray (and AVCHD), DVD, D-Cinema and
+# broadcast (SMPTE 302M) streams, and codecs ffmpeg does not know ("none").
+_MATROSKA_REFUSES = {"adpcm_ima_qt", "pcm_s8", "pcm_f32be", "pcm_f64be", "mace3", "mace6", "gsm", "apple_apac",
+                     "nellymoser", "adpcm_swf", "adpcm_argo", "comfortnoise", "pcm_s16le_planar", "pcm_bluray",
+                     "pcm_dvd", "pcm_s24daud", "s302m", "none"}  # fmt: skip
+
+
 _AUDIO_ENCODER = {"mp4": "aac", "mov": "aac", "matroska": "aac", "webm": "libopus", "avi": "libmp3lame"}
+_ENCODED_AS = {"aac": "AAC", "libopus": "Opus", "libmp3lame": "MP3"}  # as the warning names them
+
+
+# PCM a container does not take in its byte order (or signedness) is written as this PCM of
+# the same samples, where the container takes it, instead of a lossy encoder; the PCM of discs
+# and broadcast streams (_STREAM_PCM), which only they hold, as the little-endian PCM of its
+# depth ("s32 (24 bit)" in ffmpeg's line: pcm_s24le).
+_SAME_PCM = {"pcm_s16be": "pcm_s16le", "pcm_s24be": "pcm_s24le", "pcm_s32be": "pcm_s32le", "pcm_f32be": "pcm_f32le",
+             "pcm_f64be": "pcm_f64le", "pcm_s8": "pcm_u8", "pcm_s16le_planar": "pcm_s16le"}  # fmt: skip
+_STREAM_PCM = {"pcm_bluray", "pcm_dvd", "s302m"}
+
+
+# Audio starting this many seconds before or after the first frame is trimmed or padded to
+# start with it in AVI (copied audio starts with the first frame there, whatever its time).
+_AVI_SYNC = 0.02
+
+
+def takes_audio(container: str, codec: str | None) -> bool:
+    """``container`` holds audio of ``codec`` as it is."""
+    copyable = _AUDIO_COPY[container]
+    return codec not in _MATROSKA_REFUSES if copyable is None else codec in copyable
+
+
+def audio_codec(container: str, codec: str | None, line: str = "") -> str:
+    """How an audio stream of ``codec`` (``line``: ffmpeg's line of it) goes into ``container``:
+    "copy", or the encoder it is re-encoded with (the same samples as another PCM where the
+    container takes one)."""
+    if takes_audio(container, codec):
+        return "copy"
+    same = _SAME_PCM.get(codec or "")
+    if codec in _STREAM_PCM:
+        bits = re.search(r"\((\d+) bit\)", line)
+        depth = int(bits.group(1)) if bits else 32 if ", s32" in line else 16
+        same = "pcm_s16le" if depth <= 16 else "pcm_s24le" if depth <= 24 else "pcm_s32le"
+    return same if same and takes_audio(container, same) else _AUDIO_ENCODER[container]
 
 
 # Opus (libopus) takes the Vorbis channel layouts only: mono to 7.1 with the surround
-# channels at the back. Other layouts of up to 8 channels (5.1(side), the usual one of AC-3,
-# E-AC-3, DTS and FLAC) are remixed to the one of their channel count; ffmpeg would fail.
+# channels at the back; ffmpeg's AAC those of up to 8 channels but the ones with height
+# channels. Other layouts of up to 8 channels (for Opus 5.1(side), the usual one of AC-3,
+# E-AC-3, DTS and FLAC; for AAC 5.1.2) are remixed to the Vorbis one of their channel count,
+# layouts of more channels (7.1.4, 22.2) downmixed to 7.1; ffmpeg would fail.
 _OPUS_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4, "quad": 4, "quad(side)": 4,
-             "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5, "5.1": 6, "5.1(side)": 6, "6.0": 6, "6.0(front)": 6,
-             "hexagonal": 6, "3.1.2": 6, "6.1": 7, "6.1(back)": 7, "6.1(front)": 7, "7.0": 7, "7.0(front)": 7,
-             "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "5.1.2": 8, "octagonal": 8, "cube": 8}  # fmt: skip
+_AAC_REFUSES = {"3.1.2", "5.1.2", "cube", "downmix"}
+_CHANNELS = {"mono": 1, "stereo": 2, "downmix": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4, "quad": 4,
+             "quad(side)": 4, "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5, "5.1": 6, "5.1(side)": 6, "6.0": 6,
+             "6.0(front)": 6, "hexagonal": 6, "3.1.2": 6, "6.1": 7, "6.1(back)": 7, "6.1(front)": 7, "7.0": 7,
+             "7.0(front)": 7, "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "5.1.2": 8, "octagonal": 8, "cube": 8,
+             "5.1.4": 10, "7.1.2": 10, "7.1.4": 12, "7.2.3": 12, "9.1.4": 14, "9.1.6": 16, "hexadecagonal": 16,
+             "22.2": 24}  # fmt: skip
 
 
 def audio_layout(line: str) -> str | None:
@@ -63,16 +114,28 @@ def channel_count(line: str) -> int:
     return int(found.group(1)) if found else _CHANNELS.get(layout, 0)
 
 
-def opus_layout(line: str) -> str | None:
-    """The layout an audio stream is remixed to for Opus, or None when it is one Opus takes
-    (or unknown: left to ffmpeg)."""
-    layout = audio_layout(line)
-    if layout is None or layout in _OPUS_LAYOUTS.values():
+def remix_layout(encoder: str, line: str) -> str | None:
+    """The layout an audio stream is remixed to for ``encoder`` (libopus, aac), or None when
+    the encoder takes its own (or it is unknown: left to ffmpeg)."""
+    layout, count = audio_layout(line), channel_count(line)
+    if encoder not in ("libopus", "aac") or layout is None or not count:
         return None
-    return _OPUS_LAYOUTS.get(channel_count(line))
+    if count > 8:
+        return "7.1"
+    taken = layout not in _AAC_REFUSES if encoder == "aac" else layout in _OPUS_LAYOUTS.values()
+    return None if taken else _OPUS_LAYOUTS[count]
 
 
 DEFAULT_CODEC = {"webm": "libvpx-vp9"}
+
+
+# MOV stores a language as a Macintosh language code, which ffmpeg finds by one spelling of
+# each language only: the others of ISO 639-2 (bibliographic or terminology) are lost unless
+# given as that one.
+_MOV_LANGUAGE = {"deu": "ger", "fre": "fra", "nld": "dut", "swe": "sve", "zho": "chi", "ell": "gre", "isl": "ice",
+                 "sqi": "alb", "rum": "ron", "cze": "ces", "slo": "slk", "mkd": "mac", "hye": "arm", "kat": "geo",
+                 "bod": "tib", "mya": "bur", "msa": "may", "cym": "wel", "eus": "baq", "gle": "iri", "fas": "per",
+                 "nob": "nor", "nno": "nor"}  # fmt: skip
 
 
 # Subtitles: text formats are converted to the one the container takes; pictures
@@ -120,6 +183,21 @@ class StreamPlan:
     left_out: list[str] = field(default_factory=list)  # one phrase per kind of thing
     metadata_removed: list[str] = field(default_factory=list)
     audio: int = 0
+    reencoded: list[tuple[str, str]] = field(default_factory=list)  # (input codec, encoder) of each audio re-encoded
+
+    def warning(self, suffix: str) -> str | None:
+        """The one line saying what the output (its extension ``suffix``) could not hold as
+        it is: what was left out, what was re-encoded; None when everything was kept as it is."""
+        said = [f"left out: {'; '.join(self.left_out)}"] if self.left_out else []
+        targets = dict.fromkeys(encoder for _, encoder in self.reencoded)
+        coded = []
+        for target in targets:
+            codecs = [codec for codec, encoder in self.reencoded if encoder == target]
+            name = _ENCODED_AS.get(target) or f"{target}, the same samples"
+            coded.append(f"{len(codecs)} audio stream{'s' if len(codecs) > 1 else ''} "
+                         f"({', '.join(dict.fromkeys(codecs))} to {name})")  # fmt: skip
+        said += [f"re-encoded: {'; '.join(coded)}"] if coded else []
+        return f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}" if said else None
 
 
 def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata: str, index: int = 1,
@@ -136,11 +214,11 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     header = source.header
     if header is None:  # not probed by this module: audio only, as it is
         if audio and source.has_audio:
-            copyable = _AUDIO_COPY[container]
-            codec = "copy" if copyable is None or source.audio_codec in copyable else _AUDIO_ENCODER[container]
+            codec = audio_codec(container, source.audio_codec)
             plan.inputs = input_args(source.path)
             plan.args = ["-map", f"{index}:a?", "-c:a", codec]
             plan.audio = 1
+            plan.reencoded = [] if codec == "copy" else [(source.audio_codec or "?", codec)]
         plan.args += ["-map_metadata:g", "-1", "-map_metadata:s", "-1", "-map_chapters", "-1"]
         return plan
     inputs = ["-itsoffset", f"{-shift:.9f}"] if shift else []
@@ -148,14 +226,18 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     maps: list[str] = []
     out_kind = {"audio": 0, "subtitle": 0, "attachment": 0}
     removed: list[str] = []
-    left = {"subtitle": [], "attachment": [], "data": [], "video": [], "surround": []}
+    left = {"audio": [], "subtitle": [], "attachment": [], "data": [], "video": [], "surround": [], "downmix": [],
+            "early audio": []}  # fmt: skip
 
     def keep_tags(spec: str, tags: dict[str, str], language: str | None) -> None:
         kept, gone = split_metadata(tags, metadata)
         removed.extend(gone)
+        if "name" in kept and "title" not in kept:  # an MP4/MOV track's title, as ffmpeg reads it and not writes it
+            kept["title"] = kept.pop("name")
         for key, value in kept.items():
             maps.extend([f"-metadata:s:{spec}", f"{key}={value}"])
         if language and language != "und" and metadata != "strip":
+            language = _MOV_LANGUAGE.get(language, language) if container == "mov" else language
             maps.extend([f"-metadata:s:{spec}", f"language={language}"])
 
     for s in header.streams:
@@ -163,12 +245,28 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             if not audio:
                 continue
             k = out_kind["audio"]
-            copyable = _AUDIO_COPY[container]
-            codec = "copy" if copyable is None or s.codec in copyable else _AUDIO_ENCODER[container]
+            codec = audio_codec(container, s.codec, s.line)
+            if codec != "copy" and not decodable(s.codec):  # nothing to re-encode it from
+                tag = re.match(r"none \((\S+) /", s.line)  # "none (zzzz / 0x7A7A7A7A)": a codec ffmpeg does not know
+                left["audio"].append(f"{s.codec}, which ffmpeg cannot decode" if s.codec not in (None, "none") else
+                                     f"'{tag.group(1) if tag else '?'}', a codec ffmpeg does not know")  # fmt: skip
+                continue
+            lead = (s.start or 0.0) - shift  # after the first frame (ffmpeg prints no start of 0)
+            if container == "avi" and abs(lead) > _AVI_SYNC and decodable(s.codec):  # AVI starts every stream together
+                codec = s.codec if codec == "copy" and (s.codec or "").startswith("pcm_") else codec
+                codec = _AUDIO_ENCODER[container] if codec == "copy" else codec
+                if lead < 0:
+                    left["early audio"].append(f"{-lead:.2f} s")
             maps += ["-map", f"{index}:{s.index}", f"-c:a:{k}", codec]
-            remix = opus_layout(s.line) if codec == "libopus" else None
+            if codec != "copy":
+                plan.reencoded.append((s.codec or "?", codec))
+            remix = remix_layout(codec, s.line)
             if remix:
                 maps += [f"-filter:a:{k}", f"aformat=channel_layouts={remix}"]
+                if channel_count(s.line) > 8:
+                    left["downmix"].append((audio_layout(s.line), _ENCODED_AS[codec]))
+            elif container == "avi" and codec != "copy":  # padded or trimmed to start with the first frame
+                maps += [f"-filter:a:{k}", "aresample=first_pts=0"]
             if codec == "libmp3lame" and channel_count(s.line) > 2:  # AVI: MP3 holds two channels at most
                 left["surround"].append(audio_layout(s.line) or "surround")
             keep_tags(f"a:{k}", s.metadata, s.language)
@@ -226,11 +324,20 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             chapters = str(index)
         elif metadata != "strip":
             left["chapters"] = [f"{header.chapters} chapters"]
-    names = {"subtitle": "subtitle stream", "attachment": "attachment", "data": "data stream", "video": "extra video stream"}
+    names = {"audio": "audio stream", "subtitle": "subtitle stream", "attachment": "attachment", "data": "data stream",
+             "video": "extra video stream"}  # fmt: skip
     for kind, items in left.items():
         if items:
             if kind == "chapters":
                 plan.left_out.append(f"{items[0]} ({container} has none)")
+                continue
+            if kind == "downmix":
+                for layout, name in items:
+                    plan.left_out.append(f"the channels beyond 7.1 of {layout} audio ({name} holds 8: downmixed to 7.1)")
+                continue
+            if kind == "early audio":
+                plan.left_out.append(f"the audio before the first frame ({', '.join(items)}: {container} starts "
+                                     "every stream together)")  # fmt: skip
                 continue
             if kind == "surround":
                 plan.left_out.append(f"the surround channels of {', '.join(items)} audio (MP3 holds two: downmixed "
@@ -243,6 +350,18 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     plan.metadata_removed = sorted(set(removed), key=str.lower)
     plan.audio = out_kind["audio"]
     return plan
+
+
+def muxer_args(container: str, metadata: str) -> list[str]:
+    """The output muxer's options, for a run and a --segments join alike."""
+    if container in ("mp4", "mov"):
+        return ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
+    if container == "avi":
+        # AVI stores each frame's slot, no time: shifting every stream by the negative time of
+        # the audio's first packet (MP3's encoder delay), as ffmpeg would, put every frame but
+        # the first one or two slots late
+        return ["-avoid_negative_ts", "disabled"]
+    return []
 
 
 def default_codec(container: str, source: VideoInfo | None = None) -> str:

@@ -65,12 +65,9 @@ class FileSink:
 
     def warnings(self) -> list[str]:
         """What the user should know about the output: the writer's notes (odd size, tone
-        mapping, AVI's constant rate) and what the container could not hold."""
-        notes = list(self.writer.notes)
-        if self.writer.plan.left_out:
-            notes.append(f"{self.target.suffix} cannot hold everything of the input; left out: "
-                         f"{'; '.join(self.writer.plan.left_out)}")  # fmt: skip
-        return notes
+        mapping, AVI's constant rate) and what the container could not hold as it is."""
+        said = self.writer.plan.warning(self.target.suffix)
+        return list(self.writer.notes) + ([said] if said else [])
 
     def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> None:
         """Encode ``frame`` at the time of ``source``, the decoded :class:`~vidanon.media.reader.Frame`

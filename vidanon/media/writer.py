@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
 from .matroska import NS, mkv_frame_head, mkv_header
-from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, plan_streams
+from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
 from .probe import VideoInfo, bit_depth
 
 RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
@@ -174,10 +174,12 @@ class VideoWriter:
             self.notes.append(lost)
         # Timing: frames keep the input's times relative to the file's start, so the
         # video sits where it sat against the audio (a late start stays late).
-        shift, first = start_times(source)
+        shift, first = start_times(source, container)
         self.shift = Fraction(shift).limit_denominator(1_000_000)
         first = Fraction(first).limit_denominator(1_000_000) if first is not None else Fraction(0)
         self.origin = min(Fraction(0), first - self.shift)  # the pipe's times start at 0 or later
+        if container == "avi":  # the first frame in the first slot: AVI starts every stream together
+            self.origin = Fraction(0)
         self._last_ns = -1
         self._last_slot = -1
         cmd = ffmpeg_command(self.origin) + ["-f", "matroska", "-i", "pipe:0"]
@@ -194,12 +196,14 @@ class VideoWriter:
             if source is not None and source.variable_rate:
                 self.notes.append(f"AVI cannot store a variable frame rate: the frames were written at a constant "
                                   f"{float(self.fps):.3f} fps (.mkv or .mp4 keep each frame's time)")  # fmt: skip
+        # the video encoder's time base only: the audio encoders keep theirs (audio stamped in
+        # whole frames of an AVI came out garbled)
         if tb.numerator == 1 and tb.denominator <= 10_000_000:
-            cmd += ["-enc_time_base", f"{tb.numerator}/{tb.denominator}"]
+            cmd += ["-enc_time_base:v", f"{tb.numerator}/{tb.denominator}"]
             if container in ("mp4", "mov"):
                 cmd += ["-video_track_timescale", str(tb.denominator)]
         elif 1 / tb == self.fps:
-            cmd += ["-enc_time_base", f"{tb.numerator}/{tb.denominator}"]
+            cmd += ["-enc_time_base:v", f"{tb.numerator}/{tb.denominator}"]
         cmd += ["-c:v", codec, *thread_args()]
         if codec in ("libx264", "libx265"):
             cmd += ["-crf", str(crf), "-preset", preset]
@@ -214,10 +218,9 @@ class VideoWriter:
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
         cmd += self._interlace_args(source, codec)
         cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
-        if container in ("mp4", "mov"):
-            cmd += ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
-            if codec == "libx265":
-                cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
+        cmd += muxer_args(container, metadata)
+        if container in ("mp4", "mov") and codec == "libx265":
+            cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
         cmd += ["-f", container, file_url(path)]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -310,6 +313,8 @@ class VideoWriter:
         if pts is None:
             pts = self.frames_written / self.fps
         if self.cfr:
+            if self._last_slot < 0:  # AVI: slots from the first frame written (a --segments part's own first)
+                self.shift = Fraction(pts)
             slot = max(round((pts - self.shift - self.origin) * self.fps), self._last_slot + 1, 0)
             self._last_slot = slot
             pts = self.shift + self.origin + slot / self.fps
