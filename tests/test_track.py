@@ -201,6 +201,31 @@ def test_backfill_stops_where_the_face_was_still_outside_the_frame():
     assert all(BACKFILLED in out[t].sources for t in range(5, 8))
 
 
+def test_a_clear_detection_is_carried_to_the_next_full_pass():
+    # a small face seen clearly (0.6) once, by a full pass that runs on every 4th frame (the
+    # half-size passes in between cannot see it), at frame 8, the last full pass of its shot:
+    # unconfirmed, it is still hidden in the 3 frames before the next full pass (carry 3), at
+    # its predicted place; not after, and not without a scan plan (carry 0)
+    face = [0.4, 0.4, 0.43, 0.42]
+    frames = [det(face, score=0.6) if t == 8 else Detections.empty() for t in range(16)]
+    for carry, hidden in ((3, [8, 9, 10, 11]), (0, [8])):
+        out = run(SortTracker(0.4, start_threshold=0.2, carry=carry), frames)
+        assert [t for t in range(16) if len(out[t])] == hidden, carry
+        assert all(hidden_share(out[t], face) == 1.0 for t in hidden)
+    # a weak box (under the threshold: not shown on its own) is not carried
+    weak = [det(face, score=0.3) if t == 8 else Detections.empty() for t in range(16)]
+    assert all(len(d) == 0 for d in run(SortTracker(0.4, start_threshold=0.2, carry=3), weak))
+
+
+def test_the_carry_is_the_face_scan_plans_gap_between_full_passes():
+    from vidanon import pipeline
+
+    for (height, width), carry in (((500, 500), 3), ((1080, 1920), 1)):
+        stages = pipeline.build_stages(pipeline.Options(device="cpu"), height, width)
+        assert stages.track.tracker.carry == carry, (height, width)
+    assert pipeline.build_stages(pipeline.Options(device="cpu", scan_every=1), 1080, 1920).track.tracker.carry == 0
+
+
 def test_a_clear_face_found_early_in_its_shot_is_back_filled_to_the_shot_start():
     # a still face there from frame 0, first found at frame 14: clearly (0.9), it was most
     # likely there all along (back-filled to frame 0); weakly (0.45), or clearly but later in

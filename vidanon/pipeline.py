@@ -190,10 +190,14 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
             detectors[target.name] = target.detector(opts, device)
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
+    # frames between two full passes of a detector that scans by a plan (the face detector)
+    carry = {t.name: d.plan(height, width).every - 1 for t, d in ((t, detectors[t.name]) for t in targets)
+             if hasattr(d, "plan")}  # fmt: skip
     if len(targets) == 1:
-        tracker = targets[0].tracker(opts, photo=photo)
+        tracker = targets[0].tracker(opts, photo=photo, carry=carry.get(targets[0].name, 0))
     else:  # several kinds on the same frames: a tracker of its own for each
-        tracker = JointTracker([Part((t.class_id,), t.tracker(opts, photo=photo)) for t in targets])
+        tracker = JointTracker([Part((t.class_id,), t.tracker(opts, photo=photo, carry=carry.get(t.name, 0)))
+                                for t in targets])  # fmt: skip
     position = [first_index]
     near = span_test(opts, info, margin=SPAN_MARGIN)
 

@@ -76,11 +76,12 @@ class Target:
 
         return cached_detector("plates", threshold, str(resolve_model(opts.plates_model)))
 
-    def tracker(self, opts: Options, photo: bool = False):
+    def tracker(self, opts: Options, photo: bool = False, carry: int = 0):
         """This target's tracker: SORT with look-ahead, or only the detections at the
         threshold with ``--no-track``; for a ``photo`` (one frame, no track to confirm a
         weaker box), the detections at the threshold or, with ``alone_from_start``, at the
-        start level."""
+        start level. ``carry``: frames between two of the detector's full passes (see
+        :class:`~vidanon.track.sort.SortTracker`)."""
         from .track import NoTracker, SortTracker
 
         threshold, start, low = self.levels(self.user_threshold(opts))
@@ -89,7 +90,7 @@ class Target:
         if not opts.track:
             return NoTracker(threshold)
         return SortTracker(threshold=threshold, start_threshold=start, low_threshold=low, class_id=self.class_id,
-                           follow=self.follow, early=self.early)  # fmt: skip
+                           follow=self.follow, early=self.early, carry=carry)  # fmt: skip
 
     def user_threshold(self, opts: Options) -> float | None:
         return opts.plates_threshold if self is PLATES else opts.threshold

@@ -93,6 +93,7 @@ class Track:
         self._appearance: Appearance | None = None
         self.best_score = 0.0  # the highest detection score matched to it
         self.first_score = 0.0  # the score of the detection that started it
+        self.last_score = 0.0  # the score of its last detection
         self._box_of: np.ndarray | None = None  # the state self._box was computed from
         self._box = np.zeros(4)
 

@@ -96,6 +96,13 @@ OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay m
 HIDDEN_GROWTH = 1.1
 
 
+# ``carry``: the detector's full pass, which finds the smallest faces, may run on every K-th frame
+# only (the scan plan: a half-size pass in between, blind to faces under about 40 px of the full
+# pass). A face it finds clearly (at the threshold, hidden at once) in its last full pass before a
+# shot ends, or once only, would then show in the K - 1 frames after it until its track is
+# confirmed, which those frames cannot do: its predicted box is shown there (carry = K - 1) as
+# its detection was, whatever becomes of the track. On a slideshow of 4 frames a photo (500 x 500,
+# a full pass every 4th frame) 4 faces of 12 showed in 3 frames of every 4.
 # A face first detected clearly (EARLY_CLEAR, a face network's score: ``early`` trackers only)
 # early in its shot (within EARLY_REACH back-fills of the shot's start) was most likely there
 # from the start, undetected (far, turned, blurred), rather than just arrived: it is
@@ -233,6 +240,7 @@ class SortTracker:
         class_id: int = FACE,
         follow: bool = True,
         early: bool = False,
+        carry: int = 0,
     ) -> None:
         if max_age < 0 or min_hits < 1 or backfill < 0 or max_gap < 0:
             raise ValueError("max_age, max_gap and backfill must be >= 0, min_hits >= 1")
@@ -249,6 +257,7 @@ class SortTracker:
         self.class_id = class_id  # what the tracked boxes are (one tracker per class)
         self.follow = follow  # a lost track may be followed by its appearance (see _followable)
         self.early = early  # a clear track early in its shot is back-filled further (see EARLY_CLEAR)
+        self.carry = max(int(carry), 0)  # a tentative track's clear detection shown this many frames on (see below)
         self.lookahead = max(self.max_gap + 1, min_hits + (EARLY_REACH if early else 1) * backfill)
         self.tracks: list[Track] = []
         self._young: list[Track] = []  # tracks whose first frame is still in the buffer
@@ -295,6 +304,7 @@ class SortTracker:
                 self._interpolate(track, box, frame)
             track.update(box, frame)
             track.best_score = max(track.best_score, score)
+            track.last_score = score
             if image is not None and score >= self.start_threshold:
                 track.remember_look(image, box)
             # Every confident detection is hidden whatever becomes of its track; once the
@@ -314,7 +324,7 @@ class SortTracker:
                 continue  # a weak box only extends a track
             box = dets.boxes[d].astype(np.float64)
             track = Track(self._next_id, box, frame, self._scene_start)
-            track.best_score = track.first_score = score
+            track.best_score = track.first_score = track.last_score = score
             if image is not None:
                 track.remember_look(image, box)
             self._next_id += 1
@@ -357,7 +367,8 @@ class SortTracker:
             # track is kept (found again, its gap is interpolated), only not shown.
             if coasting and not -1.0 < likeness < GONE:
                 box = track.uncertain_box() if missed <= self.max_age else scale_box(track.box(), HIDDEN_GROWTH)
-                pending.candidates.append(_Candidate(box, 0.0, PREDICTED, track))
+                carried = missed <= self.carry and track.last_score >= self.threshold
+                pending.candidates.append(_Candidate(box, 0.0, PREDICTED, track, always=carried))
             # The detector blinks on a face that is still there (a pose, glasses, the light):
             # as long as the image at the predicted place still looks like the face did when
             # last detected, the face is followed there, up to max_gap frames.
