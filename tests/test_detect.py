@@ -235,6 +235,33 @@ def test_scan_plan_full_resolution_with_half_size_passes_between():
     assert capped.full.resized_w == 960
 
 
+def test_a_shot_s_first_frame_gets_the_full_pass(monkeypatch):
+    """A slideshow of one frame a photo: every frame starts a shot, and each gets the full pass
+    (the plan alone gives it to every fourth frame of a 500x500 video); within a shot the plan
+    holds. The pipeline tells the detector where shots start (its own ShotCuts)."""
+    from vidanon import pipeline
+    from vidanon.detect.centerface import FaceDetector
+
+    seen = []
+    real_input = FaceDetector._input
+
+    def spy(self, frames, geo):
+        seen.extend([geo.resized_w] * len(frames))
+        return real_input(self, frames, geo)
+
+    monkeypatch.setattr(FaceDetector, "_input", spy)
+    rng = np.random.default_rng(3)
+    tints = ((200, 40, 40), (40, 200, 40), (40, 40, 200), (220, 220, 60), (30, 30, 30), (230, 230, 230))
+    photos = [np.clip(np.array(t) + rng.normal(0, 12, (500, 500, 3)), 0, 255).astype(np.uint8) for t in tints]
+    stages = pipeline.build_stages(pipeline.Options(device="cpu"), 500, 500)
+    stages.detect(photos)  # six shots of one frame
+    assert sorted(seen) == [960] * 6
+    seen.clear()
+    stages = pipeline.build_stages(pipeline.Options(device="cpu"), 500, 500)
+    stages.detect([photos[0]] * 3 + [photos[1]] * 3)  # two shots of three frames
+    assert sorted(seen) == [480] * 3 + [960] * 3  # frames 0 and 3 (shot starts), 1-2 and 4-5 the plan's half
+
+
 def test_small_faces_in_a_large_frame_are_found_by_the_full_pass(detector, face_image):
     from vidanon.detect.centerface import FaceDetector
 

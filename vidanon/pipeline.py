@@ -200,16 +200,18 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
                                 for t in targets])  # fmt: skip
     position = [first_index]
     near = span_test(opts, info, margin=SPAN_MARGIN)
+    cuts = ShotCuts()  # the shots' first frames, for the face detector's scan plan
 
     def prepare(frames: list[np.ndarray]) -> Run:
         first = position[0]
+        starts = [cuts(f) or first + i == first_index for i, f in enumerate(frames)]  # every frame seen by cuts
         position[0] += len(frames)
         if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
             return functools.partial(at_once, _no_detections, frames)
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
         if info is not None:  # as displayed: boxes are normalized, so they fit the frames as stored too
             batch = detector_view(batch, info)
-        runs = [_prepared(detectors[t.name], batch, first) for t in targets]
+        runs = [_prepared(detectors[t.name], batch, first, starts) for t in targets]
         return functools.partial(_run_all, runs)
 
     def detect(frames: list[np.ndarray]) -> list[Detections]:
@@ -256,11 +258,11 @@ def run_device(opts: Options, pixels: int | None, people: bool) -> str:
     return compute_device()
 
 
-def _prepared(detector: Detector, batch: np.ndarray, first: int) -> Run:
+def _prepared(detector: Detector, batch: np.ndarray, first: int, starts: list[bool]) -> Run:
     """``detector`` on ``batch`` in the steps of :attr:`Stages.prepare`: its own where it has
-    them (the face detector), else all of it in the networks' step."""
+    them (the face detector, told which frames start a shot), else all of it in the networks' step."""
     prepare = getattr(detector, "prepare", None)
-    return prepare(batch, first) if prepare is not None else functools.partial(at_once, detector, batch, first)
+    return prepare(batch, first, starts) if prepare is not None else functools.partial(at_once, detector, batch, first)
 
 
 def _run_all(runs: list[Run]) -> Finish:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -127,7 +127,9 @@ class ScanPlan:
     40 px of the full pass, while the tracker carries the small faces found by the full
     passes across the one or two frames between them (their boxes are predicted, then
     interpolated once the next full pass sees them again). A frame enlarged for the full pass
-    gets it ENLARGED_EVERY times less often.
+    gets it ENLARGED_EVERY times less often. The first frame of a shot gets the full pass too
+    (nothing before it in its shot to carry its small faces from, and a shot may be a few frames
+    long: a slideshow of photos).
     """
 
     full: DetectGeometry
@@ -295,19 +297,22 @@ class FaceDetector:
         first one in its video (it decides which frames get the full pass)."""
         return self.prepare(frames, first_index)()()
 
-    def prepare(self, frames: np.ndarray, first_index: int = 0) -> Callable[[], Callable[[], list[Detections]]]:
+    def prepare(self, frames: np.ndarray, first_index: int = 0,
+                starts: Sequence[bool] | None = None) -> Callable[[], Callable[[], list[Detections]]]:  # fmt: skip
         """:meth:`__call__` in three steps, which the pipeline runs in three threads: the
         network's inputs are made now (on a CPU, the resizing takes about a quarter of the
         detector's time on a small frame); the network runs when the function returned is
         called, holding the GIL little; its cells are decoded into boxes, and the weak ones
         looked at again (Python, a few network calls on small crops), when the function that
-        returns is called."""
+        returns is called. ``starts``: which frames start a shot; they get the full pass
+        whatever the scan plan says (see :class:`ScanPlan`)."""
         frames = as_batch(frames)
         n, height, width = frames.shape[:3]
         plan = self.plan(height, width)
         groups: dict[DetectGeometry, list[int]] = {}
         for i in range(n):
-            groups.setdefault(plan.geometry(first_index + i), []).append(i)
+            full = starts is not None and starts[i]
+            groups.setdefault(plan.full if full else plan.geometry(first_index + i), []).append(i)
         inputs = [(geo, members, self._input(frames[members] if len(members) < n else frames, geo))
                   for geo, members in groups.items()]  # fmt: skip
         return functools.partial(self._run_network, frames, inputs)
