@@ -59,7 +59,7 @@ from .render.compositor import Compositor
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
 from .runner import Finish, Run, at_once, network_lanes, run_stages
-from .targets import BY_CLASS, PEOPLE, PLATES, run_kinds, selected
+from .targets import BY_CLASS, FACES, PEOPLE, PLATES, run_kinds, selected
 from .track import (  # noqa: F401 - load_tracks: API
     JointTracker,
     Part,
@@ -190,9 +190,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
             detectors[target.name] = target.detector(opts, device)
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
-    # frames between two full passes of a detector that scans by a plan (the face detector)
-    carry = {t.name: d.plan(height, width).every - 1 for t, d in ((t, detectors[t.name]) for t in targets)
-             if hasattr(d, "plan")}  # fmt: skip
+    # the face detector's frames between two of its full passes (its scan plan)
+    carry = {FACES.name: detectors[FACES.name].plan(height, width).every - 1} if FACES.name in detectors else {}
     if len(targets) == 1:
         tracker = targets[0].tracker(opts, photo=photo, carry=carry.get(targets[0].name, 0))
     else:  # several kinds on the same frames: a tracker of its own for each
