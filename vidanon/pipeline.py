@@ -191,7 +191,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
     # the face detector's frames between two of its full passes (its scan plan)
-    carry = {FACES.name: detectors[FACES.name].plan(height, width).every - 1} if FACES.name in detectors else {}
+    plan = getattr(detectors.get(FACES.name), "plan", None)
+    carry = {FACES.name: plan(height, width).every - 1} if plan is not None else {}
     if len(targets) == 1:
         tracker = targets[0].tracker(opts, photo=photo, carry=carry.get(targets[0].name, 0))
     else:  # several kinds on the same frames: a tracker of its own for each
