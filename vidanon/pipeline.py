@@ -373,7 +373,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         if not inside(frame):  # outside --start/--end: written as it is
             dets = Detections.empty()
         else:
-            spanned[min(len(spanned), 1):] = [index]
+            spanned[min(len(spanned), 1):] = [index]  # [first] then [first, last]
             if opts.keep:  # --keep: those tracks are left as they are
                 seen.update(int(t) for t in dets.track_ids)
                 dets = dets[np.flatnonzero(~np.isin(dets.track_ids, opts.keep))]
