@@ -186,6 +186,20 @@ def test_segments_keep_every_frame_time_of_a_video_starting_after_its_audio(tmp_
     assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
 
 
+def test_long_names_in_one_folder_get_their_own_part_files(tmp_path):
+    """Two videos whose long names (79 CJK characters, 237 bytes) differ only at the end:
+    their part files had the same name (the stem cut to fit 255 bytes), so with --jobs 2
+    a part of one could replace the other's before the join. The temporary names differ."""
+    from vidanon.media.paths import part_path_for, temp_path_for
+
+    names = ["視" * 78 + tail + ".mp4" for tail in "一二"]
+    for k in range(2):
+        a, b = (part_path_for(tmp_path / name, k) for name in names)
+        assert a != b and len(a.name.encode()) <= 255 and len(b.name.encode()) <= 255
+    assert temp_path_for(tmp_path / names[0]) != temp_path_for(tmp_path / names[1])
+    assert temp_path_for(tmp_path / "short.mp4").name.startswith(".short.vidanon-")
+
+
 def test_jobs_run_files_in_worker_processes(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
