@@ -168,6 +168,38 @@ def test_segments_of_a_file_that_does_not_start_at_zero(tmp_path, long_clip, con
     assert lead(header(out)) == pytest.approx(before, abs=0.002)
 
 
+@pytest.mark.parametrize("container", ["mkv", "mov"])
+def test_segments_keep_every_frame_time_of_a_video_starting_after_its_audio(tmp_path, long_clip, container):
+    """An MP4 whose video starts 0.5 s after its audio, cut in 2 parts into Matroska: the
+    second part was 0.5 s late (a gap at the seam, the last frames past the audio), as the
+    concat demuxer took a part's length from its end time, not from its first frame."""
+    from media import assert_same_times, stream_md5, video_times
+
+    src = tmp_path / "late.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-y", "-itsoffset", "0.5", "-i", str(long_clip), "-i", str(long_clip),
+                    "-map", "0:v", "-map", "1:a", "-c", "copy", str(src)], check=True)  # fmt: skip
+    out = tmp_path / f"out.{container}"
+    done = run_cli(src, out, "--segments", "2", "-q")
+    assert done.returncode == 0, done.stderr
+    (a, tb_a), (b, tb_b) = video_times(src), video_times(out)
+    assert_same_times(a, b, float(max(tb_a, tb_b)))
+    assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+
+
+def test_long_names_in_one_folder_get_their_own_part_files(tmp_path):
+    """Two videos whose long names (79 CJK characters, 237 bytes) differ only at the end:
+    their part files had the same name (the stem cut to fit 255 bytes), so with --jobs 2
+    a part of one could replace the other's before the join. The temporary names differ."""
+    from vidanon.media.paths import part_path_for, temp_path_for
+
+    names = ["視" * 78 + tail + ".mp4" for tail in "一二"]
+    for k in range(2):
+        a, b = (part_path_for(tmp_path / name, k) for name in names)
+        assert a != b and len(a.name.encode()) <= 255 and len(b.name.encode()) <= 255
+    assert temp_path_for(tmp_path / names[0]) != temp_path_for(tmp_path / names[1])
+    assert temp_path_for(tmp_path / "short.mp4").name.startswith(".short.vidanon-")
+
+
 def test_jobs_run_files_in_worker_processes(tmp_path):
     src = tmp_path / "in"
     src.mkdir()

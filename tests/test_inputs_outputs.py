@@ -252,3 +252,29 @@ def test_a_pipe_as_input_is_named_a_pipe(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="is not a regular file"):
         check_input(fifo)
+
+
+# ---------------------------------------------------------------------------- 11: a cut Matroska file
+def test_a_matroska_cut_by_copying_keeps_its_frame_times(tmp_path):
+    """An open-GOP H.264 cut with ``-ss 1.3 -c copy`` into Matroska starts with a leading
+    picture that cannot be decoded, 40 ms before the video's start: the times were "put
+    back" by that as if the file were an MPEG-TS, and every frame came out one frame late
+    (a --segments run of the same file was right)."""
+    import re
+
+    from conftest import SAMPLE, ffmpeg
+
+    src, cut, out = tmp_path / "open.mp4", tmp_path / "cut.mkv", tmp_path / "out.mkv"
+    run_ffmpeg("-i", SAMPLE, "-f", "lavfi", "-i", "sine=r=44100", "-vf", "fps=25,scale=160:90", "-t", "2.9",
+               "-c:v", "libx264", "-bf", 3, "-g", 30, "-x264-params", "open-gop=1", "-c:a", "aac", src)  # fmt: skip
+    run_ffmpeg("-ss", "1.3", "-i", src, "-c", "copy", cut)
+
+    def shown(path):  # the frames' times as ffmpeg decodes them
+        text = subprocess.run([ffmpeg(), "-i", str(path), "-map", "0:v", "-vf", "showinfo", "-fps_mode", "passthrough",
+                               "-f", "null", "-"], capture_output=True, text=True).stderr  # fmt: skip
+        return [float(t) for t in re.findall(r"pts_time:\s*([-\d.]+)", text)]
+
+    assert probe(cut).lag == 0.0
+    anonymize(cut, out)
+    before, after = shown(cut), shown(out)
+    assert len(before) == len(after) and max(abs(a - b) for a, b in zip(before, after)) < 0.002, (before[:3], after[:3])

@@ -6,10 +6,11 @@ import subprocess
 from pathlib import Path
 
 from ..errors import EncodeError
-from .ffmpeg import failure_message, ffmpeg_command, file_url, start_times
+from .ffmpeg import failure_message, ffmpeg_command, ffmpeg_exe, file_url, start_times
 from .paths import temp_path_for
 from .plan import StreamPlan, muxer_args, plan_streams
 from .probe import VideoInfo
+from .streams import parse_header
 
 
 def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoInfo | None,
@@ -20,10 +21,15 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
     user named it, for messages (``path`` may be a temporary file)."""
     source = source if source is not None else audio_from
     listing = temp_path_for(path, "parts", ".txt")
+    starts = [_start_of(part) for part in parts]
     lines = []
-    for part in parts:
+    for k, part in enumerate(parts):
         quoted = str(part.resolve()).replace("'", "'\\''")
         lines.append(f"file '{quoted}'\n")
+        if k + 1 < len(parts):
+            # without it the demuxer takes a part's length from the file's duration, which
+            # Matroska counts from 0, not from the part's start: each later part came late
+            lines.append(f"duration {starts[k + 1] - starts[k]:.6f}\n")
     listing.write_text("".join(lines), encoding="utf8")
     shift, first = start_times(source, container)
     # the concat demuxer starts the first part at 0: put it back where the writer put it in
@@ -44,3 +50,10 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
         detail = " ".join(done.stderr.split())
         raise EncodeError(failure_message(name or path.name, detail, done.returncode, "joining the parts of", detail[-200:]))
     return plan
+
+
+def _start_of(part: Path) -> float:
+    """The start time of a part file, as the concat demuxer reads it."""
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_url(part)], capture_output=True,
+                          text=True, errors="replace")  # fmt: skip
+    return parse_header(done.stderr).start

@@ -3,6 +3,7 @@ the target that replaces it only when complete (:class:`AtomicOutput`)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -32,15 +33,20 @@ def check_name(path, error: type, what: str) -> None:
 def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None) -> Path:
     """THE name of a temporary file beside ``target``: hidden, unique to this process and
     recognisable, ``.<stem>.vidanon-<pid>.<tag><suffix>`` (suffix: the target's), the stem
-    shortened so that the name fits in NAME_MAX bytes whatever the target's length."""
+    shortened so that the name fits in NAME_MAX bytes whatever the target's length (and
+    then marked with a hash of the whole stem, so that two long names keep apart)."""
     suffix = target.suffix if suffix is None else suffix
     tail = f".vidanon-{os.getpid()}.{tag}{suffix}"
     room = max(NAME_MAX - 1 - len(tail.encode()), 0)
     raw = os.fsencode(target.stem)  # a name's bytes, UTF-8 or not (those are kept as surrogates)
-    stem = os.fsdecode(raw[:room])
-    if len(raw) > room:  # cut on a whole character: not a part of one left as a stray byte
-        stem = stem.rstrip("".join(map(chr, range(0xDC80, 0xDD00))))
-    return target.with_name(f".{stem}{tail}")
+    if len(raw) <= room:
+        return target.with_name(f".{target.stem}{tail}")
+    # cut, and the whole stem's hash added: two long names that differ only past the cut
+    # (parts of two videos in one folder) must not share a temporary file
+    mark = "~" + hashlib.sha1(raw).hexdigest()[:10]
+    stem = os.fsdecode(raw[: max(room - len(mark), 0)])
+    stem = stem.rstrip("".join(map(chr, range(0xDC80, 0xDD00))))  # cut on a whole character, no stray byte
+    return target.with_name(f".{stem}{mark}{tail}")
 
 
 def part_path_for(target: Path, k: int) -> Path:

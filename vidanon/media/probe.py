@@ -197,7 +197,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if width < 2 or height < 2:
         raise InputError(f"input {path} is {width}x{height}: frames must be at least 2x2 pixels")
     check_frame_size(path, width, height)
-    packets, lag = _from_file_start(packet_times(ffmpeg_exe(), path), video.start, parsed.start)
+    packets, lag = _from_file_start(packet_times(ffmpeg_exe(), path), video.start, parsed.start,
+                                    _counts_from_video(header))  # fmt: skip
     fps = _frame_rate(path, infos.get("video_fps"), packets)
     duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
     if not duration and packets is not None and packets.count:
@@ -235,15 +236,23 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     )
 
 
+def _counts_from_video(header: str) -> bool:
+    """The input is MPEG-TS or MPEG-PS, where ffmpeg counts the video's times from its own first packet."""
+    found = re.search(r"^Input #0, ([\w,]+), from", header, re.M)
+    return bool(found) and bool({"mpegts", "mpeg"} & set(found.group(1).split(",")))
+
+
 def _from_file_start(packets: PacketTimes | None, video_start: float | None,
-                     file_start: float) -> tuple[PacketTimes | None, float]:  # fmt: skip
+                     file_start: float, from_video: bool = True) -> tuple[PacketTimes | None, float]:  # fmt: skip
     """The packets' times counted from the file's start, and what was added to them. ffmpeg
     counts a video's times from the file's start, except in MPEG-TS and MPEG-PS, where it
     counts them from the video's own first packet: a video starting 0.5 s after its audio
     came out 0.5 s early. The header's start of the video stream puts that back. (Reading the
     file's own times instead, -copyts, loses ffmpeg's repair of a stream whose clock restarts:
-    two .ts files joined end to end.)"""
-    if packets is None or not packets.count or video_start is None:
+    two .ts files joined end to end.) Elsewhere (``from_video`` false) the times are the
+    file's already: a Matroska file cut by copying starts with a leading picture that cannot
+    be decoded, before the video's start, and every frame came out one frame late."""
+    if packets is None or not packets.count or video_start is None or not from_video:
         return packets, 0.0
     lag = (video_start - file_start) - packets.times[0]
     if abs(lag) < 1e-4:  # the header's six decimals
