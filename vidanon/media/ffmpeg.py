@@ -138,14 +138,20 @@ REFERENCING_DEMUXERS = frozenset({"hls", "dash", "concat", "imf", "sdp", "rtp", 
                                   "vapoursynth", "dvdvideo", "bluray"})  # fmt: skip
 
 
+def _listing(option: str) -> list[str]:
+    """The lines of the bundled ffmpeg's table ``option`` (``-demuxers``, ``-codecs``) under its
+    header's dashes: each a flags column, then a name."""
+    out = subprocess.run([ffmpeg_exe(), "-hide_banner", option], capture_output=True, text=True,
+                         timeout=30).stdout  # fmt: skip
+    return out.split("---", 1)[-1].splitlines()
+
+
 @functools.lru_cache(maxsize=1)
 def file_demuxers() -> str:
     """The bundled ffmpeg's demuxers, less devices and :data:`REFERENCING_DEMUXERS`, as
     ``-format_whitelist`` takes them."""
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-demuxers"], capture_output=True, text=True,
-                         timeout=30).stdout  # fmt: skip
     names = []
-    for line in out.split("---", 1)[-1].splitlines():  # " D d lavfi   Libavfilter ...": flags, names
+    for line in _listing("-demuxers"):  # " D d lavfi   Libavfilter ...": flags, names
         flags, rest = line[1:4], line[4:].split()
         if flags.startswith("D") and "d" not in flags and rest:
             names += [name for name in rest[0].split(",") if name not in REFERENCING_DEMUXERS]
@@ -154,19 +160,21 @@ def file_demuxers() -> str:
 
 @functools.lru_cache(maxsize=1)
 def _decodable_codecs() -> frozenset[str]:
-    out = subprocess.run([ffmpeg_exe(), "-hide_banner", "-codecs"], capture_output=True, text=True,
-                         timeout=30).stdout  # fmt: skip
-    names = []
-    for line in out.split("-------", 1)[-1].splitlines():  # " DEA.L. aac  AAC ...": flags, name
-        fields = line.split()
-        if len(fields) > 1 and fields[0].startswith("D"):
-            names.append(fields[1])
-    return frozenset(names)
+    fields = (line.split() for line in _listing("-codecs"))  # " DEA.L. aac  AAC ...": flags, name
+    return frozenset(f[1] for f in fields if len(f) > 1 and f[0].startswith("D"))
 
 
 def decodable(codec: str | None) -> bool:
     """The bundled ffmpeg can decode ``codec`` (ffmpeg knows some it cannot: Apple's APAC)."""
     return codec in _decodable_codecs()
+
+
+def read_header(path: str | os.PathLike, timeout: float = 120) -> str:
+    """What ``ffmpeg -i`` prints of a user's file (or a part vidanon wrote): its header, the
+    streams' lines, as :func:`vidanon.media.streams.parse_header` reads them."""
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *input_args(path)], capture_output=True,
+                          timeout=timeout)  # fmt: skip
+    return proc.stderr.decode("utf8", errors="replace")
 
 
 def input_args(path: str | os.PathLike) -> list[str]:

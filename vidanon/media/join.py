@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from ..errors import EncodeError
-from .ffmpeg import failure_message, ffmpeg_command, ffmpeg_exe, file_url, start_times
+from .ffmpeg import failure_message, ffmpeg_command, file_url, read_header, start_times
 from .paths import temp_path_for
 from .plan import StreamPlan, muxer_args, plan_streams
 from .probe import VideoInfo
@@ -54,6 +54,4 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
 
 def _start_of(part: Path) -> float:
     """The start time of a part file, as the concat demuxer reads it."""
-    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_url(part)], capture_output=True,
-                          text=True, errors="replace")  # fmt: skip
-    return parse_header(done.stderr).start
+    return parse_header(read_header(part)).start

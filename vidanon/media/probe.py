@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .ffmpeg import ffmpeg_exe, input_args
+from .ffmpeg import ffmpeg_exe, read_header
 from .streams import Header, PacketTimes, packet_times, parse_header
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
@@ -168,9 +167,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     path = check_input(path)
     _refuse_playlist(path)
     try:
-        proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", *input_args(path)],
-                              capture_output=True, timeout=120)  # fmt: skip
-        header = proc.stderr.decode("utf8", errors="replace")
+        header = read_header(path)
         _refuse_still_image(path, header)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
