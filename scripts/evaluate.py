@@ -47,7 +47,9 @@ SHARED = ROOT.parent / "shared" / "eval"
 
 
 # --------------------------------------------------------------------------- build
-def load_faces() -> list[np.ndarray]:
+def load_faces(turn: int = 0) -> list[np.ndarray]:
+    """The labelled faces of the stills, each cropped 1.2x around its box (turned ``turn``
+    quarter turns counterclockwise: faces lying sideways or upside down)."""
     import imageio.v3 as iio
 
     faces = []
@@ -59,7 +61,7 @@ def load_faces() -> list[np.ndarray]:
                 cx, cy, s = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * 0.6
                 a, b = int(max(0, cy - s)), int(min(h, cy + s))
                 c, d = int(max(0, cx - s)), int(min(w, cx + s))
-                faces.append(pixels[a:b, c:d])
+                faces.append(np.ascontiguousarray(np.rot90(pixels[a:b, c:d], turn)))
     return faces
 
 
@@ -168,12 +170,12 @@ CLIPS = {
 DEFAULT_CLIPS = ["parking", "bottles", "crowd1080", "crowd2160"]
 
 
-def build(name: str, out_dir: Path, frames: int, seed: int) -> tuple[Path, Path]:
+def build(name: str, out_dir: Path, frames: int, seed: int, turn: int = 0) -> tuple[Path, Path]:
     spec = CLIPS[name]
     background = SHARED / "videos" / spec["background"]
     frames = min(frames, spec["frames"] or frames)
     rng = np.random.default_rng(seed)
-    faces = load_faces()
+    faces = load_faces(turn)
     info = probe(background)
     width, height = spec["size"] or (info.width, info.height)
     n_faces = spec["faces"]
@@ -396,6 +398,8 @@ def main() -> None:
                         "reported together (default 7)")  # fmt: skip
     p.add_argument("--detail", type=float, default=0.5,
                    help="share of facial detail kept under which a face counts as hidden (default 0.5)")
+    p.add_argument("--turn", type=int, default=0, choices=range(4), help="composite every face turned this many "
+                   "quarter turns counterclockwise (faces lying down; to measure --turned-faces; use its own --work)")
     p.add_argument("--work", default=None, help="folder for the synthetic clips (default: a temporary one)")
     p.add_argument("--run", action="append", default=[], metavar="LABEL=ARGS",
                    help="also run vidanon with these arguments, e.g. --run 'fast=--detect-size 960' (repeatable)")
@@ -436,7 +440,7 @@ def main() -> None:
         folder.mkdir(exist_ok=True)
         video, gt = folder / f"synthetic_{name}.mp4", folder / f"synthetic_{name}.json"
         if not (video.exists() and gt.exists()):
-            video, gt = build(name, folder, args.frames, seed + order.index(name))
+            video, gt = build(name, folder, args.frames, seed + order.index(name), args.turn)
         frames = len(json.loads(gt.read_text())["frames"])
         shown = name if len(args.seed) == 1 else f"{name} seed {seed}"
         for label, extra in labels:

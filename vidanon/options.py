@@ -221,6 +221,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", str, "int8", "the face network: 'int8' (default; on a CPU about twice as fast as the float one, "
            "on a GPU the same scores in float arithmetic) or 'float' (the original, finding fewer heads; see README "
            "'Accuracy and speed')", Choice("model", ("int8", "float")), ("--model",), clip=True),
+    Option("turned_faces", bool, False, "also find faces turned sideways or upside down (people lying down, a camera "
+           "on its side): the face detector looks at each frame turned a quarter, a half and three quarters too, "
+           "taking about 4 times as long (see README 'Accuracy and speed')", _bool, ("--turned-faces",), clip=True),
     Option("device", str, "auto", "where the detectors run: 'auto' (default: the GPU where TensorFlow sees one, except "
            "for a video of faces under 45 frames of 1080p a CPU core, which the CPU finishes sooner), 'cpu' or 'gpu'",
            Choice("device", ("auto", "cpu", "gpu")), ("--device",), clip=True),

@@ -68,8 +68,13 @@ class Target:
         threshold, _, low = self.levels(self.user_threshold(opts))
         if self is FACES:
             backend = "tf" if device.startswith("GPU") else "cpu"
-            return cached_detector("faces", threshold, low, opts.detect_size, opts.scan_every or SCAN_EVERY, backend,
-                                   opts.model)  # fmt: skip
+            faces = cached_detector("faces", threshold, low, opts.detect_size, opts.scan_every or SCAN_EVERY, backend,
+                                    opts.model)  # fmt: skip
+            if opts.turned_faces:
+                from .detect.turns import TurnedFaces
+
+                return TurnedFaces(faces)
+            return faces
         if self is PEOPLE:
             return cached_detector("people", threshold, low)
         from .detect.plates import resolve_model

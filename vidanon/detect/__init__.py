@@ -2,7 +2,8 @@
 :class:`~vidanon.detections.Detections` per frame out, boxes normalized.
 
 * :mod:`.centerface`: faces (CenterFace, TensorFlow; on a CPU through TensorFlow Lite,
-  :mod:`.lite`), with its scan plan (full and half-size passes, second looks);
+  :mod:`.lite`), with its scan plan (full and half-size passes, second looks); :mod:`.turns`
+  runs it on the frames turned too (faces lying down, ``--turned-faces``);
 * :mod:`.people`: people (SSDLite MobileNetV2, COCO's person class), tiled on wide frames;
 * :mod:`.plates`: licence plates (a YOLO-style ONNX model the user brings, onnxruntime);
 * :mod:`.view`: what the detectors see of a decoded frame (square pixels, HDR at SDR
