@@ -333,3 +333,22 @@ def test_the_encoder_check_needs_no_temporary_folder(monkeypatch):
     check_encoder.cache_clear()
     check_encoder("mp4", "libx264", "medium", 18)  # unchecked, as the defaults are
     check_encoder.cache_clear()
+
+
+def test_empty_paths_are_refused_not_taken_as_the_current_folder(tmp_path, run_inprocess, monkeypatch):
+    """An empty argument (an unset shell variable: vidanon "$IN" "$OUT") was the current folder:
+    an empty INPUT took every video in it as a batch, an empty OUTPUT wrote INPUT's name into it,
+    an empty --save-tracks was no tracks file at all (the run said nothing)."""
+    (tmp_path / "in").mkdir()
+    clip = make_clip(tmp_path / "in" / "clip.mp4", frames=3, audio=False)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    for args, code, needle in ((["", "out"], 2, "input path is empty"), ([clip, ""], 3, "output path is empty"),
+                               ([clip, "-o", ""], 3, "output path is empty"),
+                               ([clip, "o.mp4", "--save-tracks", ""], 2, "--save-tracks needs a path"),
+                               ([clip, "o.mp4", "--review", ""], 2, "--review needs a path"),
+                               ([clip, "o.mp4", "--tracks", ""], 2, "--tracks needs a path"),
+                               ([clip, "o.mp4", "-e", "image", "--image", ""], 2, "--image needs a path")):  # fmt: skip
+        got, out, err = run_inprocess(*args)
+        assert (got, err.count("\n")) == (code, 1) and needle in err, (args, got, err)
+    assert list((tmp_path / "cwd").iterdir()) == []

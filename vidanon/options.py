@@ -129,6 +129,8 @@ def _str(name: str, value) -> str:
 def _path(name: str, value) -> str:
     if not isinstance(value, (str, os.PathLike)):
         raise OptionError(f"{name} must be a path (a str or os.PathLike), not {_fmt(value)}")
+    if os.fspath(value) == "":  # an unset shell variable: it was taken as no file at all
+        raise OptionError(f"{ask(name)} needs a path, not an empty one")
     return os.fspath(value)
 
 
@@ -466,7 +468,7 @@ class Options:
         """Check every option against the table (and normalize it); raise :class:`OptionError`."""
         for option in FILE_OPTIONS:
             setattr(self, option.name, option.accept(getattr(self, option.name)))
-        if self.plates and (self.tracks is None or self.tracks == ""):  # not a replay
+        if self.plates and self.tracks is None:  # not a replay
             self._check_plates()
         if self.plates_model and not self.plates:  # the user meant plates hidden: say so, do not run without
             raise OptionError(f"{ask('plates_model')} hides plates only with {ask('target', 'plates')} (or faces,plates)")
