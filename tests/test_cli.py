@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from conftest import SAMPLE, assert_one_line_error, count_frames, file_hash, make_clip, run_cli
 
 from vidanon.media.probe import probe
@@ -352,3 +353,25 @@ def test_empty_paths_are_refused_not_taken_as_the_current_folder(tmp_path, run_i
         got, out, err = run_inprocess(*args)
         assert (got, err.count("\n")) == (code, 1) and needle in err, (args, got, err)
     assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_options_of_the_detectors_are_refused_with_a_replay(tmp_path, run_inprocess):
+    """--tracks replays the file's boxes and runs no detector: --threshold 0.9 (or --model,
+    --detect-size, --scan-every, --no-track, --plates-threshold) was taken and changed nothing."""
+    import vidanon
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, audio=False)
+    tracks = tmp_path / "t.json"
+    face = {"id": 1, "box": [0.2, 0.2, 0.6, 0.6], "score": 0.9, "class": "face", "source": "detected"}
+    tracks.write_text(json.dumps({"video": "clip.mp4", "width": 64, "height": 48, "fps": 25.0, "frames": [[face]] * 3}))
+    for args in (["-t", "0.9"], ["--model", "float"], ["--detect-size", "0"], ["--scan-every", "3"], ["--no-track"],
+                 ["--plates-threshold", "0.5"]):
+        code, _, err = run_inprocess(clip, tmp_path / "o.mp4", "--tracks", tracks, *args)
+        assert code == 2 and err.count("\n") == 1 and f"{args[0]}" in err and "no effect with --tracks" in err, err
+    with pytest.raises(vidanon.OptionError, match="threshold=0.9 has no effect with tracks"):
+        vidanon.anonymize(clip, tmp_path / "o.mp4", tracks=tracks, threshold=0.9)
+    assert not (tmp_path / "o.mp4").exists()
+    # what a replay does use: the render's options, the device and the batch size
+    code, _, err = run_inprocess(clip, tmp_path / "o.mp4", "--tracks", tracks, "-e", "pixelate", "-s", "2",
+                                 "--device", "cpu", "-b", "2", "-q")  # fmt: skip
+    assert code == 0, err

@@ -72,6 +72,24 @@ def check_style(opts) -> None:
         raise o.OptionError(str(exc)) from None
 
 
+# The options only the detectors read: a replay (--tracks) runs none, so they would change nothing.
+DETECTION_ONLY = ("threshold", "plates_threshold", "detect_size", "scan_every", "model", "track")
+
+
+def check_replay(opts) -> None:
+    """``opts`` (:class:`vidanon.options.Options`): a replay (``tracks``) is not given an option
+    that only the detectors read; it was taken and changed nothing (``--threshold 0.9`` hid
+    every box of the file)."""
+    if opts.tracks is None:
+        return
+    for name in DETECTION_ONLY:
+        value = getattr(opts, name)
+        if value != o.OPTION[name].default:
+            raise o.OptionError(f"{o.ask(name, value)} has no effect with {o.ask('tracks')}: the boxes are the "
+                                f"file's, found when it was saved; leave it out, or detect again without "
+                                f"{o.ask('tracks')}")  # fmt: skip
+
+
 def strength_warning(opts) -> str | None:
     """One line when ``strength`` is weaker (more cells) than the effect's default, or when the
     image of the image effect is not opaque where the face lies (the face shows blurred there)."""

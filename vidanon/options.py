@@ -140,7 +140,7 @@ def _tracks(name: str, value):
 
 
 # they use this module's messages (looked up at each call)
-from .option_values import check_style, colour, review_path, strength_warning, time_value, track_ids  # noqa: E402
+from .option_values import check_replay, check_style, colour, review_path, strength_warning, time_value, track_ids  # noqa: E402
 
 
 def _review(name: str, value) -> str:
@@ -473,6 +473,7 @@ class Options:
         if self.plates_model and not self.plates:  # the user meant plates hidden: say so, do not run without
             raise OptionError(f"{ask('plates_model')} hides plates only with {ask('target', 'plates')} (or faces,plates)")
         self._check_style()
+        check_replay(self)
         if self.end is not None and self.end <= (self.start or 0.0):  # --end 0 alone too
             raise OptionError(f"the span is empty: {ask('end')} ({_fmt(self.end)} s) must come after "
                               f"{ask('start') if self.start is not None else 'the start'} ({_fmt(self.start or 0.0)} s)")  # fmt: skip
