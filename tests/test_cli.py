@@ -269,6 +269,10 @@ def test_a_plates_model_without_the_plates_target_is_refused(tmp_path, capsys):
     assert err.count("\n") == 1 and "--plates-model hides plates only with --target plates" in err
     with pytest.raises(vidanon.OptionError, match="plates_model hides plates only with target='plates'"):
         vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", plates_model=model, target="people")
+    # so did --plates-threshold, which was taken and changed nothing
+    assert main([str(SAMPLE), str(tmp_path / "o.mp4"), "--plates-threshold", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--plates-threshold hides plates only with --target plates" in err
     assert not (tmp_path / "o.mp4").exists()
 
 

@@ -470,8 +470,9 @@ class Options:
             setattr(self, option.name, option.accept(getattr(self, option.name)))
         if self.plates and self.tracks is None:  # not a replay
             self._check_plates()
-        if self.plates_model and not self.plates:  # the user meant plates hidden: say so, do not run without
-            raise OptionError(f"{ask('plates_model')} hides plates only with {ask('target', 'plates')} (or faces,plates)")
+        stray = next((n for n in ("plates_model", "plates_threshold") if getattr(self, n) is not None), None)
+        if stray and not self.plates:  # the user meant plates hidden: say so, do not run without
+            raise OptionError(f"{ask(stray)} hides plates only with {ask('target', 'plates')} (or faces,plates)")
         self._check_style()
         check_replay(self)
         if self.end is not None and self.end <= (self.start or 0.0):  # --end 0 alone too
