@@ -44,9 +44,14 @@ def colour(name: str, value) -> tuple[int, int, int]:
         from PIL import ImageColor
 
         try:
-            return ImageColor.getrgb(value.strip())[:3]
+            rgba = ImageColor.getrgb(value.strip())
         except ValueError:
-            pass
+            rgba = None
+        if rgba is not None and len(rgba) == 4 and rgba[3] != 255:  # #RRGGBBAA: it was drawn opaque, unsaid
+            raise o.OptionError(f"{o.ask(name, value)} is transparent; a fill is opaque: give #RRGGBB (a transparent "
+                                f"cover: {o.ask('effect', 'image')} with a PNG)")  # fmt: skip
+        if rgba is not None:
+            return rgba[:3]
     raise o.OptionError(f"{o.ask(name)} must be a colour name (black, white, grey, ...) or #RRGGBB, "
                         f"not {o._fmt(value)}")  # fmt: skip
 
