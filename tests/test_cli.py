@@ -96,6 +96,22 @@ def test_parser_is_built_from_the_option_table():
     assert {"--scan-every", "--quiet", "--jobs", "--ray"} <= set(actions)  # the command line's own stay
 
 
+def test_the_help_states_the_range_of_every_number():
+    """--help gave the range of --crf and --max-face-size only: --strength 100 or -s 0 were a
+    surprise (the error said 'between 1 and 64'). Every number's help now says what check() takes."""
+    import re
+
+    from vidanon.cli import build_parser
+    from vidanon.options import RANGES, _fmt
+
+    actions = {a.dest: a for a in build_parser()._actions if a.option_strings}
+    for name, spec in RANGES.items():
+        if name in actions:
+            numbers = re.findall(r"\d+(?:\.\d+)?", actions[name].help)
+            assert {_fmt(spec.lo), _fmt(spec.hi)} <= set(numbers), (name, actions[name].help)
+    assert {"strength", "mask_scale", "threshold", "jobs", "segments"} <= set(actions) & set(RANGES)
+
+
 def test_the_command_line_names_flags_and_the_api_keywords(tmp_path, capsys, monkeypatch):
     import pytest
 

@@ -193,8 +193,8 @@ OPTIONS: tuple[Option, ...] = (
            "grey (a look, not anonymization: faces stay visible)", Choice("effect", EFFECTS), ("-e", "--effect"),
            clip=True),
     Option("strength", _num, None, "cells across a face for blur (samples before smoothing, default {blur_cells}) "
-           "and pixelate (blocks, default {pixel_cells}): fewer is stronger", Range("strength", False, 1.0, 64.0),
-           ("--strength",), "CELLS", clip=True),
+           "and pixelate (blocks, default {pixel_cells}), {range}: fewer is stronger",
+           Range("strength", False, 1.0, 64.0), ("--strength",), "CELLS", clip=True),
     Option("fill_color", tuple[int, int, int] | str | None, None, "the colour of {effect=fill}: a name (black, "
            "white, grey, ...) or #RRGGBB (default black)", colour, ("--fill-color",), "COLOR", clip=True),
     Option("image", _text, None, "the image of {effect=image}, stretched over each head box (where it is "
@@ -205,20 +205,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("plates_model", _text, None, "the plate detector for {target=plates}: a YOLOv5/v8/v9-style ONNX file "
            "(default: $VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see docs/plates.md",
            _path, ("--plates-model",), "PATH.onnx", clip=True),
-    Option("plates_threshold", _num, None, "plate detector score above which a plate is hidden (default "
+    Option("plates_threshold", _num, None, "plate detector score above which a plate is hidden, {range} (default "
            "{plate_threshold})", Range("plates threshold", False, 0.01, 0.99), ("--plates-threshold",), clip=True),
-    Option("threshold", _num, None, "detector score above which a face is hidden (default {face_threshold}; people: "
-           "{people_threshold}); lower hides more (and more false alarms)", Range("threshold", False, 0.01, 0.99),
+    Option("threshold", _num, None, "detector score above which a face is hidden, {range} (default "
+           "{face_threshold}; people: {people_threshold}); lower hides more (and more false alarms)",
+           Range("threshold", False, 0.01, 0.99),
            ("-t", "--threshold"), clip=True),
-    Option("mask_scale", float, DEFAULT_MASK_SCALE, "grow the head around each face by this factor before masking "
-           "(default {default})", Range("mask scale", False, 0.5, 5.0), ("-s", "--mask-scale"), clip=True),
-    Option("detect_size", _int, None, "longest side of the frames the detector's full pass sees (default: the native "
-           "resolution, frames under 960 px enlarged towards 960; 0 = exactly native); smaller is faster and misses "
-           "small faces (see README 'Accuracy and speed')",
+    Option("mask_scale", float, DEFAULT_MASK_SCALE, "grow the head around each face by this factor before masking, "
+           "{range} (default {default})", Range("mask scale", False, 0.5, 5.0), ("-s", "--mask-scale"), clip=True),
+    Option("detect_size", _int, None, "longest side of the frames the detector's full pass sees, {range} (default: the "
+           "native resolution, frames under 960 px enlarged towards 960; 0: exactly native); smaller is faster and "
+           "misses small faces (see README 'Accuracy and speed')",
            Range("detect size", True, 64, 8192, also=(0,), also_means="native resolution"), ("--detect-size",),
            clip=True),
     Option("scan_every", _int, None, "give every K-th frame the full-size pass and the others a half-size one, the "
-           "tracker carrying small faces between (default {scan_every_default})",
+           "tracker carrying small faces between; K {range} (default {scan_every_default})",
            Range("scan every", True, 1, 8), ("--scan-every",), "K", clip=True),
     Option("model", str, "int8", "the face network: 'int8' (default; on a CPU about twice as fast as the float one, "
            "on a GPU the same scores in float arithmetic) or 'float' (the original, finding fewer heads; see README "
@@ -226,10 +227,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("device", str, "auto", "where the detectors run: 'auto' (default: the GPU where TensorFlow sees one, except "
            "for a video of faces under 45 frames of 1080p a CPU core, which the CPU finishes sooner), 'cpu' or 'gpu'",
            Choice("device", ("auto", "cpu", "gpu")), ("--device",), clip=True),
-    Option("batch_size", _int, None, "frames per detector call (default: chosen from the frame size and the device)",
+    Option("batch_size", _int, None, "frames per detector call, {range} (default: chosen from the frame size and "
+           "the device)",
            Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),
     Option("max_face_size", _num, None, "refuse (do not draw) a mask larger than this share of the frame's area, "
-           "0.01-1 (default: no limit): a large false mask (a wall, a poster) is left out; the review sheet flags "
+           "{range} (default: no limit): a large false mask (a wall, a poster) is left out; the review sheet flags "
            "each refused box", Range("max face size", False, 0.01, 1.0), ("--max-face-size",), "SHARE"),
     Option("track", bool, True, "hide only what the detector finds in each frame, without the tracker that covers "
            "the frames where it blinks (for comparison)", _bool, ("--no-track",), clip=True),
@@ -301,7 +303,8 @@ def facts() -> dict:
 
 def help_text(option: Option, style: str, help: str | None = None) -> str:
     """``option``'s help (or ``help``) for ``style``'s reader."""
-    return spell(option.help if help is None else help, style, {**facts(), "default": _fmt(option.default)})
+    span = {"range": option.valid.describe()} if isinstance(option.valid, Range) else {}  # what check() takes
+    return spell(option.help if help is None else help, style, {**facts(), "default": _fmt(option.default), **span})
 
 
 def _annotation_text(kind) -> str:
