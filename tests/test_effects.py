@@ -193,6 +193,8 @@ def _check_style_options(tmp_path, Image, OptionError, Options):
                            ({"effect": "fill", "fill_color": "#FF000080"}, "fill_color='#FF000080' is transparent"),
                            ({"effect": "blur", "fill_color": "red"}, "fill_color applies to effect='fill'"),
                            ({"effect": "fill", "strength": 3}, "strength applies to effect='blur'"),
+                           # the splash draws people's own outlines: mask_scale=3 was taken and changed nothing
+                           ({"effect": "splash", "mask_scale": 3}, "mask_scale grows the masks of the faces"),
                            ({"effect": "image"}, "needs image='PATH'"),
                            ({"effect": "image", "image": tmp_path / "bad.png"}, "cannot read the image"),
                            ({"effect": "image", "image": tmp_path / "ok.png", "target": "people"}, "covers heads")):

@@ -62,6 +62,9 @@ def check_style(opts) -> None:
     for name, effects in (("strength", ("blur", "pixelate")), ("fill_color", ("fill",)), ("image", ("image",))):
         if getattr(opts, name) is not None and opts.effect not in effects:
             raise o.OptionError(f"{o.ask(name)} applies to {' and '.join(o.ask('effect', e) for e in effects)}")
+    if opts.effect == "splash" and opts.mask_scale != o.OPTION["mask_scale"].default:  # it was taken, unused
+        raise o.OptionError(f"{o.ask('mask_scale')} grows the masks of the faces hidden; {o.ask('effect', 'splash')} "
+                            "hides none (it keeps each person's own outline in colour)")  # fmt: skip
     if opts.effect != "image":
         return
     if opts.image is None:
