@@ -271,6 +271,17 @@ def test_an_encoder_the_output_cannot_take_is_refused_before_the_run(tmp_path):
     assert_one_line_error(proc, "cannot write .webm")
 
 
+def test_a_crf_the_encoder_is_not_given_is_refused(tmp_path, run_inprocess):
+    """--crf reaches libx264, libx265 and VP9 only: with --codec mpeg4 (or libsvtav1, the codec of a
+    10-bit AV1 input) it was taken and the encoder wrote at its own default quality (mpeg4: 200 kb/s)."""
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, audio=False)
+    code, _, err = run_inprocess(clip, tmp_path / "o.avi", "--codec", "mpeg4", "--crf", "5")
+    assert code == 2 and err.count("\n") == 1 and "--crf 5 has no effect" in err and "written with mpeg4" in err, err
+    assert not (tmp_path / "o.avi").exists()
+    code, _, err = run_inprocess(clip, tmp_path / "o.webm", "--crf", "30", "-q")  # VP9 takes it
+    assert code == 0, err
+
+
 def test_a_plates_model_without_the_plates_target_is_refused(tmp_path, capsys):
     import pytest
 

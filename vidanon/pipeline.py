@@ -322,10 +322,10 @@ def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
 
 
 def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -> None:
-    """A ``--codec`` or ``--preset`` the output cannot be written with is refused before the
-    run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check). ``info``:
+    """A ``--codec``, ``--preset`` or ``--crf`` the output cannot be written with is refused before
+    the run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check). ``info``:
     the input, when known (a 10-bit input is written at 10 bits)."""
-    if opts.codec or opts.preset != OPTION["preset"].default:
+    if opts.codec or opts.preset != OPTION["preset"].default or opts.crf != OPTION["crf"].default:
         container = container_of(target)
         check_encoder(container, opts.codec or default_codec(container, info), opts.preset, opts.crf,
                       deep=bool(info is not None and info.deep), name=target.suffix.lower() or None,
