@@ -112,6 +112,20 @@ def test_the_help_states_the_range_of_every_number():
     assert {"strength", "mask_scale", "threshold", "jobs", "segments"} <= set(actions) & set(RANGES)
 
 
+def test_the_help_of_the_encoder_options_names_the_encoders_that_take_them():
+    """--help said "x264 preset" and "default libx264": a 10-bit HEVC input is written with libx265
+    (the preset applies), a 10-bit AV1 one with libsvtav1 (no --crf, no preset)."""
+    from types import SimpleNamespace
+
+    from vidanon.cli import build_parser
+    from vidanon.media.plan import default_codec
+
+    helps = {a.dest: " ".join(a.help.split()) for a in build_parser()._actions if a.option_strings}
+    hevc = SimpleNamespace(deep=True, video_codec="hevc")  # what default_codec reads of a VideoInfo
+    assert default_codec("mp4", hevc) == "libx265" and "10-bit HEVC" in helps["codec"]
+    assert "x265" in helps["preset"] and "libx264, libx265 and VP9" in helps["crf"]
+
+
 def test_the_command_line_names_flags_and_the_api_keywords(tmp_path, capsys, monkeypatch):
     import pytest
 

@@ -249,10 +249,11 @@ OPTIONS: tuple[Option, ...] = (
            "frames before it are written unmasked", time_value, ("--start",), "T"),
     Option("end", float | str | None, None, "hide faces only up to this time (seconds or HH:MM:SS(.ms)); the "
            "frames after it are written unmasked", time_value, ("--end",), "T"),
-    Option("crf", int, 18, "encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)",
-           Range("crf", True, 0, 51), ("--crf",)),
-    Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)", _str, ("--codec",)),
-    Option("preset", str, "veryfast", "x264 preset (default veryfast; slower presets such as medium give smaller "
+    Option("crf", int, 18, "encoder quality of libx264, libx265 and VP9, 0 (lossless) to 51 (worst); default 18 "
+           "(visually lossless)", Range("crf", True, 0, 51), ("--crf",)),
+    Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm; a 10-bit HEVC, VP9 or "
+           "AV1 input keeps its family)", _str, ("--codec",)),
+    Option("preset", str, "veryfast", "x264/x265 preset (default veryfast; slower presets such as medium give smaller "
            "files)", _str, ("--preset",)),
     Option("audio", bool, True, "drop the audio track", _bool, ("--no-audio",)),
     Option("metadata", str, "private", "'private' (default) removes the tags that identify a place or a device, "
