@@ -147,7 +147,7 @@ def test_hiding_people_hides_a_face_whose_person_is_not_found(tmp_path, run_inpr
     src = tmp_path / "head.png"
     Image.fromarray(canvas).save(src)
     code, out, err = run_inprocess(src, tmp_path / "out.png", "--target", "people", "--effect", "fill")
-    assert code == 0 and "1 face and person boxes masked" in out, (out, err)
+    assert code == 0 and "1 face and person box masked" in out, (out, err)
     result = np.asarray(Image.open(tmp_path / "out.png")).astype(int)
     assert (result[80:105, 218:238].max(axis=2) < 10).all()  # the face filled black
     assert (result[150:] == 128).all()  # nothing else

@@ -320,7 +320,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
 
 
 def _summary_line(s: dict) -> str:
-    from .batch import count, noun
+    from .batch import boxes, count
 
     parts = f", {s['parts']} parts" if s.get("parts") else ""
     removed = s.get("metadata_removed") or []
@@ -329,11 +329,11 @@ def _summary_line(s: dict) -> str:
         n = s.get("flagged", 0)
         removed += f"; review sheet {s['review']}: {n} track{'' if n == 1 else 's'} worth a look"
     if s.get("photo"):
-        return (f"{s['output']}: photo {s['width']}x{s['height']}, {s['faces']} {noun(s)} boxes masked, "
+        return (f"{s['output']}: photo {s['width']}x{s['height']}, {boxes(s)} masked, "
                 f"{s['seconds']:.1f} s on {s['device']}{removed}")  # fmt: skip
     return (
-        f"{s['output']}: {count(s['frames'], 'frame')} {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} "
-        f"{noun(s)} boxes masked in {count(s['frames_with_faces'], 'frame')} ({count(s['tracks'], 'track')}{parts}), "
+        f"{s['output']}: {count(s['frames'], 'frame')} {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {boxes(s)} "
+        f"masked in {count(s['frames_with_faces'], 'frame')} ({count(s['tracks'], 'track')}{parts}), "
         f"{s['seconds']:.1f} s "
         f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}{removed}"
     )

@@ -433,8 +433,11 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
 
     warnings = stages.warnings + sink.warnings()
     if refused:
-        warnings.append(f"{len(refused)} masks larger than {opts.max_face_size:g} of the frame were not drawn "
-                        f"({len({t for _, t, _ in refused})} tracks)")  # fmt: skip
+        from .batch import count
+
+        warnings.append(f"{count(len(refused), 'mask')} larger than {opts.max_face_size:g} of the frame "
+                        f"{'was' if len(refused) == 1 else 'were'} not drawn "
+                        f"({count(len({t for _, t, _ in refused}), 'track')})")  # fmt: skip
     unknown = sorted(set(opts.keep or ()) - seen)
     if unknown:
         where = "" if opts.start is None and opts.end is None else f" between {ask('start')} and {ask('end')}"
