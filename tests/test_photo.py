@@ -54,7 +54,7 @@ def test_a_photo_has_its_faces_hidden_and_stays_a_jpeg(tmp_path, group, run_inpr
     code, out, err = run_inprocess(src, "--effect", "fill", "--fill-color", "white")  # written beside it, as for a video
     assert code == 0, err
     target = tmp_path / "party_anonymized.jpg"
-    assert out.strip().startswith(f"{target}: photo 1200x800, ") and "face boxes masked" in out, out
+    assert out.strip().startswith(f"{target}: photo 1200x800, ") and " masked, " in out, out
     with Image.open(target) as im:
         assert im.format == "JPEG" and im.size == (1200, 800)
         result = np.asarray(im.convert("RGB"))
