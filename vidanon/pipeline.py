@@ -50,7 +50,7 @@ from .media.paths import OutputClaim, prepare_output
 from .media.plan import container_of, default_codec
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
-from .media.sidefile import check_side_file
+from .media.sidefile import check_side_file, run_inputs
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
 from .media.writer import check_encoder
@@ -346,9 +346,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
     check_encoding(opts, target, info)
     if opts.save_tracks:  # the side files are checked as the output is: before any work
-        check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite)
+        check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite, run_inputs(opts))
     if opts.review:
-        check_review_target(opts.review, info.path, target, opts.overwrite, opts.save_tracks)
+        check_review_target(opts.review, info.path, target, opts.overwrite, opts.save_tracks, run_inputs(opts))
     first, last = 0, None  # frames written: [first, last)
     skip, limit = 0, None  # frames decoded: [skip, skip + limit)
     if opts.frame_range is not None:
