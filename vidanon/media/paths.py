@@ -159,6 +159,8 @@ def prepare_folder(folder: Path, mkdir: bool = True) -> None:
     and check it can be written to: an :class:`OutputError` otherwise."""
     from ..options import ask
 
+    if folder.exists() and not folder.is_dir():  # "cannot create ...: File exists" said nothing of which file
+        raise OutputError(f"the output folder {folder} is a file, not a folder")
     if not folder.exists() and not mkdir:
         raise OutputError(f"the output folder {folder} does not exist; create it or pass {ask('mkdir', True)}")
     try:

@@ -60,7 +60,8 @@ def check_side_file(path: str | os.PathLike, what: str, input_path: str | os.Pat
         raise OutputError(f"the {what} {target} already exists; pass {ask('overwrite', True)} to replace it")
     folder = target.parent
     if not folder.is_dir():
-        raise OutputError(f"cannot write the {what} {target}: the folder {folder} does not exist")
+        missing = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise OutputError(f"cannot write the {what} {target}: the folder {folder} {missing}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write the {what} {target}: the folder {folder} is not writable")
     return target
