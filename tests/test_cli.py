@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from conftest import SAMPLE, assert_one_line_error, count_frames, file_hash, make_clip, run_cli
 
 from vidanon.media.probe import probe
@@ -93,6 +94,36 @@ def test_parser_is_built_from_the_option_table():
             if value is not None:
                 assert isinstance(action, argparse._StoreConstAction) and action.const == value
     assert {"--scan-every", "--quiet", "--jobs", "--ray"} <= set(actions)  # the command line's own stay
+
+
+def test_the_help_states_the_range_of_every_number():
+    """--help gave the range of --crf and --max-face-size only: --strength 100 or -s 0 were a
+    surprise (the error said 'between 1 and 64'). Every number's help now says what check() takes."""
+    import re
+
+    from vidanon.cli import build_parser
+    from vidanon.options import RANGES, _fmt
+
+    actions = {a.dest: a for a in build_parser()._actions if a.option_strings}
+    for name, spec in RANGES.items():
+        if name in actions:
+            numbers = re.findall(r"\d+(?:\.\d+)?", actions[name].help)
+            assert {_fmt(spec.lo), _fmt(spec.hi)} <= set(numbers), (name, actions[name].help)
+    assert {"strength", "mask_scale", "threshold", "jobs", "segments"} <= set(actions) & set(RANGES)
+
+
+def test_the_help_of_the_encoder_options_names_the_encoders_that_take_them():
+    """--help said "x264 preset" and "default libx264": a 10-bit HEVC input is written with libx265
+    (the preset applies), a 10-bit AV1 one with libsvtav1 (no --crf, no preset)."""
+    from types import SimpleNamespace
+
+    from vidanon.cli import build_parser
+    from vidanon.media.plan import default_codec
+
+    helps = {a.dest: " ".join(a.help.split()) for a in build_parser()._actions if a.option_strings}
+    hevc = SimpleNamespace(deep=True, video_codec="hevc")  # what default_codec reads of a VideoInfo
+    assert default_codec("mp4", hevc) == "libx265" and "10-bit HEVC" in helps["codec"]
+    assert "x265" in helps["preset"] and "libx264, libx265 and VP9" in helps["crf"]
 
 
 def test_the_command_line_names_flags_and_the_api_keywords(tmp_path, capsys, monkeypatch):
@@ -254,6 +285,17 @@ def test_an_encoder_the_output_cannot_take_is_refused_before_the_run(tmp_path):
     assert_one_line_error(proc, "cannot write .webm")
 
 
+def test_a_crf_the_encoder_is_not_given_is_refused(tmp_path, run_inprocess):
+    """--crf reaches libx264, libx265 and VP9 only: with --codec mpeg4 (or libsvtav1, the codec of a
+    10-bit AV1 input) it was taken and the encoder wrote at its own default quality (mpeg4: 200 kb/s)."""
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, audio=False)
+    code, _, err = run_inprocess(clip, tmp_path / "o.avi", "--codec", "mpeg4", "--crf", "5")
+    assert code == 2 and err.count("\n") == 1 and "--crf 5 has no effect" in err and "written with mpeg4" in err, err
+    assert not (tmp_path / "o.avi").exists()
+    code, _, err = run_inprocess(clip, tmp_path / "o.webm", "--crf", "30", "-q")  # VP9 takes it
+    assert code == 0, err
+
+
 def test_a_plates_model_without_the_plates_target_is_refused(tmp_path, capsys):
     import pytest
 
@@ -268,6 +310,10 @@ def test_a_plates_model_without_the_plates_target_is_refused(tmp_path, capsys):
     assert err.count("\n") == 1 and "--plates-model hides plates only with --target plates" in err
     with pytest.raises(vidanon.OptionError, match="plates_model hides plates only with target='plates'"):
         vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", plates_model=model, target="people")
+    # so did --plates-threshold, which was taken and changed nothing
+    assert main([str(SAMPLE), str(tmp_path / "o.mp4"), "--plates-threshold", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--plates-threshold hides plates only with --target plates" in err
     assert not (tmp_path / "o.mp4").exists()
 
 
@@ -333,3 +379,46 @@ def test_the_encoder_check_needs_no_temporary_folder(monkeypatch):
     check_encoder.cache_clear()
     check_encoder("mp4", "libx264", "medium", 18)  # unchecked, as the defaults are
     check_encoder.cache_clear()
+
+
+def test_empty_paths_are_refused_not_taken_as_the_current_folder(tmp_path, run_inprocess, monkeypatch):
+    """An empty argument (an unset shell variable: vidanon "$IN" "$OUT") was the current folder:
+    an empty INPUT took every video in it as a batch, an empty OUTPUT wrote INPUT's name into it,
+    an empty --save-tracks was no tracks file at all (the run said nothing)."""
+    (tmp_path / "in").mkdir()
+    clip = make_clip(tmp_path / "in" / "clip.mp4", frames=3, audio=False)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    for args, code, needle in ((["", "out"], 2, "input path is empty"), ([clip, ""], 3, "output path is empty"),
+                               ([clip, "-o", ""], 3, "output path is empty"),
+                               ([clip, "o.mp4", "--save-tracks", ""], 2, "--save-tracks needs a path"),
+                               ([clip, "o.mp4", "--review", ""], 2, "--review needs a path"),
+                               ([clip, "o.mp4", "--tracks", ""], 2, "--tracks needs a path"),
+                               ([clip, "o.mp4", "-e", "image", "--image", ""], 2, "--image needs a path")):  # fmt: skip
+        got, out, err = run_inprocess(*args)
+        assert (got, err.count("\n")) == (code, 1) and needle in err, (args, got, err)
+    assert list((tmp_path / "cwd").iterdir()) == []
+
+
+def test_options_of_the_detectors_are_refused_with_a_replay(tmp_path, run_inprocess):
+    """--tracks replays the file's boxes and runs no detector: --threshold 0.9 (or --model,
+    --detect-size, --scan-every, --no-track, --plates-threshold) was taken and changed nothing."""
+    import vidanon
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, audio=False)
+    tracks = tmp_path / "t.json"
+    face = {"id": 1, "box": [0.2, 0.2, 0.6, 0.6], "score": 0.9, "class": "face", "source": "detected"}
+    tracks.write_text(json.dumps({"video": "clip.mp4", "width": 64, "height": 48, "fps": 25.0, "frames": [[face]] * 3}))
+    for args, flag in ((["-t", "0.9"], "--threshold 0.9"), (["--model", "float"], "--model float"),
+                       (["--detect-size", "0"], "--detect-size 0"), (["--scan-every", "3"], "--scan-every 3"),
+                       (["--no-track"], "--no-track"),
+                       (["--target", "faces,plates", "--plates-threshold", "0.5"], "--plates-threshold 0.5")):
+        code, _, err = run_inprocess(clip, tmp_path / "o.mp4", "--tracks", tracks, *args)
+        assert code == 2 and err.count("\n") == 1 and f"{flag} has no effect with --tracks" in err, err
+    with pytest.raises(vidanon.OptionError, match="threshold=0.9 has no effect with tracks"):
+        vidanon.anonymize(clip, tmp_path / "o.mp4", tracks=tracks, threshold=0.9)
+    assert not (tmp_path / "o.mp4").exists()
+    # what a replay does use: the render's options, the device and the batch size
+    code, _, err = run_inprocess(clip, tmp_path / "o.mp4", "--tracks", tracks, "-e", "pixelate", "-s", "2",
+                                 "--device", "cpu", "-b", "2", "-q")  # fmt: skip
+    assert code == 0, err

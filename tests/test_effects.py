@@ -187,9 +187,14 @@ def _check_style_options(tmp_path, Image, OptionError, Options):
     assert Options.from_kwargs(effect="pixelate", strength=4).strength_warning() is None
     Image.new("RGB", (4, 4)).save(tmp_path / "ok.png")
     (tmp_path / "bad.png").write_bytes(b"not an image")
+    assert Options.from_kwargs(effect="fill", fill_color="#FF8000FF").fill_color == (255, 128, 0)
     for kwargs, needle in (({"effect": "fill", "fill_color": "nocolour"}, "fill_color must be a colour"),
+                           # #RRGGBBAA was drawn opaque without a word
+                           ({"effect": "fill", "fill_color": "#FF000080"}, "fill_color='#FF000080' is transparent"),
                            ({"effect": "blur", "fill_color": "red"}, "fill_color applies to effect='fill'"),
                            ({"effect": "fill", "strength": 3}, "strength applies to effect='blur'"),
+                           # the splash draws people's own outlines: mask_scale=3 was taken and changed nothing
+                           ({"effect": "splash", "mask_scale": 3}, "mask_scale grows the masks of the faces"),
                            ({"effect": "image"}, "needs image='PATH'"),
                            ({"effect": "image", "image": tmp_path / "bad.png"}, "cannot read the image"),
                            ({"effect": "image", "image": tmp_path / "ok.png", "target": "people"}, "covers heads")):

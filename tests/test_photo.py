@@ -54,7 +54,7 @@ def test_a_photo_has_its_faces_hidden_and_stays_a_jpeg(tmp_path, group, run_inpr
     code, out, err = run_inprocess(src, "--effect", "fill", "--fill-color", "white")  # written beside it, as for a video
     assert code == 0, err
     target = tmp_path / "party_anonymized.jpg"
-    assert out.strip().startswith(f"{target}: photo 1200x800, ") and "face boxes masked" in out, out
+    assert out.strip().startswith(f"{target}: photo 1200x800, ") and " masked, " in out, out
     with Image.open(target) as im:
         assert im.format == "JPEG" and im.size == (1200, 800)
         result = np.asarray(im.convert("RGB"))
@@ -147,7 +147,7 @@ def test_hiding_people_hides_a_face_whose_person_is_not_found(tmp_path, run_inpr
     src = tmp_path / "head.png"
     Image.fromarray(canvas).save(src)
     code, out, err = run_inprocess(src, tmp_path / "out.png", "--target", "people", "--effect", "fill")
-    assert code == 0 and "1 face and person boxes masked" in out, (out, err)
+    assert code == 0 and "1 face and person box masked" in out, (out, err)
     result = np.asarray(Image.open(tmp_path / "out.png")).astype(int)
     assert (result[80:105, 218:238].max(axis=2) < 10).all()  # the face filled black
     assert (result[150:] == 128).all()  # nothing else

@@ -192,7 +192,7 @@ def test_unwritable_output_locations(tmp_path, run):
     out = blocker / "out.mp4"  # its folder would have to be a file
     code, err = run(src, out)
     assert code == 3
-    check_failed(code, err, src, digest, out, "cannot create the output folder")
+    check_failed(code, err, src, digest, out, f"the output folder {blocker} is a file, not a folder")
     if os.geteuid() != 0:  # root may write anywhere
         locked = tmp_path / "locked"
         locked.mkdir()

@@ -46,6 +46,36 @@ def test_save_tracks_never_replaces_the_input_the_output_or_an_existing_file(src
     assert file_hash(src) == digest and not out.exists()
 
 
+def test_a_folder_that_is_a_file_is_named_so(src, tmp_path, run):
+    """An output or side file under a path that is a file said "cannot create the output folder
+    in.mp4: File exists" or "the folder in.mp4 does not exist"."""
+    digest = file_hash(src)
+    for args, needle in (([src / "o.mp4"], f"the output folder {src} is a file, not a folder"),
+                         ([tmp_path / "o.mp4", "--save-tracks", src / "t.json"], f"the folder {src} is a file")):
+        code, err = run(src, *args)
+        assert code == 3 and needle in err, (args, err)
+    assert file_hash(src) == digest and not (tmp_path / "o.mp4").exists()
+
+
+def test_no_file_written_replaces_the_image_of_the_image_effect(src, tmp_path, run):
+    """--image is read by the run like the input: with --overwrite, a --review, --save-tracks or a
+    photo's output of its name replaced it (the user's image gone, a review sheet in its place)."""
+    from PIL import Image
+
+    image = tmp_path / "cover.png"
+    Image.new("RGBA", (8, 8), (255, 0, 0, 255)).save(image)
+    digest = file_hash(image)
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 48), (128, 128, 128)).save(photo)
+    out = tmp_path / "out.mp4"
+    for source, target, args in ((src, out, ["--review", image]), (src, out, ["--save-tracks", image]),
+                                 (photo, image, [])):  # fmt: skip
+        code, err = run(source, target, "-e", "image", "--image", image, "-y", *args)
+        assert code == 3 and "would replace the image of the image effect" in err, (args, err)
+        assert file_hash(image) == digest
+    assert not out.exists()
+
+
 def test_save_tracks_into_a_missing_folder_is_refused_before_the_run(src, tmp_path, run):
     digest = file_hash(src)
     out = tmp_path / "out.mp4"

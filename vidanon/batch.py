@@ -322,7 +322,7 @@ def _record(result: BatchSummary, job: Job, res: Result, say, notes: list[str] =
         s = dict(res.summary, warnings=[*notes, *res.summary.get("warnings", [])])
         result.done.append((job, s))
         removed = f", metadata removed: {', '.join(s['metadata_removed'])}" if s.get("metadata_removed") else ""
-        say(f"done    {job.input} -> {job.output}: {count(s['frames'], 'frame')}, {s['faces']} {noun(s)} boxes, "
+        say(f"done    {job.input} -> {job.output}: {count(s['frames'], 'frame')}, {boxes(s)}, "
             f"{s['seconds']:.1f} s{removed}")  # fmt: skip
         for warning in s.get("warnings", []):
             say(f"warning {job.input}: {warning}")
@@ -336,6 +336,12 @@ def noun(summary: dict) -> str:
     nouns = {"people": "person", "plates": "plate", "faces,plates": "face and plate", "people,plates": "person and plate",
              "faces,people": "face and person", "faces,people,plates": "face, person and plate"}
     return nouns.get(summary.get("target"), "face")
+
+
+def boxes(summary: dict) -> str:
+    """``1 face box``, ``16 face boxes``: a summary's boxes, counted."""
+    n = summary["faces"]
+    return f"{n} {noun(summary)} box{'' if n == 1 else 'es'}"
 
 
 def _finish_segmented(result, job, info, results, parts, audio: bool, say, metadata: str = "private",

@@ -18,7 +18,7 @@ from .console import one_line, say, standard_streams
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, cause, install, raise_pending
-from .options import CLI, OPTIONS, Choice, Options, Range, check, help_text, parse_number, spoken
+from .options import CLI, OPTIONS, RANGES, Choice, Options, Range, check, help_text, parse_number, spoken
 from .photo import anonymize_photo, is_photo
 from .progress import announce, on_terminal
 
@@ -87,11 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("-r", "--recursive", action="store_true",
                        help="also take the videos in sub-folders of an input folder, keeping their relative paths")
     batch.add_argument("-j", "--jobs", type=_number("jobs"), default=None,
-                       help="worker processes, sharing the cores (default 1; with --segments, one per segment); "
-                       "see README 'Many videos'")
+                       help=f"worker processes, sharing the cores, {RANGES['jobs'].describe()} (default 1; with "
+                       "--segments, one per segment); see README 'Many videos'")
     batch.add_argument("--segments", type=_number("segments"), default=1,
-                       help="cut each video into this many parts processed in parallel and joined "
-                       "(exact frames and audio; for long videos)")
+                       help=f"cut each video into this many parts, {RANGES['segments'].describe()}, processed in "
+                       "parallel and joined (exact frames and audio; for long videos)")
     batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                        help="run the files and segments as Ray tasks: on the cluster at ADDRESS, or on a local "
                        "Ray started here (needs pip install 'vidanon[ray]')")
@@ -320,7 +320,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
 
 
 def _summary_line(s: dict) -> str:
-    from .batch import count, noun
+    from .batch import boxes, count
 
     parts = f", {s['parts']} parts" if s.get("parts") else ""
     removed = s.get("metadata_removed") or []
@@ -329,11 +329,11 @@ def _summary_line(s: dict) -> str:
         n = s.get("flagged", 0)
         removed += f"; review sheet {s['review']}: {n} track{'' if n == 1 else 's'} worth a look"
     if s.get("photo"):
-        return (f"{s['output']}: photo {s['width']}x{s['height']}, {s['faces']} {noun(s)} boxes masked, "
+        return (f"{s['output']}: photo {s['width']}x{s['height']}, {boxes(s)} masked, "
                 f"{s['seconds']:.1f} s on {s['device']}{removed}")  # fmt: skip
     return (
-        f"{s['output']}: {count(s['frames'], 'frame')} {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {s['faces']} "
-        f"{noun(s)} boxes masked in {count(s['frames_with_faces'], 'frame')} ({count(s['tracks'], 'track')}{parts}), "
+        f"{s['output']}: {count(s['frames'], 'frame')} {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {boxes(s)} "
+        f"masked in {count(s['frames_with_faces'], 'frame')} ({count(s['tracks'], 'track')}{parts}), "
         f"{s['seconds']:.1f} s "
         f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}{removed}"
     )

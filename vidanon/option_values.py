@@ -44,9 +44,14 @@ def colour(name: str, value) -> tuple[int, int, int]:
         from PIL import ImageColor
 
         try:
-            return ImageColor.getrgb(value.strip())[:3]
+            rgba = ImageColor.getrgb(value.strip())
         except ValueError:
-            pass
+            rgba = None
+        if rgba is not None and len(rgba) == 4 and rgba[3] != 255:  # #RRGGBBAA: it was drawn opaque, unsaid
+            raise o.OptionError(f"{o.ask(name, value)} is transparent; a fill is opaque: give #RRGGBB (a transparent "
+                                f"cover: {o.ask('effect', 'image')} with a PNG)")  # fmt: skip
+        if rgba is not None:
+            return rgba[:3]
     raise o.OptionError(f"{o.ask(name)} must be a colour name (black, white, grey, ...) or #RRGGBB, "
                         f"not {o._fmt(value)}")  # fmt: skip
 
@@ -57,6 +62,9 @@ def check_style(opts) -> None:
     for name, effects in (("strength", ("blur", "pixelate")), ("fill_color", ("fill",)), ("image", ("image",))):
         if getattr(opts, name) is not None and opts.effect not in effects:
             raise o.OptionError(f"{o.ask(name)} applies to {' and '.join(o.ask('effect', e) for e in effects)}")
+    if opts.effect == "splash" and opts.mask_scale != o.OPTION["mask_scale"].default:  # it was taken, unused
+        raise o.OptionError(f"{o.ask('mask_scale')} grows the masks of the faces hidden; {o.ask('effect', 'splash')} "
+                            "hides none (it keeps each person's own outline in colour)")  # fmt: skip
     if opts.effect != "image":
         return
     if opts.image is None:
@@ -70,6 +78,24 @@ def check_style(opts) -> None:
         load_image(opts.image)  # decoded in full (and kept for the run): a damaged file fails here
     except InputError as exc:
         raise o.OptionError(str(exc)) from None
+
+
+# The options only the detectors read: a replay (--tracks) runs none, so they would change nothing.
+DETECTION_ONLY = ("threshold", "plates_threshold", "detect_size", "scan_every", "model", "track")
+
+
+def check_replay(opts) -> None:
+    """``opts`` (:class:`vidanon.options.Options`): a replay (``tracks``) is not given an option
+    that only the detectors read; it was taken and changed nothing (``--threshold 0.9`` hid
+    every box of the file)."""
+    if opts.tracks is None:
+        return
+    for name in DETECTION_ONLY:
+        value = getattr(opts, name)
+        if value != o.OPTION[name].default:
+            raise o.OptionError(f"{o.ask(name, value)} has no effect with {o.ask('tracks')}: the boxes are the "
+                                f"file's, found when it was saved; leave it out, or detect again without "
+                                f"{o.ask('tracks')}")  # fmt: skip
 
 
 def strength_warning(opts) -> str | None:

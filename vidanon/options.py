@@ -129,6 +129,8 @@ def _str(name: str, value) -> str:
 def _path(name: str, value) -> str:
     if not isinstance(value, (str, os.PathLike)):
         raise OptionError(f"{name} must be a path (a str or os.PathLike), not {_fmt(value)}")
+    if os.fspath(value) == "":  # an unset shell variable: it was taken as no file at all
+        raise OptionError(f"{ask(name)} needs a path, not an empty one")
     return os.fspath(value)
 
 
@@ -138,7 +140,7 @@ def _tracks(name: str, value):
 
 
 # they use this module's messages (looked up at each call)
-from .option_values import check_style, colour, review_path, strength_warning, time_value, track_ids  # noqa: E402
+from .option_values import check_replay, check_style, colour, review_path, strength_warning, time_value, track_ids  # noqa: E402
 
 
 def _review(name: str, value) -> str:
@@ -191,8 +193,8 @@ OPTIONS: tuple[Option, ...] = (
            "grey (a look, not anonymization: faces stay visible)", Choice("effect", EFFECTS), ("-e", "--effect"),
            clip=True),
     Option("strength", _num, None, "cells across a face for blur (samples before smoothing, default {blur_cells}) "
-           "and pixelate (blocks, default {pixel_cells}): fewer is stronger", Range("strength", False, 1.0, 64.0),
-           ("--strength",), "CELLS", clip=True),
+           "and pixelate (blocks, default {pixel_cells}), {range}: fewer is stronger",
+           Range("strength", False, 1.0, 64.0), ("--strength",), "CELLS", clip=True),
     Option("fill_color", tuple[int, int, int] | str | None, None, "the colour of {effect=fill}: a name (black, "
            "white, grey, ...) or #RRGGBB (default black)", colour, ("--fill-color",), "COLOR", clip=True),
     Option("image", _text, None, "the image of {effect=image}, stretched over each head box (where it is "
@@ -203,20 +205,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("plates_model", _text, None, "the plate detector for {target=plates}: a YOLOv5/v8/v9-style ONNX file "
            "(default: $VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see docs/plates.md",
            _path, ("--plates-model",), "PATH.onnx", clip=True),
-    Option("plates_threshold", _num, None, "plate detector score above which a plate is hidden (default "
+    Option("plates_threshold", _num, None, "plate detector score above which a plate is hidden, {range} (default "
            "{plate_threshold})", Range("plates threshold", False, 0.01, 0.99), ("--plates-threshold",), clip=True),
-    Option("threshold", _num, None, "detector score above which a face is hidden (default {face_threshold}; people: "
-           "{people_threshold}); lower hides more (and more false alarms)", Range("threshold", False, 0.01, 0.99),
+    Option("threshold", _num, None, "detector score above which a face is hidden, {range} (default "
+           "{face_threshold}; people: {people_threshold}); lower hides more (and more false alarms)",
+           Range("threshold", False, 0.01, 0.99),
            ("-t", "--threshold"), clip=True),
-    Option("mask_scale", float, DEFAULT_MASK_SCALE, "grow the head around each face by this factor before masking "
-           "(default {default})", Range("mask scale", False, 0.5, 5.0), ("-s", "--mask-scale"), clip=True),
-    Option("detect_size", _int, None, "longest side of the frames the detector's full pass sees (default: the native "
-           "resolution, frames under 960 px enlarged towards 960; 0 = exactly native); smaller is faster and misses "
-           "small faces (see README 'Accuracy and speed')",
+    Option("mask_scale", float, DEFAULT_MASK_SCALE, "grow the head around each face by this factor before masking, "
+           "{range} (default {default})", Range("mask scale", False, 0.5, 5.0), ("-s", "--mask-scale"), clip=True),
+    Option("detect_size", _int, None, "longest side of the frames the detector's full pass sees, {range} (default: the "
+           "native resolution, frames under 960 px enlarged towards 960; 0: exactly native); smaller is faster and "
+           "misses small faces (see README 'Accuracy and speed')",
            Range("detect size", True, 64, 8192, also=(0,), also_means="native resolution"), ("--detect-size",),
            clip=True),
     Option("scan_every", _int, None, "give every K-th frame the full-size pass and the others a half-size one, the "
-           "tracker carrying small faces between (default {scan_every_default})",
+           "tracker carrying small faces between; K {range} (default {scan_every_default})",
            Range("scan every", True, 1, 8), ("--scan-every",), "K", clip=True),
     Option("model", str, "int8", "the face network: 'int8' (default; on a CPU about twice as fast as the float one, "
            "on a GPU the same scores in float arithmetic) or 'float' (the original, finding fewer heads; see README "
@@ -227,10 +230,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("device", str, "auto", "where the detectors run: 'auto' (default: the GPU where TensorFlow sees one, except "
            "for a video of faces under 45 frames of 1080p a CPU core, which the CPU finishes sooner), 'cpu' or 'gpu'",
            Choice("device", ("auto", "cpu", "gpu")), ("--device",), clip=True),
-    Option("batch_size", _int, None, "frames per detector call (default: chosen from the frame size and the device)",
+    Option("batch_size", _int, None, "frames per detector call, {range} (default: chosen from the frame size and "
+           "the device)",
            Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),
     Option("max_face_size", _num, None, "refuse (do not draw) a mask larger than this share of the frame's area, "
-           "0.01-1 (default: no limit): a large false mask (a wall, a poster) is left out; the review sheet flags "
+           "{range} (default: no limit): a large false mask (a wall, a poster) is left out; the review sheet flags "
            "each refused box", Range("max face size", False, 0.01, 1.0), ("--max-face-size",), "SHARE"),
     Option("track", bool, True, "hide only what the detector finds in each frame, without the tracker that covers "
            "the frames where it blinks (for comparison)", _bool, ("--no-track",), clip=True),
@@ -248,10 +252,11 @@ OPTIONS: tuple[Option, ...] = (
            "frames before it are written unmasked", time_value, ("--start",), "T"),
     Option("end", float | str | None, None, "hide faces only up to this time (seconds or HH:MM:SS(.ms)); the "
            "frames after it are written unmasked", time_value, ("--end",), "T"),
-    Option("crf", int, 18, "encoder quality, 0 (lossless) to 51 (worst); default 18 (visually lossless)",
-           Range("crf", True, 0, 51), ("--crf",)),
-    Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm)", _str, ("--codec",)),
-    Option("preset", str, "veryfast", "x264 preset (default veryfast; slower presets such as medium give smaller "
+    Option("crf", int, 18, "encoder quality of libx264, libx265 and VP9, 0 (lossless) to 51 (worst); default 18 "
+           "(visually lossless)", Range("crf", True, 0, 51), ("--crf",)),
+    Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm; a 10-bit HEVC, VP9 or "
+           "AV1 input keeps its family)", _str, ("--codec",)),
+    Option("preset", str, "veryfast", "x264/x265 preset (default veryfast; slower presets such as medium give smaller "
            "files)", _str, ("--preset",)),
     Option("audio", bool, True, "drop the audio track", _bool, ("--no-audio",)),
     Option("metadata", str, "private", "'private' (default) removes the tags that identify a place or a device, "
@@ -302,7 +307,8 @@ def facts() -> dict:
 
 def help_text(option: Option, style: str, help: str | None = None) -> str:
     """``option``'s help (or ``help``) for ``style``'s reader."""
-    return spell(option.help if help is None else help, style, {**facts(), "default": _fmt(option.default)})
+    span = {"range": option.valid.describe()} if isinstance(option.valid, Range) else {}  # what check() takes
+    return spell(option.help if help is None else help, style, {**facts(), "default": _fmt(option.default), **span})
 
 
 def _annotation_text(kind) -> str:
@@ -469,11 +475,13 @@ class Options:
         """Check every option against the table (and normalize it); raise :class:`OptionError`."""
         for option in FILE_OPTIONS:
             setattr(self, option.name, option.accept(getattr(self, option.name)))
-        if self.plates and (self.tracks is None or self.tracks == ""):  # not a replay
+        if self.plates and self.tracks is None:  # not a replay
             self._check_plates()
-        if self.plates_model and not self.plates:  # the user meant plates hidden: say so, do not run without
-            raise OptionError(f"{ask('plates_model')} hides plates only with {ask('target', 'plates')} (or faces,plates)")
+        stray = next((n for n in ("plates_model", "plates_threshold") if getattr(self, n) is not None), None)
+        if stray and not self.plates:  # the user meant plates hidden: say so, do not run without
+            raise OptionError(f"{ask(stray)} hides plates only with {ask('target', 'plates')} (or faces,plates)")
         self._check_style()
+        check_replay(self)
         if self.end is not None and self.end <= (self.start or 0.0):  # --end 0 alone too
             raise OptionError(f"the span is empty: {ask('end')} ({_fmt(self.end)} s) must come after "
                               f"{ask('start') if self.start is not None else 'the start'} ({_fmt(self.start or 0.0)} s)")  # fmt: skip

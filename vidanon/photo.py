@@ -66,6 +66,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     with ``photo`` True."""
     from .media.paths import AtomicOutput, OutputClaim, prepare_output
     from .media.probe import check_input
+    from .media.sidefile import check_not_an_input
     from .options import OptionError, Options, ask
     from .pipeline import Summary
     from .targets import run_kinds
@@ -81,6 +82,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
         raise OutputError(f"output {target}: a photo is written as a photo; name it "
                           f"{', '.join(sorted(photo_extensions()))}")  # fmt: skip
     target = prepare_output(target, source, opts.overwrite, mkdir=opts.mkdir, container=False)
+    check_not_an_input(target, "output", opts)
     image, exif, extra = read_photo(source)
     rgb, alpha = rgb_planes(image)
     stages = photo_stages(opts, rgb.shape[0], rgb.shape[1])

@@ -50,7 +50,7 @@ from .media.paths import OutputClaim, prepare_output
 from .media.plan import container_of, default_codec
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
-from .media.sidefile import check_side_file
+from .media.sidefile import check_side_file, run_inputs
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
 from .media.writer import check_encoder
@@ -322,10 +322,10 @@ def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
 
 
 def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -> None:
-    """A ``--codec`` or ``--preset`` the output cannot be written with is refused before the
-    run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check). ``info``:
+    """A ``--codec``, ``--preset`` or ``--crf`` the output cannot be written with is refused before
+    the run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check). ``info``:
     the input, when known (a 10-bit input is written at 10 bits)."""
-    if opts.codec or opts.preset != OPTION["preset"].default:
+    if opts.codec or opts.preset != OPTION["preset"].default or opts.crf != OPTION["crf"].default:
         container = container_of(target)
         check_encoder(container, opts.codec or default_codec(container, info), opts.preset, opts.crf,
                       deep=bool(info is not None and info.deep), name=target.suffix.lower() or None,
@@ -346,9 +346,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
     check_encoding(opts, target, info)
     if opts.save_tracks:  # the side files are checked as the output is: before any work
-        check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite)
+        check_side_file(opts.save_tracks, "tracks file", info.path, target, opts.overwrite, run_inputs(opts))
     if opts.review:
-        check_review_target(opts.review, info.path, target, opts.overwrite, opts.save_tracks)
+        check_review_target(opts.review, info.path, target, opts.overwrite, opts.save_tracks, run_inputs(opts))
     first, last = 0, None  # frames written: [first, last)
     skip, limit = 0, None  # frames decoded: [skip, skip + limit)
     if opts.frame_range is not None:
@@ -433,8 +433,11 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
 
     warnings = stages.warnings + sink.warnings()
     if refused:
-        warnings.append(f"{len(refused)} masks larger than {opts.max_face_size:g} of the frame were not drawn "
-                        f"({len({t for _, t, _ in refused})} tracks)")  # fmt: skip
+        from .batch import count
+
+        warnings.append(f"{count(len(refused), 'mask')} larger than {opts.max_face_size:g} of the frame "
+                        f"{'was' if len(refused) == 1 else 'were'} not drawn "
+                        f"({count(len({t for _, t, _ in refused}), 'track')})")  # fmt: skip
     unknown = sorted(set(opts.keep or ()) - seen)
     if unknown:
         where = "" if opts.start is None and opts.end is None else f" between {ask('start')} and {ask('end')}"

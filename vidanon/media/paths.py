@@ -18,7 +18,10 @@ def check_name(path, error: type, what: str) -> None:
     """Raise ``error`` (an :class:`~vidanon.errors.InputError` or :class:`OutputError`) when
     a name in ``path`` is longer than NAME_MAX bytes, which no file system takes, or the
     whole path longer than PATH_MAX (the OS would refuse either at the first look, as an
-    OSError)."""
+    OSError), or when ``path`` is empty (an unset shell variable: it would be taken as the
+    current folder, whose videos a batch would take, or where an output would land)."""
+    if os.fspath(path) == "":
+        raise error(f"{what} path is empty")
     size = len(os.fsencode(path))
     if size >= PATH_MAX:
         raise error(f"{what} {str(path)[:40]}...: the path is {size} bytes long, over the {PATH_MAX - 1} the "
@@ -156,6 +159,8 @@ def prepare_folder(folder: Path, mkdir: bool = True) -> None:
     and check it can be written to: an :class:`OutputError` otherwise."""
     from ..options import ask
 
+    if folder.exists() and not folder.is_dir():  # "cannot create ...: File exists" said nothing of which file
+        raise OutputError(f"the output folder {folder} is a file, not a folder")
     if not folder.exists() and not mkdir:
         raise OutputError(f"the output folder {folder} does not exist; create it or pass {ask('mkdir', True)}")
     try:

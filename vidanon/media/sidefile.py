@@ -26,6 +26,21 @@ def _same(a: Path, b: str | os.PathLike) -> bool:
         return False
 
 
+def run_inputs(opts) -> list[tuple[str | os.PathLike | None, str]]:
+    """The files a run (:class:`~vidanon.options.Options`) reads besides its video, as
+    ``(path, name)`` pairs: no file it writes may replace them (with ``--overwrite``, the
+    review sheet or a photo's output replaced the ``--image`` it was drawn with)."""
+    return [(opts.image, "image of the image effect"), (opts.plates_model, "plate model")]
+
+
+def check_not_an_input(target: Path, what: str, opts) -> None:
+    """:class:`OutputError` (exit 3) if ``target``, the ``what`` a run writes, is one of its
+    :func:`run_inputs`."""
+    for other, name in run_inputs(opts):
+        if other is not None and _same(Path(target), other):
+            raise OutputError(f"the {what} {target} would replace the {name}; choose another name")
+
+
 def check_side_file(path: str | os.PathLike, what: str, input_path: str | os.PathLike | None,
                     output: str | os.PathLike | None, overwrite: bool, others: Iterable[tuple[str | os.PathLike | None, str]] = ()) -> Path:  # fmt: skip
     """Where the side file ``what`` (e.g. "tracks file") goes, checked before any work:
@@ -45,7 +60,8 @@ def check_side_file(path: str | os.PathLike, what: str, input_path: str | os.Pat
         raise OutputError(f"the {what} {target} already exists; pass {ask('overwrite', True)} to replace it")
     folder = target.parent
     if not folder.is_dir():
-        raise OutputError(f"cannot write the {what} {target}: the folder {folder} does not exist")
+        missing = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise OutputError(f"cannot write the {what} {target}: the folder {folder} {missing}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write the {what} {target}: the folder {folder} is not writable")
     return target

@@ -61,6 +61,10 @@ def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False)
     return f"the input is {src}: the output has {told} (what players play)"
 
 
+# The encoders given --crf (the others encode at their own default quality).
+CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx")
+
+
 @functools.lru_cache(maxsize=16)
 def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep: bool = False,
                   name: str | None = None, named: bool = True) -> None:  # fmt: skip
@@ -77,6 +81,9 @@ def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep
     given, codec = (codec if named else None), codec or default_codec(container)
     if preset != OPTION["preset"].default and codec not in ("libx264", "libx265"):  # it would be ignored
         raise OptionError(spell(f"{{preset={preset}}} has no effect: vidanon passes a preset to libx264 and libx265 "
+                                f"only, and {name or container} is written with {codec}"))  # fmt: skip
+    if crf != OPTION["crf"].default and codec not in CRF_CODECS:  # as ignored: the encoder's own quality
+        raise OptionError(spell(f"{{crf={crf}}} has no effect: vidanon passes a quality to {', '.join(CRF_CODECS)} "
                                 f"only, and {name or container} is written with {codec}"))  # fmt: skip
     cmd = ffmpeg_command() + ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2", "-c:v", codec]
     if codec in ("libx264", "libx265"):

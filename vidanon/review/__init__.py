@@ -93,10 +93,11 @@ def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, heig
 
 
 def check_review_target(path: str | os.PathLike, input_path: Path, output: Path, overwrite: bool = False,
-                        tracks: str | os.PathLike | None = None) -> Path:  # fmt: skip
+                        tracks: str | os.PathLike | None = None, others=()) -> Path:  # fmt: skip
     """Where the sheet goes, checked before the run (see :func:`~vidanon.media.sidefile.check_side_file`):
-    not the input, the output or the tracks file, in a folder that exists and can be written."""
-    return check_side_file(path, "review sheet", input_path, output, overwrite, [(tracks, "tracks file")])
+    not the input, the output, the tracks file or ``others`` (the run's other inputs), in a folder
+    that exists and can be written."""
+    return check_side_file(path, "review sheet", input_path, output, overwrite, [(tracks, "tracks file"), *others])
 
 
 def write_review(path: str | os.PathLike, recorder, info, output: Path, threshold: float, mask_scale: float,
