@@ -411,7 +411,7 @@ def test_options_of_the_detectors_are_refused_with_a_replay(tmp_path, run_inproc
     tracks.write_text(json.dumps({"video": "clip.mp4", "width": 64, "height": 48, "fps": 25.0, "frames": [[face]] * 3}))
     for args, flag in ((["-t", "0.9"], "--threshold 0.9"), (["--model", "float"], "--model float"),
                        (["--detect-size", "0"], "--detect-size 0"), (["--scan-every", "3"], "--scan-every 3"),
-                       (["--no-track"], "--no-track"),
+                       (["--no-track"], "--no-track"), (["--turned-faces"], "--turned-faces"),
                        (["--target", "faces,plates", "--plates-threshold", "0.5"], "--plates-threshold 0.5")):
         code, _, err = run_inprocess(clip, tmp_path / "o.mp4", "--tracks", tracks, *args)
         assert code == 2 and err.count("\n") == 1 and f"{flag} has no effect with --tracks" in err, err

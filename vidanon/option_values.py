@@ -81,7 +81,7 @@ def check_style(opts) -> None:
 
 
 # The options only the detectors read: a replay (--tracks) runs none, so they would change nothing.
-DETECTION_ONLY = ("threshold", "plates_threshold", "detect_size", "scan_every", "model", "track")
+DETECTION_ONLY = ("threshold", "plates_threshold", "detect_size", "scan_every", "turned_faces", "model", "track")
 
 
 def check_replay(opts) -> None:

@@ -209,8 +209,7 @@ OPTIONS: tuple[Option, ...] = (
            "{plate_threshold})", Range("plates threshold", False, 0.01, 0.99), ("--plates-threshold",), clip=True),
     Option("threshold", _num, None, "detector score above which a face is hidden, {range} (default "
            "{face_threshold}; people: {people_threshold}); lower hides more (and more false alarms)",
-           Range("threshold", False, 0.01, 0.99),
-           ("-t", "--threshold"), clip=True),
+           Range("threshold", False, 0.01, 0.99), ("-t", "--threshold"), clip=True),
     Option("mask_scale", float, DEFAULT_MASK_SCALE, "grow the head around each face by this factor before masking, "
            "{range} (default {default})", Range("mask scale", False, 0.5, 5.0), ("-s", "--mask-scale"), clip=True),
     Option("detect_size", _int, None, "longest side of the frames the detector's full pass sees, {range} (default: the "
@@ -224,15 +223,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("model", str, "int8", "the face network: 'int8' (default; on a CPU about twice as fast as the float one, "
            "on a GPU the same scores in float arithmetic) or 'float' (the original, finding fewer heads; see README "
            "'Accuracy and speed')", Choice("model", ("int8", "float")), ("--model",), clip=True),
-    Option("turned_faces", bool, False, "also find faces turned sideways or upside down (people lying down, a camera "
-           "on its side): the face detector looks at each frame turned a quarter, a half and three quarters too, "
-           "taking about 4 times as long (see README 'Accuracy and speed')", _bool, ("--turned-faces",), clip=True),
+    Option("turned_faces", bool, False, "also find faces lying sideways or upside down (people lying down, a camera on "
+           "its side): the detector also looks at each frame turned, taking about 4 times as long", _bool,
+           ("--turned-faces",), clip=True),
     Option("device", str, "auto", "where the detectors run: 'auto' (default: the GPU where TensorFlow sees one, except "
            "for a video of faces under 45 frames of 1080p a CPU core, which the CPU finishes sooner), 'cpu' or 'gpu'",
            Choice("device", ("auto", "cpu", "gpu")), ("--device",), clip=True),
     Option("batch_size", _int, None, "frames per detector call, {range} (default: chosen from the frame size and "
-           "the device)",
-           Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),
+           "the device)", Range("batch size", True, 1, 256), ("-b", "--batch-size"), clip=True),
     Option("max_face_size", _num, None, "refuse (do not draw) a mask larger than this share of the frame's area, "
            "{range} (default: no limit): a large false mask (a wall, a poster) is left out; the review sheet flags "
            "each refused box", Range("max face size", False, 0.01, 1.0), ("--max-face-size",), "SHARE"),
