@@ -341,10 +341,12 @@ class SortTracker:
                 continue
             # A tentative track ends after max_age frames; a confirmed one may be found
             # again for max_gap frames (the gap is then interpolated).
-            if missed > (self.max_gap if self._confirmed(track) else self.max_age):
+            # (a tentative one waits at least for the next full pass, ``carry`` frames on)
+            if missed > (self.max_gap if self._confirmed(track) else max(self.max_age, self.carry)):
                 continue
             alive.append(track)
-            coasting = missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED
+            carried = missed <= self.carry and track.last_score >= self.threshold  # (see carry)
+            coasting = missed <= self.max_age or carried or covered_share(track.box(), seen) >= OCCLUDED
             lost.append((track, missed, coasting, self._followable(track)))
         self.tracks = alive
         if image is not None:  # the looks of the lost faces that need one, computed together
@@ -366,8 +368,9 @@ class SortTracker:
             # detected, while the patch can be compared (not flat, not out of the image). The
             # track is kept (found again, its gap is interpolated), only not shown.
             if coasting and not -1.0 < likeness < GONE:
-                box = track.uncertain_box() if missed <= self.max_age else scale_box(track.box(), HIDDEN_GROWTH)
                 carried = missed <= self.carry and track.last_score >= self.threshold
+                near = missed <= self.max_age or carried
+                box = track.uncertain_box() if near else scale_box(track.box(), HIDDEN_GROWTH)
                 pending.candidates.append(_Candidate(box, 0.0, PREDICTED, track, always=carried))
             # The detector blinks on a face that is still there (a pose, glasses, the light):
             # as long as the image at the predicted place still looks like the face did when
