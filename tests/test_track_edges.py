@@ -19,3 +19,28 @@ def test_a_face_seen_by_full_passes_far_apart_stays_hidden_between_them():
     # a weak box (under the threshold) alone still hides nothing until a second one confirms it
     weak = [det(face, score=0.3) if t == 8 else Detections.empty() for t in range(20)]
     assert all(len(d) == 0 for d in run(SortTracker(0.4, start_threshold=0.2, carry=7), weak))
+
+
+def test_a_face_found_in_the_last_full_pass_of_a_clip_or_shot_is_hidden_in_the_frame_before():
+    # 1080p, a full pass on every 2nd frame (carry 1): a small face there from frame 5, which the
+    # half-size pass of frame 5 misses, found clearly by the full pass of frame 6. Mid-clip the
+    # next full pass confirms its track and back-fills frame 5; where the clip ends (frame 6 or 7)
+    # or a shot does (a cut at 7 or 8), none can, and frame 5 showed the face
+    face = [0.4, 0.4, 0.42, 0.41]
+
+    def hidden(length, cut=None):
+        tracker, out = SortTracker(0.4, start_threshold=0.2, carry=1), []
+        for t in range(length):
+            seen = t == 6 and (cut is None or t < cut)
+            out.extend(tracker.push(t, det(face, score=0.7) if seen else Detections.empty(), cut=t == cut))
+        out.extend(tracker.flush())
+        return [t for t, _, d in out if len(d) and hidden_share(d, face) == 1.0]
+
+    assert hidden(7) == [5, 6]
+    assert hidden(8) == [5, 6, 7]
+    assert hidden(12, cut=7) == [5, 6]
+    assert hidden(12, cut=8) == [5, 6, 7]
+    # a clear box that a later full pass of its shot does not find again (a false alarm, a face
+    # gone) is hidden where it was found and carried to the next full pass, not before
+    assert hidden(12) == [6, 7]
+    assert hidden(12, cut=9) == [6, 7]

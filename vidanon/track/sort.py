@@ -419,6 +419,21 @@ class SortTracker:
             return None
         return union_box(track.detected[track.first_frame], scale_box(guess, 1.0 + 0.05 * j))
 
+    def _end_shot(self, last: int) -> None:
+        """The shot ends at frame ``last``: a tentative track found clearly within ``carry``
+        frames of it (no later full pass could confirm it) is also shown, at its first box, in the
+        ``carry`` frames before its first detection, which a confirmed track's back-fill would
+        have covered (the half-size passes there cannot see a small face)."""
+        for track in self.tracks:
+            if self._confirmed(track) or track.first_score < self.threshold or last - track.last_frame > self.carry:
+                continue
+            first = track.first_frame
+            for f in range(max(first - self.carry, track.scene_start), first):
+                pending = self._in_buffer(f)
+                if pending is not None:
+                    box = scale_box(track.detected[first], 1.0 + 0.05 * (first - f))
+                    pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track, always=True))
+
     # -- buffering -------------------------------------------------------------------
     def push(self, payload: Any, detections: Detections, cut: bool = False,
              frame: np.ndarray | None = None) -> Iterator[tuple[int, Any, Detections]]:  # fmt: skip
@@ -433,6 +448,7 @@ class SortTracker:
             frame = np.asarray(frame)
         self._frame += 1
         if cut:
+            self._end_shot(self._frame - 1)
             self.tracks = []
             self._scene_start = self._frame
         pending = _Pending(self._frame, payload)
@@ -442,6 +458,8 @@ class SortTracker:
             yield self._emit(self._buffer.popleft())
 
     def flush(self) -> Iterator[tuple[int, Any, Detections]]:
+        self._end_shot(self._frame)
+        self.tracks = []
         while self._buffer:
             yield self._emit(self._buffer.popleft())
 
