@@ -176,17 +176,21 @@ def associate(tracks_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: fl
     return _split([(r, c) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold], nt, nd)
 
 
-def associate_by_distance(tracks: list[Track], det_boxes: np.ndarray, max_distance: float):
+def associate_by_distance(tracks: list[Track], det_boxes: np.ndarray, max_distance: float, blind=None):
     """Hungarian matching on centre distance (see :func:`centre_distance`) from either the
     track's predicted or its last detected box; the gate widens by 10% per missed frame
-    (at most 2.5 times). Returns the same triple as :func:`associate`."""
+    (at most 2.5 times); ``max_distance`` per missed frame for the tracks flagged ``blind`` (found
+    once, then missed by passes blind to small faces only). Returns :func:`associate`'s triple."""
     nt, nd = len(tracks), len(det_boxes)
     if nt == 0 or nd == 0:
         return [], list(range(nt)), list(range(nd))
     predicted = np.array([t.box() for t in tracks])
     last = np.array([t.last_box for t in tracks])
     dist = np.minimum(centre_distance(predicted, det_boxes), centre_distance(last, det_boxes))
-    gate = max_distance * np.minimum(1.0 + 0.1 * (np.array([t.time_since_update for t in tracks]) - 1), 2.5)
+    missed = np.array([t.time_since_update for t in tracks])
+    gate = max_distance * np.minimum(1.0 + 0.1 * (missed - 1), 2.5)
+    if blind is not None:
+        gate = np.where(np.asarray(blind, bool), np.maximum(gate, max_distance * missed), gate)
     cost = np.where(dist <= gate[:, None], dist, 1e6)
     rows, cols = linear_sum_assignment(cost)
     return _split([(r, c) for r, c in zip(rows, cols) if cost[r, c] < 1e6], nt, nd)
@@ -292,7 +296,10 @@ class SortTracker:
         pairs += [(self.tracks[free[t]], low[d]) for t, d in m2]
         free = [free[t] for t in left]
         rest = np.concatenate([high[free_high], low[free_low]]).astype(np.int64)
-        m3, _, unmatched = associate_by_distance([self.tracks[t] for t in free], dets.boxes[rest], self.max_distance)
+        # found once, clearly, then missed by half-size passes only (carry): a small face, moved all that time
+        left = [self.tracks[t] for t in free]
+        blind = [t.hits == 1 and t.last_score >= self.threshold and t.time_since_update <= self.carry + 1 for t in left]
+        m3, _, unmatched = associate_by_distance(left, dets.boxes[rest], self.max_distance, blind)
         pairs += [(self.tracks[free[t]], rest[d]) for t, d in m3]
 
         for track, det_index in pairs:
@@ -420,10 +427,9 @@ class SortTracker:
         return union_box(track.detected[track.first_frame], scale_box(guess, 1.0 + 0.05 * j))
 
     def _end_shot(self, last: int) -> None:
-        """The shot ends at frame ``last``: a tentative track found clearly within ``carry``
-        frames of it (no later full pass could confirm it) is also shown, at its first box, in the
-        ``carry`` frames before its first detection, which a confirmed track's back-fill would
-        have covered (the half-size passes there cannot see a small face)."""
+        """The shot ends at frame ``last``: a tentative track found clearly within ``carry`` frames
+        of it (no later full pass could confirm it) is also shown, at its first box, in the ``carry``
+        frames before it, which the back-fill of a confirmed track covers (half-size passes)."""
         for track in self.tracks:
             if self._confirmed(track) or track.first_score < self.threshold or last - track.last_frame > self.carry:
                 continue
