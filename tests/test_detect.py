@@ -262,6 +262,30 @@ def test_a_shot_s_first_frame_gets_the_full_pass(monkeypatch):
     assert sorted(seen) == [480] * 3 + [960] * 3  # frames 0 and 3 (shot starts), 1-2 and 4-5 the plan's half
 
 
+def test_the_video_s_last_frame_gets_the_full_pass(monkeypatch):
+    """A small face arriving in the last frame of a video (or in the frame before it, found once by
+    a full pass: its track never confirmed) was never seen by a full pass where the plan gives
+    that frame the half-size one: no later full pass confirms it there, as mid-video."""
+    from vidanon import pipeline
+    from vidanon.detect.centerface import FaceDetector
+
+    seen = []
+    real_input = FaceDetector._input
+
+    def spy(self, frames, geo):
+        seen.extend([geo.resized_w] * len(frames))
+        return real_input(self, frames, geo)
+
+    monkeypatch.setattr(FaceDetector, "_input", spy)
+    photo = np.random.default_rng(4).integers(0, 255, (500, 500, 3), np.uint8)
+    for length, full in ((6, 3), (5, 2), (1, 1)):  # the plan: a full pass on frames 0 and 4
+        seen.clear()
+        stages = pipeline.build_stages(pipeline.Options(device="cpu"), 500, 500, frames=length)
+        for first in range(0, length, 4):  # in batches of 4
+            stages.detect([photo] * min(4, length - first))
+        assert sorted(seen) == [480] * (length - full) + [960] * full, length
+
+
 def test_small_faces_in_a_large_frame_are_found_by_the_full_pass(detector, face_image):
     from vidanon.detect.centerface import FaceDetector
 

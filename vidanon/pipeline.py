@@ -201,10 +201,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     position = [first_index]
     near = span_test(opts, info, margin=SPAN_MARGIN)
     cuts = ShotCuts()  # the shots' first frames, for the face detector's scan plan
+    # the video's last frame gets the full pass too: no later one confirms a small face arriving there
+    last = -1 if frames is None else frames - 1
 
     def prepare(frames: list[np.ndarray]) -> Run:
         first = position[0]
-        starts = [cuts(f) or first + i == first_index for i, f in enumerate(frames)]  # every frame seen by cuts
+        starts = [cuts(f) or first + i in (first_index, last) for i, f in enumerate(frames)]  # every frame seen by cuts
         position[0] += len(frames)
         if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
             return functools.partial(at_once, _no_detections, frames)

@@ -176,17 +176,21 @@ def associate(tracks_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: fl
     return _split([(r, c) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold], nt, nd)
 
 
-def associate_by_distance(tracks: list[Track], det_boxes: np.ndarray, max_distance: float):
+def associate_by_distance(tracks: list[Track], det_boxes: np.ndarray, max_distance: float, blind=None):
     """Hungarian matching on centre distance (see :func:`centre_distance`) from either the
     track's predicted or its last detected box; the gate widens by 10% per missed frame
-    (at most 2.5 times). Returns the same triple as :func:`associate`."""
+    (at most 2.5 times); ``max_distance`` per missed frame for the tracks flagged ``blind`` (found
+    once, then missed by passes blind to small faces only). Returns :func:`associate`'s triple."""
     nt, nd = len(tracks), len(det_boxes)
     if nt == 0 or nd == 0:
         return [], list(range(nt)), list(range(nd))
     predicted = np.array([t.box() for t in tracks])
     last = np.array([t.last_box for t in tracks])
     dist = np.minimum(centre_distance(predicted, det_boxes), centre_distance(last, det_boxes))
-    gate = max_distance * np.minimum(1.0 + 0.1 * (np.array([t.time_since_update for t in tracks]) - 1), 2.5)
+    missed = np.array([t.time_since_update for t in tracks])
+    gate = max_distance * np.minimum(1.0 + 0.1 * (missed - 1), 2.5)
+    if blind is not None:
+        gate = np.where(np.asarray(blind, bool), np.maximum(gate, max_distance * missed), gate)
     cost = np.where(dist <= gate[:, None], dist, 1e6)
     rows, cols = linear_sum_assignment(cost)
     return _split([(r, c) for r, c in zip(rows, cols) if cost[r, c] < 1e6], nt, nd)
@@ -292,7 +296,10 @@ class SortTracker:
         pairs += [(self.tracks[free[t]], low[d]) for t, d in m2]
         free = [free[t] for t in left]
         rest = np.concatenate([high[free_high], low[free_low]]).astype(np.int64)
-        m3, _, unmatched = associate_by_distance([self.tracks[t] for t in free], dets.boxes[rest], self.max_distance)
+        # found once, clearly, then missed by half-size passes only (carry): a small face, moved all that time
+        left = [self.tracks[t] for t in free]
+        blind = [t.hits == 1 and t.last_score >= self.threshold and t.time_since_update <= self.carry + 1 for t in left]
+        m3, _, unmatched = associate_by_distance(left, dets.boxes[rest], self.max_distance, blind)
         pairs += [(self.tracks[free[t]], rest[d]) for t, d in m3]
 
         for track, det_index in pairs:
@@ -341,10 +348,12 @@ class SortTracker:
                 continue
             # A tentative track ends after max_age frames; a confirmed one may be found
             # again for max_gap frames (the gap is then interpolated).
-            if missed > (self.max_gap if self._confirmed(track) else self.max_age):
+            # (a tentative one waits at least for the next full pass, ``carry`` frames on)
+            if missed > (self.max_gap if self._confirmed(track) else max(self.max_age, self.carry)):
                 continue
             alive.append(track)
-            coasting = missed <= self.max_age or covered_share(track.box(), seen) >= OCCLUDED
+            carried = missed <= self.carry and track.last_score >= self.threshold  # (see carry)
+            coasting = missed <= self.max_age or carried or covered_share(track.box(), seen) >= OCCLUDED
             lost.append((track, missed, coasting, self._followable(track)))
         self.tracks = alive
         if image is not None:  # the looks of the lost faces that need one, computed together
@@ -366,8 +375,9 @@ class SortTracker:
             # detected, while the patch can be compared (not flat, not out of the image). The
             # track is kept (found again, its gap is interpolated), only not shown.
             if coasting and not -1.0 < likeness < GONE:
-                box = track.uncertain_box() if missed <= self.max_age else scale_box(track.box(), HIDDEN_GROWTH)
                 carried = missed <= self.carry and track.last_score >= self.threshold
+                near = missed <= self.max_age or carried
+                box = track.uncertain_box() if near else scale_box(track.box(), HIDDEN_GROWTH)
                 pending.candidates.append(_Candidate(box, 0.0, PREDICTED, track, always=carried))
             # The detector blinks on a face that is still there (a pose, glasses, the light):
             # as long as the image at the predicted place still looks like the face did when
@@ -416,6 +426,20 @@ class SortTracker:
             return None
         return union_box(track.detected[track.first_frame], scale_box(guess, 1.0 + 0.05 * j))
 
+    def _end_shot(self, last: int) -> None:
+        """The shot ends at frame ``last``: a tentative track found clearly within ``carry`` frames
+        of it (no later full pass could confirm it) is also shown, at its first box, in the ``carry``
+        frames before it, which the back-fill of a confirmed track covers (half-size passes)."""
+        for track in self.tracks:
+            if self._confirmed(track) or track.first_score < self.threshold or last - track.last_frame > self.carry:
+                continue
+            first = track.first_frame
+            for f in range(max(first - self.carry, track.scene_start), first):
+                pending = self._in_buffer(f)
+                if pending is not None:
+                    box = scale_box(track.detected[first], 1.0 + 0.05 * (first - f))
+                    pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track, always=True))
+
     # -- buffering -------------------------------------------------------------------
     def push(self, payload: Any, detections: Detections, cut: bool = False,
              frame: np.ndarray | None = None) -> Iterator[tuple[int, Any, Detections]]:  # fmt: skip
@@ -430,6 +454,7 @@ class SortTracker:
             frame = np.asarray(frame)
         self._frame += 1
         if cut:
+            self._end_shot(self._frame - 1)
             self.tracks = []
             self._scene_start = self._frame
         pending = _Pending(self._frame, payload)
@@ -439,6 +464,8 @@ class SortTracker:
             yield self._emit(self._buffer.popleft())
 
     def flush(self) -> Iterator[tuple[int, Any, Detections]]:
+        self._end_shot(self._frame)
+        self.tracks = []
         while self._buffer:
             yield self._emit(self._buffer.popleft())
 
