@@ -32,7 +32,8 @@ def test_a_twin_s_head_is_the_turned_face_s_head():
 def test_a_turn_adds_only_clear_faces_the_frame_as_it_is_does_not_show():
     """The frame's own boxes stay as they are (neighbours in a crowd too); a turned box is
     added where no clear upright box holds that head: as it is from TURNED_MIN, capped where
-    it can only extend a track from the threshold, not at all under it."""
+    it can only extend a track from the threshold, and under it only where the same turn
+    shows a clear face in the frame."""
     face = Detections([[0.2, 0.2, 0.3, 0.26]], [0.6], [0])
     same = Detections(upright_twin(head_boxes([[0.21, 0.2, 0.31, 0.26]])), [0.8], [0])
     merged = merge_turns([face, same], 0.3, 0.4)
@@ -44,6 +45,10 @@ def test_a_turn_adds_only_clear_faces_the_frame_as_it_is_does_not_show():
     assert merge_turns([Detections.empty(), faint], 0.3, 0.4).scores.tolist() == [pytest.approx(UNVERIFIED_SCORE)]
     weaker = Detections(same.boxes, [0.35], [0])  # under the threshold: mostly bodies seen sideways
     assert len(merge_turns([Detections.empty(), weaker], 0.3, 0.4)) == 0
+    lying = Detections.merge([weaker, Detections(upright_twin([[0.5, 0.5, 0.7, 0.6]]), [0.9], [0])])
+    kept = merge_turns([Detections.empty(), lying], 0.3, 0.4)  # this turn shows a face: its weak boxes extend
+    assert sorted(kept.scores) == pytest.approx([UNVERIFIED_SCORE, 0.9])
+    assert len(merge_turns([Detections.empty(), weaker, lying[[1]]], 0.3, 0.4)) == 1  # another turn's face: not
     beside = Detections(upright_twin(head_boxes([[0.2, 0.3, 0.3, 0.36]])), [0.7], [0])
     assert len(merge_turns([face, beside], 0.3, 0.4)) == 2
     crowd = Detections([[0.2, 0.2, 0.3, 0.26], [0.17, 0.215, 0.27, 0.275]], [0.9, 0.8], [0, 0])

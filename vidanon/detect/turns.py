@@ -67,15 +67,17 @@ def turned_back(dets: Detections, k: int) -> Detections:
 
 
 # What a turned pass adds, where the frame as it is shows no clear face there: its clear boxes,
-# scoring TURNED_MIN or more, as they are; those from the detector's threshold up (a face whose
-# score dips) as boxes the second look did not confirm (UNVERIFIED_SCORE at most), which extend
-# a track and start none; nothing weaker. On the upright marathon crowd the turned passes'
-# boxes under the threshold (0.10-0.20: the second look refuses the others) are bodies and
-# shirts seen sideways, 66 a frame, and given to the tracker they doubled its false regions;
-# of the boxes only a turned pass found on the 148 labelled real frames, 18 scored 0.4 or more
-# on no head (3 on heads), 4 scored 0.5 or more, none 0.6; faces turned a quarter score
-# 0.8-0.9 there (the stills) and on a composited 1080p crowd of 18-48 px faces lying on their
-# side 90 of 105 turned boxes on faces scored 0.4 or more (docs/accuracy-and-speed.md).
+# scoring TURNED_MIN or more, as they are; its others as boxes the second look did not confirm
+# (UNVERIFIED_SCORE at most), which extend a track (a lying face whose score dips) and start
+# none: those from the detector's threshold up always, the weaker ones only in a frame where the
+# same turn shows a face of TURNED_MIN (people lying that way are in the picture). On the
+# upright marathon crowd the turned passes' boxes under the threshold (0.10-0.20: the second
+# look refuses the others) are bodies and shirts seen sideways, 66 a frame: given to the
+# tracker as they were, false regions 4.75 -> 11.42 a frame; capped, 8.67; under this rule,
+# 5.17. Of the boxes only a turned pass found on the 148 labelled real frames, 18 scored 0.4 or
+# more on no head (3 on heads), 4 scored 0.5 or more, none 0.6; faces turned a quarter score
+# 0.8-0.9 on the stills, and on a composited 1080p crowd of 18-48 px faces lying on their side
+# 90 of 105 turned boxes on faces scored 0.4 or more (docs/accuracy-and-speed.md).
 TURNED_MIN = 0.6
 
 
