@@ -235,11 +235,10 @@ def test_scan_plan_full_resolution_with_half_size_passes_between():
     assert capped.full.resized_w == 960
 
 
-def test_a_shot_s_first_frame_gets_the_full_pass(monkeypatch):
-    """A slideshow of one frame a photo: every frame starts a shot, and each gets the full pass
-    (the plan alone gives it to every fourth frame of a 500x500 video); within a shot the plan
-    holds. The pipeline tells the detector where shots start (its own ShotCuts)."""
-    from vidanon import pipeline
+@pytest.fixture
+def pass_widths(monkeypatch):
+    """The width of the network input each frame the face detector sees gets, in order (960:
+    the full pass of a 500x500 frame, 480: its half-size pass)."""
     from vidanon.detect.centerface import FaceDetector
 
     seen = []
@@ -250,6 +249,16 @@ def test_a_shot_s_first_frame_gets_the_full_pass(monkeypatch):
         return real_input(self, frames, geo)
 
     monkeypatch.setattr(FaceDetector, "_input", spy)
+    return seen
+
+
+def test_a_shot_s_first_frame_gets_the_full_pass(pass_widths):
+    """A slideshow of one frame a photo: every frame starts a shot, and each gets the full pass
+    (the plan alone gives it to every fourth frame of a 500x500 video); within a shot the plan
+    holds. The pipeline tells the detector where shots start (its own ShotCuts)."""
+    from vidanon import pipeline
+
+    seen = pass_widths
     rng = np.random.default_rng(3)
     tints = ((200, 40, 40), (40, 200, 40), (40, 40, 200), (220, 220, 60), (30, 30, 30), (230, 230, 230))
     photos = [np.clip(np.array(t) + rng.normal(0, 12, (500, 500, 3)), 0, 255).astype(np.uint8) for t in tints]
@@ -262,21 +271,13 @@ def test_a_shot_s_first_frame_gets_the_full_pass(monkeypatch):
     assert sorted(seen) == [480] * 3 + [960] * 3  # frames 0 and 3 (shot starts), 1-2 and 4-5 the plan's half
 
 
-def test_the_video_s_last_frame_gets_the_full_pass(monkeypatch):
+def test_the_video_s_last_frame_gets_the_full_pass(pass_widths):
     """A small face arriving in the last frame of a video (or in the frame before it, found once by
     a full pass: its track never confirmed) was never seen by a full pass where the plan gives
     that frame the half-size one: no later full pass confirms it there, as mid-video."""
     from vidanon import pipeline
-    from vidanon.detect.centerface import FaceDetector
 
-    seen = []
-    real_input = FaceDetector._input
-
-    def spy(self, frames, geo):
-        seen.extend([geo.resized_w] * len(frames))
-        return real_input(self, frames, geo)
-
-    monkeypatch.setattr(FaceDetector, "_input", spy)
+    seen = pass_widths
     photo = np.random.default_rng(4).integers(0, 255, (500, 500, 3), np.uint8)
     for length, full in ((6, 3), (5, 2), (1, 1)):  # the plan: a full pass on frames 0 and 4
         seen.clear()
