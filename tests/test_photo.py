@@ -227,6 +227,10 @@ def test_photo_refusals_are_one_line(tmp_path):
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(src)
     proc = run_cli(src, tmp_path / "p.mp4")
     assert proc.returncode == 3 and assert_one_line_error(proc, "a photo is written as a photo")
+    video = make_clip(tmp_path / "v.mp4", frames=2, audio=False)  # and the other way (it said "an unknown
+    proc = run_cli(video, tmp_path / "v.jpg")  # container extension")
+    assert proc.returncode == 3 and assert_one_line_error(proc, "a video is written as a video; name it .avi")
+    assert not (tmp_path / "v.jpg").exists()
     proc = run_cli(src, tmp_path / "o.jpg", "--start", "1")
     assert proc.returncode == 2 and assert_one_line_error(proc, "--start applies to videos")
     (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")

@@ -47,7 +47,7 @@ from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
 from .media.paths import OutputClaim, prepare_output
-from .media.plan import container_of, default_codec
+from .media.plan import CONTAINERS, container_of, default_codec
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
 from .media.sidefile import check_side_file, run_inputs
@@ -55,6 +55,7 @@ from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
 from .media.writer import check_encoder
 from .options import OPTION, TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
+from .photo import is_photo
 from .render.compositor import Compositor
 from .review import check_review_target, write_review
 from .review.flags import mask_cover
@@ -345,6 +346,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     started = time.perf_counter()
     info = probe(input)
     check_span(opts, info)
+    if is_photo(output):  # "an unknown container extension" said less
+        raise OutputError(f"output {output}: a video is written as a video; name it "
+                          f"{', '.join(sorted(CONTAINERS))}")  # fmt: skip
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
     check_encoding(opts, target, info)
     if opts.save_tracks:  # the side files are checked as the output is: before any work
