@@ -399,7 +399,8 @@ def main() -> None:
     p.add_argument("--detail", type=float, default=0.5,
                    help="share of facial detail kept under which a face counts as hidden (default 0.5)")
     p.add_argument("--turn", type=int, default=0, choices=range(4), help="composite every face turned this many "
-                   "quarter turns counterclockwise (faces lying down; to measure --turned-faces; use its own --work)")
+                   "quarter turns counterclockwise (faces lying down, for --turned-faces; its own --work; the "
+                   "whole-head figure then means nothing: it assumes the hair above the face)")
     p.add_argument("--work", default=None, help="folder for the synthetic clips (default: a temporary one)")
     p.add_argument("--run", action="append", default=[], metavar="LABEL=ARGS",
                    help="also run vidanon with these arguments, e.g. --run 'fast=--detect-size 960' (repeatable)")
