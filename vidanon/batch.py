@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, NamedTuple
 
+from .console import count
 from .errors import InputError, OutputError, VidanonError
 from .media.plan import CONTAINERS
 from .photo import is_photo
@@ -379,11 +380,6 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
-
-
-def count(n: int, noun: str) -> str:
-    """``1 frame``, ``2 frames``."""
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def describe(summary: BatchSummary) -> list[str]:

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from . import __version__
-from .console import one_line, say, standard_streams
+from .console import count, one_line, say, standard_streams
 from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, cause, install, raise_pending
@@ -320,7 +320,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
 
 
 def _summary_line(s: dict) -> str:
-    from .batch import boxes, count
+    from .batch import boxes
 
     parts = f", {s['parts']} parts" if s.get("parts") else ""
     removed = s.get("metadata_removed") or []

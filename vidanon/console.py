@@ -43,6 +43,11 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
+def count(n: int, noun: str) -> str:
+    """``1 frame``, ``2 frames``: the summaries' counts."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def one_line(text: str) -> str:
     """``text`` with its control characters escaped as Python writes them (a newline as
     the two characters ``\\n``, a byte that is not UTF-8 as ``\\xff``): one line."""

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .console import count
 from .detect import Detector
 from .detect.tf_setup import (
     TRIM_EVERY,
@@ -439,8 +440,6 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
 
     warnings = stages.warnings + sink.warnings()
     if refused:
-        from .batch import count
-
         warnings.append(f"{count(len(refused), 'mask')} larger than {opts.max_face_size:g} of the frame "
                         f"{'was' if len(refused) == 1 else 'were'} not drawn "
                         f"({count(len({t for _, t, _ in refused}), 'track')})")  # fmt: skip

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..detections import HEAD_UP, HEAD_WIDTH, Detections, head_boxes, iou_matrix, nms
 from .look import UNVERIFIED_SCORE
+from .view import as_batch
 
 TURNS = (1, 2, 3)  # quarter turns counterclockwise (np.rot90's k) looked at besides the frame itself
 
@@ -124,9 +125,7 @@ class TurnedFaces:
                 starts: Sequence[bool] | None = None) -> Callable[[], Callable[[], list[Detections]]]:  # fmt: skip
         """The inner detector's three steps (:meth:`~.centerface.FaceDetector.prepare`), for
         the frames and each turn of them."""
-        frames = np.asarray(frames)
-        if frames.ndim == 3:
-            frames = frames[None]
+        frames = as_batch(frames)
         runs = [(k, self.inner.prepare(turn_frames(frames, k) if k else frames, first_index, starts))
                 for k in (0, *self.turns)]  # fmt: skip
         return functools.partial(self._networks, runs)

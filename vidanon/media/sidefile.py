@@ -36,8 +36,13 @@ def run_inputs(opts) -> list[tuple[str | os.PathLike | None, str]]:
 def check_not_an_input(target: Path, what: str, opts) -> None:
     """:class:`OutputError` (exit 3) if ``target``, the ``what`` a run writes, is one of its
     :func:`run_inputs`."""
-    for other, name in run_inputs(opts):
-        if other is not None and _same(Path(target), other):
+    _replaces_none(Path(target), what, run_inputs(opts))
+
+
+def _replaces_none(target: Path, what: str, others: Iterable[tuple[str | os.PathLike | None, str]]) -> None:
+    """:class:`OutputError` if ``target`` is one of ``others`` (``(path, name)`` pairs)."""
+    for other, name in others:
+        if other is not None and _same(target, other):
             raise OutputError(f"the {what} {target} would replace the {name}; choose another name")
 
 
@@ -51,9 +56,7 @@ def check_side_file(path: str | os.PathLike, what: str, input_path: str | os.Pat
     check_name(target, OutputError, f"the {what}")
     if target.is_dir():
         raise OutputError(f"the {what} {target} is a folder; give a file name")
-    for other, name in [(input_path, "input"), (output, "output"), *others]:
-        if other is not None and _same(target, other):
-            raise OutputError(f"the {what} {target} would replace the {name}; choose another name")
+    _replaces_none(target, what, [(input_path, "input"), (output, "output"), *others])
     if os.path.lexists(target) and not overwrite:
         from ..options import ask
 

@@ -354,20 +354,20 @@ class SortTracker:
             alive.append(track)
             carried = missed <= self.carry and track.last_score >= self.threshold  # (see carry)
             coasting = missed <= self.max_age or carried or covered_share(track.box(), seen) >= OCCLUDED
-            lost.append((track, missed, coasting, self._followable(track)))
+            lost.append((track, carried, coasting, self._followable(track)))
         self.tracks = alive
         if image is not None:  # the looks of the lost faces that need one, computed together
             Track.recall_looks([track for track, _, coasting, followable in lost if coasting or followable])
-        lost = [(track, missed, coasting, followable,
+        lost = [(track, carried, coasting, followable,
                  track.appearance if image is not None and (coasting or followable) else None)
-                for track, missed, coasting, followable in lost]  # fmt: skip
+                for track, carried, coasting, followable in lost]  # fmt: skip
         # the lost faces that can be compared with the frame, all at once (grey levels, see compare_many)
         compared = [(track, look) for track, _, _, _, look in lost if look is not None]
         results = iter(())
         if compared:
             looks, around = [look for _, look in compared], np.array([track.box() for track, _ in compared])
             results = iter(Appearance.compare_many(image, looks, around))
-        for track, missed, coasting, followable, look in lost:
+        for track, carried, coasting, followable, look in lost:
             likeness, score, found = next(results) if look is not None else (-1.0, -1.0, None)
             # The predicted box is shown unless the image says the face has left that place
             # (it vanished, went wholly behind something, the track drifted onto the
@@ -375,8 +375,7 @@ class SortTracker:
             # detected, while the patch can be compared (not flat, not out of the image). The
             # track is kept (found again, its gap is interpolated), only not shown.
             if coasting and not -1.0 < likeness < GONE:
-                carried = missed <= self.carry and track.last_score >= self.threshold
-                near = missed <= self.max_age or carried
+                near = track.time_since_update <= self.max_age or carried
                 box = track.uncertain_box() if near else scale_box(track.box(), HIDDEN_GROWTH)
                 pending.candidates.append(_Candidate(box, 0.0, PREDICTED, track, always=carried))
             # The detector blinks on a face that is still there (a pose, glasses, the light):
