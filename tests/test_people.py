@@ -334,6 +334,13 @@ def test_person_tiles_cover_the_frame_with_overlapping_squares():
     assert [w[1] for w in scope] == [0, 540, 1080] and scope[-1][3] == 1880
     tall = person_windows(1920, 1080)[1:]  # portrait: the squares run down the frame
     assert tall == [(0, 0, 1080, 1080), (840, 0, 1920, 1080)]
+    pano = person_windows(960, 7680)[1:]  # 8:1: eight squares, no overlap
+    assert len(pano) == 8 and all(y1 - y0 == x1 - x0 == 960 for y0, x0, y1, x1 in pano)
+    for h, w in ((2, 4000), (4000, 16), (100, 1250)):  # a strip: 8 longer tiles, from edge to edge
+        strip = person_windows(h, w)[1:]
+        along = [(x0, x1) for _, x0, _, x1 in strip] if w > h else [(y0, y1) for y0, _, y1, _ in strip]
+        assert len(strip) == 8 and along[0][0] == 0 and along[-1][1] == max(h, w)
+        assert all(b[0] <= a[1] for a, b in zip(along, along[1:]))  # no gap between tiles
 
 
 def test_person_tile_boxes_are_merged_once_and_cut_parts_dropped():
