@@ -102,7 +102,8 @@ def failure_message(name: str, detail: str, code: int | None, doing: str, summar
     if "File too large" in detail or code == -signal.SIGXFSZ:
         return f"{name} grew past the file size limit of this system or shell (ulimit -f)"
     if code is not None and code < 0:
-        return f"ffmpeg was killed by signal {-code} while {doing} {name}"
+        oom = " (by the system, most likely for lack of memory)" if code == -signal.SIGKILL else ""
+        return f"ffmpeg was killed by signal {-code}{oom} while {doing} {name}"
     return f"ffmpeg failed while {doing} {name}: {summary[:200] or 'unknown error'}"
 
 
