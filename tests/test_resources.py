@@ -41,3 +41,19 @@ def test_a_decoder_killed_mid_run_is_an_error_not_a_short_output(tmp_path, monke
     with pytest.raises(EncodeError, match="killed by signal 9"):
         anonymize(src, out, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]  # no output, no placeholder, no .partial
+
+
+def test_segments_say_the_decoding_errors_of_a_later_part(tmp_path, capsys):
+    # a file truncated in its second half, in 2 parts: only the first part's warnings were
+    # said, so the decoding errors went unmentioned (a single pass warns)
+    from vidanon.cli import main
+
+    src = make_clip(tmp_path / "full.mp4", frames=240, audio=False, extra=("-movflags", "+faststart"))
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) * 9 // 10])
+    out = tmp_path / "out" / "o.mp4"
+    assert main([str(cut), str(out), "--segments", "2", "--jobs", "1", "-q", "--mkdir"]) == 0
+    err = capsys.readouterr().err
+    assert "vidanon: warning: part 2 of 2: the input has decoding errors" in err, err
+    assert sorted(p.name for p in out.parent.iterdir()) == ["o.mp4"]

@@ -371,15 +371,22 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
         merged["output"] = str(target)
         merged["parts"] = len(parts)
         merged["metadata_removed"] = plan.metadata_removed
-        said = plan.warning(target.suffix)
-        if said:
-            merged["warnings"] = list(merged.get("warnings", [])) + [said]
+        merged["warnings"] = part_warnings(summaries) + ([said] if (said := plan.warning(target.suffix)) else [])
         _record(result, job, Result(results[0].task, summary=merged), say, notes)
     except VidanonError as exc:
         _record(result, job, Result(results[0].task, error=str(exc), exit_code=exc.exit_code), say)
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
+
+
+def part_warnings(summaries: list[dict]) -> list[str]:
+    """The warnings of a segmented file's parts, each once: the first part's as they are, a later
+    part's own (decoding errors in the input's second half) as ``part K of N: ...``."""
+    out = list(dict.fromkeys(summaries[0].get("warnings", [])))
+    for k, s in enumerate(summaries[1:], start=2):
+        out += [f"part {k} of {len(summaries)}: {w}" for w in dict.fromkeys(s.get("warnings", [])) if w not in out]
+    return out
 
 
 def describe(summary: BatchSummary) -> list[str]:
