@@ -57,3 +57,25 @@ def test_segments_say_the_decoding_errors_of_a_later_part(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "vidanon: warning: part 2 of 2: the input has decoding errors" in err, err
     assert sorted(p.name for p in out.parent.iterdir()) == ["o.mp4"]
+
+
+def test_a_full_disk_in_a_segmented_run_names_the_output(tmp_path):
+    # a part that filled the disk was named by its hidden file: "no space left on the device
+    # while writing out/.o.vidanon-13983.part1.mp4" (a single pass names out/o.mp4)
+    import resource
+    import subprocess
+    import sys
+
+    src = make_clip(tmp_path / "in.mp4", 160, 120, frames=130, audio=False, extra=("-crf", "0"))
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "out" / "o.mp4"
+    out.parent.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "vidanon", str(src), str(out), "-q", "--crf", "0", "--segments", "2",
+                           "--jobs", "1"], capture_output=True, text=True, timeout=120, preexec_fn=limit)  # fmt: skip
+    err = [line for line in proc.stderr.splitlines() if line.startswith("vidanon")]
+    assert proc.returncode == 5 and len(err) == 1, proc.stderr
+    assert err[0] == f"vidanon: error: {out} grew past the file size limit of this system or shell (ulimit -f)", err
+    assert list(out.parent.iterdir()) == []

@@ -355,8 +355,10 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
     results.sort(key=lambda r: r.task.part)
     failed = [r for r in results if r.error is not None]
     try:
-        if failed:  # the first failed part's error and exit code, as a single pass would give them
-            _record(result, job, failed[0], say)
+        if failed:  # the first failed part's error and exit code, as a single pass would give them, naming
+            bad = failed[0]  # the output, not the part's hidden file (a full disk: "while writing .o.vidanon-...")
+            _record(result, job, Result(bad.task, error=bad.error.replace(bad.task.output, str(job.output)),
+                                        exit_code=bad.exit_code), say)  # fmt: skip
             return
         target = prepare_output(job.output, info.path, overwrite=True)
         with AtomicOutput(target) as tmp:
