@@ -79,3 +79,21 @@ def test_a_full_disk_in_a_segmented_run_names_the_output(tmp_path):
     assert proc.returncode == 5 and len(err) == 1, proc.stderr
     assert err[0] == f"vidanon: error: {out} grew past the file size limit of this system or shell (ulimit -f)", err
     assert list(out.parent.iterdir()) == []
+
+
+def test_frames_hours_apart_in_a_90khz_mov(tmp_path):
+    # a camera's MOV (90 kHz time base) with two hours between frames: x264's B-frames put a
+    # frame's display time more than 2^31 ticks after its decoding time, which MP4/MOV cannot
+    # store (ffmpeg: "Not yet implemented in FFmpeg, patches welcome", exit 5)
+    import subprocess
+
+    from conftest import ffmpeg
+
+    src = tmp_path / "in.mov"
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", "6",
+                    "-vf", "setpts=N*7200*25", "-fps_mode", "vfr", "-c:v", "libx264", "-bf", "0",
+                    "-video_track_timescale", "90000", str(src)], check=True)  # fmt: skip
+    out = tmp_path / "out.mov"
+    anonymize(src, out, progress=False)
+    times = probe(out).packets.times
+    assert list(times) == [k * 7200.0 for k in range(6)] == list(probe(src).packets.times)
