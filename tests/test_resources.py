@@ -97,3 +97,24 @@ def test_frames_hours_apart_in_a_90khz_mov(tmp_path):
     anonymize(src, out, progress=False)
     times = probe(out).packets.times
     assert list(times) == [k * 7200.0 for k in range(6)] == list(probe(src).packets.times)
+
+
+def test_an_mpeg_ts_whose_clock_wraps_keeps_every_frame_time(tmp_path):
+    # MPEG-TS times are 33 bits of a 90 kHz clock: they wrap after 26.5 hours (a long broadcast
+    # or camcorder recording). ffmpeg then starts the file before 0 (-1.84 s here): the frames
+    # before the wrap were squeezed into 0.5 ms at the start (4 s of video came out as 2.2 s)
+    import subprocess
+
+    from conftest import ffmpeg
+
+    src = tmp_path / "wrap.ts"
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i",
+                    "sine=frequency=440", "-t", "3", "-c:v", "libx264", "-c:a", "aac", "-output_ts_offset", "95441.5",
+                    str(src)], check=True)  # fmt: skip
+    info = probe(src)
+    assert info.file_start < -0.5 and info.packets.count == 75
+    out = tmp_path / "out.mp4"
+    anonymize(src, out, progress=False)
+    got = probe(out)
+    assert got.packets.count == 75 and abs(got.duration - info.duration) < 0.05
+    assert max(abs(a - b) for a, b in zip(got.packets.times, info.packets.times)) < 1e-3
