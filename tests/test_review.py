@@ -30,6 +30,8 @@ from vidanon.review.draw import (  # fmt: skip
     THUMB_WIDTH,
     SheetLayout,
     _summary_text,
+    render_png,
+    thumbnail,
     timeline,
 )
 from vidanon.review.flags import find_flags, pick_frames, time_code
@@ -176,6 +178,28 @@ def test_png_layout_and_outlines(sheets):
     for y, x in outline_points(BOX1)[1]:
         assert not has(at(sheet.picked.index(17), y, x), SOURCE_COLOURS[DETECTED])
         assert not has(at(sheet.picked.index(17), y, x), SOURCE_COLOURS[PREDICTED])
+
+
+def test_a_frame_far_taller_than_wide_gets_a_narrower_thumbnail():
+    # a 16x4000 video's thumbnails were 480x120000 px each: a sheet of 475 megapixels, 2 GB and 25 s to
+    # draw, which Pillow then refuses to open (a "decompression bomb")
+    sheet = build_sheet(from_records(_records()), TIMES, "tall.mp4", "anon.mp4", 4, 400, FPS, 0.4, 1.45, False)
+    assert (sheet.thumb_width, sheet.thumb_height) == (14, 1440)
+    frame = np.full((400, 4, 3), 128, np.uint8)
+    thumb = np.asarray(thumbnail(sheet, 17, frame)).astype(int)
+    assert thumb.shape == (1440, THUMB_WIDTH, 3)
+    assert (thumb[:, :200] == 255).all() and (thumb[:, -200:] == 255).all()  # paper beside the narrow picture
+    assert np.abs(thumb[5, 233:247] - 128).max() < 12  # the frame, centred
+    assert has_colour(thumb[:, 233:247].reshape(-1, 3), SOURCE_COLOURS[DETECTED])  # frame 17's outline
+    image = render_png(sheet, {i: frame for i in sheet.picked})
+    layout = SheetLayout(1440, len(sheet.picked), timeline(sheet).height, 3)
+    assert image.size == (SHEET_WIDTH, layout.height) and layout.height < 6000
+    assert _sheet().thumb_width == THUMB_WIDTH and build_sheet(
+        from_records(_records()), TIMES, "a.mp4", "b.mp4", 33, 17, FPS, 0.4, 1.45, False).thumb_width == THUMB_WIDTH
+
+
+def has_colour(pixels, colour):
+    return bool((np.abs(pixels - np.array(colour)).max(axis=1) <= 2).any())
 
 
 def test_html_table_and_embedded_images(sheets):

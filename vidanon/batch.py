@@ -355,8 +355,10 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
     results.sort(key=lambda r: r.task.part)
     failed = [r for r in results if r.error is not None]
     try:
-        if failed:  # the first failed part's error and exit code, as a single pass would give them
-            _record(result, job, failed[0], say)
+        if failed:  # the first failed part's error and exit code, as a single pass would give them, naming
+            bad = failed[0]  # the output, not the part's hidden file (a full disk: "while writing .o.vidanon-...")
+            _record(result, job, Result(bad.task, error=bad.error.replace(bad.task.output, str(job.output)),
+                                        exit_code=bad.exit_code), say)  # fmt: skip
             return
         target = prepare_output(job.output, info.path, overwrite=True)
         with AtomicOutput(target) as tmp:
@@ -371,15 +373,22 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
         merged["output"] = str(target)
         merged["parts"] = len(parts)
         merged["metadata_removed"] = plan.metadata_removed
-        said = plan.warning(target.suffix)
-        if said:
-            merged["warnings"] = list(merged.get("warnings", [])) + [said]
+        merged["warnings"] = part_warnings(summaries) + ([said] if (said := plan.warning(target.suffix)) else [])
         _record(result, job, Result(results[0].task, summary=merged), say, notes)
     except VidanonError as exc:
         _record(result, job, Result(results[0].task, error=str(exc), exit_code=exc.exit_code), say)
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
+
+
+def part_warnings(summaries: list[dict]) -> list[str]:
+    """The warnings of a segmented file's parts, each once: the first part's as they are, a later
+    part's own (decoding errors in the input's second half) as ``part K of N: ...``."""
+    out = list(dict.fromkeys(summaries[0].get("warnings", [])))
+    for k, s in enumerate(summaries[1:], start=2):
+        out += [f"part {k} of {len(summaries)}: {w}" for w in dict.fromkeys(s.get("warnings", [])) if w not in out]
+    return out
 
 
 def describe(summary: BatchSummary) -> list[str]:

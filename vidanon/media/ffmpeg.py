@@ -37,11 +37,12 @@ def ffmpeg_command(input_offset: float = 0.0, overwrite: bool = True) -> list[st
 
 def start_times(source: VideoInfo | None, container: str | None = None) -> tuple[float, float | None]:
     """Where the input's video starts, to put the output's video back there against the
-    streams copied from the input: ``(shift, first)``, ``shift`` the file's start time when
-    positive (else 0: the copied streams are moved back by it), ``first`` the time of the
+    streams copied from the input: ``(shift, first)``, ``shift`` the file's start time (the
+    copied streams are moved back by it, or on by it when negative: an MPEG-TS whose clock
+    wrapped starts before 0, its frames before the wrap too), ``first`` the time of the
     first video packet (None when the packets' times are unknown). AVI stores no start times
     and starts every stream together: ``shift`` is then the first frame's time in the file."""
-    shift = source.file_start if source is not None and source.file_start > 0 else 0.0
+    shift = source.file_start if source is not None else 0.0
     first = source.packets.times[0] if source is not None and source.packets else None
     if container == "avi" and first is not None:
         shift = first + source.file_start
@@ -102,7 +103,8 @@ def failure_message(name: str, detail: str, code: int | None, doing: str, summar
     if "File too large" in detail or code == -signal.SIGXFSZ:
         return f"{name} grew past the file size limit of this system or shell (ulimit -f)"
     if code is not None and code < 0:
-        return f"ffmpeg was killed by signal {-code} while {doing} {name}"
+        oom = " (by the system, most likely for lack of memory)" if code == -signal.SIGKILL else ""
+        return f"ffmpeg was killed by signal {-code}{oom} while {doing} {name}"
     return f"ffmpeg failed while {doing} {name}: {summary[:200] or 'unknown error'}"
 
 

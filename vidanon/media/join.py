@@ -33,8 +33,7 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
     listing.write_text("".join(lines), encoding="utf8")
     shift, first = start_times(source, container)
     # the concat demuxer starts the first part at 0: put it back where the writer put it in
-    # every part, the video's first time from the file's start (less the shift, when the
-    # file starts before 0: the shift is then 0)
+    # every part, the video's first time from the file's start (AVI: 0, its shift)
     offset = first + source.file_start - shift if first is not None else 0.0
     cmd = ffmpeg_command(offset) + ["-f", "concat", "-safe", "0", "-i", file_url(listing)]
     plan = plan_streams(container, source, audio_from is not None, metadata, shift=shift)

@@ -16,8 +16,16 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import InputError
-from .ffmpeg import StderrTail, ffmpeg_command, ffmpeg_exe, input_args, pipe_for_child, thread_args
+from ..errors import EncodeError, InputError
+from .ffmpeg import (
+    StderrTail,
+    failure_message,
+    ffmpeg_command,
+    ffmpeg_exe,
+    input_args,
+    pipe_for_child,
+    thread_args,
+)
 from .probe import VideoInfo
 from .streams import NO_PTS
 
@@ -126,6 +134,8 @@ class FrameReader:
             return
         code = self._proc.wait()
         self._stderr.join()
+        if code < 0:  # killed (the out-of-memory killer, a crash): the rest of the video was never read
+            raise EncodeError(failure_message(str(self.info.path), "", code, "decoding", self._stderr.summary()))
         if self.frames_read == 0:
             detail = self._stderr.summary() or "no frame could be decoded"
             raise InputError(f"input {self.info.path} has no decodable video frame ({detail[:160]})")

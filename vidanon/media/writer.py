@@ -61,6 +61,19 @@ def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False)
     return f"the input is {src}: the output has {told} (what players play)"
 
 
+# How many gaps between frames a frame's display time can lie after its decoding time with
+# the encoders' B-frames (x264's 3, in a pyramid: failing from about 4.7 gaps), for MP4/MOV's
+# 32-bit offset between the two.
+B_FRAME_REACH = 8
+INT32_MAX = 2**31 - 1
+
+
+def largest_gap(source: VideoInfo | None) -> float:
+    """The longest time, in seconds, between two frames of ``source`` in a row (0: unknown)."""
+    times = source.packets.times if source is not None and source.packets is not None else ()
+    return float(np.diff(np.asarray(times, np.float64)).max()) if len(times) > 1 else 0.0
+
+
 # The encoders given --crf (the others encode at their own default quality).
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx")
 
@@ -217,9 +230,11 @@ class VideoWriter:
             if crf == 0 and codec == "libx264":
                 self.notes.append(spell("{crf=0} is lossless H.264, written in the High 4:4:4 Predictive profile, "
                                         "which many players and browsers do not play (1 and up play everywhere)"))  # fmt: skip
-            if self.cfr:
+            if self.cfr or (container in ("mp4", "mov") and largest_gap(source) / tb * B_FRAME_REACH > INT32_MAX):
                 # AVI stores no presentation times: with B-frames (reordered) a player shows
-                # every frame two frames late against the audio
+                # every frame two frames late against the audio. MP4/MOV store a frame's display
+                # time as a 32-bit offset from its decoding time, a few frames' gaps with B-frames:
+                # frames two hours apart at 90 kHz overflowed it (ffmpeg: "Not yet implemented")
                 cmd += ["-bf", "0"]
         elif codec in ("libvpx-vp9", "libvpx"):
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]

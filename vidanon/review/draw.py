@@ -71,17 +71,16 @@ def _font(size: int):
 
 
 def thumbnail(sheet: Sheet, index: int, pixels: np.ndarray | None):
-    """Frame ``index`` at :data:`THUMB_WIDTH`, each mask's outline drawn over it, its track id beside it."""
+    """Frame ``index`` at :data:`THUMB_WIDTH`, each mask's outline drawn over it, its track id beside it
+    (a frame far taller than wide: narrower, centred; see :attr:`Sheet.thumb_width`)."""
     from PIL import Image, ImageDraw
 
-    size = (THUMB_WIDTH, sheet.thumb_height)
+    size = (sheet.thumb_width, sheet.thumb_height)
     if pixels is None:  # not decoded (should not happen: the output has every frame)
         image = Image.new("RGB", size, (60, 60, 60))
     else:
         image = Image.fromarray(pixels).resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     dets = sheet.frames[index]
-    if not len(dets):
-        return image
     sx, sy = size
     colours = [SOURCE_COLOURS.get(int(source), FLAG_COLOUR) for source in dets.sources]
     person = people_boxes(sheet, dets)
@@ -91,10 +90,17 @@ def thumbnail(sheet: Sheet, index: int, pixels: np.ndarray | None):
         for line, i in zip(outline_pixels(dets[outlined], sy, sx, sheet.mask_scale), outlined):
             pixels[line] = colours[i]
         image = Image.fromarray(pixels)
+    left = (THUMB_WIDTH - sx) // 2
+    if sx < THUMB_WIDTH:
+        framed = Image.new("RGB", (THUMB_WIDTH, sy), PAPER)
+        framed.paste(image, (left, 0))
+        image = framed
+    if not len(dets):
+        return image
     draw = ImageDraw.Draw(image)
     font = _font(13)
     for box, tid, colour, is_person in zip(dets.boxes, dets.track_ids, colours, person):
-        x0, y0, x1, y1 = box[1] * sx, box[0] * sy, box[3] * sx, box[2] * sy
+        x0, y0, x1, y1 = left + box[1] * sx, box[0] * sy, left + box[3] * sx, box[2] * sy
         if is_person:  # people: the detected box (the mask follows the person inside and a little around it)
             draw.rectangle((x0, y0, x1, y1), outline=colour, width=2)
         if tid >= 0:

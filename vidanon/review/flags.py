@@ -13,6 +13,9 @@ from ..detections import DETECTED, SOURCE_NAMES, Detections, iou_matrix
 THUMB_WIDTH = 480
 
 
+THUMB_MAX_HEIGHT = 3 * THUMB_WIDTH  # a taller frame's thumbnail is narrower (a 16x4000 video: 120000 px high)
+
+
 THUMBS = 12  # sampled frames on a sheet
 
 
@@ -92,6 +95,18 @@ class Sheet:
 
     @property
     def thumb_height(self) -> int:
+        return min(self._full_height, THUMB_MAX_HEIGHT)
+
+    @property
+    def thumb_width(self) -> int:
+        """The thumbnail's picture: THUMB_WIDTH wide, or narrower for a frame over 3 times as tall as wide
+        (THUMB_MAX_HEIGHT; it is then centred in a THUMB_WIDTH column)."""
+        if self._full_height <= THUMB_MAX_HEIGHT:
+            return THUMB_WIDTH
+        return min(THUMB_WIDTH, max(1, round(THUMB_MAX_HEIGHT * self.width * self.pixel_aspect / self.height)))
+
+    @property
+    def _full_height(self) -> int:
         return max(1, round(THUMB_WIDTH * self.height / (self.width * self.pixel_aspect)))
 
 
