@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLE, read_frames
 
-from vidanon.detect.context import colourless, on_person, skin_share
+from vidanon.detect.context import on_person, skin_share
 from vidanon.detections import Detections
 
 SKIN = (224, 172, 140)  # a light skin tone
@@ -39,22 +39,6 @@ def test_skin_share_of_a_box_middle(colour, skin):
     frame[124:196, 220:280] = SIGN
     assert skin_share(frame, _norm(box)) == 0.0
     assert skin_share(frame, np.array([0.5, 0.5, 0.5, 0.5])) == 0.0  # an empty box
-
-
-def test_a_picture_without_colour_is_told_from_a_grey_scene_in_colour():
-    """Grey frames (an infrared camera, a black-and-white film), grey ones with a cast (a
-    constant tint), a level of chroma noise or under 1% of coloured pixels are colourless;
-    a grey frame with a face's skin on 5% of it, a grey wall on a grey background, or the
-    sample clip are not."""
-    rng = np.random.default_rng(3)
-    grey = np.repeat(rng.integers(10, 246, (360, 640, 1), dtype=np.uint8), 3, axis=2).astype(np.int16)
-    assert colourless(grey.astype(np.uint8))
-    assert colourless((grey + [-4, 6, -4]).astype(np.uint8))  # an infrared camera's green cast
-    assert colourless((grey + rng.integers(-1, 2, grey.shape)).astype(np.uint8))
-    assert not colourless(_frame(SKIN))  # a face's skin on 5% of a grey frame
-    assert colourless(_frame(SKIN, box=(150, 300, 190, 330)))  # 0.5%: too little colour to go by
-    assert not colourless(_frame(WALL))
-    assert not colourless(read_frames(SAMPLE)[0])
 
 
 def test_a_head_lies_on_a_person_whose_box_is_grown_sideways_and_up():
@@ -96,9 +80,6 @@ def test_large_weak_boxes_start_tracks_only_on_skin_or_a_person(detector, monkey
     people = np.zeros((0, 4))
     dets = Detections([_norm(box), [0.8, 0.1, 0.85, 0.13]], [0.3, 0.9], [0, 0])
     assert np.allclose(detector.second_look(_frame(SIGN, box=box), dets).scores, [UNVERIFIED_SCORE, 0.9])
-    # a picture with no colour says nothing about skin: the box keeps its score, no person looked for
-    runs.clear()
-    assert look((90, 90, 90)) == np.float32(0.3) and not runs
 
 
 def test_person_detector_without_tensorflow_finds_what_the_graph_finds():

@@ -1,6 +1,6 @@
-"""What besides the face network says that a head can be at a box: skin in its middle (where
-the picture has colour), or a person around it. Used for the weak boxes too large for the
-second look (see :meth:`vidanon.detect.centerface.FaceDetector.second_look`)."""
+"""What besides the face network says that a head can be at a box: skin in its middle, or
+a person around it. Used for the weak boxes too large for the second look (see
+:meth:`vidanon.detect.centerface.FaceDetector.second_look`)."""
 
 from __future__ import annotations
 
@@ -14,34 +14,10 @@ SKIN_MIN_LUMA = 40.0
 
 MIDDLE = 0.2  # the box's middle: this share of its height and width cut from each side
 
-# A picture with no colour (an infrared camera at night, a black-and-white film, a clip made
-# grey) says nothing about skin: a frame is colourless when under GREY_SHARE of its pixels
-# (every GREY_STEP-th row and column) lie more than GREY_SPREAD levels of Cr or Cb from the
-# frame's median chroma (a tinted monochrome picture is colourless too). That share lies
-# more than 7 levels away on every frame of the labelled real clips (2.7 on a grey car park
-# filmed by a CCTV camera), 0 on a clip made grey (docs/precision.md, round seventeen).
-GREY_SPREAD = 2.0
-GREY_SHARE = 0.01
-GREY_STEP = 4
-
 # A head belongs to a person whose box, grown this much sideways and upwards (the detector's
 # person box often stops at the hair), holds the head's centre.
 PERSON_GROW_SIDES = 0.10
 PERSON_GROW_UP = 0.15
-
-
-def _chroma(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cr and Cb (BT.601, full range) of RGB ``pixels`` (..., 3)."""
-    pixels = pixels.astype(np.float32)
-    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    return 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b, 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
-
-
-def colourless(frame: np.ndarray) -> bool:
-    """Whether ``frame`` (H, W, 3) RGB shows (almost) no colour, by GREY_SPREAD and GREY_SHARE."""
-    cr, cb = _chroma(frame[::GREY_STEP, ::GREY_STEP])
-    away = (np.abs(cr - np.median(cr)) > GREY_SPREAD) | (np.abs(cb - np.median(cb)) > GREY_SPREAD)
-    return float(away.mean()) < GREY_SHARE
 
 
 def skin_share(frame: np.ndarray, box: np.ndarray) -> float:
@@ -52,12 +28,13 @@ def skin_share(frame: np.ndarray, box: np.ndarray) -> float:
     dy, dx = (y1 - y0) * MIDDLE, (x1 - x0) * MIDDLE
     ya, yb = max(int((y0 + dy) * height), 0), min(int((y1 - dy) * height), height)
     xa, xb = max(int((x0 + dx) * width), 0), min(int((x1 - dx) * width), width)
-    patch = frame[ya:yb, xa:xb]
+    patch = frame[ya:yb, xa:xb].astype(np.float32)
     if not patch.size:
         return 0.0
-    cr, cb = _chroma(patch)
-    patch = patch.astype(np.float32)
-    luma = 0.299 * patch[..., 0] + 0.587 * patch[..., 1] + 0.114 * patch[..., 2]
+    r, g, b = patch[..., 0], patch[..., 1], patch[..., 2]
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
+    cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
     skin = (cr >= SKIN_CR[0]) & (cr <= SKIN_CR[1]) & (cb >= SKIN_CB[0]) & (cb <= SKIN_CB[1]) & (luma > SKIN_MIN_LUMA)
     return float(skin.mean())
 

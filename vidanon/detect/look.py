@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..detections import Detections
-from .context import colourless, on_person, skin_share
+from .context import on_person, skin_share
 from .decode import best_score_on
 
 # Second look at weak boxes: a small box scoring under the threshold is looked at again on a
@@ -59,9 +59,6 @@ UNVERIFIED_SCORE = 0.15
 # UNVERIFIED_SCORE, as a box the second look does not confirm. On the evaluation's clips it
 # removed the road signs of highway_no_people and false masks of the opera and the hikers,
 # and uncovered no labelled head and no composited face (docs/precision.md, round six).
-# In a frame with no colour (vidanon.detect.context.colourless) skin cannot be told, and the
-# rule is not applied: on the composited clips made grey it left 7% of face-frames visible
-# that the network found (90.3% hidden against 93.3%; round seventeen).
 SKIN_SHARE = 0.5
 
 
@@ -80,8 +77,6 @@ def unexplained(frame: np.ndarray, dets: Detections, threshold: float) -> list[i
     middle: those that need a person around them to keep their scores."""
     px = (dets.boxes[:, 2] - dets.boxes[:, 0]) * frame.shape[0]
     large = np.flatnonzero(_weak(dets, threshold) & (px >= VERIFY_PX))
-    if not len(large) or colourless(frame):  # no colour: skin cannot be told, the boxes keep their scores
-        return []
     return [int(i) for i in large if skin_share(frame, dets.boxes[i]) < SKIN_SHARE]
 
 
