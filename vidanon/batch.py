@@ -383,12 +383,13 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
 
 
 def part_warnings(summaries: list[dict]) -> list[str]:
-    """The warnings of a segmented file's parts, each once: the first part's as they are, a later
-    part's own (decoding errors in the input's second half) as ``part K of N: ...``."""
-    out = list(dict.fromkeys(summaries[0].get("warnings", [])))
-    for k, s in enumerate(summaries[1:], start=2):
-        out += [f"part {k} of {len(summaries)}: {w}" for w in dict.fromkeys(s.get("warnings", [])) if w not in out]
-    return out
+    """The warnings of a segmented file's parts, each once: one every part gave as it is, one
+    only some parts gave (decoding errors in the input's second half, a part's own counts)
+    as ``part K of N: ...`` for each of them."""
+    each = [list(dict.fromkeys(s.get("warnings", []))) for s in summaries]
+    common = [w for w in each[0] if all(w in ws for ws in each[1:])]
+    return common + [f"part {k} of {len(each)}: {w}" for k, ws in enumerate(each, start=1) for w in ws
+                     if w not in common]  # fmt: skip
 
 
 def describe(summary: BatchSummary) -> list[str]:

@@ -26,9 +26,9 @@ PERSON_INPUT = 300  # the SSD graph's own input size; frames are reduced to it o
 TILE_ASPECT = 1.25
 
 
-# At most this many tiles: past MAX_TILES squares (a panorama of 8:1, a strip a few pixels
-# high: 4000x2 made 2,001 tiles a frame and ran out of 24 GB) the tiles are longer than
-# square, squashed like a whole frame, MAX_TILES of them.
+# At most this many tiles: past MAX_TILES squares (a panorama wider than 8:1, a strip a few
+# pixels high: 4000x2 made 2,001 tiles a frame and ran out of 24 GB) the tiles are longer
+# than square, squashed like a whole frame, MAX_TILES of them overlapping by a tenth.
 MAX_TILES = 8
 
 
@@ -45,13 +45,13 @@ def person_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
     """The pixel windows ``(y0, x0, y1, x1)`` the person detector sees of a frame: the whole
     frame, then, for a frame further from square than TILE_ASPECT, squares of its shorter
     side spread evenly along its longer side (overlapping, covering it), at most MAX_TILES
-    (longer tiles, each a MAX_TILES-th of the longer side, past that)."""
+    (longer tiles, overlapping, past that)."""
     out = [(0, 0, height, width)]
     side, long = min(height, width), max(height, width)
     if long <= side * TILE_ASPECT:
         return out
     count = min(math.ceil(long / side), MAX_TILES)
-    length = max(side, math.ceil(long / count))
+    length = side if long <= side * MAX_TILES else min(long, math.ceil(long / count * 1.1))
     for k in range(count):
         start = round(k * (long - length) / (count - 1))
         out.append((0, start, side, start + length) if width >= height else (start, 0, start + length, side))

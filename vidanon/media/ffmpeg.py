@@ -97,7 +97,7 @@ class StderrTail:
 
 
 def failure_message(name: str, detail: str, code: int | None, doing: str, summary: str) -> str:
-    """One line saying why ffmpeg could not write ``name``."""
+    """One line saying why ffmpeg failed ``doing`` (writing, decoding) ``name``."""
     if "No space left" in detail:
         return f"no space left on the device while writing {name}: free some space and retry"
     if "File too large" in detail or code == -signal.SIGXFSZ:

@@ -61,11 +61,13 @@ def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False)
     return f"the input is {src}: the output has {told} (what players play)"
 
 
-# How many gaps between frames a frame's display time can lie after its decoding time with
-# the encoders' B-frames (x264's 3, in a pyramid: failing from about 4.7 gaps), for MP4/MOV's
-# 32-bit offset between the two.
-B_FRAME_REACH = 8
-INT32_MAX = 2**31 - 1
+# MP4/MOV store a frame's display time as a 32-bit offset from its decoding time, and with
+# B-frames (x264's 3, in a pyramid) that offset reaches a few gaps between frames: frames two
+# hours apart at 90 kHz overflowed it. The muxer's timescale is not the input's time base
+# (1001/30000 becomes about 30000 a second), so B-frames are left out wherever two frames lie
+# more than LONG_GAP seconds apart (a time-lapse of hours): 2**31 ticks of a 1 MHz timescale
+# are 35 minutes, 8 gaps of LONG_GAP 8 minutes.
+LONG_GAP = 60.0
 
 
 def largest_gap(source: VideoInfo | None) -> float:
@@ -230,11 +232,9 @@ class VideoWriter:
             if crf == 0 and codec == "libx264":
                 self.notes.append(spell("{crf=0} is lossless H.264, written in the High 4:4:4 Predictive profile, "
                                         "which many players and browsers do not play (1 and up play everywhere)"))  # fmt: skip
-            if self.cfr or (container in ("mp4", "mov") and largest_gap(source) / tb * B_FRAME_REACH > INT32_MAX):
+            if self.cfr or (container in ("mp4", "mov") and largest_gap(source) > LONG_GAP):
                 # AVI stores no presentation times: with B-frames (reordered) a player shows
-                # every frame two frames late against the audio. MP4/MOV store a frame's display
-                # time as a 32-bit offset from its decoding time, a few frames' gaps with B-frames:
-                # frames two hours apart at 90 kHz overflowed it (ffmpeg: "Not yet implemented")
+                # every frame two frames late against the audio; MP4/MOV: see LONG_GAP
                 cmd += ["-bf", "0"]
         elif codec in ("libvpx-vp9", "libvpx"):
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
