@@ -35,6 +35,7 @@ import numpy as np
 
 from .console import count
 from .detect import Detector
+from .detect.colour import ColourWatch
 from .detect.tf_setup import (
     TRIM_EVERY,
     compute_device,
@@ -158,6 +159,7 @@ class Stages:
     lanes: int = 1
     warnings: list[str] = field(default_factory=list)  # for the run's summary (a replayed file's)
     target: str | None = None  # a replay: the kinds its file holds, as --target spells them (None: the run's)
+    colour: ColourWatch | None = None  # faces: whether the frames show colour (grey: fewer faces found)
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
@@ -203,6 +205,7 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     position = [first_index]
     near = span_test(opts, info, margin=SPAN_MARGIN)
     cuts = ShotCuts()  # the shots' first frames, for the face detector's scan plan
+    colour = ColourWatch(hint=effective_threshold(opts) > 0.3) if FACES in targets else None
     # the video's last frame gets the full pass too: no later one confirms a small face arriving there
     last = -1 if frames is None else frames - 1
 
@@ -210,6 +213,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         first = position[0]
         starts = [cuts(f) or first + i in (first_index, last) for i, f in enumerate(frames)]  # every frame seen by cuts
         position[0] += len(frames)
+        if colour is not None:
+            colour(frames)
         if not any(map(near, frames)):  # far outside --start/--end: nothing to look for
             return functools.partial(at_once, _no_detections, frames)
         batch = np.stack(frames)  # 8-bit RGB (a file source's Frames hold their 16-bit samples aside)
@@ -222,7 +227,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
         return prepare(frames)()()
 
     lanes = network_lanes() if all(getattr(d, "parallel_batches", False) for d in detectors.values()) else 1
-    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare, lanes)
+    return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare, lanes,
+                  colour=colour)  # fmt: skip
 
 
 def replay_tracker(opts: Options, height: int, width: int, info: VideoInfo | None, targets) -> ReplayTracker:
@@ -438,7 +444,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     except VidanonError as exc:
         raise OutputError(f"{exc}; the video {target} was written") from None
 
-    warnings = stages.warnings + sink.warnings()
+    warnings = stages.warnings + (stages.colour.warnings() if stages.colour else []) + sink.warnings()
     if refused:
         warnings.append(f"{count(len(refused), 'mask')} larger than {opts.max_face_size:g} of the frame "
                         f"{'was' if len(refused) == 1 else 'were'} not drawn "
