@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .context import luma_chroma
+
 # A frame is colourless when under GREY_SHARE of its pixels (every GREY_STEP-th row and
 # column) lie more than GREY_SPREAD levels of Cr or Cb from the frame's median chroma (a
 # tinted monochrome picture is colourless too). No frame of the evaluation's 18 colour clips
@@ -23,16 +25,19 @@ GREY_HINT = "; --threshold 0.3 hides more (91.5%), with a few more false masks"
 
 def colourless(frame: np.ndarray) -> bool:
     """Whether ``frame`` (H, W, 3) RGB shows (almost) no colour, by GREY_SPREAD and GREY_SHARE."""
-    pixels = frame[::GREY_STEP, ::GREY_STEP].astype(np.float32)
-    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    cr, cb = 0.5 * r - 0.418688 * g - 0.081312 * b, -0.168736 * r - 0.331264 * g + 0.5 * b
+    return _grey(luma_chroma(frame[::GREY_STEP, ::GREY_STEP])[1:])
+
+
+def _grey(chroma) -> bool:
+    cr, cb = chroma
     away = (np.abs(cr - np.median(cr)) > GREY_SPREAD) | (np.abs(cb - np.median(cb)) > GREY_SPREAD)
     return float(away.mean()) < GREY_SHARE
 
 
 class ColourWatch:
-    """Looks at the first frame of each batch the detectors get; :meth:`warnings` says the video
-    is grey when every such frame light enough to tell was colourless (one at least)."""
+    """Looks at the first frame of each batch the detectors get, until one shows colour;
+    :meth:`warnings` says the video is grey when every such frame light enough to tell was
+    colourless (one at least)."""
 
     def __init__(self, hint: bool) -> None:
         self.hint = hint  # whether to point at --threshold 0.3 (not when the run's threshold is that low)
@@ -40,12 +45,14 @@ class ColourWatch:
 
     def __call__(self, frames) -> None:
         frame = np.asarray(frames[0])
-        if frame.ndim != 3 or frame.shape[2] < 3 or float(frame[::GREY_STEP, ::GREY_STEP].mean()) < DARK:
+        if self.colour or frame.ndim != 3 or frame.shape[2] < 3:
             return
-        if colourless(frame):
-            self.grey += 1
-        else:
-            self.colour += 1
+        luma, *chroma = luma_chroma(frame[::GREY_STEP, ::GREY_STEP])
+        if float(luma.mean()) >= DARK:
+            if _grey(chroma):
+                self.grey += 1
+            else:
+                self.colour += 1
 
     def warnings(self) -> list[str]:
         return [GREY_WARNING + (GREY_HINT if self.hint else "")] if self.grey and not self.colour else []

@@ -20,6 +20,14 @@ PERSON_GROW_SIDES = 0.10
 PERSON_GROW_UP = 0.15
 
 
+def luma_chroma(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Y, Cr and Cb (BT.601, full range) of RGB ``pixels`` (..., 3), as float32."""
+    pixels = pixels.astype(np.float32)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    return (0.299 * r + 0.587 * g + 0.114 * b, 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b,
+            128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b)  # fmt: skip
+
+
 def skin_share(frame: np.ndarray, box: np.ndarray) -> float:
     """The share of skin-coloured pixels in the middle of ``box`` (normalized
     ``[ymin, xmin, ymax, xmax]``) of ``frame`` (H, W, 3) RGB; 0 for an empty middle."""
@@ -28,13 +36,10 @@ def skin_share(frame: np.ndarray, box: np.ndarray) -> float:
     dy, dx = (y1 - y0) * MIDDLE, (x1 - x0) * MIDDLE
     ya, yb = max(int((y0 + dy) * height), 0), min(int((y1 - dy) * height), height)
     xa, xb = max(int((x0 + dx) * width), 0), min(int((x1 - dx) * width), width)
-    patch = frame[ya:yb, xa:xb].astype(np.float32)
+    patch = frame[ya:yb, xa:xb]
     if not patch.size:
         return 0.0
-    r, g, b = patch[..., 0], patch[..., 1], patch[..., 2]
-    luma = 0.299 * r + 0.587 * g + 0.114 * b
-    cr = 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b
-    cb = 128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b
+    luma, cr, cb = luma_chroma(patch)
     skin = (cr >= SKIN_CR[0]) & (cr <= SKIN_CR[1]) & (cb >= SKIN_CB[0]) & (cb <= SKIN_CB[1]) & (luma > SKIN_MIN_LUMA)
     return float(skin.mean())
 

@@ -94,6 +94,7 @@ OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay m
 # no face-frame of the four composited clips lost its mask, and on the real clips only
 # opera_crowd_1080p changed (slivers of collar beside faces still masked).
 HIDDEN_GROWTH = 1.1
+BACK_GROWTH = 0.05  # a back-filled box (before a track's first detection) grows this much a frame further back
 
 
 # ``carry``: the detector's full pass, which finds the smallest faces, may run on every K-th frame
@@ -423,7 +424,7 @@ class SortTracker:
         area = max((guess[2] - guess[0]) * (guess[3] - guess[1]), 1e-12)
         if max(inside[2] - inside[0], 0) * max(inside[3] - inside[1], 0) < 0.1 * area:
             return None
-        return union_box(track.detected[track.first_frame], scale_box(guess, 1.0 + 0.05 * j))
+        return union_box(track.detected[track.first_frame], scale_box(guess, 1.0 + BACK_GROWTH * j))
 
     def _end_shot(self, last: int) -> None:
         """The shot ends at frame ``last``: a tentative track found clearly within ``carry`` frames
@@ -436,7 +437,7 @@ class SortTracker:
             for f in range(max(first - self.carry, track.scene_start), first):
                 pending = self._in_buffer(f)
                 if pending is not None:
-                    box = scale_box(track.detected[first], 1.0 + 0.05 * (first - f))
+                    box = scale_box(track.detected[first], 1.0 + BACK_GROWTH * (first - f))
                     pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track, always=True))
 
     # -- buffering -------------------------------------------------------------------
