@@ -16,14 +16,13 @@ tracks file) takes it as it takes any face box, and the mask lies over the whole
 
 from __future__ import annotations
 
-import functools
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..detections import HEAD_UP, HEAD_WIDTH, Detections, head_boxes, iou_matrix, nms
 from .look import UNVERIFIED_SCORE
-from .view import as_batch
+from .view import ManyViews
 
 TURNS = (1, 2, 3)  # quarter turns counterclockwise (np.rot90's k) looked at besides the frame itself
 
@@ -106,33 +105,18 @@ def merge_turns(found: list[Detections], iou: float, clear: float, floor: float 
     return Detections.merge([upright, turned])
 
 
-class TurnedFaces:
+class TurnedFaces(ManyViews):
     """A face detector that also looks at the frames turned by each of ``turns`` (quarter
-    turns): the same network, scan plan and second looks on every turn, the boxes merged.
-    It runs the network once per turn more, so it takes about ``1 + len(turns)`` times as long."""
+    turns), the boxes merged (:func:`merge_turns`). It runs the network once per turn more,
+    so it takes about ``1 + len(turns)`` times as long."""
 
     def __init__(self, inner, turns: Sequence[int] = TURNS) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.turns = tuple(int(k) % 4 for k in turns if int(k) % 4)
 
-    def __getattr__(self, name):  # the scan plan, device, threshold, ... are the inner detector's
-        return getattr(self.inner, name)
+    def views(self, frames: np.ndarray) -> list[np.ndarray]:
+        return [frames] + [turn_frames(frames, k) for k in self.turns]
 
-    def __call__(self, frames: np.ndarray, first_index: int = 0) -> list[Detections]:
-        return self.prepare(frames, first_index)()()
-
-    def prepare(self, frames: np.ndarray, first_index: int = 0,
-                starts: Sequence[bool] | None = None) -> Callable[[], Callable[[], list[Detections]]]:  # fmt: skip
-        """The inner detector's three steps (:meth:`~.centerface.FaceDetector.prepare`), for
-        the frames and each turn of them."""
-        frames = as_batch(frames)
-        runs = [(k, self.inner.prepare(turn_frames(frames, k) if k else frames, first_index, starts))
-                for k in (0, *self.turns)]  # fmt: skip
-        return functools.partial(self._networks, runs)
-
-    def _networks(self, runs) -> Callable[[], list[Detections]]:
-        return functools.partial(self._decode, [(k, run()) for k, run in runs])
-
-    def _decode(self, finishes) -> list[Detections]:
-        per_turn = [[turned_back(d, k) for d in finish()] for k, finish in finishes]
-        return [merge_turns(list(found), self.inner.nms_iou, self.inner.threshold) for found in zip(*per_turn)]
+    def merge(self, found: list[Detections], size: tuple[int, int]) -> Detections:
+        found = [turned_back(d, k) for d, k in zip(found, (0, *self.turns))]
+        return merge_turns(found, self.inner.nms_iou, self.inner.threshold)
