@@ -77,7 +77,7 @@ def woven(video: Path, width: int, height: int, gap: int, work: Path) -> tuple[P
 def fields(video: Path) -> Path:
     """``video`` deinterlaced one field a frame (``bwdif``, top field first), as a player shows it."""
     out = video.with_name(f"fields_{video.name}")
-    if not out.exists():
+    if not out.exists() or out.stat().st_mtime < video.stat().st_mtime:  # none yet, or of an older output
         part = out.with_name(f".part_{out.name}")
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(video), "-vf", "bwdif=mode=send_field:parity=tff",
                         "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p", "-f", "mp4", str(part)],

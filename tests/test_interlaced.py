@@ -44,19 +44,38 @@ def test_an_interlaced_frame_s_faces_are_looked_for_in_its_field_and_in_the_fram
     assert (one_field(combs) == 200).all() and (combs[:, 1::2] == 0).all()
     assert (one_field(combs.transpose(0, 2, 1, 3), axis=2) == 200).all()
     assert (one_field(combs[:, :5]) == 200).all()  # an odd number of lines
+    assert one_field(combs[:, :2]) is not None and (one_field(combs[:, :2]) == combs[:, :2]).all()  # too few lines
+    lines = np.array([254, 0, 255, 0, 10, 0, 31, 0], np.uint8)[None, :, None, None].repeat(3, -1)
+    assert one_field(lines)[0, :, 0, 0].tolist() == [254, 254, 255, 132, 10, 20, 31, 31]  # the mean, rounded down
+    assert one_field(lines.transpose(0, 2, 1, 3), axis=2)[0, 0, :, 0].tolist() == [254, 254, 255, 132, 10, 20, 31, 31]
     dv = dataclasses.replace(interlaced, sar=Fraction(10, 11))  # NTSC DV 4:3: tall pixels
     assert detector_view(np.zeros((1, 480, 720, 3), np.uint8), dv).shape == (1, 480, 655, 3)
+    turned_dv = dataclasses.replace(dv, rotation=90)  # its fields in columns: rows resampled instead
+    assert detector_view(np.zeros((1, 720, 480, 3), np.uint8), turned_dv).shape == (1, 792, 480, 3)
 
     frame, _ = small_faces_frame(face_image, detector, face_px=24)
     found = [int((detector(v)[0].scores >= 0.4).sum()) for v in (frame[None], combed(frame)[None])]
     assert found[0] >= 3 and found[1] == 0
     assert (FieldAndFrame(detector)(combed(frame)[None])[0].scores >= 0.4).sum() >= 3
 
-    h = 1000  # the frame's small boxes join the field's, its large ones do not; the best of two stays
+    # the frame's small boxes join the field's, its large ones do not; of two boxes on one face the best stays
     field = Detections(np.array([[0.1, 0.1, 0.115, 0.11]]), [0.5], [1])
     boxes = np.array([[0.1, 0.1, 0.115, 0.11], [0.5, 0.5, 0.51, 0.51], [0.7, 0.7, 0.8, 0.75]])
-    both = joined(field, Detections(boxes, [0.7, 0.3, 0.9], [1, 1, 1]), h, 0.3)
-    assert both.scores.tolist() == pytest.approx([0.7, 0.3]) and (boxes[2, 2] - boxes[2, 0]) * h >= FRAME_UNDER_PX
+    assert (boxes[:, 2] - boxes[:, 0]).tolist() == pytest.approx([15e-3, 10e-3, 0.1])
+    frame_found = Detections(boxes, [0.7, 0.3, 0.9], [1, 1, 1])
+    assert 15 < FRAME_UNDER_PX <= 100  # in a frame of 1000 lines: the first two are small, the third is not
+
+    class Seen:  # a detector whose boxes say which view it was given
+        nms_iou = 0.3
+
+        def prepare(self, frames, first_index=0, starts=None):
+            found = frame_found if np.array_equal(frames, plain) else field
+            return lambda: lambda: [found] * len(frames)
+
+    plain = np.random.default_rng(1).integers(0, 256, (1, 1000, 8, 3), dtype=np.uint8)  # its field differs
+    both = FieldAndFrame(Seen())(plain)[0]
+    assert both.scores.tolist() == pytest.approx([0.7, 0.3])
+    assert joined(field, Detections.empty(), 1000, 0.3) is field and len(joined(Detections.empty(), frame_found, 1000, 0.3)) == 2
 
 
 def test_combed_faces_of_an_interlaced_video_are_hidden(tmp_path, detector, face_image):

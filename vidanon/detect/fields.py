@@ -22,7 +22,7 @@ from ..detections import Detections, nms
 from ..media.probe import VideoInfo
 from .view import ManyViews, field_axis, one_field
 
-# The frame as it is adds its boxes under this height (in its lines): the combed frame's larger
+# The frame as it is adds its boxes under this height (in px of the upright frame): the combed frame's larger
 # boxes add false masks (on the labelled real clips interlaced, all of them: the opera crowd
 # 4.30 -> 6.80 false regions a frame, the marathon 3.33 -> 4.25) and no face the field misses.
 FRAME_UNDER_PX = 24

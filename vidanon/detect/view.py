@@ -60,12 +60,13 @@ def one_field(frames: np.ndarray, axis: int = 1) -> np.ndarray:
     lines = frames.shape[axis]
     if lines < 3:
         return frames
-    view = frames.copy()
-    f, out = np.moveaxis(frames, axis, 1), np.moveaxis(view, axis, 1)  # views: the lines along axis 1
-    _floor_mean(f[:, 0 : lines - 2 : 2], f[:, 2:lines:2], out=out[:, 1 : lines - 1 : 2])
+    if axis != 1:  # columns: on a transposed copy, its lines in rows (walking columns is slower)
+        return np.ascontiguousarray(one_field(np.ascontiguousarray(np.swapaxes(frames, 1, axis)), 1).swapaxes(1, axis))
+    out = frames.copy()
+    _floor_mean(frames[:, 0 : lines - 2 : 2], frames[:, 2:lines:2], out=out[:, 1 : lines - 1 : 2])
     if lines % 2 == 0:  # the last line, of the other field, has no line below
-        out[:, -1] = f[:, -2]
-    return view
+        out[:, -1] = frames[:, -2]
+    return out
 
 
 def _floor_mean(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -110,6 +111,8 @@ class ManyViews:
         self.inner = inner
 
     def __getattr__(self, name):  # the scan plan, device, threshold, ... are the inner detector's
+        if name == "inner":  # not set yet (a copy being made): no endless lookup
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def __call__(self, frames: np.ndarray, first_index: int = 0) -> list[Detections]:
