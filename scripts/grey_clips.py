@@ -58,14 +58,22 @@ def composited(work: Path, runs: list[tuple[str, list[str]]], deface: str | None
         video, gt = synthetic(name, work, 120, 7)
         grey = made_grey(video, work)
         for label, extra in runs:
-            r = score(gt, grey, anonymized(grey, label, deface, extra))
-            t = totals.setdefault(label, [0, 0, 0])
-            t[0], t[1], t[2] = t[0] + r["hidden"], t[1] + r["face_frames"], max(t[2], r["longest_leak_run"])
-            print(f"grey {name:10s} {label:10s} hidden {r['hidden']}/{r['face_frames']} = "
-                  f"{r['hidden_share'] * 100:.2f}%  longest leak {r['longest_leak_run']} frames", flush=True)
+            tally(totals, f"grey {name:10s}", label, score(gt, grey, anonymized(grey, label, deface, extra)), "frames")
+    print_totals(totals, "GREY composited", "frames")
+
+
+def tally(totals: dict[str, list[int]], where: str, label: str, r: dict, unit: str) -> None:
+    """One composited clip's score ``r`` (``evaluate.score``) printed and added to ``totals``."""
+    t = totals.setdefault(label, [0, 0, 0])
+    t[0], t[1], t[2] = t[0] + r["hidden"], t[1] + r["face_frames"], max(t[2], r["longest_leak_run"])
+    print(f"{where} {label:10s} hidden {r['hidden']}/{r['face_frames']} = "
+          f"{r['hidden_share'] * 100:.2f}%  longest leak {r['longest_leak_run']} {unit}", flush=True)
+
+
+def print_totals(totals: dict[str, list[int]], title: str, unit: str) -> None:
     for label, (hidden, faces, longest) in totals.items():
-        print(f"GREY composited {label:10s} hidden {hidden}/{faces} = {hidden / max(faces, 1) * 100:.2f}%  "
-              f"longest leak {longest} frames")
+        print(f"{title} {label:10s} hidden {hidden}/{faces} = {hidden / max(faces, 1) * 100:.2f}%  "
+              f"longest leak {longest} {unit}")
 
 
 def real(work: Path, runs: list[tuple[str, list[str]]], deface: str | None) -> None:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from evaluate import DEFAULT_CLIPS, SHARED, score, synthetic  # noqa: E402
-from grey_clips import anonymized  # noqa: E402
+from grey_clips import anonymized, print_totals, tally  # noqa: E402
 from real_clips import HEADS, aligned_clip, readable_clip, real_precision, steady_clip  # noqa: E402
 
 from vidanon.media.ffmpeg import ffmpeg_exe  # noqa: E402
@@ -96,13 +96,8 @@ def composited(work: Path, gap: int, runs: list[tuple[str, list[str]]], deface: 
         gt_fields.write_text(json.dumps({**gt, "video": clip.name, "frames": [gt["frames"][i] for i in sources]}))
         for label, extra in runs:
             r = score(gt_fields, fields(clip), fields(anonymized(clip, label, deface, extra)))
-            t = totals.setdefault(label, [0, 0, 0])
-            t[0], t[1], t[2] = t[0] + r["hidden"], t[1] + r["face_frames"], max(t[2], r["longest_leak_run"])
-            print(f"interlaced {name:10s} {label:10s} hidden {r['hidden']}/{r['face_frames']} = "
-                  f"{r['hidden_share'] * 100:.2f}%  longest leak {r['longest_leak_run']} fields", flush=True)
-    for label, (hidden, faces, longest) in totals.items():
-        print(f"INTERLACED (gap {gap}) {label:10s} hidden {hidden}/{faces} = {hidden / max(faces, 1) * 100:.2f}%  "
-              f"longest leak {longest} fields")
+            tally(totals, f"interlaced {name:10s}", label, r, "fields")
+    print_totals(totals, f"INTERLACED (gap {gap})", "fields")
 
 
 def real(work: Path, gap: int, runs: list[tuple[str, list[str]]], deface: str | None, names: list[str]) -> None:
