@@ -11,7 +11,7 @@ import pytest
 from conftest import ffmpeg, read_frames, small_faces_frame
 from media import clip
 
-from vidanon.detect.fields import FRAME_UNDER_PX, FieldAndFrame, for_fields, joined
+from vidanon.detect.fields import FRAME_UNDER_PX, FieldAndFrame, for_fields, joined, paired
 from vidanon.detect.view import detector_view, one_field
 from vidanon.detections import Detections
 from vidanon.media.probe import probe
@@ -28,8 +28,9 @@ def combed(frame: np.ndarray, shift: int = 4) -> np.ndarray:
 def test_an_interlaced_frame_s_faces_are_looked_for_in_its_field_and_in_the_frame(tmp_path, detector, face_image):
     """A face moving between an interlaced frame's two fields is combed, every other line
     from the other field; the face network misses it (here all four small faces). The face
-    detector of an interlaced video also looks at the first line's field alone, the other's
-    lines interpolated, and finds them; the frame as it is adds its small boxes only.
+    detector of an interlaced video also looks at each field alone, the other's lines
+    interpolated, and finds them; the two fields' boxes of a face become one box holding
+    both, and the frame as it is adds its small boxes only.
     Progressive video keeps the plain detector; a video turned upright from its side has
     its fields in columns, and resampling to square pixels never mixes a field's lines."""
     src = clip(tmp_path / "in.ts", size="64x48", frames=2, audio=False,
@@ -48,6 +49,8 @@ def test_an_interlaced_frame_s_faces_are_looked_for_in_its_field_and_in_the_fram
     lines = np.array([254, 0, 255, 0, 10, 0, 31, 0], np.uint8)[None, :, None, None].repeat(3, -1)
     assert one_field(lines)[0, :, 0, 0].tolist() == [254, 254, 255, 132, 10, 20, 31, 31]  # the mean, rounded down
     assert one_field(lines.transpose(0, 2, 1, 3), axis=2)[0, 0, :, 0].tolist() == [254, 254, 255, 132, 10, 20, 31, 31]
+    second = np.array([9, 254, 0, 255, 0, 10, 0, 31], np.uint8)[None, :, None, None].repeat(3, -1)
+    assert one_field(second, field=1)[0, :, 0, 0].tolist() == [254, 254, 254, 255, 132, 10, 20, 31]  # the other field
     dv = dataclasses.replace(interlaced, sar=Fraction(10, 11))  # NTSC DV 4:3: tall pixels
     assert detector_view(np.zeros((1, 480, 720, 3), np.uint8), dv).shape == (1, 480, 655, 3)
     turned_dv = dataclasses.replace(dv, rotation=90)  # its fields in columns: rows resampled instead
@@ -58,24 +61,32 @@ def test_an_interlaced_frame_s_faces_are_looked_for_in_its_field_and_in_the_fram
     assert found[0] >= 3 and found[1] == 0
     assert (FieldAndFrame(detector)(combed(frame)[None])[0].scores >= 0.4).sum() >= 3
 
-    # the frame's small boxes join the field's, its large ones do not; of two boxes on one face the best stays
-    field = Detections(np.array([[0.1, 0.1, 0.115, 0.11]]), [0.5], [1])
+    # the two fields' boxes of one face become one box holding both; the frame's small boxes join
+    # theirs, its large ones do not; of two boxes on one face the best stays
+    first = Detections(np.array([[0.1, 0.1, 0.115, 0.11], [0.3, 0.3, 0.31, 0.31]]), [0.5, 0.2], [1, 1])
+    second = Detections(np.array([[0.102, 0.101, 0.117, 0.111], [0.6, 0.6, 0.61, 0.61]]), [0.45, 0.25], [1, 1])
+    both = paired(first, second, 0.3)
+    np.testing.assert_allclose(both.boxes, [[0.1, 0.1, 0.117, 0.111], [0.3, 0.3, 0.31, 0.31], [0.6, 0.6, 0.61, 0.61]], atol=1e-6)
+    assert both.scores.tolist() == pytest.approx([0.5, 0.2, 0.25])
+    assert len(paired(first, Detections.empty(), 0.3)) == 2 and len(paired(Detections.empty(), second, 0.3)) == 2
     boxes = np.array([[0.1, 0.1, 0.115, 0.11], [0.5, 0.5, 0.51, 0.51], [0.7, 0.7, 0.8, 0.75]])
-    assert (boxes[:, 2] - boxes[:, 0]).tolist() == pytest.approx([15e-3, 10e-3, 0.1])
-    frame_found = Detections(boxes, [0.7, 0.3, 0.9], [1, 1, 1])
     assert 15 < FRAME_UNDER_PX <= 100  # in a frame of 1000 lines: the first two are small, the third is not
+    frame_found = Detections(boxes, [0.7, 0.3, 0.9], [1, 1, 1])
 
     class Seen:  # a detector whose boxes say which view it was given
         nms_iou = 0.3
 
         def prepare(self, frames, first_index=0, starts=None):
-            found = frame_found if np.array_equal(frames, plain) else field
+            if np.array_equal(frames, plain):
+                found = frame_found
+            else:  # a field: its own lines are the frame's
+                found = first if np.array_equal(frames[:, ::2], plain[:, ::2]) else second
             return lambda: lambda: [found] * len(frames)
 
-    plain = np.random.default_rng(1).integers(0, 256, (1, 1000, 8, 3), dtype=np.uint8)  # its field differs
-    both = FieldAndFrame(Seen())(plain)[0]
-    assert both.scores.tolist() == pytest.approx([0.7, 0.3])
-    assert joined(field, Detections.empty(), 1000, 0.3) is field and len(joined(Detections.empty(), frame_found, 1000, 0.3)) == 2
+    plain = np.random.default_rng(1).integers(0, 256, (1, 1000, 8, 3), dtype=np.uint8)  # its fields differ
+    found = FieldAndFrame(Seen())(plain)[0]
+    assert sorted(found.scores.tolist()) == pytest.approx([0.2, 0.25, 0.3, 0.7])  # the frame's 0.7 over the fields' 0.5
+    assert joined(first, Detections.empty(), 1000, 0.3) is first and len(joined(Detections.empty(), frame_found, 1000, 0.3)) == 2
 
 
 def test_combed_faces_of_an_interlaced_video_are_hidden(tmp_path, detector, face_image):

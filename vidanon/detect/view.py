@@ -52,19 +52,25 @@ def field_axis(info: VideoInfo) -> int | None:
     return 2 if info.rotation in (90, 270) else 1
 
 
-def one_field(frames: np.ndarray, axis: int = 1) -> np.ndarray:
-    """``(N, H, W, C)`` 8-bit interlaced frames as their first line's field alone, at the
-    frames' own size: each line of the other field is the mean of the lines above and below
-    it (along ``axis``: 1, rows; 2, columns, for a video turned upright from its side)."""
+def one_field(frames: np.ndarray, axis: int = 1, field: int = 0) -> np.ndarray:
+    """``(N, H, W, C)`` 8-bit interlaced frames as one field alone, at the frames' own size:
+    the lines of ``field`` (0: those of the first line, 1: the others) as they are, each line
+    of the other field the mean of the lines above and below it (the edge's line a copy of its
+    one neighbour), along ``axis`` (1, rows; 2, columns, for a video turned upright from its side)."""
     frames = np.asarray(frames)
     lines = frames.shape[axis]
     if lines < 3:
         return frames
     if axis != 1:  # columns: on a transposed copy, its lines in rows (walking columns is slower)
-        return np.ascontiguousarray(one_field(np.ascontiguousarray(np.swapaxes(frames, 1, axis)), 1).swapaxes(1, axis))
+        turned = one_field(np.ascontiguousarray(np.swapaxes(frames, 1, axis)), 1, field)
+        return np.ascontiguousarray(turned.swapaxes(1, axis))
     out = frames.copy()
-    _floor_mean(frames[:, 0 : lines - 2 : 2], frames[:, 2:lines:2], out=out[:, 1 : lines - 1 : 2])
-    if lines % 2 == 0:  # the last line, of the other field, has no line below
+    first = 1 - field  # the first line to make
+    if first == 0:
+        out[:, 0] = frames[:, 1]
+        first = 2
+    _floor_mean(frames[:, first - 1 : lines - 2 : 2], frames[:, first + 1 : lines : 2], out=out[:, first : lines - 1 : 2])
+    if (lines - 1) % 2 != field:  # the last line, of the other field, has no line below
         out[:, -1] = frames[:, -2]
     return out
 
