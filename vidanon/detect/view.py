@@ -36,7 +36,7 @@ def detector_view(frames: np.ndarray, info: VideoInfo) -> np.ndarray:
     """What the detector should see of ``(N, H, W, 3)`` frames: square pixels (see
     :func:`square_pixels`) and, for PQ HDR video, SDR-looking brightness (the frames
     themselves, which the effects work on, keep their PQ coding). An interlaced frame's
-    field is made by the face detector's wrapper (:mod:`.fields`), which looks at both: its
+    fields are made by the face detector's wrapper (:mod:`.fields`), which looks at them and at the frame: its
     lines are kept as they are."""
     frames = square_pixels(frames, info.sar, field_axis(info))
     if info.color_trc == "smpte2084":
@@ -109,7 +109,7 @@ def as_batch(frames) -> np.ndarray:
 
 class ManyViews:
     """A face detector (``inner``) run on several views of each batch (:meth:`views`: the
-    frames turned, one field of them), the same network, scan plan and second looks on each,
+    frames turned, each field of them), the same network, scan plan and second looks on each,
     and one frame's boxes of all the views merged into one set (:meth:`merge`). It runs the
     network once a view, so it takes about as many times as long."""
 
