@@ -36,7 +36,6 @@ import numpy as np
 from .console import count
 from .detect import Detector
 from .detect.colour import ColourWatch
-from .detect.fields import for_fields
 from .detect.tf_setup import (
     TRIM_EVERY,
     compute_device,
@@ -192,9 +191,7 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     device = run_device(opts, pixels, people)
     for target in targets:
         if target is not PLATES:
-            detectors[target.name] = target.detector(opts, device)
-    if FACES.name in detectors and info is not None:  # interlaced video: its fields looked at too
-        detectors[FACES.name] = for_fields(detectors[FACES.name], info)
+            detectors[target.name] = target.detector(opts, device, info)
     batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
     targets = sorted(targets, key=lambda t: t.class_id)  # faces or people, then plates
     # the face detector's frames between two of its full passes (its scan plan)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .detect import Detector
+    from .media.probe import VideoInfo
     from .options import Options
 
 # Class ids carried in Detections.classes (vidanon.detections), one per kind below. This module
@@ -60,21 +61,24 @@ class Target:
         low = start if self.low is None else min(self.low, t)
         return t, start, low
 
-    def detector(self, opts: Options, device: str) -> Detector:
+    def detector(self, opts: Options, device: str, info: VideoInfo | None = None) -> Detector:
         """This target's detector for a run on ``device`` (:func:`vidanon.pipeline.run_device`;
-        one per setting and process: later videos skip the model's load)."""
+        one per setting and process: later videos skip the model's load), for the video
+        ``info`` (an interlaced one: the face detector looks at its fields too)."""
         from .detect import cached_detector
 
         threshold, _, low = self.levels(self.user_threshold(opts))
         if self is FACES:
+            from .detect.fields import for_fields
+
             backend = "tf" if device.startswith("GPU") else "cpu"
             faces = cached_detector("faces", threshold, low, opts.detect_size, opts.scan_every or SCAN_EVERY, backend,
                                     opts.model)  # fmt: skip
             if opts.turned_faces:
                 from .detect.turns import TurnedFaces
 
-                return TurnedFaces(faces)
-            return faces
+                faces = TurnedFaces(faces)
+            return faces if info is None else for_fields(faces, info)
         if self is PEOPLE:
             return cached_detector("people", threshold, low)
         from .detect.plates import resolve_model

@@ -40,9 +40,10 @@ def joined(fields: Detections, frame: Detections, height: int, iou: float) -> De
         return Detections.merge([fields, small])
     overlap = iou_matrix(small.boxes, fields.boxes)
     on = overlap.max(axis=1) > iou
-    fields = fields[np.arange(len(fields))]  # a copy, its scores raised below
-    np.maximum.at(fields.scores, overlap.argmax(axis=1)[on], small.scores[on])
-    return Detections.merge([fields, small[np.flatnonzero(~on)]])
+    scores = fields.scores.copy()
+    np.maximum.at(scores, overlap.argmax(axis=1)[on], small.scores[on])
+    lent = Detections(fields.boxes, scores, fields.classes, fields.masks, fields.track_ids, fields.sources)
+    return Detections.merge([lent, small[np.flatnonzero(~on)]])
 
 
 def paired(first: Detections, second: Detections, iou: float) -> Detections:
