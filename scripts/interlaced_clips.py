@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from altered_clips import anonymized, print_totals, tally  # noqa: E402
 from evaluate import DEFAULT_CLIPS, SHARED, score, synthetic  # noqa: E402
-from grey_clips import anonymized, print_totals, tally  # noqa: E402
 from real_clips import HEADS, aligned_clip, readable_clip, real_precision, steady_clip  # noqa: E402
 
 from vidanon.media.ffmpeg import ffmpeg_exe  # noqa: E402

@@ -150,10 +150,12 @@ def aligned_clip(clip: Path, frames: dict[str, list], work: Path) -> tuple[Path,
     return out, {k: [[x1 * sx, y1 * sy, x2 * sx, y2 * sy] for x1, y1, x2, y2 in v] for k, v in frames.items()}
 
 
-def real_precision(clip: Path, output: Path, frames: dict[str, list]) -> dict:
+def real_precision(clip: Path, output: Path, frames: dict[str, list], gain: float = 1.0) -> dict:
     """On the hand-labelled frames of a real clip: masked areas touching no head (false
     regions), the share of pixels outside every head that the output changed, the share of
-    the whole frame it masked, and the heads with most of their box masked."""
+    the whole frame it masked, and the heads with most of their box masked. ``gain``: both
+    videos brightened this many times first (a clip made darker: its masks as they show
+    once it is brightened back, which is also what a viewer can do)."""
     want = {int(k): np.asarray(v, np.float64).reshape(-1, 4) for k, v in frames.items()}
     regions = false_regions = 0
     changed = away_total = masked_px = frame_px = 0
@@ -162,6 +164,8 @@ def real_precision(clip: Path, output: Path, frames: dict[str, list]) -> dict:
     for t, (fin, fout) in enumerate(zip(FrameReader(probe(clip)), FrameReader(probe(output)))):
         if t not in want:
             continue
+        if gain != 1.0:
+            fin, fout = (np.clip(f * np.float32(gain), 0, 255).astype(np.uint8) for f in (fin, fout))
         h, w = fin.shape[:2]
         heads = np.zeros((h, w), bool)
         labels, n, diff = changed_regions(fin, fout)

@@ -260,7 +260,8 @@ def test_a_shot_s_first_frame_gets_the_full_pass(pass_widths):
 
     seen = pass_widths
     rng = np.random.default_rng(3)
-    tints = ((200, 40, 40), (40, 200, 40), (40, 40, 200), (220, 220, 60), (30, 30, 30), (230, 230, 230))
+    # none dark (by luma): a dark frame gets a second look, brightened (tests/test_dark.py)
+    tints = ((230, 90, 90), (90, 230, 90), (110, 110, 240), (220, 220, 60), (130, 130, 130), (230, 230, 230))
     photos = [np.clip(np.array(t) + rng.normal(0, 12, (500, 500, 3)), 0, 255).astype(np.uint8) for t in tints]
     stages = pipeline.build_stages(pipeline.Options(device="cpu"), 500, 500)
     stages.detect(photos)  # six shots of one frame

@@ -69,6 +69,7 @@ class Target:
 
         threshold, _, low = self.levels(self.user_threshold(opts))
         if self is FACES:
+            from .detect.dark import DarkAndLifted
             from .detect.fields import for_fields
 
             backend = "tf" if device.startswith("GPU") else "cpu"
@@ -78,7 +79,8 @@ class Target:
                 from .detect.turns import TurnedFaces
 
                 faces = TurnedFaces(faces)
-            return faces if info is None else for_fields(faces, info)
+            faces = faces if info is None else for_fields(faces, info)
+            return DarkAndLifted(faces)
         if self is PEOPLE:
             return cached_detector("people", threshold, low)
         from .detect.plates import resolve_model

@@ -1,14 +1,21 @@
-"""Footage without colour (an infrared camera at night, a black-and-white film): the composited
-clips of ``evaluate.py`` and the hand-labelled real clips made grey, anonymized and scored.
+"""Footage in a light the test clips lack: the composited clips of ``evaluate.py`` and the
+hand-labelled real clips altered, anonymized and scored. ``--look``:
 
-Each clip is made grey by the bundled ffmpeg (``hue=s=0``, x264 at CRF 12), run through vidanon
-with the given arguments (and deface with ``--deface``), and scored as ``evaluate.py`` scores
-it: face-frames hidden on the composited clips (seed 7, built in ``--work`` if not there), and
-with ``--real`` false regions a frame and labelled heads covered on the real clips. E.g.::
+* ``grey``: without colour (an infrared camera at night, a black-and-white film), ``hue=s=0``;
+* ``dark``: 3 stops darker (each RGB sample x0.39, about 1/8 of the light through the camera's
+  gamma), an underexposed clip;
+* ``night``: 3 stops darker with a camera's noise at night (ffmpeg's ``noise``, strength 8,
+  changing from frame to frame).
 
-    python scripts/grey_clips.py --work /tmp/grey --real
-    python scripts/grey_clips.py --work /tmp/grey --deface /tmp/deface/bin/deface
-    python scripts/grey_clips.py --work /tmp/grey --label float -- --model float
+Each clip is altered by the bundled ffmpeg (x264 at CRF 12), run through vidanon with the given
+arguments (and deface with ``--deface``), and scored as ``evaluate.py`` scores it: face-frames
+hidden on the composited clips (seed 7, built in ``--work`` if not there), and with ``--real``
+false regions a frame and labelled heads covered on the real clips, beside a plain re-encode's
+(``identity``, the measure's noise). E.g.::
+
+    python scripts/altered_clips.py --work /tmp/grey --real
+    python scripts/altered_clips.py --work /tmp/dark --look dark --deface /tmp/deface/bin/deface
+    python scripts/altered_clips.py --work /tmp/grey --label float -- --model float
 """
 
 from __future__ import annotations
@@ -28,12 +35,19 @@ from real_clips import HEADS, aligned_clip, readable_clip, real_precision, run_v
 
 from vidanon.media.ffmpeg import ffmpeg_exe  # noqa: E402
 
+DARKER = 0.39
+DARK = f"lutrgb=r=val*{DARKER}:g=val*{DARKER}:b=val*{DARKER}"
+LOOKS = {"grey": "hue=s=0", "dark": DARK, "night": DARK + ",noise=alls=8:allf=t"}
+# the real clips are scored brightened back (the scores' thresholds are in grey levels)
+SCORE_GAIN = {"grey": 1.0, "dark": 1 / DARKER, "night": 1 / DARKER}
 
-def made_grey(clip: Path, work: Path) -> Path:
-    out = work / f"grey_{clip.stem}.mp4"
+
+def altered(clip: Path, work: Path, look: str = "grey") -> Path:
+    """``clip`` as ``look`` (LOOKS) shows it, made once in ``work``."""
+    out = work / f"{look}_{clip.stem}.mp4"
     if not out.exists():
         part = out.with_name(f".part_{out.name}")  # renamed once complete: an interrupted run leaves no clip
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-vf", "hue=s=0",
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-map", "0:v:0", "-vf", LOOKS[look],
                         "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(part)], check=True)  # fmt: skip
         part.replace(out)
     return out
@@ -44,7 +58,10 @@ def anonymized(clip: Path, label: str, deface: str | None, extra: list[str]) -> 
     if out.exists():  # a run of the same label before, kept
         return out
     part = out.with_name(f".part_{out.name}")
-    if label == "deface":
+    if label == "identity":  # the measure's noise floor: a plain re-encode at vidanon's quality
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "18",
+                        "-pix_fmt", "yuv420p", str(part)], check=True)  # fmt: skip
+    elif label == "deface":
         subprocess.run([deface, str(clip), "-o", str(part)], check=True, capture_output=True)
     else:
         run_vidanon(clip, part, *extra)
@@ -52,14 +69,14 @@ def anonymized(clip: Path, label: str, deface: str | None, extra: list[str]) -> 
     return out
 
 
-def composited(work: Path, runs: list[tuple[str, list[str]]], deface: str | None) -> None:
+def composited(work: Path, runs: list[tuple[str, list[str]]], deface: str | None, look: str) -> None:
     totals: dict[str, list[int]] = {}
     for name in DEFAULT_CLIPS:
         video, gt = synthetic(name, work, 120, 7)
-        grey = made_grey(video, work)
+        clip = altered(video, work, look)
         for label, extra in runs:
-            tally(totals, f"grey {name:10s}", label, score(gt, grey, anonymized(grey, label, deface, extra)), "frames")
-    print_totals(totals, "GREY composited", "frames")
+            tally(totals, f"{look} {name:10s}", label, score(gt, clip, anonymized(clip, label, deface, extra)), "frames")
+    print_totals(totals, f"{look.upper()} composited", "frames")
 
 
 def tally(totals: dict[str, list[int]], where: str, label: str, r: dict, unit: str) -> None:
@@ -76,22 +93,22 @@ def print_totals(totals: dict[str, list[int]], title: str, unit: str) -> None:
               f"longest leak {longest} {unit}")
 
 
-def real(work: Path, runs: list[tuple[str, list[str]]], deface: str | None) -> None:
+def real(work: Path, runs: list[tuple[str, list[str]]], deface: str | None, look: str) -> None:
     heads = json.loads(HEADS.read_text())["clips"]
     totals: dict[str, list[int]] = {}
     for name in heads:
         clip, frames = aligned_clip(steady_clip(readable_clip(SHARED / "videos" / name, work), work), heads[name], work)
-        grey = made_grey(clip, work)
+        clip = altered(clip, work, look)
         cells = []
-        for label, extra in runs:
-            r = real_precision(grey, anonymized(grey, label, deface, extra), frames)
+        for label, extra in [("identity", [])] + runs:
+            r = real_precision(clip, anonymized(clip, label, deface, extra), frames, SCORE_GAIN[look])
             t = totals.setdefault(label, [0, 0, 0, 0])
             for k, key in enumerate(("frames", "false_regions", "heads_covered", "heads")):
                 t[k] += r[key]
             cells.append(f"{label} {r['false_per_frame']:.2f} {r['heads_covered']}/{r['heads']}")
-        print(f"grey {Path(name).stem:24s} " + "  ".join(cells), flush=True)
+        print(f"{look} {Path(name).stem:24s} " + "  ".join(cells), flush=True)
     for label, (frames, false, covered, total) in totals.items():
-        print(f"GREY real {label:10s} false regions {false} = {false / max(frames, 1):.3f} a frame  "
+        print(f"{look.upper()} real {label:10s} false regions {false} = {false / max(frames, 1):.3f} a frame  "
               f"heads covered {covered}/{total}")
 
 
@@ -101,16 +118,19 @@ def main() -> None:
                    help="folder for the clips and outputs (kept: an output already there is scored, not remade)")
     p.add_argument("--label", default="default", help="name of vidanon's run (its outputs' suffix)")
     p.add_argument("--deface", metavar="EXE", help="also run and score this deface executable")
+    p.add_argument("--look", choices=sorted(LOOKS), default="grey", help="how the clips are altered (default grey)")
     p.add_argument("--real", action="store_true", help="also the hand-labelled real clips")
+    p.add_argument("--no-composited", action="store_true", help="the real clips alone (with --real)")
     p.add_argument("vidanon_args", nargs="*", help="arguments for vidanon (after --)")
     args = p.parse_args()
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} not found: the clips are in ../shared/eval beside the project")
     args.work.mkdir(parents=True, exist_ok=True)
     runs = [(args.label, args.vidanon_args)] + ([("deface", [])] if args.deface else [])
-    composited(args.work, runs, args.deface)
+    if not args.no_composited:
+        composited(args.work, runs, args.deface, args.look)
     if args.real:
-        real(args.work, runs, args.deface)
+        real(args.work, runs, args.deface, args.look)
 
 
 if __name__ == "__main__":
