@@ -123,6 +123,8 @@ def main() -> None:
     p.add_argument("--no-composited", action="store_true", help="the real clips alone (with --real)")
     p.add_argument("vidanon_args", nargs="*", help="arguments for vidanon (after --)")
     args = p.parse_args()
+    if args.label in ("identity", "deface"):
+        p.error(f"--label {args.label} names the re-encode or deface's run: give vidanon's run another name")
     if not SHARED.is_dir():
         raise SystemExit(f"{SHARED} not found: the clips are in ../shared/eval beside the project")
     args.work.mkdir(parents=True, exist_ok=True)
