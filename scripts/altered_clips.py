@@ -31,7 +31,16 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 from evaluate import DEFAULT_CLIPS, SHARED, score, synthetic  # noqa: E402
-from real_clips import HEADS, aligned_clip, readable_clip, real_precision, run_vidanon, steady_clip  # noqa: E402
+from real_clips import (  # noqa: E402
+    HEADS,
+    aligned_clip,
+    readable_clip,
+    real_precision,
+    reencoded,
+    run_deface,
+    run_vidanon,
+    steady_clip,
+)
 
 from vidanon.media.ffmpeg import ffmpeg_exe  # noqa: E402
 
@@ -59,10 +68,9 @@ def anonymized(clip: Path, label: str, deface: str | None, extra: list[str]) -> 
         return out
     part = out.with_name(f".part_{out.name}")
     if label == "identity":  # the measure's noise floor: a plain re-encode at vidanon's quality
-        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "18",
-                        "-pix_fmt", "yuv420p", str(part)], check=True)  # fmt: skip
+        reencoded(clip, part, 18)
     elif label == "deface":
-        subprocess.run([deface, str(clip), "-o", str(part)], check=True, capture_output=True)
+        run_deface(deface, clip, part)
     else:
         run_vidanon(clip, part, *extra)
     part.replace(out)

@@ -28,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from vidanon.detect.context import luma  # noqa: E402
 from vidanon.media.ffmpeg import ffmpeg_exe  # noqa: E402
 from vidanon.media.probe import probe  # noqa: E402
 from vidanon.media.reader import FrameReader  # noqa: E402
@@ -50,7 +51,7 @@ def same_size(grey_frame: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def grey(frame: np.ndarray) -> np.ndarray:
-    return frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return luma(frame)
 
 
 def local_detail(g: np.ndarray) -> np.ndarray:
@@ -190,6 +191,16 @@ def real_precision(clip: Path, output: Path, frames: dict[str, list], gain: floa
             "heads": heads_total, "heads_covered": heads_covered, "per_frame": per_frame}  # fmt: skip
 
 
+def reencoded(clip: Path, out: Path, crf: int) -> None:
+    """A plain re-encode of ``clip`` (x264 at ``crf``): the measure's noise floor."""
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", str(crf),
+                    "-pix_fmt", "yuv420p", str(out)], check=True)  # fmt: skip
+
+
+def run_deface(deface: str, clip: Path, out: Path) -> None:
+    subprocess.run([deface, str(clip), "-o", str(out)], check=True, capture_output=True)
+
+
 def run_vidanon(video: Path, out: Path, *extra: str) -> None:
     cmd = [sys.executable, "-m", "vidanon", str(video), str(out), "-y", "-q", *extra]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -223,10 +234,9 @@ def real_report(labels, work: Path, deface: str | None, clips: list[str] | None 
             out = work / f"real_{Path(name).stem}_{label.strip('-').replace('-', '_').replace(' ', '_')}.mp4"
             if not (reuse and out.exists()):
                 if label == "identity":  # the measure's noise floor: a plain re-encode
-                    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf",
-                                    "23", "-pix_fmt", "yuv420p", str(out)], check=True)  # fmt: skip
+                    reencoded(clip, out, 23)
                 elif label == "deface":
-                    subprocess.run([deface, str(clip), "-o", str(out)], check=True, capture_output=True)
+                    run_deface(deface, clip, out)
                 else:
                     run_vidanon(clip, out, "--save-tracks", str(out.with_suffix(".tracks.json")), *extra)
             r = real_precision(clip, out, frames)

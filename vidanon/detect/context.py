@@ -20,11 +20,19 @@ PERSON_GROW_SIDES = 0.10
 PERSON_GROW_UP = 0.15
 
 
+LUMA = (0.299, 0.587, 0.114)  # BT.601
+
+
+def luma(pixels: np.ndarray) -> np.ndarray:
+    """Y (BT.601, full range) of RGB ``pixels`` (..., 3), as float32."""
+    return pixels.astype(np.float32) @ np.array(LUMA, np.float32)
+
+
 def luma_chroma(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Y, Cr and Cb (BT.601, full range) of RGB ``pixels`` (..., 3), as float32."""
     pixels = pixels.astype(np.float32)
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
-    return (0.299 * r + 0.587 * g + 0.114 * b, 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b,
+    return (LUMA[0] * r + LUMA[1] * g + LUMA[2] * b, 128.0 + 0.5 * r - 0.418688 * g - 0.081312 * b,
             128.0 - 0.168736 * r - 0.331264 * g + 0.5 * b)  # fmt: skip
 
 

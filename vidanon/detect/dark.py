@@ -21,6 +21,7 @@ import functools
 import numpy as np
 
 from ..detections import Detections, nms
+from .context import luma
 from .view import ManyViews, as_batch
 
 # A frame is dark when its LIFT_SHARE quantile of luma (about LIFT_SAMPLES pixels, every
@@ -60,8 +61,8 @@ def lift_gain(frame: np.ndarray) -> float:
     that is not dark, else LIFT_TO over its LIFT_SHARE quantile of luma, at most LIFT_MAX (in
     steps of 1/16: the tables are reused)."""
     step = max(LIFT_STEP, int((frame.shape[0] * frame.shape[1] / LIFT_SAMPLES) ** 0.5))
-    luma = frame[::step, ::step].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    level = float(np.quantile(luma, LIFT_SHARE)) if luma.size else LIFT_BELOW
+    sampled = luma(frame[::step, ::step])
+    level = float(np.quantile(sampled, LIFT_SHARE)) if sampled.size else LIFT_BELOW
     if level >= LIFT_BELOW:
         return 1.0
     return min(LIFT_MAX, round(LIFT_TO / max(level, 1.0) * 16) / 16)
