@@ -1,7 +1,10 @@
 """Batch mode, worker processes, segments and Ray (vidanon.batch)."""
 
+import os
 import shutil
 import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ from conftest import SAMPLE, count_frames, ffmpeg, read_frames, run_cli
 
 from vidanon.batch import MIN_PART, Job, plan_jobs, split_frames
 from vidanon.errors import VidanonError
+from vidanon.media import paths
 
 
 def touch(path, data=b"x"):
@@ -132,8 +136,15 @@ def test_segments_give_the_same_frames_and_audio_as_one_pass(tmp_path, long_clip
 
     whole, split = tmp_path / "whole.mp4", tmp_path / "split.mp4"
     assert run_cli(long_clip, whole, "-q").returncode == 0
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    for tag, suffix in (("part0", ".mp4"), ("parts", ".txt")):  # what a run killed with SIGKILL leaves
+        left = paths._temp_name(split, gone.pid, tag, suffix)
+        left.write_bytes(b"x")
+        os.utime(left, (time.time() - 600,) * 2)
     done = run_cli(long_clip, split, "--segments", "2")
     assert done.returncode == 0, done.stderr
+    assert "removed 2 temporary files of an earlier run on split.mp4" in done.stderr  # the killed run's parts
     assert "2 parts" in done.stdout
     a, b = read_frames(whole), read_frames(split)
     assert len(a) == len(b) == 140

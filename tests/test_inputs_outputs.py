@@ -167,6 +167,49 @@ def test_a_234_byte_output_name_works(tmp_path, run):
         tmp.name.encode().decode()  # cut on a whole character
 
 
+def a_finished_pid() -> int:
+    """The pid of a process that has exited (no longer running)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_runs_temporary_files_are_listed_and_no_one_elses(tmp_path):
+    dead, old = a_finished_pid(), os.path.getmtime(tmp_path) - 3600
+    for name in ("out.mp4", "a" * 251 + ".mkv", "é" * 125 + ".mp4"):
+        target = tmp_path / name
+        stale = [paths._temp_name(target, dead, "partial", target.suffix), paths._temp_name(target, dead, "part1", target.suffix),
+                 paths._temp_name(target, dead, "parts", ".txt")]  # fmt: skip
+        kept = [paths.temp_path_for(target),  # this process's
+                paths._temp_name(target, os.getppid(), "partial", target.suffix),  # a running one's
+                paths._temp_name(tmp_path / f"x{name}", dead, "partial", target.suffix)]  # another output's
+        for path in stale + kept:
+            path.write_bytes(b"x" * 1000)
+            os.utime(path, (old, old))
+        fresh = paths._temp_name(target, dead, "part2", target.suffix)  # written a moment ago: maybe another machine's
+        fresh.write_bytes(b"x")
+        assert paths.stale_temp_files(target) == sorted(stale)
+        said = paths.clear_stale_temp_files(target)
+        assert said.startswith(f"removed 3 temporary files of an earlier run on {name} ") and "0.0 MB" in said
+        assert not any(p.exists() for p in stale) and all(p.exists() for p in [*kept, fresh])
+        assert paths.clear_stale_temp_files(target) is None
+        for path in [*kept, fresh]:
+            path.unlink()
+
+
+def test_the_next_run_removes_the_partial_file_of_a_killed_run(tmp_path, run):
+    src, out = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_clip(src, 96, 64, frames=6, audio=False)
+    dead = a_finished_pid()
+    left = paths._temp_name(out, dead, "partial", ".mp4")  # what a run killed with SIGKILL leaves
+    left.write_bytes(b"\0" * 2_000_000)
+    os.utime(left, (os.path.getmtime(left) - 600,) * 2)
+    code, err = run(src, out)
+    assert code == 0, err
+    assert f"removed a temporary file of an earlier run on out.mp4 that was killed before it finished ({left.name}; 2.0 MB)" in err
+    assert not left.exists() and count_frames(out) == 6 and leftovers(tmp_path) == []
+
+
 # ---------------------------------------------------------------------------- 10: raw streams
 def test_raw_h264_stream(tmp_path):
     src = tmp_path / "raw.h264"

@@ -349,7 +349,7 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
                       notes: list[str] = ()) -> None:  # fmt: skip
     """Join the parts of one segmented job (in frame order) and rename over the target."""
     from .media.join import join_parts
-    from .media.paths import AtomicOutput, prepare_output
+    from .media.paths import AtomicOutput, clear_stale_temp_files, prepare_output
     from .media.plan import container_of
 
     results.sort(key=lambda r: r.task.part)
@@ -374,6 +374,8 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
         merged["parts"] = len(parts)
         merged["metadata_removed"] = plan.metadata_removed
         merged["warnings"] = part_warnings(summaries) + ([said] if (said := plan.warning(target.suffix)) else [])
+        if cleared := clear_stale_temp_files(target):
+            merged["warnings"].append(cleared)
         _record(result, job, Result(results[0].task, summary=merged), say, notes)
     except VidanonError as exc:
         _record(result, job, Result(results[0].task, error=str(exc), exit_code=exc.exit_code), say)

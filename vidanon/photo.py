@@ -64,7 +64,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     Keyword arguments are those of :func:`vidanon.anonymize`; the options that need a
     video (:data:`VIDEO_ONLY`) are refused. Returns a :class:`vidanon.pipeline.Summary`
     with ``photo`` True."""
-    from .media.paths import AtomicOutput, OutputClaim, prepare_output
+    from .media.paths import AtomicOutput, OutputClaim, clear_stale_temp_files, prepare_output
     from .media.probe import check_input
     from .media.sidefile import check_not_an_input
     from .options import OptionError, Options, ask
@@ -97,6 +97,9 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
         if claim is not None:
             claim.release()
         raise
+    cleared = clear_stale_temp_files(target)  # a killed run's files, once this one is done
+    if cleared:
+        warnings = [*warnings, cleared]
     if opts.on_frames is not None:
         opts.on_frames(1)
     height, width = rgb.shape[:2]

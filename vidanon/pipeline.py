@@ -48,7 +48,7 @@ from .detect.tf_setup import (
 from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
-from .media.paths import OutputClaim, prepare_output
+from .media.paths import OutputClaim, clear_stale_temp_files, prepare_output
 from .media.plan import CONTAINERS, container_of, default_codec
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
@@ -456,6 +456,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     if source.decode_warning:
         warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
                         f"({source.decode_warning})")  # fmt: skip
+    cleared = clear_stale_temp_files(target)  # a killed run's files, once this one is done
+    if cleared:
+        warnings.append(cleared)
     return Summary(
         input=str(info.path), output=str(target), frames=sink.frames_written, width=info.width,
         height=info.height, fps=float(info.fps), faces=stats.boxes,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import time
 from pathlib import Path
 
 from ..errors import OutputError
@@ -38,8 +40,12 @@ def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None)
     recognisable, ``.<stem>.vidanon-<pid>.<tag><suffix>`` (suffix: the target's), the stem
     shortened so that the name fits in NAME_MAX bytes whatever the target's length (and
     then marked with a hash of the whole stem, so that two long names keep apart)."""
-    suffix = target.suffix if suffix is None else suffix
-    tail = f".vidanon-{os.getpid()}.{tag}{suffix}"
+    return _temp_name(target, os.getpid(), tag, target.suffix if suffix is None else suffix)
+
+
+def _temp_name(target: Path, pid: int, tag: str, suffix: str) -> Path:
+    """:func:`temp_path_for`'s name for the process ``pid``."""
+    tail = f".vidanon-{pid}.{tag}{suffix}"
     room = max(NAME_MAX - 1 - len(tail.encode()), 0)
     raw = os.fsencode(target.stem)  # a name's bytes, UTF-8 or not (those are kept as surrogates)
     if len(raw) <= room:
@@ -55,6 +61,72 @@ def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None)
 def part_path_for(target: Path, k: int) -> Path:
     """Where part ``k`` of a segmented run (``--segments``) of ``target`` is written."""
     return temp_path_for(target, f"part{k}")
+
+
+# A temporary file's name: its writer's pid, its kind (partial, partK, parts) and its suffix.
+_TEMP_TAIL = re.compile(r"\.vidanon-([0-9]{1,9})\.(partial|part[0-9]+|parts)(\.[^.]*)?$")
+
+
+# A temporary file is stale only when untouched this long too: a run on another machine
+# writing the same output into a shared folder has a pid this machine does not know, and
+# its encoder writes its file all the time.
+STALE_AFTER = 60.0  # seconds
+
+
+def stale_temp_files(target: Path) -> list[Path]:
+    """The temporary files of ``target`` (:func:`temp_path_for`: partial files, a segmented
+    run's parts and their list) whose process no longer runs on this machine and that were
+    not written for STALE_AFTER seconds: left by a run killed with SIGKILL, by the
+    out-of-memory killer or a power cut, which nothing could remove. A file of a process
+    still running here (this one, another run) is never listed."""
+    now = time.time()
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return []
+    stale = []
+    for entry in entries:
+        found = _TEMP_TAIL.search(entry.name)
+        if found is None or not entry.name.startswith("."):
+            continue
+        pid, tag, suffix = int(found.group(1)), found.group(2), found.group(3) or ""
+        if _temp_name(target, pid, tag, suffix).name != entry.name or pid == os.getpid() or _running(pid):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER:
+                stale.append(Path(entry.path))
+        except OSError:
+            continue
+    return sorted(stale)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: it runs, as another user
+        return True
+    return True
+
+
+def clear_stale_temp_files(target: Path) -> str | None:
+    """Remove :func:`stale_temp_files` of ``target``; a line saying what was removed, for
+    the run's warnings (None: nothing was there). One that cannot be removed is left."""
+    removed, size = [], 0
+    for path in stale_temp_files(target):
+        try:
+            size += path.stat().st_size
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path.name)
+    if not removed:
+        return None
+    what = f"{len(removed)} temporary files" if len(removed) > 1 else "a temporary file"
+    return (f"removed {what} of an earlier run on {target.name} that was killed before it finished "
+            f"({', '.join(removed)}; {size / 1e6:.1f} MB)")
 
 
 class AtomicOutput:
