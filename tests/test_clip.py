@@ -201,11 +201,27 @@ def test_bad_option_same_error_from_cli_and_api(tmp_path, capsys, args, kwargs):
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_unknown_option_is_an_option_error():
+def test_unknown_option_is_an_option_error_and_a_type_error():
     with pytest.raises(OptionError, match="crf"):
         vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), crf=3)
     with pytest.raises(OptionError, match="unknown option 'colour'"):
         vidanon.anonymize(SAMPLE, "x.mp4", colour="red")
+    # a misspelt keyword is the TypeError Python raises for any function too (docs/moviepy.md)
+    with pytest.raises(TypeError, match="unknown option 'progess' for a clip"):
+        vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), progess=False)
+    with pytest.raises(TypeError, match="unknown option 'threshhold'"):
+        vidanon.anonymize(SAMPLE, "x.mp4", threshhold=0.3)
+    with pytest.raises(TypeError):
+        vidanon.Anonymize(progess=False)
+
+
+def test_arguments_of_the_wrong_kind_say_what_is_wanted():
+    with pytest.raises(TypeError, match=r"anonymize_clip takes a moviepy clip, not str; for a file use vidanon\.anonymize"):
+        vidanon.anonymize_clip(str(SAMPLE))
+    with pytest.raises(TypeError, match=r"anonymize: input is a path \(str or os\.PathLike\), not NoneType"):
+        vidanon.anonymize(None, "x.mp4")
+    with pytest.raises(TypeError, match="output is a path"):
+        vidanon.anonymize(SAMPLE, 3)
 
 
 def test_effect_takes_every_clip_option_of_the_table():

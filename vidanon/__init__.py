@@ -17,6 +17,7 @@ on first use (it needs moviepy): ``import vidanon`` loads neither moviepy nor Te
 __version__ = "0.1.0"
 
 import inspect as _inspect  # noqa: E402
+import os as _os  # noqa: E402
 
 from . import options as _options  # noqa: E402
 from .errors import VidanonError  # noqa: E402
@@ -42,6 +43,9 @@ def anonymize(input, output, **options):
     from .photo import anonymize_photo, is_photo
     from .pipeline import anonymize as run
 
+    for name, value in (("input", input), ("output", output)):
+        if not isinstance(value, (str, _os.PathLike)):
+            raise TypeError(f"anonymize: {name} is a path (str or os.PathLike), not {type(value).__name__}")
     with _options.spoken(_options.PYTHON):
         _options.reject_unknown(options, _FILE)
         if hasattr(options.get("tracks"), "frames"):

@@ -253,6 +253,9 @@ def anonymize_clip(clip, **options):
     """
     with spoken(PYTHON):
         reject_unknown(options, CLIP_OPTIONS, " for a clip")
+    if not callable(getattr(clip, "with_effects", None)):
+        raise TypeError(f"anonymize_clip takes a moviepy clip, not {type(clip).__name__}; for a file use "
+                        "vidanon.anonymize(input, output)")  # fmt: skip
     return clip.with_effects([Anonymize(**options)])
 
 

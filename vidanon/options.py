@@ -40,6 +40,11 @@ class OptionError(VidanonError, ValueError):
     exit_code = 2
 
 
+class UnknownOptionError(OptionError, TypeError):
+    """A keyword no option has (a misspelling): an :class:`OptionError` naming the options,
+    and the ``TypeError`` Python raises for a keyword a function does not take."""
+
+
 @dataclass(frozen=True)
 class Range:
     """A number between ``lo`` and ``hi`` inclusive, or one of ``also`` (a special value)."""
@@ -221,10 +226,10 @@ OPTIONS: tuple[Option, ...] = (
            "tracker carrying small faces between; K {range} (default {scan_every_default})",
            Range("scan every", True, 1, 8), ("--scan-every",), "K", clip=True),
     Option("model", str, "int8", "the face network: 'int8' (default; on a CPU about twice as fast as the float one, "
-           "on a GPU the same scores in float arithmetic) or 'float' (the original, finding fewer heads; see README "
+           "on a GPU the same scores, its integer arithmetic done exactly in float32) or 'float' (the original, finding fewer heads; see README "
            "'Accuracy and speed')", Choice("model", ("int8", "float")), ("--model",), clip=True),
     Option("turned_faces", bool, False, "also find faces lying sideways or upside down (people lying down, a camera on "
-           "its side): the detector also looks at each frame turned, taking about 4 times as long", _bool,
+           "its side): the detector also looks at each frame turned, taking about 3-4 times as long", _bool,
            ("--turned-faces",), clip=True),
     Option("device", str, "auto", "where the detectors run: 'auto' (default: the GPU where TensorFlow sees one, except "
            "for a video of faces under 45 frames of 1080p a CPU core, which the CPU finishes sooner), 'cpu' or 'gpu'",
@@ -344,7 +349,7 @@ def reject_unknown(given, options, what: str = "") -> None:
     names = [o.name for o in options]
     unknown = sorted(set(given) - set(names))
     if unknown:
-        raise OptionError(f"unknown option {unknown[0]!r}{what}; options are {', '.join(names)}")
+        raise UnknownOptionError(f"unknown option {unknown[0]!r}{what}; options are {', '.join(names)}")
 
 
 def from_table(options, types: dict | None = None):
