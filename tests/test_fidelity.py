@@ -270,6 +270,25 @@ def test_sample_aspect_ratio_is_kept_and_the_detector_sees_square_pixels(tmp_pat
     assert square_pixels(frames, None) is frames
 
 
+@pytest.mark.parametrize("name", ["copy.mkv", "copy.mp4", "vp9.webm"])
+def test_an_aspect_ratio_only_the_container_holds_is_kept(tmp_path, name):
+    """Matroska's display size, MP4's pasp box and VP9 in WebM (whose stream has no aspect
+    field) hold a frame's aspect outside the coded stream: players and ffmpeg show it, and it
+    was read from the stream alone (the output came out with square pixels, 16:9 as 4:3)."""
+    src = tmp_path / name
+    if name.startswith("copy"):
+        run_ffmpeg("-i", clip(tmp_path / "square.mp4", size="72x48", frames=6), "-c", "copy", "-aspect", "4:3", src)
+        want = Fraction(8, 9)  # 72x48 shown as 4:3
+    else:
+        clip(src, size="72x48", frames=6, audio=False, vcodec="libvpx-vp9", vf="setsar=64/45")
+        want = Fraction(17, 12)  # 64/45 as Matroska stores it: a display width of 102 (72 * 64/45 = 102.4)
+    assert probe(src).sar == want
+    for suffix in (".mp4", ".mkv", ".webm"):
+        out = tmp_path / f"out{suffix}"
+        round_trip(src, out)
+        assert header(out).video.sar == want, suffix
+
+
 def test_the_detector_sees_pq_hdr_at_sdr_brightness(tmp_path):
     """PQ codes 100 nits (SDR white) at about half scale: the detector's view lifts it, the
     frames the effects work on keep their coding; SDR frames pass as they are."""

@@ -178,9 +178,13 @@ def _video_details(s: Stream, rest: str) -> None:
                     s.color_space = None if space in _UNKNOWN else space
                     s.color_primaries = None if prim in _UNKNOWN else prim
                     s.color_trc = None if trc in _UNKNOWN else trc
-    sar = re.search(r"\[SAR (\d+):(\d+) DAR", rest)
-    if sar and int(sar.group(1)) > 0 and int(sar.group(2)) > 0:
-        s.sar = Fraction(int(sar.group(1)), int(sar.group(2)))
+    # "[SAR a:b DAR c:d]": the aspect stored in the coded stream; ", SAR a:b DAR c:d" outside
+    # brackets: the container's, printed where it differs (Matroska's display size, MP4's pasp
+    # box, every anamorphic VP9 WebM), which players show and so does ffmpeg: it wins.
+    for sar in (re.search(r"(?<!\[)\bSAR (\d+):(\d+) DAR", rest), re.search(r"\[SAR (\d+):(\d+) DAR", rest)):
+        if sar and int(sar.group(1)) > 0 and int(sar.group(2)) > 0:
+            s.sar = Fraction(int(sar.group(1)), int(sar.group(2)))
+            break
 
 
 def _top_level_split(text: str) -> list[str]:
