@@ -181,6 +181,8 @@ class StreamPlan:
     inputs: list[str] = field(default_factory=list)  # "-i" and its options
     args: list[str] = field(default_factory=list)  # maps, codecs, metadata (after the video's map)
     left_out: list[str] = field(default_factory=list)  # one phrase per kind of thing
+    other_videos: list[str] = field(default_factory=list)  # the input's video streams but the one anonymized
+    covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
     metadata_removed: list[str] = field(default_factory=list)
     audio: int = 0
     reencoded: list[tuple[str, str]] = field(default_factory=list)  # (input codec, encoder) of each audio re-encoded
@@ -197,7 +199,17 @@ class StreamPlan:
             coded.append(f"{len(codecs)} audio stream{'s' if len(codecs) > 1 else ''} "
                          f"({', '.join(dict.fromkeys(codecs))} to {name})")  # fmt: skip
         said += [f"re-encoded: {'; '.join(coded)}"] if coded else []
-        return f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}" if said else None
+        line = f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}" if said else None
+        if self.other_videos:  # not the container's doing: one video stream is anonymized and written
+            n = len(self.other_videos)
+            other = (f"the input's largest video stream was anonymized; its other video stream{'s' if n > 1 else ''} "
+                     f"({', '.join(self.other_videos)}) {'are' if n > 1 else 'is'} left out")  # fmt: skip
+            line = f"{line}; {other}" if line else other
+        if self.covers:
+            cover = (f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} left "
+                     "out (vidanon does not anonymize pictures attached to a video)")  # fmt: skip
+            line = f"{line}; {cover}" if line else cover
+        return line
 
 
 def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata: str, index: int = 1,
@@ -226,7 +238,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     maps: list[str] = []
     out_kind = {"audio": 0, "subtitle": 0, "attachment": 0}
     removed: list[str] = []
-    left = {"audio": [], "subtitle": [], "attachment": [], "data": [], "video": [], "surround": [], "downmix": [],
+    left = {"audio": [], "subtitle": [], "attachment": [], "data": [], "surround": [], "downmix": [],
             "early audio": []}  # fmt: skip
 
     def keep_tags(spec: str, tags: dict[str, str], language: str | None) -> None:
@@ -296,8 +308,11 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
                     maps += [f"-metadata:s:t:{k}", f"{key}={s.metadata[key]}"]
             out_kind["attachment"] += 1
         elif s.kind == "video":
-            if s is not header.video:
-                left["video"].append("cover picture" if s.attached_pic else f"video ({s.codec})")
+            if s.attached_pic:
+                plan.covers += 1
+            elif s is not header.video:
+                size = f" {s.size[0]}x{s.size[1]}" if s.size else ""
+                plan.other_videos.append(f"{s.codec or 'video'}{size}")
         elif header.chapters and "(text /" in s.line:
             continue  # QuickTime's chapter track: the chapters are carried by -map_chapters
         elif "(tmcd /" in s.line:
@@ -324,8 +339,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             chapters = str(index)
         elif metadata != "strip":
             left["chapters"] = [f"{header.chapters} chapters"]
-    names = {"audio": "audio stream", "subtitle": "subtitle stream", "attachment": "attachment", "data": "data stream",
-             "video": "extra video stream"}  # fmt: skip
+    names = {"audio": "audio stream", "subtitle": "subtitle stream", "attachment": "attachment", "data": "data stream"}
     for kind, items in left.items():
         if items:
             if kind == "chapters":

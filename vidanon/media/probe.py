@@ -82,6 +82,12 @@ class VideoInfo:
     def file_start(self) -> float:
         return self.header.start if self.header is not None else 0.0
 
+    @property
+    def video_map(self) -> str:
+        """ffmpeg's ``-map`` of the video stream anonymized (:attr:`Header.video`)."""
+        video = self.header.video if self.header is not None else None
+        return "0:v:0" if video is None else f"0:{video.index}"
+
 
 def bit_depth(pix_fmt: str | None) -> int:
     if not pix_fmt:
@@ -172,7 +178,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # a raw stream (.h264, .hevc, a .y4m being written) has no duration: the packets tell
-            infos = FFmpegInfosParser(_for_moviepy(header), str(path),
+            infos = FFmpegInfosParser(_for_moviepy(header, parse_header(header)), str(path),
                                       check_duration="Duration: N/A" not in header).parse()  # fmt: skip
     except InputError:
         raise
@@ -194,7 +200,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if width < 2 or height < 2:
         raise InputError(f"input {path} is {width}x{height}: frames must be at least 2x2 pixels")
     check_frame_size(path, width, height)
-    packets, lag = _from_file_start(packet_times(ffmpeg_exe(), path), video.start, parsed.start,
+    packets, lag = _from_file_start(packet_times(ffmpeg_exe(), path, stream=video.index), video.start, parsed.start,
                                     _counts_from_video(header))  # fmt: skip
     fps = _frame_rate(path, infos.get("video_fps"), packets)
     duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
@@ -257,11 +263,30 @@ def _from_file_start(packets: PacketTimes | None, video_start: float | None,
     return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base), lag
 
 
-def _for_moviepy(header: str) -> str:
+def _for_moviepy(header: str, parsed: Header) -> str:
     """ffmpeg's header without its "Stream group" lines (a MOV/MP4's timecode track, ffmpeg
     7.1 and later: "Stream group #0:0[0x2]: Track Reference:"), which moviepy's parser takes
-    for a stream it cannot read; the streams listed under it stay."""
-    return "\n".join(line for line in header.splitlines() if not line.lstrip().startswith("Stream group"))
+    for a stream it cannot read (the streams listed under it stay), and without the video
+    streams other than the one anonymized (:attr:`Header.video`), each with its indented
+    lines: moviepy reads the first video stream it meets."""
+    main = parsed.video
+    others = {s.index for s in parsed.of_kind("video") if s is not main and not s.attached_pic}
+    lines, skip_below = [], None
+    for line in header.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if skip_below is not None and indent > skip_below:
+            continue
+        skip_below = None
+        found = _STREAM_LINE.match(line)
+        if found and int(found.group(1)) in others:
+            skip_below = indent
+            continue
+        if not line.lstrip().startswith("Stream group"):
+            lines.append(line)
+    return "\n".join(lines)
+
+
+_STREAM_LINE = re.compile(r"^\s*Stream #0:(\d+)")
 
 
 def _uneven(packets: PacketTimes) -> bool:

@@ -72,7 +72,7 @@ class FrameReader:
         stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
         cmd = ffmpeg_command(overwrite=False) + [
             *thread_args(), *input_args(info.path),
-            "-map", "0:v:0", "-an", "-sn", "-dn", *select,
+            "-map", info.video_map, "-an", "-sn", "-dn", *select,
             "-fps_mode", "passthrough",
             *stats, "-f", "rawvideo", "-pix_fmt", "rgb48le" if self.deep else "rgb24", "pipe:1",
         ]  # fmt: skip

@@ -43,6 +43,7 @@ class Stream:
     sar: Fraction | None = None
     rotation: int = 0
     attached_pic: bool = False
+    size: tuple[int, int] | None = None  # width, height as coded
     field_order: str | None = None  # interlaced: "tt", "bb", "tb" or "bt" (ffmpeg's names); None: progressive
 
 
@@ -63,8 +64,11 @@ class Header:
 
     @property
     def video(self) -> Stream | None:
+        """The video stream anonymized: the largest picture (ffmpeg's and players' choice too),
+        the first of equals; never a cover picture. A file may hold a small preview or a
+        second angle beside the main video, before it."""
         videos = [s for s in self.of_kind("video") if not s.attached_pic]
-        return videos[0] if videos else None
+        return max(videos, key=lambda s: s.size[0] * s.size[1] if s.size else 0, default=None)
 
 
 # the side data line of a rotated video: "displaymatrix: rotation of -90.00 degrees" (ffmpeg
@@ -178,6 +182,9 @@ def _video_details(s: Stream, rest: str) -> None:
                     s.color_space = None if space in _UNKNOWN else space
                     s.color_primaries = None if prim in _UNKNOWN else prim
                     s.color_trc = None if trc in _UNKNOWN else trc
+    size = re.search(r"(?:^|, )(\d+)x(\d+)\b", rest)
+    if size:
+        s.size = (int(size.group(1)), int(size.group(2)))
     # "[SAR a:b DAR c:d]": the aspect stored in the coded stream; ", SAR a:b DAR c:d" outside
     # brackets: the container's, printed where it differs (Matroska's display size, MP4's pasp
     # box, every anamorphic VP9 WebM), which players show and so does ffmpeg: it wins.
@@ -222,13 +229,14 @@ class PacketTimes:
         return len(self.times)
 
 
-def packet_times(ffmpeg: str, path: Path, timeout: float = 600) -> PacketTimes | None:
-    """Read every packet of the first video stream without decoding (about 30 ms for
+def packet_times(ffmpeg: str, path: Path, timeout: float = 600, stream: int | None = None) -> PacketTimes | None:
+    """Read every packet of the video stream ``stream`` (its index in the file; None: the
+    first video stream) without decoding (about 30 ms for
     1400 packets), at the times ffmpeg gives them (from the file's start; from the video's
     own first packet for MPEG-TS and MPEG-PS: see :func:`vidanon.media.probe.probe`, which
     puts those back); None when ffmpeg cannot list them."""
     cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(path),
-           "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "pipe:1"]  # fmt: skip
+           "-map", "0:v:0" if stream is None else f"0:{stream}", "-c", "copy", "-f", "framecrc", "pipe:1"]  # fmt: skip
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
