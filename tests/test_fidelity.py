@@ -95,6 +95,24 @@ def test_variable_frame_rate_keeps_every_frame_at_its_time(tmp_path, suffix):
     assert probe(out).has_audio
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_phones_jittery_frame_times_are_not_called_decoding_errors(tmp_path, suffix):
+    """Frames a little off a 12 fps grid (a phone's variable rate): two of them fell on one
+    tick of the decoder pipe's time base (1/fps), whose muxer printed an error ("non
+    monotonically increasing dts") that the run reported as "the input has decoding errors"."""
+    from vidanon.media.reader import FrameReader
+
+    src = clip(tmp_path / f"jitter{suffix}", rate="12", frames=35, audio=False,
+               vf="setpts='(N/12+0.03*sin(N*1.7))/TB',settb=1/90000",
+               extra=("-fps_mode", "vfr", "-enc_time_base", "1/90000", "-video_track_timescale", "90000"))  # fmt: skip
+    info = probe(src)
+    reader = FrameReader(info)
+    times = [float(f.pts) for f in reader]
+    assert reader.decode_warning is None and len(times) == 35
+    if suffix == ".mp4":  # (Matroska's whole milliseconds give two of these frames one time)
+        assert_same_times(times, np.asarray(info.packets.times) + info.file_start, 1e-4)
+
+
 def test_avi_has_one_rate_and_says_so(tmp_path):
     src = clip(tmp_path / "vfr.mp4", rate="30", frames=30, vf="setpts='if(lt(N,10),N,10+(N-10)*2)/(30*TB)'",
                extra=("-fps_mode", "vfr"))  # fmt: skip

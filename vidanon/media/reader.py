@@ -20,6 +20,7 @@ from ..errors import EncodeError, InputError
 from .ffmpeg import (
     StderrTail,
     failure_message,
+    ffmpeg_cause,
     ffmpeg_command,
     ffmpeg_exe,
     input_args,
@@ -139,8 +140,9 @@ class FrameReader:
         if self.frames_read == 0:
             detail = self._stderr.summary() or "no frame could be decoded"
             raise InputError(f"input {self.info.path} has no decodable video frame ({detail[:160]})")
-        if code != 0 or self._stderr.lines:
-            self.decode_warning = self._stderr.summary()[:200] or f"ffmpeg exited with code {code}"
+        said = [line for line in self._stderr.lines if not _PIPE_MUXER.search(line)]
+        if code != 0 or said:
+            self.decode_warning = ffmpeg_cause(said)[:200] or f"ffmpeg exited with code {code}"
 
     def close(self) -> None:
         if self._proc.poll() is None:
@@ -149,6 +151,12 @@ class FrameReader:
         if self._proc.stdout:
             self._proc.stdout.close()
         self._times.close()
+
+
+# The frames' pipe's own muxer, not the input: two frames of a variable-rate video that fall
+# on one tick of the pipe's time base (1/fps; a Matroska file's times are whole
+# milliseconds) make it print an error, though every frame goes through at its own time.
+_PIPE_MUXER = re.compile(r"^\[rawvideo(?: @ [^\]]*)?\] Application provided invalid, non monotonically increasing dts")
 
 
 @functools.lru_cache(maxsize=1)
