@@ -162,6 +162,27 @@ def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run_inpro
     assert "metadata removed:" in stdout and "title" in stdout
 
 
+@pytest.mark.parametrize("suffix", [".mov", ".mp4", ".mkv"])
+def test_an_iphones_quicktime_keys_keep_title_date_and_description(tmp_path, run_inprocess, suffix):
+    """An iPhone writes its tags as QuickTime keys (com.apple.quicktime.*): the kept ones were
+    handed to the MOV/MP4 muxer, which drops such keys unless told to write QuickTime
+    metadata, and were lost without a word; the identifying ones go, and are said."""
+    src = tmp_path / "iphone.mov"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", 5, "-c:v", "libx264",
+               "-movflags", "use_metadata_tags", *[x for key, value in (
+                   ("creationdate", "2024-06-01T12:34:56+0200"), ("title", "Holiday"), ("description", "Beach day"),
+                   ("location.ISO6709", "+48.8584+002.2945+035.000/"), ("model", "iPhone 15"))
+                   for x in ("-metadata", f"com.apple.quicktime.{key}={value}")], src)  # fmt: skip
+    out = tmp_path / f"out{suffix}"
+    code, stdout, err = run_inprocess(src, out)
+    assert code == 0, err
+    assert "metadata removed: com.apple.quicktime.location.ISO6709, com.apple.quicktime.model" in stdout
+    tags = {k.lower(): v for k, v in header(out).metadata.items()}
+    assert tags["com.apple.quicktime.title"] == "Holiday" and tags["com.apple.quicktime.description"] == "Beach day"
+    assert tags["com.apple.quicktime.creationdate"] == "2024-06-01T12:34:56+0200"
+    assert not any("location" in k or "model" in k for k in tags)
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])
 def test_vfr_in_matroska_keeps_sync_and_the_count_comes_from_packets(tmp_path, run_inprocess, suffix):
     """The issue's clip: 67 frames of a variable rate over 3 s of audio."""

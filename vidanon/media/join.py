@@ -39,7 +39,7 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
     plan = plan_streams(container, source, audio_from is not None, metadata, shift=shift)
     cmd += plan.inputs + ["-map", "0:v:0"] + plan.args
     cmd += ["-copyts", "-c:v", "copy"]
-    cmd += muxer_args(container, metadata)
+    cmd += muxer_args(container, metadata, plan.mdta)
     cmd += ["-f", container, file_url(path)]
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace")

@@ -183,6 +183,9 @@ class StreamPlan:
     left_out: list[str] = field(default_factory=list)  # one phrase per kind of thing
     other_videos: list[str] = field(default_factory=list)  # the input's video streams but the one anonymized
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
+    # a kept tag is a QuickTime key (reverse-DNS: com.apple.quicktime.title, as phones write
+    # them): MOV/MP4 write such keys only as QuickTime metadata (use_metadata_tags), else drop them
+    mdta: bool = False
     metadata_removed: list[str] = field(default_factory=list)
     audio: int = 0
     reencoded: list[tuple[str, str]] = field(default_factory=list)  # (input codec, encoder) of each audio re-encoded
@@ -248,6 +251,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             kept["title"] = kept.pop("name")
         for key, value in kept.items():
             maps.extend([f"-metadata:s:{spec}", f"{key}={value}"])
+            plan.mdta |= "." in key
         if language and language != "und" and metadata != "strip":
             language = _MOV_LANGUAGE.get(language, language) if container == "mov" else language
             maps.extend([f"-metadata:s:{spec}", f"language={language}"])
@@ -334,6 +338,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     removed.extend(gone)
     for key, value in kept.items():
         maps += ["-metadata", f"{key}={value}"]
+        plan.mdta |= "." in key
     if header.chapters:
         if container in _CHAPTERS and metadata != "strip":
             chapters = str(index)
@@ -366,10 +371,11 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     return plan
 
 
-def muxer_args(container: str, metadata: str) -> list[str]:
-    """The output muxer's options, for a run and a --segments join alike."""
+def muxer_args(container: str, metadata: str, mdta: bool = False) -> list[str]:
+    """The output muxer's options, for a run and a --segments join alike; ``mdta``: the
+    kept tags include QuickTime keys (:attr:`StreamPlan.mdta`)."""
     if container in ("mp4", "mov"):
-        return ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" else "")]
+        return ["-movflags", "+faststart" + ("+use_metadata_tags" if metadata == "keep" or mdta else "")]
     if container == "avi":
         # AVI stores each frame's slot, no time: shifting every stream by the negative time of
         # the audio's first packet (MP3's encoder delay), as ffmpeg would, put every frame but

@@ -240,7 +240,7 @@ class VideoWriter:
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
         cmd += self._interlace_args(source, codec)
         cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
-        cmd += muxer_args(container, metadata)
+        cmd += muxer_args(container, metadata, plan.mdta)
         if container in ("mp4", "mov") and codec == "libx265":
             cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
         cmd += ["-f", container, file_url(path)]
