@@ -72,18 +72,27 @@ def ffmpeg_cause(lines: list[str]) -> str:
 class StderrTail:
     """Drain a subprocess's stderr in a thread, keeping its last lines."""
 
-    def __init__(self, stream, keep: int = 30) -> None:
+    def __init__(self, stream, keep: int = 30, ignore: re.Pattern | None = None) -> None:
+        """``ignore``: lines not kept (nor the "Last message repeated" line after one), as
+        they arrive: a stream of them never pushes out the lines that matter."""
         self.lines: deque[str] = deque(maxlen=keep)
+        self._ignore = ignore
         self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
         self._thread.start()
 
     def _run(self, stream) -> None:
+        ignored = False
         for raw in iter(stream.readline, b""):
             line = raw.decode("utf8", errors="replace").strip()
             if line:
-                self.lines.append(line)
                 if os.environ.get(DEBUG_ENV):  # --debug: ffmpeg's own messages too
                     print(f"ffmpeg: {line}", file=sys.stderr, flush=True)
+                if self._ignore is not None and (self._ignore.search(line)
+                                                 or (ignored and line.startswith("Last message repeated"))):  # fmt: skip
+                    ignored = True
+                    continue
+                ignored = False
+                self.lines.append(line)
         stream.close()
 
     def join(self) -> None:

@@ -20,7 +20,6 @@ from ..errors import EncodeError, InputError
 from .ffmpeg import (
     StderrTail,
     failure_message,
-    ffmpeg_cause,
     ffmpeg_command,
     ffmpeg_exe,
     input_args,
@@ -86,7 +85,7 @@ class FrameReader:
         finally:
             os.close(stats_w)
         self._times = os.fdopen(stats_r, "rb")
-        self._stderr = StderrTail(self._proc.stderr)
+        self._stderr = StderrTail(self._proc.stderr, ignore=_PIPE_MUXER)
         self.decode_warning: str | None = None
 
     def _next_time(self) -> Fraction | None:
@@ -140,9 +139,8 @@ class FrameReader:
         if self.frames_read == 0:
             detail = self._stderr.summary() or "no frame could be decoded"
             raise InputError(f"input {self.info.path} has no decodable video frame ({detail[:160]})")
-        said = [line for line in self._stderr.lines if not _PIPE_MUXER.search(line)]
-        if code != 0 or said:
-            self.decode_warning = ffmpeg_cause(said)[:200] or f"ffmpeg exited with code {code}"
+        if code != 0 or self._stderr.lines:
+            self.decode_warning = self._stderr.summary()[:200] or f"ffmpeg exited with code {code}"
 
     def close(self) -> None:
         if self._proc.poll() is None:
