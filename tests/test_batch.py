@@ -138,13 +138,14 @@ def test_segments_give_the_same_frames_and_audio_as_one_pass(tmp_path, long_clip
     assert run_cli(long_clip, whole, "-q").returncode == 0
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    for tag, suffix in (("part0", ".mp4"), ("parts", ".txt")):  # what a run killed with SIGKILL leaves
-        left = paths._temp_name(split, gone.pid, tag, suffix)
-        left.write_bytes(b"x")
+    part = paths._temp_name(split, gone.pid, "part0", ".mp4")  # what a run killed with SIGKILL leaves:
+    for left in (part, paths._temp_name(part, gone.pid, "partial", ".mp4"),  # a part, a part being written,
+                 paths._temp_name(paths._temp_name(split, gone.pid, "partial", ".mp4"), gone.pid, "parts", ".txt")):
+        left.write_bytes(b"x")  # and the join's list (vidanon.media.join names it after the joined file's)
         os.utime(left, (time.time() - 600,) * 2)
     done = run_cli(long_clip, split, "--segments", "2")
     assert done.returncode == 0, done.stderr
-    assert "removed 2 temporary files of an earlier run on split.mp4" in done.stderr  # the killed run's parts
+    assert "removed 3 temporary files of an earlier run on split.mp4" in done.stderr
     assert "2 parts" in done.stdout
     a, b = read_frames(whole), read_frames(split)
     assert len(a) == len(b) == 140

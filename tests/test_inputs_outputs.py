@@ -189,23 +189,37 @@ def a_finished_pid() -> int:
     return proc.pid
 
 
-def test_a_killed_runs_temporary_files_are_listed_and_no_one_elses(tmp_path):
-    dead, old = a_finished_pid(), os.path.getmtime(tmp_path) - 3600
+def test_a_killed_runs_temporary_files_are_listed_and_no_one_elses(tmp_path, monkeypatch):
+    dead, worker, old = a_finished_pid(), a_finished_pid(), os.path.getmtime(tmp_path) - 3600
+
+    def named_by(pid, make):  # a file name as the process ``pid`` makes it, through the real functions
+        with monkeypatch.context() as m:
+            m.setattr(os, "getpid", lambda: pid)
+            return make()
+
     for name in ("out.mp4", "a" * 251 + ".mkv", "é" * 125 + ".mp4"):
         target = tmp_path / name
-        stale = [paths._temp_name(target, dead, "partial", target.suffix), paths._temp_name(target, dead, "part1", target.suffix),
-                 paths._temp_name(target, dead, "parts", ".txt")]  # fmt: skip
+        stale = [named_by(dead, lambda: paths.AtomicOutput(target).tmp), named_by(dead, lambda: paths.part_path_for(target, 1))]
+        if name == "out.mp4":  # (a long name has no room for both pids of these)
+            stale += [
+                # the join's list, named after the joined file's temporary file (vidanon.media.join)
+                named_by(dead, lambda: paths.temp_path_for(paths.temp_path_for(target), "parts", ".txt")),
+                # a part's own partial file, written by a worker process
+                named_by(worker, lambda: paths.AtomicOutput(named_by(dead, lambda: paths.part_path_for(target, 0))).tmp),
+            ]  # fmt: skip
         kept = [paths.temp_path_for(target),  # this process's
-                paths._temp_name(target, os.getppid(), "partial", target.suffix),  # a running one's
-                paths._temp_name(tmp_path / f"x{name}", dead, "partial", target.suffix)]  # another output's
+                named_by(os.getppid(), lambda: paths.temp_path_for(target)),  # a running one's
+                named_by(dead, lambda: paths.temp_path_for(tmp_path / f"x{name}")),  # another output's
+                named_by(dead, lambda: paths.temp_path_for(target.with_suffix(".json"))),  # its --save-tracks
+                named_by(dead, lambda: paths.temp_path_for(target.with_suffix(".webm")))]  # fmt: skip
         for path in stale + kept:
             path.write_bytes(b"x" * 1000)
             os.utime(path, (old, old))
-        fresh = paths._temp_name(target, dead, "part2", target.suffix)  # written a moment ago: maybe another machine's
+        fresh = named_by(dead, lambda: paths.part_path_for(target, 2))  # written a moment ago: maybe another machine's
         fresh.write_bytes(b"x")
         assert paths.stale_temp_files(target) == sorted(stale)
         said = paths.clear_stale_temp_files(target)
-        assert said.startswith(f"removed 3 temporary files of an earlier run on {name} ") and "0.0 MB" in said
+        assert said.startswith(f"removed {len(stale)} temporary files of an earlier run on {name} ") and "0.0 MB" in said
         assert not any(p.exists() for p in stale) and all(p.exists() for p in [*kept, fresh])
         assert paths.clear_stale_temp_files(target) is None
         for path in [*kept, fresh]:

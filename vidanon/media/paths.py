@@ -63,9 +63,10 @@ def part_path_for(target: Path, k: int) -> Path:
     return temp_path_for(target, f"part{k}")
 
 
-# A temporary file's name: its writer's pid, its kind (partial, partK, parts) and its suffix.
-_TEMP_TAIL = re.compile(r"\.vidanon-([0-9]{1,9})\.(partial|part[0-9]+|parts)(\.[^.]*)?$")
-
+# A temporary file's name holds its writer's pid and its kind (partial, partK, parts); a
+# temporary file of a temporary file (a --segments part's own partial file, the join's list
+# named after the joined file's) holds two.
+_TEMP_TAG = re.compile(r"\.vidanon-([0-9]{1,9})\.(partial|part[0-9]+|parts)")
 
 # A temporary file is stale only when untouched this long too: a run on another machine
 # writing the same output into a shared folder has a pid this machine does not know, and
@@ -74,11 +75,12 @@ STALE_AFTER = 60.0  # seconds
 
 
 def stale_temp_files(target: Path) -> list[Path]:
-    """The temporary files of ``target`` (:func:`temp_path_for`: partial files, a segmented
-    run's parts and their list) whose process no longer runs on this machine and that were
-    not written for STALE_AFTER seconds: left by a run killed with SIGKILL, by the
-    out-of-memory killer or a power cut, which nothing could remove. A file of a process
-    still running here (this one, another run) is never listed."""
+    """The temporary files of ``target`` (:func:`temp_path_for`: its partial file, a
+    segmented run's parts, their own partial files and the join's list) whose processes no
+    longer run on this machine and that were not written for STALE_AFTER seconds: left by a
+    run killed with SIGKILL, by the out-of-memory killer or a power cut, which nothing could
+    remove. A file of a process still running here (this one, another run), or of another
+    output, is never listed."""
     now = time.time()
     try:
         entries = list(os.scandir(target.parent))
@@ -86,11 +88,8 @@ def stale_temp_files(target: Path) -> list[Path]:
         return []
     stale = []
     for entry in entries:
-        found = _TEMP_TAIL.search(entry.name)
-        if found is None or not entry.name.startswith("."):
-            continue
-        pid, tag, suffix = int(found.group(1)), found.group(2), found.group(3) or ""
-        if _temp_name(target, pid, tag, suffix).name != entry.name or pid == os.getpid() or _running(pid):
+        pids = _temp_file_pids(target, entry.name)
+        if not pids or any(pid == os.getpid() or _running(pid) for pid in pids):
             continue
         try:
             if entry.is_file(follow_symlinks=False) and now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER:
@@ -100,8 +99,30 @@ def stale_temp_files(target: Path) -> list[Path]:
     return sorted(stale)
 
 
+def _temp_file_pids(target: Path, name: str) -> list[int]:
+    """The pids in ``name`` when it is a temporary file of ``target`` (or of one of its
+    temporary files), else none."""
+    tags = list(_TEMP_TAG.finditer(name)) if name.startswith(".") else []
+    if not tags:
+        return []
+    pid, tag = int(tags[-1].group(1)), tags[-1].group(2)
+    suffix = name[tags[-1].end():]
+    if suffix != (".txt" if tag == "parts" else target.suffix):
+        return []
+    if name == _temp_name(target, pid, tag, suffix).name:
+        return [pid]
+    if len(tags) > 1 and tags[-2].group(2) != "parts":
+        inner = _temp_name(target, int(tags[-2].group(1)), tags[-2].group(2), target.suffix)
+        if name == _temp_name(inner, pid, tag, suffix).name:
+            return [int(tags[-2].group(1)), pid]
+    return []
+
+
 def _running(pid: int) -> bool:
-    """Whether a process ``pid`` runs on this machine (one of another user counts)."""
+    """Whether a process ``pid`` may run on this machine (one of another user counts; on
+    Windows, where ``os.kill`` would end it, every process is taken as running)."""
+    if os.name == "nt":
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
