@@ -182,6 +182,7 @@ class StreamPlan:
     args: list[str] = field(default_factory=list)  # maps, codecs, metadata (after the video's map)
     left_out: list[str] = field(default_factory=list)  # one phrase per kind of thing
     other_videos: list[str] = field(default_factory=list)  # the input's video streams but the one anonymized
+    main_video: str = ""  # the one anonymized, as other_videos names them
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
     # a kept tag is a QuickTime key (reverse-DNS: com.apple.quicktime.title, as phones write
     # them): MOV/MP4 write such keys only as QuickTime metadata (use_metadata_tags), else drop them
@@ -205,8 +206,9 @@ class StreamPlan:
         line = f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}" if said else None
         if self.other_videos:  # not the container's doing: one video stream is anonymized and written
             n = len(self.other_videos)
-            other = (f"the input's largest video stream was anonymized; its other video stream{'s' if n > 1 else ''} "
-                     f"({', '.join(self.other_videos)}) {'are' if n > 1 else 'is'} left out")  # fmt: skip
+            other = (f"one video stream was anonymized ({self.main_video}); the input's other video "
+                     f"stream{'s' if n > 1 else ''} ({', '.join(self.other_videos)}) {'are' if n > 1 else 'is'} "
+                     "left out")  # fmt: skip
             line = f"{line}; {other}" if line else other
         if self.covers:
             cover = (f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} left "
@@ -314,9 +316,12 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         elif s.kind == "video":
             if s.attached_pic:
                 plan.covers += 1
-            elif s is not header.video:
+            else:
                 size = f" {s.size[0]}x{s.size[1]}" if s.size else ""
-                plan.other_videos.append(f"{s.codec or 'video'}{size}")
+                if s is header.video:
+                    plan.main_video = f"{s.codec or 'video'}{size}"
+                else:
+                    plan.other_videos.append(f"{s.codec or 'video'}{size}")
         elif header.chapters and "(text /" in s.line:
             continue  # QuickTime's chapter track: the chapters are carried by -map_chapters
         elif "(tmcd /" in s.line:

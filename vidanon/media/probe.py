@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from .ffmpeg import ffmpeg_exe, read_header
-from .streams import Header, PacketTimes, packet_times, parse_header
+from .streams import STREAM_LINE, Header, PacketTimes, packet_times, parse_header
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
 
@@ -178,7 +178,11 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # a raw stream (.h264, .hevc, a .y4m being written) has no duration: the packets tell
-            infos = FFmpegInfosParser(_for_moviepy(header, parse_header(header)), str(path),
+            parsed = parse_header(header)
+            if len(parsed.videos) > 1:  # which is the video: their frames counted (30 ms each)
+                parsed.frames = {s.index: _count(packet_times(ffmpeg_exe(), path, stream=s.index))
+                                 for s in parsed.videos}  # fmt: skip
+            infos = FFmpegInfosParser(_for_moviepy(header, parsed), str(path),
                                       check_duration="Duration: N/A" not in header).parse()  # fmt: skip
     except InputError:
         raise
@@ -186,7 +190,6 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         detail = (header if "header" in locals() else str(exc)).strip().splitlines()
         last = [line for line in detail if line.strip()][-1:] or ["unknown error"]
         raise InputError(f"input {path} is not a readable video ({last[0].strip()[:160]})") from None
-    parsed = parse_header(header)
     if not infos.get("video_found") or not infos.get("video_size") or parsed.video is None:
         what = "an audio-only file" if infos.get("audio_found") else "not a video"
         raise InputError(f"input {path} has no video stream ({what})")
@@ -211,7 +214,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         variable = _uneven(packets)
     else:
         n_frames = int(infos.get("video_n_frames") or round(duration * float(fps)))
-        variable = _variable_rate(header)
+        variable = _variable_rate(video.line)
     audio = parsed.of_kind("audio")
     return VideoInfo(
         path=path,
@@ -263,21 +266,26 @@ def _from_file_start(packets: PacketTimes | None, video_start: float | None,
     return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base), lag
 
 
+def _count(packets: PacketTimes | None) -> int:
+    return packets.count if packets is not None else 0
+
+
 def _for_moviepy(header: str, parsed: Header) -> str:
     """ffmpeg's header without its "Stream group" lines (a MOV/MP4's timecode track, ffmpeg
     7.1 and later: "Stream group #0:0[0x2]: Track Reference:"), which moviepy's parser takes
     for a stream it cannot read (the streams listed under it stay), and without the video
-    streams other than the one anonymized (:attr:`Header.video`), each with its indented
-    lines: moviepy reads the first video stream it meets."""
+    streams other than the one anonymized (:attr:`Header.video`), cover pictures too, each
+    with its indented lines: moviepy reads the first video stream it meets (or the first
+    marked default)."""
     main = parsed.video
-    others = {s.index for s in parsed.of_kind("video") if s is not main and not s.attached_pic}
+    others = {s.index for s in parsed.of_kind("video") if s is not main}
     lines, skip_below = [], None
     for line in header.splitlines():
         indent = len(line) - len(line.lstrip())
         if skip_below is not None and indent > skip_below:
             continue
         skip_below = None
-        found = _STREAM_LINE.match(line)
+        found = STREAM_LINE.match(line)
         if found and int(found.group(1)) in others:
             skip_below = indent
             continue
@@ -285,8 +293,6 @@ def _for_moviepy(header: str, parsed: Header) -> str:
             lines.append(line)
     return "\n".join(lines)
 
-
-_STREAM_LINE = re.compile(r"^\s*Stream #0:(\d+)")
 
 
 def _uneven(packets: PacketTimes) -> bool:
@@ -334,9 +340,10 @@ def _refuse_still_image(path: Path, header: str) -> None:
 _RATES = re.compile(r"(\d+(?:\.\d+)?) fps, (\d+(?:\.\d+)?)(k?) tbr")
 
 
-def _variable_rate(header: str) -> bool:
-    """True when ffmpeg reports an average rate ("fps") unlike the base rate ("tbr")."""
-    match = _RATES.search(header.split("Video:", 1)[-1])
+def _variable_rate(line: str) -> bool:
+    """True when ffmpeg reports an average rate ("fps") unlike the base rate ("tbr") on the
+    video stream's ``line``."""
+    match = _RATES.search(line)
     if not match:
         return False
     avg = float(match.group(1))

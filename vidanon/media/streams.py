@@ -6,7 +6,7 @@ Everything here is read from ffmpeg itself (the bundled binary; there is no ffpr
   codec, language, disposition, start time and metadata; for the video its pixel
   format, colour range / matrix / primaries / transfer, sample aspect ratio and rotation;
   the file's global metadata and chapters.
-* :func:`packet_times` lists the first video stream's packets without decoding them
+* :func:`packet_times` lists the video stream's packets without decoding them
   (``-c copy -f framecrc``): their count is the frame count (packets an edit list
   discards are left out) and their sorted presentation times are the frames' times.
 * :func:`split_metadata` applies the metadata policy: tags that identify a place, a
@@ -43,7 +43,7 @@ class Stream:
     sar: Fraction | None = None
     rotation: int = 0
     attached_pic: bool = False
-    size: tuple[int, int] | None = None  # width, height as coded
+    size: tuple[int, int] | None = None  # width, height as the header gives them (before rotation)
     field_order: str | None = None  # interlaced: "tt", "bb", "tb" or "bt" (ffmpeg's names); None: progressive
 
 
@@ -58,23 +58,33 @@ class Header:
     metadata: dict[str, str]
     chapters: int
     start: float  # the file's start time (the earliest stream's)
+    frames: dict[int, int] = field(default_factory=dict)  # packets of each video stream, where counted
 
     def of_kind(self, kind: str) -> list[Stream]:
         return [s for s in self.streams if s.kind == kind]
 
     @property
+    def videos(self) -> list[Stream]:
+        """The video streams that may be the video: not cover pictures."""
+        return [s for s in self.of_kind("video") if not s.attached_pic]
+
+    @property
     def video(self) -> Stream | None:
-        """The video stream anonymized: the largest picture (ffmpeg's and players' choice too),
-        the first of equals; never a cover picture. A file may hold a small preview or a
-        second angle beside the main video, before it."""
-        videos = [s for s in self.of_kind("video") if not s.attached_pic]
-        return max(videos, key=lambda s: s.size[0] * s.size[1] if s.size else 0, default=None)
+        """The video stream anonymized: of the streams with more than one frame (where
+        :attr:`frames` counts them: a still picture stored as a video track is none), the
+        largest picture, then the longest, then the first. A file may hold a small preview or
+        a second angle beside the main video, before it."""
+        def rank(s: Stream) -> tuple:
+            n = self.frames.get(s.index, 2)
+            return n > 1, s.size[0] * s.size[1] if s.size else 0, n
+
+        return max(self.videos, key=rank, default=None)
 
 
 # the side data line of a rotated video: "displaymatrix: rotation of -90.00 degrees" (ffmpeg
 # up to 6), "Display Matrix: rotation of 90.00 degrees" (7 and later)
 _DISPLAY_MATRIX = re.compile(r"display ?matrix", re.IGNORECASE)
-_STREAM = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
+STREAM_LINE = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
 _UNKNOWN = {"unknown", "unspecified", "reserved", ""}
 _KINDS = {"Video": "video", "Audio": "audio", "Subtitle": "subtitle", "Attachment": "attachment", "Data": "data"}
 _DISPOSITIONS = ("default", "forced", "hearing impaired", "visual impaired", "comment", "original", "dub",
@@ -101,7 +111,7 @@ def parse_header(text: str) -> Header:
             continue
         indent = len(raw) - len(raw.lstrip())
         line = raw.strip()
-        m = _STREAM.match(raw)
+        m = STREAM_LINE.match(raw)
         if m:
             streams.append(_stream(int(m.group(1)), m.group(2), m.group(3), m.group(4)))
             context, target, last_key = "stream", None, None
@@ -219,7 +229,7 @@ NO_PTS = -(1 << 63)  # AV_NOPTS_VALUE, as framecrc prints a packet without a tim
 
 @dataclass(frozen=True)
 class PacketTimes:
-    """The first video stream's packets: count and presentation times in seconds, sorted."""
+    """A video stream's packets: count and presentation times in seconds, sorted."""
 
     times: tuple[float, ...]
     time_base: Fraction
