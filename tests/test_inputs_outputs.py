@@ -186,6 +186,22 @@ def test_the_video_stream_is_anonymized_not_a_preview_or_a_picture_before_it(tmp
             "is left out") in err and "cannot hold" not in err  # fmt: skip
 
 
+def test_a_broadcast_recording_with_two_programs_is_read(tmp_path, run):
+    """An MPEG-TS of two channels lists its streams under each program, the shared audio
+    twice: moviepy's parser failed on it ("not a readable video")."""
+    src = tmp_path / "dvb.ts"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=0.4", "-f", "lavfi", "-i", "sine=duration=0.4",
+               "-f", "lavfi", "-i", "testsrc2=size=48x32:rate=25:duration=0.4", "-map", "0:v", "-map", "1:a",
+               "-map", "2:v", "-c:v", "libx264", "-c:a", "aac", "-program", "title=One:st=0:st=1",
+               "-program", "title=Two:st=2:st=1", src)  # fmt: skip
+    info = probe(src)
+    assert [s.index for s in info.header.streams] == [0, 1, 2] and (info.width, info.n_frames) == (96, 10)
+    out = tmp_path / "out.mkv"
+    code, err = run(src, out)
+    assert code == 0, err
+    assert count_frames(out) == 10 and probe(out).has_audio and "other video stream (h264 48x32)" in err
+
+
 def a_finished_pid() -> int:
     """The pid of a process that has exited (no longer running)."""
     proc = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -273,25 +273,33 @@ def _count(packets: PacketTimes | None) -> int:
 def _for_moviepy(header: str, parsed: Header) -> str:
     """ffmpeg's header without its "Stream group" lines (a MOV/MP4's timecode track, ffmpeg
     7.1 and later: "Stream group #0:0[0x2]: Track Reference:"), which moviepy's parser takes
-    for a stream it cannot read (the streams listed under it stay), and without the video
+    for a stream it cannot read (the streams listed under it stay), without an MPEG-TS's
+    "Program" lines and their metadata and its streams listed twice, and without the video
     streams other than the one anonymized (:attr:`Header.video`), cover pictures too, each
     with its indented lines: moviepy reads the first video stream it meets (or the first
     marked default)."""
     main = parsed.video
     others = {s.index for s in parsed.of_kind("video") if s is not main}
-    lines, skip_below = [], None
+    lines, skip_below, seen = [], None, set()
     for line in header.splitlines():
         indent = len(line) - len(line.lstrip())
         if skip_below is not None and indent > skip_below:
             continue
         skip_below = None
         found = STREAM_LINE.match(line)
-        if found and int(found.group(1)) in others:
+        # the other video streams, a stream listed again under another program of an MPEG-TS,
+        # and the programs' own lines (moviepy takes their metadata for a stream's and fails)
+        if (found and (int(found.group(1)) in others or int(found.group(1)) in seen)) or _PROGRAM.match(line):
             skip_below = indent
             continue
+        if found:
+            seen.add(int(found.group(1)))
         if not line.lstrip().startswith("Stream group"):
             lines.append(line)
     return "\n".join(lines)
+
+
+_PROGRAM = re.compile(r"^\s*Program \d+")
 
 
 

@@ -100,7 +100,8 @@ def parse_header(text: str) -> Header:
     target: dict[str, str] | None = None  # where "key : value" lines go
     indent_of_target = -1
     last_key = None
-    context = "global"  # what a "Metadata:" line belongs to: global, chapter or stream
+    context = "global"  # what a "Metadata:" line belongs to: global, chapter, stream or program
+    programs = 0
     in_input = False
     for raw in text.splitlines():
         if raw.startswith(("Input #", "Output #", "Stream mapping")):
@@ -113,8 +114,15 @@ def parse_header(text: str) -> Header:
         line = raw.strip()
         m = STREAM_LINE.match(raw)
         if m:
+            if any(s.index == int(m.group(1)) for s in streams):  # listed again under another program
+                context, target, last_key = "program", None, None
+                continue
             streams.append(_stream(int(m.group(1)), m.group(2), m.group(3), m.group(4)))
             context, target, last_key = "stream", None, None
+            continue
+        if re.match(r"Program \d+", line):  # an MPEG-TS program (a broadcast channel): its streams follow
+            programs += 1  # the first one's metadata (service name, provider) taken as the file's, as before
+            context, target = "global" if programs == 1 else "program", None
             continue
         if line.startswith("Duration:"):
             found = re.search(r"start: (-?\d+(?:\.\d+)?)", line)
@@ -127,7 +135,8 @@ def parse_header(text: str) -> Header:
             context, target = "chapter", None
             continue
         if line == "Metadata:":
-            target = {"global": metadata, "chapter": {}, "stream": streams[-1].metadata if streams else {}}[context]
+            target = {"global": metadata, "chapter": {}, "program": {},
+                      "stream": streams[-1].metadata if streams else {}}[context]  # fmt: skip
             indent_of_target = indent
             last_key = None
             continue
