@@ -15,6 +15,17 @@ class VidanonError(Exception):
     exit_code = 1
 
 
+class OptionError(VidanonError, ValueError):
+    """An option has a value it cannot take (out of range, wrong type, unknown name)."""
+
+    exit_code = 2
+
+
+class UnknownOptionError(OptionError, TypeError):
+    """A keyword no option has (a misspelling): an :class:`OptionError` naming the options,
+    and the ``TypeError`` Python raises for a keyword a function does not take."""
+
+
 class InputError(VidanonError):
     """The input file is missing, unreadable or not a video."""
 

@@ -27,22 +27,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
-from .errors import VidanonError
+from .errors import OptionError, UnknownOptionError, VidanonError  # noqa: F401 - OptionError: named from here too
 from .media import METADATA_POLICIES, ODD_SIZES
 from .render import DEFAULT_MASK_SCALE, EFFECTS
 
 TARGETS = ("faces", "people", "plates")  # --target takes one, or a comma list (faces,plates)
-
-
-class OptionError(VidanonError, ValueError):
-    """An option has a value it cannot take (out of range, wrong type, unknown name)."""
-
-    exit_code = 2
-
-
-class UnknownOptionError(OptionError, TypeError):
-    """A keyword no option has (a misspelling): an :class:`OptionError` naming the options,
-    and the ``TypeError`` Python raises for a keyword a function does not take."""
 
 
 @dataclass(frozen=True)
