@@ -234,6 +234,11 @@ def test_cli_weaker_strength_warns_in_one_line(tmp_path):
     assert proc.stderr.strip() == ("vidanon: warning: --strength 12 is weaker than the default (8 cells across a face "
                                    "for pixelate): faces may stay recognisable")
     assert_one_line_error(run_cli(src, tmp_path / "p.mp4", "--effect", "image"), "--effect image needs --image PATH")
+    # a smaller mask leaves the chin and mouth first (the head's ellipse is raised over the hair)
+    proc = run_cli(src, tmp_path / "s.mp4", "--mask-scale", "0.8", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == ("vidanon: warning: --mask-scale 0.8 makes the masks smaller than the default (1.45): "
+                                   "the chin and mouth may stay visible (under 1, most of the face)")
 
 
 def test_cli_image_effect_files(tmp_path):

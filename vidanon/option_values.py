@@ -99,20 +99,26 @@ def check_replay(opts) -> None:
 
 
 def strength_warning(opts) -> str | None:
-    """One line when ``strength`` is weaker (more cells) than the effect's default, or when the
-    image of the image effect is not opaque where the face lies (the face shows blurred there)."""
+    """One line when ``strength`` is weaker (more cells) than the effect's default, when the
+    image of the image effect is not opaque where the face lies (the face shows blurred there),
+    or when ``mask_scale`` is under the default (the mask leaves the chin and mouth first)."""
+    from .render import DEFAULT_MASK_SCALE
     from .render.effects import default_cells, face_cover, load_image
 
+    said = []
     if opts.effect == "image" and opts.image is not None:
         cover = face_cover(load_image(opts.image))
         if cover < 0.95:
-            return (f"{o.ask('image', opts.image)} is transparent over {100 - round(cover * 100)}% of the middle of "
-                    "the image, where the face lies: the faces are blurred under it")  # fmt: skip
-    if opts.strength is not None and opts.strength > default_cells(opts.effect):
+            said.append(f"{o.ask('image', opts.image)} is transparent over {100 - round(cover * 100)}% of the middle "
+                        "of the image, where the face lies: the faces are blurred under it")  # fmt: skip
+    elif opts.strength is not None and opts.strength > default_cells(opts.effect):
         cells = o._fmt(default_cells(opts.effect))
-        return (f"{o.ask('strength', o._fmt(opts.strength))} is weaker than the default ({cells} cells across a "
-                f"face for {opts.effect}): faces may stay recognisable")  # fmt: skip
-    return None
+        said.append(f"{o.ask('strength', o._fmt(opts.strength))} is weaker than the default ({cells} cells across a "
+                    f"face for {opts.effect}): faces may stay recognisable")  # fmt: skip
+    if opts.mask_scale < DEFAULT_MASK_SCALE and opts.target != "plates" and opts.effect != "splash":
+        said.append(f"{o.ask('mask_scale', o._fmt(opts.mask_scale))} makes the masks smaller than the default "
+                    f"({o._fmt(DEFAULT_MASK_SCALE)}): the chin and mouth may stay visible (under 1, most of the face)")  # fmt: skip
+    return "; ".join(said) or None
 
 
 def review_path(path) -> str:
