@@ -118,6 +118,27 @@ def test_batch_folder_goes_on_after_a_bad_file_and_skips_existing_outputs(tmp_pa
     assert count_frames(out / "one.mp4") == 35
 
 
+def test_batch_does_not_take_an_empty_placeholder_or_a_folder_for_a_finished_output(tmp_path, capsys):
+    """A run killed outright leaves its empty placeholder at the output (a single run then
+    asks for --overwrite): a batch skipped it as done and said "0 failed"; a folder too."""
+    from vidanon.cli import main
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("one", "two", "three"):
+        shutil.copy(SAMPLE, src / f"{name}.mp4")
+    out = tmp_path / "out"
+    touch(out / "one.mp4", b"")  # a killed run's placeholder
+    (out / "two.mp4").mkdir()
+    assert main([str(src), str(out), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert " already exists (an empty file: another run may be writing it, or one was killed); pass --overwrite" in err
+    assert f"output {out / 'two.mp4'} is a directory" in err
+    assert count_frames(out / "three.mp4") == 35 and (out / "one.mp4").stat().st_size == 0
+    assert main([str(src), str(out), "-q", "--overwrite"]) == 1  # the folder stays refused
+    assert count_frames(out / "one.mp4") == 35
+
+
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
     """The sample clip four times over (140 frames), with a tone as audio."""

@@ -210,7 +210,15 @@ def run_batch(
     todo: list[tuple[int, Job]] = []
     for i, job in enumerate(jobs):
         if job.output.exists() and not overwrite:
-            result.skipped.append(job)
+            # a finished output is skipped (a batch run again goes on where it stopped); a
+            # folder, or the empty placeholder of a run that is writing it or was killed, is not one
+            refused = _not_finished(job.output)
+            if refused is None:
+                result.skipped.append(job)
+            else:
+                result.fail(job, str(refused), refused.exit_code)
+                if log is not None:
+                    log(f"FAILED  {job.input}: {refused}")
         else:
             todo.append((i, job))
 
@@ -382,6 +390,20 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
     finally:
         for part in parts:
             part.unlink(missing_ok=True)
+
+
+def _not_finished(output: Path) -> VidanonError | None:
+    """Why an existing ``output`` is not a finished one (None: it is): a folder, or an empty
+    file (:class:`~vidanon.media.paths.OutputClaim`'s placeholder), with a single run's message."""
+    from .media.paths import already_exists
+
+    if output.is_dir():
+        return OutputError(f"output {output} is a directory")
+    try:
+        empty = output.stat().st_size == 0
+    except OSError:
+        return None
+    return already_exists(output) if empty else None
 
 
 def part_warnings(summaries: list[dict]) -> list[str]:
