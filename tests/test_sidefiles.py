@@ -41,6 +41,13 @@ def test_save_tracks_never_replaces_the_input_the_output_or_an_existing_file(src
         assert code == 3, (args, err)
         check_failed(code, err, src, digest, out, needle)
     assert kept.read_text() == "precious"
+    # a replayed tracks file, edited by hand, is not replaced by the boxes saved from it (--keep drops some)
+    code, err = run(src, tmp_path / "first.mp4", "--save-tracks", kept, "--overwrite")
+    assert code == 0, err
+    saved = kept.read_text()
+    code, err = run(src, out, "--tracks", kept, "--save-tracks", tmp_path / "." / "kept.json", "--overwrite", "--keep", "1")
+    check_failed(code, err, src, digest, out, "would replace the tracks file replayed")
+    assert kept.read_text() == saved
     with pytest.raises(OutputError, match="would replace the input"):  # the API too
         anonymize(src, out, save_tracks=str(src), progress=False)
     assert file_hash(src) == digest and not out.exists()

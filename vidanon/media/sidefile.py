@@ -29,8 +29,11 @@ def _same(a: Path, b: str | os.PathLike) -> bool:
 def run_inputs(opts) -> list[tuple[str | os.PathLike | None, str]]:
     """The files a run (:class:`~vidanon.options.Options`) reads besides its video, as
     ``(path, name)`` pairs: no file it writes may replace them (with ``--overwrite``, the
-    review sheet or a photo's output replaced the ``--image`` it was drawn with)."""
-    return [(opts.image, "image of the image effect"), (opts.plates_model, "plate model")]
+    review sheet or a photo's output replaced the ``--image`` it was drawn with, and
+    ``--save-tracks`` the ``--tracks`` file it replayed)."""
+    tracks = opts.tracks if isinstance(opts.tracks, (str, os.PathLike)) else None  # (a clip's ClipTracks: no file)
+    return [(opts.image, "image of the image effect"), (opts.plates_model, "plate model"),
+            (tracks, "tracks file replayed")]  # fmt: skip
 
 
 def check_not_an_input(target: Path, what: str, opts) -> None:
