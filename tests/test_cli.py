@@ -187,6 +187,12 @@ def test_cli_start_end_hides_faces_only_in_the_span(tmp_path):
     diffs = _box_diffs(out, boxes)
     assert all(diffs[i] < 6 for i in range(35) if i not in inside), diffs  # faces as they were (re-encoded)
     assert all(diffs[i] > 10 for i in inside), str([diffs[i] for i in inside])  # hidden (11.8-14.1)
+    assert "no frame starts" not in proc.stderr
+    # a span inside one frame's time on screen holds no frame's start: nothing hidden, and said
+    proc = run_cli(SAMPLE, tmp_path / "none.mp4", "--start", "1.01", "--end", "1.05", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == ("vidanon: warning: no frame starts between --start and --end: no face was hidden "
+                                   "(a frame counts when its time is in the span)")
 
 
 def test_cli_start_end_checked(tmp_path):

@@ -453,6 +453,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     if unknown:
         where = "" if opts.start is None and opts.end is None else f" between {ask('start')} and {ask('end')}"
         warnings.append(f"no track {', '.join(map(str, unknown))} to keep in {info.path.name}{where}")
+    if not spanned and (opts.start, opts.end) != (None, None) and opts.frame_range is None:  # (a part: its share)
+        warnings.append(f"no frame starts between {ask('start')} and {ask('end')}: no face was hidden (a frame "
+                        "counts when its time is in the span)")  # fmt: skip
     if source.decode_warning:
         warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
                         f"({source.decode_warning})")  # fmt: skip
