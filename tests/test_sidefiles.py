@@ -143,6 +143,8 @@ BOX = {"box": [0.1, 0.1, 0.5, 0.5], "id": 1, "score": 0.9}
     ({"box": [0.1, 0.1, 0.5, 0.5], "id": 1e30}, "is not a track number"),
     ({"box": [0.5, 0.5, 0.1, 0.1], "id": 1}, "has no area"),  # inverted: would hide nothing
     ({"box": [0.2, 0.1, 0.2, 0.5], "id": 1}, "has no area"),  # zero height
+    ({"box": [1.2, 1.2, 1.5, 1.5], "id": 1}, "lies outside the picture"),  # was counted as a face hidden
+    ({"box": [0.2, -0.6, 0.5, 0.0], "id": 1}, "lies outside the picture"),
     ({"box": [0.1, 0.1, 0.5], "id": 1}, "must be 4 numbers"),
     ({"box": [0.1, 0.1, 0.5, 0.5], "score": "high"}, "score"),
     ({"box": [0.1, 0.1, 0.5, 0.5], "class": "alien"}, 'the class "alien" is not one of face, person, plate'),

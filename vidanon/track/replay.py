@@ -89,6 +89,8 @@ def _box_problem(o) -> str | None:
         return f"the box {box} is not finite"
     if not (box[2] > box[0] and box[3] > box[1]):
         return f"the box {box} has no area (ymax must exceed ymin, xmax xmin): it would hide nothing"
+    if box[0] >= 1 or box[1] >= 1 or box[2] <= 0 or box[3] <= 0:
+        return f"the box {box} lies outside the picture (0 to 1 of its height and width): it would hide nothing"
     score, track = o.get("score", 0.0), o.get("id", -1)
     if not _number(score) or not math.isfinite(score):
         return f"the score {score} is not a finite number"
