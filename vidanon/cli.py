@@ -333,7 +333,8 @@ def _summary_line(s: dict) -> str:
                 f"{s['seconds']:.1f} s on {s['device']}{removed}")  # fmt: skip
     return (
         f"{s['output']}: {count(s['frames'], 'frame')} {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {boxes(s)} "
-        f"masked in {count(s['frames_with_faces'], 'frame')} ({count(s['tracks'], 'track')}{parts}), "
+        f"masked in {count(s['frames_with_faces'], 'frame')} ({'at most ' if parts else ''}{count(s['tracks'], 'track')}"
+        f"{parts}), "  # (parts: a track across a seam is one in each part)
         f"{s['seconds']:.1f} s "
         f"({s['frames'] / s['seconds'] if s['seconds'] > 0 else 0.0:.1f} frames/s) on {s['device']}{removed}"
     )
