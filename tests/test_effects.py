@@ -185,6 +185,9 @@ def _check_style_options(tmp_path, Image, OptionError, Options):
     assert Options.from_kwargs(effect="blur", strength=12).strength_warning().startswith(
         "strength=12 is weaker than the default (6 cells")
     assert Options.from_kwargs(effect="pixelate", strength=4).strength_warning() is None
+    assert Options.from_kwargs(effect="splash").strength_warning() == (
+        "effect='splash' is a look, not anonymization: faces stay visible (people in colour, the rest grey)")
+    assert Options.from_kwargs(mask_scale=1.0).strength_warning().startswith("mask_scale=1 makes the masks smaller")
     Image.new("RGB", (4, 4)).save(tmp_path / "ok.png")
     (tmp_path / "bad.png").write_bytes(b"not an image")
     assert Options.from_kwargs(effect="fill", fill_color="#FF8000FF").fill_color == (255, 128, 0)
@@ -195,6 +198,11 @@ def _check_style_options(tmp_path, Image, OptionError, Options):
                            ({"effect": "fill", "strength": 3}, "strength applies to effect='blur'"),
                            # the splash draws people's own outlines: mask_scale=3 was taken and changed nothing
                            ({"effect": "splash", "mask_scale": 3}, "mask_scale grows the masks of the faces"),
+                           # the face detector's options too: splash looks for no face (taken, without a word)
+                           ({"effect": "splash", "turned_faces": True}, "turned_faces=True sets the face detector"),
+                           ({"effect": "splash", "detect_size": 128}, "detect_size=128 sets the face detector"),
+                           ({"effect": "splash", "model": "float"}, "model='float' sets the face detector"),
+                           ({"keep": "1", "track": False}, "keep leaves tracks unmasked; track=False makes none"),
                            ({"effect": "image"}, "needs image='PATH'"),
                            ({"effect": "image", "image": tmp_path / "bad.png"}, "cannot read the image"),
                            ({"effect": "image", "image": tmp_path / "ok.png", "target": "people"}, "covers heads")):

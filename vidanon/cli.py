@@ -151,8 +151,8 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
     checked = Options(**options)
     checked.validate()
-    if checked.strength_warning():
-        say(f"vidanon: warning: {checked.strength_warning()}", sys.stderr)
+    # said with the run's other warnings, once it has run: a run refused later is one line
+    style = [checked.strength_warning()] if checked.strength_warning() else []
     args.jobs = None if args.jobs is None else check("jobs", args.jobs)
     args.segments = check("segments", args.segments)
     mode = _mode(parser, args)
@@ -163,7 +163,10 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     if not args.quiet:  # at once: the libraries and the models take seconds to load
         announce(f"loading {_what_loads(args)}...")
     if mode != "single":
-        return _run_batch(args, mode, options, outputs)
+        code = _run_batch(args, mode, options, outputs)
+        for warning in style:
+            say(f"vidanon: warning: {warning}", sys.stderr)
+        return code
     outputs.watch(args.paths[1], args.save_tracks, args.review)
     from .pipeline import anonymize
 
@@ -171,7 +174,7 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
 
     run = anonymize_photo if is_photo(args.paths[0]) else anonymize
     summary = run(args.paths[0], args.paths[1], progress=_shows_bar(args), **options)
-    for warning in summary.warnings:
+    for warning in style + summary.warnings:
         say(f"vidanon: warning: {warning}", sys.stderr)
     if args.quiet < 2:
         say(_summary_line(summary.to_dict()))

@@ -65,6 +65,10 @@ def check_style(opts) -> None:
     if opts.effect == "splash" and opts.mask_scale != o.OPTION["mask_scale"].default:  # it was taken, unused
         raise o.OptionError(f"{o.ask('mask_scale')} grows the masks of the faces hidden; {o.ask('effect', 'splash')} "
                             "hides none (it keeps each person's own outline in colour)")  # fmt: skip
+    for name in FACE_DETECTOR_ONLY if opts.effect == "splash" else ():  # taken, and changed nothing
+        if getattr(opts, name) != o.OPTION[name].default:
+            raise o.OptionError(f"{o.ask(name, getattr(opts, name))} sets the face detector; "
+                                f"{o.ask('effect', 'splash')} looks for no face (it finds people)")  # fmt: skip
     if opts.effect != "image":
         return
     if opts.image is None:
@@ -80,6 +84,8 @@ def check_style(opts) -> None:
         raise o.OptionError(str(exc)) from None
 
 
+# The options only the face detector reads.
+FACE_DETECTOR_ONLY = ("detect_size", "scan_every", "turned_faces", "model")
 # The options only the detectors read: a replay (--tracks) runs none, so they would change nothing.
 DETECTION_ONLY = ("threshold", "plates_threshold", "detect_size", "scan_every", "turned_faces", "model", "track")
 
@@ -115,7 +121,10 @@ def strength_warning(opts) -> str | None:
         cells = o._fmt(default_cells(opts.effect))
         said.append(f"{o.ask('strength', o._fmt(opts.strength))} is weaker than the default ({cells} cells across a "
                     f"face for {opts.effect}): faces may stay recognisable")  # fmt: skip
-    if opts.mask_scale < DEFAULT_MASK_SCALE and opts.target != "plates" and opts.effect != "splash":
+    if opts.effect == "splash":
+        said.append(f"{o.ask('effect', 'splash')} is a look, not anonymization: faces stay visible (people in colour, "
+                    "the rest grey)")  # fmt: skip
+    elif opts.mask_scale < DEFAULT_MASK_SCALE and opts.target != "plates":
         said.append(f"{o.ask('mask_scale', o._fmt(opts.mask_scale))} makes the masks smaller than the default "
                     f"({o._fmt(DEFAULT_MASK_SCALE)}): the chin and mouth may stay visible (under 1, most of the face)")  # fmt: skip
     return "; ".join(said) or None

@@ -474,6 +474,8 @@ class Options:
             raise OptionError(f"{ask(stray)} hides plates only with {ask('target', 'plates')} (or faces,plates)")
         self._check_style()
         check_replay(self)
+        if self.keep and not self.track:  # it warned "no track 1 to keep" and kept nothing
+            raise OptionError(f"{ask('keep')} leaves tracks unmasked; {ask('track', False)} makes none")
         if self.end is not None and self.end <= (self.start or 0.0):  # --end 0 alone too
             raise OptionError(f"the span is empty: {ask('end')} ({_fmt(self.end)} s) must come after "
                               f"{ask('start') if self.start is not None else 'the start'} ({_fmt(self.start or 0.0)} s)")  # fmt: skip
