@@ -202,6 +202,19 @@ def test_a_broadcast_recording_with_two_programs_is_read(tmp_path, run):
     assert count_frames(out) == 10 and probe(out).has_audio and "other video stream (h264 48x32)" in err
 
 
+def test_a_read_only_file_system_is_named_so(tmp_path, monkeypatch):
+    """A camera's card or an ISO mounted read-only was reported as a permissions problem."""
+    import types
+
+    monkeypatch.setattr(paths.os, "access", lambda *a: False)
+    monkeypatch.setattr(paths.os, "statvfs", lambda p: types.SimpleNamespace(f_flag=os.ST_RDONLY))
+    with pytest.raises(OutputError, match=r"cannot write to the output folder .* \(it is on a read-only file system\)"):
+        paths.prepare_folder(tmp_path)
+    monkeypatch.setattr(paths.os, "statvfs", lambda p: types.SimpleNamespace(f_flag=0))
+    with pytest.raises(OutputError, match=r"\(check its permissions\)"):
+        paths.prepare_folder(tmp_path)
+
+
 def a_finished_pid() -> int:
     """The pid of a process that has exited (no longer running)."""
     proc = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -261,4 +261,13 @@ def prepare_folder(folder: Path, mkdir: bool = True) -> None:
     except OSError as exc:
         raise OutputError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write to the output folder {folder} (check its permissions)")
+        why = "it is on a read-only file system" if _read_only_mount(folder) else "check its permissions"
+        raise OutputError(f"cannot write to the output folder {folder} ({why})")
+
+
+def _read_only_mount(folder: Path) -> bool:
+    """Whether ``folder`` lies on a file system mounted read-only (a camera's card, an ISO)."""
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows)
+        return False
