@@ -235,6 +235,27 @@ def test_10bit_hdr_stays_10bit_with_its_colour_tags(tmp_path, name, vcodec, fami
         assert "(hvc1 /" in told
 
 
+MASTERING = ("Mastering display metadata: has_primaries:1 has_luminance:1 r(0.6800,0.3200) g(0.2650,0.6900) "
+             "b(0.1500 0.0600) wp(0.3127, 0.3290) min_luminance=0.000100, max_luminance=1000.000000")
+LIGHT = "Content light level metadata: MaxCLL=1000, MaxFALL=400"
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_hdr10_mastering_display_and_light_levels_are_kept(tmp_path, suffix):
+    """An HDR10 video's static metadata (in its HEVC stream's SEI and, in Matroska, its
+    container) tells a display how bright the grading was: the frames reach the encoder
+    through a pipe without it, and it was lost without a word."""
+    src = clip(tmp_path / f"hdr10{suffix}", frames=3, audio=False, vcodec="libx265", pix_fmt="yuv420p10le", vf=HDR,
+               extra=("-x265-params", "log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)"
+                      "WP(15635,16450)L(10000000,1):max-cll=1000,400"))  # fmt: skip
+    assert set(probe(src).light) == {MASTERING, LIGHT}
+    out = tmp_path / f"out{suffix}"
+    round_trip(src, out)
+    shown = subprocess.run([ffmpeg(), "-hide_banner", "-i", out, "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"],
+                           capture_output=True, text=True).stderr  # fmt: skip
+    assert f"side data - {MASTERING}" in shown and f"side data - {LIGHT}" in shown
+
+
 def test_hdr_to_an_8bit_codec_is_tone_mapped_and_says_so(tmp_path):
     src = clip(tmp_path / "hdr.mp4", frames=4, vcodec="libx265", pix_fmt="yuv420p10le", vf=HDR + ",setsar=32/27")
     out = tmp_path / "sdr.mkv"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .ffmpeg import ffmpeg_exe, read_header
+from .ffmpeg import ffmpeg_exe, input_args, read_header
 from .streams import STREAM_LINE, Header, PacketTimes, packet_times, parse_header
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
@@ -54,6 +55,7 @@ class VideoInfo:
     video_start: float | None = None  # the video stream's start time in the file
     field_order: str | None = None  # interlaced: "tt", "bb", "tb", "bt" (ffmpeg's names); None: progressive
     lag: float = 0.0  # seconds ffmpeg's times of the video lack against the file's start (see _from_file_start)
+    light: tuple[str, ...] = ()  # HDR10's mastering display and content light lines (streams.hdr10_light)
 
     @property
     def fps_float(self) -> float:
@@ -239,6 +241,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         video_start=video.start,
         field_order=video.field_order,
         lag=lag,
+        light=tuple(video.light) or (_frame_light(path, video.index) if video.color_trc == "smpte2084" else ()),
     )
 
 
@@ -264,6 +267,19 @@ def _from_file_start(packets: PacketTimes | None, video_start: float | None,
     if abs(lag) < 1e-4:  # the header's six decimals
         return packets, 0.0
     return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base), lag
+
+
+def _frame_light(path: Path, stream: int) -> tuple[str, ...]:
+    """HDR10's static metadata of a video that holds it in its frames only (an HEVC's SEI,
+    not the container): its first frame's side data, as ffmpeg's showinfo prints it."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", *input_args(path), "-map", f"0:{stream}", "-frames:v", "1",
+           "-vf", "showinfo", "-f", "null", "-"]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    found = [re.search(r"side data - (.*)", line) for line in done.stderr.splitlines()]
+    return tuple(m.group(1) for m in found if m and re.match(r"(Mastering display|Content light level)", m.group(1)))
 
 
 def _count(packets: PacketTimes | None) -> int:

@@ -44,6 +44,7 @@ class Stream:
     rotation: int = 0
     attached_pic: bool = False
     size: tuple[int, int] | None = None  # width, height as the header gives them (before rotation)
+    light: list[str] = field(default_factory=list)  # HDR10's side data lines: mastering display, content light
     field_order: str | None = None  # interlaced: "tt", "bb", "tb" or "bt" (ffmpeg's names); None: progressive
 
 
@@ -84,6 +85,7 @@ class Header:
 # the side data line of a rotated video: "displaymatrix: rotation of -90.00 degrees" (ffmpeg
 # up to 6), "Display Matrix: rotation of 90.00 degrees" (7 and later)
 _DISPLAY_MATRIX = re.compile(r"display ?matrix", re.IGNORECASE)
+_HDR10 = re.compile(r"(?:side data - )?(Mastering display metadata|Content light level metadata)", re.IGNORECASE)
 STREAM_LINE = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
 _UNKNOWN = {"unknown", "unspecified", "reserved", ""}
 _KINDS = {"Video": "video", "Audio": "audio", "Subtitle": "subtitle", "Attachment": "attachment", "Data": "data"}
@@ -142,6 +144,9 @@ def parse_header(text: str) -> Header:
             continue
         if line == "Side data:":
             target = None
+            continue
+        if streams and context == "stream" and _HDR10.match(line):
+            streams[-1].light.append(line)
             continue
         if streams and context == "stream" and _DISPLAY_MATRIX.search(line):
             rot = re.search(r"rotation of (-?\d+(?:\.\d+)?)", line)
@@ -337,3 +342,21 @@ def split_metadata(tags: dict[str, str], policy: str) -> tuple[dict[str, str], l
         else:
             kept[key] = value
     return kept, removed
+
+
+def hdr10_light(lines: list[str]) -> tuple[tuple[float, ...] | None, tuple[int, int] | None]:
+    """HDR10's static metadata from ffmpeg's side data lines: the mastering display (the
+    x, y of its red, green, blue and white point, then its maximum and minimum luminance in
+    cd/m2) and the content light levels (MaxCLL, MaxFALL); None for one not given."""
+    master = light = None
+    for line in lines:
+        if re.search(r"mastering display", line, re.IGNORECASE):
+            found = re.search(r"r\(([\d.]+),\s*([\d.]+)\) g\(([\d.]+),\s*([\d.]+)\) b\(([\d.]+)[,\s]\s*([\d.]+)\) "
+                              r"wp\(([\d.]+),\s*([\d.]+)\) min_luminance=([\d.]+), max_luminance=([\d.]+)", line)
+            if found and "has_primaries:1" in line and "has_luminance:1" in line:
+                v = [float(x) for x in found.groups()]
+                master = (*v[:8], v[9], v[8])
+        found = re.search(r"MaxCLL=(\d+), MaxFALL=(\d+)", line)
+        if found:
+            light = (int(found.group(1)), int(found.group(2)))
+    return master, light

@@ -22,6 +22,7 @@ from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, f
 from .matroska import NS, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
 from .probe import VideoInfo, bit_depth
+from .streams import hdr10_light
 
 RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
 
@@ -240,6 +241,7 @@ class VideoWriter:
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
         cmd += self._interlace_args(source, codec)
         cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
+        cmd += [] if tonemap else self._light_args(source, codec)
         cmd += muxer_args(container, metadata, plan.mdta)
         if container in ("mp4", "mov") and codec == "libx265":
             cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
@@ -266,6 +268,28 @@ class VideoWriter:
         self.notes.append(f"the input is interlaced ({'top' if top else 'bottom'} field first) and {codec} writes "
                           "progressive frames only: players will not deinterlace it (libx264, the default for "
                           ".mp4, .mov and .mkv, keeps it interlaced)")  # fmt: skip
+        return []
+
+    def _light_args(self, source: VideoInfo | None, codec: str) -> list[str]:
+        """HDR10's static metadata of the input (mastering display, content light levels),
+        given to the encoder: the frames reach it through a pipe, without their side data
+        (they were lost without a word)."""
+        master, light = hdr10_light(list(source.light)) if source is not None else (None, None)
+        if master is None and light is None:
+            return []
+        if codec in ("libx265", "libsvtav1"):
+            x265 = codec == "libx265"  # x265 counts chromaticities in 1/50000 and luminance in 1/10000 cd/m2
+            params = []
+            if master is not None:
+                xy = [f"{round(v * 50000)}" if x265 else f"{v:.4f}" for v in master[:8]]
+                lum = [f"{round(v * 10000)}" if x265 else f"{v:.4f}" for v in master[8:]]
+                primaries = f"G({xy[2]},{xy[3]})B({xy[4]},{xy[5]})R({xy[0]},{xy[1]})WP({xy[6]},{xy[7]})"
+                params.append(f"{'master-display' if x265 else 'mastering-display'}={primaries}L({lum[0]},{lum[1]})")
+            if light is not None:
+                params.append(f"{'max-cll' if x265 else 'content-light'}={light[0]},{light[1]}")
+            return ["-x265-params" if x265 else "-svtav1-params", ":".join(params)]
+        self.notes.append(f"the input's HDR10 mastering display and light levels are not written by {codec} "
+                          "(libx265, the default for a 10-bit HEVC input, and libsvtav1 write them)")  # fmt: skip
         return []
 
     def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
