@@ -85,6 +85,13 @@ def test_api_checks_types_before_any_work(tmp_path, kwargs, needle):
         vidanon.anonymize(tmp_path / "missing.mp4", tmp_path / "o.mp4", **kwargs)
 
 
+def test_api_summary_holds_the_effect_option_warnings(tmp_path):
+    """The command line's warning of a weaker setting reaches a Python caller, in the summary."""
+    summary = vidanon.anonymize(SAMPLE, tmp_path / "o.mp4", effect="pixelate", strength=12, progress=False)
+    assert summary.warnings[0] == ("strength=12 is weaker than the default (8 cells across a face for pixelate): "
+                                   "faces may stay recognisable")
+
+
 def test_api_existing_output_says_overwrite_true(tmp_path):
     out = tmp_path / "exists.mp4"
     out.write_bytes(b"precious")

@@ -387,6 +387,13 @@ def test_save_tracks_with_the_tracks_of_a_clip_writes_them(anon_clip, tmp_path):
     replay = vidanon.anonymize_clip(clip, tracks=str(path), effect="fill", progress=False)
     diff = np.abs(replay.get_frame(1.0).astype(int) - again.get_frame(1.0))  # boxes stored to 6 decimals
     assert diff.max() <= 2 and diff.mean() < 0.01
+    # the file replayed is not replaced by the boxes saved from it (the command line refuses it too)
+    with pytest.raises(vidanon.VidanonError, match="would replace the tracks file replayed"):
+        vidanon.anonymize_clip(clip, tracks=str(path), save_tracks=str(path), progress=False)
+    assert json.loads(path.read_text()) == first
+    # the effect-option warnings the command line prints, as Python warnings
+    with pytest.warns(UserWarning, match="mask_scale=1 makes the masks smaller than the default"):
+        vidanon.anonymize_clip(clip, tracks=anon.vidanon_tracks, mask_scale=1.0, progress=False)
 
 
 def test_the_first_pass_looks_at_every_frame_the_clip_shows(anon_clip):

@@ -186,6 +186,18 @@ def test_the_video_stream_is_anonymized_not_a_preview_or_a_picture_before_it(tmp
             "is left out") in err and "cannot hold" not in err  # fmt: skip
 
 
+def test_a_video_stream_whose_frames_cannot_be_counted_is_still_a_candidate(tmp_path, monkeypatch):
+    """The frames of each video stream are counted to tell a video from a still picture; a
+    count that fails (a slow share, a timeout) made the main video count as none."""
+    src = tmp_path / "two.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25:duration=0.48", "-map", "0:v", "-map", "0:v",
+               "-filter:v:0", "scale=32:18,select=lt(n\\,3)", "-fps_mode:v:0", "passthrough", "-c:v", "libx264", src)  # fmt: skip
+    real = probe_module.packet_times
+    monkeypatch.setattr(probe_module, "packet_times", lambda ff, path, timeout=600, stream=None:
+                        None if stream == 1 else real(ff, path, timeout, stream))  # fmt: skip
+    assert probe(src).video_map == "0:1"
+
+
 def test_a_broadcast_recording_with_two_programs_is_read(tmp_path, run):
     """An MPEG-TS of two channels lists its streams under each program, the shared audio
     twice: moviepy's parser failed on it ("not a readable video")."""

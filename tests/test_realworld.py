@@ -183,6 +183,19 @@ def test_an_iphones_quicktime_keys_keep_title_date_and_description(tmp_path, run
     assert not any("location" in k or "model" in k for k in tags)
 
 
+def test_an_android_phones_capture_rate_key_is_kept(tmp_path, run_inprocess):
+    """Android writes its slow-motion rate as a QuickTime key (com.android.capture.fps): kept
+    as the iPhone's are, its version (identifying) removed."""
+    src = tmp_path / "android.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", 5, "-c:v", "libx264", "-movflags",
+               "use_metadata_tags", "-metadata", "com.android.capture.fps=240.000000", "-metadata",
+               "com.android.version=14", src)  # fmt: skip
+    code, stdout, err = run_inprocess(src, tmp_path / "out.mp4")
+    assert code == 0, err
+    assert "metadata removed: com.android.version" in stdout
+    assert header(tmp_path / "out.mp4").metadata.get("com.android.capture.fps") == "240.000000"
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])
 def test_vfr_in_matroska_keeps_sync_and_the_count_comes_from_packets(tmp_path, run_inprocess, suffix):
     """The issue's clip: 67 frames of a variable rate over 3 s of audio."""

@@ -51,7 +51,11 @@ def anonymize(input, output, **options):
         if hasattr(options.get("tracks"), "frames"):
             raise OptionError("tracks: a video file replays a tracks file (save_tracks=...); the ClipTracks "
                               "of a clip replay in vidanon.Anonymize")  # fmt: skip
-        return (anonymize_photo if is_photo(input) else run)(input, output, **options)
+        summary = (anonymize_photo if is_photo(input) else run)(input, output, **options)
+        style = _options.Options.from_kwargs(**options).strength_warning()  # as the command line says it
+        if style:
+            summary.warnings.insert(0, style)
+        return summary
 
 
 anonymize.__doc__ = _options.with_options(anonymize.__doc__, _FILE)

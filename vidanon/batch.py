@@ -212,13 +212,13 @@ def run_batch(
         if job.output.exists() and not overwrite:
             # a finished output is skipped (a batch run again goes on where it stopped); a
             # folder, or the empty placeholder of a run that is writing it or was killed, is not one
-            refused = _not_finished(job.output)
-            if refused is None:
+            unfinished = _not_finished(job.output)
+            if unfinished is None:
                 result.skipped.append(job)
             else:
-                result.fail(job, str(refused), refused.exit_code)
+                result.fail(job, str(unfinished), unfinished.exit_code)
                 if log is not None:
-                    log(f"FAILED  {job.input}: {refused}")
+                    log(f"FAILED  {job.input}: {unfinished}")
         else:
             todo.append((i, job))
 
@@ -394,7 +394,7 @@ def _finish_segmented(result, job, info, results, parts, audio: bool, say, metad
 
 def _not_finished(output: Path) -> VidanonError | None:
     """Why an existing ``output`` is not a finished one (None: it is): a folder, or an empty
-    file (:class:`~vidanon.media.paths.OutputClaim`'s placeholder), with a single run's message."""
+    file (:class:`~vidanon.media.paths.OutputClaim`'s placeholder: the single run's message)."""
     from .media.paths import already_exists
 
     if output.is_dir():

@@ -115,7 +115,7 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     started = time.perf_counter()
     width, height = (int(v) for v in clip.size)
     if opts.save_tracks:  # before the work: never the clip's own file, a folder that can be written
-        check_tracks_target(opts.save_tracks, clip)
+        check_tracks_target(opts.save_tracks, clip, opts)
     source = ClipSource(clip, fps)
     source.n_frames = shown_frames(clip, fps)
     stages = build_stages(opts, height, width, frames=source.n_frames)
@@ -155,12 +155,13 @@ def shown_frames(clip, fps: float) -> int:
     return n if np.array_equal(last, after) else n + 1
 
 
-def check_tracks_target(path: str, clip) -> None:
-    """Where ``save_tracks`` goes, checked before the work: never the clip's own file, in a
-    folder that can be written (an existing file is replaced: the effect has no overwrite)."""
-    from .media.sidefile import check_side_file
+def check_tracks_target(path: str, clip, opts: Options) -> None:
+    """Where ``save_tracks`` goes, checked before the work: never the clip's own file nor a
+    file the run reads (the tracks file replayed), in a folder that can be written (an
+    existing file is replaced: the effect has no overwrite)."""
+    from .media.sidefile import check_side_file, run_inputs
 
-    check_side_file(path, "tracks file", getattr(clip, "filename", None), None, overwrite=True)
+    check_side_file(path, "tracks file", getattr(clip, "filename", None), None, overwrite=True, others=run_inputs(opts))
 
 
 _TYPES = {"tracks": str | os.PathLike | ClipTracks | None}  # the table's, and the boxes of a clip
@@ -200,13 +201,15 @@ class Anonymize(Effect):
 
         with spoken(PYTHON):
             opts = self.options()
+            if opts.strength_warning():  # as the command line says it (a weak strength, a smaller mask, splash)
+                warnings.warn(opts.strength_warning(), UserWarning, stacklevel=3)
             if clip.duration is None:
                 raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
             if isinstance(self.tracks, ClipTracks):
                 self.tracks.check_fits(clip)
                 tracks = self.tracks
                 if opts.save_tracks:  # no first pass: these boxes are the ones to save
-                    check_tracks_target(opts.save_tracks, clip)
+                    check_tracks_target(opts.save_tracks, clip, opts)
                     tracks.save(opts.save_tracks, clip)
             else:
                 tracks = compute_tracks(clip, opts, self._fps(clip))

@@ -87,7 +87,7 @@ def check_style(opts) -> None:
 # The options only the face detector reads.
 FACE_DETECTOR_ONLY = ("detect_size", "scan_every", "turned_faces", "model")
 # The options only the detectors read: a replay (--tracks) runs none, so they would change nothing.
-DETECTION_ONLY = ("threshold", "plates_threshold", "detect_size", "scan_every", "turned_faces", "model", "track")
+DETECTION_ONLY = ("threshold", "plates_threshold", *FACE_DETECTOR_ONLY, "track")
 
 
 def check_replay(opts) -> None:

@@ -184,9 +184,9 @@ class StreamPlan:
     other_videos: list[str] = field(default_factory=list)  # the input's video streams but the one anonymized
     main_video: str = ""  # the one anonymized, as other_videos names them
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
-    # a kept tag of the file is a QuickTime key (com.apple.quicktime.title, as iPhones write
-    # them): MOV/MP4 write such keys only as QuickTime metadata (use_metadata_tags), else drop
-    # them; every tag of the file is then written so (a plain title too, as such a file had it)
+    # a kept tag of the file is a QuickTime key (com.apple.quicktime.title as iPhones write it,
+    # com.android.capture.fps as Android phones do): MOV/MP4 write such keys only as QuickTime
+    # metadata (use_metadata_tags), else drop them; every tag of the file is then written so
     mdta: bool = False
     metadata_removed: list[str] = field(default_factory=list)
     audio: int = 0
@@ -343,7 +343,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     removed.extend(gone)
     for key, value in kept.items():
         maps += ["-metadata", f"{key}={value}"]
-        plan.mdta |= key.lower().startswith("com.apple.quicktime.")
+        plan.mdta |= key.lower().startswith(("com.apple.quicktime.", "com.android."))
     if header.chapters:
         if container in _CHAPTERS and metadata != "strip":
             chapters = str(index)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .ffmpeg import ffmpeg_exe, input_args, read_header
-from .streams import STREAM_LINE, Header, PacketTimes, packet_times, parse_header
+from .streams import PROGRAM_LINE, STREAM_LINE, Header, PacketTimes, packet_times, parse_header
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
 
@@ -181,9 +181,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             warnings.simplefilter("ignore")
             # a raw stream (.h264, .hevc, a .y4m being written) has no duration: the packets tell
             parsed = parse_header(header)
-            if len(parsed.videos) > 1:  # which is the video: their frames counted (30 ms each)
-                parsed.frames = {s.index: _count(packet_times(ffmpeg_exe(), path, stream=s.index))
-                                 for s in parsed.videos}  # fmt: skip
+            counted = {}  # which is the video: their frames counted (30 ms each); one that fails, unknown
+            if len(parsed.videos) > 1:
+                counted = {s.index: packet_times(ffmpeg_exe(), path, stream=s.index) for s in parsed.videos}
+                parsed.frames = {i: p.count for i, p in counted.items() if p is not None}
             infos = FFmpegInfosParser(_for_moviepy(header, parsed), str(path),
                                       check_duration="Duration: N/A" not in header).parse()  # fmt: skip
     except InputError:
@@ -205,7 +206,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if width < 2 or height < 2:
         raise InputError(f"input {path} is {width}x{height}: frames must be at least 2x2 pixels")
     check_frame_size(path, width, height)
-    packets, lag = _from_file_start(packet_times(ffmpeg_exe(), path, stream=video.index), video.start, parsed.start,
+    listed = counted[video.index] if counted.get(video.index) is not None else packet_times(ffmpeg_exe(), path,
+                                                                                             stream=video.index)
+    packets, lag = _from_file_start(listed, video.start, parsed.start,
                                     _counts_from_video(header))  # fmt: skip
     fps = _frame_rate(path, infos.get("video_fps"), packets)
     duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
@@ -278,12 +281,12 @@ def _frame_light(path: Path, stream: int) -> tuple[str, ...]:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return ()
-    found = [re.search(r"side data - (.*)", line) for line in done.stderr.splitlines()]
-    return tuple(m.group(1) for m in found if m and re.match(r"(Mastering display|Content light level)", m.group(1)))
-
-
-def _count(packets: PacketTimes | None) -> int:
-    return packets.count if packets is not None else 0
+    first: dict[str, str] = {}  # the first frame's line of each kind (showinfo may print two frames)
+    for line in done.stderr.splitlines():
+        found = re.search(r"side data - ((mastering display|content light level).*)", line, re.IGNORECASE)
+        if found:
+            first.setdefault(found.group(2).lower(), found.group(1))
+    return tuple(first.values())
 
 
 def _for_moviepy(header: str, parsed: Header) -> str:
@@ -305,7 +308,7 @@ def _for_moviepy(header: str, parsed: Header) -> str:
         found = STREAM_LINE.match(line)
         # the other video streams, a stream listed again under another program of an MPEG-TS,
         # and the programs' own lines (moviepy takes their metadata for a stream's and fails)
-        if (found and (int(found.group(1)) in others or int(found.group(1)) in seen)) or _PROGRAM.match(line):
+        if (found and (int(found.group(1)) in others or int(found.group(1)) in seen)) or PROGRAM_LINE.match(line):
             skip_below = indent
             continue
         if found:
@@ -315,7 +318,7 @@ def _for_moviepy(header: str, parsed: Header) -> str:
     return "\n".join(lines)
 
 
-_PROGRAM = re.compile(r"^\s*Program \d+")
+
 
 
 

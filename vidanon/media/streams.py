@@ -85,7 +85,8 @@ class Header:
 # the side data line of a rotated video: "displaymatrix: rotation of -90.00 degrees" (ffmpeg
 # up to 6), "Display Matrix: rotation of 90.00 degrees" (7 and later)
 _DISPLAY_MATRIX = re.compile(r"display ?matrix", re.IGNORECASE)
-_HDR10 = re.compile(r"(?:side data - )?(Mastering display metadata|Content light level metadata)", re.IGNORECASE)
+_HDR10 = re.compile(r"(?:side data - )?(Mastering display|Content light level)", re.IGNORECASE)
+PROGRAM_LINE = re.compile(r"^\s*Program \d+")
 STREAM_LINE = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
 _UNKNOWN = {"unknown", "unspecified", "reserved", ""}
 _KINDS = {"Video": "video", "Audio": "audio", "Subtitle": "subtitle", "Attachment": "attachment", "Data": "data"}
@@ -122,7 +123,7 @@ def parse_header(text: str) -> Header:
             streams.append(_stream(int(m.group(1)), m.group(2), m.group(3), m.group(4)))
             context, target, last_key = "stream", None, None
             continue
-        if re.match(r"Program \d+", line):  # an MPEG-TS program (a broadcast channel): its streams follow
+        if PROGRAM_LINE.match(raw):  # an MPEG-TS program (a broadcast channel): its streams follow
             programs += 1  # the first one's metadata (service name, provider) taken as the file's, as before
             context, target = "global" if programs == 1 else "program", None
             continue
