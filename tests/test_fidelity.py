@@ -240,12 +240,13 @@ MASTERING = ("Mastering display metadata: has_primaries:1 has_luminance:1 r(0.68
 LIGHT = "Content light level metadata: MaxCLL=1000, MaxFALL=400"
 
 
-@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
-def test_hdr10_mastering_display_and_light_levels_are_kept(tmp_path, suffix):
+@pytest.mark.parametrize("suffix, tags", [(".mkv", HDR), (".mp4", HDR), (".mp4", None)])
+def test_hdr10_mastering_display_and_light_levels_are_kept(tmp_path, suffix, tags):
     """An HDR10 video's static metadata (in its HEVC stream's SEI and, in Matroska, its
     container) tells a display how bright the grading was: the frames reach the encoder
-    through a pipe without it, and it was lost without a word."""
-    src = clip(tmp_path / f"hdr10{suffix}", frames=3, audio=False, vcodec="libx265", pix_fmt="yuv420p10le", vf=HDR,
+    through a pipe without it, and it was lost without a word (also from a stream that
+    carries the SEI without its colour tags)."""
+    src = clip(tmp_path / f"hdr10{suffix}", frames=3, audio=False, vcodec="libx265", pix_fmt="yuv420p10le", vf=tags,
                extra=("-x265-params", "log-level=error:master-display=G(13250,34500)B(7500,3000)R(34000,16000)"
                       "WP(15635,16450)L(10000000,1):max-cll=1000,400"))  # fmt: skip
     assert set(probe(src).light) == {MASTERING, LIGHT}

@@ -162,11 +162,8 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
         require_ray()
     if not args.quiet:  # at once: the libraries and the models take seconds to load
         announce(f"loading {_what_loads(args)}...")
-    if mode != "single":
-        code = _run_batch(args, mode, options, outputs)
-        for warning in style:
-            say(f"vidanon: warning: {warning}", sys.stderr)
-        return code
+    if mode != "single":  # a segmented file says them with its own warnings, a batch once at its end
+        return _run_batch(args, mode, options, outputs, style)
     outputs.watch(args.paths[1], args.save_tracks, args.review)
     from .pipeline import anonymize
 
@@ -270,7 +267,7 @@ def _output_into_folder(args) -> None:
         args.paths[1] = str(output_name(Path(out) / Path(args.paths[0]).name))
 
 
-def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
+def _run_batch(args, mode: str, options: dict, outputs: Outputs, style: list[str]) -> int:
     from pathlib import Path
 
     from .batch import Failure, Job, describe, plan_jobs, run_batch
@@ -311,7 +308,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
         if summary.failed:
             say(f"vidanon: error: {summary.failed[0].reason}", sys.stderr)
             return summary.failed[0].code  # the code the file's run without --segments gives
-        for warning in summary.done[0][1].get("warnings", []):
+        for warning in style + summary.done[0][1].get("warnings", []):
             say(f"vidanon: warning: {warning}", sys.stderr)
         if args.quiet < 2:
             say(_summary_line(summary.done[0][1]))
@@ -319,6 +316,8 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs) -> int:
     if args.quiet < 2:  # -qq: the failures were said as they happened
         for line in describe(summary):
             say(f"vidanon: {line}", sys.stderr if line.startswith("failed") else sys.stdout)
+    for warning in style:  # (after the files' own lines: one for the whole batch)
+        say(f"vidanon: warning: {warning}", sys.stderr)
     return summary.exit_code
 
 

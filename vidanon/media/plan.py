@@ -204,18 +204,18 @@ class StreamPlan:
             coded.append(f"{len(codecs)} audio stream{'s' if len(codecs) > 1 else ''} "
                          f"({', '.join(dict.fromkeys(codecs))} to {name})")  # fmt: skip
         said += [f"re-encoded: {'; '.join(coded)}"] if coded else []
-        line = f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}" if said else None
-        if self.other_videos:  # not the container's doing: one video stream is anonymized and written
+        parts = []  # what is not the container's doing first: one video stream is anonymized and written
+        if self.other_videos:
             n = len(self.other_videos)
-            other = (f"one video stream was anonymized ({self.main_video}); the input's other video "
-                     f"stream{'s' if n > 1 else ''} ({', '.join(self.other_videos)}) {'are' if n > 1 else 'is'} "
-                     "left out")  # fmt: skip
-            line = f"{line}; {other}" if line else other
+            parts.append(f"one video stream was anonymized ({self.main_video}); the input's other video "
+                         f"stream{'s' if n > 1 else ''} ({', '.join(self.other_videos)}) {'are' if n > 1 else 'is'} "
+                         "left out")  # fmt: skip
         if self.covers:
-            cover = (f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} left "
-                     "out (vidanon does not anonymize pictures attached to a video)")  # fmt: skip
-            line = f"{line}; {cover}" if line else cover
-        return line
+            parts.append(f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} "
+                         "left out (vidanon does not anonymize pictures attached to a video)")  # fmt: skip
+        if said:
+            parts.append(f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}")
+        return "; ".join(parts) or None
 
 
 def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata: str, index: int = 1,

@@ -244,7 +244,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         video_start=video.start,
         field_order=video.field_order,
         lag=lag,
-        light=tuple(video.light) or (_frame_light(path, video.index) if video.color_trc == "smpte2084" else ()),
+        # (a PQ video's, or any deep one's: an HEVC may carry HDR10's SEI without its colour tags)
+        light=tuple(video.light) or (_frame_light(path, video.index) if video.color_trc == "smpte2084"
+                                     or bit_depth(video.pix_fmt) > 8 else ()),  # fmt: skip
     )
 
 
