@@ -182,12 +182,12 @@ def test_options_of_strength_fill_color_and_image(tmp_path):
 def _check_style_options(tmp_path, Image, OptionError, Options):
     assert Options.from_kwargs(effect="fill", fill_color="#FF8000").fill_color == (255, 128, 0)
     assert Options.from_kwargs(effect="fill", fill_color="white").fill_color == (255, 255, 255)
-    assert Options.from_kwargs(effect="blur", strength=12).strength_warning().startswith(
+    assert Options.from_kwargs(effect="blur", strength=12).style_warning().startswith(
         "strength=12 is weaker than the default (6 cells")
-    assert Options.from_kwargs(effect="pixelate", strength=4).strength_warning() is None
-    assert Options.from_kwargs(effect="splash").strength_warning() == (
+    assert Options.from_kwargs(effect="pixelate", strength=4).style_warning() is None
+    assert Options.from_kwargs(effect="splash").style_warning() == (
         "effect='splash' is a look, not anonymization: faces stay visible (people in colour, the rest grey)")
-    assert Options.from_kwargs(mask_scale=1.0).strength_warning().startswith("mask_scale=1 makes the masks smaller")
+    assert Options.from_kwargs(mask_scale=1.0).style_warning().startswith("mask_scale=1 makes the masks smaller")
     Image.new("RGB", (4, 4)).save(tmp_path / "ok.png")
     (tmp_path / "bad.png").write_bytes(b"not an image")
     assert Options.from_kwargs(effect="fill", fill_color="#FF8000FF").fill_color == (255, 128, 0)

@@ -52,7 +52,7 @@ def anonymize(input, output, **options):
             raise OptionError("tracks: a video file replays a tracks file (save_tracks=...); the ClipTracks "
                               "of a clip replay in vidanon.Anonymize")  # fmt: skip
         summary = (anonymize_photo if is_photo(input) else run)(input, output, **options)
-        style = _options.Options.from_kwargs(**options).strength_warning()  # as the command line says it
+        style = _options.Options.from_kwargs(**options).style_warning()  # as the command line says it
         if style:
             summary.warnings.insert(0, style)
         return summary

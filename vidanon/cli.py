@@ -152,7 +152,7 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
     checked = Options(**options)
     checked.validate()
     # said with the run's other warnings, once it has run: a run refused later is one line
-    style = [checked.strength_warning()] if checked.strength_warning() else []
+    style = [said] if (said := checked.style_warning()) else []
     args.jobs = None if args.jobs is None else check("jobs", args.jobs)
     args.segments = check("segments", args.segments)
     mode = _mode(parser, args)

@@ -201,8 +201,8 @@ class Anonymize(Effect):
 
         with spoken(PYTHON):
             opts = self.options()
-            if opts.strength_warning():  # as the command line says it (a weak strength, a smaller mask, splash)
-                warnings.warn(opts.strength_warning(), UserWarning, stacklevel=3)
+            if said := opts.style_warning():  # as the command line says it (a weak strength, a smaller mask, splash)
+                warnings.warn(said, UserWarning, stacklevel=3)
             if clip.duration is None:
                 raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
             if isinstance(self.tracks, ClipTracks):

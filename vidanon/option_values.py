@@ -104,7 +104,7 @@ def check_replay(opts) -> None:
                                 f"{o.ask('tracks')}")  # fmt: skip
 
 
-def strength_warning(opts) -> str | None:
+def style_warning(opts) -> str | None:
     """One line when ``strength`` is weaker (more cells) than the effect's default, when the
     image of the image effect is not opaque where the face lies (the face shows blurred there),
     or when ``mask_scale`` is under the default (the mask leaves the chin and mouth first)."""

@@ -134,7 +134,7 @@ def _tracks(name: str, value):
 
 
 # they use this module's messages (looked up at each call)
-from .option_values import check_replay, check_style, colour, review_path, strength_warning, time_value, track_ids  # noqa: E402
+from .option_values import check_replay, check_style, colour, review_path, style_warning, time_value, track_ids  # noqa: E402
 
 
 def _review(name: str, value) -> str:
@@ -459,9 +459,9 @@ class Options:
     def _check_style(self) -> None:
         check_style(self)
 
-    def strength_warning(self) -> str | None:
-        """One line when ``strength`` is weaker than the default, or the image is not opaque over the face."""
-        return strength_warning(self)
+    def style_warning(self) -> str | None:
+        """One line when the effect's settings may leave faces seen (:func:`~.option_values.style_warning`)."""
+        return style_warning(self)
 
     def validate(self) -> None:
         """Check every option against the table (and normalize it); raise :class:`OptionError`."""

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .ffmpeg import ffmpeg_exe, input_args, read_header
-from .streams import PROGRAM_LINE, STREAM_LINE, Header, PacketTimes, packet_times, parse_header
+from .streams import HDR10_LINE, PROGRAM_LINE, STREAM_LINE, Header, PacketTimes, packet_times, parse_header
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
 
@@ -206,8 +206,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     if width < 2 or height < 2:
         raise InputError(f"input {path} is {width}x{height}: frames must be at least 2x2 pixels")
     check_frame_size(path, width, height)
-    listed = counted[video.index] if counted.get(video.index) is not None else packet_times(ffmpeg_exe(), path,
-                                                                                             stream=video.index)
+    listed = counted.get(video.index) or packet_times(ffmpeg_exe(), path, stream=video.index)
     packets, lag = _from_file_start(listed, video.start, parsed.start,
                                     _counts_from_video(header))  # fmt: skip
     fps = _frame_rate(path, infos.get("video_fps"), packets)
@@ -285,8 +284,8 @@ def _frame_light(path: Path, stream: int) -> tuple[str, ...]:
         return ()
     first: dict[str, str] = {}  # the first frame's line of each kind (showinfo may print two frames)
     for line in done.stderr.splitlines():
-        found = re.search(r"side data - ((mastering display|content light level).*)", line, re.IGNORECASE)
-        if found:
+        found = HDR10_LINE.search(line)
+        if found and "side data - " in line:
             first.setdefault(found.group(2).lower(), found.group(1))
     return tuple(first.values())
 
@@ -318,10 +317,6 @@ def _for_moviepy(header: str, parsed: Header) -> str:
         if not line.lstrip().startswith("Stream group"):
             lines.append(line)
     return "\n".join(lines)
-
-
-
-
 
 
 def _uneven(packets: PacketTimes) -> bool:

@@ -85,7 +85,8 @@ class Header:
 # the side data line of a rotated video: "displaymatrix: rotation of -90.00 degrees" (ffmpeg
 # up to 6), "Display Matrix: rotation of 90.00 degrees" (7 and later)
 _DISPLAY_MATRIX = re.compile(r"display ?matrix", re.IGNORECASE)
-_HDR10 = re.compile(r"(?:side data - )?(Mastering display|Content light level)", re.IGNORECASE)
+# HDR10's static metadata as ffmpeg prints it, in a stream's "Side data:" or showinfo's "side data - "
+HDR10_LINE = re.compile(r"(?:side data - )?((mastering display|content light level).*)", re.IGNORECASE)
 PROGRAM_LINE = re.compile(r"^\s*Program \d+")
 STREAM_LINE = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
 _UNKNOWN = {"unknown", "unspecified", "reserved", ""}
@@ -146,7 +147,7 @@ def parse_header(text: str) -> Header:
         if line == "Side data:":
             target = None
             continue
-        if streams and context == "stream" and _HDR10.match(line):
+        if streams and context == "stream" and HDR10_LINE.match(line):
             streams[-1].light.append(line)
             continue
         if streams and context == "stream" and _DISPLAY_MATRIX.search(line):
