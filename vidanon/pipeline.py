@@ -400,7 +400,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             recorder.add(index, dets, frame.pts, mask_cover(shown) if opts.review else None)
         stats.add(dets)
         # the decoded frame goes along: its time (and 16-bit samples) go to the encoder
-        sink.write(stages.render.draw(frame, shown), source=frame)
+        sink.write(stages.render.draw(frame.picture, shown), source=frame)
         progress.update(1)
         if sink.frames_written % TRIM_EVERY == 0:
             release_free_memory()

@@ -369,8 +369,8 @@ class VideoWriter:
         self._last_ns = ns
         if self.deep:
             data = self._deep(frame, origin)
-        else:
-            data = np.ascontiguousarray(frame, dtype=np.uint8)
+        else:  # a decoded frame as it is: its exactly rounded conversion
+            data = np.ascontiguousarray(getattr(frame, "picture", frame), dtype=np.uint8)
         if self.pad != (0, 0):
             data = np.pad(data, ((0, self.pad[0]), (0, self.pad[1]), (0, 0)), mode="edge")
         data = np.ascontiguousarray(data)
