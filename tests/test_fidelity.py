@@ -361,6 +361,28 @@ def test_full_range_stays_full_range_exactly(tmp_path):
     assert a.min() < 16 and b.min() < 16 and a.max() > 220 and b.max() > 220
 
 
+@pytest.mark.parametrize("interlaced", [False, True])
+def test_full_range_chroma_comes_back_unshifted(tmp_path, interlaced):
+    """swscale rounds a full-range RGB to YUV conversion's chroma down: every U and V sample
+    came out about half a level low. Colours in the RGB gamut (a noisy gradient) come back
+    as they were."""
+    pattern = ("gradients=s=320x240:r=25:c0=0x503828:c1=0xa0b0c8:c2=0x306040:c3=0xc09070:nb_colors=4:speed=0.02,"
+               "format=rgb24,noise=alls=6:allf=t+u,"
+               "scale=out_color_matrix=bt601:out_range=pc:flags=accurate_rnd+full_chroma_int,format=yuvj420p")
+    fields = ("-flags", "+ildct+ilme", "-x264-params", "tff=1") if interlaced else ()
+    src = tmp_path / "full.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", pattern, "-frames:v", "4", "-c:v", "libx264", "-crf", "0", *fields, src)
+    assert probe(src).color_range == "pc" and (probe(src).upright_field_order is not None) == interlaced
+    out = tmp_path / "out.mp4"
+    round_trip(src, out, crf=0)
+    a = np.frombuffer(native_planes(src, 1), np.uint8).astype(int)
+    b = np.frombuffer(native_planes(out, 1), np.uint8).astype(int)
+    n = 320 * 240
+    for plane in (slice(0, n), slice(n, n * 5 // 4), slice(n * 5 // 4, n * 3 // 2)):  # Y, U, V
+        d = b[plane] - a[plane]
+        assert abs(d.mean()) < 0.05 and np.abs(d).mean() < 0.1, (plane, d.mean(), np.abs(d).mean())
+
+
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_rotation_comes_out_upright_at_the_display_size(tmp_path, rotation):
     base = clip(tmp_path / "base.mp4", size="64x32", frames=4, audio=False)

@@ -24,6 +24,9 @@ from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, pl
 from .probe import VideoInfo, bit_depth
 from .streams import hdr10_light
 
+# swscale's matrix names (plan.SCALE_MATRIX, and its default) in zimg's (the zscale filter)
+ZSCALE_MATRIX = {"bt709": "709", "bt2020": "2020_ncl", "smpte170m": "170m", "bt470": "470bg", "fcc": "fcc",
+                 "smpte240m": "240m", "bt601": "170m"}  # fmt: skip
 RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
 
 
@@ -316,13 +319,19 @@ class VideoWriter:
             return ["-vf", vf, "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
                     "-color_range", "pc" if full else "tv"]  # fmt: skip
         scale = []  # the input's matrix and range when it names them (else ffmpeg's defaults, as when decoding)
-        if space:
+        exact = ""
+        if full and bit_depth(pix_fmt) == 8:
+            # swscale rounds a full-range conversion's chroma down (every U and V sample about half
+            # a level low): zimg converts each pixel exactly, swscale then only subsamples the chroma
+            exact = f"zscale=m={ZSCALE_MATRIX[matrix]}:r=full:dither=none,format=yuv444p,"
+            scale.append("flags=accurate_rnd")
+        elif space:
             scale.append(f"out_color_matrix={matrix}")
         if rng:
             scale.append(f"out_range={'pc' if full else 'tv'}")
         if source.upright_field_order is not None:
             scale.append("interl=1")  # an interlaced frame's chroma is subsampled field by field
-        vf = (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
+        vf = exact + (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
         tags = {"color_primaries": source.color_primaries, "color_trc": source.color_trc,
                 "colorspace": space, "range": rng}
         tags = {k: v for k, v in tags.items() if v}
