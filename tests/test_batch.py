@@ -178,6 +178,19 @@ def test_segments_give_the_same_frames_and_audio_as_one_pass(tmp_path, long_clip
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_segments_say_once_when_no_frame_starts_in_the_span(tmp_path, long_clip):
+    """--start/--end with --segments: a span without a frame start is said once, as a single
+    run says it; a span inside one part's share is not a warning of the other part."""
+    warning = ("vidanon: warning: no frame starts between --start and --end: no face was hidden (a frame counts "
+               "when its time is in the span)")
+    done = run_cli(long_clip, tmp_path / "none.mp4", "--segments", "2", "--start", "1.01", "--end", "1.05", "-q")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == warning
+    done = run_cli(long_clip, tmp_path / "first.mp4", "--segments", "2", "--start", "1", "--end", "2", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "no frame starts" not in done.stderr
+
+
 @pytest.mark.parametrize("container", ["ts", "mkv"])
 def test_segments_of_a_file_that_does_not_start_at_zero(tmp_path, long_clip, container):
     """An MPEG-TS starting at 1.4 s whose video starts 0.5 s after its audio, a Matroska file

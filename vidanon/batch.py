@@ -409,11 +409,14 @@ def _not_finished(output: Path) -> VidanonError | None:
 def part_warnings(summaries: list[dict]) -> list[str]:
     """The warnings of a segmented file's parts, each once: one every part gave as it is, one
     only some parts gave (decoding errors in the input's second half, a part's own counts)
-    as ``part K of N: ...`` for each of them."""
+    as ``part K of N: ...`` for each of them, but for a --start/--end span without a frame
+    in some parts' shares (the others had frames in it)."""
+    from .pipeline import NO_FRAME_IN_SPAN
+
     each = [list(dict.fromkeys(s.get("warnings", []))) for s in summaries]
     common = [w for w in each[0] if all(w in ws for ws in each[1:])]
     return common + [f"part {k} of {len(each)}: {w}" for k, ws in enumerate(each, start=1) for w in ws
-                     if w not in common]  # fmt: skip
+                     if w not in common and not w.startswith(NO_FRAME_IN_SPAN)]  # fmt: skip
 
 
 def describe(summary: BatchSummary) -> list[str]:

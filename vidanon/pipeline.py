@@ -342,6 +342,9 @@ def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -
                       named=bool(opts.codec))  # fmt: skip
 
 
+NO_FRAME_IN_SPAN = "no frame starts"  # a warning a segmented run gives only if each part gives it
+
+
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
     """Hide every face of the video ``input`` and write the result to ``output``.
 
@@ -453,8 +456,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     if unknown:
         where = "" if opts.start is None and opts.end is None else f" between {ask('start')} and {ask('end')}"
         warnings.append(f"no track {', '.join(map(str, unknown))} to keep in {info.path.name}{where}")
-    if not spanned and (opts.start, opts.end) != (None, None) and opts.frame_range is None:  # (a part: its share)
-        warnings.append(f"no frame starts between {ask('start')} and {ask('end')}: no face was hidden (a frame "
+    if not spanned and (opts.start, opts.end) != (None, None):  # a part: of its share (said if every part says it)
+        warnings.append(f"{NO_FRAME_IN_SPAN} between {ask('start')} and {ask('end')}: no face was hidden (a frame "
                         "counts when its time is in the span)")  # fmt: skip
     if source.decode_warning:
         warnings.append(f"the input has decoding errors; {source.frames_read} frames were decoded "
