@@ -383,6 +383,46 @@ def test_full_range_chroma_comes_back_unshifted(tmp_path, interlaced):
         assert abs(d.mean()) < 0.05 and np.abs(d).mean() < 0.1, (plane, d.mean(), np.abs(d).mean())
 
 
+@pytest.mark.parametrize("space", [None, "bt709", "bt470bg", "smpte170m", "smpte240m", "fcc", "bt2020nc"])
+def test_full_range_output_keeps_each_colour_matrix_and_no_other(tmp_path, space):
+    """Full-range 8-bit output goes through zscale, which knows the matrices by its own names
+    (a wrong one failed the run: "240m") and tags the frames with the one it used (an untagged
+    input came out tagged BT.601)."""
+    from vidanon.media.plan import SCALE_MATRIX
+
+    matrix = SCALE_MATRIX.get(space or "", "bt601")
+    pattern = ("gradients=s=96x64:r=25:c0=0x503828:c1=0xa0b0c8:c2=0x306040:c3=0xc09070:nb_colors=4,format=rgb24,"
+               f"scale=out_color_matrix={matrix}:out_range=pc:flags=accurate_rnd+full_chroma_int,format=yuvj420p,"
+               f"setparams=colorspace={space or 'unknown'}")
+    src = tmp_path / "in.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", pattern, "-frames:v", "3", "-c:v", "libx264", "-crf", "0",
+               *(("-colorspace", space) if space else ()), src)  # fmt: skip
+    out = tmp_path / "out.mp4"
+    round_trip(src, out, crf=0)
+    assert probe(out).color_range == "pc" and probe(out).color_space == probe(src).color_space == space
+    a, b = (np.frombuffer(native_planes(p, 1), np.uint8).astype(int) for p in (src, out))
+    assert np.abs(b - a).mean() < 0.1
+
+
+def test_the_detector_sees_what_ffmpeg_converts_also_when_the_size_changes(tmp_path):
+    """The detector's copy is swscale's default conversion, byte for byte, as every rule was
+    measured on it; a stream whose size changes midway (two recordings joined) is brought to
+    the first size in one step, as before, and the copy that is written is that picture too."""
+    for name, size in (("a", "64x48"), ("b", "80x48")):
+        part = clip(tmp_path / f"{name}.mp4", size=size, frames=3, audio=False)
+        run_ffmpeg("-i", part, "-c:v", "libx264", "-f", "mpegts", tmp_path / f"{name}.ts")
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    for src in (clip(tmp_path / "plain.mp4", size="320x240", frames=3, audio=False), joined):
+        plain = subprocess.run([ffmpeg(), "-v", "error", "-i", str(src), "-fps_mode", "passthrough", "-f", "rawvideo",
+                                "-pix_fmt", "rgb24", "-"],
+                               capture_output=True, check=True).stdout  # fmt: skip
+        frames = list(FrameReader(probe(src)))
+        assert b"".join(f.tobytes() for f in frames) == plain
+        for f in frames:  # the written copy: the same picture (the stacked halves never mix)
+            assert np.abs(f.picture.astype(int) - f).mean() < 4
+
+
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_rotation_comes_out_upright_at_the_display_size(tmp_path, rotation):
     base = clip(tmp_path / "base.mp4", size="64x32", frames=4, audio=False)

@@ -345,6 +345,27 @@ def test_a_full_disk_names_the_output(tmp_path):
     assert not out.exists() and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
+def test_a_photo_past_the_file_size_limit_is_not_put_in_place(tmp_path, suffix):
+    # Pillow's JPEG encoder wrote to the file itself and lost the short write: the truncated
+    # photo was renamed into place and the run said it was done (exit 0)
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(src)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / f"out{suffix}"
+    proc = subprocess.run([sys.executable, "-m", "vidanon", str(src), str(out), "-q"], capture_output=True,
+                          text=True, timeout=300, preexec_fn=limit)  # fmt: skip
+    err = [line for line in proc.stderr.splitlines() if line.startswith("vidanon")]
+    assert proc.returncode == 5 and len(err) == 1, proc.stderr
+    assert f"{out} grew past the file size limit" in err[0], err
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
 def test_names_not_in_utf8_are_read_and_written(tmp_path):
     # a Latin-1 name (a file copied from an old camera or a Windows share) made the temporary
     # name's shortening fail: "internal error: UnicodeEncodeError" (exit 70)

@@ -24,11 +24,13 @@ the faces, is never copied.
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import time
 from pathlib import Path
 
-from .errors import InputError, OutputError
+from .errors import EncodeError, InputError, OutputError
 
 PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
 HEIF_FORMATS = {".heic": "HEIF", ".heif": "HEIF"}  # when pillow_heif can be imported
@@ -323,8 +325,14 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
         args.update(lossless=True, exact=True)
     elif fmt in ("WEBP", "HEIF"):
         args.update(quality=WEBP_QUALITY)
-    try:
-        out.save(tmp, format=fmt, **args)
+    encoded = io.BytesIO()
+    out.save(encoded, format=fmt, **args)
+    try:  # written by Python, which checks every write: Pillow's JPEG encoder wrote to the file
+        tmp.write_bytes(encoded.getbuffer())  # descriptor itself and lost a short write (a full disk)
     except OSError as exc:
+        if exc.errno == errno.EFBIG:  # as a video's (exit 5)
+            raise EncodeError(f"{target} grew past the file size limit of this system or shell (ulimit -f)") from None
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise EncodeError(f"no space left on the device while writing {target}: free some space and retry") from None
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     return removed, warnings

@@ -116,9 +116,14 @@ class FrameReader:
         # split, when a rotation is applied). Stacking makes a new frame, which the statistics
         # know no decoded time of: the times are those of a third copy, sent to an output that
         # writes nothing.
+        # Both at the first frame's size (a stream whose size changes midway): the detector's
+        # resized and converted in one step, as the pipe's own scaler did; the exact one
+        # resized in YUV first (a no-op at the same size), as the exact conversion repeats pixels.
+        size = f"{info.width}:{info.height}{':interl=1' if interlaced else ''}"
         graph = (f"[{info.video_map}]{','.join(pick + [f'split={3 if stats else 2}'])}[d][e]{'[t]' if stats else ''};"
-                 f"[d]scale{'=interl=1' if interlaced else ''},format=rgb24[d1];"
-                 f"[e]scale={'interl=1:' if interlaced else ''}flags={EXACT_FLAGS},format=rgb24[e1];"
+                 f"[d]scale={size},format=rgb24[d1];"
+                 f"[e]scale={size}:flags=accurate_rnd,"
+                 f"scale={'interl=1:' if interlaced else ''}flags={EXACT_FLAGS},format=rgb24[e1];"
                  "[d1][e1]vstack[v]")  # fmt: skip
         args = ["-filter_complex", graph, "-map", "[v]", *frames, "rgb24", "pipe:1"]
         if stats:

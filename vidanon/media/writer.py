@@ -26,7 +26,7 @@ from .streams import hdr10_light
 
 # swscale's matrix names (plan.SCALE_MATRIX, and its default) in zimg's (the zscale filter)
 ZSCALE_MATRIX = {"bt709": "709", "bt2020": "2020_ncl", "smpte170m": "170m", "bt470": "470bg", "fcc": "fcc",
-                 "smpte240m": "240m", "bt601": "170m"}  # fmt: skip
+                 "smpte240m": "smpte240m", "bt601": "170m"}  # fmt: skip
 RGB_FORMATS = ("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "x2rgb", "x2bgr", "pal8")
 
 
@@ -333,7 +333,7 @@ class VideoWriter:
             scale.append("interl=1")  # an interlaced frame's chroma is subsampled field by field
         vf = exact + (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
         tags = {"color_primaries": source.color_primaries, "color_trc": source.color_trc,
-                "colorspace": space, "range": rng}
+                "colorspace": space or ("unknown" if exact else None), "range": rng}  # (zscale names its matrix)
         tags = {k: v for k, v in tags.items() if v}
         if tags:  # the frames carry the tags to the encoder (its own options alone lose them)
             vf += ",setparams=" + ":".join(f"{k}={v}" for k, v in tags.items())
