@@ -44,6 +44,16 @@ def test_cli_missing_input(tmp_path):
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_cli_a_url_is_named_a_url(tmp_path):
+    # "input http:/example.com/a.mp4 does not exist": the path had folded the URL's "//"
+    proc = run_cli("https://example.com/a.mp4", tmp_path / "out.mp4")
+    assert_one_line_error(proc, "input https://example.com/a.mp4 is a URL", "download the video first")
+    assert proc.returncode == 2
+    proc = run_cli(SAMPLE, "https://example.com/o.mp4")
+    assert_one_line_error(proc, "output https://example.com/o.mp4 is a URL")
+    assert proc.returncode == 3
+
+
 def test_cli_bad_options_are_argparse_errors(tmp_path):
     for args in (["--effect", "sparkle"], ["--threshold", "1.5"], ["--batch-size", "0"], ["--crf", "99"],
                  ["--threshold", "abc"]):

@@ -74,6 +74,13 @@ def test_a_photo_has_its_faces_hidden_and_stays_a_jpeg(tmp_path, group, run_inpr
     assert (result[..., 3] == 200).all() and changed(rgba[..., :3], result[..., :3], box) > 40
     assert (result[:250, :400] == rgba[:250, :400]).all()
 
+    # a JPEG under the names browsers save it with (.jfif) was "a still image, not a video"
+    (tmp_path / "saved.jfif").write_bytes(src.read_bytes())
+    code, out, err = run_inprocess(tmp_path / "saved.jfif", "--effect", "fill")
+    assert code == 0, err
+    with Image.open(tmp_path / "saved_anonymized.jfif") as im:
+        assert im.format == "JPEG" and changed(before, np.asarray(im.convert("RGB")), box) > 40
+
 
 def test_exif_orientation_is_applied_before_the_faces_are_looked_for(tmp_path, group, run_inprocess):
     canvas, box = group
@@ -171,6 +178,9 @@ def test_16_bit_grey_stays_16_bit_and_animated_images_are_refused(tmp_path, run_
     pictures[0].save(tmp_path / "anim.webp", save_all=True, append_images=pictures[1:], duration=100)
     code, out, err = run_inprocess(tmp_path / "anim.webp", tmp_path / "o.webp")
     assert code == 2 and "animated image (3 pictures)" in err and not (tmp_path / "o.webp").exists()
+    # named as a video, it was told "a photo is written as a photo", and as a photo to be made a video
+    code, out, err = run_inprocess(tmp_path / "anim.webp", tmp_path / "o.mp4")
+    assert code == 2 and "animated image (3 pictures)" in err and "make it a video first" in err
 
 
 def test_the_python_api_takes_photos_too(tmp_path):
@@ -187,11 +197,12 @@ def test_metadata_policy_on_exif(tmp_path, run_inprocess):
     src = tmp_path / "gps.jpg"
     exif = exif_with_gps()
     exif[0x013B] = "Jane Doe"  # Artist: whose photo it is
+    exif[0x0131] = exif[0x000B] = "Camera app 4.2 (SM-S918B)"  # Software, ProcessingSoftware (it was kept)
     Image.fromarray(np.full((120, 160, 3), 128, np.uint8)).save(src, exif=exif.tobytes())
     code, out, err = run_inprocess(src, tmp_path / "private.jpg")
     assert code == 0, err
-    assert set(out.strip().split("metadata removed: ")[1].split(", ")) == {"GPSInfo", "Make", "Model",
-                                                                           "BodySerialNumber", "Artist"}, out
+    assert set(out.strip().split("metadata removed: ")[1].split(", ")) == {
+        "GPSInfo", "Make", "Model", "BodySerialNumber", "Artist", "Software", "ProcessingSoftware"}, out
     exif = Image.open(tmp_path / "private.jpg").getexif()
     assert GPS not in exif and MAKE not in exif and MODEL not in exif and not exif.get_ifd(GPS)
     assert exif.get_ifd(EXIF_IFD) == {TAKEN: "2024:05:01 10:00:00"}  # the time stays

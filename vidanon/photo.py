@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .errors import EncodeError, InputError, OutputError
 
-PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP"}
+PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP"}
 HEIF_FORMATS = {".heic": "HEIF", ".heif": "HEIF"}  # when pillow_heif can be imported
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
@@ -81,6 +81,13 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     source = check_input(input)
     target = Path(output)
     if target.suffix.lower() not in photo_extensions():
+        from PIL import Image, UnidentifiedImageError
+
+        try:  # an animated image would be told to be named a photo, and as a photo to be made a video
+            with Image.open(source) as im:
+                refuse_animated(im, source)
+        except (OSError, UnidentifiedImageError):
+            pass  # said when it is read
         raise OutputError(f"output {target}: a photo is written as a photo; name it "
                           f"{', '.join(sorted(photo_extensions()))}")  # fmt: skip
     target = prepare_output(target, source, opts.overwrite, mkdir=opts.mkdir, container=False)
@@ -194,6 +201,15 @@ def smaller_copies(rgb):
     return copies
 
 
+def refuse_animated(im, path) -> None:
+    """An animated WebP or PNG is an :class:`InputError`: its other pictures would be lost."""
+    frames = getattr(im, "n_frames", 1)
+    previews = frames - 1 if im.format == "MPO" else 0  # a camera's JPEG with previews (MPF)
+    if frames > 1 and not previews:
+        raise InputError(f"{path} is an animated image ({frames} pictures); vidanon writes a photo as one "
+                         "picture: make it a video first (ffmpeg -i IN out.mp4) and anonymize that")  # fmt: skip
+
+
 def read_photo(path: Path):
     """``(image upright, its EXIF, other metadata)``: the EXIF orientation applied (and the
     tag reset), the photo decoded; an unreadable photo is an :class:`InputError`."""
@@ -205,11 +221,8 @@ def read_photo(path: Path):
     damaged = False
     try:
         with Image.open(path) as im:
-            frames = getattr(im, "n_frames", 1)
-            previews = frames - 1 if im.format == "MPO" else 0  # a camera's JPEG with previews (MPF)
-            if frames > 1 and not previews:  # an animated WebP or PNG: its other pictures would be lost
-                raise InputError(f"{path} is an animated image ({frames} pictures); vidanon writes a photo as one "
-                                 "picture: make it a video first (ffmpeg -i IN out.mp4) and anonymize that")  # fmt: skip
+            refuse_animated(im, path)
+            previews = getattr(im, "n_frames", 1) - 1 if im.format == "MPO" else 0  # a camera's JPEG with previews
             im.load()
             try:
                 upright = ImageOps.exif_transpose(im)

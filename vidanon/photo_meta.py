@@ -7,6 +7,7 @@ from __future__ import annotations
 # EXIF's own names for device and owner details that the video rule (is_identifying) does not
 # know: a photo's Artist (XPAuthor) is the person who took it, or whose camera did.
 EXIF_DEVICE_TAGS = {"MakerNote", "LensMake", "LensModel", "LensSpecification", "HostComputer", "ImageUniqueID",
+                    "ProcessingSoftware",
                     "XPComment", "Artist", "XPAuthor"}  # fmt: skip
 
 

@@ -16,6 +16,9 @@ NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, APFS, NTFS: 255)
 PATH_MAX = 4096  # bytes in a path given to the system, with its final NUL (Linux; macOS 1024)
 
 
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")  # http://, https://, rtsp://, s3://, file://
+
+
 def check_name(path, error: type, what: str) -> None:
     """Raise ``error`` (an :class:`~vidanon.errors.InputError` or :class:`OutputError`) when
     a name in ``path`` is longer than NAME_MAX bytes, which no file system takes, or the
@@ -24,6 +27,9 @@ def check_name(path, error: type, what: str) -> None:
     current folder, whose videos a batch would take, or where an output would land)."""
     if os.fspath(path) == "":
         raise error(f"{what} path is empty")
+    if isinstance(os.fspath(path), str) and URL.match(os.fspath(path)):  # (a Path would fold its "//")
+        raise error(f"{what} {os.fspath(path)} is a URL; vidanon works on files on this machine"
+                    f"{' (download the video first)' if what == 'input' else ''}")  # fmt: skip
     size = len(os.fsencode(path))
     if size >= PATH_MAX:
         raise error(f"{what} {str(path)[:40]}...: the path is {size} bytes long, over the {PATH_MAX - 1} the "
@@ -233,8 +239,8 @@ def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool,
     """Check the output path before any work is done; create its folder if it is
     missing and ``mkdir`` (else that is an error). ``container``: the extension must name
     a container vidanon writes (False: the caller checks it, as for a photo)."""
-    target = Path(target)
     check_name(target, OutputError, "output")
+    target = Path(target)
     if target.exists() and target.is_dir():  # before the extension, which a folder's name lacks
         raise OutputError(f"output {target} is a directory; give a file name such as {target / 'out.mp4'}")
     if container:

@@ -147,8 +147,8 @@ def _packet_rate(packets: PacketTimes | None) -> Fraction | None:
 def check_input(path: str | os.PathLike) -> Path:
     from .paths import check_name
 
-    path = Path(path)
     check_name(path, InputError, "input")
+    path = Path(path)
     if not path.exists():
         raise InputError(f"input {path} does not exist")
     if path.is_dir():
@@ -347,7 +347,7 @@ def _refuse_playlist(path: Path) -> None:
         raise InputError(f"input {path} is a HEIC photo, read as a photo only with pillow_heif installed "
                          "(pip install pillow-heif) and named .heic or .heif")  # fmt: skip
     if brand == b"avif":
-        raise InputError(f"input {path} is an AVIF photo; vidanon reads .jpg, .png and .webp photos (convert it first)")
+        raise InputError(f"input {path} is an AVIF photo; vidanon reads .jpg (.jpeg, .jfif, .jpe), .png and .webp photos (convert it first)")
 
 
 # The ISO base media brands of still HEIF images (not image sequences).
