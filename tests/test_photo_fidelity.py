@@ -122,3 +122,7 @@ def test_a_damaged_exif_block_is_left_out_not_a_crash(tmp_path, run_inprocess):
         pytest.fail("no damaged EXIF found to test with")
     code, out, err = run_inprocess(src, tmp_path / "out.jpg")
     assert code == 0 and "EXIF (damaged)" in out, (out, err)
+    # one that Pillow reads as no tag at all, with a warning (its first directory points past the end)
+    picture.save(src, exif=b"Exif\0\0II*\0\xff\xff\xff\x7f garbage")
+    code, out, err = run_inprocess(src, tmp_path / "out2.jpg")
+    assert code == 0 and "EXIF (damaged)" in out, (out, err)

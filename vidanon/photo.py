@@ -28,6 +28,7 @@ import errno
 import io
 import os
 import time
+import warnings
 from pathlib import Path
 
 from .errors import EncodeError, InputError, OutputError
@@ -247,7 +248,12 @@ def read_photo(path: Path):
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read the photo {path}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        exif = Image.Exif() if damaged else upright.getexif()
+        with warnings.catch_warnings(record=True) as said:  # "Corrupt EXIF data": read as no tag at all
+            warnings.simplefilter("always")
+            exif = Image.Exif() if damaged else upright.getexif()
+            if not damaged and not len(exif) and im.info.get("exif"):  # parsed again, to hear Pillow's warning
+                exif.load(im.info["exif"])
+        damaged = damaged or any("Corrupt EXIF" in str(w.message) for w in said)
     except Exception:  # as above
         exif, damaged = Image.Exif(), True
     if damaged:
