@@ -252,6 +252,10 @@ def test_photo_refusals_are_one_line(tmp_path):
     assert_one_line_error(proc, "already exists", "--overwrite")
     assert (tmp_path / "exists.jpg").read_bytes() == b"precious"
     assert not list(tmp_path.glob("o.*"))
+    # the video encoder's options were taken without a word (exit 0): said, the photo written
+    proc = run_cli(src, tmp_path / "w.jpg", "--crf", "0", "--codec", "libx265", "--no-track", "-q")
+    assert proc.returncode == 0 and (tmp_path / "w.jpg").exists()
+    assert proc.stderr.strip() == "vidanon: warning: --codec, --crf, --no-track apply to videos: not used for the photo p.jpg"
 
 
 def test_heif_and_avif_photos_are_not_taken_for_videos(tmp_path, run_inprocess, monkeypatch):

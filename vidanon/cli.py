@@ -243,7 +243,20 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     if mode == "single" and args.jobs and args.jobs > 1:
         say("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
             sys.stderr)  # fmt: skip
+    if mode == "single" and is_photo(args.paths[0]):  # (a batch's videos take them)
+        from .options import OPTION
+
+        unused = [flag for flag, name in PHOTO_UNUSED if getattr(args, name, None) != OPTION[name].default]
+        if unused or args.segments > 1:
+            unused += ["--segments"] if args.segments > 1 else []
+            say(f"vidanon: warning: {', '.join(unused)} appl{'ies' if len(unused) == 1 else 'y'} to videos: "
+                f"not used for the photo {Path(args.paths[0]).name}", sys.stderr)  # fmt: skip
     return mode
+
+
+# Options of the video encoding and tracking, which a photo has no use for (said when given).
+PHOTO_UNUSED = (("--codec", "codec"), ("--crf", "crf"), ("--preset", "preset"), ("--no-audio", "audio"),
+                ("--odd-size", "odd_size"), ("--no-track", "track"))
 
 
 def default_output(path: Path) -> Path:
