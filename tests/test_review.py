@@ -431,3 +431,18 @@ def test_a_span_runs_sheet_samples_its_frames_in_the_span(clip, tmp_path):
     anonymize(path, tmp_path / "o.mp4", tracks=str(tracks), start=0.1, end=0.3, review=str(sheet), progress=False)
     shown = sorted(int(i) for i in re.findall(r'<figure id="frame-(\d+)">', sheet.read_text()))
     assert shown == [3, 4, 5, 6, 7]  # t = 0.12 to 0.28 s at 25 fps
+
+
+def test_the_sheet_shows_frames_as_written():
+    """The thumbnails are the output's frames as they were written (the exact conversion), not
+    the detector's copy, which is about a luma level darker."""
+    from conftest import SAMPLE
+
+    from vidanon.media.probe import probe
+    from vidanon.media.reader import FrameReader
+    from vidanon.review import read_picked
+
+    info = probe(SAMPLE)
+    first = next(iter(FrameReader(info)))
+    picked = read_picked(SAMPLE, [0], info.width, info.height)
+    assert np.array_equal(picked[0], first.picture) and not np.array_equal(picked[0], first)

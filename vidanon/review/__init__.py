@@ -82,7 +82,7 @@ def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, heig
     try:
         for index, frame in enumerate(reader):
             if index in wanted or index in extra:
-                pixels = np.array(frame[:height, :width], dtype=np.uint8)
+                pixels = np.array(frame.picture[:height, :width], dtype=np.uint8)  # as written (exact)
                 if cut is not None:
                     cut(index, pixels)
                 if index in wanted:
