@@ -87,7 +87,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
         try:  # an animated image would be told to be named a photo, and as a photo to be made a video
             with Image.open(source) as im:
                 refuse_animated(im, source)
-        except (OSError, UnidentifiedImageError):
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
             pass  # said when it is read
         raise OutputError(f"output {target}: a photo is written as a photo; name it "
                           f"{', '.join(sorted(photo_extensions()))}")  # fmt: skip
