@@ -349,9 +349,10 @@ def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, p
     try:  # written by Python, which checks every write: Pillow's JPEG encoder wrote to the file
         tmp.write_bytes(encoded.getbuffer())  # descriptor itself and lost a short write (a full disk)
     except OSError as exc:
-        if exc.errno == errno.EFBIG:  # as a video's (exit 5)
-            raise EncodeError(f"{target} grew past the file size limit of this system or shell (ulimit -f)") from None
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-            raise EncodeError(f"no space left on the device while writing {target}: free some space and retry") from None
+        if exc.errno in (errno.EFBIG, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):  # as a video's (exit 5)
+            from .media.ffmpeg import failure_message
+
+            cause = "File too large" if exc.errno == errno.EFBIG else "No space left"
+            raise EncodeError(failure_message(str(target), cause, None, "writing", "")) from None
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
     return removed, warnings

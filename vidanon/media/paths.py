@@ -25,10 +25,11 @@ def check_name(path, error: type, what: str) -> None:
     whole path longer than PATH_MAX (the OS would refuse either at the first look, as an
     OSError), or when ``path`` is empty (an unset shell variable: it would be taken as the
     current folder, whose videos a batch would take, or where an output would land)."""
-    if os.fspath(path) == "":
+    name = os.fspath(path)
+    if name == "":
         raise error(f"{what} path is empty")
-    if isinstance(os.fspath(path), str) and URL.match(os.fspath(path)):  # (a Path would fold its "//")
-        raise error(f"{what} {os.fspath(path)} is a URL; vidanon works on files on this machine"
+    if isinstance(name, str) and URL.match(name):  # (a Path would fold its "//")
+        raise error(f"{what} {name} is a URL; vidanon works on files on this machine"
                     f"{' (download the video first)' if what == 'input' else ''}")  # fmt: skip
     size = len(os.fsencode(path))
     if size >= PATH_MAX:

@@ -319,11 +319,11 @@ class VideoWriter:
             return ["-vf", vf, "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
                     "-color_range", "pc" if full else "tv"]  # fmt: skip
         scale = []  # the input's matrix and range when it names them (else ffmpeg's defaults, as when decoding)
-        exact = ""
+        zimg = ""
         if full and bit_depth(pix_fmt) == 8:
             # swscale rounds a full-range conversion's chroma down (every U and V sample about half
             # a level low): zimg converts each pixel exactly, swscale then only subsamples the chroma
-            exact = f"zscale=m={ZSCALE_MATRIX[matrix]}:r=full:dither=none,format=yuv444p,"
+            zimg = f"zscale=m={ZSCALE_MATRIX[matrix]}:r=full:dither=none,format=yuv444p,"
             scale.append("flags=accurate_rnd")
         elif space:
             scale.append(f"out_color_matrix={matrix}")
@@ -331,9 +331,9 @@ class VideoWriter:
             scale.append(f"out_range={'pc' if full else 'tv'}")
         if source.upright_field_order is not None:
             scale.append("interl=1")  # an interlaced frame's chroma is subsampled field by field
-        vf = exact + (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
+        vf = zimg + (f"scale={':'.join(scale)}," if scale else "") + f"format={pix_fmt}"
         tags = {"color_primaries": source.color_primaries, "color_trc": source.color_trc,
-                "colorspace": space or ("unknown" if exact else None), "range": rng}  # (zscale names its matrix)
+                "colorspace": space or ("unknown" if zimg else None), "range": rng}  # (zscale names its matrix)
         tags = {k: v for k, v in tags.items() if v}
         if tags:  # the frames carry the tags to the encoder (its own options alone lose them)
             vf += ",setparams=" + ":".join(f"{k}={v}" for k, v in tags.items())
