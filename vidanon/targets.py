@@ -52,6 +52,8 @@ class Target:
     alone_from_start: bool = False
     # A clear track early in its shot is back-filled up to the shot's start (vidanon.track.sort.EARLY_CLEAR)
     early: bool = False
+    # Back-fill also follows a new track back by its look (vidanon.track.backfill; measured on faces)
+    follow_back: bool = False
 
     def levels(self, threshold: float | None = None) -> tuple[float, float, float]:
         """``(threshold, start, low)`` with the user's threshold (None: the default); the
@@ -101,7 +103,8 @@ class Target:
         if not opts.track:
             return NoTracker(threshold)
         return SortTracker(threshold=threshold, start_threshold=start, low_threshold=low, class_id=self.class_id,
-                           follow=self.follow, early=self.early, carry=carry)  # fmt: skip
+                           follow=self.follow, follow_back=self.follow_back, early=self.early,
+                           carry=carry)  # fmt: skip
 
     def user_threshold(self, opts: Options) -> float | None:
         return opts.plates_threshold if self is PLATES else opts.threshold
@@ -109,7 +112,8 @@ class Target:
 
 # Faces: CenterFace's scores. A detection at 0.2 or more starts a track that is masked once
 # confirmed, one at 0.1 or more extends a track (see vidanon.track.sort).
-FACES = Target("faces", FACE, threshold=0.4, start=0.2, low=0.1, follow=True, mask="head", early=True)
+FACES = Target("faces", FACE, threshold=0.4, start=0.2, low=0.1, follow=True, mask="head", early=True,
+               follow_back=True)
 # People: SSDLite's scores.
 # In a photo a person is hidden from the start level: in a video a person seen at 0.35-0.5
 # is hidden once a few frames confirm the track, which a photo cannot give (the sample clip's

@@ -118,7 +118,8 @@ class Appearance:
         return self.compare_many(image, [self], np.asarray(around, np.float64).reshape(1, 4))[0]
 
     @classmethod
-    def compare_many(cls, image: np.ndarray, looks: list[Appearance], around: np.ndarray) -> list[Comparison]:
+    def compare_many(cls, image: np.ndarray, looks: list[Appearance], around: np.ndarray,
+                     halves: bool = True) -> list[Comparison]:  # fmt: skip
         """Each face ``looks[k]`` against the image (colour or grey) near ``around[k]``:
 
         * ``likeness``: the best correlation, over the shifts at the predicted size, of the
@@ -131,7 +132,8 @@ class Appearance:
         The shifts are whole cells of the sampling grid, so every shifted box of a face is a
         window of one grid sampled around it (:meth:`_windows`): a crowd's hundred lost faces
         a frame are 2,704 samples each instead of 25 boxes of 1,024. Each face's numbers are
-        those of comparing it alone."""
+        those of comparing it alone. ``halves=False``: the likeness of the whole face only
+        (for ``score`` and ``box`` alone: a single face compared in two thirds of the time)."""
         around = np.asarray(around, np.float64).reshape(-1, 4)
         out: list[Comparison] = [(-1.0, -1.0, None)] * len(looks)
         shifted = cls._shifted(around)
@@ -147,7 +149,7 @@ class Appearance:
         whole = cls._correlations(windows.reshape(n, shifts, -1), vectors)
         whole = np.where(valid[at], whole, -np.inf)
         likeness = whole.max(axis=1)
-        for part in cls.HALVES:  # the halves each face has a pattern in
+        for part in cls.HALVES if halves else ():  # the halves each face has a pattern in
             having = [(j, ref) for j, k in enumerate(at) for p, ref in looks[k].halves if p == part]
             if having:
                 rows = [j for j, _ in having]

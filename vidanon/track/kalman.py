@@ -89,6 +89,7 @@ class Track:
         self.last_frame = frame
         self.last_box = np.asarray(box, np.float64)
         self.detected: dict[int, np.ndarray] = {frame: self.last_box}
+        self.followed_back: dict[int, np.ndarray] | None = None  # back-fill by its look (see vidanon.track.backfill)
         self._look: tuple[np.ndarray, np.ndarray] | None = None  # (frame, box) of its last confident detection
         self._appearance: Appearance | None = None
         self.best_score = 0.0  # the highest detection score matched to it

@@ -33,9 +33,9 @@ every frame:
 * through a look-ahead buffer of frames (the video is processed offline): boxes
   interpolated across the gaps inside a track (a track lost for up to ``max_gap``
   frames can still be found again; not where it jumped to something else, see JUMP),
-  and boxes extrapolated back before a track's first detection, along the line fitted
-  to its first detections, until the face would have been outside the frame (faces that
-  enter or turn are detected late).
+  and boxes before a track's first detection, along the line fitted to its first
+  detections and where its look is found (faces that enter or turn are detected late;
+  see :mod:`vidanon.track.backfill`).
 
 A tentative track's boxes are held in the buffer and kept only if the track is
 confirmed before the frame leaves it, so one false detection does not leave a trail.
@@ -65,6 +65,7 @@ from ..detections import (
     union_box,
 )
 from .appearance import Appearance
+from .backfill import backfill_box, followed_back, grown_back
 from .kalman import Track, box_to_z
 from .lsap import linear_sum_assignment
 
@@ -94,7 +95,6 @@ OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay m
 # no face-frame of the four composited clips lost its mask, and on the real clips only
 # opera_crowd_1080p changed (slivers of collar beside faces still masked).
 HIDDEN_GROWTH = 1.1
-BACK_GROWTH = 0.05  # a back-filled box (before a track's first detection) grows this much a frame further back
 
 
 # ``carry``: the detector's full pass, which finds the smallest faces, may run on every K-th frame
@@ -217,6 +217,7 @@ class _Candidate:
 class _Pending:
     index: int
     payload: Any
+    image: np.ndarray | None = None  # its pixels, for following faces back by their look (back-fill)
     candidates: list[_Candidate] = field(default_factory=list)
 
 
@@ -244,6 +245,7 @@ class SortTracker:
         backfill: int = 10,
         class_id: int = FACE,
         follow: bool = True,
+        follow_back: bool = True,
         early: bool = False,
         carry: int = 0,
     ) -> None:
@@ -261,6 +263,7 @@ class SortTracker:
         self.backfill = backfill
         self.class_id = class_id  # what the tracked boxes are (one tracker per class)
         self.follow = follow  # a lost track may be followed by its appearance (see _followable)
+        self.follow_back = follow_back  # back-fill also follows the face back by its look (see backfill)
         self.early = early  # a clear track early in its shot is back-filled further (see EARLY_CLEAR)
         self.carry = max(int(carry), 0)  # a tentative track's clear detection shown this many frames on (see below)
         self.lookahead = max(self.max_gap + 1, min_hits + (EARLY_REACH if early else 1) * backfill)
@@ -394,6 +397,11 @@ class SortTracker:
             return self._buffer[offset]
         return None
 
+    def _image(self, frame: int, emitted: _Pending) -> np.ndarray | None:
+        """The pixels of ``frame``: the one being emitted or one still in the buffer."""
+        pending = emitted if frame == emitted.index else self._in_buffer(frame)
+        return None if pending is None else pending.image
+
     def _interpolate(self, track: Track, box: np.ndarray, frame: int) -> None:
         """Boxes on the straight line between the last detection and this one, a little
         larger towards the middle of a long gap, where the path is least certain."""
@@ -414,18 +422,6 @@ class SortTracker:
         return (self.early and track.first_score >= EARLY_CLEAR
                 and track.first_frame - track.scene_start <= EARLY_REACH * self.backfill)
 
-    def _backfill_box(self, track: Track, frame: int) -> np.ndarray | None:
-        """The mask box for ``frame``, before ``track``'s first detection: its first box
-        joined with the extrapolated one (5% larger per frame back), or None once the
-        extrapolated face lies (almost) wholly outside the frame."""
-        j = track.first_frame - frame
-        guess = track.early_box(frame)
-        inside = np.clip(guess, 0.0, 1.0)
-        area = max((guess[2] - guess[0]) * (guess[3] - guess[1]), 1e-12)
-        if max(inside[2] - inside[0], 0) * max(inside[3] - inside[1], 0) < 0.1 * area:
-            return None
-        return union_box(track.detected[track.first_frame], scale_box(guess, 1.0 + BACK_GROWTH * j))
-
     def _end_shot(self, last: int) -> None:
         """The shot ends at frame ``last``: a tentative track found clearly within ``carry`` frames
         of it (no later full pass could confirm it) is also shown, at its first box, in the ``carry``
@@ -437,7 +433,7 @@ class SortTracker:
             for f in range(max(first - self.carry, track.scene_start), first):
                 pending = self._in_buffer(f)
                 if pending is not None:
-                    box = scale_box(track.detected[first], 1.0 + BACK_GROWTH * (first - f))
+                    box = grown_back(track.detected[first], track, f)
                     pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track, always=True))
 
     # -- buffering -------------------------------------------------------------------
@@ -445,7 +441,8 @@ class SortTracker:
              frame: np.ndarray | None = None) -> Iterator[tuple[int, Any, Detections]]:  # fmt: skip
         """Add the next frame; ``cut``: it starts a new shot (see :class:`ShotCuts`);
         ``frame``: its pixels (by default the payload, if it is an image), which let a lost
-        face be followed by its appearance (see :class:`Appearance`)."""
+        face be followed by its appearance (see :class:`Appearance`), and a new one back
+        before its first detection (see :mod:`vidanon.track.backfill`)."""
         if frame is None and isinstance(payload, np.ndarray) and payload.ndim == 3:
             frame = payload
         if frame is not None:
@@ -457,7 +454,7 @@ class SortTracker:
             self._end_shot(self._frame - 1)
             self.tracks = []
             self._scene_start = self._frame
-        pending = _Pending(self._frame, payload)
+        pending = _Pending(self._frame, payload, frame if self.follow_back else None)
         self._buffer.append(pending)
         self._step(detections, pending, frame)
         while len(self._buffer) > self.lookahead:
@@ -471,14 +468,17 @@ class SortTracker:
 
     def _emit(self, pending: _Pending) -> tuple[int, Any, Detections]:
         self._young = [t for t in self._young if t.first_frame > pending.index]
-        for track in self._young:
-            if pending.index < track.scene_start:
-                continue  # another shot
-            reach = self.backfill * (EARLY_REACH if self._early(track) else 1)
-            if track.first_frame - pending.index <= reach and self._confirmed(track):
-                box = self._backfill_box(track, pending.index)
-                if box is not None:
-                    pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track))
+        filled = [track for track in self._young if track.scene_start <= pending.index and self._confirmed(track)
+                  and track.first_frame - pending.index <= self.backfill * (EARLY_REACH if self._early(track) else 1)]
+        new = [track for track in filled if track.followed_back is None]
+        if new:  # once a track, from the oldest frame it reaches (all its frames still at hand)
+            looked = followed_back(new, lambda f: self._image(f, pending), pending.index) if self.follow_back else None
+            for track, found in zip(new, looked or [{} for _ in new]):
+                track.followed_back = found
+        for track in filled:
+            box = backfill_box(track, pending.index, track.followed_back)
+            if box is not None:
+                pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track))
         kept, boxes = [], []
         for c in pending.candidates:
             confirmed = self._confirmed(c.track)
