@@ -416,3 +416,27 @@ def test_a_matroska_cut_by_copying_keeps_its_frame_times(tmp_path):
     anonymize(cut, out)
     before, after = shown(cut), shown(out)
     assert len(before) == len(after) and max(abs(a - b) for a, b in zip(before, after)) < 0.002, (before[:3], after[:3])
+
+
+def test_a_gif_is_said_to_lose_its_alpha_only_where_it_has_some(tmp_path):
+    """ffmpeg decodes every GIF to bgra: the note on a lost alpha channel is for a GIF whose first
+    frame names a transparent colour (Pillow's, a sticker's), not for an opaque one, nor for one
+    whose later frames use transparency to show the frame before (ffmpeg's own encoder)."""
+    from PIL import Image
+
+    frames = []
+    for _ in range(3):
+        im = Image.new("P", (64, 64), 0)
+        im.putpalette([0, 0, 0, 200, 40, 40] + [0] * 762)
+        im.paste(1, (32, 0, 64, 64))
+        frames.append(im)
+    frames[0].save(tmp_path / "sticker.gif", save_all=True, append_images=frames[1:], transparency=0, duration=200)
+    frames[0].save(tmp_path / "opaque.gif", save_all=True, append_images=frames[1:], duration=200)
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc=s=64x64:r=5", "-frames:v", "3", tmp_path / "ffmpeg.gif")
+    notes = {}
+    for name in ("sticker", "opaque", "ffmpeg"):
+        info, writer = round_trip(tmp_path / f"{name}.gif", tmp_path / f"{name}.mp4")
+        assert info.pix_fmt == "bgra", name  # what ffmpeg says of every GIF
+        notes[name] = writer.notes
+    assert notes == {"sticker": ["the input is bgra: the output has no alpha channel (what players play)"],
+                     "opaque": [], "ffmpeg": []}  # fmt: skip

@@ -43,15 +43,36 @@ _PACKED_CHROMA = {"uyvy422": "4:2:2", "yuyv422": "4:2:2", "yvyu422": "4:2:2", "y
 _ALPHA = re.compile(r"^(?:yuva|gbrap|ya\d|vuya|ayuv|rgba|bgra|argb|abgr)")
 
 
+def _has_alpha(source: VideoInfo) -> bool:
+    """Whether the input's frames may have transparent pixels: its pixel format has alpha. ffmpeg
+    decodes every GIF to bgra, transparent or not: a GIF has some only if its first frame names a
+    transparent colour (in the graphic control extension before it; later frames' transparent
+    colour shows the frame before, as encoders use it, ffmpeg's too)."""
+    if not _ALPHA.match(source.pix_fmt or ""):
+        return False
+    if source.video_codec != "gif":
+        return True
+    try:
+        with open(source.path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return True
+    table = 3 << ((head[10] & 7) + 1) if len(head) > 10 and head[10] & 0x80 else 0  # the global colours
+    control = head.find(b"\x21\xf9\x04", 13 + table)  # the first graphic control extension: its flags follow
+    if control < 0:
+        return False  # none: no colour of the file is transparent
+    return control + 3 >= len(head) or bool(head[control + 3] & 1)
+
+
 def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False) -> str | None:
     """What of a YUV input's pixel format the output's ``pix_fmt`` does not keep (alpha,
     4:2:2 or 4:4:4 chroma, more than 10 bits), as a note; None when nothing is lost. RGB-coded
     inputs are written as YUV 4:2:0 by design (see :func:`is_rgb_coded`)."""
     src = source.pix_fmt if source is not None else None
-    if not src or (is_rgb_coded(source) and not _ALPHA.match(src)):
+    if not src or (is_rgb_coded(source) and not _has_alpha(source)):
         return None
     lost = []
-    if _ALPHA.match(src):
+    if _has_alpha(source):
         lost.append("no alpha channel")
     found = re.match(r"yuva?j?(4)(\d)(\d)p", src)
     chroma = f"{found.group(1)}:{found.group(2)}:{found.group(3)}" if found else _PACKED_CHROMA.get(src)
