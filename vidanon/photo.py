@@ -202,13 +202,15 @@ def smaller_copies(rgb):
     return copies
 
 
-def refuse_animated(im, path) -> None:
-    """An animated WebP or PNG is an :class:`InputError`: its other pictures would be lost."""
+def refuse_animated(im, path) -> int:
+    """An animated WebP or PNG is an :class:`InputError`: its other pictures would be lost.
+    Returns the preview pictures of a camera's JPEG with previews (MPO, MPF), else 0."""
     frames = getattr(im, "n_frames", 1)
-    previews = frames - 1 if im.format == "MPO" else 0  # a camera's JPEG with previews (MPF)
+    previews = frames - 1 if im.format == "MPO" else 0
     if frames > 1 and not previews:
         raise InputError(f"{path} is an animated image ({frames} pictures); vidanon writes a photo as one "
                          "picture: make it a video first (ffmpeg -i IN out.mp4) and anonymize that")  # fmt: skip
+    return previews
 
 
 def read_photo(path: Path):
@@ -222,8 +224,7 @@ def read_photo(path: Path):
     damaged = False
     try:
         with Image.open(path) as im:
-            refuse_animated(im, path)
-            previews = getattr(im, "n_frames", 1) - 1 if im.format == "MPO" else 0  # a camera's JPEG with previews
+            previews = refuse_animated(im, path)
             im.load()
             try:
                 upright = ImageOps.exif_transpose(im)

@@ -69,11 +69,10 @@ def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False)
     4:2:2 or 4:4:4 chroma, more than 10 bits), as a note; None when nothing is lost. RGB-coded
     inputs are written as YUV 4:2:0 by design (see :func:`is_rgb_coded`)."""
     src = source.pix_fmt if source is not None else None
-    if not src or (is_rgb_coded(source) and not _has_alpha(source)):
+    alpha = bool(src) and _has_alpha(source)  # (a GIF's file read once)
+    if not src or (is_rgb_coded(source) and not alpha):
         return None
-    lost = []
-    if _has_alpha(source):
-        lost.append("no alpha channel")
+    lost = ["no alpha channel"] if alpha else []
     found = re.match(r"yuva?j?(4)(\d)(\d)p", src)
     chroma = f"{found.group(1)}:{found.group(2)}:{found.group(3)}" if found else _PACKED_CHROMA.get(src)
     if chroma in ("4:2:2", "4:4:4") and pix_fmt.startswith("yuv420"):
