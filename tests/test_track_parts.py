@@ -32,6 +32,40 @@ def test_kalman_filter_computes_what_filterpy_computes():
         assert np.array_equal(ours.kf.x, theirs.x) and np.array_equal(ours.kf.P, theirs.P)
 
 
+def test_tracks_stepped_together_compute_what_each_computes_alone():
+    """A crowd's filters predict and update in one call (Track.predict_all, update_all): the
+    same states, covariances and boxes, bit for bit, as one track at a time, over tracks of
+    different ages, sizes and motions (a shrinking one whose area would go below zero too)."""
+    from vidanon.track.kalman import Track
+
+    rng = np.random.default_rng(7)
+
+    def tracks():
+        made = []
+        for i in range(30):
+            corner = rng.uniform(0, 0.8, 2)
+            made.append(Track(i, np.concatenate([corner, corner + rng.uniform(0.005, 0.2, 2)]), 0))
+        return made
+
+    state = rng.bit_generator.state
+    alone, together = tracks(), None
+    rng.bit_generator.state = state
+    together = tracks()
+    for frame in range(1, 25):
+        boxes_alone = np.array([t.predict() for t in alone])
+        assert np.array_equal(Track.predict_all(together), boxes_alone)
+        chosen = [i for i in range(30) if rng.random() < 0.7]
+        boxes = [alone[i].last_box * rng.uniform(0.97, 1.02) if i % 7 else alone[i].last_box * 0.8 for i in chosen]
+        for i, box in zip(chosen, boxes):
+            alone[i].update(box, frame)
+        Track.update_all([together[i] for i in chosen], boxes, frame)
+        for a, b in zip(alone, together):
+            assert np.array_equal(a.kf.x, b.kf.x) and np.array_equal(a.kf.P, b.kf.P)
+            assert np.array_equal(a.box(), b.box()) and a.hits == b.hits and a.time_since_update == b.time_since_update
+            assert a.detected.keys() == b.detected.keys() and np.array_equal(a.last_box, b.last_box)
+            assert np.array_equal(a.early_box(-3), b.early_box(-3))
+
+
 def test_appearance_samples_are_the_grey_mean_of_the_pixels():
     """A face's look is sampled as the mean of its pixels' channels, 2 x 2 samples a cell:
     the faster sum computes exactly what averaging the gathered pixels computes."""
@@ -174,3 +208,17 @@ def test_looks_of_many_faces_are_each_face_alone():
     Track.recall_looks(tracks)
     assert all(t._look is None for t in tracks)
     assert [t.appearance is None for t in tracks] == [False, True, False, True]
+
+
+def test_shot_cuts_count_8_bit_frames_as_the_histogram_does():
+    """The cut test counts 8-bit frames' colours with bincount: the very histograms (and
+    verdicts) np.histogram gives on the same values held in 16 bits."""
+    from vidanon.track.shots import ShotCuts
+
+    rng = np.random.default_rng(3)
+    fast, reference = ShotCuts(), ShotCuts()
+    for i in range(6):
+        frame = rng.integers(0, 256 if i % 2 else 120, (270, 480, 3), dtype=np.uint8)
+        assert fast(frame) == reference(frame.astype(np.uint16))
+        assert fast._previous[1].tolist() == reference._previous[1].tolist()
+        assert np.array_equal(fast._previous[0], reference._previous[0])

@@ -39,8 +39,9 @@ class Appearance:
     def __init__(self, grey: np.ndarray) -> None:
         """``grey``: the face's SIZE x SIZE grid (see :meth:`of`)."""
         self.vector = self._normalized(grey.ravel())
-        # the halves that have a pattern of their own (a plain cheek or forehead tells nothing)
-        self.halves = [(part, self._normalized(grey[part].ravel())) for part in self.HALVES
+        # the halves that have a pattern of their own (a plain cheek or forehead tells nothing),
+        # by their index in HALVES
+        self.halves = [(i, self._normalized(grey[part].ravel())) for i, part in enumerate(self.HALVES)
                        if grey[part].std() >= self.MIN_STD]  # fmt: skip
 
     @staticmethod
@@ -149,8 +150,11 @@ class Appearance:
         whole = cls._correlations(windows.reshape(n, shifts, -1), vectors)
         whole = np.where(valid[at], whole, -np.inf)
         likeness = whole.max(axis=1)
-        for part in cls.HALVES if halves else ():  # the halves each face has a pattern in
-            having = [(j, ref) for j, k in enumerate(at) for p, ref in looks[k].halves if p == part]
+        by_part: list[list] = [[] for _ in cls.HALVES]  # the halves each face has a pattern in
+        for j, k in enumerate(at) if halves else ():
+            for i, ref in looks[k].halves:
+                by_part[i].append((j, ref))
+        for part, having in zip(cls.HALVES, by_part):
             if having:
                 rows = [j for j, _ in having]
                 halves = windows[rows][(slice(None), slice(None), *part)].reshape(len(rows), shifts, -1)

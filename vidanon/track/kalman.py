@@ -18,6 +18,30 @@ from .appearance import Appearance
 EARLY_FIT = 6  # detections fitted to extrapolate a track back before its start
 
 
+def _constant(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+# SORT's model, shared by every track (read-only): the state [u, v, s, r, u', v', s'] moves by
+# its velocities (F); the box [u, v, s, r] is measured (H). Noise levels as described for SORT:
+# measurements of scale and ratio are noisier than of position (R); the unobserved velocities
+# start very uncertain (P0).
+_F = np.eye(7)
+_F[0, 4] = _F[1, 5] = _F[2, 6] = 1.0
+_H = np.eye(4, 7)
+_R = np.eye(4)
+_R[2:, 2:] *= 10.0
+_Q = np.eye(7)
+_Q[-1, -1] *= 0.01
+_Q[4:, 4:] *= 0.01
+_P0 = np.eye(7)
+_P0[4:, 4:] *= 1000.0
+_P0 *= 10.0
+_F, _H, _R, _Q, _P0 = map(_constant, (_F, _H, _R, _Q, _P0))
+_I7 = _constant(np.eye(7))
+
+
 class KalmanFilter:
     """A linear Kalman filter: state ``x`` (dim_x, 1), covariance ``P``, transition ``F``,
     process noise ``Q``, measurement ``H`` and its noise ``R`` (filterpy's names and
@@ -54,6 +78,22 @@ def box_to_z(box: np.ndarray) -> np.ndarray:
     return np.array([box[1] + w / 2, box[0] + h / 2, w * h, w / h], dtype=np.float64)
 
 
+def boxes_to_z(boxes: np.ndarray) -> np.ndarray:
+    """:func:`box_to_z` of each row of ``boxes`` (N, 4): the same numbers."""
+    h = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
+    w = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
+    return np.stack([boxes[:, 1] + w / 2, boxes[:, 0] + h / 2, w * h, w / h], axis=1)
+
+
+def z_to_boxes(z: np.ndarray) -> np.ndarray:
+    """:func:`z_to_box` of each row of ``z`` (N, 4): the same numbers."""
+    u, v = z[:, 0], z[:, 1]
+    s = np.maximum(z[:, 2], 1e-12)
+    w = np.sqrt(s * np.maximum(z[:, 3], 1e-6))
+    h = s / w
+    return np.stack([v - h / 2, u - w / 2, v + h / 2, u + w / 2], axis=1)
+
+
 def z_to_box(z: np.ndarray) -> np.ndarray:
     u, v, s, r = z[:4].tolist()
     s = max(s, 1e-12)
@@ -68,17 +108,8 @@ class Track:
 
     def __init__(self, track_id: int, box: np.ndarray, frame: int, scene_start: int = 0) -> None:
         kf = KalmanFilter(dim_x=7, dim_z=4)
-        kf.F = np.eye(7)
-        kf.F[0, 4] = kf.F[1, 5] = kf.F[2, 6] = 1.0
-        kf.H = np.zeros((4, 7))
-        kf.H[:4, :4] = np.eye(4)
-        # Noise levels as described for SORT: measurements of scale and ratio are
-        # noisier than of position; the unobserved velocities start very uncertain.
-        kf.R[2:, 2:] *= 10.0
-        kf.P[4:, 4:] *= 1000.0
-        kf.P *= 10.0
-        kf.Q[-1, -1] *= 0.01
-        kf.Q[4:, 4:] *= 0.01
+        kf.F, kf.H, kf.R, kf.Q, kf._I = _F, _H, _R, _Q, _I7  # shared: see predict_all and update_all
+        kf.P = _P0.copy()
         kf.x[:4, 0] = box_to_z(box)
         self.kf = kf
         self.id = track_id
@@ -96,6 +127,7 @@ class Track:
         self.first_score = 0.0  # the score of the detection that started it
         self.last_score = 0.0  # the score of its last detection
         self._box_of: np.ndarray | None = None  # the state self._box was computed from
+        self._early_line: tuple | None = None  # (detections fitted, line or None, first geometry): early_box
         self._box = np.zeros(4)
 
     def predict(self) -> np.ndarray:
@@ -107,6 +139,45 @@ class Track:
 
     def update(self, box: np.ndarray, frame: int) -> None:
         self.kf.update(box_to_z(box))
+        self._detected_at(box, frame)
+
+    # A crowd has hundreds of tracks a frame: their filters step together. numpy's stacked
+    # matrix products compute each track's products as the one-track calls do (a test checks
+    # the states are the same, bit for bit).
+    @staticmethod
+    def predict_all(tracks: list[Track]) -> np.ndarray:
+        """:meth:`predict` for each of ``tracks`` at once; their boxes (N, 4)."""
+        if not tracks:
+            return np.zeros((0, 4))
+        x = np.stack([t.kf.x for t in tracks])
+        x[x[:, 2, 0] + x[:, 6, 0] <= 0, 6, 0] = 0.0
+        x = np.matmul(_F, x)
+        covariances = 1.0 * np.matmul(np.matmul(_F, np.stack([t.kf.P for t in tracks])), _F.T) + _Q
+        boxes = _constant(z_to_boxes(x[:, :4, 0]))
+        for track, state, covariance, box in zip(tracks, x, covariances, boxes):
+            track.kf.x, track.kf.P = state, covariance
+            track._box, track._box_of = box, state
+            track.time_since_update += 1
+        return boxes
+
+    @staticmethod
+    def update_all(tracks: list[Track], boxes: list[np.ndarray], frame: int) -> None:
+        """:meth:`update` for each of ``tracks`` with its detected box in ``frame``, at once."""
+        if not tracks:
+            return
+        x = np.stack([t.kf.x for t in tracks])
+        p = np.stack([t.kf.P for t in tracks])
+        y = boxes_to_z(np.array(boxes, np.float64))[:, :, None] - np.matmul(_H, x)
+        pht = np.matmul(p, _H.T)
+        k = np.matmul(pht, np.linalg.inv(np.matmul(_H, pht) + _R))
+        x = x + np.matmul(k, y)
+        i_kh = _I7 - np.matmul(k, _H)
+        p = np.matmul(np.matmul(i_kh, p), i_kh.swapaxes(1, 2)) + np.matmul(np.matmul(k, _R), k.swapaxes(1, 2))
+        for track, state, covariance, box in zip(tracks, x, p, boxes):
+            track.kf.x, track.kf.P = state, covariance
+            track._detected_at(box, frame)
+
+    def _detected_at(self, box: np.ndarray, frame: int) -> None:
         self.hits += 1
         self.time_since_update = 0
         self.last_frame = frame
@@ -167,15 +238,16 @@ class Track:
     def early_box(self, frame: int) -> np.ndarray:
         """The box extrapolated to ``frame`` (before the first detection) along the straight
         line fitted to the first few detections' centres and sizes."""
-        frames = sorted(self.detected)[:EARLY_FIT]
-        boxes = np.array([self.detected[f] for f in frames])
-        geometry = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
-                             boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)  # fmt: skip
-        if len(frames) >= 2:
-            slope, intercept = np.polyfit(np.asarray(frames, np.float64), geometry, 1)
-            cy, cx, h, w = slope * frame + intercept
-        else:
-            cy, cx, h, w = geometry[0]
-        h = max(h, geometry[0, 2] / 2)  # a face does not shrink to nothing going back in time
-        w = max(w, geometry[0, 3] / 2)
+        fitted = min(len(self.detected), EARLY_FIT)
+        if self._early_line is None or self._early_line[0] != fitted:  # once it has EARLY_FIT, fixed
+            frames = sorted(self.detected)[:EARLY_FIT]
+            boxes = np.array([self.detected[f] for f in frames])
+            geometry = np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2,
+                                 boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], axis=1)  # fmt: skip
+            line = np.polyfit(np.asarray(frames, np.float64), geometry, 1) if fitted >= 2 else None
+            self._early_line = (fitted, line, geometry[0])
+        _, line, first = self._early_line
+        cy, cx, h, w = first if line is None else line[0] * frame + line[1]
+        h = max(h, first[2] / 2)  # a face does not shrink to nothing going back in time
+        w = max(w, first[3] / 2)
         return np.array([cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2])

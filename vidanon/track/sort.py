@@ -70,8 +70,6 @@ from .kalman import Track, box_to_z
 from .lsap import linear_sum_assignment
 
 FOLLOW_MIN_HITS = 5  # detections a track needs before it is followed by appearance
-
-
 FOLLOW_MIN_SCORE = 0.6  # ... one of them at least this sure (a shoulder scored 0.40 on the sample clip)
 
 
@@ -81,8 +79,6 @@ FOLLOW_MIN_SCORE = 0.6  # ... one of them at least this sure (a shoulder scored 
 # 0.4 (one did at 0.5, a face coming out from behind another); on the real clips the boxes
 # it ends were on the back of a head, a head leaving the frame and a car's headlights.
 GONE = 0.4
-
-
 OCCLUDED = 0.25  # share of a lost face's box under other faces for it to stay masked past max_age
 
 
@@ -219,6 +215,7 @@ class _Pending:
     payload: Any
     image: np.ndarray | None = None  # its pixels, for following faces back by their look (back-fill)
     candidates: list[_Candidate] = field(default_factory=list)
+    interpolated: set[int] = field(default_factory=set)  # ids of the tracks whose predicted box is replaced
 
 
 class SortTracker:
@@ -288,7 +285,7 @@ class SortTracker:
 
     def _step(self, dets: Detections, pending: _Pending, image: np.ndarray | None = None) -> None:
         frame = pending.index
-        predicted = np.array([t.predict() for t in self.tracks]).reshape(-1, 4)
+        predicted = Track.predict_all(self.tracks)
         high = np.flatnonzero(dets.scores >= self.start_threshold)
         low = np.flatnonzero((dets.scores < self.start_threshold) & (dets.scores >= self.low_threshold))
 
@@ -306,14 +303,15 @@ class SortTracker:
         m3, _, unmatched = associate_by_distance(left, dets.boxes[rest], self.max_distance, blind)
         pairs += [(self.tracks[free[t]], rest[d]) for t, d in m3]
 
-        for track, det_index in pairs:
-            box = dets.boxes[det_index].astype(np.float64)
-            score = float(dets.scores[det_index])
-            prior = track.box()  # where the filter expected the face
+        boxes = [dets.boxes[det_index].astype(np.float64) for _, det_index in pairs]
+        priors = [track.box() for track, _ in pairs]  # where the filter expected each face
+        for (track, _), box in zip(pairs, boxes):
             # frames were missed before this one: filled, unless the track jumped (see JUMP)
             if track.time_since_update > 1 and not jumped(track, box, frame):
                 self._interpolate(track, box, frame)
-            track.update(box, frame)
+        Track.update_all([track for track, _ in pairs], boxes, frame)
+        for (track, det_index), box, prior in zip(pairs, boxes, priors):
+            score = float(dets.scores[det_index])
             track.best_score = max(track.best_score, score)
             track.last_score = score
             if image is not None and score >= self.start_threshold:
@@ -413,8 +411,8 @@ class SortTracker:
             t = (f - start) / (frame - start)
             grow = 1.0 + min(0.02 * min(f - start, frame - f), 0.3)
             # Known from both sides now: the interpolated box replaces the coasting guess
-            # (grown with the filter's uncertainty) made for that frame.
-            pending.candidates = [c for c in pending.candidates if not (c.track is track and c.source == PREDICTED)]
+            # (grown with the filter's uncertainty) made for that frame (left out in _emit).
+            pending.interpolated.add(track.id)
             pending.candidates.append(_Candidate(scale_box(a + (box - a) * t, grow), 0.0, INTERPOLATED, track))
 
     def _early(self, track: Track) -> bool:
@@ -481,6 +479,8 @@ class SortTracker:
                 pending.candidates.append(_Candidate(box, 0.0, BACKFILLED, track))
         kept, boxes = [], []
         for c in pending.candidates:
+            if c.source == PREDICTED and c.track.id in pending.interpolated:
+                continue
             confirmed = self._confirmed(c.track)
             if c.always or confirmed:
                 kept.append(c)
