@@ -70,11 +70,11 @@ def best_score_on(
         return 0.0
     sh, sw = scale_hw
     px = boxes * np.array([sh, sw, sh, sw])
-    kept: list[int] = []
+    suppressed = np.zeros(len(px), bool)
     for i in np.argsort(-score, kind="stable"):  # nms's order
-        if kept and (iou_matrix(px[i], px[kept])[0] > iou_threshold).any():
-            continue  # suppressed by a better box kept before it
+        if suppressed[i]:
+            continue  # by a better box kept before it
         if near[i]:
             return float(score[i])
-        kept.append(int(i))
+        suppressed |= iou_matrix(px[i], px)[0] > iou_threshold  # (IoU is symmetric, to the bit)
     return 0.0
