@@ -5,7 +5,8 @@ import numpy as np
 from test_track import det, run
 
 from vidanon.detections import DETECTED, INTERPOLATED, PREDICTED, Detections
-from vidanon.track.sort import JUMP, OFF_COURSE, SortTracker, course_miss
+from vidanon.track.gaps import JUMP, OFF_COURSE, course_miss
+from vidanon.track.sort import SortTracker
 
 SIZE = 0.04
 
@@ -56,6 +57,28 @@ def test_course_miss_measures_in_box_sizes():
     track = Track(1, np.array(box(0.2)), 0)
     for f in range(1, 6):  # moving down a quarter of its size a frame
         track.update(np.array(box(0.2 + 0.25 * SIZE * f)), f)
-    distance, miss = course_miss(track, np.array(box(0.2 + 0.25 * SIZE * 5 + 4 * SIZE)), 9)
+    (distance,), (miss,) = course_miss([track], [np.array(box(0.2 + 0.25 * SIZE * 5 + 4 * SIZE))], 9)
     assert np.isclose(distance, 4.0) and np.isclose(miss, 3.0)  # 4 frames on: 1 size expected
     assert distance > JUMP and miss > OFF_COURSE
+
+
+def test_gaps_measured_together_are_measured_as_one_at_a_time():
+    """A frame's gaps are measured in one call: each track's numbers are those of measuring it
+    alone, and the lengths those of np.linalg.norm (the same numbers, not nearly)."""
+    from vidanon.track.gaps import lengths
+    from vidanon.track.kalman import Track
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(0, 3, (5000, 2))
+    assert lengths(vectors).tolist() == [float(np.linalg.norm(v)) for v in vectors]
+    tracks, found = [], []
+    for i in range(12):
+        track = Track(i, np.array(box(rng.uniform(0.1, 0.6))), 0)
+        for f in range(1, int(rng.integers(2, 9))):
+            track.update(np.array(box(rng.uniform(0.1, 0.6))), f)
+        tracks.append(track)
+        found.append(np.array(box(rng.uniform(0.1, 0.6))))
+    together = course_miss(tracks, found, 12)
+    for k, (track, b) in enumerate(zip(tracks, found)):
+        alone = course_miss([track], [b], 12)
+        assert (alone[0][0], alone[1][0]) == (together[0][k], together[1][k])

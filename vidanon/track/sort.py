@@ -32,7 +32,8 @@ every frame:
   or the track drifted onto the background);
 * through a look-ahead buffer of frames (the video is processed offline): boxes
   interpolated across the gaps inside a track (a track lost for up to ``max_gap``
-  frames can still be found again; not where it jumped to something else, see JUMP),
+  frames can still be found again; not where it jumped to something else, see
+  :mod:`vidanon.track.gaps`),
   and boxes before a track's first detection, along the line fitted to its first
   detections and where its look is found (faces that enter or turn are detected late;
   see :mod:`vidanon.track.backfill`).
@@ -46,7 +47,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any, Iterator
 
 import numpy as np
@@ -66,6 +66,7 @@ from ..detections import (
 )
 from .appearance import Appearance
 from .backfill import backfill_box, followed_back, grown_back
+from .gaps import jumped
 from .kalman import Track, box_to_z
 from .lsap import linear_sum_assignment
 
@@ -108,45 +109,6 @@ HIDDEN_GROWTH = 1.1
 # measured on the labelled real clips and the composited faces (docs/precision.md, round fourteen).
 EARLY_CLEAR = 0.6
 EARLY_REACH = 2
-
-# A track found again across a gap more than JUMP of its box sizes away (centre to centre)
-# from where it was lost, and more than OFF_COURSE box sizes away from where its own velocity
-# over its last COURSE_FIT detections would have taken it, has most likely jumped from one
-# thing to another (in a crowd: from a runner's head to a chest, where the filter, still
-# carrying an old motion, expected the face): the straight line between the two crosses
-# whatever lies between them. Such a gap is not interpolated; the coasting guesses made along
-# the track's course stay (max_age frames, as for a face lost). Replayed from saved detections
-# (docs/precision.md): 20 of the 10,981 gaps closed on the 16 real clips, none on the four
-# composited ones (their output unchanged); on the labelled frames false regions went from 60
-# to 55 on marathon_street and 6 to 5 on bikes_street, and no labelled head lost its mask. At
-# JUMP 2.0-2.25 heads of opera_crowd_1080p and mot20_08_square lost theirs.
-JUMP = 3.0
-OFF_COURSE = 1.0
-COURSE_FIT = 6
-
-
-def course_miss(track: Track, box: np.ndarray, frame: int) -> tuple[float, float]:
-    """For ``track``, last detected before a gap and found again at ``box`` in ``frame``: how far
-    the two ends lie apart, and how far ``box`` lies from where the track's velocity over its
-    last COURSE_FIT detections would have taken it (centre to centre, in the last box's sizes)."""
-    last = track.last_box
-    size = np.maximum([last[2] - last[0], last[3] - last[1]], 1e-9)
-
-    def centre(b: np.ndarray) -> np.ndarray:
-        return np.array([b[0] + b[2], b[1] + b[3]]) / 2 / size
-
-    recent = list(islice(reversed(track.detected), COURSE_FIT))  # frames, newest first
-    first, newest = recent[-1], recent[0]
-    velocity = (centre(track.detected[newest]) - centre(track.detected[first])) / max(newest - first, 1)
-    expected = centre(last) + velocity * (frame - track.last_frame)
-    return float(np.linalg.norm(centre(box) - centre(last))), float(np.linalg.norm(centre(box) - expected))
-
-
-def jumped(track: Track, box: np.ndarray, frame: int) -> bool:
-    """Whether ``track`` jumped across its gap to ``box`` (see JUMP)."""
-    distance, miss = course_miss(track, box, frame)
-    return distance > JUMP and miss > OFF_COURSE
-
 
 def centre_distance(tracks_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
     """Distance between box centres in units of the track box's size, per axis (so that
@@ -305,10 +267,10 @@ class SortTracker:
 
         boxes = [dets.boxes[det_index].astype(np.float64) for _, det_index in pairs]
         priors = [track.box() for track, _ in pairs]  # where the filter expected each face
-        for (track, _), box in zip(pairs, boxes):
-            # frames were missed before this one: filled, unless the track jumped (see JUMP)
-            if track.time_since_update > 1 and not jumped(track, box, frame):
-                self._interpolate(track, box, frame)
+        gaps = [k for k, (track, _) in enumerate(pairs) if track.time_since_update > 1]
+        for k, jump in zip(gaps, jumped([pairs[k][0] for k in gaps], [boxes[k] for k in gaps], frame)):
+            if not jump:  # frames were missed before this one: filled, unless the track jumped (see gaps)
+                self._interpolate(pairs[k][0], boxes[k], frame)
         Track.update_all([track for track, _ in pairs], boxes, frame)
         for (track, det_index), box, prior in zip(pairs, boxes, priors):
             score = float(dets.scores[det_index])
