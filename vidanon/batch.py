@@ -28,7 +28,7 @@ from typing import Callable, Iterable, NamedTuple
 
 from .console import count
 from .errors import InputError, OutputError, VidanonError
-from .media.plan import CONTAINERS
+from .media.plan import CONTAINERS, container_of
 from .photo import is_photo
 from .progress import FrameBar
 from .workers import CONTEXT, Executor, InProcess, Processes, RayExecutor, Result, Task
@@ -36,7 +36,7 @@ from .workers import CONTEXT, Executor, InProcess, Processes, RayExecutor, Resul
 # Extensions picked up when a folder is given (anything ffmpeg reads may still be named).
 VIDEO_EXTENSIONS = {
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-    ".wmv", ".flv", ".3gp", ".ogv",
+    ".wmv", ".flv", ".3gp", ".ogv", ".gif",
 }  # fmt: skip
 
 
@@ -246,10 +246,12 @@ def run_batch(
         if photo:
             tasks.append(Task(i, str(job.input), str(job.output), opts))
             continue
-        n = info.packets.count if segments > 1 and info.packets is not None else None  # probe counted them
+        gif = container_of(job.output) == "gif"  # its parts could not be joined (a palette each)
+        n = info.packets.count if segments > 1 and info.packets is not None and not gif else None  # probe counted them
         ranges = split_frames(n, segments) if n else [None]
         if len(ranges) < segments:
-            notes[i] = [_fewer_parts(job.input, n, segments, len(ranges))]
+            notes[i] = [f"{job.output.name}: a GIF is written in one part (its frames are not cut into segments)" if gif else
+                        _fewer_parts(job.input, n, segments, len(ranges))]  # fmt: skip
         if len(ranges) == 1:
             tasks.append(Task(i, str(job.input), str(job.output), opts))
             continue

@@ -55,7 +55,7 @@ from .media.reader import Frame
 from .media.sidefile import check_side_file, run_inputs
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
-from .media.writer import check_encoder
+from .media.writer import check_encoder, deep_gif_message
 from .options import OPTION, TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .photo import is_photo
 from .render.compositor import Compositor
@@ -335,6 +335,8 @@ def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -
     """A ``--codec``, ``--preset`` or ``--crf`` the output cannot be written with is refused before
     the run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check). ``info``:
     the input, when known (a 10-bit input is written at 10 bits)."""
+    if info is not None and info.deep and container_of(target) == "gif":
+        raise OutputError(deep_gif_message(target, info))
     if opts.codec or opts.preset != OPTION["preset"].default or opts.crf != OPTION["crf"].default:
         container = container_of(target)
         check_encoder(container, opts.codec or default_codec(container, info), opts.preset, opts.crf,

@@ -24,6 +24,7 @@ CONTAINERS = {
     ".mkv": "matroska",
     ".webm": "webm",
     ".avi": "avi",
+    ".gif": "gif",
 }
 
 
@@ -126,7 +127,7 @@ def remix_layout(encoder: str, line: str) -> str | None:
     return None if taken else _OPUS_LAYOUTS[count]
 
 
-DEFAULT_CODEC = {"webm": "libvpx-vp9"}
+DEFAULT_CODEC = {"webm": "libvpx-vp9", "gif": "gif"}
 
 
 # MOV stores a language as a Macintosh language code, which ffmpeg finds by one spelling of
@@ -143,7 +144,7 @@ _MOV_LANGUAGE = {"deu": "ger", "fre": "fra", "nld": "dut", "swe": "sve", "zho": 
 _TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
 
 
-_SUB_CODEC = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt", "matroska": None, "avi": False}
+_SUB_CODEC = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt", "matroska": None, "avi": False, "gif": False}
 
 
 _CHAPTERS = {"mp4", "mov", "matroska", "webm"}
@@ -231,7 +232,9 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         return plan
     header = source.header
     if header is None:  # not probed by this module: audio only, as it is
-        if audio and source.has_audio:
+        if audio and source.has_audio and container == "gif":  # a GIF holds pictures only
+            plan.left_out.append(f"1 audio stream ({source.audio_codec or '?'})")
+        elif audio and source.has_audio:
             codec = audio_codec(container, source.audio_codec)
             plan.inputs = input_args(source.path)
             plan.args = ["-map", f"{index}:a?", "-c:a", codec]
@@ -261,6 +264,9 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     for s in header.streams:
         if s.kind == "audio":
             if not audio:
+                continue
+            if container == "gif":  # a GIF holds pictures only
+                left["audio"].append(s.codec or "?")
                 continue
             k = out_kind["audio"]
             codec = audio_codec(container, s.codec, s.line)
@@ -390,10 +396,10 @@ def muxer_args(container: str, metadata: str, mdta: bool = False) -> list[str]:
 
 
 def default_codec(container: str, source: VideoInfo | None = None) -> str:
-    """libx264 (libvpx-vp9 for WebM); for a 10-bit input, the input's own family where
+    """libx264 (libvpx-vp9 for WebM, gif for a GIF); for a 10-bit input, the input's own family where
     the container takes it (HEVC stays HEVC, AV1 stays AV1), at 10 bits."""
     if source is not None and source.deep:
         family = {"hevc": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}.get(source.video_codec or "")
-        if family and not (container == "webm" and family == "libx265") and container != "avi":
+        if family and not (container == "webm" and family == "libx265") and container not in ("avi", "gif"):
             return family
     return DEFAULT_CODEC.get(container, "libx264")

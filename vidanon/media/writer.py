@@ -64,6 +64,11 @@ def _has_alpha(source: VideoInfo) -> bool:
     return control + 3 >= len(head) or bool(head[control + 3] & 1)
 
 
+def deep_gif_message(path: Path, source: VideoInfo) -> str:
+    return (f"output {path.name}: a GIF holds 8-bit colours, 256 a frame, and the input is {source.pix_fmt}; "
+            "write it as .mp4, .mkv or .mov (which keep its bit depth)")
+
+
 def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False) -> str | None:
     """What of a YUV input's pixel format the output's ``pix_fmt`` does not keep (alpha,
     4:2:2 or 4:4:4 chroma, more than 10 bits), as a note; None when nothing is lost. RGB-coded
@@ -189,6 +194,8 @@ class VideoWriter:
         self.codec = codec
         self.width, self.height = width, height
         self.deep = bool(source is not None and source.deep)
+        if self.deep and codec == "gif":  # (refused before the run: check_deep_gif)
+            raise OutputError(deep_gif_message(path, source))
         deep_out = self.deep and codec in DEEP_420
         tonemap = self.deep and not deep_out and source is not None and source.hdr
         self.pad = (0, 0)
@@ -196,7 +203,7 @@ class VideoWriter:
         from ..options import spell  # the option as the caller spells it
 
         if width % 2 or height % 2:
-            if codec in ODD_420:
+            if codec in ODD_420 or codec == "gif":
                 pass
             elif odd_size == "444":
                 chroma = "444"
@@ -215,6 +222,8 @@ class VideoWriter:
                    ("444", True): "yuv444p10le"}[(chroma, deep_out)]  # fmt: skip
         if codec == "libvpx":
             pix_fmt = "yuv420p"
+        elif codec == "gif":
+            pix_fmt = "pal8"
         lost = format_losses(source, pix_fmt, tonemap)
         if lost:
             self.notes.append(lost)
@@ -263,7 +272,7 @@ class VideoWriter:
         elif codec in ("libvpx-vp9", "libvpx"):
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
         cmd += self._interlace_args(source, codec)
-        cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
+        cmd += self._palette_args(source) if codec == "gif" else self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
         cmd += [] if tonemap else self._light_args(source, codec)
         cmd += muxer_args(container, metadata, plan.mdta)
         if container in ("mp4", "mov") and codec == "libx265":
@@ -314,6 +323,13 @@ class VideoWriter:
         self.notes.append(f"the input's HDR10 mastering display and light levels are not written by {codec} "
                           "(libx265, the default for a 10-bit HEVC input, and libsvtav1 write them)")  # fmt: skip
         return []
+
+    @staticmethod
+    def _palette_args(source: VideoInfo | None) -> list[str]:
+        """A GIF: each frame with its own 256 colours (made from that frame, dithered), so that
+        ffmpeg holds no more than a frame; its pixels' shape kept."""
+        sar = f"setsar={source.sar.numerator}/{source.sar.denominator}," if source is not None and source.sar else ""
+        return ["-vf", f"{sar}split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1:dither=sierra2_4a"]
 
     def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
         """Convert RGB to the input's YUV (same matrix and range) and tag it as the input was."""

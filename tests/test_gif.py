@@ -1,0 +1,63 @@
+"""GIF output: an animated GIF (or a video) written as a GIF, faces hidden, each frame at its
+time (to the GIF's hundredth of a second), what a GIF cannot hold said. Inputs made by the
+bundled ffmpeg from the sample clip."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from conftest import assert_one_line_error, read_frames, run_cli
+from media import run_ffmpeg, video_times
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_videos" / "walking_to_camera.mp4"
+
+
+def _sample(path: Path, *extra) -> Path:
+    """The sample's first 2 s at 240 px wide (two faces), with a tone."""
+    run_ffmpeg("-i", SAMPLE, "-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-t", 2, "-map", "0:v", "-map", "1:a",
+               "-vf", "scale=240:-2", "-c:v", "libx264", "-c:a", "aac", *extra, path)  # fmt: skip
+    return path
+
+
+def test_a_video_is_written_as_a_gif_with_its_faces_hidden_and_its_times(tmp_path, run_inprocess):
+    src = _sample(tmp_path / "in.mp4")
+    out, tracks = tmp_path / "out.gif", tmp_path / "t.json"
+    code, _, err = run_inprocess(src, out, "--save-tracks", tracks)
+    assert code == 0, err
+    assert "left out: 1 audio stream (aac)" in err  # a GIF holds pictures only: said
+    before, after = read_frames(src), read_frames(out)
+    assert len(before) == len(after) == 24 and after[0].shape == before[0].shape
+    times, _ = video_times(out)
+    assert np.abs(times - video_times(src)[0]).max() <= 0.01  # its hundredths of a second
+    saved = json.loads(tracks.read_text())
+    hidden = outside = 0.0
+    for frame, (a, b) in enumerate(zip(before, after)):
+        masked = np.zeros(a.shape[:2], bool)
+        for entry in saved["frames"][frame]:
+            y0, x0, y1, x1 = (np.array(entry["box"]) * (a.shape[:2] * 2)).round().astype(int)
+            masked[y0:y1, x0:x1] = True
+        assert masked.any(), frame  # both faces are found in every frame
+        diff = np.abs(a.astype(int) - b.astype(int)).mean(axis=2)
+        hidden += diff[masked].mean() / len(before)
+        outside += diff[~masked].mean() / len(before)
+    assert hidden > 6 and outside < 3 and hidden > 4 * outside, (hidden, outside)  # faces changed; the rest: 256 colours
+
+
+def test_a_gif_stays_a_gif_at_its_odd_size_in_one_part(tmp_path, run_inprocess):
+    src = tmp_path / "in.gif"
+    run_ffmpeg("-i", SAMPLE, "-t", 1, "-vf", "scale=161:91", src)
+    out = tmp_path / "out.gif"
+    code, _, err = run_inprocess(src, out, "--segments", 2)
+    assert code == 0, err
+    assert "a GIF is written in one part" in err
+    before, after = read_frames(src), read_frames(out)
+    assert len(after) == len(before) == 12 and after[0].shape[:2] == (91, 161)  # no padding: a GIF stores any size
+    assert np.array_equal(video_times(out)[0], video_times(src)[0])
+
+
+def test_a_10_bit_video_is_not_written_as_a_gif(tmp_path):
+    src = tmp_path / "deep.mkv"
+    run_ffmpeg("-i", SAMPLE, "-frames:v", 3, "-c:v", "ffv1", "-pix_fmt", "yuv420p10le", src)
+    proc = run_cli(src, tmp_path / "out.gif")
+    assert_one_line_error(proc, "a GIF holds 8-bit colours", "yuv420p10le", ".mp4")
+    assert proc.returncode == 3 and list(tmp_path.iterdir()) == [src]  # refused before the run: nothing written
