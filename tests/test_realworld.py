@@ -127,6 +127,23 @@ def test_side_surround_audio_is_remixed_for_opus_in_webm(tmp_path, run_inprocess
     assert "the surround channels of 5.1(side) audio (MP3 holds two: downmixed to stereo)" in warning
 
 
+def test_a_creation_time_a_mov_holds_twice_is_kept(tmp_path, run_inprocess):
+    """A MOV written with ffmpeg's use_metadata_tags holds its tags twice (user data and QuickTime
+    keys): ffmpeg reads "2024-05-01T10:00:00.000000Z;2024-05-01T10:00:00Z", which no muxer takes
+    as a date: every output lost its creation time, unsaid."""
+    src = tmp_path / "twice.mov"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", 5, "-c:v", "libx264",
+               "-metadata", "creation_time=2024-05-01T10:00:00Z", "-metadata", "title=Holiday",
+               "-movflags", "use_metadata_tags", src)  # fmt: skip
+    assert ";" in header(src).metadata["creation_time"]
+    for name in ("out.mov", "out.mkv", "out.mp4"):
+        code, _, err = run_inprocess(src, tmp_path / name, "-q")
+        assert code == 0, err
+        tags = header(tmp_path / name).metadata
+        assert tags["creation_time"].startswith("2024-05-01T10:00:00") and ";" not in tags["creation_time"], name
+        assert tags["title"] == "Holiday", name
+
+
 def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run_inprocess):
     """location, make and model go; title, creation time, language and chapters stay."""
     (tmp_path / "chapters.txt").write_text(CHAPTERS)

@@ -342,8 +342,16 @@ def split_metadata(tags: dict[str, str], policy: str) -> tuple[dict[str, str], l
         if policy == "strip" or (policy == "private" and is_identifying(key)):
             removed.append(key)
         else:
-            kept[key] = value
+            kept[key] = one_value(key, value)
     return kept, removed
+
+
+def one_value(key: str, value: str) -> str:
+    """A tag a file holds twice (a MOV's user data and its QuickTime keys, as ffmpeg's
+    ``use_metadata_tags`` writes them) comes from ffmpeg joined by ';': one is kept where the
+    two are the same, and a creation time's first (joined, it is no date: every muxer dropped it)."""
+    parts = value.split(";")
+    return parts[0] if len(parts) > 1 and (key.lower() == "creation_time" or len(set(parts)) == 1) else value
 
 
 def hdr10_light(lines: list[str]) -> tuple[tuple[float, ...] | None, tuple[int, int] | None]:

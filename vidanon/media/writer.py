@@ -64,6 +64,12 @@ def _has_alpha(source: VideoInfo) -> bool:
     return control + 3 >= len(head) or bool(head[control + 3] & 1)
 
 
+def set_sar(sar: Fraction) -> str:
+    """ffmpeg's filter that tags the frames with ``sar`` as it is (by default it reduces a ratio
+    to terms of 100 at most: NTSC 16:9's 118:81 became 67:46, QCIF's 128:117 93:85)."""
+    return f"setsar={sar.numerator}/{sar.denominator}:max={max(sar.numerator, sar.denominator, 100)}"
+
+
 def deep_gif_message(path: Path, source: VideoInfo) -> str:
     return (f"output {path.name}: a GIF holds 8-bit colours, 256 a frame, and the input is {source.pix_fmt}; "
             "write it as .mp4, .mkv or .mov (which keep its bit depth)")
@@ -328,7 +334,7 @@ class VideoWriter:
     def _palette_args(source: VideoInfo | None) -> list[str]:
         """A GIF: each frame with its own 256 colours (made from that frame, dithered), so that
         ffmpeg holds no more than a frame; its pixels' shape kept."""
-        sar = f"setsar={source.sar.numerator}/{source.sar.denominator}," if source is not None and source.sar else ""
+        sar = f"{set_sar(source.sar)}," if source is not None and source.sar else ""
         return ["-vf", f"{sar}split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1:dither=sierra2_4a"]
 
     def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
@@ -349,7 +355,7 @@ class VideoWriter:
                   "zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=hable:desat=0,"
                   f"zscale=t=bt709:m=bt709:r={'full' if full else 'limited'},format={pix_fmt}")  # fmt: skip
             if source.sar:
-                vf += f",setsar={source.sar.numerator}/{source.sar.denominator}"
+                vf += f",{set_sar(source.sar)}"
             self.notes.append(f"the input is HDR ({source.color_trc}) and {self.codec} writes 8 bits only: "
                               "tone-mapped to SDR BT.709")  # fmt: skip
             return ["-vf", vf, "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709",
@@ -374,7 +380,7 @@ class VideoWriter:
         if tags:  # the frames carry the tags to the encoder (its own options alone lose them)
             vf += ",setparams=" + ":".join(f"{k}={v}" for k, v in tags.items())
         if source.sar:
-            vf += f",setsar={source.sar.numerator}/{source.sar.denominator}"
+            vf += f",{set_sar(source.sar)}"
         if source.upright_field_order is not None and self.codec == "libx264":
             vf += ",setfield=" + ("tff" if source.upright_field_order in ("tt", "tb") else "bff")
         args += ["-vf", vf]
