@@ -61,3 +61,24 @@ def test_a_10_bit_video_is_not_written_as_a_gif(tmp_path):
     proc = run_cli(src, tmp_path / "out.gif")
     assert_one_line_error(proc, "a GIF holds 8-bit colours", "yuv420p10le", ".mp4")
     assert proc.returncode == 3 and list(tmp_path.iterdir()) == [src]  # refused before the run: nothing written
+
+
+def test_a_gif_repeats_as_its_input_did(tmp_path, run_inprocess):
+    """A GIF plays as many times as the input GIF (its NETSCAPE2.0 count: twice, for ever, or
+    once where it has none); a video becomes a GIF that plays for ever."""
+    from PIL import Image
+
+    from vidanon.media.probe import probe
+    from vidanon.media.writer import gif_loop
+
+    frames = [Image.new("RGB", (48, 32), (40 * k, 90, 160)) for k in range(4)]
+    for name, loop in (("twice", {"loop": 2}), ("always", {"loop": 0}), ("once", {})):
+        src = tmp_path / f"{name}.gif"
+        frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, **loop)
+        out = tmp_path / f"out_{name}.gif"
+        code, _, err = run_inprocess(src, out, "-q")
+        assert code == 0, err
+        assert gif_loop(probe(out)) == gif_loop(probe(src)) == {"twice": 2, "always": 0, "once": -1}[name]
+    out = tmp_path / "video.gif"
+    assert run_inprocess(_sample(tmp_path / "in.mp4"), out, "-q")[0] == 0
+    assert gif_loop(probe(out)) == 0

@@ -64,6 +64,20 @@ def _has_alpha(source: VideoInfo) -> bool:
     return control + 3 >= len(head) or bool(head[control + 3] & 1)
 
 
+def gif_loop(source: VideoInfo | None) -> int:
+    """The gif muxer's ``-loop`` that repeats a GIF as ``source`` (a GIF) repeats: its count from
+    the NETSCAPE2.0 extension (0: for ever), -1 (played once) where it has none; 0 for a video."""
+    if source is None or source.video_codec != "gif":
+        return 0
+    try:
+        with open(source.path, "rb") as f:
+            head = f.read(1 << 20)
+    except OSError:
+        return 0
+    found = re.search(rb"\x21\xff\x0b(?:NETSCAPE2\.0|ANIMEXTS1\.0)\x03\x01(..)", head, re.DOTALL)
+    return int.from_bytes(found.group(1), "little") if found else -1
+
+
 def set_sar(sar: Fraction) -> str:
     """ffmpeg's filter that tags the frames with ``sar`` as it is (by default it reduces a ratio
     to terms of 100 at most: NTSC 16:9's 118:81 became 67:46, QCIF's 128:117 93:85)."""
@@ -280,7 +294,7 @@ class VideoWriter:
         cmd += self._interlace_args(source, codec)
         cmd += self._palette_args(source) if codec == "gif" else self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
         cmd += [] if tonemap else self._light_args(source, codec)
-        cmd += muxer_args(container, metadata, plan.mdta)
+        cmd += muxer_args(container, metadata, plan.mdta) + (["-loop", str(gif_loop(source))] if container == "gif" else [])
         if container in ("mp4", "mov") and codec == "libx265":
             cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
         cmd += ["-f", container, file_url(path)]
