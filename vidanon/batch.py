@@ -246,7 +246,7 @@ def run_batch(
         if photo:
             tasks.append(Task(i, str(job.input), str(job.output), opts))
             continue
-        gif = container_of(job.output) == "gif"  # its parts could not be joined (a palette each)
+        gif = container_of(job.output) == "gif"  # written in one go: its parts are not joined
         n = info.packets.count if segments > 1 and info.packets is not None and not gif else None  # probe counted them
         ranges = split_frames(n, segments) if n else [None]
         if len(ranges) < segments:

@@ -333,8 +333,8 @@ def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
 
 def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -> None:
     """A ``--codec``, ``--preset`` or ``--crf`` the output cannot be written with is refused before
-    the run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check). ``info``:
-    the input, when known (a 10-bit input is written at 10 bits)."""
+    the run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check), and so is a
+    10-bit input as a GIF. ``info``: the input, when known (a 10-bit input is written at 10 bits)."""
     if info is not None and info.deep and container_of(target) == "gif":
         raise OutputError(deep_gif_message(target, info))
     if opts.codec or opts.preset != OPTION["preset"].default or opts.crf != OPTION["crf"].default:

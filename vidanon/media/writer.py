@@ -214,7 +214,7 @@ class VideoWriter:
         self.codec = codec
         self.width, self.height = width, height
         self.deep = bool(source is not None and source.deep)
-        if self.deep and codec == "gif":  # (refused before the run: check_deep_gif)
+        if self.deep and codec == "gif":  # (refused before the run too: vidanon.pipeline.check_encoding)
             raise OutputError(deep_gif_message(path, source))
         deep_out = self.deep and codec in DEEP_420
         tonemap = self.deep and not deep_out and source is not None and source.hdr
