@@ -82,3 +82,23 @@ def test_a_gif_repeats_as_its_input_did(tmp_path, run_inprocess):
     out = tmp_path / "video.gif"
     assert run_inprocess(_sample(tmp_path / "in.mp4"), out, "-q")[0] == 0
     assert gif_loop(probe(out)) == 0
+
+
+def test_a_fast_video_is_written_at_fifty_frames_a_second(tmp_path, run_inprocess):
+    """A GIF counts delays in hundredths of a second and browsers slow one under two down to a
+    tenth: 60 fps came out as delays of 2, 1, 2, 2, 1... (a third of the frames stalled)."""
+    src = tmp_path / "fast.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=60", "-frames:v", 60, "-c:v", "libx264", src)
+    code, _, err = run_inprocess(src, tmp_path / "out.gif")
+    assert code == 0, err
+    assert "a GIF shows at most 50 frames a second: the 60.000 fps video is written at 50 fps" in err
+    times, _ = video_times(tmp_path / "out.gif")
+    assert len(times) == 50 and np.allclose(np.diff(times), 0.02)
+
+
+def test_the_gif_encoder_writes_gifs_only(tmp_path, run_inprocess):
+    src = tmp_path / "in.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", 3, "-c:v", "libx264", src)
+    for out, codec, said in (("o.mkv", "gif", "gif writes .gif only"), ("o.gif", "libx264", "a .gif is written with gif")):
+        code, _, err = run_inprocess(src, tmp_path / out, "--codec", codec)
+        assert code == 2 and said in err and not (tmp_path / out).exists(), err

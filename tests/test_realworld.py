@@ -142,6 +142,9 @@ def test_a_creation_time_a_mov_holds_twice_is_kept(tmp_path, run_inprocess):
         tags = header(tmp_path / name).metadata
         assert tags["creation_time"].startswith("2024-05-01T10:00:00") and ";" not in tags["creation_time"], name
         assert tags["title"] == "Holiday", name
+    from vidanon.media.streams import one_value
+
+    assert one_value("title", "Ha;Ha") == "Ha;Ha" and one_value("creation_time", ";") == ";"  # other tags as read
 
 
 def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run_inprocess):

@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="*", metavar="PATH",  # none: said after the options (an unknown one first)
                    help="INPUT OUTPUT: the video to anonymize (mp4, mov, mkv, webm, avi, ...) and where to "
-                   "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi); "
+                   "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi, .gif); "
                    "INPUT alone: written beside it as INPUT_anonymized (clip.mp4 -> clip_anonymized.mp4); "
                    "a photo (.jpg, .jfif, .png, .webp) gives a photo of the same format; "
                    "INPUT_DIR OUTPUT_DIR: every video and photo of a folder; FILE... -o DIR: several files")

@@ -347,11 +347,11 @@ def split_metadata(tags: dict[str, str], policy: str) -> tuple[dict[str, str], l
 
 
 def one_value(key: str, value: str) -> str:
-    """A tag a file holds twice (a MOV's user data and its QuickTime keys, as ffmpeg's
-    ``use_metadata_tags`` writes them) comes from ffmpeg joined by ';': one is kept where the
-    two are the same, and a creation time's first (joined, it is no date: every muxer dropped it)."""
-    parts = value.split(";")
-    return parts[0] if len(parts) > 1 and (key.lower() == "creation_time" or len(set(parts)) == 1) else value
+    """A creation time a file holds twice (a MOV's user data and its QuickTime keys, as ffmpeg's
+    ``use_metadata_tags`` writes them) comes from ffmpeg joined by ';', which is no date: every
+    muxer dropped it. The first is kept; other tags stay as ffmpeg reads them."""
+    first, joined, _ = value.partition(";")
+    return first if joined and first and key.lower() == "creation_time" else value
 
 
 def hdr10_light(lines: list[str]) -> tuple[tuple[float, ...] | None, tuple[int, int] | None]:

@@ -64,6 +64,9 @@ def _has_alpha(source: VideoInfo) -> bool:
     return control + 3 >= len(head) or bool(head[control + 3] & 1)
 
 
+GIF_MAX_FPS = 50  # a GIF's shortest delay that browsers show as it is: 2 hundredths of a second
+
+
 def gif_loop(source: VideoInfo | None) -> int:
     """The gif muxer's ``-loop`` that repeats a GIF as ``source`` (a GIF) repeats: its count from
     the NETSCAPE2.0 extension (0: for ever), -1 (played once) where it has none; 0 for a video."""
@@ -143,6 +146,9 @@ def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep
     from ..options import OPTION, OptionError, spell
 
     given, codec = (codec if named else None), codec or default_codec(container)
+    if (codec == "gif") != (container == "gif"):  # the writer draws a GIF's palettes for .gif only
+        raise OptionError(spell(f"{{codec={codec}}} cannot write {name or container}: "
+                                + ("a .gif is written with gif" if container == "gif" else "gif writes .gif only")))
     if preset != OPTION["preset"].default and codec not in ("libx264", "libx265"):  # it would be ignored
         raise OptionError(spell(f"{{preset={preset}}} has no effect: vidanon passes a preset to libx264 and libx265 "
                                 f"only, and {name or container} is written with {codec}"))  # fmt: skip
@@ -344,12 +350,17 @@ class VideoWriter:
                           "(libx265, the default for a 10-bit HEVC input, and libsvtav1 write them)")  # fmt: skip
         return []
 
-    @staticmethod
-    def _palette_args(source: VideoInfo | None) -> list[str]:
+    def _palette_args(self, source: VideoInfo | None) -> list[str]:
         """A GIF: each frame with its own 256 colours (made from that frame, dithered), so that
-        ffmpeg holds no more than a frame; its pixels' shape kept."""
-        sar = f"{set_sar(source.sar)}," if source is not None and source.sar else ""
-        return ["-vf", f"{sar}split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1:dither=sierra2_4a"]
+        ffmpeg holds no more than a frame; its pixels' shape kept. A GIF counts a frame's time in
+        hundredths of a second and browsers show one of under two as a tenth: a faster video is
+        written at GIF_MAX_FPS (at 60 fps, every third frame stalled; over 100, frames collided)."""
+        vf = f"{set_sar(source.sar)}," if source is not None and source.sar else ""
+        if self.fps > GIF_MAX_FPS:
+            vf += f"fps={GIF_MAX_FPS},"
+            self.notes.append(f"a GIF shows at most {GIF_MAX_FPS} frames a second: the {float(self.fps):.3f} fps "
+                              f"video is written at {GIF_MAX_FPS} fps")  # fmt: skip
+        return ["-vf", f"{vf}split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1:dither=sierra2_4a"]
 
     def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
         """Convert RGB to the input's YUV (same matrix and range) and tag it as the input was."""
