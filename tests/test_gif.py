@@ -94,6 +94,12 @@ def test_a_fast_video_is_written_at_fifty_frames_a_second(tmp_path, run_inproces
     assert "a GIF shows at most 50 frames a second: the 60.000 fps video is written at 50 fps" in err
     times, _ = video_times(tmp_path / "out.gif")
     assert len(times) == 50 and np.allclose(np.diff(times), 0.02)
+    # the review sheet shows each frame as the GIF shows it at that time (not the GIF's frame of that number)
+    from vidanon.review import read_picked
+
+    written = read_frames(tmp_path / "out.gif")
+    got = read_picked(tmp_path / "out.gif", [0, 30, 59], 96, 64, times=[k / 60 for k in range(60)])
+    assert [np.array_equal(got[k], written[j]) for k, j in ((0, 0), (30, 25), (59, 49))] == [True] * 3
 
 
 def test_the_gif_encoder_writes_gifs_only(tmp_path, run_inprocess):

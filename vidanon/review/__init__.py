@@ -67,10 +67,13 @@ def build_sheet(frames: Sequence[Detections], times: Sequence[float | None], vid
 
 
 def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, height: int,
-                cut: Callable[[int, np.ndarray], None] | None = None, also: Iterable[int] = ()) -> dict[int, np.ndarray]:  # fmt: skip
+                cut: Callable[[int, np.ndarray], None] | None = None, also: Iterable[int] = (),
+                times: Sequence[float | None] | None = None) -> dict[int, np.ndarray]:  # fmt: skip
     """The 8-bit RGB frames ``picked`` of the video at ``path``, cut to ``width`` x ``height``
     (an output padded to an even size has a column or row more), in one pass; each frame of
-    ``picked`` and ``also`` is handed to ``cut(index, frame)`` too (for the tracks' tiles)."""
+    ``picked`` and ``also`` is handed to ``cut(index, frame)`` too (for the tracks' tiles).
+    ``times``: the input's frame times, for an output with fewer frames (a GIF of a fast video):
+    each frame is then the output's frame shown at its time."""
     from ..media.probe import probe
     from ..media.reader import FrameReader
 
@@ -78,15 +81,24 @@ def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, heig
     out: dict[int, np.ndarray] = {}
     if not wanted | extra:
         return out
-    reader = FrameReader(probe(path), limit=max(wanted | extra) + 1)
+    info = probe(path)
+    shown = {i: [i] for i in wanted | extra}  # output frame: the input frames it shows
+    if times is not None and info.packets is not None and len(info.packets.times):
+        written = np.asarray(info.packets.times, np.float64) - info.packets.times[0]
+        first = next((t for t in times if t is not None), 0.0)
+        shown = {}
+        for i in wanted | extra:
+            at = (times[i] if times[i] is not None else first) - first
+            shown.setdefault(max(int(np.searchsorted(written, at + 0.005, side="right")) - 1, 0), []).append(i)
+    reader = FrameReader(info, limit=max(shown) + 1)
     try:
         for index, frame in enumerate(reader):
-            if index in wanted or index in extra:
+            for i in shown.get(index, ()):
                 pixels = np.array(frame.picture[:height, :width], dtype=np.uint8)  # as written (exact)
                 if cut is not None:
-                    cut(index, pixels)
-                if index in wanted:
-                    out[index] = pixels
+                    cut(i, pixels)
+                if i in wanted:
+                    out[i] = pixels
     finally:
         reader.close()
     return out
@@ -128,7 +140,10 @@ def write_review(path: str | os.PathLike, recorder, info, output: Path, threshol
         for k in rows_at.get(index, ()):
             tiles[k] = cut_tile(sheet, sheet.rows[k], frame)
 
-    pixels = read_picked(output, sheet.picked, info.width, info.height, cut, rows_at)
+    from ..media.writer import GIF_MAX_FPS
+
+    fewer = output.suffix.lower() == ".gif" and info.fps > GIF_MAX_FPS  # (written at GIF_MAX_FPS)
+    pixels = read_picked(output, sheet.picked, info.width, info.height, cut, rows_at, secs if fewer else None)
 
     def write(tmp: Path) -> None:
         if fmt == "png":
