@@ -154,7 +154,8 @@ def test_cut_anonymize_concatenate_write_keeps_audio(tmp_path, anon_clip):
     b = vidanon.anonymize_clip(src.subclipped(2.0, 2.9), progress=False)
     final = concatenate_videoclips([a, b])
     out = tmp_path / "cut.mp4"
-    final.write_videofile(str(out), codec="libx264", audio_codec="aac", logger=None)
+    # moviepy's sound file goes beside the output (by default the working folder: two suites at once took each other's)
+    final.write_videofile(str(out), codec="libx264", audio_codec="aac", logger=None, temp_audiofile_path=str(tmp_path))
     info = probe(out)
     assert info.has_audio and (info.width, info.height) == (480, 270)
     assert info.duration == pytest.approx(1.9, abs=0.15)

@@ -250,8 +250,8 @@ def run_batch(
         n = info.packets.count if segments > 1 and info.packets is not None and not gif else None  # probe counted them
         ranges = split_frames(n, segments) if n else [None]
         if len(ranges) < segments:
-            notes[i] = [f"{job.output.name}: a GIF is written in one part (its frames are not cut into segments)" if gif else
-                        _fewer_parts(job.input, n, segments, len(ranges))]  # fmt: skip
+            notes[i] = [f"{job.output.name}: a GIF is written in one part (its frames are not cut into segments)"
+                        if gif else _fewer_parts(job.input, n, segments, len(ranges))]  # fmt: skip
         if len(ranges) == 1:
             tasks.append(Task(i, str(job.input), str(job.output), opts))
             continue

@@ -298,9 +298,14 @@ class VideoWriter:
         elif codec in ("libvpx-vp9", "libvpx"):
             cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
         cmd += self._interlace_args(source, codec)
-        cmd += self._palette_args(source) if codec == "gif" else self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
+        if codec == "gif":
+            cmd += self._palette_args(source)
+        else:
+            cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
         cmd += [] if tonemap else self._light_args(source, codec)
-        cmd += muxer_args(container, metadata, plan.mdta) + (["-loop", str(gif_loop(source))] if container == "gif" else [])
+        cmd += muxer_args(container, metadata, plan.mdta)
+        if container == "gif":
+            cmd += ["-loop", str(gif_loop(source))]
         if container in ("mp4", "mov") and codec == "libx265":
             cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
         cmd += ["-f", container, file_url(path)]
