@@ -225,3 +225,36 @@ def test_a_stream_that_is_not_utf8_still_gets_the_line(tmp_path):
                           capture_output=True, env=env, timeout=300, cwd=ROOT)  # fmt: skip
     assert proc.returncode == 0 and proc.stderr == b""
     assert proc.stdout.decode("ascii").startswith(f"{tmp_path}/caf\\xe9.mp4: 35 frames"), proc.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal")
+@pytest.mark.parametrize("rows, columns", [(24, 100), (0, 0), (0, 100)])
+def test_the_bar_is_drawn_on_a_terminal_that_gives_no_size(rows, columns):
+    """A terminal that reports 0 rows or columns (a `script` session, a container's): tqdm, asking
+    its size at every refresh, drew no bar at all; now one of a fixed size."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    main, side = pty.openpty()
+    fcntl.ioctl(side, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    script = ("import time; from vidanon.progress import FrameBar\n"
+              "bar = FrameBar(total=20, unit='frame', dynamic_ncols=True, leave=False, mininterval=0)\n"
+              "for _ in range(20): time.sleep(0.01); bar.update()\n"
+              "bar.close()\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", script], stderr=side, stdout=side, cwd=ROOT, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+    os.close(side)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the terminal's other end closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert proc.returncode == 0
+    assert b"20/20" in shown, shown[-300:]

@@ -38,6 +38,18 @@ def announce(line: str, stream=None) -> bool:
     return True
 
 
+def _sized(stream) -> bool:
+    """Whether the terminal of ``stream`` gives its size (rows and columns); True where it cannot
+    be asked (not a terminal: nothing to change)."""
+    import os
+
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return True
+    return size.columns > 0 and size.lines > 0
+
+
 class FrameBar:
     """A tqdm bar of frames whose clock starts at the first :meth:`update`, so that the
     time spent before (loading models, the detector's warm-up) does not weigh on the
@@ -46,6 +58,10 @@ class FrameBar:
     def __init__(self, **kwargs) -> None:
         from tqdm import tqdm
 
+        if kwargs.get("dynamic_ncols") and not _sized(kwargs.get("file") or sys.stderr):
+            # a terminal that gives no size (a `script` session, a container's): tqdm, asking it at
+            # every refresh, drew no bar at all on 0 rows; a fixed size instead
+            kwargs.update(dynamic_ncols=False, ncols=80, nrows=24)
         self.bar = tqdm(**kwargs)
         self._flowing = False
 
