@@ -48,6 +48,7 @@ from .detect.tf_setup import (
 from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
+from .media.gif import deep_gif_message
 from .media.paths import OutputClaim, clear_stale_temp_files, prepare_output
 from .media.plan import CONTAINERS, container_of, default_codec
 from .media.probe import VideoInfo, probe
@@ -55,7 +56,7 @@ from .media.reader import Frame
 from .media.sidefile import check_side_file, run_inputs
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
-from .media.writer import check_encoder, deep_gif_message
+from .media.writer import check_encoder
 from .options import OPTION, TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .photo import is_photo
 from .render.compositor import Compositor

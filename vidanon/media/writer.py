@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
+from .gif import GIF_MAX_FPS, deep_gif_message, gif_facts, gif_loop
 from .matroska import NS, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
 from .probe import VideoInfo, bit_depth
@@ -50,35 +51,7 @@ def _has_alpha(source: VideoInfo) -> bool:
     colour shows the frame before, as encoders use it, ffmpeg's too)."""
     if not _ALPHA.match(source.pix_fmt or ""):
         return False
-    if source.video_codec != "gif":
-        return True
-    try:
-        with open(source.path, "rb") as f:
-            head = f.read(1 << 20)
-    except OSError:
-        return True
-    table = 3 << ((head[10] & 7) + 1) if len(head) > 10 and head[10] & 0x80 else 0  # the global colours
-    control = head.find(b"\x21\xf9\x04", 13 + table)  # the first graphic control extension: its flags follow
-    if control < 0:
-        return False  # none: no colour of the file is transparent
-    return control + 3 >= len(head) or bool(head[control + 3] & 1)
-
-
-GIF_MAX_FPS = 50  # a GIF's shortest delay that browsers show as it is: 2 hundredths of a second
-
-
-def gif_loop(source: VideoInfo | None) -> int:
-    """The gif muxer's ``-loop`` that repeats a GIF as ``source`` (a GIF) repeats: its count from
-    the NETSCAPE2.0 extension (0: for ever), -1 (played once) where it has none; 0 for a video."""
-    if source is None or source.video_codec != "gif":
-        return 0
-    try:
-        with open(source.path, "rb") as f:
-            head = f.read(1 << 20)
-    except OSError:
-        return 0
-    found = re.search(rb"\x21\xff\x0b(?:NETSCAPE2\.0|ANIMEXTS1\.0)\x03\x01(..)", head, re.DOTALL)
-    return int.from_bytes(found.group(1), "little") if found else -1
+    return source.video_codec != "gif" or gif_facts(source)[0]
 
 
 def set_sar(sar: Fraction) -> str:
@@ -87,17 +60,12 @@ def set_sar(sar: Fraction) -> str:
     return f"setsar={sar.numerator}/{sar.denominator}:max={max(sar.numerator, sar.denominator, 100)}"
 
 
-def deep_gif_message(path: Path, source: VideoInfo) -> str:
-    return (f"output {path.name}: a GIF holds 8-bit colours, 256 a frame, and the input is {source.pix_fmt}; "
-            "write it as .mp4, .mkv or .mov (which keep its bit depth)")
-
-
 def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False) -> str | None:
     """What of a YUV input's pixel format the output's ``pix_fmt`` does not keep (alpha,
     4:2:2 or 4:4:4 chroma, more than 10 bits), as a note; None when nothing is lost. RGB-coded
     inputs are written as YUV 4:2:0 by design (see :func:`is_rgb_coded`)."""
     src = source.pix_fmt if source is not None else None
-    alpha = bool(src) and _has_alpha(source)  # (a GIF's file read once)
+    alpha = bool(src) and _has_alpha(source)
     if not src or (is_rgb_coded(source) and not alpha):
         return None
     lost = ["no alpha channel"] if alpha else []

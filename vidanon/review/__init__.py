@@ -72,8 +72,8 @@ def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, heig
     """The 8-bit RGB frames ``picked`` of the video at ``path``, cut to ``width`` x ``height``
     (an output padded to an even size has a column or row more), in one pass; each frame of
     ``picked`` and ``also`` is handed to ``cut(index, frame)`` too (for the tracks' tiles).
-    ``times``: the input's frame times, for an output with fewer frames (a GIF of a fast video):
-    each frame is then the output's frame shown at its time."""
+    ``times``: the input's frame times: where the output has fewer frames (a GIF of a fast video,
+    written at GIF_MAX_FPS), each frame is the output's frame shown at its time."""
     from ..media.probe import probe
     from ..media.reader import FrameReader
 
@@ -83,7 +83,7 @@ def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, heig
         return out
     info = probe(path)
     shown = {i: [i] for i in wanted | extra}  # output frame: the input frames it shows
-    if times is not None and info.packets is not None and len(info.packets.times):
+    if times is not None and info.packets is not None and 0 < len(info.packets.times) < len(times):
         written = np.asarray(info.packets.times, np.float64) - info.packets.times[0]
         first = next((t for t in times if t is not None), 0.0)
         shown = {}
@@ -140,10 +140,7 @@ def write_review(path: str | os.PathLike, recorder, info, output: Path, threshol
         for k in rows_at.get(index, ()):
             tiles[k] = cut_tile(sheet, sheet.rows[k], frame)
 
-    from ..media.writer import GIF_MAX_FPS
-
-    fewer = output.suffix.lower() == ".gif" and info.fps > GIF_MAX_FPS  # (written at GIF_MAX_FPS)
-    pixels = read_picked(output, sheet.picked, info.width, info.height, cut, rows_at, secs if fewer else None)
+    pixels = read_picked(output, sheet.picked, info.width, info.height, cut, rows_at, secs)
 
     def write(tmp: Path) -> None:
         if fmt == "png":

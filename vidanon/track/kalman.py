@@ -8,8 +8,6 @@ Importing filterpy itself imports ``scipy.stats`` (1.2 s of every start on 2 cor
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ..detections import scale_box, union_box
@@ -71,36 +69,31 @@ class KalmanFilter:
         self.P = np.dot(np.dot(i_kh, self.P), i_kh.T) + np.dot(np.dot(k, self.R), k.T)
 
 
-def box_to_z(box: np.ndarray) -> np.ndarray:
-    """``[ymin, xmin, ymax, xmax]`` -> measurement ``[u, v, s, r]`` (centre, area, w/h)."""
-    h = max(box[2] - box[0], 1e-6)
-    w = max(box[3] - box[1], 1e-6)
-    return np.array([box[1] + w / 2, box[0] + h / 2, w * h, w / h], dtype=np.float64)
-
-
 def boxes_to_z(boxes: np.ndarray) -> np.ndarray:
-    """:func:`box_to_z` of each row of ``boxes`` (N, 4): the same numbers."""
+    """Boxes ``[ymin, xmin, ymax, xmax]`` (N, 4) -> measurements ``[u, v, s, r]`` (centre, area, w/h)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     h = np.maximum(boxes[:, 2] - boxes[:, 0], 1e-6)
     w = np.maximum(boxes[:, 3] - boxes[:, 1], 1e-6)
     return np.stack([boxes[:, 1] + w / 2, boxes[:, 0] + h / 2, w * h, w / h], axis=1)
 
 
+def box_to_z(box: np.ndarray) -> np.ndarray:
+    """:func:`boxes_to_z` of one box (4,)."""
+    return boxes_to_z(box)[0]
+
+
 def z_to_boxes(z: np.ndarray) -> np.ndarray:
-    """:func:`z_to_box` of each row of ``z`` (N, 4): the same numbers."""
+    """Measurements or states' first four ``[u, v, s, r]`` (N, 4) -> boxes ``[ymin, xmin, ymax, xmax]``."""
     u, v = z[:, 0], z[:, 1]
     s = np.maximum(z[:, 2], 1e-12)
     w = np.sqrt(s * np.maximum(z[:, 3], 1e-6))
     h = s / w
-    return np.stack([v - h / 2, u - w / 2, v + h / 2, u + w / 2], axis=1)
+    return _constant(np.stack([v - h / 2, u - w / 2, v + h / 2, u + w / 2], axis=1))
 
 
 def z_to_box(z: np.ndarray) -> np.ndarray:
-    u, v, s, r = z[:4].tolist()
-    s = max(s, 1e-12)
-    r = max(r, 1e-6)
-    w = math.sqrt(s * r)  # correctly rounded, as np.sqrt: the same number
-    h = s / w
-    return np.array([v - h / 2, u - w / 2, v + h / 2, u + w / 2], dtype=np.float64)
+    """:func:`z_to_boxes` of one state (its first four numbers), read-only."""
+    return z_to_boxes(np.asarray(z, np.float64)[:4].reshape(1, 4))[0]
 
 
 class Track:
@@ -153,7 +146,7 @@ class Track:
         x[x[:, 2, 0] + x[:, 6, 0] <= 0, 6, 0] = 0.0
         x = np.matmul(_F, x)
         covariances = 1.0 * np.matmul(np.matmul(_F, np.stack([t.kf.P for t in tracks])), _F.T) + _Q
-        boxes = _constant(z_to_boxes(x[:, :4, 0]))
+        boxes = z_to_boxes(x[:, :4, 0])
         for track, state, covariance, box in zip(tracks, x, covariances, boxes):
             track.kf.x, track.kf.P = state, covariance
             track._box, track._box_of = box, state
@@ -173,8 +166,9 @@ class Track:
         x = x + np.matmul(k, y)
         i_kh = _I7 - np.matmul(k, _H)
         p = np.matmul(np.matmul(i_kh, p), i_kh.swapaxes(1, 2)) + np.matmul(np.matmul(k, _R), k.swapaxes(1, 2))
-        for track, state, covariance, box in zip(tracks, x, p, boxes):
+        for track, state, covariance, box, shown in zip(tracks, x, p, boxes, z_to_boxes(x[:, :4, 0])):
             track.kf.x, track.kf.P = state, covariance
+            track._box, track._box_of = shown, state
             track._detected_at(box, frame)
 
     def _detected_at(self, box: np.ndarray, frame: int) -> None:
@@ -189,9 +183,7 @@ class Track:
         each track's box several times a frame)."""
         x = self.kf.x
         if x is not self._box_of:  # predict and update make a new state array
-            self._box = z_to_box(x[:4, 0])
-            self._box.flags.writeable = False
-            self._box_of = x
+            self._box, self._box_of = z_to_box(x[:, 0]), x
         return self._box
 
     def remember_look(self, image: np.ndarray, box: np.ndarray) -> None:
