@@ -258,3 +258,24 @@ def test_the_bar_is_drawn_on_a_terminal_that_gives_no_size(rows, columns):
     os.close(main)
     assert proc.returncode == 0
     assert b"20/20" in shown, shown[-300:]
+
+
+def test_a_line_said_while_a_network_hides_native_logs_reaches_stderr():
+    """A network thread points file descriptor 2 at the null device while TFLite loads (its
+    INFO lines): an error the main thread said meanwhile was lost (exit 70, stderr empty, seen
+    once under load). The line now waits for descriptor 2 to come back."""
+    script = ("import os, sys, threading, time\n"
+              "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n"
+              "from vidanon.console import say\n"
+              "from vidanon.detect.tf_setup import quiet_native_stderr\n"
+              "inside = threading.Event()\n"
+              "def hide():\n"
+              "    with quiet_native_stderr():\n"
+              "        inside.set(); time.sleep(0.5)\n"
+              "t = threading.Thread(target=hide); t.start(); inside.wait()\n"
+              "say('vidanon: internal error: said while hidden', sys.stderr)\n"
+              "t.join()\n")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "vidanon: internal error: said while hidden"

@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
+
+# Held while file descriptor 2 points at the null device (vidanon.detect.tf_setup.quiet_native_stderr,
+# in the network threads) and while a line is said: an error said meanwhile was lost (exit 70, nothing on stderr).
+STDERR_SWAP = threading.RLock()
 
 _STREAMS = ((0, "stdin", os.O_RDONLY, "r"), (1, "stdout", os.O_WRONLY, "w"), (2, "stderr", os.O_WRONLY, "w"))
 
@@ -76,7 +81,8 @@ def say(line: str, stream=None) -> None:
     encoding = getattr(stream, "encoding", None) or "utf-8"
     text = text.encode(encoding, "backslashreplace").decode(encoding)  # a stream that is not UTF-8 (é as \xe9)
     try:
-        print(text, file=stream, flush=True)
+        with STDERR_SWAP:
+            print(text, file=stream, flush=True)
     except (OSError, ValueError):
         _to_null(stream)
 

@@ -13,9 +13,9 @@ import contextlib
 import functools
 import os
 import sys
-import threading
 import warnings
 
+from ..console import STDERR_SWAP
 from ..env import DEBUG_ENV, worker_threads
 
 # TensorFlow's INFO and WARNING lines (CUDA probing, CPU features) are hidden unless the
@@ -178,8 +178,9 @@ def quiet_native_stderr():
         yield from _stderr_to_devnull()
 
 
-# Held while file descriptor 2 is swapped (interpreters are made in several threads).
-_STDERR_SWAP = threading.RLock()
+# Held while file descriptor 2 is swapped (interpreters are made in several threads; the
+# command line's lines wait for it: vidanon.console.say).
+_STDERR_SWAP = STDERR_SWAP
 
 
 def _stderr_to_devnull():
