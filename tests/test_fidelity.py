@@ -96,6 +96,29 @@ def test_variable_frame_rate_keeps_every_frame_at_its_time(tmp_path, suffix):
     assert probe(out).has_audio
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".gif"])
+def test_the_last_frame_lasts_as_long_as_in_the_input(tmp_path, suffix):
+    """A variable-rate video's last frame lasts what it lasts in the input, not one period of
+    the average rate (a screen recording's video ran on 0.9 s past its audio): here 1 ms, at
+    1.5 frames a second on average; and a frame's duration in the middle is up to the next."""
+    src = tmp_path / "in.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=1000", "-frames:v", "6", "-vf",
+               "setpts='if(lt(N,3),N*0.1,if(lt(N,5),2+(N-3)*0.05,4))/TB'", "-fps_mode", "passthrough",
+               "-c:v", "libx264", "-bf", "0", "-pix_fmt", "yuv420p", src)  # fmt: skip
+    info = probe(src)
+    assert info.variable_rate and info.packets.times == pytest.approx([0, 0.1, 0.2, 2, 2.05, 4], abs=1e-6)
+    assert info.packets.end == pytest.approx(4.001, abs=1e-6)
+    out = tmp_path / f"out{suffix}"
+    round_trip(src, out)
+    made = probe(out).packets
+    if suffix == ".gif":  # in hundredths of a second
+        assert made.times == pytest.approx([0, 0.1, 0.2, 2, 2.05, 4], abs=0.011)
+        assert 4.0 < made.end <= 4.1  # a GIF's delay of under 2 hundredths is shown as a tenth anyway
+    else:
+        assert made.times == pytest.approx(info.packets.times, abs=1e-3)
+        assert made.end == pytest.approx(4.001, abs=1e-3)  # before: 4.667
+
+
 @pytest.mark.parametrize("suffix, times", [(".mp4", "N/12+0.03*sin(N*1.7)"), (".mkv", "N/12+0.03*sin(N*1.7)"),
                                            (".mp4", "floor(N/3)*0.25+mod(N,3)*0.02")])  # three frames in a tick
 def test_a_phones_jittery_frame_times_are_not_called_decoding_errors(tmp_path, suffix, times):

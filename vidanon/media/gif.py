@@ -13,6 +13,19 @@ from .probe import VideoInfo
 GIF_MAX_FPS = 50  # a GIF's shortest delay that browsers show as it is: 2 hundredths of a second
 
 
+def fastest_rate(source: VideoInfo | None, fps: float) -> float | None:
+    """The rate of a video's closest two frames where a GIF cannot show them as they are
+    (under 2 hundredths of a second apart: their times, rounded to hundredths, may then be 1
+    apart; or ``fps`` over :data:`GIF_MAX_FPS` where the frames' times are not known); None
+    where it can. A variable-rate file's nominal rate says little:
+    Matroska's is often its time base's, 1000 fps."""
+    times = source.packets.times if source is not None and source.packets is not None else ()
+    if len(times) > 1:
+        gap = min(b - a for a, b in zip(times, times[1:]))
+        return 1 / gap if gap < 1 / GIF_MAX_FPS - 1e-6 else None
+    return fps if fps > GIF_MAX_FPS else None
+
+
 def gif_loop(source: VideoInfo | None) -> int:
     """The gif muxer's ``-loop`` that repeats a GIF as ``source`` (a GIF) repeats: its count from
     the NETSCAPE2.0 extension (0: for ever), -1 (played once) where it has none; 0 for a video."""

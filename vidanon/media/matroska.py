@@ -43,8 +43,19 @@ def mkv_header(width: int, height: int, deep: bool, frame_ns: int) -> bytes:
 
 def mkv_frame_head(ns: int, size: int) -> bytes:
     """What precedes a frame of ``size`` bytes: a cluster of its own at ``ns`` (a cluster's
-    time is unbounded, a block's only 16 bits) holding one key-frame block."""
-    block_head = b"\x81" + struct.pack(">h", 0) + b"\x80"
-    block_size = len(block_head) + size
-    body = _el(b"\xe7", _uint(ns)) + b"\xa3" + _vint(block_size)
-    return b"\x1f\x43\xb6\x75" + _vint(len(body) + block_size) + body + block_head
+    time is unbounded, a block's only 16 bits) holding one block group: the frame's block,
+    then its duration (:func:`mkv_frame_end`), sent once the next frame's time is known."""
+    block_head = b"\x81" + struct.pack(">h", 0) + b"\x00"  # track 1, at the cluster's time; no lacing
+    block = b"\xa1" + _vint(len(block_head) + size) + block_head
+    group_size = len(block) + size + len(mkv_frame_end(0))
+    group = b"\xa0" + _vint(group_size)
+    body = _el(b"\xe7", _uint(ns)) + group
+    return b"\x1f\x43\xb6\x75" + _vint(len(body) + group_size) + body + block
+
+
+def mkv_frame_end(duration_ns: int) -> bytes:
+    """What follows a frame: its block group's duration (always 8 bytes long, so that the
+    group's size is known before the duration is: the time to the next frame, or the
+    input's own last frame's duration; without it, the last frame lasted the track's
+    default, one period of the average rate)."""
+    return b"\x9b\x88" + int(duration_ns).to_bytes(8, "big")

@@ -270,7 +270,8 @@ def _from_file_start(packets: PacketTimes | None, video_start: float | None,
     lag = (video_start - file_start) - packets.times[0]
     if abs(lag) < 1e-4:  # the header's six decimals
         return packets, 0.0
-    return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base), lag
+    end = packets.end + lag if packets.end is not None else None
+    return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base, end), lag
 
 
 def _frame_light(path: Path, stream: int) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ Everything here is read from ffmpeg itself (the bundled binary; there is no ffpr
 
 from __future__ import annotations
 
+import bisect
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -241,18 +242,34 @@ def _top_level_split(text: str) -> list[str]:
 
 
 NO_PTS = -(1 << 63)  # AV_NOPTS_VALUE, as framecrc prints a packet without a time
+# How far a frame's time may lie from its packet's and still be that packet's (the header's six
+# decimals, a time base's rounding)
+TIME_SLACK = 1e-4
 
 
 @dataclass(frozen=True)
 class PacketTimes:
-    """A video stream's packets: count and presentation times in seconds, sorted."""
+    """A video stream's packets: count and presentation times in seconds, sorted, and when
+    the last frame shown ends (its time plus its duration; None: the packets give no duration)."""
 
     times: tuple[float, ...]
     time_base: Fraction
+    end: float | None = None
 
     @property
     def count(self) -> int:
         return len(self.times)
+
+    def duration_at(self, t: float) -> float | None:
+        """How long the frame at ``t`` lasts: up to the next frame's time, the last one to
+        :attr:`end`; None where no frame is at ``t`` (a time made up for a frame without one)."""
+        times = self.times
+        at = bisect.bisect_left(times, t - TIME_SLACK)
+        if at == len(times) or times[at] > t + TIME_SLACK:
+            return None
+        after = bisect.bisect_right(times, t + TIME_SLACK)
+        end = times[after] if after < len(times) else self.end
+        return end - t if end is not None and end > t else None
 
 
 def packet_times(ffmpeg: str, path: Path, timeout: float = 600, stream: int | None = None) -> PacketTimes | None:
@@ -296,8 +313,10 @@ def packet_times(ffmpeg: str, path: Path, timeout: float = 600, stream: int | No
     filled: list[int] = []  # a packet without a time comes after the one before it, by its duration
     for p, d in zip(pts, durations):
         filled.append(p if p is not None else (filled[-1] + max(d, 1) if filled else 0))
+    last = max(range(len(filled)), key=filled.__getitem__)  # the frame shown last (decode order differs)
+    end = float((filled[last] + durations[last]) * tb) if durations[last] > 0 else None
     filled.sort()
-    return PacketTimes(tuple(float(p * tb) for p in filled), tb)
+    return PacketTimes(tuple(float(p * tb) for p in filled), tb, end)
 
 
 # --------------------------------------------------------------------------- metadata

@@ -19,8 +19,8 @@ import numpy as np
 
 from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
-from .gif import GIF_MAX_FPS, deep_gif_message, gif_facts, gif_loop
-from .matroska import NS, mkv_frame_head, mkv_header
+from .gif import GIF_MAX_FPS, deep_gif_message, fastest_rate, gif_facts, gif_loop
+from .matroska import NS, mkv_frame_end, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
 from .probe import VideoInfo, bit_depth
 from .streams import hdr10_light
@@ -231,6 +231,8 @@ class VideoWriter:
             self.origin = Fraction(0)
         self._last_ns = -1
         self._last_slot = -1
+        self._last_pts: Fraction | None = None  # the input's time of the last frame written
+        self._input = source  # its frames' times give the last frame's duration
         cmd = ffmpeg_command(self.origin) + ["-f", "matroska", "-i", "pipe:0"]
         plan = plan_streams(container, source if extras else None, audio_from is not None, metadata,
                             shift=float(self.shift))  # fmt: skip
@@ -329,10 +331,12 @@ class VideoWriter:
         hundredths of a second and browsers show one of under two as a tenth: a faster video is
         written at GIF_MAX_FPS (at 60 fps, every third frame stalled; over 100, frames collided)."""
         vf = f"{set_sar(source.sar)}," if source is not None and source.sar else ""
-        if self.fps > GIF_MAX_FPS:
+        fastest = fastest_rate(source, float(self.fps))
+        if fastest is not None:
             vf += f"fps={GIF_MAX_FPS},"
-            self.notes.append(f"a GIF shows at most {GIF_MAX_FPS} frames a second: the {float(self.fps):.3f} fps "
-                              f"video is written at {GIF_MAX_FPS} fps")  # fmt: skip
+            steady = source is None or not source.variable_rate
+            rate = f"the {float(self.fps):.3f} fps video" if steady else f"the video (its closest frames at {fastest:.3f} fps)"
+            self.notes.append(f"a GIF shows at most {GIF_MAX_FPS} frames a second: {rate} is written at {GIF_MAX_FPS} fps")
         return ["-vf", f"{vf}split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1:dither=sierra2_4a"]
 
     def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
@@ -415,7 +419,10 @@ class VideoWriter:
             pts = self.shift + self.origin + slot / self.fps
         ns = int(round((pts - self.shift - self.origin) * NS))
         ns = max(ns, self._last_ns + 1, 0)
+        if self.frames_written:
+            self._send(mkv_frame_end(ns - self._last_ns))
         self._last_ns = ns
+        self._last_pts = Fraction(pts)
         if self.deep:
             data = self._deep(frame, origin)
         else:  # a decoded frame as it is: its exactly rounded conversion
@@ -426,6 +433,15 @@ class VideoWriter:
         self._send(mkv_frame_head(ns, data.nbytes))
         self._send(data.data)
         self.frames_written += 1
+
+    def _last_duration_ns(self) -> int:
+        """How long the last frame written lasts: as long as in the input (up to its next
+        frame: a --segments part ends before the input does); else one period of the rate."""
+        source, period = self._input, int(round(NS / self.fps))
+        if self.cfr or source is None or source.packets is None or self._last_pts is None:
+            return period
+        lasts = source.packets.duration_at(float(self._last_pts) - source.file_start)  # times from the file's start
+        return max(int(round(lasts * NS)), 1) if lasts is not None else period
 
     @staticmethod
     def _deep(frame: np.ndarray, origin: np.ndarray) -> np.ndarray:
@@ -446,6 +462,8 @@ class VideoWriter:
 
     def close(self) -> None:
         """Finish the file; raises :class:`EncodeError` if ffmpeg did not succeed."""
+        if self.frames_written:
+            self._send(mkv_frame_end(self._last_duration_ns()))
         try:
             self._proc.stdin.close()
         except OSError:
