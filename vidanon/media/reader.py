@@ -71,6 +71,34 @@ def to_8bit(deep: np.ndarray) -> np.ndarray:
 EXACT_FLAGS = "neighbor+accurate_rnd+full_chroma_int"
 
 
+def chroma_steps(pix_fmt: str | None) -> tuple[int, int]:
+    """How many pixels across and down share a chroma sample in a planar or semi-planar YUV
+    format (``yuv420p``: 2, 2; ``nv16``: 2, 1); 1, 1 for any other."""
+    found = re.match(r"yuva?j?4(\d)(\d)p", pix_fmt or "")
+    kind = found.group(1) + found.group(2) if found else _SEMI_PLANAR.get(pix_fmt or "", "44")
+    return {"20": (2, 2), "22": (2, 1), "11": (4, 1), "40": (1, 2), "10": (4, 4)}.get(kind, (1, 1))
+
+
+_SEMI_PLANAR = {"nv12": "20", "nv21": "20", "nv16": "22", "nv61": "22"}
+
+
+def odd_exact(size: str, pix_fmt: str | None, steps: tuple[int, int]) -> str:
+    """The exact conversion's filters (``[e]`` in, ``[e1]`` out) for a frame whose size is not a
+    whole number of chroma samples (321x241 in 4:2:0): swscale scales its 161 chroma samples
+    to 321 pixels, not each to 2, which moved colours across the frame (at a colour's edge by
+    up to 255 levels). Each chroma plane is repeated exactly instead, cut to the frame's size,
+    and the 4:4:4 frame converted as the exact conversion converts."""
+    found = re.match(r"yuva?(j?)4(\d)(\d)p", pix_fmt or "")
+    planar = f"yuv{found.group(1)}4{found.group(2)}{found.group(3)}p" if found else \
+        {"20": "yuv420p", "22": "yuv422p"}[_SEMI_PLANAR[pix_fmt or ""]]
+    w, h = size.split(":")
+    # (each plane's pixel aspect set alike, as mergeplanes asks: the pipe's frames carry none)
+    up = f"scale=iw*{steps[0]}:ih*{steps[1]}:flags=neighbor,crop={w}:{h}:0:0,setsar=1"
+    return (f"[e]scale={size}:flags=accurate_rnd,format={planar},extractplanes=y+u+v[ey][eu][ev];"
+            f"[ey]setsar=1[ey1];[eu]{up}[eu1];[ev]{up}[ev1];[ey1][eu1][ev1]mergeplanes=0x001020:yuv444p,"
+            f"scale=flags={EXACT_FLAGS},format=rgb24[e1];")
+
+
 class FrameReader:
     """Every decoded frame of the first video stream, as :class:`Frame` arrays."""
 
@@ -120,11 +148,14 @@ class FrameReader:
         # resized and converted in one step, as the pipe's own scaler did; the exact one
         # resized in YUV first (a no-op at the same size), as the exact conversion repeats pixels.
         size = f"{info.width}:{info.height}{':interl=1' if interlaced else ''}"
+        steps = chroma_steps(info.pix_fmt)
+        if not interlaced and (info.width % steps[0] or info.height % steps[1]):
+            exact = odd_exact(f"{info.width}:{info.height}", info.pix_fmt, steps)
+        else:
+            exact = (f"[e]scale={size}:flags=accurate_rnd,"
+                     f"scale={'interl=1:' if interlaced else ''}flags={EXACT_FLAGS},format=rgb24[e1];")  # fmt: skip
         graph = (f"[{info.video_map}]{','.join(pick + [f'split={3 if stats else 2}'])}[d][e]{'[t]' if stats else ''};"
-                 f"[d]scale={size},format=rgb24[d1];"
-                 f"[e]scale={size}:flags=accurate_rnd,"
-                 f"scale={'interl=1:' if interlaced else ''}flags={EXACT_FLAGS},format=rgb24[e1];"
-                 "[d1][e1]vstack[v]")  # fmt: skip
+                 f"[d]scale={size},format=rgb24[d1];{exact}[d1][e1]vstack[v]")  # fmt: skip
         args = ["-filter_complex", graph, "-map", "[v]", *frames, "rgb24", "pipe:1"]
         if stats:
             args += ["-map", "[t]", "-fps_mode", "passthrough", *stats, "-c:v", "wrapped_avframe", "-f", "null", "-"]
