@@ -201,6 +201,10 @@ def test_what_the_pixel_format_loses_is_said(tmp_path):
     assert writer.notes == ["the input is rgba: the output has no alpha channel (what players play)"]
     _, writer = round_trip(clip(tmp_path / "plain.mp4", frames=4), tmp_path / "plain_out.mp4")
     assert not writer.notes
+    # NTSC DV's 4:1:1 has every chroma row, which 4:2:0 halves (it went without a word)
+    dv = clip(tmp_path / "dv.mkv", frames=2, vcodec="ffv1", pix_fmt="yuv411p")
+    _, writer = round_trip(dv, tmp_path / "dv.mp4")
+    assert writer.notes == ["the input is yuv411p: the output has 4:2:0 chroma instead of 4:1:1 (what players play)"]
 
 
 def test_lossless_h264_says_few_players_play_it(tmp_path):

@@ -71,7 +71,8 @@ def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False)
     lost = ["no alpha channel"] if alpha else []
     found = re.match(r"yuva?j?(4)(\d)(\d)p", src)
     chroma = f"{found.group(1)}:{found.group(2)}:{found.group(3)}" if found else _PACKED_CHROMA.get(src)
-    if chroma in ("4:2:2", "4:4:4") and pix_fmt.startswith("yuv420"):
+    # 4:1:1 (NTSC DV) and 4:4:0 hold chroma rows that 4:2:0 halves
+    if chroma in ("4:2:2", "4:4:4", "4:1:1", "4:4:0") and pix_fmt.startswith("yuv420"):
         lost.append(f"4:2:0 chroma instead of {chroma}")
     if bit_depth(src) > bit_depth(pix_fmt) and not tonemap:  # tone-mapping to 8 bits has its own note
         lost.append(f"{bit_depth(pix_fmt)}-bit samples instead of {bit_depth(src)}")
