@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import time
 import warnings
@@ -151,10 +152,52 @@ def find(stages, rgb):
     """The boxes to hide in the photo ``rgb``: the run's detectors on it and on the copies of
     :func:`smaller_copies` (boxes are normalized: they fit the photo as they are), then kept
     at the threshold (no tracker)."""
-    found = stages.detect([rgb])[0]
+    found = detect_pass(stages, rgb)
     for small in smaller_copies(rgb):
-        found = add_pass(found, stages.detect([small])[0])
+        found = add_pass(found, detect_pass(stages, small))
     return next(iter(stages.track.push([rgb], [found], [rgb])))[2]
+
+
+# A pass over more pixels than TILE_ABOVE runs on overlapping tiles of at most TILE_SIDE:
+# the networks' memory grows with their input (an 8000x6000 photo's full pass took 6.2 GB).
+TILE_ABOVE = 4096 * 4096
+TILE_SIDE = 4096
+# Tiles overlap by this much: a face up to this size lies whole in one of them; a larger one
+# is found whole in the photo's halved copy, where it is half as large.
+TILE_OVERLAP = 512
+
+
+def detect_pass(stages, rgb):
+    """The detectors' boxes in ``rgb``, from the whole of it or, over TILE_ABOVE pixels, from
+    its tiles (:func:`tile_windows`), each tile's boxes put back where it lies in ``rgb``
+    (an object found in two tiles kept once, as across passes: :func:`add_pass`)."""
+    import numpy as np
+
+    height, width = rgb.shape[:2]
+    if height * width <= TILE_ABOVE:
+        return stages.detect([rgb])[0]
+    found = None
+    for y0, x0, y1, x1 in tile_windows(height, width):
+        part = stages.detect([np.ascontiguousarray(rgb[y0:y1, x0:x1])])[0]
+        size = np.array([height, width, height, width], np.float64)
+        part.boxes = ((part.boxes * [y1 - y0, x1 - x0, y1 - y0, x1 - x0] + [y0, x0, y0, x0]) / size).astype(np.float32)
+        found = part if found is None else add_pass(found, part)
+    return found
+
+
+def tile_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
+    """``(y0, x0, y1, x1)`` windows covering a picture of ``height`` x ``width``: along each
+    side longer than TILE_SIDE, equal spans of at most TILE_SIDE overlapping by TILE_OVERLAP."""
+
+    def spans(n: int) -> list[tuple[int, int]]:
+        if n <= TILE_SIDE:
+            return [(0, n)]
+        count = math.ceil((n - TILE_OVERLAP) / (TILE_SIDE - TILE_OVERLAP))
+        length = math.ceil((n - TILE_OVERLAP) / count) + TILE_OVERLAP
+        starts = [min(k * (length - TILE_OVERLAP), n - length) for k in range(count)]
+        return [(start, start + length) for start in starts]
+
+    return [(y0, x0, y1, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
 
 
 def add_pass(found, more):
