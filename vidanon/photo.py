@@ -108,6 +108,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
         if claim is not None:
             claim.release()
         raise
+    warnings = [*extra["said"], *warnings]
     cleared = clear_stale_temp_files(target)  # a killed run's files, once this one is done
     if cleared:
         warnings = [*warnings, cleared]
@@ -268,7 +269,7 @@ def read_photo(path: Path):
     try:
         with Image.open(path) as im:
             previews = refuse_animated(im, path)
-            im.load()
+            cut = load_cut_short(im, path)
             try:
                 upright = ImageOps.exif_transpose(im)
             except Exception:  # a damaged EXIF block (Pillow's parser fails in many ways): left out, as it is
@@ -280,6 +281,7 @@ def read_photo(path: Path):
             extra["text"] = dict(getattr(im, "text", None) or {})  # PNG text chunks
             extra["exif_chunk"] = bool(im.info.get("exif"))  # else a PNG's EXIF is its raw profile, if any
             extra["format"] = im.format
+            extra["said"] = [cut] if cut else []
             # an MPO's previews show the faces: the primary picture is written alone, a JPEG
             extra["left_out"] = [f"preview picture{'s' if previews > 1 else ''}"] if previews else []
             if im.format == "WEBP":
@@ -305,6 +307,31 @@ def read_photo(path: Path):
     if "transparency" in upright.info and upright.mode in ("P", "L", "RGB"):  # a palette's or a colour key's
         upright = upright.convert("LA" if upright.mode == "L" else "RGBA")  # kept as an alpha channel
     return upright, exif, extra
+
+
+def load_cut_short(im, path: Path) -> str | None:
+    """Decode ``im``; a file that ends early (a download cut short; a JPEG without its end
+    marker, which viewers show whole) is decoded as far as it goes, as viewers show it, and
+    a warning returned (None for a whole file)."""
+    from PIL import Image, ImageFile
+
+    try:
+        im.load()
+        return None
+    except OSError as exc:
+        if "truncated" not in str(exc):
+            raise
+        said = str(exc)
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with Image.open(path) as again:
+            again.load()
+            im.im, im._size, im.readonly, im.tile = again.im, again.size, 0, []  # the decoded picture in place
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return (f"{path.name} ends early ({said}): its picture was anonymized as far as it decodes, as viewers "
+            "show it (the rest as the decoder fills it)")
 
 
 def webp_lossless(path: Path) -> bool:
