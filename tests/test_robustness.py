@@ -182,6 +182,13 @@ def test_missing_output_folder_is_an_error_unless_mkdir(tmp_path, run):
     assert code == 3 and not (tmp_path / "new").exists()
     code, err = run(src, out, "--mkdir")
     check_ok(code, err, src, digest, out)
+    # a run refused after --mkdir made the folders takes them away again (the empty ones only)
+    gif = tmp_path / "new" / "gifs" / "deep" / "out.gif"
+    ten = make_clip(tmp_path / "ten.mkv", frames=2, audio=False, extra=("-c:v", "libx265", "-pix_fmt", "yuv420p10le",
+                                                                         "-x265-params", "log-level=error"))  # fmt: skip
+    code, err = run(ten, gif, "--mkdir")
+    assert code == 3 and "a GIF holds 8-bit colours" in err
+    assert not (tmp_path / "new" / "gifs").exists() and out.exists()
 
 
 def test_unwritable_output_locations(tmp_path, run):

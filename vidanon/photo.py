@@ -68,6 +68,12 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     Keyword arguments are those of :func:`vidanon.anonymize`; the options that need a
     video (:data:`VIDEO_ONLY`) are refused. Returns a :class:`vidanon.pipeline.Summary`
     with ``photo`` True."""
+    from .media.paths import undo_folders
+
+    return undo_folders(_anonymize_photo)(input, output, effect, **kwargs)
+
+
+def _anonymize_photo(input, output, effect: str = "blur", **kwargs):
     from .media.paths import AtomicOutput, OutputClaim, clear_stale_temp_files, prepare_output
     from .media.probe import check_input
     from .media.sidefile import check_not_an_input

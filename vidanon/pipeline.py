@@ -49,7 +49,7 @@ from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
 from .media.gif import deep_gif_message
-from .media.paths import OutputClaim, clear_stale_temp_files, prepare_output
+from .media.paths import OutputClaim, clear_stale_temp_files, prepare_output, undo_folders
 from .media.plan import CONTAINERS, container_of, default_codec
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
@@ -348,6 +348,7 @@ def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -
 NO_FRAME_IN_SPAN = "no frame starts"  # a warning a segmented run gives only if each part gives it
 
 
+@undo_folders
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
     """Hide every face of the video ``input`` and write the result to ``output``.
 

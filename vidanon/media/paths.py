@@ -3,6 +3,7 @@ the target that replaces it only when complete (:class:`AtomicOutput`)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -263,13 +264,40 @@ def prepare_folder(folder: Path, mkdir: bool = True) -> None:
         raise OutputError(f"the output folder {folder} is a file, not a folder")
     if not folder.exists() and not mkdir:
         raise OutputError(f"the output folder {folder} does not exist; create it or pass {ask('mkdir', True)}")
+    missing = [parent for parent in (folder, *folder.parents) if not parent.exists()]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from None
+    _MADE.extend(reversed(missing))  # outermost first
     if not os.access(folder, os.W_OK | os.X_OK):
         why = "it is on a read-only file system" if _read_only_mount(folder) else "check its permissions"
         raise OutputError(f"cannot write to the output folder {folder} ({why})")
+
+
+_MADE: list[Path] = []  # the folders prepare_folder made (--mkdir), outermost first
+
+
+def undo_folders(run):
+    """``run`` (an anonymizing function) that, when it fails or is stopped, removes the output
+    folders it made and left empty (a run refused after ``--mkdir`` made its folder left it)."""
+
+    @functools.wraps(run)
+    def wrapper(*args, **kwargs):
+        mark = len(_MADE)
+        try:
+            return run(*args, **kwargs)
+        except BaseException:
+            for folder in reversed(_MADE[mark:]):
+                try:
+                    folder.rmdir()  # only an empty one
+                except OSError:
+                    pass
+            raise
+        finally:
+            del _MADE[mark:]
+
+    return wrapper
 
 
 def _read_only_mount(folder: Path) -> bool:
