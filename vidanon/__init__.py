@@ -40,7 +40,7 @@ def anonymize(input, output, **options):
         extension picks the container); a photo (.jpg, .jfif, .png, .webp) is written as a photo,
         as on the command line
     """
-    from .photo import anonymize_photo, is_photo
+    from .photo import anonymize_photo, is_still
     from .pipeline import anonymize as run
 
     for name, value in (("input", input), ("output", output)):
@@ -51,7 +51,7 @@ def anonymize(input, output, **options):
         if hasattr(options.get("tracks"), "frames"):
             raise OptionError("tracks: a video file replays a tracks file (save_tracks=...); the ClipTracks "
                               "of a clip replay in vidanon.Anonymize")  # fmt: skip
-        summary = (anonymize_photo if is_photo(input) else run)(input, output, **options)
+        summary = (anonymize_photo if is_still(input) else run)(input, output, **options)
         style = _options.Options.from_kwargs(**options).style_warning()  # as the command line says it
         if style:
             summary.warnings.insert(0, style)

@@ -29,7 +29,7 @@ from typing import Callable, Iterable, NamedTuple
 from .console import count
 from .errors import InputError, OutputError, VidanonError
 from .media.plan import CONTAINERS, container_of
-from .photo import is_photo
+from .photo import is_photo, is_still
 from .progress import FrameBar
 from .workers import CONTEXT, Executor, InProcess, Processes, RayExecutor, Result, Task
 
@@ -109,9 +109,9 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
                            if _is_video(p) and not _hidden_below(p, src))  # fmt: skip
             # never pick up what an earlier run wrote into an output folder inside the input
             files = [p for p in files if not _inside(p, out_root)]
-            jobs += [Job(p, output_name(out_root / p.relative_to(src))) for p in files]
+            jobs += [Job(p, output_name(out_root / p.relative_to(src), p)) for p in files]
         elif src.exists():
-            jobs.append(Job(src, output_name(out_root / src.name)))
+            jobs.append(Job(src, output_name(out_root / src.name, src)))
         elif missing is not None and len(inputs) > 1:
             missing.append(src)
         else:
@@ -155,9 +155,12 @@ def _inside(path: Path, folder: Path) -> bool:
         return False
 
 
-def output_name(path: Path) -> Path:
-    """``path`` if vidanon writes its container (or its photo format), else as .mp4."""
-    return path if path.suffix.lower() in CONTAINERS or is_photo(path) else path.with_suffix(".mp4")
+def output_name(path: Path, source: Path) -> Path:
+    """``path`` (named after the input ``source``) if vidanon writes its container, or its photo
+    format for a photo, else as .mp4 (an animated WebP or PNG too: it is read as a video)."""
+    if path.suffix.lower() in CONTAINERS or (is_photo(path) and is_still(source)):
+        return path
+    return path.with_suffix(".mp4")
 
 
 def split_frames(n_frames: int, parts: int) -> list[tuple[int, int | None]]:
@@ -188,7 +191,7 @@ def run_batch(
 
     checked = Options(**options)
     checked.validate()  # a bad option fails once, before any work
-    for output in {job.output.suffix.lower(): job.output for job in jobs if not is_photo(job.input)}.values():
+    for output in {job.output.suffix.lower(): job.output for job in jobs if not is_still(job.input)}.values():
         check_encoding(checked, output)  # --codec / --preset against each container written
     whole = next((name for name in ("tracks", "save_tracks", "review") if options.get(name)), None)
     if segments > 1 and whole:  # a part would fail late (tracks) or write no side file at all
@@ -229,7 +232,7 @@ def run_batch(
     notes: dict[int, list[str]] = {}  # warnings of the plan, per job: given with its summary
     total_frames = 0
     for i, job in todo:
-        photo = is_photo(job.input)
+        photo = is_still(job.input)
         try:
             if photo:  # one frame: no probe, no parts
                 prepare_output(job.output, check_input(job.input), overwrite=True, mkdir=mkdir, container=False)

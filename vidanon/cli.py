@@ -19,7 +19,7 @@ from .detect.tf_setup import quiet_logs
 from .errors import VidanonError
 from .interrupt import Interrupted, Outputs, cause, install, raise_pending
 from .options import CLI, OPTIONS, RANGES, Choice, Options, Range, check, help_text, parse_number, spoken
-from .photo import anonymize_photo, is_photo
+from .photo import anonymize_photo, is_still
 from .progress import announce, on_terminal
 
 
@@ -169,7 +169,7 @@ def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
 
     raise_pending()  # a Ctrl-C that Python swallowed during the imports
 
-    run = anonymize_photo if is_photo(args.paths[0]) else anonymize
+    run = anonymize_photo if is_still(args.paths[0]) else anonymize
     summary = run(args.paths[0], args.paths[1], progress=_shows_bar(args), **options)
     for warning in style + summary.warnings:
         say(f"vidanon: warning: {warning}", sys.stderr)
@@ -226,7 +226,7 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
             mode = "batch"
         else:
             _output_into_folder(args)
-            parts = (args.segments > 1 or args.ray is not None) and not is_photo(args.paths[0])
+            parts = (args.segments > 1 or args.ray is not None) and not is_still(args.paths[0])
             mode = "split" if parts else "single"  # a photo is one frame: never cut
     else:
         mode = "batch"
@@ -243,7 +243,7 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
     if mode == "single" and args.jobs and args.jobs > 1:
         say("vidanon: warning: --jobs applies to several files or --segments; one file runs in one process",
             sys.stderr)  # fmt: skip
-    if mode == "single" and is_photo(args.paths[0]):  # (a batch's videos take them)
+    if mode == "single" and is_still(args.paths[0]):  # (a batch's videos take them)
         from .options import OPTION
 
         unused = [flag for flag, name in PHOTO_UNUSED if getattr(args, name, None) != OPTION[name].default]
@@ -266,7 +266,7 @@ def default_output(path: Path) -> Path:
 
     if path.is_dir():
         return path.with_name(f"{path.name}_anonymized")
-    return output_name(path.with_name(f"{path.stem}_anonymized{path.suffix}"))
+    return output_name(path.with_name(f"{path.stem}_anonymized{path.suffix}"), path)
 
 
 def _output_into_folder(args) -> None:
@@ -277,7 +277,7 @@ def _output_into_folder(args) -> None:
 
     out = args.paths[1]
     if Path(out).is_dir() or out.endswith(("/", os.sep)):
-        args.paths[1] = str(output_name(Path(out) / Path(args.paths[0]).name))
+        args.paths[1] = str(output_name(Path(out) / Path(args.paths[0]).name, Path(args.paths[0])))
 
 
 def _run_batch(args, mode: str, options: dict, outputs: Outputs, style: list[str]) -> int:

@@ -62,6 +62,26 @@ def is_photo(path) -> bool:
     return suffix in PHOTO_FORMATS or (suffix in HEIF_FORMATS and _heif())
 
 
+def is_still(path) -> bool:
+    """Whether the input ``path`` is anonymized as a photo: named like one and not an animated
+    image (an animated WebP or PNG is read as a video, which ffmpeg decodes: its pictures at
+    their times, written as a video or a GIF)."""
+    return is_photo(path) and not is_animated(path)
+
+
+def is_animated(path) -> bool:
+    """Whether the image file ``path`` holds more than one picture to show in turn (not a
+    camera's JPEG with previews); False for a file Pillow cannot open (the photo's reading says why)."""
+    from PIL import Image
+
+    _heif()
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "n_frames", 1) > 1 and im.format not in ("MPO", "JPEG")
+    except Exception:  # unreadable, missing: said when it is read
+        return False
+
+
 def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs):
     """Hide the faces of the photo ``input`` and write it to ``output`` (a photo extension).
 
@@ -253,13 +273,14 @@ def smaller_copies(rgb):
 
 
 def refuse_animated(im, path) -> int:
-    """An animated WebP or PNG is an :class:`InputError`: its other pictures would be lost.
+    """An animated WebP or PNG is an :class:`InputError` (its other pictures would be lost; the
+    command line and :func:`vidanon.anonymize` read it as a video: :func:`is_still`).
     Returns the preview pictures of a camera's JPEG with previews (MPO, MPF), else 0."""
     frames = getattr(im, "n_frames", 1)
     previews = frames - 1 if im.format == "MPO" else 0
     if frames > 1 and not previews:
-        raise InputError(f"{path} is an animated image ({frames} pictures); vidanon writes a photo as one "
-                         "picture: make it a video first (ffmpeg -i IN out.mp4) and anonymize that")  # fmt: skip
+        raise InputError(f"{path} is an animated image ({frames} pictures), which is anonymized as a video: "
+                         "name the output .gif, .mp4 or another video's name")  # fmt: skip
     return previews
 
 

@@ -361,8 +361,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     info = probe(input)
     check_span(opts, info)
     if is_photo(output):  # "an unknown container extension" said less
-        raise OutputError(f"output {output}: a video is written as a video; name it "
-                          f"{', '.join(sorted(CONTAINERS))}")  # fmt: skip
+        what = "an animated image is written as a video or a GIF" if is_photo(input) else \
+            "a video is written as a video"
+        raise OutputError(f"output {output}: {what}; name it {', '.join(sorted(CONTAINERS))}")
     target = prepare_output(output, info.path, opts.overwrite, mkdir=opts.mkdir)
     check_encoding(opts, target, info)
     if opts.save_tracks:  # the side files are checked as the output is: before any work

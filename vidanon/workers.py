@@ -108,7 +108,7 @@ def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Resu
     """Run one task in this process; every failure comes back as a Result, never raised.
     In a worker process stopped by :func:`_on_stop`, the task's clean-up runs and the
     process exits."""
-    from .photo import anonymize_photo, is_photo
+    from .photo import anonymize_photo, is_still
     from .pipeline import anonymize
 
     global _busy
@@ -117,7 +117,7 @@ def run_task(task: Task, on_frames: Callable[[int], None] | None = None) -> Resu
         on_frames = _progress_queue.put
     ticker = _Ticker(on_frames) if on_frames is not None else None
     try:
-        summary = (anonymize_photo if is_photo(task.input) else anonymize)(
+        summary = (anonymize_photo if is_still(task.input) else anonymize)(
             task.input, task.output, frame_range=task.frame_range, context=CONTEXT, progress=False,
             on_frames=ticker, **task.options,
         )  # fmt: skip

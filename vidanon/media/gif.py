@@ -1,5 +1,6 @@
 """What a GIF output needs to know of the GIF format: its shortest frame delay, the input GIF's
-repetition and transparency (read from the file: ffmpeg tells neither), a 10-bit input refused."""
+repetition and transparency (read from the file: ffmpeg tells neither), a 10-bit input refused;
+and whether an animated WebP has transparency (ffmpeg decodes every one to argb)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,20 @@ def _gif_facts_of(path: str, mtime_ns: int, size: int) -> tuple[bool, int]:
     found = re.search(rb"\x21\xff\x0b(?:NETSCAPE2\.0|ANIMEXTS1\.0)\x03\x01(..)", head, re.DOTALL)
     return transparent, int.from_bytes(found.group(1), "little") if found else -1
 
+
+
+def webp_alpha(path: Path) -> bool:
+    """Whether an animated WebP shows transparent pixels: its first picture, as composed, has
+    some (its VP8X chunk's alpha flag says little: libwebp's animation encoder sets it on
+    opaque animations, to leave unchanged pixels of a frame transparent); True where the
+    file cannot be read."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.mode in ("RGBA", "LA", "PA") and im.getchannel("A").getextrema()[0] < 255
+    except Exception:  # unreadable by Pillow: say what ffmpeg says (argb)
+        return True
 
 
 def deep_gif_message(path: Path, source: VideoInfo) -> str:

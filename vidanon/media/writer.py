@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
-from .gif import GIF_MAX_FPS, deep_gif_message, fastest_rate, gif_facts, gif_loop
+from .gif import GIF_MAX_FPS, deep_gif_message, fastest_rate, gif_facts, gif_loop, webp_alpha
 from .matroska import NS, mkv_frame_end, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
 from .probe import VideoInfo, bit_depth
@@ -48,9 +48,12 @@ def _has_alpha(source: VideoInfo) -> bool:
     """Whether the input's frames may have transparent pixels: its pixel format has alpha. ffmpeg
     decodes every GIF to bgra, transparent or not: a GIF has some only if its first frame names a
     transparent colour (in the graphic control extension before it; later frames' transparent
-    colour shows the frame before, as encoders use it, ffmpeg's too)."""
+    colour shows the frame before, as encoders use it, ffmpeg's too); every animated WebP to argb:
+    it has some only if its VP8X chunk says so."""
     if not _ALPHA.match(source.pix_fmt or ""):
         return False
+    if source.video_codec == "webp_anim":
+        return webp_alpha(source.path)
     return source.video_codec != "gif" or gif_facts(source)[0]
 
 
