@@ -54,6 +54,11 @@ def test_quicktime_pcm_stays_as_it_is_in_mov(tmp_path):
         round_trip(src, out)
         assert header(out).of_kind("audio")[0].codec == acodec
         assert stream_md5(out, "a:0") == stream_md5(src, "a:0")
+    # a phone's 3GP call recording: AMR-NB was re-encoded to AAC, with a warning that MOV cannot hold it
+    src = av_clip(tmp_path / "call.3gp", "libopencore_amrnb", rate=8000, layout="mono")
+    _, writer = round_trip(src, tmp_path / "call.mov")
+    assert header(tmp_path / "call.mov").of_kind("audio")[0].codec == "amr_nb" and writer.plan.warning(".mov") is None
+    assert stream_md5(tmp_path / "call.mov", "a:0") == stream_md5(src, "a:0")
 
 
 def test_avi_keeps_its_own_audio_as_it_is(tmp_path):
@@ -275,3 +280,23 @@ def test_re_encoded_audio_keeps_its_own_time_base(tmp_path):
         round_trip(src, out)
         assert abs(beep_at(out) - beep_at(src)) < 0.002, suffix
         assert abs(len(samples(out)) / (44100 if suffix == ".mp4" else 48000) - 2) < 0.03, suffix
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_an_audio_stream_without_a_packet_is_left_out(tmp_path, suffix):
+    """A dashcam's MPEG-TS with its microphone off declares an AAC stream and never fills it
+    (ffmpeg: "aac, 0 channels"): every muxer refused it ("sample rate not set", exit 5, no
+    output); it is left out with a warning."""
+    full = tmp_path / "va.ts"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=15", "-f", "lavfi", "-i", "sine=sample_rate=48000",
+               "-t", "1", "-c:v", "libx264", "-c:a", "aac", "-shortest", full)  # fmt: skip
+    data = full.read_bytes()
+    packets = [data[i : i + 188] for i in range(0, len(data), 188)]
+    audio_pid = 0x101  # ffmpeg's second elementary stream
+    src = tmp_path / "muted.ts"
+    src.write_bytes(b"".join(p for p in packets if ((p[1] & 0x1F) << 8 | p[2]) != audio_pid))
+    assert "0 channels" in header(src).of_kind("audio")[0].line
+    out = tmp_path / f"out{suffix}"
+    _, writer = round_trip(src, out)
+    assert writer.plan.warning(suffix) == "an audio stream of the input (aac) holds no sound (0 channels): left out"
+    assert not header(out).of_kind("audio") and len(decoded_times(out)) == 15

@@ -33,7 +33,7 @@ _AUDIO_COPY = {
     "mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
     "mov": {"aac", "mp3", "alac", "ac3", "eac3", "adpcm_ima_qt", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be",
             "pcm_s32le", "pcm_s32be", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be", "pcm_u8", "pcm_s8",
-            "pcm_alaw", "pcm_mulaw", "apple_apac"},
+            "pcm_alaw", "pcm_mulaw", "apple_apac", "amr_nb", "amr_wb"},  # AMR: 3GP phone and call recordings
     "matroska": None,  # anything with a Matroska or a WAV tag: all but _MATROSKA_REFUSES
     "webm": {"opus", "vorbis"},
     "avi": {"mp3", "mp2", "ac3", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_f64le", "pcm_u8", "pcm_alaw",
@@ -185,6 +185,7 @@ class StreamPlan:
     other_videos: list[str] = field(default_factory=list)  # the input's video streams but the one anonymized
     main_video: str = ""  # the one anonymized, as other_videos names them
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
+    silent: list[str] = field(default_factory=list)  # audio streams of no channels (no packets: a dashcam's muted TS)
     # a kept tag of the file is a QuickTime key (com.apple.quicktime.title as iPhones write it,
     # com.android.capture.fps as Android phones do): MOV/MP4 write such keys only as QuickTime
     # metadata (use_metadata_tags), else drop them; every tag of the file is then written so
@@ -214,9 +215,16 @@ class StreamPlan:
         if self.covers:
             parts.append(f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} "
                          "left out (vidanon does not anonymize pictures attached to a video)")  # fmt: skip
+        if self.silent:
+            n = len(self.silent)
+            parts.append(f"{'an' if n == 1 else n} audio stream{'s' if n > 1 else ''} of the input "
+                         f"({', '.join(self.silent)}) {'holds' if n == 1 else 'hold'} no sound (0 channels): left out")
         if said:
             parts.append(f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}")
         return "; ".join(parts) or None
+
+
+_NO_CHANNELS = re.compile(r"\b0 channels\b")
 
 
 def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata: str, index: int = 1,
@@ -267,6 +275,9 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
                 continue
             if container == "gif":  # a GIF holds pictures only
                 left["audio"].append(s.codec or "?")
+                continue
+            if _NO_CHANNELS.search(s.line):  # declared, never filled: no muxer takes it ("sample rate not set")
+                plan.silent.append(s.codec or "?")
                 continue
             k = out_kind["audio"]
             codec = audio_codec(container, s.codec, s.line)
