@@ -182,6 +182,24 @@ def test_identifying_metadata_is_removed_by_default_and_said(tmp_path, run_inpro
     assert "metadata removed:" in stdout and "title" in stdout
 
 
+def test_a_broadcast_cameras_mxf_tags_naming_it_are_removed(tmp_path, run_inprocess):
+    """MXF names the camera that wrote it (company, product, its version and ids, the material's
+    UMIDs): kept under the default policy, in an .mkv, without a word (found by a QA sweep)."""
+    src = tmp_path / "cam.mxf"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25", "-frames:v", 5, "-c:v", "mpeg2video",
+               "-pix_fmt", "yuv422p", "-b:v", "8M", src)  # fmt: skip
+    utf16 = lambda text: text.encode("utf-16-be")  # noqa: E731
+    src.write_bytes(src.read_bytes().replace(utf16("FFmpeg"), utf16("Canon ")).replace(utf16("OP1a Muxer"),
+                                                                                       utf16("XF305 SN42")))
+    assert header(src).metadata["company_name"] == "Canon"
+    out = tmp_path / "out.mkv"
+    code, stdout, err = run_inprocess(src, out)
+    assert code == 0, err
+    assert "company_name" in stdout and "product_name" in stdout and "material_package_umid" in stdout
+    assert not {"company_name", "product_name", "product_version", "product_uid", "material_package_umid"} & {
+        k.lower() for k in header(out).metadata}
+
+
 @pytest.mark.parametrize("suffix", [".mov", ".mp4", ".mkv"])
 def test_an_iphones_quicktime_keys_keep_title_date_and_description(tmp_path, run_inprocess, suffix):
     """An iPhone writes its tags as QuickTime keys (com.apple.quicktime.*): the kept ones were

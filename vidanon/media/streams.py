@@ -327,7 +327,9 @@ _IDENTIFYING = re.compile(
     r"""^(?:
         location | xyz | gps.* | .*\.gps.* | .*location.* | .*\.iso6709
       | make | model | manufacturer | .*\.make | .*\.model | .*\.manufacturer
-      | .*serial.* | .*device.* | .*camera.*
+      | .*serial.* | .*device.* | .*camera.* | .*firmware.*
+      | company_name | product_name | product_version | product_uid | .*umid.* | application_platform
+      | toolkit_version
       | software | .*\.software | encoder | .*\.encoder | encoded_by | com\.android\.version
       | comment | .*\.comment | usercomment | user_comment | .*\.user_?comment
       | com\.apple\.quicktime\.content\.identifier
