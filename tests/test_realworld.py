@@ -234,6 +234,20 @@ def test_an_android_phones_capture_rate_key_is_kept(tmp_path, run_inprocess):
     assert header(tmp_path / "out.mp4").metadata.get("com.android.capture.fps") == "240.000000"
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_tags_the_muxer_has_no_box_for_are_kept(tmp_path, run_inprocess, suffix):
+    """A kept tag that MP4 and MOV have no box of their own for (an editor's "note"; in a MOV
+    "description" too) was dropped without a word, where an .mkv kept it (found by a QA sweep):
+    such tags are written as QuickTime metadata, with the others."""
+    src = tmp_path / "tags.mkv"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", 5, "-c:v", "libx264",
+               "-metadata", "title=Holiday", "-metadata", "description=Beach day", "-metadata", "note=keep me", src)
+    code, stdout, err = run_inprocess(src, tmp_path / f"out{suffix}")
+    assert code == 0, err
+    tags = {k.lower(): v for k, v in header(tmp_path / f"out{suffix}").metadata.items()}
+    assert tags["title"] == "Holiday" and tags["description"] == "Beach day" and tags["note"] == "keep me"
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])
 def test_vfr_in_matroska_keeps_sync_and_the_count_comes_from_packets(tmp_path, run_inprocess, suffix):
     """The issue's clip: 67 frames of a variable rate over 3 s of audio."""

@@ -186,9 +186,9 @@ class StreamPlan:
     main_video: str = ""  # the one anonymized, as other_videos names them
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
     silent: list[str] = field(default_factory=list)  # audio streams of no channels (no packets: a dashcam's muted TS)
-    # a kept tag of the file is a QuickTime key (com.apple.quicktime.title as iPhones write it,
-    # com.android.capture.fps as Android phones do): MOV/MP4 write such keys only as QuickTime
-    # metadata (use_metadata_tags), else drop them; every tag of the file is then written so
+    # a kept tag of the file is one MOV/MP4 write only as QuickTime metadata (use_metadata_tags),
+    # else drop (_MUXER_TAGS: com.apple.quicktime.title as iPhones write it, an editor's "note");
+    # every tag of the file is then written so
     mdta: bool = False
     metadata_removed: list[str] = field(default_factory=list)
     audio: int = 0
@@ -224,6 +224,16 @@ class StreamPlan:
         return "; ".join(parts) or None
 
 
+# The file's tags the MP4 and MOV muxers write in their own boxes (read back by ffmpeg as they
+# were); any other (a QuickTime key such as com.apple.quicktime.title, Android's
+# com.android.capture.fps, a camera's or an editor's own: "note", and "description" in a MOV)
+# they drop without a word unless told to write QuickTime metadata (StreamPlan.mdta).
+_MUXER_TAGS = {
+    "mp4": {"title", "artist", "album_artist", "album", "composer", "date", "genre", "comment", "copyright",
+            "description", "synopsis", "show", "episode_id", "network", "lyrics", "grouping", "keywords", "track",
+            "disc", "compilation", "media_type", "hd_video", "gapless_playback", "creation_time", "encoder"},
+    "mov": {"title", "artist", "album", "comment", "copyright", "date", "genre", "creation_time", "encoder"},
+}
 _NO_CHANNELS = re.compile(r"\b0 channels\b")
 
 
@@ -360,7 +370,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     removed.extend(gone)
     for key, value in kept.items():
         maps += ["-metadata", f"{key}={value}"]
-        plan.mdta |= key.lower().startswith(("com.apple.quicktime.", "com.android."))
+        plan.mdta |= container in _MUXER_TAGS and key.lower() not in _MUXER_TAGS[container]
     if header.chapters:
         if container in _CHAPTERS and metadata != "strip":
             chapters = str(index)
