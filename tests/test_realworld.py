@@ -234,6 +234,22 @@ def test_an_android_phones_capture_rate_key_is_kept(tmp_path, run_inprocess):
     assert header(tmp_path / "out.mp4").metadata.get("com.android.capture.fps") == "240.000000"
 
 
+def test_a_cameras_telemetry_is_named_as_itself(tmp_path, run_inprocess):
+    """A GoPro's telemetry track (GPMF, 'gpmd': its GPS among others) is left out, as every data
+    stream is: said as itself, not as "bin_data", nor as something .mp4 could not hold (it can)."""
+    (tmp_path / "t.srt").write_text("1\n00:00:00,000 --> 00:00:00,400\nGPS\n")
+    sub = tmp_path / "sub.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-i", tmp_path / "t.srt", "-frames:v", 10,
+               "-map", "0:v", "-map", "1:s", "-c:v", "libx264", "-c:s", "mov_text", sub)  # fmt: skip
+    src = tmp_path / "gopro.mp4"  # its text track made a GPMF one, as a GoPro's reads
+    src.write_bytes(sub.read_bytes().replace(b"sbtl", b"meta").replace(b"tx3g", b"gpmd"))
+    assert header(src).streams[1].line.startswith("bin_data (gpmd")
+    code, stdout, err = run_inprocess(src, tmp_path / "out.mp4", "-q")
+    assert code == 0, err
+    assert err.strip() == ("vidanon: warning: the data stream of the input (gpmd) is left out (vidanon copies no "
+                           "data streams: a camera's telemetry may hold where it was)")
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
 def test_tags_the_muxer_has_no_box_for_are_kept(tmp_path, run_inprocess, suffix):
     """A kept tag that MP4 and MOV have no box of their own for (an editor's "note"; in a MOV

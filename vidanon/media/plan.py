@@ -186,6 +186,7 @@ class StreamPlan:
     main_video: str = ""  # the one anonymized, as other_videos names them
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
     silent: list[str] = field(default_factory=list)  # audio streams of no channels (no packets: a dashcam's muted TS)
+    data: list[str] = field(default_factory=list)  # data streams (telemetry), never copied
     # a kept tag of the file is one MOV/MP4 write only as QuickTime metadata (use_metadata_tags),
     # else drop (_MUXER_TAGS: com.apple.quicktime.title as iPhones write it, an editor's "note");
     # every tag of the file is then written so
@@ -215,6 +216,11 @@ class StreamPlan:
         if self.covers:
             parts.append(f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} "
                          "left out (vidanon does not anonymize pictures attached to a video)")  # fmt: skip
+        if self.data:
+            n = len(self.data)
+            parts.append(f"{'the' if n == 1 else n} data stream{'s' if n > 1 else ''} of the input "
+                         f"({', '.join(self.data)}) {'is' if n == 1 else 'are'} left out (vidanon copies no data "
+                         "streams: a camera's telemetry may hold where it was)")  # fmt: skip
         if self.silent:
             n = len(self.silent)
             parts.append(f"{'an' if n == 1 else n} audio stream{'s' if n > 1 else ''} of the input "
@@ -357,8 +363,9 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             # with the metadata removed (--strip-metadata)
             if header.video is None or "timecode" not in header.video.metadata or container == "avi":
                 left["data"].append("timecode")  # AVI has no timecode
-        else:
-            left["data"].append(s.codec or s.kind)
+        else:  # telemetry (GoPro's gpmd, an iPhone's mebx), a camera's own: never copied
+            tag = re.search(r"\((\w{4}) / 0x", s.line)
+            plan.data.append(tag.group(1) if tag and s.codec in (None, "none", "bin_data") else s.codec or s.kind)
     if out_kind["attachment"]:
         maps += ["-c:t", "copy"]
     video = header.video
