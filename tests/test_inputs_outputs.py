@@ -89,7 +89,7 @@ def test_8k_is_taken(tmp_path):
     assert (probe(src).width, probe(src).height) == (7680, 4320)
 
 
-@pytest.mark.parametrize("error", ["memory", "tensorflow", "interrupt"])
+@pytest.mark.parametrize("error", ["memory", "tensorflow", "litert", "interrupt"])
 def test_out_of_memory_and_interrupts_leave_nothing(tmp_path, run, monkeypatch, error):
     from vidanon.media.sink import FileSink
 
@@ -104,7 +104,20 @@ def test_out_of_memory_and_interrupts_leave_nothing(tmp_path, run, monkeypatch, 
 
     src = make_clip(tmp_path / "in.mp4", frames=3, audio=False)
     digest = file_hash(src)
-    monkeypatch.setattr(FileSink, "write", fail)
+    if error == "litert":  # LiteRT without memory: a RuntimeError with no message ("internal error", exit 70)
+        from vidanon.detect.lite import LiteNet
+
+        class Starved:
+            def set_tensor(self, index, x):
+                pass
+
+            def invoke(self):
+                raise RuntimeError("")
+
+        monkeypatch.setattr(LiteNet, "_take", lambda self, shape: (Starved(), 0, []))
+        monkeypatch.setattr(LiteNet, "_give", lambda self, shape, entry: None)  # none of its kind kept
+    else:
+        monkeypatch.setattr(FileSink, "write", fail)
     out = tmp_path / "out.mp4"
     code, err = run(src, out)
     err = vidanon_lines(err)

@@ -9,8 +9,10 @@ convert the model (the first run, or a damaged cache)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -128,6 +130,20 @@ def network_function(net):
 
     return tf.function(lambda x: net(x)[:3], autograph=False,
                        input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])  # fmt: skip
+
+
+@contextlib.contextmanager
+def memory_said():
+    """LiteRT's failure to get memory (a memory limit, a full machine) as a MemoryError: it
+    raises a RuntimeError with no message (or one of a failed allocation), which came out as
+    "internal error: RuntimeError: " (exit 70) instead of the out-of-memory message (exit 5)."""
+    try:
+        yield
+    except RuntimeError as exc:
+        said = str(exc).strip()
+        if not said or re.search(r"alloc|memory", said, re.IGNORECASE):
+            raise MemoryError(said or "the network could not get memory") from None
+        raise
 
 
 class LiteNet:
@@ -251,7 +267,8 @@ class LiteNet:
             it = _interpreter_class()(model_content=self._blob, num_threads=threads_for(shape))
             index = it.get_input_details()[0]["index"]
             it.resize_tensor_input(index, list(shape))
-            it.allocate_tensors()
+            with memory_said():
+                it.allocate_tensors()
         # The converter names the outputs Identity, Identity_1, ... in the function's
         # order (heat, scale, offset); checked at load against the graph.
         outputs = sorted(it.get_output_details(), key=lambda d: (len(d["name"]), d["name"]))
@@ -264,7 +281,8 @@ class LiteNet:
         it, index, outputs = entry
         try:
             it.set_tensor(index, x)
-            it.invoke()
+            with memory_said():
+                it.invoke()
             return [it.get_tensor(k) for k in outputs]  # copies
         finally:
             self._give(shape, entry)
