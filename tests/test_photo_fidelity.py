@@ -128,20 +128,21 @@ def test_a_damaged_exif_block_is_left_out_not_a_crash(tmp_path, run_inprocess):
     assert code == 0 and "EXIF (damaged)" in out, (out, err)
 
 
-@pytest.mark.parametrize("cut", ["end marker", "a third"])
-def test_a_photo_that_ends_early_is_anonymized_as_far_as_it_decodes(tmp_path, run_inprocess, cut):
-    """A JPEG without its end marker (viewers show it whole) or cut short (a download broken
-    off: viewers show the top, grey below) was refused: its faces are hidden, with a warning."""
-    whole = tmp_path / "whole.jpg"
+@pytest.mark.parametrize("cut, suffix", [("end marker", ".jpg"), ("a third", ".jpg"), ("a third", ".png")])
+def test_a_photo_that_ends_early_is_anonymized_as_far_as_it_decodes(tmp_path, run_inprocess, cut, suffix):
+    """A JPEG without its end marker (viewers show it whole) or a photo cut short (a download
+    broken off: viewers show the top, grey below) was refused: its faces are hidden, with a
+    warning. (A PNG so cut first crashed: "internal error", exit 70.)"""
+    whole = tmp_path / f"whole{suffix}"
     photo().save(whole, quality=95)
     data = whole.read_bytes()
-    assert data.endswith(b"\xff\xd9")
-    src = tmp_path / "cut.jpg"
+    assert data.endswith(b"\xff\xd9" if suffix == ".jpg" else b"IEND\xaeB`\x82")
+    src = tmp_path / f"cut{suffix}"
     src.write_bytes(data[:-2] if cut == "end marker" else data[: len(data) * 2 // 3])
-    code, out, err = run_inprocess(src, tmp_path / "out.jpg", "--effect", "fill", "--fill-color", "white")
+    code, out, err = run_inprocess(src, tmp_path / f"out{suffix}", "--effect", "fill", "--fill-color", "white")
     assert code == 0, err
-    assert "cut.jpg ends early (image file is truncated" in err
-    got = np.asarray(Image.open(tmp_path / "out.jpg").convert("RGB")).astype(int)
+    assert f"cut{suffix} ends early (image file is truncated" in err
+    got = np.asarray(Image.open(tmp_path / f"out{suffix}").convert("RGB")).astype(int)
     white = (got >= 245).all(axis=2)
     assert white.sum() > 200  # the face the sample frame holds (near its top) is filled
     if cut == "end marker":  # every row decoded: the bottom is the photo's, not grey

@@ -28,6 +28,7 @@ import errno
 import io
 import math
 import os
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -294,9 +295,9 @@ def read_photo(path: Path):
     _heif()
     damaged = False
     try:
-        with Image.open(path) as im:
+        im, cut = open_decoded(path)
+        with im:
             previews = refuse_animated(im, path)
-            cut = load_cut_short(im, path)
             try:
                 upright = ImageOps.exif_transpose(im)
             except Exception:  # a damaged EXIF block (Pillow's parser fails in many ways): left out, as it is
@@ -336,29 +337,34 @@ def read_photo(path: Path):
     return upright, exif, extra
 
 
-def load_cut_short(im, path: Path) -> str | None:
-    """Decode ``im``; a file that ends early (a download cut short; a JPEG without its end
-    marker, which viewers show whole) is decoded as far as it goes, as viewers show it, and
-    a warning returned (None for a whole file)."""
+def open_decoded(path: Path):
+    """``(the image of path, decoded; a warning or None)``: a file that ends early (a download
+    cut short; a JPEG without its end marker, which viewers show whole) is decoded as far as
+    it goes, as viewers show it, with a warning (the caller closes the image)."""
     from PIL import Image, ImageFile
 
+    im = Image.open(path)
     try:
         im.load()
-        return None
+        return im, None
     except OSError as exc:
+        im.close()
         if "truncated" not in str(exc):
             raise
         said = str(exc)
-    before = ImageFile.LOAD_TRUNCATED_IMAGES
-    ImageFile.LOAD_TRUNCATED_IMAGES = True
-    try:
-        with Image.open(path) as again:
-            again.load()
-            im.im, im._size, im.readonly, im.tile = again.im, again.size, 0, []  # the decoded picture in place
-    finally:
-        ImageFile.LOAD_TRUNCATED_IMAGES = before
-    return (f"{path.name} ends early ({said}): its picture was anonymized as far as it decodes, as viewers "
-            "show it (the rest as the decoder fills it)")
+    with _TRUNCATED:  # Pillow's switch is the whole process's: turned on for one decode at a time
+        before = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = True
+        try:
+            im = Image.open(path)
+            im.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return im, (f"{path.name} ends early ({said}): its picture was anonymized as far as it decodes, as "
+                "viewers show it (the rest as the decoder fills it)")
+
+
+_TRUNCATED = threading.Lock()
 
 
 def webp_lossless(path: Path) -> bool:
