@@ -11,20 +11,10 @@ from pathlib import Path
 
 from .probe import VideoInfo
 
-GIF_MAX_FPS = 50  # a GIF's shortest delay that browsers show as it is: 2 hundredths of a second
-
-
-def fastest_rate(source: VideoInfo | None, fps: float) -> float | None:
-    """The rate of a video's closest two frames where a GIF cannot show them as they are
-    (under 2 hundredths of a second apart: their times, rounded to hundredths, may then be 1
-    apart; or ``fps`` over :data:`GIF_MAX_FPS` where the frames' times are not known); None
-    where it can. A variable-rate file's nominal rate says little:
-    Matroska's is often its time base's, 1000 fps."""
-    times = source.packets.times if source is not None and source.packets is not None else ()
-    if len(times) > 1:
-        gap = min(b - a for a, b in zip(times, times[1:]))
-        return 1 / gap if gap < 1 / GIF_MAX_FPS - 1e-6 else None
-    return fps if fps > GIF_MAX_FPS else None
+# A GIF counts a frame's delay in hundredths of a second, and browsers show one of under 2 as a
+# tenth (at 60 fps every third frame stalled; over 100 fps frames collided): the writer keeps a
+# frame only GIF_MIN_DELAY hundredths or more after the last one kept, at its hundredth.
+GIF_MIN_DELAY = 2
 
 
 def gif_loop(source: VideoInfo | None) -> int:

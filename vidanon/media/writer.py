@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
-from .gif import GIF_MAX_FPS, deep_gif_message, fastest_rate, gif_facts, gif_loop, webp_alpha
+from .gif import GIF_MIN_DELAY, deep_gif_message, gif_facts, gif_loop, webp_alpha
 from .matroska import NS, mkv_frame_end, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
 from .probe import VideoInfo, bit_depth
@@ -236,6 +236,7 @@ class VideoWriter:
         self._last_ns = -1
         self._last_slot = -1
         self._last_pts: Fraction | None = None  # the input's time of the last frame written
+        self.gif, self._last_tick, self.left_out = codec == "gif", -GIF_MIN_DELAY, 0  # (a GIF's frames: write)
         self._input = source  # its frames' times give the last frame's duration
         cmd = ffmpeg_command(self.origin) + ["-f", "matroska", "-i", "pipe:0"]
         plan = plan_streams(container, source if extras else None, audio_from is not None, metadata,
@@ -331,16 +332,8 @@ class VideoWriter:
 
     def _palette_args(self, source: VideoInfo | None) -> list[str]:
         """A GIF: each frame with its own 256 colours (made from that frame, dithered), so that
-        ffmpeg holds no more than a frame; its pixels' shape kept. A GIF counts a frame's time in
-        hundredths of a second and browsers show one of under two as a tenth: a faster video is
-        written at GIF_MAX_FPS (at 60 fps, every third frame stalled; over 100, frames collided)."""
+        ffmpeg holds no more than a frame; its pixels' shape kept (its frames' delays: write)."""
         vf = f"{set_sar(source.sar)}," if source is not None and source.sar else ""
-        fastest = fastest_rate(source, float(self.fps))
-        if fastest is not None:
-            vf += f"fps={GIF_MAX_FPS},"
-            steady = source is None or not source.variable_rate
-            rate = f"the {float(self.fps):.3f} fps video" if steady else f"the video (its closest frames at {fastest:.3f} fps)"
-            self.notes.append(f"a GIF shows at most {GIF_MAX_FPS} frames a second: {rate} is written at {GIF_MAX_FPS} fps")
         return ["-vf", f"{vf}split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1:dither=sierra2_4a"]
 
     def _colour_args(self, source: VideoInfo | None, pix_fmt: str, tonemap: bool, w: int, h: int) -> list[str]:
@@ -414,14 +407,22 @@ class VideoWriter:
         origin = source if source is not None else frame
         pts = getattr(origin, "pts", None)
         if pts is None:
-            pts = self.frames_written / self.fps
+            pts = (self.frames_written + self.left_out) / self.fps
+        shown = pts
+        if self.gif:  # at its hundredth, if GIF_MIN_DELAY or more after the last frame kept
+            tick = round((pts - self.shift - self.origin) * 100)
+            if tick < self._last_tick + GIF_MIN_DELAY:
+                self.left_out += 1
+                return
+            self._last_tick = tick
+            shown = self.shift + self.origin + Fraction(tick, 100)
         if self.cfr:
             if self._last_slot < 0:  # AVI: slots from the first frame written (a --segments part's own first)
                 self.shift = Fraction(pts)
             slot = max(round((pts - self.shift - self.origin) * self.fps), self._last_slot + 1, 0)
             self._last_slot = slot
-            pts = self.shift + self.origin + slot / self.fps
-        ns = int(round((pts - self.shift - self.origin) * NS))
+            shown = self.shift + self.origin + slot / self.fps
+        ns = int(round((shown - self.shift - self.origin) * NS))
         ns = max(ns, self._last_ns + 1, 0)
         if self.frames_written:
             self._send(mkv_frame_end(ns - self._last_ns))
@@ -466,6 +467,11 @@ class VideoWriter:
 
     def close(self) -> None:
         """Finish the file; raises :class:`EncodeError` if ffmpeg did not succeed."""
+        if self.left_out:
+            total, n = self.frames_written + self.left_out, self.left_out
+            self.notes.append(f"a GIF shows a frame for 2 hundredths of a second at least (browsers slow shorter ones "
+                              f"down): {n} of the video's {total} frames, closer than that to the one kept before "
+                              f"{'it, is' if n == 1 else 'them, are'} left out")  # fmt: skip
         if self.frames_written:
             self._send(mkv_frame_end(self._last_duration_ns()))
         try:

@@ -72,8 +72,9 @@ def read_picked(path: str | os.PathLike, picked: Sequence[int], width: int, heig
     """The 8-bit RGB frames ``picked`` of the video at ``path``, cut to ``width`` x ``height``
     (an output padded to an even size has a column or row more), in one pass; each frame of
     ``picked`` and ``also`` is handed to ``cut(index, frame)`` too (for the tracks' tiles).
-    ``times``: the input's frame times: where the output has fewer frames (a GIF of a fast video,
-    written at GIF_MAX_FPS), each frame is the output's frame shown at its time."""
+    ``times``: the input's frame times: where the output has fewer frames (a GIF leaves out a
+    frame under 2 hundredths of a second after the one before), each frame is the output's frame
+    shown at its time."""
     from ..media.probe import probe
     from ..media.reader import FrameReader
 
