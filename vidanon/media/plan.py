@@ -187,9 +187,9 @@ class StreamPlan:
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
     silent: list[str] = field(default_factory=list)  # audio streams of no channels (no packets: a dashcam's muted TS)
     data: list[str] = field(default_factory=list)  # data streams (telemetry), never copied
-    # a kept tag of the file is one MOV/MP4 write only as QuickTime metadata (use_metadata_tags),
-    # else drop (_MUXER_TAGS: com.apple.quicktime.title as iPhones write it, an editor's "note");
-    # every tag of the file is then written so
+    # a kept tag of the file is a QuickTime key (com.apple.quicktime.title as iPhones write it,
+    # com.android.capture.fps as Android phones do): MOV/MP4 write such keys only as QuickTime
+    # metadata (use_metadata_tags), else drop them; every tag of the file is then written so
     mdta: bool = False
     metadata_removed: list[str] = field(default_factory=list)
     audio: int = 0
@@ -231,9 +231,12 @@ class StreamPlan:
 
 
 # The file's tags the MP4 and MOV muxers write in their own boxes (read back by ffmpeg as they
-# were); any other (a QuickTime key such as com.apple.quicktime.title, Android's
-# com.android.capture.fps, a camera's or an editor's own: "note", and "description" in a MOV)
-# they drop without a word unless told to write QuickTime metadata (StreamPlan.mdta).
+# were); any other (a camera's or an editor's own: "note", and "description" in a MOV) they drop
+# unless told to write QuickTime metadata, which then holds every tag, the title too (players
+# that read the title's own box, iTunes-style, no longer find it): done where the file has
+# QuickTime keys (_QUICKTIME_KEYS: a phone's own title is one) or with --keep-metadata, else the
+# tags dropped are said.
+_QUICKTIME_KEYS = ("com.apple.quicktime.", "com.android.")
 _MUXER_TAGS = {
     "mp4": {"title", "artist", "album_artist", "album", "composer", "date", "genre", "comment", "copyright",
             "description", "synopsis", "show", "episode_id", "network", "lyrics", "grouping", "keywords", "track",
@@ -377,7 +380,9 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
     removed.extend(gone)
     for key, value in kept.items():
         maps += ["-metadata", f"{key}={value}"]
-        plan.mdta |= container in _MUXER_TAGS and key.lower() not in _MUXER_TAGS[container]
+        plan.mdta |= key.lower().startswith(_QUICKTIME_KEYS)
+    if container in _MUXER_TAGS and not plan.mdta and metadata != "keep":  # (else all are written so)
+        left["tags"] = [key for key in kept if key.lower() not in _MUXER_TAGS[container]]
     if header.chapters:
         if container in _CHAPTERS and metadata != "strip":
             chapters = str(index)
@@ -388,6 +393,13 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
         if items:
             if kind == "chapters":
                 plan.left_out.append(f"{items[0]} ({container} has none)")
+                continue
+            if kind == "tags":
+                from ..options import spell  # the option as the caller spells it
+
+                plan.left_out.append(spell(f"{len(items)} tag{'s' if len(items) > 1 else ''} ({', '.join(items)}: "
+                                           f"{container} keeps them only as QuickTime metadata, which "
+                                           "{metadata=keep} writes)"))  # fmt: skip
                 continue
             if kind == "downmix":
                 for layout, name in items:

@@ -328,8 +328,8 @@ _IDENTIFYING = re.compile(
         location | xyz | gps.* | .*\.gps.* | .*location.* | .*\.iso6709
       | make | model | manufacturer | .*\.make | .*\.model | .*\.manufacturer
       | .*serial.* | .*device.* | .*camera.* | .*firmware.*
-      | company_name | product_name | product_version | product_uid | .*umid.* | application_platform
-      | toolkit_version
+      | company_name | product_name | product_version.* | .*uid | .*umid.* | application_platform
+      | toolkit_version.*
       | software | .*\.software | encoder | .*\.encoder | encoded_by | com\.android\.version
       | comment | .*\.comment | usercomment | user_comment | .*\.user_?comment
       | com\.apple\.quicktime\.content\.identifier
@@ -339,7 +339,8 @@ _IDENTIFYING = re.compile(
 # Written by the muxer or describing the stream's encoding: never copied by hand.
 _TECHNICAL = {"major_brand", "minor_version", "compatible_brands", "handler_name", "vendor_id", "duration",
               "number_of_frames", "number_of_bytes", "_statistics_tags", "_statistics_writing_app",
-              "_statistics_writing_date_utc", "bps", "encoder_options", "rotate", "language", "filename", "mimetype"}
+              "_statistics_writing_date_utc", "bps", "encoder_options", "rotate", "language", "filename", "mimetype",
+              "service_name", "service_provider"}  # (MPEG-TS's programme names, which its muxer writes)
 
 
 def is_identifying(key: str) -> bool:
