@@ -12,22 +12,23 @@ from vidanon.media.probe import probe
 from vidanon.media.reader import FrameReader
 
 
-def animation(path, alpha: bool = False, pictures: int = 6):
-    """The sample clip's faces, a picture every 100 ms (with a half-transparent alpha: ``alpha``)."""
+def animation(path, alpha: int | None = None, pictures: int = 6):
+    """The sample clip's faces, a picture every 100 ms (with an alpha channel of ``alpha``)."""
     frames = read_frames(SAMPLE)[::5][:pictures]
-    if alpha:
-        frames = [np.dstack([f, np.full(f.shape[:2], 128, np.uint8)]) for f in frames]
+    if alpha is not None:
+        frames = [np.dstack([f, np.full(f.shape[:2], alpha, np.uint8)]) for f in frames]
     images = [Image.fromarray(f) for f in frames]
     images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
     return path
 
 
-@pytest.mark.parametrize("name, out", [("anim.webp", "out.mp4"), ("anim.png", "out.mp4"), ("anim.webp", "out.gif")])
-def test_an_animated_image_is_anonymized_as_a_video(tmp_path, run_inprocess, name, out):
-    src = animation(tmp_path / name)
+@pytest.mark.parametrize("name, out, alpha", [("anim.webp", "out.mp4", None), ("anim.png", "out.mp4", None),
+                                              ("anim.webp", "out.gif", None), ("anim.png", "out.mp4", 255)])
+def test_an_animated_image_is_anonymized_as_a_video(tmp_path, run_inprocess, name, out, alpha):
+    src = animation(tmp_path / name, alpha)
     code, said, err = run_inprocess(src, tmp_path / out, "--effect", "fill", "--fill-color", "white")
     assert code == 0, err
-    assert "alpha" not in err  # an opaque WebP: ffmpeg decodes it to argb all the same
+    assert "alpha" not in err  # opaque: ffmpeg decodes every WebP to argb, an RGBA APNG to rgba all the same
     made = probe(tmp_path / out)
     assert made.n_frames == 6 and (made.width, made.height) == (480, 270)
     assert made.packets.times == pytest.approx([0.1 * k for k in range(6)], abs=0.011)
@@ -36,7 +37,7 @@ def test_an_animated_image_is_anonymized_as_a_video(tmp_path, run_inprocess, nam
 
 
 def test_an_animated_image_goes_to_a_video_name(tmp_path, run_inprocess):
-    src = animation(tmp_path / "anim.webp", alpha=True, pictures=3)
+    src = animation(tmp_path / "anim.webp", alpha=128, pictures=3)
     code, _, err = run_inprocess(src, tmp_path / "o.webp")  # a photo's name: refused in one line, nothing written
     assert code != 0 and "an animated image is written as a video or a GIF; name it" in err
     assert err.count("\n") == 1 and not (tmp_path / "o.webp").exists()

@@ -186,9 +186,10 @@ def test_missing_output_folder_is_an_error_unless_mkdir(tmp_path, run):
     gif = tmp_path / "new" / "gifs" / "deep" / "out.gif"
     ten = make_clip(tmp_path / "ten.mkv", frames=2, audio=False, extra=("-c:v", "libx265", "-pix_fmt", "yuv420p10le",
                                                                          "-x265-params", "log-level=error"))  # fmt: skip
-    code, err = run(ten, gif, "--mkdir")
-    assert code == 3 and "a GIF holds 8-bit colours" in err
-    assert not (tmp_path / "new" / "gifs").exists() and out.exists()
+    for split in ((), ("--segments", "2")):  # one process, or the coordinator of parts
+        code, err = run(ten, gif, "--mkdir", *split)
+        assert code == 3 and "a GIF holds 8-bit colours" in err
+        assert not (tmp_path / "new" / "gifs").exists() and out.exists()
 
 
 def test_unwritable_output_locations(tmp_path, run):

@@ -28,6 +28,7 @@ from typing import Callable, Iterable, NamedTuple
 
 from .console import count
 from .errors import InputError, OutputError, VidanonError
+from .media.paths import undo_folders
 from .media.plan import CONTAINERS, container_of
 from .photo import is_photo, is_still
 from .progress import FrameBar
@@ -171,6 +172,7 @@ def split_frames(n_frames: int, parts: int) -> list[tuple[int, int | None]]:
     return [(a, b) for a, b in zip(bounds, bounds[1:])] + [(bounds[-1], None)]
 
 
+@undo_folders(always=True)  # the output folders it made and left empty (its files refused or failed) go
 def run_batch(
     jobs: list[Job],
     options: dict,

@@ -72,13 +72,14 @@ def is_still(path) -> bool:
 
 def is_animated(path) -> bool:
     """Whether the image file ``path`` holds more than one picture to show in turn (not a
-    camera's JPEG with previews); False for a file Pillow cannot open (the photo's reading says why)."""
+    camera's JPEG with previews, nor a HEIC of several pictures: a burst, a depth map); False
+    for a file Pillow cannot open (the photo's reading says why)."""
     from PIL import Image
 
     _heif()
     try:
         with Image.open(path) as im:
-            return getattr(im, "n_frames", 1) > 1 and im.format not in ("MPO", "JPEG")
+            return getattr(im, "n_frames", 1) > 1 and im.format not in ("MPO", "JPEG", "HEIF", "AVIF")
     except Exception:  # unreadable, missing: said when it is read
         return False
 
@@ -91,7 +92,7 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     with ``photo`` True."""
     from .media.paths import undo_folders
 
-    return undo_folders(_anonymize_photo)(input, output, effect, **kwargs)
+    return undo_folders()(_anonymize_photo)(input, output, effect, **kwargs)
 
 
 def _anonymize_photo(input, output, effect: str = "blur", **kwargs):

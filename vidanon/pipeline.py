@@ -348,7 +348,7 @@ def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -
 NO_FRAME_IN_SPAN = "no frame starts"  # a warning a segmented run gives only if each part gives it
 
 
-@undo_folders
+@undo_folders()
 def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str = "blur", **kwargs) -> Summary:
     """Hide every face of the video ``input`` and write the result to ``output``.
 

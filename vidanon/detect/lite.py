@@ -141,8 +141,8 @@ def memory_said():
         yield
     except RuntimeError as exc:
         said = str(exc).strip()
-        if not said or re.search(r"alloc|memory", said, re.IGNORECASE):
-            raise MemoryError(said or "the network could not get memory") from None
+        if not said or re.search(r"failed to allocate|out of memory|bad_alloc", said, re.IGNORECASE):
+            raise MemoryError(said or "the network could not get memory") from exc
         raise
 
 

@@ -1,6 +1,6 @@
 """What a GIF output needs to know of the GIF format: its shortest frame delay, the input GIF's
 repetition and transparency (read from the file: ffmpeg tells neither), a 10-bit input refused;
-and whether an animated WebP has transparency (ffmpeg decodes every one to argb)."""
+and whether an animated WebP or PNG has transparency (ffmpeg decodes every WebP to argb)."""
 
 from __future__ import annotations
 
@@ -48,11 +48,11 @@ def _gif_facts_of(path: str, mtime_ns: int, size: int) -> tuple[bool, int]:
 
 
 
-def webp_alpha(path: Path) -> bool:
-    """Whether an animated WebP shows transparent pixels: its first picture, as composed, has
-    some (its VP8X chunk's alpha flag says little: libwebp's animation encoder sets it on
-    opaque animations, to leave unchanged pixels of a frame transparent); True where the
-    file cannot be read."""
+def first_picture_alpha(path: Path) -> bool:
+    """Whether an animated WebP or PNG shows transparent pixels: its first picture, as
+    composed, has some (a WebP's VP8X alpha flag says little: libwebp's animation encoder sets
+    it on opaque animations, to leave a frame's unchanged pixels transparent; an APNG's colour
+    type says RGBA as often); True where the file cannot be read."""
     from PIL import Image
 
     try:

@@ -3,6 +3,8 @@ the target that replaces it only when complete (:class:`AtomicOutput`)."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import hashlib
 import os
@@ -269,35 +271,52 @@ def prepare_folder(folder: Path, mkdir: bool = True) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create the output folder {folder}: {exc.strerror or exc}") from None
-    _MADE.extend(reversed(missing))  # outermost first
+    made = _MADE.get()
+    if made is not None:
+        made.extend(reversed(missing))  # outermost first
     if not os.access(folder, os.W_OK | os.X_OK):
         why = "it is on a read-only file system" if _read_only_mount(folder) else "check its permissions"
         raise OutputError(f"cannot write to the output folder {folder} ({why})")
 
 
-_MADE: list[Path] = []  # the folders prepare_folder made (--mkdir), outermost first
+# The folders prepare_folder makes (--mkdir), outermost first, in the run that asked (made_folders):
+# one list a run, a thread's own (two runs in two threads never undo each other's).
+_MADE: contextvars.ContextVar[list[Path] | None] = contextvars.ContextVar("vidanon_made_folders", default=None)
 
 
-def undo_folders(run):
-    """``run`` (an anonymizing function) that, when it fails or is stopped, removes the output
-    folders it made and left empty (a run refused after ``--mkdir`` made its folder left it)."""
-
-    @functools.wraps(run)
-    def wrapper(*args, **kwargs):
-        mark = len(_MADE)
-        try:
-            return run(*args, **kwargs)
-        except BaseException:
-            for folder in reversed(_MADE[mark:]):
+@contextlib.contextmanager
+def made_folders(always: bool = False):
+    """Inside the block, the output folders prepare_folder makes are noted; those left empty
+    are removed again when the block fails or is stopped (a run refused after ``--mkdir`` made
+    its folder left it), or, ``always``, when it ends (a batch whose files all failed)."""
+    made: list[Path] = []
+    token = _MADE.set(made)
+    done = False
+    try:
+        yield made
+        done = True
+    finally:
+        _MADE.reset(token)
+        if always or not done:
+            for folder in reversed(made):
                 try:
                     folder.rmdir()  # only an empty one
                 except OSError:
                     pass
-            raise
-        finally:
-            del _MADE[mark:]
 
-    return wrapper
+
+def undo_folders(always: bool = False):
+    """A decorator: the function (an anonymizing run) inside :func:`made_folders` (``always``)."""
+
+    def decorate(run):
+        @functools.wraps(run)
+        def wrapper(*args, **kwargs):
+            with made_folders(always):
+                return run(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def _read_only_mount(folder: Path) -> bool:

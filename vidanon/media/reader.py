@@ -149,7 +149,9 @@ class FrameReader:
         # resized in YUV first (a no-op at the same size), as the exact conversion repeats pixels.
         size = f"{info.width}:{info.height}{':interl=1' if interlaced else ''}"
         steps = chroma_steps(info.pix_fmt)
-        if not interlaced and (info.width % steps[0] or info.height % steps[1]):
+        # (an interlaced or turned frame of such a size keeps swscale's conversion: its planes are
+        # turned, or its chroma taken field by field, before the 4:4:4 step)
+        if not interlaced and not info.rotation and (info.width % steps[0] or info.height % steps[1]):
             exact = odd_exact(f"{info.width}:{info.height}", info.pix_fmt, steps)
         else:
             exact = (f"[e]scale={size}:flags=accurate_rnd,"

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
-from .gif import GIF_MIN_DELAY, deep_gif_message, gif_facts, gif_loop, webp_alpha
+from .gif import GIF_MIN_DELAY, deep_gif_message, first_picture_alpha, gif_facts, gif_loop
 from .matroska import NS, mkv_frame_end, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
 from .probe import VideoInfo, bit_depth
@@ -48,12 +48,12 @@ def _has_alpha(source: VideoInfo) -> bool:
     """Whether the input's frames may have transparent pixels: its pixel format has alpha. ffmpeg
     decodes every GIF to bgra, transparent or not: a GIF has some only if its first frame names a
     transparent colour (in the graphic control extension before it; later frames' transparent
-    colour shows the frame before, as encoders use it, ffmpeg's too); every animated WebP to argb:
-    it has some only if its VP8X chunk says so."""
+    colour shows the frame before, as encoders use it, ffmpeg's too); an animated WebP or PNG has
+    some only if its first picture has (:func:`~vidanon.media.gif.first_picture_alpha`)."""
     if not _ALPHA.match(source.pix_fmt or ""):
         return False
-    if source.video_codec == "webp_anim":
-        return webp_alpha(source.path)
+    if source.video_codec in ("webp_anim", "apng"):
+        return first_picture_alpha(source.path)
     return source.video_codec != "gif" or gif_facts(source)[0]
 
 
