@@ -300,3 +300,20 @@ def test_an_audio_stream_without_a_packet_is_left_out(tmp_path, suffix):
     _, writer = round_trip(src, out)
     assert writer.plan.warning(suffix) == "an audio stream of the input (aac) holds no sound (0 channels): left out"
     assert not header(out).of_kind("audio") and len(decoded_times(out)) == 15
+
+
+def test_a_broadcast_recordings_other_channels_are_left_out(tmp_path):
+    """An MPEG-TS of two programmes (a DVB recording of two channels): the video anonymized is
+    the first programme's, and the second's audio was copied beside it as if it were the same
+    channel's; it is left out, and said."""
+    src = tmp_path / "dvb.ts"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-f", "lavfi", "-i", "sine=frequency=440",
+               "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25", "-f", "lavfi", "-i", "sine=frequency=880",
+               "-map", "0:v", "-map", "1:a", "-map", "2:v", "-map", "3:a", "-t", "1", "-c:v", "libx264", "-c:a", "aac",
+               "-program", "title=One:st=0:st=1", "-program", "title=Two:st=2:st=3", src)  # fmt: skip
+    assert [s.programs for s in header(src).streams] == [(1,), (1,), (2,), (2,)]
+    out = tmp_path / "out.mkv"
+    _, writer = round_trip(src, out)
+    assert len(header(out).of_kind("audio")) == 1
+    assert np.array_equal(samples(out), samples(src, 0)) and not np.array_equal(samples(out), samples(src, 1))
+    assert "the input's other programmes (broadcast channels) are left out: audio (aac)" in writer.plan.warning(".mkv")

@@ -187,6 +187,7 @@ class StreamPlan:
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
     silent: list[str] = field(default_factory=list)  # audio streams of no channels (no packets: a dashcam's muted TS)
     data: list[str] = field(default_factory=list)  # data streams (telemetry), never copied
+    other_programmes: list[str] = field(default_factory=list)  # an MPEG-TS's streams of other channels than the video's
     # a kept tag of the file is a QuickTime key (com.apple.quicktime.title as iPhones write it,
     # com.android.capture.fps as Android phones do): MOV/MP4 write such keys only as QuickTime
     # metadata (use_metadata_tags), else drop them; every tag of the file is then written so
@@ -216,6 +217,9 @@ class StreamPlan:
         if self.covers:
             parts.append(f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} "
                          "left out (vidanon does not anonymize pictures attached to a video)")  # fmt: skip
+        if self.other_programmes:
+            parts.append(f"the input's other programmes (broadcast channels) are left out: "
+                         f"{', '.join(self.other_programmes)}")
         if self.data:
             n = len(self.data)
             parts.append(f"{'the' if n == 1 else n} data stream{'s' if n > 1 else ''} of the input "
@@ -288,7 +292,11 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             language = _MOV_LANGUAGE.get(language, language) if container == "mov" else language
             maps.extend([f"-metadata:s:{spec}", f"language={language}"])
 
+    channel = set(header.video.programs) if header.video is not None else set()  # the video's programmes
     for s in header.streams:
+        if s.kind in ("audio", "subtitle") and channel and s.programs and not channel & set(s.programs):
+            plan.other_programmes.append(f"{s.kind} ({s.codec or '?'})")  # another broadcast channel's
+            continue
         if s.kind == "audio":
             if not audio:
                 continue

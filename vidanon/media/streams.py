@@ -47,6 +47,7 @@ class Stream:
     size: tuple[int, int] | None = None  # width, height as the header gives them (before rotation)
     light: list[str] = field(default_factory=list)  # HDR10's side data lines: mastering display, content light
     field_order: str | None = None  # interlaced: "tt", "bb", "tb" or "bt" (ffmpeg's names); None: progressive
+    programs: tuple[int, ...] = ()  # the MPEG-TS programmes (broadcast channels, from 1) it is listed under
 
 
 # How ffmpeg prints a video's field order, and its short names.
@@ -106,7 +107,7 @@ def parse_header(text: str) -> Header:
     indent_of_target = -1
     last_key = None
     context = "global"  # what a "Metadata:" line belongs to: global, chapter, stream or program
-    programs = 0
+    programs = program = 0  # programs seen; the one whose streams are listed (0: none)
     in_input = False
     for raw in text.splitlines():
         if raw.startswith(("Input #", "Output #", "Stream mapping")):
@@ -119,15 +120,22 @@ def parse_header(text: str) -> Header:
         line = raw.strip()
         m = STREAM_LINE.match(raw)
         if m:
-            if any(s.index == int(m.group(1)) for s in streams):  # listed again under another program
+            again = next((s for s in streams if s.index == int(m.group(1))), None)
+            if again is not None:  # listed again under another program
+                again.programs += (program,) if program else ()
                 context, target, last_key = "program", None, None
                 continue
             streams.append(_stream(int(m.group(1)), m.group(2), m.group(3), m.group(4)))
+            streams[-1].programs = (program,) if program else ()
             context, target, last_key = "stream", None, None
             continue
         if PROGRAM_LINE.match(raw):  # an MPEG-TS program (a broadcast channel): its streams follow
             programs += 1  # the first one's metadata (service name, provider) taken as the file's, as before
+            program = programs
             context, target = "global" if programs == 1 else "program", None
+            continue
+        if line == "No Program":  # the streams of none follow
+            program = 0
             continue
         if line.startswith("Duration:"):
             found = re.search(r"start: (-?\d+(?:\.\d+)?)", line)
