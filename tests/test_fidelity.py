@@ -440,20 +440,45 @@ def test_full_range_output_keeps_each_colour_matrix_and_no_other(tmp_path, space
 def test_the_detector_sees_what_ffmpeg_converts_also_when_the_size_changes(tmp_path):
     """The detector's copy is swscale's default conversion, byte for byte, as every rule was
     measured on it; a stream whose size changes midway (two recordings joined) is brought to
-    the first size in one step, as before, and the copy that is written is that picture too."""
+    the first size in one step, its shape kept (fitted inside, black around: stretched, a
+    portrait part of a landscape video had its faces squeezed past finding), and the copy that
+    is written is that picture too."""
     for name, size in (("a", "64x48"), ("b", "80x48")):
         part = clip(tmp_path / f"{name}.mp4", size=size, frames=3, audio=False)
         run_ffmpeg("-i", part, "-c:v", "libx264", "-f", "mpegts", tmp_path / f"{name}.ts")
     joined = tmp_path / "joined.ts"
     joined.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
     for src in (clip(tmp_path / "plain.mp4", size="320x240", frames=3, audio=False), joined):
-        plain = subprocess.run([ffmpeg(), "-v", "error", "-i", str(src), "-fps_mode", "passthrough", "-f", "rawvideo",
-                                "-pix_fmt", "rgb24", "-"],
+        w, h = probe(src).width, probe(src).height
+        fitted = f"scale={w}:{h}:force_original_aspect_ratio=decrease,format=rgb24,pad={w}:{h}:-1:-1"
+        plain = subprocess.run([ffmpeg(), "-v", "error", "-i", str(src), "-fps_mode", "passthrough", "-vf", fitted,
+                                "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                                capture_output=True, check=True).stdout  # fmt: skip
         frames = list(FrameReader(probe(src)))
         assert b"".join(f.tobytes() for f in frames) == plain
         for f in frames:  # the written copy: the same picture (the stacked halves never mix)
             assert np.abs(f.picture.astype(int) - f).mean() < 4
+    assert (frames[-1][:4] == 0).all() and (frames[-1][-4:] == 0).all() and frames[-1][24].any()  # 64x38 inside
+
+
+def test_a_video_turning_from_landscape_to_portrait_has_every_face_hidden(tmp_path, run_inprocess):
+    """The sample clip's second half cut to portrait (270x480) after its landscape first half
+    (480x270), as one stream: the portrait frames were squeezed to 480x270 and none of their
+    faces hidden, without a word (found by a QA sweep); they are fitted inside, faces found."""
+    from conftest import SAMPLE
+
+    run_ffmpeg("-t", "1.5", "-i", SAMPLE, "-c:v", "libx264", "-bf", "0", "-an", tmp_path / "a.ts")
+    run_ffmpeg("-ss", "1.5", "-i", SAMPLE, "-vf", "crop=152:270,scale=270:480", "-c:v", "libx264", "-bf", "0", "-an",
+               "-output_ts_offset", "1.6", tmp_path / "b.ts")  # fmt: skip
+    src = tmp_path / "turned.ts"
+    src.write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    code, out, err = run_inprocess(src, tmp_path / "out.mp4", "--effect", "fill", "--fill-color", "white")
+    assert code == 0, err
+    frames = list(FrameReader(probe(tmp_path / "out.mp4")))
+    assert len(frames) == 35
+    for f in frames[18:]:  # portrait: black at the sides, a face filled in the middle
+        picture = np.asarray(f.picture)
+        assert (picture[:, :100] < 20).all() and ((picture[:, 160:320] >= 245).all(axis=2)).sum() > 200
 
 
 @pytest.mark.parametrize("rotation", [90, 180, 270])

@@ -135,8 +135,14 @@ class FrameReader:
         pick = [f"select=gte(n\\,{int(self.skip)})"] if self.skip else []
         interlaced = info.upright_field_order is not None  # its chroma is upsampled field by field
         frames = ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt"]
+        w, h = info.width, info.height
+        # A frame of another size than the first (a stream whose size or orientation changes
+        # midway) is fitted into the first's, its shape kept, the rest black: stretched to it,
+        # a portrait part of a landscape video had its faces squeezed, and none was found.
+        fit = f"{w}:{h}:force_original_aspect_ratio=decrease"
+        pad = f"pad={w}:{h}:-1:-1"
         if self.deep:
-            chain = ",".join(pick + (["scale=interl=1"] if interlaced else []))
+            chain = ",".join(pick + [f"scale={fit}{':interl=1' if interlaced else ''}", pad])
             return ["-map", info.video_map, "-an", "-sn", "-dn", *(["-vf", chain] if chain else []), *stats,
                     *frames, "rgb48le", "pipe:1"]  # fmt: skip
         # 8-bit: two conversions stacked, the detector's above and the exact one below, each by
@@ -147,7 +153,7 @@ class FrameReader:
         # Both at the first frame's size (a stream whose size changes midway): the detector's
         # resized and converted in one step, as the pipe's own scaler did; the exact one
         # resized in YUV first (a no-op at the same size), as the exact conversion repeats pixels.
-        size = f"{info.width}:{info.height}{':interl=1' if interlaced else ''}"
+        size = f"{fit}{':interl=1' if interlaced else ''}"
         steps = chroma_steps(info.pix_fmt)
         # (an interlaced or turned frame of such a size keeps swscale's conversion: its planes are
         # turned, or its chroma taken field by field, before the 4:4:4 step)
@@ -155,9 +161,9 @@ class FrameReader:
             exact = odd_exact(f"{info.width}:{info.height}", info.pix_fmt, steps)
         else:
             exact = (f"[e]scale={size}:flags=accurate_rnd,"
-                     f"scale={'interl=1:' if interlaced else ''}flags={EXACT_FLAGS},format=rgb24[e1];")  # fmt: skip
+                     f"scale={'interl=1:' if interlaced else ''}flags={EXACT_FLAGS},format=rgb24,{pad}[e1];")  # fmt: skip
         graph = (f"[{info.video_map}]{','.join(pick + [f'split={3 if stats else 2}'])}[d][e]{'[t]' if stats else ''};"
-                 f"[d]scale={size},format=rgb24[d1];{exact}[d1][e1]vstack[v]")  # fmt: skip
+                 f"[d]scale={size},format=rgb24,{pad}[d1];{exact}[d1][e1]vstack[v]")  # fmt: skip
         args = ["-filter_complex", graph, "-map", "[v]", *frames, "rgb24", "pipe:1"]
         if stats:
             args += ["-map", "[t]", "-fps_mode", "passthrough", *stats, "-c:v", "wrapped_avframe", "-f", "null", "-"]
