@@ -583,6 +583,24 @@ def test_video_starting_after_the_audio_in_mpeg_ts_stays_behind_it(tmp_path, con
     assert_same_times(t_in, t_out, 1 / 1000)
 
 
+def test_an_mpeg_ts_starting_mid_way_through_a_group_of_pictures_stays_in_sync(tmp_path):
+    """A capture or a cut download starts with pictures that cannot be decoded (before the first
+    key frame): the video came out early against the audio by their length (1.8 s; found by a
+    QA sweep). ffmpeg's own copy is the reference."""
+    full = tmp_path / "full.ts"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=12", "-f", "lavfi", "-i", "sine=duration=3",
+               "-t", "3", "-c:v", "libx264", "-g", "24", "-c:a", "aac", full)  # fmt: skip
+    data = full.read_bytes()
+    src = tmp_path / "cut.ts"
+    src.write_bytes(data[188 * (len(data) // 188 // 4) :])  # a quarter in, at a packet's start
+    assert len(decoded_times(src)) < 36 - 6  # the first group of pictures, cut, is not decoded
+    ref, out = tmp_path / "copy.mp4", tmp_path / "out.mp4"
+    run_ffmpeg("-i", src, "-c", "copy", ref)
+    round_trip(src, out)
+    (got, _), (want, _) = video_times(out), video_times(ref)
+    assert audio_starts(out) == audio_starts(ref) and abs(got[0] - want[0]) < 0.01, (got[0], want[0])
+
+
 def test_two_mpeg_ts_files_joined_end_to_end_keep_their_frames_in_order(tmp_path):
     """cat a.ts b.ts: the clock restarts in the middle. ffmpeg repairs it when it counts the
     times itself; read as the file has them (-copyts) the times ran backwards, the clip was

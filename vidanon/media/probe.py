@@ -267,11 +267,15 @@ def _from_file_start(packets: PacketTimes | None, video_start: float | None,
     be decoded, before the video's start, and every frame came out one frame late."""
     if packets is None or not packets.count or video_start is None or not from_video:
         return packets, 0.0
-    lag = (video_start - file_start) - packets.times[0]
+    # the video's first packet, which the header's start is: before its first key frame where
+    # the file starts mid-way through a group of pictures (a capture, a cut download), else the
+    # video came out early by the pictures that cannot be decoded (1.8 s)
+    lag = (video_start - file_start) - (packets.first if packets.first is not None else packets.times[0])
     if abs(lag) < 1e-4:  # the header's six decimals
         return packets, 0.0
     end = packets.end + lag if packets.end is not None else None
-    return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base, end), lag
+    first = packets.first + lag if packets.first is not None else None
+    return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base, end, first), lag
 
 
 def _frame_light(path: Path, stream: int) -> tuple[str, ...]:

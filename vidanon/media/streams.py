@@ -257,12 +257,15 @@ TIME_SLACK = 1e-4
 
 @dataclass(frozen=True)
 class PacketTimes:
-    """A video stream's packets: count and presentation times in seconds, sorted, and when
-    the last frame shown ends (its time plus its duration; None: the packets give no duration)."""
+    """A video stream's packets from its first key frame (those a decoder can decode): count
+    and presentation times in seconds, sorted; when the last frame shown ends (its time plus its
+    duration; None: the packets give no duration); the time of the stream's very first packet
+    (before its first key frame where a file starts mid-way through a group of pictures)."""
 
     times: tuple[float, ...]
     time_base: Fraction
     end: float | None = None
+    first: float | None = None
 
     @property
     def count(self) -> int:
@@ -287,7 +290,8 @@ def packet_times(ffmpeg: str, path: Path, timeout: float = 600, stream: int | No
     own first packet for MPEG-TS and MPEG-PS: see :func:`vidanon.media.probe.probe`, which
     puts those back); None when ffmpeg cannot list them."""
     cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", *input_args(path),
-           "-map", "0:v:0" if stream is None else f"0:{stream}", "-c", "copy", "-f", "framecrc", "pipe:1"]  # fmt: skip
+           "-map", "0:v:0" if stream is None else f"0:{stream}", "-c", "copy", "-copyinkf", "-f", "framecrc",
+           "pipe:1"]  # fmt: skip
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
@@ -295,6 +299,8 @@ def packet_times(ffmpeg: str, path: Path, timeout: float = 600, stream: int | No
     tb = Fraction(1, 1)
     pts: list[int | None] = []  # None: the packet has no time (a raw stream: .h264, .hevc)
     durations: list[int] = []
+    decodable: list[bool] = []  # a key frame is it or came before it (one an edit list hides too)
+    seen_key = False
     for line in done.stdout.decode("ascii", errors="replace").splitlines():
         if line.startswith("#tb 0:"):
             tb = Fraction(line.split(":", 1)[1].strip())
@@ -304,10 +310,11 @@ def packet_times(ffmpeg: str, path: Path, timeout: float = 600, stream: int | No
         fields = [f.strip() for f in line.split(",")]
         if len(fields) < 5 or fields[0] != "0":
             continue
-        flags = 0
+        flags = 0x1  # framecrc prints the flags of a packet only where they are not just "key frame"
         for extra in fields[6:]:
             if extra.startswith("F=0x"):
                 flags = int(extra[4:], 16)
+        seen_key = seen_key or bool(flags & 0x1)
         if flags & 0x4:  # AV_PKT_FLAG_DISCARD: an edit list hides it, the decoder drops it
             continue
         try:
@@ -316,15 +323,21 @@ def packet_times(ffmpeg: str, path: Path, timeout: float = 600, stream: int | No
         except ValueError:  # "N/A"
             pts.append(None)
         durations.append(int(fields[3]) if fields[3].lstrip("-").isdigit() else 0)
+        decodable.append(seen_key)
     if not pts:
         return None
     filled: list[int] = []  # a packet without a time comes after the one before it, by its duration
     for p, d in zip(pts, durations):
         filled.append(p if p is not None else (filled[-1] + max(d, 1) if filled else 0))
+    first = float(filled[0] * tb)  # (the header's start of the stream: its first packet's)
+    # (-copyinkf lists the packets before the first key frame, which ffmpeg's copy drops: they
+    # give the stream's first time; the decodable ones are those from the key frame on)
+    start = decodable.index(True) if True in decodable else 0
+    filled, durations = filled[start:], durations[start:]
     last = max(range(len(filled)), key=filled.__getitem__)  # the frame shown last (decode order differs)
     end = float((filled[last] + durations[last]) * tb) if durations[last] > 0 else None
     filled.sort()
-    return PacketTimes(tuple(float(p * tb) for p in filled), tb, end)
+    return PacketTimes(tuple(float(p * tb) for p in filled), tb, end, first)
 
 
 # --------------------------------------------------------------------------- metadata
