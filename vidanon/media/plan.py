@@ -221,14 +221,10 @@ class StreamPlan:
             parts.append(f"the input's other programmes (broadcast channels) are left out: "
                          f"{', '.join(self.other_programmes)}")
         if self.data:
-            n = len(self.data)
-            parts.append(f"{'the' if n == 1 else n} data stream{'s' if n > 1 else ''} of the input "
-                         f"({', '.join(self.data)}) {'is' if n == 1 else 'are'} left out (vidanon copies no data "
+            parts.append(f"{_streams('the', 'data', self.data, 'is', 'are')} left out (vidanon copies no data "
                          "streams: a camera's telemetry may hold where it was)")  # fmt: skip
         if self.silent:
-            n = len(self.silent)
-            parts.append(f"{'an' if n == 1 else n} audio stream{'s' if n > 1 else ''} of the input "
-                         f"({', '.join(self.silent)}) {'holds' if n == 1 else 'hold'} no sound (0 channels): left out")
+            parts.append(f"{_streams('an', 'audio', self.silent, 'holds', 'hold')} no sound (0 channels): left out")
         if said:
             parts.append(f"{suffix} cannot hold everything of the input as it is; {'; '.join(said)}")
         return "; ".join(parts) or None
@@ -247,6 +243,13 @@ _MUXER_TAGS = {
             "disc", "compilation", "media_type", "hd_video", "gapless_playback", "creation_time", "encoder"},
     "mov": {"title", "artist", "album", "comment", "copyright", "date", "genre", "creation_time", "encoder"},
 }
+def _streams(article: str, kind: str, names: list[str], one: str, many: str) -> str:
+    """"the data stream of the input (gpmd) is", "2 audio streams of the input (aac, aac) hold"."""
+    n = len(names)
+    return (f"{article if n == 1 else n} {kind} stream{'s' if n > 1 else ''} of the input ({', '.join(names)}) "
+            f"{one if n == 1 else many}")
+
+
 _NO_CHANNELS = re.compile(r"\b0 channels\b")
 
 
