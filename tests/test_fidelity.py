@@ -613,9 +613,18 @@ def test_two_mpeg_ts_files_joined_end_to_end_keep_their_frames_in_order(tmp_path
     times, _ = video_times(joined)
     assert info.packets.count == 50 and not info.variable_rate and (np.diff(times) > 0).all()
     out = tmp_path / "out.mkv"
-    round_trip(joined, out)
+    _, writer = round_trip(joined, out)
     t_out = decoded_times(out)
     assert len(t_out) == 50 and (np.diff(t_out) > 0).all()
+    # its audio, copied as the file has its times, stops at the restart (found by a QA sweep):
+    # not repaired yet, but said, with the remedy (a remux first, which ffmpeg repairs)
+    assert info.clock_restarts and "the input's clock restarts (MPEG-TS files joined end to end): its audio is " \
+        "written only up to the first restart; remux it first" in writer.plan.warning(".mkv")
+    whole = tmp_path / "whole.ts"  # one stream cut in two and joined again: its clock goes on
+    run_ffmpeg("-i", tmp_path / "a.ts", "-c", "copy", "-f", "segment", "-segment_time", "0.5",
+               tmp_path / "seg%d.ts")  # fmt: skip
+    whole.write_bytes(b"".join(p.read_bytes() for p in sorted(tmp_path.glob("seg*.ts"))))
+    assert not probe(whole).clock_restarts and not probe(tmp_path / "a.ts").clock_restarts
 
 
 @pytest.mark.parametrize("container", ["ts", "mkv"])

@@ -188,6 +188,7 @@ class StreamPlan:
     silent: list[str] = field(default_factory=list)  # audio streams of no channels (no packets: a dashcam's muted TS)
     data: list[str] = field(default_factory=list)  # data streams (telemetry), never copied
     other_programmes: list[str] = field(default_factory=list)  # an MPEG-TS's streams of other channels than the video's
+    cut_audio: bool = False  # the input's clock restarts: its audio is copied up to the first restart only
     # a kept tag of the file is a QuickTime key (com.apple.quicktime.title as iPhones write it,
     # com.android.capture.fps as Android phones do): MOV/MP4 write such keys only as QuickTime
     # metadata (use_metadata_tags), else drop them; every tag of the file is then written so
@@ -217,6 +218,9 @@ class StreamPlan:
         if self.covers:
             parts.append(f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} "
                          "left out (vidanon does not anonymize pictures attached to a video)")  # fmt: skip
+        if self.cut_audio:
+            parts.append("the input's clock restarts (MPEG-TS files joined end to end): its audio is written only up "
+                         "to the first restart; remux it first (ffmpeg -i IN -c copy fixed.mkv) and anonymize that")
         if self.other_programmes:
             parts.append(f"the input's other programmes (broadcast channels) are left out: "
                          f"{', '.join(self.other_programmes)}")
@@ -427,6 +431,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             noun = names[kind] + ("s" if len(items) > 1 else "")
             plan.left_out.append(f"{len(items)} {noun} ({', '.join(items)})")
     plan.inputs = inputs
+    plan.cut_audio = out_kind["audio"] > 0 and source.clock_restarts
     plan.args = maps + ["-map_metadata:g", "-1", "-map_metadata:s", "-1", "-map_chapters", chapters]
     plan.metadata_removed = sorted(set(removed), key=str.lower)
     plan.audio = out_kind["audio"]

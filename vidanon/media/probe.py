@@ -17,7 +17,16 @@ import numpy as np
 
 from ..errors import InputError
 from .ffmpeg import ffmpeg_exe, input_args, read_header
-from .streams import HDR10_LINE, PROGRAM_LINE, STREAM_LINE, Header, PacketTimes, packet_times, parse_header
+from .streams import (
+    HDR10_LINE,
+    PROGRAM_LINE,
+    STREAM_LINE,
+    Header,
+    PacketTimes,
+    clock_restarts,
+    packet_times,
+    parse_header,
+)
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
 
@@ -55,6 +64,7 @@ class VideoInfo:
     video_start: float | None = None  # the video stream's start time in the file
     field_order: str | None = None  # interlaced: "tt", "bb", "tb", "bt" (ffmpeg's names); None: progressive
     lag: float = 0.0  # seconds ffmpeg's times of the video lack against the file's start (see _from_file_start)
+    clock_restarts: bool = False  # MPEG-TS joined end to end: its audio's clock restarts (streams.clock_restarts)
     light: tuple[str, ...] = ()  # HDR10's mastering display and content light lines (streams.hdr10_light)
 
     @property
@@ -243,6 +253,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         video_start=video.start,
         field_order=video.field_order,
         lag=lag,
+        clock_restarts=bool(audio) and _counts_from_video(header) and clock_restarts(ffmpeg_exe(), path),
         # (a PQ video's, or any deep one's: an HEVC may carry HDR10's SEI without its colour tags)
         light=tuple(video.light) or (_frame_light(path, video.index) if video.color_trc == "smpte2084"
                                      or bit_depth(video.pix_fmt) > 8 else ()),  # fmt: skip

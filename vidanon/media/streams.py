@@ -283,6 +283,29 @@ class PacketTimes:
         return end - t if end is not None and end > t else None
 
 
+def clock_restarts(ffmpeg: str, path: Path, timeout: float = 600) -> bool:
+    """Whether the first audio stream's clock restarts (MPEG-TS files joined end to end): with
+    the file's own times (-copyts, as the writer copies the audio) ffmpeg then holds the times
+    of the packets after the restart at the last one before it, for several packets in a row."""
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "quiet", "-copyts", *input_args(path), "-map", "0:a:0",
+           "-c", "copy", "-f", "framecrc", "pipe:1"]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    held, last = 0, None
+    for line in done.stdout.decode("ascii", errors="replace").splitlines():
+        fields = line.split(",")
+        if line.startswith("#") or len(fields) < 5 or not fields[1].strip().lstrip("-").isdigit():
+            continue
+        dts = int(fields[1])
+        held = held + 1 if last is not None and dts <= last else 0
+        if held >= 3:
+            return True
+        last = dts
+    return False
+
+
 def packet_times(ffmpeg: str, path: Path, timeout: float = 600, stream: int | None = None) -> PacketTimes | None:
     """Read every packet of the video stream ``stream`` (its index in the file; None: the
     first video stream) without decoding (about 30 ms for
