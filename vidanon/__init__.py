@@ -37,7 +37,7 @@ def anonymize(input, output, **options):
     ----------
     input, output : str or os.PathLike
         the video to anonymize (it is never modified), and where to write it (the
-        extension picks the container); a photo (.jpg, .jfif, .png, .webp) is written as a photo,
+        extension picks the container); a photo (.jpg, .jpeg, .jfif, .jpe, .png, .webp) is written as a photo,
         as on the command line
     """
     from .photo import anonymize_photo, is_still

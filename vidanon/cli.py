@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="INPUT OUTPUT: the video to anonymize (mp4, mov, mkv, webm, avi, ...) and where to "
                    "write it, the extension picking the container (.mp4, .m4v, .mov, .mkv, .webm, .avi, .gif); "
                    "INPUT alone: written beside it as INPUT_anonymized (clip.mp4 -> clip_anonymized.mp4); "
-                   "a photo (.jpg, .jfif, .png, .webp) gives a photo of the same format; "
+                   "a photo (.jpg, .jpeg, .jfif, .jpe, .png, .webp; .heic with pillow_heif) gives a photo of the "
+                   "same format (an animated .webp or .png is a video); "
                    "INPUT_DIR OUTPUT_DIR: every video and photo of a folder; FILE... -o DIR: several files")
     batch = p.add_argument_group("many or long videos")
     batch.add_argument("-o", "--output-dir", metavar="DIR", default=None,
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_options(p)
     p.add_argument("-q", "--quiet", action="count", default=0,
                    help="-q: no progress bar, only the summary (and warnings, errors); -qq: only warnings and errors")
-    p.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    p.add_argument("--debug", action="store_true", help="show the full traceback on errors, and ffmpeg's messages")
     p.add_argument("--version", action="version", version=f"vidanon {__version__}")
     return p
 
