@@ -10,7 +10,7 @@ import pytest
 from media import ffmpeg, run_ffmpeg
 
 from vidanon.media.probe import probe
-from vidanon.media.reader import FrameReader, chroma_steps
+from vidanon.media.reader import FrameReader, chroma_layout
 
 
 def nearest_chroma_rgb(path, width: int, height: int, planar: str, steps: tuple[int, int]) -> np.ndarray:
@@ -42,7 +42,7 @@ def test_each_pixel_keeps_its_own_colour_at_odd_sizes(tmp_path, size, pix_fmt, s
                "-c:v", "ffv1" if suffix == ".mkv" else "rawvideo", "-pix_fmt", pix_fmt, src)  # fmt: skip
     info = probe(src)
     assert info.pix_fmt == pix_fmt
-    steps = chroma_steps(pix_fmt)
+    steps = chroma_layout(pix_fmt)[1:]
     planar = {(2, 2): "yuv420p", (2, 1): "yuv422p", (4, 1): "yuv411p"}[steps]
     want = nearest_chroma_rgb(src, info.width, info.height, planar, steps)
     frame = next(iter(FrameReader(info)))

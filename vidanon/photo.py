@@ -25,6 +25,7 @@ the faces, is never copied.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import math
 import os
@@ -73,14 +74,24 @@ def is_still(path) -> bool:
 def is_animated(path) -> bool:
     """Whether the image file ``path`` holds more than one picture to show in turn (not a
     camera's JPEG with previews, nor a HEIC of several pictures: a burst, a depth map); False
-    for a file Pillow cannot open (the photo's reading says why)."""
+    for a file Pillow cannot open (the photo's reading says why). Asked several times a run:
+    the file is opened once."""
+    try:
+        stat = os.stat(path)
+    except OSError:  # missing: said when it is read
+        return False
+    return _animated(os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _animated(path: str, mtime_ns: int, size: int) -> bool:
     from PIL import Image
 
     _heif()
     try:
         with Image.open(path) as im:
             return getattr(im, "n_frames", 1) > 1 and im.format not in ("MPO", "JPEG", "HEIF", "AVIF")
-    except Exception:  # unreadable, missing: said when it is read
+    except Exception:  # unreadable: said when it is read
         return False
 
 
@@ -90,9 +101,10 @@ def anonymize_photo(input: str | os.PathLike, output: str | os.PathLike, effect:
     Keyword arguments are those of :func:`vidanon.anonymize`; the options that need a
     video (:data:`VIDEO_ONLY`) are refused. Returns a :class:`vidanon.pipeline.Summary`
     with ``photo`` True."""
-    from .media.paths import undo_folders
+    from .media.paths import made_folders
 
-    return undo_folders()(_anonymize_photo)(input, output, effect, **kwargs)
+    with made_folders():  # the folders --mkdir made go again where the run leaves them empty
+        return _anonymize_photo(input, output, effect, **kwargs)
 
 
 def _anonymize_photo(input, output, effect: str = "blur", **kwargs):
@@ -205,10 +217,9 @@ def detect_pass(stages, rgb):
     height, width = rgb.shape[:2]
     if height * width <= TILE_ABOVE:
         return stages.detect([rgb])[0]
-    found = None
+    found, size = None, np.array([height, width, height, width], np.float64)
     for y0, x0, y1, x1 in tile_windows(height, width):
         part = stages.detect([np.ascontiguousarray(rgb[y0:y1, x0:x1])])[0]
-        size = np.array([height, width, height, width], np.float64)
         part.boxes = ((part.boxes * [y1 - y0, x1 - x0, y1 - y0, x1 - x0] + [y0, x0, y0, x0]) / size).astype(np.float32)
         found = part if found is None else add_pass(found, part)
     return found

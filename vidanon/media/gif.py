@@ -47,7 +47,6 @@ def _gif_facts_of(path: str, mtime_ns: int, size: int) -> tuple[bool, int]:
     return transparent, int.from_bytes(found.group(1), "little") if found else -1
 
 
-
 def first_picture_alpha(path: Path) -> bool:
     """Whether an animated WebP or PNG shows transparent pixels: its first picture, as
     composed, has some (a WebP's VP8X alpha flag says little: libwebp's animation encoder sets

@@ -247,6 +247,8 @@ _MUXER_TAGS = {
             "disc", "compilation", "media_type", "hd_video", "gapless_playback", "creation_time", "encoder"},
     "mov": {"title", "artist", "album", "comment", "copyright", "date", "genre", "creation_time", "encoder"},
 }
+
+
 def _streams(article: str, kind: str, names: list[str], one: str, many: str) -> str:
     """"the data stream of the input (gpmd) is", "2 audio streams of the input (aac, aac) hold"."""
     n = len(names)

@@ -71,30 +71,29 @@ def to_8bit(deep: np.ndarray) -> np.ndarray:
 EXACT_FLAGS = "neighbor+accurate_rnd+full_chroma_int"
 
 
-def chroma_steps(pix_fmt: str | None) -> tuple[int, int]:
-    """How many pixels across and down share a chroma sample in a planar or semi-planar YUV
-    format (``yuv420p``: 2, 2; ``nv16``: 2, 1); 1, 1 for any other."""
-    found = re.match(r"yuva?j?4(\d)(\d)p", pix_fmt or "")
-    kind = found.group(1) + found.group(2) if found else _SEMI_PLANAR.get(pix_fmt or "", "44")
-    return {"20": (2, 2), "22": (2, 1), "11": (4, 1), "40": (1, 2), "10": (4, 4)}.get(kind, (1, 1))
+def chroma_layout(pix_fmt: str | None) -> tuple[str, int, int] | None:
+    """A planar or semi-planar YUV format's planar twin and how many pixels across and down
+    share a chroma sample (``nv12``: ``("yuv420p", 2, 2)``, ``yuvj422p``: ``("yuvj422p", 2,
+    1)``); None for any other (RGB, packed, 4:4:4)."""
+    found = re.match(r"yuva?(j?)4(\d)(\d)p", pix_fmt or "")
+    j, kind = (found.group(1), found.group(2) + found.group(3)) if found else ("", _SEMI_PLANAR.get(pix_fmt or ""))
+    steps = {"20": (2, 2), "22": (2, 1), "11": (4, 1), "40": (1, 2), "10": (4, 4)}.get(kind or "")
+    return (f"yuv{j}4{kind}p", *steps) if steps else None
 
 
 _SEMI_PLANAR = {"nv12": "20", "nv21": "20", "nv16": "22", "nv61": "22"}
 
 
-def odd_exact(size: str, pix_fmt: str | None, steps: tuple[int, int]) -> str:
+def odd_exact(width: int, height: int, layout: tuple[str, int, int]) -> str:
     """The exact conversion's filters (``[e]`` in, ``[e1]`` out) for a frame whose size is not a
     whole number of chroma samples (321x241 in 4:2:0): swscale scales its 161 chroma samples
     to 321 pixels, not each to 2, which moved colours across the frame (at a colour's edge by
-    up to 255 levels). Each chroma plane is repeated exactly instead, cut to the frame's size,
-    and the 4:4:4 frame converted as the exact conversion converts."""
-    found = re.match(r"yuva?(j?)4(\d)(\d)p", pix_fmt or "")
-    planar = f"yuv{found.group(1)}4{found.group(2)}{found.group(3)}p" if found else \
-        {"20": "yuv420p", "22": "yuv422p"}[_SEMI_PLANAR[pix_fmt or ""]]
-    w, h = size.split(":")
+    up to 255 levels). Each chroma plane (``layout``: :func:`chroma_layout`) is repeated exactly
+    instead, cut to the frame's size, and the 4:4:4 frame converted as the exact conversion converts."""
+    planar, sx, sy = layout
     # (each plane's pixel aspect set alike, as mergeplanes asks: the pipe's frames carry none)
-    up = f"scale=iw*{steps[0]}:ih*{steps[1]}:flags=neighbor,crop={w}:{h}:0:0,setsar=1"
-    return (f"[e]scale={size}:flags=accurate_rnd,format={planar},extractplanes=y+u+v[ey][eu][ev];"
+    up = f"scale=iw*{sx}:ih*{sy}:flags=neighbor,crop={width}:{height}:0:0,setsar=1"
+    return (f"[e]scale={width}:{height}:flags=accurate_rnd,format={planar},extractplanes=y+u+v[ey][eu][ev];"
             f"[ey]setsar=1[ey1];[eu]{up}[eu1];[ev]{up}[ev1];[ey1][eu1][ev1]mergeplanes=0x001020:yuv444p,"
             f"scale=flags={EXACT_FLAGS},format=rgb24[e1];")
 
@@ -154,11 +153,11 @@ class FrameReader:
         # resized and converted in one step, as the pipe's own scaler did; the exact one
         # resized in YUV first (a no-op at the same size), as the exact conversion repeats pixels.
         size = f"{fit}{':interl=1' if interlaced else ''}"
-        steps = chroma_steps(info.pix_fmt)
+        layout = chroma_layout(info.pix_fmt)
         # (an interlaced or turned frame of such a size keeps swscale's conversion: its planes are
         # turned, or its chroma taken field by field, before the 4:4:4 step)
-        if not interlaced and not info.rotation and (info.width % steps[0] or info.height % steps[1]):
-            exact = odd_exact(f"{info.width}:{info.height}", info.pix_fmt, steps)
+        if layout and not interlaced and not info.rotation and (w % layout[1] or h % layout[2]):
+            exact = odd_exact(w, h, layout)
         else:
             exact = (f"[e]scale={size}:flags=accurate_rnd,"
                      f"scale={'interl=1:' if interlaced else ''}flags={EXACT_FLAGS},format=rgb24,{pad}[e1];")  # fmt: skip

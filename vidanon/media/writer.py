@@ -236,7 +236,7 @@ class VideoWriter:
         self._last_ns = -1
         self._last_slot = -1
         self._last_pts: Fraction | None = None  # the input's time of the last frame written
-        self.gif, self._last_tick, self.left_out = codec == "gif", -GIF_MIN_DELAY, 0  # (a GIF's frames: write)
+        self._last_tick, self.left_out = -GIF_MIN_DELAY, 0  # a GIF's frames (write)
         self._input = source  # its frames' times give the last frame's duration
         cmd = ffmpeg_command(self.origin) + ["-f", "matroska", "-i", "pipe:0"]
         plan = plan_streams(container, source if extras else None, audio_from is not None, metadata,
@@ -409,7 +409,7 @@ class VideoWriter:
         if pts is None:
             pts = (self.frames_written + self.left_out) / self.fps
         shown = pts
-        if self.gif:  # at its hundredth, if GIF_MIN_DELAY or more after the last frame kept
+        if self.codec == "gif":  # at its hundredth, if GIF_MIN_DELAY or more after the last frame kept
             tick = round((pts - self.shift - self.origin) * 100)
             if tick < self._last_tick + GIF_MIN_DELAY:
                 self.left_out += 1
