@@ -437,6 +437,36 @@ def test_full_range_output_keeps_each_colour_matrix_and_no_other(tmp_path, space
     assert np.abs(b - a).mean() < 0.1
 
 
+def rgb_by_zimg(path, frame=0):
+    """One frame in RGB as zimg converts it (by the matrix the file names), as ints."""
+    raw = subprocess.run([ffmpeg(), "-v", "error", "-i", str(path), "-vf", f"select=eq(n\\,{frame}),zscale=dither=none,"
+                          "format=gbrp,format=rgb24", "-frames:v", "1", "-f", "rawvideo", "-"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    return np.frombuffer(raw, np.uint8).astype(int)
+
+
+@pytest.mark.parametrize("space, code, written", [("ycgco", 8, "bt709"), ("bt2020c", 10, "bt2020nc")])
+def test_a_colour_matrix_swscale_cannot_convert_is_read_by_zimg(tmp_path, space, code, written):
+    """YCgCo (lossless screen captures) and BT.2020 constant luminance: swscale cannot convert
+    them, and such a file had no decodable frame. zimg reads them; the output is written in the
+    matrix beside it, the same colours, and the warning says so."""
+    prim = "bt2020" if space == "bt2020c" else "bt709"
+    pattern = ("gradients=s=160x120:r=12:seed=3:c0=0x503828:c1=0xa0b0c8:c2=0x306040:c3=0xc09070:nb_colors=4,"
+               f"format=gbrp,setparams=color_primaries={prim}:color_trc=bt709:colorspace=gbr,"
+               f"zscale=m={space}:r=limited:dither=none,format=yuv444p")  # fmt: skip
+    made, src = tmp_path / "made.mp4", tmp_path / "in.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", pattern, "-frames:v", "3", "-c:v", "libx264", "-qp", "0", made)
+    run_ffmpeg("-i", made, "-c", "copy", "-bsf:v", f"h264_metadata=matrix_coefficients={code}", src)
+    assert probe(src).color_space == space
+    out = tmp_path / "out.mkv"
+    _, writer = round_trip(src, out, crf=0)
+    assert probe(out).color_space == written and probe(out).color_primaries == prim
+    assert f"the input's colour matrix {space} is not one ffmpeg's converter writes: written as {written}" in \
+        " ".join(writer.notes)
+    a, b = rgb_by_zimg(src, 1), rgb_by_zimg(out, 1)
+    assert a.size == b.size == 160 * 120 * 3 and np.abs(a - b).mean() < 1.0, np.abs(a - b).mean()
+
+
 def test_the_detector_sees_what_ffmpeg_converts_also_when_the_size_changes(tmp_path):
     """The detector's copy is swscale's default conversion, byte for byte, as every rule was
     measured on it; a stream whose size changes midway (two recordings joined) is brought to

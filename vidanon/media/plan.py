@@ -163,7 +163,20 @@ SCALE_MATRIX = {"bt709": "bt709", "bt2020nc": "bt2020", "bt2020c": "bt2020", "bt
                  "smpte170m": "smpte170m", "bt470bg": "bt470", "fcc": "fcc", "smpte240m": "smpte240m"}
 
 
+# Colour matrices swscale cannot convert ("Impossible to convert between the formats": such a
+# file had no decodable frame) and zimg can: the reader converts their frames to RGB with zscale,
+# and the writer, whose conversion back is swscale's, writes the matrix beside each (the same
+# primaries and transfer: the same colours, other numbers); a chroma-derived matrix is the
+# BT.2020 one under BT.2020 primaries, else BT.709's.
+ZIMG_MATRICES = {"ycgco": "bt709", "bt2020c": "bt2020nc", "ictcp": "bt2020nc", "chroma-derived-nc": "bt709",
+                 "chroma-derived-c": "bt709"}  # fmt: skip
 
+
+def written_matrix(space: str | None, primaries: str | None) -> str | None:
+    """The matrix an output of an input in ``space`` is written in (:data:`ZIMG_MATRICES`)."""
+    if space in ("chroma-derived-nc", "chroma-derived-c") and primaries == "bt2020":
+        return "bt2020nc"
+    return ZIMG_MATRICES.get(space or "", space)
 
 
 

@@ -28,6 +28,7 @@ from .ffmpeg import (
     pipe_for_child,
     thread_args,
 )
+from .plan import ZIMG_MATRICES
 from .probe import VideoInfo
 from .streams import NO_PTS
 
@@ -140,6 +141,8 @@ class FrameReader:
         # a portrait part of a landscape video had its faces squeezed, and none was found.
         fit = f"{w}:{h}:force_original_aspect_ratio=decrease"
         pad = f"pad={w}:{h}:-1:-1"
+        zimg = info.color_space in ZIMG_MATRICES  # converted to RGB by zimg first (see ZIMG_MATRICES)
+        pick += [f"zscale=dither=none,format={'gbrp16le' if self.deep else 'gbrp'}"] if zimg else []
         if self.deep:
             chain = ",".join(pick + [f"scale={fit}{':interl=1' if interlaced else ''}", pad])
             return ["-map", info.video_map, "-an", "-sn", "-dn", *(["-vf", chain] if chain else []), *stats,
@@ -156,7 +159,7 @@ class FrameReader:
         layout = chroma_layout(info.pix_fmt)
         # (an interlaced or turned frame of such a size keeps swscale's conversion: its planes are
         # turned, or its chroma taken field by field, before the 4:4:4 step)
-        if layout and not interlaced and not info.rotation and (w % layout[1] or h % layout[2]):
+        if layout and not zimg and not interlaced and not info.rotation and (w % layout[1] or h % layout[2]):
             exact = odd_exact(w, h, layout)
         else:
             exact = (f"[e]scale={size}:flags=accurate_rnd,"

@@ -21,7 +21,7 @@ from ..errors import EncodeError, OutputError, VidanonError
 from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
 from .gif import GIF_MIN_DELAY, deep_gif_message, first_picture_alpha, gif_facts, gif_loop
 from .matroska import NS, mkv_frame_end, mkv_frame_head, mkv_header
-from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams
+from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams, written_matrix
 from .probe import VideoInfo, bit_depth
 from .streams import hdr10_light
 
@@ -345,6 +345,10 @@ class VideoWriter:
         # YUV matrix of its own to keep: written as BT.709 YUV in the limited range, as players expect
         rgb = is_rgb_coded(source)
         space, rng = ("bt709", "tv") if rgb else (source.color_space, source.color_range)
+        if written_matrix(space, source.color_primaries) != space:  # (plan.ZIMG_MATRICES)
+            space = written_matrix(space, source.color_primaries)
+            self.notes.append(f"the input's colour matrix {source.color_space} is not one ffmpeg's converter writes: "
+                              f"written as {space}, the same colours")  # fmt: skip
         matrix = SCALE_MATRIX.get(space or "", "bt601")
         full = rng == "pc"
         if tonemap:
