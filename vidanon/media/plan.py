@@ -172,6 +172,13 @@ ZIMG_MATRICES = {"ycgco": "bt709", "bt2020c": "bt2020nc", "ictcp": "bt2020nc", "
                  "chroma-derived-c": "bt709"}  # fmt: skip
 
 
+# An MPEG-TS joined end to end (`cat a.ts b.ts`, a dashcam's minutes) restarts its clock: copied
+# with the file's own times (-copyts), its audio stopped at the first restart. Each copied audio
+# packet is put after the one before it by their difference, or by its own duration where the
+# clock went back (a restart): the audio continues as ffmpeg continues the video there.
+CONTINUED = "setts=ts=if(eq(N\\,0)\\,PTS\\,PREV_OUTPTS+if(lt(PTS\\,PREV_INPTS)\\,DURATION\\,PTS-PREV_INPTS))"
+
+
 def written_matrix(space: str | None, primaries: str | None) -> str | None:
     """The matrix an output of an input in ``space`` is written in (:data:`ZIMG_MATRICES`)."""
     if space in ("chroma-derived-nc", "chroma-derived-c") and primaries == "bt2020":
@@ -201,7 +208,6 @@ class StreamPlan:
     silent: list[str] = field(default_factory=list)  # audio streams of no channels (no packets: a dashcam's muted TS)
     data: list[str] = field(default_factory=list)  # data streams (telemetry), never copied
     other_programmes: list[str] = field(default_factory=list)  # an MPEG-TS's streams of other channels than the video's
-    cut_audio: bool = False  # the input's clock restarts: its audio is copied up to the first restart only
     # a kept tag of the file is a QuickTime key (com.apple.quicktime.title as iPhones write it,
     # com.android.capture.fps as Android phones do): MOV/MP4 write such keys only as QuickTime
     # metadata (use_metadata_tags), else drop them; every tag of the file is then written so
@@ -231,9 +237,6 @@ class StreamPlan:
         if self.covers:
             parts.append(f"{'the cover picture is' if self.covers == 1 else f'{self.covers} cover pictures are'} "
                          "left out (vidanon does not anonymize pictures attached to a video)")  # fmt: skip
-        if self.cut_audio:
-            parts.append("the input's clock restarts (MPEG-TS files joined end to end): its audio is written only up "
-                         "to the first restart; remux it first (ffmpeg -i IN -c copy fixed.mkv) and anonymize that")
         if self.other_programmes:
             parts.append(f"the input's other programmes (broadcast channels) are left out: "
                          f"{', '.join(self.other_programmes)}")
@@ -345,12 +348,16 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             if codec != "copy":
                 plan.reencoded.append((s.codec or "?", codec))
             remix = remix_layout(codec, s.line)
-            if remix:
-                maps += [f"-filter:a:{k}", f"aformat=channel_layouts={remix}"]
-                if channel_count(s.line) > 8:
-                    left["downmix"].append((audio_layout(s.line), _ENCODED_AS[codec]))
+            steps = [f"aformat=channel_layouts={remix}"] if remix else []
+            if remix and channel_count(s.line) > 8:
+                left["downmix"].append((audio_layout(s.line), _ENCODED_AS[codec]))
             elif container == "avi" and codec != "copy":  # padded or trimmed to start with the first frame
-                maps += [f"-filter:a:{k}", "aresample=first_pts=0"]
+                steps.append("aresample=first_pts=0")
+            if source.clock_restarts:  # see CONTINUED: copied, its packets; re-encoded, its samples
+                steps[:0] = [] if codec == "copy" else ["asetpts=if(eq(N\\,0)\\,PTS\\,STARTPTS+N/SR/TB)"]
+                maps += [f"-bsf:a:{k}", CONTINUED] if codec == "copy" else []
+            if steps:
+                maps += [f"-filter:a:{k}", ",".join(steps)]
             if codec == "libmp3lame" and channel_count(s.line) > 2:  # AVI: MP3 holds two channels at most
                 left["surround"].append(audio_layout(s.line) or "surround")
             keep_tags(f"a:{k}", s.metadata, s.language)
@@ -446,7 +453,6 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             noun = names[kind] + ("s" if len(items) > 1 else "")
             plan.left_out.append(f"{len(items)} {noun} ({', '.join(items)})")
     plan.inputs = inputs
-    plan.cut_audio = out_kind["audio"] > 0 and source.clock_restarts
     plan.args = maps + ["-map_metadata:g", "-1", "-map_metadata:s", "-1", "-map_chapters", chapters]
     plan.metadata_removed = sorted(set(removed), key=str.lower)
     plan.audio = out_kind["audio"]
