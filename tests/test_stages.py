@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -142,6 +143,30 @@ def test_run_stages_stops_everything_on_a_failure():
     with pytest.raises(RuntimeError, match="disk full"):
         run_stages(source, _stages(lambda b: [Detections.empty() for _ in b], NoTracker(0.5)), consume)
     assert source.closed
+
+
+def test_a_failing_render_is_the_error_raised_not_the_replays_frame_count(tmp_path):
+    """A replay's tracker checks at the end that the video had as many frames as its file: a
+    render that failed mid-way (a box the renderer could not draw) stopped the frames, and the
+    user was told "the video has 4 frames" of a 35-frame video (found by a QA sweep)."""
+    from vidanon.pipeline import run_stages
+    from vidanon.track.replay import ReplayTracker, TracksRecorder
+
+    recorder = TracksRecorder()
+    for i in range(3000):  # many more frames than the queues hold: the failure stops the reading
+        recorder.add(i, _dets([0.1, 0.1, 0.3, 0.3]))
+    recorder.save(tmp_path / "t.json", "v.mp4", 4, 4, 25.0)
+
+    def consume(index, frame, dets):
+        raise ValueError("cannot convert float NaN to integer")
+
+    def detect(batch):  # slower than the render's failure: the tracker waits for the next batch when it comes
+        time.sleep(0.3)
+        return [Detections.empty() for _ in batch]
+
+    frames = (np.zeros((4, 4, 3), np.uint8) for _ in range(3000))
+    with pytest.raises(ValueError, match="NaN"):
+        run_stages(frames, _stages(detect, ReplayTracker(tmp_path / "t.json")), consume)
 
 
 def test_run_stages_prepares_ahead_and_detects_in_a_thread_of_its_own():

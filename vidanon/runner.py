@@ -212,8 +212,8 @@ def run_stages(
             chunk, decoded = item
             payloads = chunk if keep_frames else [None] * len(chunk)
             emit(stages.track.push(chunk, decoded.result(), payloads))
-        read_thread.check()
-        detect_thread.check()
+        for thread in (consume_thread, read_thread, detect_thread):  # a stage that failed stopped the frames:
+            thread.check()  # its error, not the tracker's at the end (a replay's "the video has N frames")
         emit(stages.track.flush())
         _put(ready, _END, stop)
         while consume_thread.is_alive():
