@@ -346,6 +346,24 @@ def test_tracks_of_another_clip_are_refused(anon_clip):
     assert vidanon.anonymize_clip(clip.copy(), tracks=tracks).vidanon_tracks is tracks
 
 
+def test_the_boxes_of_a_splash_pass_do_not_stand_for_every_face(anon_clip, tmp_path):
+    """A splash pass looks for people only: its boxes replayed to hide people (and so every face)
+    would leave the faces of people the person detector missed visible; refused, as the
+    command line refuses its file. The boxes of a faces pass say what they looked for too."""
+    clip, anon, saved = anon_clip
+    assert saved["looked_for"] == ["faces"] and anon.vidanon_tracks.looked_for == "faces"
+    short = clip.subclipped(0, 0.5)
+    splash = vidanon.anonymize_clip(short, effect="splash", progress=False, save_tracks=str(tmp_path / "s.json"))
+    assert splash.vidanon_tracks.looked_for == "people"
+    assert json.loads((tmp_path / "s.json").read_text())["looked_for"] == ["people"]
+    for target in ("people", "faces"):
+        with pytest.raises(OptionError, match="the boxes given as tracks= were saved by a run that looked for people "
+                                              r"\(effect='splash' looks for people only\): they have no faces"):
+            vidanon.anonymize_clip(short, tracks=splash.vidanon_tracks, target=target, progress=False)
+    again = vidanon.anonymize_clip(short, tracks=splash.vidanon_tracks, effect="splash", progress=False)
+    assert again.vidanon_tracks is splash.vidanon_tracks
+
+
 def test_a_bad_tracks_file_is_refused_when_the_effect_is_made(tmp_path):
     """A tracks file that cannot be replayed is a bad option value: an OptionError (a
     ValueError) where the effect is written, as for a missing image, with the command line's

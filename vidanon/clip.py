@@ -48,6 +48,8 @@ from .options import (
     spoken,
     with_options,
 )
+from .targets import selected
+from .track.replay import check_looked_for
 
 # |t * fps - round(t * fps)| below this (in frames) is frame round(t * fps) itself: times
 # computed as i / fps, or shifted by a composition's start, are off by rounding only. It stays
@@ -66,6 +68,7 @@ class ClipTracks:
     device: str = ""
     seconds: float = 0.0  # the first pass's wall time
     size: tuple[int, int] | None = None  # (width, height) of the clip the boxes were found in
+    looked_for: str | None = None  # the kinds the first pass looked for, as target= spells them
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -101,7 +104,7 @@ class ClipTracks:
 
         width, height = self.size or (int(v) for v in clip.size)
         save_tracks(path, self.frames, str(getattr(clip, "filename", "") or type(clip).__name__), width, height,
-                    self.fps)  # fmt: skip
+                    self.fps, self.looked_for)  # fmt: skip
 
     def _clamp(self, i: int) -> int:
         return min(max(int(i), 0), len(self.frames) - 1)
@@ -133,7 +136,8 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
         run_stages(source, stages, consume, keep_frames=False)
     finally:
         bar.close()
-    tracks = ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started, (width, height))
+    tracks = ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started, (width, height),
+                        stages.looked_for)  # fmt: skip
     if opts.save_tracks:
         tracks.save(opts.save_tracks, clip)
     return tracks
@@ -207,6 +211,8 @@ class Anonymize(Effect):
                 raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
             if isinstance(self.tracks, ClipTracks):
                 self.tracks.check_fits(clip)
+                check_looked_for("the boxes given as tracks=", self.tracks.looked_for,
+                                 selected(opts.target, opts.effect))  # fmt: skip
                 tracks = self.tracks
                 if opts.save_tracks:  # no first pass: these boxes are the ones to save
                     check_tracks_target(opts.save_tracks, clip, opts)

@@ -72,6 +72,7 @@ from .track import (  # noqa: F401 - load_tracks: API
     TracksRecorder,
     TrackStage,
     load_tracks,
+    replay_for,
 )
 
 # --start/--end: the detector and the tracker also see this many seconds on each side of
@@ -161,6 +162,7 @@ class Stages:
     warnings: list[str] = field(default_factory=list)  # for the run's summary (a replayed file's)
     target: str | None = None  # a replay: the kinds its file holds, as --target spells them (None: the run's)
     colour: ColourWatch | None = None  # faces: whether the frames show colour (grey: fewer faces found)
+    looked_for: str | None = None  # the kinds looked for (a replay: its file's), as --target spells them
 
 
 def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
@@ -180,12 +182,12 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     frames = info.n_frames if info is not None else frames
     pixels = None if frames is None else frames * height * width
     if opts.tracks:  # a replay: no detector at all (the file is checked before TensorFlow loads)
-        replay = replay_tracker(opts, height, width, info, targets)
+        replay = replay_for(opts.tracks, targets, opts.effect, width, height, info and info.path.name)
         device = run_device(opts, pixels, people)
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
         kinds = ",".join(n for n in TARGETS if n in {BY_CLASS[c].name for c in replay.classes})
         return Stages(_no_detections, TrackStage(replay), build_render(opts), batch, device, people,
-                      warnings=replay.warnings, target=kinds or None)  # fmt: skip
+                      warnings=replay.warnings, target=kinds or None, looked_for=replay.looked_for)  # fmt: skip
     detectors: dict[str, Detector] = {}
     if PLATES in targets:  # first: a bad plate model is reported before choosing the device imports TensorFlow
         detectors[PLATES.name] = PLATES.detector(opts, "")
@@ -229,23 +231,7 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
 
     lanes = network_lanes() if all(getattr(d, "parallel_batches", False) for d in detectors.values()) else 1
     return Stages(detect, TrackStage(tracker, ShotCuts()), build_render(opts), batch, device, people, prepare, lanes,
-                  colour=colour)  # fmt: skip
-
-
-def replay_tracker(opts: Options, height: int, width: int, info: VideoInfo | None, targets) -> ReplayTracker:
-    """The tracker of a replay (``--tracks``): the file's boxes, for a video of this size, of
-    the kinds the run hides (``targets``): the renderer draws each kind its own way, and the
-    summary counts them as the run's, so a file of other kinds is refused (an OptionError)."""
-    replay = ReplayTracker(opts.tracks, width, height, None if info is None else info.path.name)
-    if not replay.classes <= {t.class_id for t in targets}:
-        kinds = [n for n in TARGETS if n in {BY_CLASS[c].name for c in replay.classes}]
-        hides = ",".join(t.name for t in targets) + (f" ({ask('effect', 'splash')} shows people)"
-                                                     if opts.effect == "splash" else "")  # fmt: skip
-        advice = f"replay it with {ask('target', ','.join(kinds))}"
-        advice += f" and another {ask('effect')}" if opts.effect == "splash" and "faces" in kinds else ""
-        raise OptionError(f"tracks file {opts.tracks} holds boxes of {' and '.join(kinds)}, but this run hides "
-                          f"{hides}: {advice}")  # fmt: skip
-    return replay
+                  colour=colour, looked_for=run_kinds(opts.target, opts.effect))  # fmt: skip
 
 
 def run_device(opts: Options, pixels: int | None, people: bool) -> str:
@@ -378,7 +364,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         limit = None if last is None else last + opts.context - skip
     stages = build_stages(opts, info.height, info.width, first_index=skip, info=info)
     stats = Stats()
-    recorder = TracksRecorder() if opts.save_tracks or opts.review else None
+    recorder = TracksRecorder(stages.looked_for) if opts.save_tracks or opts.review else None
     progress = _progress(info, opts.progress)
     source = FileSource(info, skip=skip, limit=limit)
     inside = span_test(opts, info)

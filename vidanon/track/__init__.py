@@ -11,10 +11,10 @@ a few frames later (its look-ahead), the boxes to hide in that frame.
 """
 
 from .joint import JointTracker, Part
-from .replay import ReplayTracker, TracksRecorder, load_tracks
+from .replay import ReplayTracker, TracksRecorder, load_tracks, replay_for
 from .shots import ShotCuts
 from .sort import SortTracker
 from .stage import NoTracker, Tracker, TrackStage
 
 __all__ = ["JointTracker", "NoTracker", "Part", "ReplayTracker", "ShotCuts", "SortTracker", "Tracker", "TrackStage",
-           "TracksRecorder", "load_tracks"]
+           "TracksRecorder", "load_tracks", "replay_for"]

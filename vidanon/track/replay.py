@@ -1,11 +1,12 @@
 """The tracks file (``--save-tracks`` / ``--tracks``): the boxes hidden in every frame, as JSON.
 
-``{"video": ..., "width": W, "height": H, "fps": F, "frames": [[{"id", "box", "score",
-"class", "source"}, ...], ...]}``, one list per frame, boxes normalized
+``{"video": ..., "width": W, "height": H, "fps": F, "looked_for": ["faces", ...], "frames":
+[[{"id", "box", "score", "class", "source"}, ...], ...]}``, one list per frame, boxes normalized
 ``[ymin, xmin, ymax, xmax]`` as in :class:`~vidanon.detections.Detections`. Only "frames"
 and each box's "box" are required (a file written by hand): "width" and "height", when
-given, must be the replayed video's; a box's "id" defaults to -1 (no track), "score" to 0.0,
-"class" to face and "source" to detected.
+given, must be the replayed video's; "looked_for", the kinds of boxes the run that saved it
+looked for (a splash run's file has people only: no face was looked for); a box's "id"
+defaults to -1 (no track), "score" to 0.0, "class" to face and "source" to detected.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from pathlib import Path
 
 from ..detections import CLASS_NAMES, FACE, SOURCE_NAMES, Detections
 from ..errors import InputError
+from ..targets import BY_CLASS, TARGETS
 
 # A tracks file lists at most this many boxes in a frame (what vidanon writes is far below:
 # a crowd is a few hundred faces); more is refused when the file is read, as rendering
 # tens of thousands of boxes a frame would take minutes a frame.
 MAX_BOXES_PER_FRAME = 1000
 _ID_RANGE = (-1, 2**63 - 1)  # -1: no track
+BOX_REACH = 1000  # a box's corners and its score lie within this much of 0 (in frames; a score near 0-1)
 
 
 def load_tracks(path: str, n_expected: int | None = None) -> list[Detections]:
@@ -71,6 +74,9 @@ def check_file(data) -> str | None:
             return f"'{key}' must be the video's {key} in pixels, not {json.dumps(value)[:40]}"
     if (data.get("width") is None) != (data.get("height") is None):
         return "gives only one of 'width' and 'height' (give both, or neither)"
+    looked = data.get("looked_for")
+    if looked is not None and (not isinstance(looked, list) or not all(k in TARGETS for k in looked)):
+        return f"'looked_for' must list kinds of boxes ({', '.join(TARGETS)}), not {json.dumps(looked)[:60]}"
     return check_records(data["frames"])
 
 
@@ -87,13 +93,15 @@ def _box_problem(o) -> str | None:
         return f"'box' must be 4 numbers [ymin, xmin, ymax, xmax], not {json.dumps(box)[:60]}"
     if not all(math.isfinite(v) for v in box):
         return f"the box {box} is not finite"
+    if any(abs(v) > BOX_REACH for v in box):  # (1e39 passed, and became infinite as the 32-bit floats boxes are)
+        return f"the box {box} reaches more than {BOX_REACH} frames past the picture (its corners are fractions of it)"
     if not (box[2] > box[0] and box[3] > box[1]):
         return f"the box {box} has no area (ymax must exceed ymin, xmax xmin): it would hide nothing"
     if box[0] >= 1 or box[1] >= 1 or box[2] <= 0 or box[3] <= 0:
         return f"the box {box} lies outside the picture (0 to 1 of its height and width): it would hide nothing"
     score, track = o.get("score", 0.0), o.get("id", -1)
-    if not _number(score) or not math.isfinite(score):
-        return f"the score {score} is not a finite number"
+    if not _number(score) or not math.isfinite(score) or abs(score) > BOX_REACH:
+        return f"the score {score} is not a score (a finite number, from 0 to 1 as vidanon writes them)"
     if not isinstance(track, int) or isinstance(track, bool) or not _ID_RANGE[0] <= track <= _ID_RANGE[1]:
         return f"the id {track} is not a track number (an integer, -1 for none)"
     for key, default, names in (("class", "face", CLASS_NAMES), ("source", "detected", SOURCE_NAMES)):
@@ -160,9 +168,11 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def save_tracks(path: str | os.PathLike, frames: list[Detections], video: str, width: int, height: int,
-                fps: float) -> None:  # fmt: skip
-    """Write the boxes of every frame as a tracks file."""
+                fps: float, looked_for: str | None = None) -> None:  # fmt: skip
+    """Write the boxes of every frame as a tracks file; ``looked_for``: the kinds the run looked
+    for, as ``--target`` spells them (``faces,people``)."""
     data = {"video": video, "width": width, "height": height, "fps": float(fps),
+            **({"looked_for": looked_for.split(",")} if looked_for else {}),
             "frames": [tracks_record(dets) for dets in frames]}  # fmt: skip
     write_json(Path(path), data)
 
@@ -174,7 +184,8 @@ class TracksRecorder:
     face's fixed ellipse). The boxes are kept as :class:`~vidanon.detections.Detections`
     without their masks (a copy: later stages may change theirs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, looked_for: str | None = None) -> None:
+        self.looked_for = looked_for  # the kinds the run looked for (save_tracks)
         self.frames: list[Detections] = []
         self.times: list[float | None] = []
         self.covers: list[list[float] | None] = []
@@ -187,7 +198,7 @@ class TracksRecorder:
         self.covers.append(cover)
 
     def save(self, path: str | os.PathLike, video: str, width: int, height: int, fps: float) -> None:
-        save_tracks(path, self.frames, video, width, height, fps)
+        save_tracks(path, self.frames, video, width, height, fps, self.looked_for)
 
 
 class ReplayTracker:
@@ -208,6 +219,8 @@ class ReplayTracker:
         data = read_tracks(self.path)
         self.frames = from_records(data["frames"])
         self.classes = {int(c) for dets in self.frames for c in dets.classes}
+        looked = data.get("looked_for")  # the kinds its run looked for (None: not said)
+        self.looked_for = ",".join(n for n in TARGETS if n in looked) if looked else None
         self.warnings: list[str] = []
         size = data.get("width"), data.get("height")
         name = "the video" if video is None else video
@@ -232,3 +245,40 @@ class ReplayTracker:
                 f"tracks file {self.path} has {len(self.frames)} frames but the video has {self._frame + 1}"
             )
         return iter(())
+
+
+def replay_for(path: str, targets, effect: str, width: int | None = None, height: int | None = None,
+               video: str | None = None) -> ReplayTracker:  # fmt: skip
+    """The tracker of a replay (``--tracks``): the file's boxes, for a video of this size, of
+    the kinds the run hides (``targets``, :mod:`vidanon.targets`): the renderer draws each kind
+    its own way, and the summary counts them as the run's, so a file of other kinds is refused
+    (an OptionError), and so is one saved by a run that did not look for a kind this run hides
+    (a splash run's file, replayed with ``--target people``: its faces were never looked for)."""
+    from ..options import OptionError, ask  # (the options read this package's names)
+
+    replay = ReplayTracker(path, width, height, video)
+    check_looked_for(f"tracks file {path}", replay.looked_for, targets)
+    if not replay.classes <= {t.class_id for t in targets}:
+        kinds = [n for n in TARGETS if n in {BY_CLASS[c].name for c in replay.classes}]
+        hides = ",".join(t.name for t in targets) + (f" ({ask('effect', 'splash')} shows people)"
+                                                     if effect == "splash" else "")  # fmt: skip
+        advice = f"replay it with {ask('target', ','.join(kinds))}"
+        advice += f" and another {ask('effect')}" if effect == "splash" and "faces" in kinds else ""
+        raise OptionError(f"tracks file {path} holds boxes of {' and '.join(kinds)}, but this run hides "
+                          f"{hides}: {advice}")  # fmt: skip
+    return replay
+
+
+def check_looked_for(boxes: str, looked_for: str | None, targets) -> None:
+    """Refuse (an OptionError) to hide ``boxes`` (their name, in words) saved by a run that
+    looked for ``looked_for`` (``--target``'s spelling; None: not said) in a run hiding
+    ``targets``, one of which that run did not look for: its boxes hold none of it."""
+    from ..options import OptionError, ask
+
+    missing = [t.name for t in targets if looked_for and t.name not in looked_for.split(",")]
+    if missing:
+        how = f" ({ask('effect', 'splash')} looks for people only)" if looked_for == "people" else ""
+        raise OptionError(f"{boxes} {'were' if boxes.startswith('the') else 'was'} saved by a run that looked for "
+                          f"{looked_for}{how}: {'they have' if boxes.startswith('the') else 'it has'} no "
+                          f"{' or '.join(missing)}, which this run hides; find them with a run without "
+                          f"{ask('tracks')}")  # fmt: skip
