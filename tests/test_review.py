@@ -329,6 +329,24 @@ def test_tracks_are_ranked_the_likeliest_false_first():
     assert {chest_row.thumb, sheet.rows[1].thumb} <= set(sheet.picked)
 
 
+def test_tracks_without_a_flag_come_after_every_flagged_one():
+    """As the docs say: an unflagged track is listed after the flagged ones, whatever its doubt
+    (a QA sweep found one ranked first, above the one track worth a look)."""
+    face, lamp, other = [0.1, 0.1, 0.3, 0.3], [0.6, 0.6, 0.7, 0.7], [0.5, 0.1, 0.7, 0.3]
+    frames = []
+    for i in range(40):
+        objs = [(face, 0.95, 1, DETECTED)]
+        if 10 <= i < 19:
+            objs.append((lamp, 0.3, 2, DETECTED))  # low scores: flagged
+        if 20 <= i < 23:  # detected at 0.4 at its ends, interpolated between: nothing flagged, doubtful
+            objs.append((other, 0.4, 3, DETECTED if i in (20, 22) else INTERPOLATED))
+        frames.append(_frame(*objs))
+    sheet = build_sheet(frames, np.arange(40) / 10.0, "v.mp4", "o.mp4", 160, 120, 10.0, 0.4, 1.45, False)
+    rows = {r.label: r for r in sheet.rows}
+    assert rows["3"].doubt > rows["2"].doubt and rows["2"].worth_a_look and not rows["3"].worth_a_look
+    assert [r.label for r in sheet.rows] == ["2", "3", "1"] and sheet.worth_a_look == 1
+
+
 def test_untracked_boxes_are_grouped_one_row_a_group():
     """--no-track: boxes that overlap from frame to frame are one row; a lone box is its own."""
     box, lone = [0.1, 0.1, 0.3, 0.3], [0.6, 0.6, 0.8, 0.8]

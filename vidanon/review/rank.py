@@ -87,8 +87,8 @@ def untracked_groups(frames: Sequence[Detections]) -> list[tuple[TrackSpan, list
 
 def rank_tracks(frames: Sequence[Detections], threshold: float, tracks: list[TrackSpan], flags: Sequence[Flag],
                 refused: Sequence[tuple[int, int, float]] = ()) -> list[TrackRow]:  # fmt: skip
-    """One row per track, per untracked box group and per refused track with no box drawn,
-    highest :func:`doubt` first (then by first frame)."""
+    """One row per track, per untracked box group and per refused track with no box drawn:
+    those with a flag first, each part by highest :func:`doubt` (then by first frame)."""
     by_track: dict[int, list[Flag]] = defaultdict(list)
     loose_flags: dict[int, list[Flag]] = defaultdict(list)  # untracked: by frame
     for f in flags:
@@ -120,7 +120,7 @@ def rank_tracks(frames: Sequence[Detections], threshold: float, tracks: list[Tra
         rows.append(TrackRow(max(key, -1), label, hit[0], hit[-1], len(hit), 0, 0.0,
                              doubt(0.0, 0.0, len(hit), threshold, extra), tuple((f.kind, f.detail) for f in ranked),
                              ranked[0].frame, None))  # fmt: skip
-    rows.sort(key=lambda r: (-r.doubt, r.first, r.label))
+    rows.sort(key=lambda r: (not r.worth_a_look, -r.doubt, r.first, r.label))  # tracks without a flag last
     return rows
 
 

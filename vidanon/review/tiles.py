@@ -115,8 +115,9 @@ def html_rows(sheet: Sheet, rows: Sequence[TrackRow], tiles: dict[int, object], 
         name, span, evidence = row_cells(sheet, row)
         frame = f'<a href="#frame-{row.thumb}">{row.thumb}</a>' if row.thumb in sheet.picked else str(row.thumb)
         why = "<br>".join(e(t) for t in row.reason_text()) or "nothing flagged"
+        cls = ' class="flag"' if row.reasons else ""  # (in the flags' colour only where there are flags)
         out.append(f"<tr><td>{rank}</td><td>{img}</td><td>{e(name)}</td><td>{e(span)}</td><td>{frame}</td>"
-                   f'<td>{e(evidence)}</td><td class="flag">{why}</td><td>{row.doubt:.2f}</td></tr>')  # fmt: skip
+                   f"<td>{e(evidence)}</td><td{cls}>{why}</td><td>{row.doubt:.2f}</td></tr>")  # fmt: skip
     return ("<table><thead><tr><th>#</th><th>frame shown</th><th>track</th><th>time span</th><th>frame</th>"
             "<th>evidence</th><th>why</th><th>doubt</th></tr></thead><tbody>\n" + "\n".join(out) +
             "\n</tbody></table>")  # fmt: skip
