@@ -391,7 +391,7 @@ def test_the_encoder_check_needs_no_temporary_folder(monkeypatch):
     # while the run itself needs no temporary folder
     import tempfile
 
-    from vidanon.media.writer import check_encoder
+    from vidanon.media.encoders import check_encoder
 
     def none(*args, **kwargs):
         raise FileNotFoundError("No usable temporary directory found")

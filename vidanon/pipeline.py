@@ -48,6 +48,7 @@ from .detect.tf_setup import (
 from .detect.view import detector_view
 from .detections import Detections
 from .errors import InputError, OutputError, ResourceError, VidanonError, out_of_memory
+from .media.encoders import check_encoder
 from .media.gif import deep_gif_message
 from .media.paths import OutputClaim, clear_stale_temp_files, prepare_output, undo_folders
 from .media.plan import CONTAINERS, container_of, default_codec
@@ -56,7 +57,6 @@ from .media.reader import Frame
 from .media.sidefile import check_side_file, run_inputs
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
-from .media.writer import check_encoder
 from .options import OPTION, TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
 from .photo import is_photo
 from .render.compositor import Compositor
@@ -320,7 +320,7 @@ def _no_detections(frames: list[np.ndarray]) -> list[Detections]:
 
 def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -> None:
     """A ``--codec``, ``--preset`` or ``--crf`` the output cannot be written with is refused before
-    the run (:func:`~vidanon.media.writer.check_encoder`; the defaults need no check), and so is a
+    the run (:func:`~vidanon.media.encoders.check_encoder`; the defaults need no check), and so is a
     10-bit input as a GIF. ``info``: the input, when known (a 10-bit input is written at 10 bits)."""
     if info is not None and info.deep and container_of(target) == "gif":
         raise OutputError(deep_gif_message(target, info))

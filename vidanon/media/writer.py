@@ -8,8 +8,6 @@ finished successfully (:class:`~vidanon.media.paths.AtomicOutput`)."""
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 import subprocess
 from fractions import Fraction
@@ -18,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EncodeError, OutputError, VidanonError
-from .ffmpeg import StderrTail, failure_message, ffmpeg_cause, ffmpeg_command, file_url, start_times, thread_args
+from .encoders import one_params, quality_args
+from .ffmpeg import StderrTail, failure_message, ffmpeg_command, file_url, start_times, thread_args
 from .gif import GIF_MIN_DELAY, deep_gif_message, first_picture_alpha, gif_facts, gif_loop
 from .matroska import NS, mkv_frame_end, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams, written_matrix
@@ -98,53 +97,6 @@ def largest_gap(source: VideoInfo | None) -> float:
     """The longest time, in seconds, between two frames of ``source`` in a row (0: unknown)."""
     times = source.packets.times if source is not None and source.packets is not None else ()
     return float(np.diff(np.asarray(times, np.float64)).max()) if len(times) > 1 else 0.0
-
-
-# The encoders given --crf (the others encode at their own default quality).
-CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libvpx")
-
-
-@functools.lru_cache(maxsize=16)
-def check_encoder(container: str, codec: str | None, preset: str, crf: int, deep: bool = False,
-                  name: str | None = None, named: bool = True) -> None:  # fmt: skip
-    """Refuse, before a run, an encoder the bundled ffmpeg does not have, one ``container``
-    cannot hold (libx264 in WebM), a preset it does not know or has none of (VP9, AV1): one second of a grey picture
-    is encoded as the run would encode it (``deep``: a 10-bit input, written at 10 bits by the
-    encoders that can). Raises :class:`~vidanon.options.OptionError` naming ffmpeg's reason
-    (``name``: the output's extension, for it; ``named``: the codec was the user's, and is
-    named); a run would otherwise fail only once every frame was processed."""
-    import tempfile
-
-    from ..options import OPTION, OptionError, spell
-
-    given, codec = (codec if named else None), codec or default_codec(container)
-    if (codec == "gif") != (container == "gif"):  # the writer draws a GIF's palettes for .gif only
-        raise OptionError(spell(f"{{codec={codec}}} cannot write {name or container}: "
-                                + ("a .gif is written with gif" if container == "gif" else "gif writes .gif only")))
-    if preset != OPTION["preset"].default and codec not in ("libx264", "libx265"):  # it would be ignored
-        raise OptionError(spell(f"{{preset={preset}}} has no effect: vidanon passes a preset to libx264 and libx265 "
-                                f"only, and {name or container} is written with {codec}"))  # fmt: skip
-    if crf != OPTION["crf"].default and codec not in CRF_CODECS:  # as ignored: the encoder's own quality
-        raise OptionError(spell(f"{{crf={crf}}} has no effect: vidanon passes a quality to {', '.join(CRF_CODECS)} "
-                                f"only, and {name or container} is written with {codec}"))  # fmt: skip
-    cmd = ffmpeg_command() + ["-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=0.2", "-c:v", codec]
-    if codec in ("libx264", "libx265"):
-        cmd += ["-crf", str(crf), "-preset", preset]
-    elif codec in ("libvpx-vp9", "libvpx"):
-        cmd += ["-crf", str(crf), "-b:v", "0"]
-    if deep and codec in DEEP_420:
-        cmd += ["-pix_fmt", "yuv420p10le"]
-    try:
-        with tempfile.TemporaryDirectory(prefix="vidanon-encoder-") as folder:
-            done = subprocess.run(cmd + ["-f", container, os.path.join(folder, "check")], stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, errors="replace", timeout=60)  # fmt: skip
-    except OSError:  # no usable temporary folder (the run itself needs none): unchecked, as the defaults
-        return
-    if done.returncode != 0:
-        cause = ffmpeg_cause(done.stderr.strip().splitlines()) or "ffmpeg refused it"
-        settings = ([f"{{codec={given}}}"] if given else []) + (
-            [f"{{preset={preset}}}"] if preset != OPTION["preset"].default else [])  # fmt: skip
-        raise OptionError(spell(f"{' with '.join(settings)} cannot write {name or container}: {cause.strip()[:200]}"))
 
 
 def restore_deep(result: np.ndarray, source: np.ndarray, deep: np.ndarray) -> np.ndarray:
@@ -261,8 +213,8 @@ class VideoWriter:
         elif 1 / tb == self.fps:
             cmd += ["-enc_time_base:v", f"{tb.numerator}/{tb.denominator}"]
         cmd += ["-c:v", codec, *thread_args()]
+        cmd += quality_args(codec, crf, preset)
         if codec in ("libx264", "libx265"):
-            cmd += ["-crf", str(crf), "-preset", preset]
             if crf == 0 and codec == "libx264":
                 self.notes.append(spell("{crf=0} is lossless H.264, written in the High 4:4:4 Predictive profile, "
                                         "which many players and browsers do not play (1 and up play everywhere)"))  # fmt: skip
@@ -271,7 +223,7 @@ class VideoWriter:
                 # every frame two frames late against the audio; MP4/MOV: see LONG_GAP
                 cmd += ["-bf", "0"]
         elif codec in ("libvpx-vp9", "libvpx"):
-            cmd += ["-crf", str(crf), "-b:v", "0", "-row-mt", "1"]
+            cmd += ["-row-mt", "1"]
         cmd += self._interlace_args(source, codec)
         if codec == "gif":
             cmd += self._palette_args(source)
@@ -283,7 +235,7 @@ class VideoWriter:
             cmd += ["-loop", str(gif_loop(source))]
         if container in ("mp4", "mov") and codec == "libx265":
             cmd += ["-tag:v", "hvc1"]  # what Apple's players require (ffmpeg's default, hev1, they refuse)
-        cmd += ["-f", container, file_url(path)]
+        cmd = one_params(cmd) + ["-f", container, file_url(path)]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
