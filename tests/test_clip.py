@@ -9,8 +9,12 @@ from conftest import SAMPLE, ffmpeg, read_frames, run_cli
 
 moviepy = pytest.importorskip("moviepy")
 from moviepy import (  # noqa: E402
+    AudioClip,
     ColorClip,
     CompositeVideoClip,
+    ImageClip,
+    ImageSequenceClip,
+    VideoClip,
     VideoFileClip,
     concatenate_videoclips,
 )
@@ -182,6 +186,50 @@ def test_clip_without_fps_needs_one():
     np.testing.assert_array_equal(out.get_frame(0.3), plain.get_frame(0.3))
 
 
+def test_every_photo_of_a_slideshow_of_its_own_durations_is_looked_at(anon_clip):
+    """ImageSequenceClip(photos, durations=...) has moviepy's fps of photos over length (4 in 3.5 s:
+    1.14): the pass at that rate never looked at the photos between two of its frames, whose
+    faces were written visible (a QA sweep). Each photo now has a frame of the pass; a rate the
+    user gives that is too low for a part is said."""
+    clip, anon, _ = anon_clip
+    photos = [clip.get_frame(t) for t in (0.5, 1.0, 2.0, 2.5)]
+    durations = [1.2, 0.5, 1.0, 0.8]
+    show = ImageSequenceClip(photos, durations=durations)
+    assert show.fps < 1.2
+    out = vidanon.anonymize_clip(show, progress=False)
+    tracks, starts = out.vidanon_tracks, np.cumsum([0] + durations)
+    for start, end in zip(starts, starts[1:]):  # a frame of the pass inside each photo, with its faces
+        inside = [k for k in range(len(tracks)) if start <= k / tracks.fps < end]
+        assert inside and all(len(tracks.frames[k]) for k in inside), (start, tracks.fps)
+        middle = (start + end) / 2
+        assert not np.array_equal(out.get_frame(middle), show.get_frame(middle))
+    parts = concatenate_videoclips([ImageClip(p).with_duration(d) for p, d in zip(photos, durations)])
+    with pytest.warns(UserWarning, match="a part of the clip is shown for 0.5 s, less than a frame at fps=1: its "
+                                         "faces may not be looked for; give fps=2 or more"):  # fmt: skip
+        vidanon.anonymize_clip(parts, fps=1, progress=False)
+
+
+def test_grey_frames_of_one_or_two_channels_and_a_zoom_are_anonymized(anon_clip):
+    """moviepy writes frames of one channel, and of two (a grey PNG with alpha), and clips whose
+    size changes over time (a zoom): the first pass crashed on each (IndexError, then numpy's
+    'all input arrays must have the same shape'). Their faces are found as in the clip itself."""
+    clip, anon, _ = anon_clip
+    short = clip.subclipped(0, 1.0)
+    found = sum(len(d) for d in anon.vidanon_tracks.frames[:12])
+    for channels in (1, 2):
+        def grey(t, channels=channels):
+            g = short.get_frame(t).mean(axis=2, keepdims=True).astype(np.uint8)
+            return np.concatenate([g] * channels, axis=2) if channels == 2 else g
+
+        out = vidanon.anonymize_clip(VideoClip(grey, duration=1.0).with_fps(12), progress=False)
+        assert out.get_frame(0.5).shape == (270, 480, 3)
+        assert sum(len(d) for d in out.vidanon_tracks.frames) >= found * 0.8, channels
+    zoom = short.resized(lambda t: 1 + 0.4 * t)  # 480x270 growing to 672x378
+    out = vidanon.anonymize_clip(zoom, progress=False)
+    assert out.get_frame(0.9).shape == zoom.get_frame(0.9).shape != (270, 480, 3)
+    assert sum(len(d) for d in out.vidanon_tracks.frames) >= found * 0.8
+
+
 @pytest.mark.parametrize(
     "args, kwargs",
     [
@@ -226,8 +274,14 @@ def test_unknown_option_is_an_option_error_and_a_type_error():
 
 
 def test_arguments_of_the_wrong_kind_say_what_is_wanted():
-    with pytest.raises(TypeError, match=r"anonymize_clip takes a moviepy clip, not str; for a file use vidanon\.anonymize"):
+    with pytest.raises(TypeError, match=r"anonymize_clip takes a moviepy video clip, not str; for a file use "
+                                        r"vidanon\.anonymize"):  # fmt: skip
         vidanon.anonymize_clip(str(SAMPLE))
+    sound = AudioClip(lambda t: np.array([0 * t, 0 * t]).T, duration=1.0, fps=44100)  # "fps must be .. not 44100"
+    with pytest.raises(TypeError, match="anonymize_clip takes a moviepy video clip, not AudioClip"):
+        vidanon.anonymize_clip(sound)
+    with pytest.raises(TypeError, match="Anonymize hides faces in video clips; AudioClip is not one"):
+        sound.with_effects([vidanon.Anonymize(progress=False)])
     with pytest.raises(TypeError, match=r"anonymize: input is a path \(str or os\.PathLike\), not NoneType"):
         vidanon.anonymize(None, "x.mp4")
     with pytest.raises(TypeError, match="output is a path"):
@@ -376,6 +430,18 @@ def test_a_bad_tracks_file_is_refused_when_the_effect_is_made(tmp_path):
             vidanon.Anonymize(tracks=str(path))
         with pytest.raises(ValueError, match=needle):
             vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), fps=10, tracks=path)
+
+
+def test_a_plate_model_that_cannot_be_used_is_refused_when_the_effect_is_made(tmp_path):
+    """As a missing image or tracks file: an OptionError where the effect is written (it was a
+    PlateModelError, not a ValueError, once applied: a QA sweep), with the command line's message."""
+    pytest.importorskip("onnxruntime")
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a model")
+    for path, needle in [(tmp_path / "missing.onnx", "plate model .*missing.onnx does not exist"),
+                         (corrupt, "cannot load plate model .*corrupt.onnx: not an ONNX model")]:  # fmt: skip
+        with pytest.raises(OptionError, match=needle):
+            vidanon.Anonymize(target="plates", plates_model=str(path))
 
 
 def test_a_time_near_a_frame_hides_the_frame_the_source_shows_there(tmp_path):

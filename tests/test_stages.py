@@ -474,6 +474,10 @@ def test_device_gpu_without_one_is_a_one_line_error(monkeypatch, tmp_path):
     _gpu_machine(monkeypatch, gpu="CPU (2 cores)")
     with pytest.raises(OptionError, match="--device gpu: TensorFlow sees no GPU"):
         run_device(Options.from_kwargs(device="gpu"), None, people=False)
+    from vidanon.options import PYTHON, spoken
+
+    with spoken(PYTHON), pytest.raises(OptionError, match="^device='gpu': TensorFlow sees no GPU"):  # as Python says it
+        run_device(Options.from_kwargs(device="gpu"), None, people=False)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     out = subprocess.run([sys.executable, "-m", "vidanon", str(SAMPLE), str(tmp_path / "o.mp4"), "--device", "gpu"],
                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip

@@ -48,7 +48,7 @@ from .options import (
     spoken,
     with_options,
 )
-from .targets import selected
+from .targets import PLATES, selected
 from .track.replay import check_looked_for
 
 # |t * fps - round(t * fps)| below this (in frames) is frame round(t * fps) itself: times
@@ -57,6 +57,9 @@ from .track.replay import check_looked_for
 # 1e-5)): a 29.97 fps clip written at 30 fps asks for t = 1/30, 0.999 of a frame, where the
 # reader shows frame 0; both neighbours are hidden there.
 ON_FRAME = 1e-6
+# A picture shown for less than a frame of the pass raises its rate up to this (a part shown
+# for less than 1/60 s is under a frame of any usual output).
+SHORTEST_FPS = 60
 
 
 @dataclass
@@ -195,6 +198,13 @@ class Anonymize(Effect):
                 self.fps = check("fps", self.fps)
             if opts.tracks and not isinstance(opts.tracks, ClipTracks):
                 _check_tracks_file(opts.tracks)
+            elif PLATES in selected(opts.target, opts.effect):  # a plate model that cannot be used (loaded once)
+                from .detect.plates import PlateModelError
+
+                try:
+                    PLATES.detector(opts, "")
+                except PlateModelError as exc:
+                    raise OptionError(str(exc)) from None
 
     def options(self) -> Options:
         return Options.from_kwargs(**{o.name: getattr(self, o.name) for o in CLIP_OPTIONS if o.file})
@@ -207,6 +217,8 @@ class Anonymize(Effect):
             opts = self.options()
             if said := opts.style_warning():  # as the command line says it (a weak strength, a smaller mask, splash)
                 warnings.warn(said, UserWarning, stacklevel=3)
+            if getattr(clip, "size", None) is None:  # an AudioClip (its fps is its sample rate)
+                raise TypeError(f"Anonymize hides faces in video clips; {type(clip).__name__} is not one")
             if clip.duration is None:
                 raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
             if isinstance(self.tracks, ClipTracks):
@@ -229,10 +241,39 @@ class Anonymize(Effect):
         return out
 
     def _fps(self, clip) -> float:
+        """The pass's rate: ``fps`` if given, else the clip's, raised where a picture of the clip
+        is shown for less than a frame (:func:`shortest_part`): a slideshow of photos of their own
+        durations has moviepy's fps of photos over length (4 in 3.5 s: 1.14), and a photo
+        between two of its frames was never looked at (a QA sweep: faces left visible)."""
         fps = self.fps if self.fps is not None else getattr(clip, "fps", None)
         if not fps:
-            raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces")
+            raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces (the rate it "
+                              "will be written at)")  # fmt: skip
+        short = shortest_part(clip)
+        if short is not None and fps * short < 1:  # a picture between two frames of the pass
+            wanted = min(math.ceil(1 / short), SHORTEST_FPS)  # a frame in each (between two: both hidden)
+            if self.fps is None:
+                fps = wanted
+            else:
+                warnings.warn(f"a part of the clip is shown for {short:g} s, less than a frame at fps={fps:g}: its "
+                              f"faces may not be looked for; give fps={wanted} or more (the rate it will be written "
+                              "at)", UserWarning, stacklevel=4)  # fmt: skip
         return check("fps", fps)
+
+
+def shortest_part(clip, depth: int = 0) -> float | None:
+    """The shortest time a picture of ``clip`` is shown, where it says: the shortest photo of a
+    slideshow of its own durations (an ImageSequenceClip), the shortest part of a concatenation
+    or a composition (photos one after the other), looked for a few compositions deep; None
+    where nothing says."""
+    timings = getattr(clip, "timings", None)  # concatenate_videoclips's chain: where each part starts (and the end)
+    parts = [float(d) for d in getattr(clip, "durations", None) or () if d]
+    parts += [float(b - a) for a, b in zip(timings, timings[1:]) if b > a] if timings is not None else []
+    for sub in getattr(clip, "clips", None) or () if depth < 4 else ():
+        parts += [float(sub.duration)] if getattr(sub, "duration", None) else []
+        inner = shortest_part(sub, depth + 1)
+        parts += [inner] if inner is not None else []
+    return min(parts) if parts else None
 
 
 def _check_tracks_file(path: str) -> None:
@@ -262,8 +303,8 @@ def anonymize_clip(clip, **options):
     """
     with spoken(PYTHON):
         reject_unknown(options, CLIP_OPTIONS, " for a clip")
-    if not callable(getattr(clip, "with_effects", None)):
-        raise TypeError(f"anonymize_clip takes a moviepy clip, not {type(clip).__name__}; for a file use "
+    if not callable(getattr(clip, "with_effects", None)) or getattr(clip, "size", None) is None:  # (audio)
+        raise TypeError(f"anonymize_clip takes a moviepy video clip, not {type(clip).__name__}; for a file use "
                         "vidanon.anonymize(input, output)")  # fmt: skip
     return clip.with_effects([Anonymize(**options)])
 

@@ -247,8 +247,8 @@ def run_device(opts: Options, pixels: int | None, people: bool) -> str:
     if opts.device == "gpu":
         device = configure_tensorflow()
         if not device.startswith("GPU"):
-            raise OptionError(f"--device gpu: TensorFlow sees no GPU on this machine (it runs on the {device}); "
-                              "see docs/gpu.md")  # fmt: skip
+            raise OptionError(f"{ask('device', 'gpu')}: TensorFlow sees no GPU on this machine (it runs on the "
+                              f"{device}); see docs/gpu.md")  # fmt: skip
         return device
     if not people and pixels is not None and pixels < short_video_pixels():
         return cpu_device()

@@ -55,8 +55,12 @@ class ClipSource:
         self.frames_read = 0
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        size = None
         for i in range(self.n_frames):
             frame = as_rgb8(self.clip.get_frame(i / self.fps))
+            size = size or frame.shape[:2]
+            if frame.shape[:2] != size:  # a clip whose size changes (a zoom: resized(lambda t: ...))
+                frame = resized(frame, size)  # seen at its first size: the boxes are fractions of the frame
             self.frames_read += 1
             yield frame
 
@@ -70,15 +74,25 @@ def frame_count(duration: float, fps: float) -> int:
 
 
 def as_rgb8(frame) -> np.ndarray:
-    """A moviepy frame as ``(H, W, 3)`` uint8 RGB (moviepy also allows float pixels and grey)."""
+    """A moviepy frame as ``(H, W, 3)`` uint8 RGB (moviepy also allows float pixels, and grey:
+    ``(H, W)``, ``(H, W, 1)`` or, from a grey PNG with alpha, ``(H, W, 2)``)."""
     frame = np.asarray(frame)
     if frame.ndim == 2:
-        frame = np.repeat(frame[:, :, None], 3, axis=2)
+        frame = frame[:, :, None]
+    if frame.shape[2] < 3:  # grey (and its alpha, left out as RGBA's is)
+        frame = np.repeat(frame[:, :, :1], 3, axis=2)
     if frame.shape[2] > 3:
         frame = frame[:, :, :3]
     if frame.dtype != np.uint8:
         frame = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
     return np.ascontiguousarray(frame)
+
+
+def resized(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``frame`` brought to ``size`` (height, width) for the detector (bilinear, Pillow's)."""
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.BILINEAR))
 
 
 def batched(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
