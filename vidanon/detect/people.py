@@ -50,8 +50,8 @@ FINE_SCALE = 0.85
 FINE_OVERLAP = 0.25
 
 
-# At most this many fine tiles: past it (1080p would take 40 of 300 px, 13 times the network's
-# time of the squares) the tiles are grown by FINE_GROW until they fit: 15 of 483 px at 1080p.
+# At most this many fine tiles: past it (1080p would take 40 of 300 px, 13 times as many inputs
+# as its squares) the tiles are grown by FINE_GROW until they fit: 15 of 483 px at 1080p.
 # The marathon enlarged to 1920x1080: 151 heads matched without them, 251 with them (all 40
 # of 300 px: 322); opera_crowd_1080p 58 -> 79 of 114.
 MAX_FINE_TILES = 16
