@@ -253,6 +253,23 @@ def test_a_person_at_the_right_edge_of_a_wide_frame_is_found(shared, person_dete
         assert right.size and right.max() >= 0.6, (width, height, dets.boxes, dets.scores)
 
 
+def test_small_people_in_a_large_frame_are_found(person_detector):
+    """The sample clip's two walkers shrunk to 320x180 (about 110 px high) inside a 960x540
+    frame: its 540 px squares reduced to 300 px showed them at 60 px, and nobody was found;
+    the fine tiles show them at their own size."""
+    from PIL import Image
+
+    walkers = np.asarray(Image.fromarray(np.asarray(read_frames(SAMPLE)[28])).resize((320, 180), Image.BILINEAR))
+    for x0, y0 in ((320, 200), (600, 340)):
+        frame = np.full((540, 960, 3), 110, np.uint8)
+        frame[y0 : y0 + 180, x0 : x0 + 320] = walkers
+        dets = person_detector(frame)[0]
+        px = dets.boxes[dets.scores >= 0.5] * [540, 960, 540, 960]
+        cy, cx = (px[:, 0] + px[:, 2]) / 2, (px[:, 1] + px[:, 3]) / 2
+        inside = (cx > x0) & (cx < x0 + 320) & (cy > y0) & (cy < y0 + 180)
+        assert inside.sum() >= 2 and inside.sum() == len(px), (x0, y0, px, dets.scores)
+
+
 def test_everyone_in_the_classroom_and_both_heads_are_found(shared, person_detector):
     """Seated students far back and a woman at the left edge: the whole-frame pass alone
     found 2 of the 4 students (one at 0.35) and missed the woman."""
@@ -341,6 +358,47 @@ def test_person_tiles_cover_the_frame_with_overlapping_squares():
         along = [(x0, x1) for _, x0, _, x1 in strip] if w > h else [(y0, y1) for y0, _, y1, _ in strip]
         assert len(strip) == 8 and along[0][0] == 0 and along[-1][1] == max(h, w)
         assert all(b[0] < a[1] for a, b in zip(along, along[1:]))  # each overlaps the next
+
+
+def test_fine_tiles_cover_large_frames_overlapping_and_bounded():
+    from vidanon.detect.people import FINE_OVERLAP, FINE_SIDE, MAX_FINE_TILES, MAX_TILES, fine_windows, person_windows
+
+    assert fine_windows(270, 480) == [] and fine_windows(340, 340) == []  # squares the network sees near 1:1
+    for h, w in ((540, 960), (366, 960), (480, 640), (1080, 1920), (1920, 1080), (2160, 3840), (4320, 7680)):
+        tiles = fine_windows(h, w)
+        side = tiles[0][2] - tiles[0][0]
+        assert 1 < len(tiles) <= MAX_FINE_TILES and side >= FINE_SIDE
+        assert all(y1 - y0 == x1 - x0 == side and 0 <= y0 and 0 <= x0 and y1 <= h and x1 <= w
+                   for y0, x0, y1, x1 in tiles)  # fmt: skip
+        covered = np.zeros((h, w), bool)
+        for y0, x0, y1, x1 in tiles:
+            covered[y0:y1, x0:x1] = True
+        assert covered.all(), (h, w)
+        for axis in (0, 1):  # neighbours overlap by at least FINE_OVERLAP of a side
+            starts = sorted({t[axis] for t in tiles})
+            assert all(b - a <= side * (1 - FINE_OVERLAP) + 1 for a, b in zip(starts, starts[1:])), (h, w, starts)
+    marathon = fine_windows(540, 960)  # the 960x540 frame: three rows of four 300 px squares
+    assert len(marathon) == 12 and marathon[0] == (0, 0, 300, 300) and marathon[-1] == (240, 660, 540, 960)
+    assert fine_windows(1080, 1920)[0][2] < 540  # 1080p: finer than the 1080 px squares, past 300 px (the cap)
+    # huge, thin and odd frames: a bounded number of windows (a 4000x2 strip once made 2,001)
+    for h, w in ((2, 4000), (4000, 2), (400, 100000), (16384, 16384), (1, 1), (353, 30000), (8192, 300)):
+        assert len(fine_windows(h, w)) <= MAX_FINE_TILES and len(person_windows(h, w)) <= 1 + MAX_TILES
+    assert fine_windows(2, 4000) == fine_windows(400, 100000) == []  # strips: the squares only
+
+
+def test_fine_tiles_are_looked_at_where_the_squares_saw_a_small_person():
+    from vidanon.detect.people import fine_windows, focused
+
+    h, w = 540, 960
+    tiles = fine_windows(h, w)  # rows at y = 0, 120, 240; columns at x = 0, 220, 440, 660
+    norm = np.array([h, w, h, w], float)
+    assert focused(tiles, np.zeros((0, 4)), h, w) == []
+    runner = np.array([[400, 900, 500, 940]]) / norm  # 100 px high, centre (450, 920): the bottom right tile
+    assert focused(tiles, runner, h, w) == [11]
+    walker = np.array([[100, 435, 220, 485]]) / norm  # centre (160, 460): rows 0 and 1, columns 1 and 2
+    assert focused(tiles, walker, h, w) == [1, 2, 5, 6]
+    tall = np.array([[0, 400, 540, 600]]) / norm  # taller than a tile: the squares see it whole
+    assert focused(tiles, tall, h, w) == []
 
 
 def test_person_tile_boxes_are_merged_once_and_cut_parts_dropped():

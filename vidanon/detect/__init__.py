@@ -4,7 +4,8 @@
 * :mod:`.centerface`: faces (CenterFace, TensorFlow; on a CPU through TensorFlow Lite,
   :mod:`.lite`), with its scan plan (full and half-size passes, second looks); :mod:`.turns`
   runs it on the frames turned too (faces lying down, ``--turned-faces``);
-* :mod:`.people`: people (SSDLite MobileNetV2, COCO's person class), tiled on wide frames;
+* :mod:`.people`: people (SSDLite MobileNetV2, COCO's person class), tiled on wide frames
+  and cut into a finer grid on large ones;
 * :mod:`.plates`: licence plates (a YOLO-style ONNX model the user brings, onnxruntime);
 * :mod:`.view`: what the detectors see of a decoded frame (square pixels, HDR at SDR
   brightness); :mod:`.tf_setup`: TensorFlow's logs, threads and devices; :mod:`.models`:

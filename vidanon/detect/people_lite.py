@@ -53,7 +53,9 @@ def raw_outputs(net: LiteNet, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 class PersonLite:
     """People in frames (COCO's person class), as :class:`~vidanon.detect.people.PersonDetector`
-    finds them (the same windows, the same selection), through LiteRT. Thread-safe: calls in
+    finds them (the same windows, the same selection), through LiteRT; the whole frame and its
+    squares only, not the large frames' fine tiles (the context look asks for the person around
+    a large face, whom the squares see). Thread-safe: calls in
     several threads at once each take an interpreter of their own (:class:`LiteNet`'s, made
     when none is free; 12 MB of weights each), the windows run on one thread each
     (:func:`~.lite.threads_for`)."""

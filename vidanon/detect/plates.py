@@ -31,7 +31,6 @@ are joined by non-maximum suppression.
 from __future__ import annotations
 
 import ast
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 from ..detections import PLATE, Detections
 from ..errors import VidanonError
 from ..targets import PLATES
+from .tiles import tile_starts
 from .view import as_batch
 
 ENV_MODEL = "VIDANON_PLATES_MODEL"
@@ -188,14 +188,6 @@ class View:
         return np.stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]], axis=1)
 
 
-def _starts(length: int, tile: int, overlap: float) -> list[int]:
-    if length <= tile:
-        return [0]
-    step = tile * (1.0 - overlap)
-    n = math.ceil((length - tile) / step) + 1
-    return [round(i * (length - tile) / (n - 1)) for i in range(n)]
-
-
 @dataclass(frozen=True)
 class TilePlan:
     """The views of a ``height`` x ``width`` frame for a network of ``in_h`` x ``in_w``: the whole
@@ -210,8 +202,8 @@ class TilePlan:
         rh, rw = max(1, round(height * scale)), max(1, round(width * scale))
         views = [View(0, 0, height, width, scale, (in_h - rh) // 2, (in_w - rw) // 2)]
         if tiles and scale < TILE_BELOW_SCALE:
-            for y0 in _starts(height, in_h, TILE_OVERLAP):
-                for x0 in _starts(width, in_w, TILE_OVERLAP):
+            for y0 in tile_starts(height, in_h, TILE_OVERLAP):
+                for x0 in tile_starts(width, in_w, TILE_OVERLAP):
                     h, w = min(in_h, height - y0), min(in_w, width - x0)
                     views.append(View(y0, x0, h, w, 1.0, (in_h - h) // 2, (in_w - w) // 2))
         return cls(tuple(views))
