@@ -209,6 +209,27 @@ def test_every_photo_of_a_slideshow_of_its_own_durations_is_looked_at(anon_clip)
         vidanon.anonymize_clip(parts, fps=1, progress=False)
 
 
+def test_the_pass_rate_for_short_parts_is_never_lowered_and_counts_a_speed_up():
+    """The rule above (a review): a 120 fps clip with a 5 ms part keeps 120; parts of one frame
+    each (cumulative sums: 0.9999999 of a frame) keep the clip's 24; a slideshow sped up 4x has
+    photos 4x shorter; a negative duration is ignored; a replay of plates needs no plate model."""
+    from moviepy import vfx
+
+    from vidanon.clip import ClipTracks
+    from vidanon.detections import Detections
+
+    effect, black = vidanon.Anonymize(progress=False), np.zeros((16, 16, 3), np.uint8)
+    flash = concatenate_videoclips([ColorClip((16, 16), (0, 0, 0), duration=1), ColorClip((16, 16), (9, 9, 9),
+                                    duration=0.005), ColorClip((16, 16), (0, 0, 0), duration=1)]).with_fps(120)
+    assert effect._fps(flash) == 120
+    frames = concatenate_videoclips([ImageClip(black, duration=1 / 24) for _ in range(30)]).with_fps(24)
+    assert effect._fps(frames) == 24
+    show = ImageSequenceClip([black] * 4, durations=[1, 1, 0.5, 1])
+    assert effect._fps(show) == 2 and effect._fps(show.with_effects([vfx.MultiplySpeed(4)])) == 8
+    assert effect._fps(ImageSequenceClip([black] * 3, durations=[1, -0.5, 1])) > 0
+    vidanon.Anonymize(target="plates", tracks=ClipTracks(10.0, [Detections.empty()], looked_for="plates"))
+
+
 def test_grey_frames_of_one_or_two_channels_and_a_zoom_are_anonymized(anon_clip):
     """moviepy writes frames of one channel, and of two (a grey PNG with alpha), and clips whose
     size changes over time (a zoom): the first pass crashed on each (IndexError, then numpy's

@@ -486,6 +486,20 @@ def test_a_colour_matrix_swscale_cannot_convert_is_read_by_zimg(tmp_path, space,
     assert a.size == b.size == 160 * 120 * 3 and np.abs(a - b).mean() < 1.0, np.abs(a - b).mean()
 
 
+@pytest.mark.parametrize("code", [10, 12, 14])  # BT.2020c, chroma-derived, ICtCp
+def test_a_matrix_zimg_reads_is_read_also_where_the_file_names_no_primaries_or_transfer(tmp_path, code):
+    """zimg needs the primaries and transfer of these matrices, which many files leave unsaid:
+    such a file had no decodable frame ("invalid colorspace definition"; a review found it)."""
+    base, src = tmp_path / "base.mp4", tmp_path / "in.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=12", "-frames:v", "3", "-c:v", "libx264", "-pix_fmt",
+               "yuv420p", base)  # fmt: skip
+    run_ffmpeg("-i", base, "-c", "copy", "-bsf:v", f"h264_metadata=matrix_coefficients={code}", src)
+    info = probe(src)
+    assert info.color_primaries is None and info.color_trc is None
+    frames = list(FrameReader(info))
+    assert len(frames) == 3 and frames[0].shape == (64, 96, 3)
+
+
 def test_the_detector_sees_what_ffmpeg_converts_also_when_the_size_changes(tmp_path):
     """The detector's copy is swscale's default conversion, byte for byte, as every rule was
     measured on it; a stream whose size changes midway (two recordings joined) is brought to

@@ -151,6 +151,8 @@ BOX = {"box": [0.1, 0.1, 0.5, 0.5], "id": 1, "score": 0.9}
     ({"box": [0.2, 0.2, 0.5, 1e39], "id": 1}, "reaches more than 1000 frames past the picture"),
     ({"box": [-1e300, 0.2, 0.5, 0.6], "id": 1}, "reaches more than 1000 frames past the picture"),
     ({"box": [0.1, 0.1, 0.5, 0.5], "score": 1e39}, "the score 1e+39 is not a score"),
+    ({"box": [0.1, 0.1, 0.5, 10**400], "id": 1}, "reaches more than 1000 frames past"),  # (an int no float holds)
+    ({"box": [0.1, 0.1, 0.5, 0.5], "score": 10**400}, "is not a score"),
     ({"box": [0.1, 0.1, 0.5, 0.5], "class": "alien"}, 'the class "alien" is not one of face, person, plate'),
     ({"box": [0.1, 0.1, 0.5, 0.5], "source": "bogus"}, 'the source "bogus" is not one of detected, predicted'),
 ])  # fmt: skip

@@ -198,7 +198,7 @@ class Anonymize(Effect):
                 self.fps = check("fps", self.fps)
             if opts.tracks and not isinstance(opts.tracks, ClipTracks):
                 _check_tracks_file(opts.tracks)
-            elif PLATES in selected(opts.target, opts.effect):  # a plate model that cannot be used (loaded once)
+            elif not opts.tracks and PLATES in selected(opts.target, opts.effect):  # (a replay runs no detector)
                 from .detect.plates import PlateModelError
 
                 try:
@@ -250,10 +250,10 @@ class Anonymize(Effect):
             raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces (the rate it "
                               "will be written at)")  # fmt: skip
         short = shortest_part(clip)
-        if short is not None and fps * short < 1:  # a picture between two frames of the pass
-            wanted = min(math.ceil(1 / short), SHORTEST_FPS)  # a frame in each (between two: both hidden)
+        if short is not None and fps * short < 1 - 1e-6:  # a picture between two frames of the pass
+            wanted = min(math.ceil(1 / short - 1e-6), SHORTEST_FPS)  # a frame in each (between two: both hidden)
             if self.fps is None:
-                fps = wanted
+                fps = max(fps, wanted)
             else:
                 warnings.warn(f"a part of the clip is shown for {short:g} s, less than a frame at fps={fps:g}: its "
                               f"faces may not be looked for; give fps={wanted} or more (the rate it will be written "
@@ -267,13 +267,18 @@ def shortest_part(clip, depth: int = 0) -> float | None:
     or a composition (photos one after the other), looked for a few compositions deep; None
     where nothing says."""
     timings = getattr(clip, "timings", None)  # concatenate_videoclips's chain: where each part starts (and the end)
-    parts = [float(d) for d in getattr(clip, "durations", None) or () if d]
+    parts = [float(d) for d in getattr(clip, "durations", None) or () if d and d > 0]
     parts += [float(b - a) for a, b in zip(timings, timings[1:]) if b > a] if timings is not None else []
+    recorded = sum(parts)  # a slideshow's or a chain's length as built
     for sub in getattr(clip, "clips", None) or () if depth < 4 else ():
-        parts += [float(sub.duration)] if getattr(sub, "duration", None) else []
+        parts += [float(sub.duration)] if getattr(sub, "duration", None) and sub.duration > 0 else []
         inner = shortest_part(sub, depth + 1)
         parts += [inner] if inner is not None else []
-    return min(parts) if parts else None
+    if not parts:
+        return None
+    # a copy sped up (with_speed_scaled) keeps the parts as built: shorter now by its length's ratio
+    ratio = clip.duration / recorded if recorded and getattr(clip, "duration", None) else 1.0
+    return min(parts) * min(ratio, 1.0)
 
 
 def _check_tracks_file(path: str) -> None:

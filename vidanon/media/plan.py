@@ -179,6 +179,18 @@ ZIMG_MATRICES = {"ycgco": "bt709", "bt2020c": "bt2020nc", "ictcp": "bt2020nc", "
 CONTINUED = "setts=ts=if(eq(N\\,0)\\,PTS\\,PREV_OUTPTS+if(lt(PTS\\,PREV_INPTS)\\,DURATION\\,PTS-PREV_INPTS))"
 
 
+def zimg_reading(space: str | None, primaries: str | None, transfer: str | None) -> str:
+    """zscale's options reading frames of one of :data:`ZIMG_MATRICES`: zimg needs their
+    primaries and transfer, which many files leave unsaid ("invalid colorspace definition"):
+    BT.2020's primaries for BT.2020c and ICtCp, else BT.709's; PQ for ICtCp, else BT.709's
+    transfer (the same curve as BT.2020's); kept as they are through the conversion."""
+    p = primaries and "input" or ("2020" if space in ("bt2020c", "ictcp") else "709")
+    t = transfer and "input" or ("smpte2084" if space == "ictcp" else "709")
+    said = "" if p == "input" else f"primariesin={p}:"
+    said += "" if t == "input" else f"transferin={t}:"
+    return f"{said}primaries={p}:transfer={t}"
+
+
 def written_matrix(space: str | None, primaries: str | None) -> str | None:
     """The matrix an output of an input in ``space`` is written in (:data:`ZIMG_MATRICES`)."""
     if space in ("chroma-derived-nc", "chroma-derived-c") and primaries == "bt2020":
@@ -351,7 +363,7 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             steps = [f"aformat=channel_layouts={remix}"] if remix else []
             if remix and channel_count(s.line) > 8:
                 left["downmix"].append((audio_layout(s.line), _ENCODED_AS[codec]))
-            elif container == "avi" and codec != "copy":  # padded or trimmed to start with the first frame
+            if container == "avi" and codec != "copy":  # padded or trimmed to start with the first frame
                 steps.append("aresample=first_pts=0")
             if source.clock_restarts:  # see CONTINUED: copied, its packets; re-encoded, its samples
                 steps[:0] = [] if codec == "copy" else ["asetpts=if(eq(N\\,0)\\,PTS\\,STARTPTS+N/SR/TB)"]

@@ -28,7 +28,7 @@ from .ffmpeg import (
     pipe_for_child,
     thread_args,
 )
-from .plan import ZIMG_MATRICES
+from .plan import ZIMG_MATRICES, zimg_reading
 from .probe import VideoInfo
 from .streams import NO_PTS
 
@@ -142,7 +142,8 @@ class FrameReader:
         fit = f"{w}:{h}:force_original_aspect_ratio=decrease"
         pad = f"pad={w}:{h}:-1:-1"
         zimg = info.color_space in ZIMG_MATRICES  # converted to RGB by zimg first (see ZIMG_MATRICES)
-        pick += [f"zscale=dither=none,format={'gbrp16le' if self.deep else 'gbrp'}"] if zimg else []
+        reading = zimg_reading(info.color_space, info.color_primaries, info.color_trc) if zimg else ""
+        pick += [f"zscale={reading}:dither=none,format={'gbrp16le' if self.deep else 'gbrp'}"] if zimg else []
         if self.deep:
             chain = ",".join(pick + [f"scale={fit}{':interl=1' if interlaced else ''}", pad])
             return ["-map", info.video_map, "-an", "-sn", "-dn", *(["-vf", chain] if chain else []), *stats,

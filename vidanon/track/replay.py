@@ -91,7 +91,7 @@ def _box_problem(o) -> str | None:
     box = o.get("box")
     if not isinstance(box, list) or len(box) != 4 or not all(_number(v) for v in box):
         return f"'box' must be 4 numbers [ymin, xmin, ymax, xmax], not {json.dumps(box)[:60]}"
-    if not all(math.isfinite(v) for v in box):
+    if not all(isinstance(v, int) or math.isfinite(v) for v in box):  # (an int: finite, maybe too large for a float)
         return f"the box {box} is not finite"
     if any(abs(v) > BOX_REACH for v in box):  # (1e39 passed, and became infinite as the 32-bit floats boxes are)
         return f"the box {box} reaches more than {BOX_REACH} frames past the picture (its corners are fractions of it)"
@@ -100,7 +100,7 @@ def _box_problem(o) -> str | None:
     if box[0] >= 1 or box[1] >= 1 or box[2] <= 0 or box[3] <= 0:
         return f"the box {box} lies outside the picture (0 to 1 of its height and width): it would hide nothing"
     score, track = o.get("score", 0.0), o.get("id", -1)
-    if not _number(score) or not math.isfinite(score) or abs(score) > BOX_REACH:
+    if not _number(score) or not (isinstance(score, int) or math.isfinite(score)) or abs(score) > BOX_REACH:
         return f"the score {score} is not a score (a finite number, from 0 to 1 as vidanon writes them)"
     if not isinstance(track, int) or isinstance(track, bool) or not _ID_RANGE[0] <= track <= _ID_RANGE[1]:
         return f"the id {track} is not a track number (an integer, -1 for none)"
