@@ -214,13 +214,16 @@ def detect_pass(stages, rgb):
     (an object found in two tiles kept once, as across passes: :func:`add_pass`)."""
     import numpy as np
 
+    from .detect.tiles import to_frame
+
     height, width = rgb.shape[:2]
     if height * width <= TILE_ABOVE:
         return stages.detect([rgb])[0]
-    found, size = None, np.array([height, width, height, width], np.float64)
-    for y0, x0, y1, x1 in tile_windows(height, width):
+    found = None
+    for window in tile_windows(height, width):
+        y0, x0, y1, x1 = window
         part = stages.detect([np.ascontiguousarray(rgb[y0:y1, x0:x1])])[0]
-        part.boxes = ((part.boxes * [y1 - y0, x1 - x0, y1 - y0, x1 - x0] + [y0, x0, y0, x0]) / size).astype(np.float32)
+        part.boxes = to_frame(part.boxes, window, height, width).astype(np.float32)
         found = part if found is None else add_pass(found, part)
     return found
 

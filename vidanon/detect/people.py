@@ -13,7 +13,7 @@ from ..errors import ModelError
 from ..targets import PEOPLE
 from .models import model_path
 from .tf_setup import configure_tensorflow
-from .tiles import tile_count, tile_starts
+from .tiles import tile_count, tile_starts, to_frame
 from .view import as_batch
 
 PERSON_THRESHOLD = PEOPLE.threshold  # the default --threshold, set in vidanon.targets
@@ -106,14 +106,6 @@ def fine_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
         return []
     return [(y, x, y + side, x + side) for y in tile_starts(height, side, FINE_OVERLAP)
             for x in tile_starts(width, side, FINE_OVERLAP)]  # fmt: skip
-
-
-def to_frame(boxes: np.ndarray, window: tuple[int, int, int, int], height: int, width: int) -> np.ndarray:
-    """A window's boxes (normalized to the window) as normalized boxes of the frame."""
-    y0, x0, y1, x1 = window
-    th, tw = y1 - y0, x1 - x0
-    return np.stack([(y0 + boxes[:, 0] * th) / height, (x0 + boxes[:, 1] * tw) / width,
-                     (y0 + boxes[:, 2] * th) / height, (x0 + boxes[:, 3] * tw) / width], axis=1)  # fmt: skip
 
 
 def focused(tiles: list[tuple[int, int, int, int]], boxes: np.ndarray, height: int, width: int) -> list[int]:

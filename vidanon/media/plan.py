@@ -198,7 +198,6 @@ def written_matrix(space: str | None, primaries: str | None) -> str | None:
     return ZIMG_MATRICES.get(space or "", space)
 
 
-
 def container_of(path: Path) -> str:
     fmt = CONTAINERS.get(path.suffix.lower())
     if fmt is None:

@@ -142,8 +142,9 @@ class FrameReader:
         fit = f"{w}:{h}:force_original_aspect_ratio=decrease"
         pad = f"pad={w}:{h}:-1:-1"
         zimg = info.color_space in ZIMG_MATRICES  # converted to RGB by zimg first (see ZIMG_MATRICES)
-        reading = zimg_reading(info.color_space, info.color_primaries, info.color_trc) if zimg else ""
-        pick += [f"zscale={reading}:dither=none,format={'gbrp16le' if self.deep else 'gbrp'}"] if zimg else []
+        if zimg:
+            reading = zimg_reading(info.color_space, info.color_primaries, info.color_trc)
+            pick = pick + [f"zscale={reading}:dither=none,format={'gbrp16le' if self.deep else 'gbrp'}"]
         if self.deep:
             chain = ",".join(pick + [f"scale={fit}{':interl=1' if interlaced else ''}", pad])
             return ["-map", info.video_map, "-an", "-sn", "-dn", *(["-vf", chain] if chain else []), *stats,

@@ -297,10 +297,11 @@ class VideoWriter:
         # YUV matrix of its own to keep: written as BT.709 YUV in the limited range, as players expect
         rgb = is_rgb_coded(source)
         space, rng = ("bt709", "tv") if rgb else (source.color_space, source.color_range)
-        if written_matrix(space, source.color_primaries) != space:  # (plan.ZIMG_MATRICES)
-            space = written_matrix(space, source.color_primaries)
-            self.notes.append(f"the input's colour matrix {source.color_space} is not one ffmpeg's converter writes: "
-                              f"written as {space}, the same colours")  # fmt: skip
+        written = written_matrix(space, source.color_primaries)  # (plan.ZIMG_MATRICES)
+        if written != space:
+            self.notes.append(f"the input's colour matrix {space} is not one ffmpeg's converter writes: written as "
+                              f"{written}, the same colours")  # fmt: skip
+            space = written
         matrix = SCALE_MATRIX.get(space or "", "bt601")
         full = rng == "pc"
         if tonemap:
