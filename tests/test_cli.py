@@ -206,7 +206,7 @@ def test_cli_start_end_hides_faces_only_in_the_span(tmp_path):
 
 
 def test_cli_start_end_checked(tmp_path):
-    for args, needle in ((["--start", "5"], "--start 5 s is past the end"), (["--end", "3.5"], "--end 3.5 s is past"),
+    for args, needle in ((["--start", "5"], "--start 5 s is past the end"),
                          (["--start", "2", "--end", "1"], "the span is empty"), (["--start", "1:75"], "--start must be"),
                          (["--end", "0"], "the span is empty")):
         proc = run_cli(SAMPLE, tmp_path / "o.mp4", *args)

@@ -317,7 +317,7 @@ def test_targets_and_plate_options_are_checked(tmp_path, plate_clip, monkeypatch
     Options(target="faces").validate()  # faces alone need no plate model
     proc = run_cli(plate_clip[0], tmp_path / "o.mp4", "--target", "plates", "--plates-model", model,
                    "--plates-threshold", "2")  # fmt: skip
-    assert_one_line_error(proc, "plates threshold must be between")
+    assert_one_line_error(proc, "--plates-threshold must be between")
     assert proc.returncode == 2
 
 

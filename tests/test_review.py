@@ -295,7 +295,7 @@ def test_max_face_size_refuses_large_masks_and_the_sheet_flags_them(clip, tmp_pa
     html = sheet.read_text()
     assert html.count("large mask not drawn") == 2
     assert "a mask over 22% of the frame was not drawn (limit 0.1)" in html
-    with pytest.raises(OptionError, match="max face size must be between 0.01 and 1"):
+    with pytest.raises(OptionError, match="max_face_size must be between 0.01 and 1"):
         anonymize(path, tmp_path / "x.mp4", tracks=str(tracks), max_face_size=2)
 
 

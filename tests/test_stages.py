@@ -18,13 +18,14 @@ def test_option_table_messages_and_normalization():
     assert check("threshold", 0.5) == 0.5 and check("detect_size", 0) == 0 and check("detect_size", 64) == 64
     assert isinstance(check("mask_scale", 2), float) and check("crf", np.int64(20)) == 20
     cases = {
-        ("threshold", 0): "threshold must be between 0.01 and 0.99, not 0",
-        ("threshold", 0.995): "threshold must be between 0.01 and 0.99, not 0.995",
-        ("detect_size", 10): "detect size must be 0 (native resolution) or between 64 and 8192, not 10",
-        ("batch_size", 2.5): "batch size must be a whole number, not 2.5",
-        ("batch_size", True): "batch size must be a whole number, not True",
-        ("mask_scale", "big"): "mask scale must be a number, not 'big'",
-        ("mask_scale", float("nan")): "mask scale must be a number, not nan",
+        ("threshold", 0): "--threshold must be between 0.01 and 0.99, not 0",
+        ("threshold", 0.995): "--threshold must be between 0.01 and 0.99, not 0.995",
+        ("detect_size", 10): "--detect-size must be 0 (native resolution) or between 64 and 8192, not 10",
+        ("batch_size", 2.5): "--batch-size must be a whole number, not 2.5",
+        ("batch_size", True): "--batch-size must be a whole number, not True",
+        ("mask_scale", "big"): "--mask-scale must be a number, not 'big'",
+        ("mask_scale", float("nan")): "--mask-scale must be a number, not nan",
+        ("crf", 20.5): "--crf must be a whole number, not 20.5",
         ("effect", "sparkle"): "unknown effect 'sparkle'; choose from blur, pixelate, fill, image, splash",
     }
     for (name, value), message in cases.items():

@@ -30,7 +30,7 @@ from .console import count
 from .errors import InputError, OutputError, VidanonError
 from .media.paths import undo_folders
 from .media.plan import CONTAINERS, container_of
-from .photo import is_photo, is_still
+from .photo import VIDEO_ONLY, is_photo, is_still
 from .progress import FrameBar
 from .workers import CONTEXT, Executor, InProcess, Processes, RayExecutor, Result, Task
 
@@ -80,7 +80,7 @@ class BatchSummary:
 
 
 def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
-              missing: list[Path] | None = None) -> list[Job]:  # fmt: skip
+              missing: list[Path] | None = None, clashes: list[tuple[Job, str]] | None = None) -> list[Job]:  # fmt: skip
     """Map input files and folders to outputs under ``output_dir``.
 
     A folder contributes its video files (with ``recursive``, those of its sub-folders
@@ -88,7 +88,9 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     output keeps the input's extension when vidanon can write that container, else
     becomes ``.mp4``. Raises :class:`VidanonError` when nothing is to be done or two
     inputs would write the same output. An input that does not exist is an error too,
-    unless ``missing`` is given: it is then added to that list and the others planned.
+    unless ``missing`` is given: it is then added to that list and the others planned;
+    so are two inputs that would write the same output when ``clashes`` is given: both
+    are added to it, with the reason, and the others planned.
     """
     inputs = list(inputs)
     out_root = Path(output_dir)
@@ -108,8 +110,8 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
                                   "beside the originals under the same names; give another folder")  # fmt: skip
             files = sorted(p for p in (src.rglob("*") if recursive else src.iterdir())
                            if _is_video(p) and not _hidden_below(p, src))  # fmt: skip
-            # never pick up what an earlier run wrote into an output folder inside the input
-            files = [p for p in files if not _inside(p, out_root)]
+            if _inside(out_root, src):  # never pick up what an earlier run wrote into an output folder inside the input
+                files = [p for p in files if not _inside(p, out_root)]
             jobs += [Job(p, output_name(out_root / p.relative_to(src), p)) for p in files]
         elif src.exists():
             jobs.append(Job(src, output_name(out_root / src.name, src)))
@@ -124,6 +126,7 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
                          + ("" if recursive else " (use --recursive for sub-folders)"))  # fmt: skip
     seen: dict[Path, Path] = {}
     kept: list[Job] = []
+    clashed: dict[Path, list[Job]] = {}  # output -> the inputs that would all write it
     for job in jobs:
         key = job.output.resolve()
         if key == job.input.resolve():
@@ -131,9 +134,19 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
         if key in seen and os.path.samefile(seen[key], job.input):
             continue  # the same file named twice (a.mp4 a.mp4, or a file and its folder): done once
         if key in seen:
-            raise OutputError(f"{seen[key]} and {job.input} would both be written to {job.output}")
+            if clashes is None:
+                raise OutputError(f"{seen[key]} and {job.input} would both be written to {job.output}")
+            clashed.setdefault(key, [next(j for j in kept if j.output.resolve() == key)]).append(job)
+            continue
         seen[key] = job.input
         kept.append(job)
+    for key, same in clashed.items():  # (clip.mp4 and clip.flv: both .mp4) neither is written, the others are
+        names = " and ".join(str(j.input) for j in same)
+        clashes += [(j, f"{names} would {'both' if len(same) == 2 else 'all'} be written to {j.output}; rename one")
+                    for j in same]  # fmt: skip
+        kept = [j for j in kept if j.output.resolve() != key]
+    if not kept and clashes:
+        raise OutputError(clashes[0][1])
     return kept
 
 
@@ -248,7 +261,12 @@ def run_batch(
             continue
         total_frames += 1 if photo else info.n_frames
         opts = dict(options, overwrite=True, mkdir=True)  # the folder was checked (or made) above
-        if photo:
+        if photo:  # a folder's photos with its videos' --start, --end or --max-face-size: written, with a warning
+            unused = [name for name in VIDEO_ONLY if options.get(name) not in (None, "", ())]
+            if unused:
+                opts.update((name, None) for name in unused)
+                notes[i] = [f"{', '.join(map(ask, unused))} appl{'ies' if len(unused) == 1 else 'y'} to videos: "
+                            f"not used for the photo {job.input.name}"]  # fmt: skip
             tasks.append(Task(i, str(job.input), str(job.output), opts))
             continue
         gif = container_of(job.output) == "gif"  # written in one go: its parts are not joined

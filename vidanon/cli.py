@@ -55,8 +55,19 @@ def _add_options(p: argparse.ArgumentParser) -> None:
         elif o.flags:
             choices = "{" + ",".join(o.valid.values) + "}" if isinstance(o.valid, Choice) else None
             p.add_argument(*o.flags, dest=o.name, metavar=o.metavar or choices, default=o.default,
-                           type=_number(o.name) if isinstance(o.valid, Range) else None, help=help_text(o, CLI))
+                           type=_number(o.name) if isinstance(o.valid, Range) else None, help=help_text(o, CLI),
+                           **({"action": _Joined} if o.name in LISTS else {}))  # fmt: skip
     p.add_argument("--cpu-model", dest="model", help=argparse.SUPPRESS)  # --model's name before the GPU took it too
+
+
+# Options that take a comma list: given twice, the lists are joined (--keep 1 --keep 2 is --keep 1,2).
+LISTS = ("keep",)
+
+
+class _Joined(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        before = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, f"{before},{values}" if before else values)
 
 
 def cli_options(args: argparse.Namespace) -> dict:
@@ -148,6 +159,7 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
 
 
 def _run(parser: argparse.ArgumentParser, args, outputs: Outputs) -> int:
+    _check_working_folder()
     options = cli_options(args)
     # the one table of option ranges (vidanon.options): same message and exit code 2 as the API
     checked = Options(**options)
@@ -195,6 +207,18 @@ def _check_names(args) -> None:
         check_name(path, InputError, "input")
     for path in [args.output_dir] if several else args.paths[1:2]:
         check_name(path, OutputError, "output")
+
+
+def _check_working_folder() -> None:
+    """An :class:`~vidanon.errors.InputError` when the shell's folder was deleted (removed and
+    made again under an open shell): every relative path, and ffmpeg's, would fail later."""
+    from .errors import InputError
+
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise InputError("the current folder no longer exists (it was deleted or moved); cd into a folder that "
+                         "does") from None  # fmt: skip
 
 
 def _what_loads(args) -> str:
@@ -264,7 +288,12 @@ def default_output(path: Path) -> Path:
     """Where ``vidanon INPUT`` writes: ``INPUT_anonymized`` beside it, with the input's
     extension when vidanon writes that container (else .mp4); a folder gets a folder."""
     from .batch import output_name
+    from .errors import InputError
 
+    if path.name in ("", ".", ".."):  # ., ./, .. or /: named by the folder they stand for
+        path = path.resolve()
+        if not path.name:
+            raise InputError(f"{path} has no name to write its anonymized copy beside; give an output folder")
     if path.is_dir():
         return path.with_name(f"{path.name}_anonymized")
     return output_name(path.with_name(f"{path.stem}_anonymized{path.suffix}"), path)
@@ -287,25 +316,29 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs, style: list[str
     from .batch import Failure, Job, describe, plan_jobs, run_batch
 
     missing: list[Path] = []  # inputs among several that do not exist: reported, the others done
+    clashes: list[tuple[Job, str]] = []  # inputs that would write the same output: reported, the others done
 
     if mode == "split":
         from .media.probe import check_input
 
         jobs = [Job(check_input(args.paths[0]), Path(args.paths[1]))]
     elif args.output_dir is not None:
-        jobs = plan_jobs(args.paths, args.output_dir, args.recursive, missing=missing)
+        jobs = plan_jobs(args.paths, args.output_dir, args.recursive, missing=missing, clashes=clashes)
     else:
-        jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive)
+        jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive, clashes=clashes)
     workers = args.jobs or (args.segments if args.segments > 1 else 1)
     outputs.watch(*(job.output for job in jobs))
 
     def log(line: str) -> None:
         failed = line.startswith("FAILED")
-        if failed or line.startswith("warning") or not args.quiet:
-            say(line, sys.stderr if failed else sys.stdout)
+        warned = line.startswith("warning")
+        if failed or warned or not args.quiet:
+            say(line, sys.stderr if failed or warned else sys.stdout)  # (a single run's warnings go there too)
 
     for path in missing:
         log(f"FAILED  {path}: input {path} does not exist")
+    for job, reason in clashes:
+        log(f"FAILED  {job.input}: {reason}")
     summary = run_batch(
         jobs, options, workers=workers, segments=args.segments, overwrite=args.overwrite,
         ray_address=args.ray or None, use_ray=args.ray is not None, progress=_shows_bar(args),
@@ -313,6 +346,7 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs, style: list[str
     )  # fmt: skip
     # the missing inputs were reported before the others ran; they count as failed
     summary.failed[:0] = [Failure(Job(path, Path(args.output_dir)), f"input {path} does not exist", 2) for path in missing]
+    summary.failed[len(missing):len(missing)] = [Failure(job, reason, 3) for job, reason in clashes]
     if mode == "split":
         if summary.skipped:
             from .media.paths import already_exists

@@ -3,11 +3,33 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from . import options as o  # partly loaded when this is imported: its names are looked up at each call
 
 _CLOCK = re.compile(r"(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)")
+
+
+def name_value(name: str, value) -> str:
+    """An encoder's or a preset's name: text, not empty (an unset shell variable)."""
+    if not o._str(name, value).strip():
+        raise o.OptionError(f"{o.ask(name)} needs a name, not an empty one")
+    return value
+
+
+def path_value(name: str, value) -> str:
+    """A file's path: a str or os.PathLike, not empty."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise o.OptionError(f"{name} must be a path (a str or os.PathLike), not {o._fmt(value)}")
+    if os.fspath(value) == "":  # an unset shell variable: it was taken as no file at all
+        raise o.OptionError(f"{o.ask(name)} needs a path, not an empty one")
+    return os.fspath(value)
+
+
+def tracks_value(name: str, value):
+    """A tracks file (a path), or the boxes of a clip already found (a ClipTracks, kept)."""
+    return value if hasattr(value, "at") and hasattr(value, "frames") else path_value(name, value)
 
 
 def time_value(name: str, value) -> float:
@@ -50,7 +72,7 @@ def colour(name: str, value) -> tuple[int, int, int]:
         if rgba is not None and len(rgba) == 4 and rgba[3] != 255:  # #RRGGBBAA: it was drawn opaque, unsaid
             raise o.OptionError(f"{o.ask(name, value)} is transparent; a fill is opaque: give #RRGGBB (a transparent "
                                 f"cover: {o.ask('effect', 'image')} with a PNG)")  # fmt: skip
-        if rgba is not None:
+        if rgba is not None and all(0 <= v <= 255 for v in rgba[:3]):  # (rgb(300,0,0) came back as it was)
             return rgba[:3]
     raise o.OptionError(f"{o.ask(name)} must be a colour name (black, white, grey, ...) or #RRGGBB, "
                         f"not {o._fmt(value)}")  # fmt: skip

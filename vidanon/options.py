@@ -120,25 +120,23 @@ def _str(name: str, value) -> str:
     return value
 
 
-def _path(name: str, value) -> str:
-    if not isinstance(value, (str, os.PathLike)):
-        raise OptionError(f"{name} must be a path (a str or os.PathLike), not {_fmt(value)}")
-    if os.fspath(value) == "":  # an unset shell variable: it was taken as no file at all
-        raise OptionError(f"{ask(name)} needs a path, not an empty one")
-    return os.fspath(value)
-
-
-def _tracks(name: str, value):
-    """A tracks file (a path), or the boxes of a clip already found (a ClipTracks, kept)."""
-    return value if hasattr(value, "at") and hasattr(value, "frames") else _path(name, value)
-
-
 # they use this module's messages (looked up at each call)
-from .option_values import check_replay, check_style, colour, review_path, style_warning, time_value, track_ids  # noqa: E402
+from .option_values import (  # noqa: E402
+    check_replay,
+    check_style,
+    colour,
+    name_value,
+    path_value,
+    review_path,
+    style_warning,
+    time_value,
+    track_ids,
+    tracks_value,
+)
 
 
 def _review(name: str, value) -> str:
-    return review_path(_path(name, value))
+    return review_path(path_value(name, value))
 
 
 def _target(name: str, value) -> str:
@@ -192,13 +190,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("fill_color", tuple[int, int, int] | str | None, None, "the colour of {effect=fill}: a name (black, "
            "white, grey, ...) or #RRGGBB (default black)", colour, ("--fill-color",), "COLOR", clip=True),
     Option("image", _text, None, "the image of {effect=image}, stretched over each head box (where it is "
-           "transparent, the face shows blurred)", _path, ("--image",), "PATH", clip=True),
+           "transparent, the face shows blurred)", path_value, ("--image",), "PATH", clip=True),
     Option("target", str, "faces", "what blur/pixelate/fill hide: faces (default), whole people following each "
            "person's outline (and every face), or licence plates (needs {plates_model}); a comma list hides several: faces,plates",
            _target, ("--target",), "{" + ",".join(TARGETS) + "}", clip=True),
     Option("plates_model", _text, None, "the plate detector for {target=plates}: a YOLOv5/v8/v9-style ONNX file "
            "(default: $VIDANON_PLATES_MODEL; needs pip install 'vidanon[plates]'); see docs/plates.md",
-           _path, ("--plates-model",), "PATH.onnx", clip=True),
+           path_value, ("--plates-model",), "PATH.onnx", clip=True),
     Option("plates_threshold", _num, None, "plate detector score above which a plate is hidden, {range} (default "
            "{plate_threshold})", Range("plates threshold", False, 0.01, 0.99), ("--plates-threshold",), clip=True),
     Option("threshold", _num, None, "detector score above which a face is hidden, {range} (default "
@@ -231,9 +229,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("track", bool, True, "hide only what the detector finds in each frame, without the tracker that covers "
            "the frames where it blinks (for comparison)", _bool, ("--no-track",), clip=True),
     Option("save_tracks", _text, None, "also write the boxes hidden in every frame (track id, box, score, source) "
-           "to JSON", _path, ("--save-tracks",), "JSON", clip=True),
+           "to JSON", path_value, ("--save-tracks",), "JSON", clip=True),
     Option("tracks", _text, None, "re-render from a {save_tracks} file of the same video instead of detecting again "
-           "(e.g. another effect; its frame size and {target} must match)", _tracks, ("--tracks",), "JSON", clip=True),
+           "(e.g. another effect; its frame size and {target} must match)", tracks_value, ("--tracks",), "JSON", clip=True),
     Option("keep", tuple[int, ...] | str | None, None, "leave these faces unmasked: track ids as numbered in the "
            "{save_tracks} file and on the review sheet (ids are the same for the same input and options, so they "
            "apply to a replay with {tracks} and to a fresh run alike)", track_ids, ("--keep",), "ID[,ID...]"),
@@ -247,9 +245,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("crf", int, 18, "encoder quality of libx264, libx265 and VP9, 0 (lossless) to 51 (worst); default 18 "
            "(visually lossless)", Range("crf", True, 0, 51), ("--crf",)),
     Option("codec", _text, None, "ffmpeg video encoder (default libx264; libvpx-vp9 for .webm; a 10-bit HEVC, VP9 or "
-           "AV1 input keeps its family)", _str, ("--codec",)),
+           "AV1 input keeps its family)", name_value, ("--codec",)),
     Option("preset", str, "veryfast", "x264/x265 preset (default veryfast; slower presets such as medium give smaller "
-           "files)", _str, ("--preset",)),
+           "files)", name_value, ("--preset",)),
     Option("audio", bool, True, "drop the audio track", _bool, ("--no-audio",)),
     Option("metadata", str, "private", "'private' (default) removes the tags that identify a place or a device, "
            "'keep' keeps every tag, 'strip' removes every tag and the chapters",
@@ -371,13 +369,16 @@ def check(name: str, value):
             raise OptionError(f"unknown {label} {_fmt(value)}; choose from {', '.join(CHOICES[name])}")
         return value
     spec = RANGES[name]
+    label = ask(name) if name in OPTION and OPTION[name].flags else spec.label  # as the caller spells it
     number = _as_number(value)
+    if spec.whole and isinstance(number, float) and number.is_integer():
+        number = int(number)  # --crf 20.0 is 20
     if number is None or (spec.whole and not isinstance(number, int)):
         kind = "a whole number" if spec.whole else "a number"
-        raise OptionError(f"{spec.label} must be {kind}, not {_fmt(value)}")
+        raise OptionError(f"{label} must be {kind}, not {_fmt(value)}")
     number = int(number) if spec.whole else float(number)
     if not (spec.lo <= number <= spec.hi or number in spec.also):
-        raise OptionError(f"{spec.label} must be {spec.describe()}, not {_fmt(value)}")
+        raise OptionError(f"{label} must be {spec.describe()}, not {_fmt(value)}")
     return number
 
 

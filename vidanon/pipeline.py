@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .console import count
+from .console import count, one_line
 from .detect import Detector
 from .detect.colour import ColourWatch
 from .detect.tf_setup import (
@@ -288,14 +288,18 @@ def span_test(opts: Options, info: VideoInfo | None, margin: float = 0.0) -> Cal
     return inside
 
 
-def check_span(opts: Options, info: VideoInfo) -> None:
-    """``--start``/``--end`` against the video's duration (when it is known)."""
+def check_span(opts: Options, info: VideoInfo) -> list[str]:
+    """``--start``/``--end`` against the video's duration (when it is known): a start past
+    the end is an error; an end past it (one ``--end`` for a folder of videos of many
+    lengths) hides faces to the end, with a warning."""
+    if opts.start is not None and info.duration > 0 and opts.start >= info.duration:
+        raise InputError(f"{ask('start')} {opts.start:g} s is past the end of {info.path.name} "
+                         f"({info.duration:.2f} s)")  # fmt: skip
     last = info.duration + (1.0 / float(info.fps) if info.fps else 0.0) / 2  # up to half a frame past
-    for name in ("start", "end"):
-        value = getattr(opts, name)
-        if value is not None and info.duration > 0 and (value >= info.duration if name == "start" else value > last):
-            raise InputError(f"{ask(name)} {value:g} s is past the end of {info.path.name} ({info.duration:.2f} s"
-                             f"{'' if name == 'start' else '; leave it out to go to the end'})")  # fmt: skip
+    if opts.end is not None and info.duration > 0 and opts.end > last:
+        return [f"{ask('end')} {opts.end:g} s is past the end of {info.path.name} ({info.duration:.2f} s): faces "
+                "hidden to the end"]  # fmt: skip
+    return []
 
 
 def effective_threshold(opts: Options) -> float:
@@ -345,7 +349,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     opts = Options.from_kwargs(effect=effect, **kwargs)
     started = time.perf_counter()
     info = probe(input)
-    check_span(opts, info)
+    span_warnings = check_span(opts, info)
     if is_photo(output):  # "an unknown container extension" said less
         what = "an animated image is written as a video or a GIF" if is_photo(input) else \
             "a video is written as a video"
@@ -438,7 +442,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
     except VidanonError as exc:
         raise OutputError(f"{exc}; the video {target} was written") from None
 
-    warnings = stages.warnings + (stages.colour.warnings() if stages.colour else []) + sink.warnings()
+    warnings = span_warnings + stages.warnings + (stages.colour.warnings() if stages.colour else []) + sink.warnings()
     if refused:
         warnings.append(f"{count(len(refused), 'mask')} larger than {opts.max_face_size:g} of the frame "
                         f"{'was' if len(refused) == 1 else 'were'} not drawn "
@@ -479,6 +483,6 @@ def _progress(info: VideoInfo, enabled: bool):
     from .progress import FrameBar
 
     return FrameBar(
-        total=info.n_frames or None, unit="frame", desc=info.path.name[:30], disable=not enabled,
+        total=info.n_frames or None, unit="frame", desc=one_line(info.path.name)[:30], disable=not enabled,
         dynamic_ncols=True, leave=False,
     )  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
     starts = [_start_of(part) for part in parts]
     lines = []
     for k, part in enumerate(parts):
-        quoted = str(part.resolve()).replace("'", "'\\''")
+        # beside the list, named without line breaks (paths.temp_path_for): a folder's odd name never enters it
+        quoted = os.path.relpath(part.resolve(), listing.resolve().parent).replace("'", "'\\''")
         lines.append(f"file '{quoted}'\n")
         if k + 1 < len(parts):
             # without it the demuxer takes a part's length from the file's duration, which

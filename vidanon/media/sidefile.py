@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import OutputError
-from .paths import AtomicOutput, check_name
+from .paths import AtomicOutput, check_file_target, check_name
 
 
 def _same(a: Path, b: str | os.PathLike) -> bool:
@@ -59,6 +59,7 @@ def check_side_file(path: str | os.PathLike, what: str, input_path: str | os.Pat
     check_name(target, OutputError, f"the {what}")
     if target.is_dir():
         raise OutputError(f"the {what} {target} is a folder; give a file name")
+    check_file_target(target, what)
     _replaces_none(target, what, [(input_path, "input"), (output, "output"), *others])
     if os.path.lexists(target) and not overwrite:
         from ..options import ask
