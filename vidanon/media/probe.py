@@ -208,6 +208,9 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"input {path} has no video stream ({what})")
     video = parsed.video
     width, height = (int(v) for v in infos["video_size"])
+    first = _first_frame(path, video.index) if video.cropped or _light_in_frames(video) else ""
+    if video.cropped:  # decoded at the crop's size (rounded to whole chroma samples), which the header does not say
+        width, height = _decoded_size(first) or (width, height)
     rotation = video.rotation
     sar = video.sar
     if rotation in (90, 270):
@@ -255,8 +258,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         lag=lag,
         clock_restarts=bool(audio) and _counts_from_video(header) and clock_restarts(ffmpeg_exe(), path),
         # (a PQ video's, or any deep one's: an HEVC may carry HDR10's SEI without its colour tags)
-        light=tuple(video.light) or (_frame_light(path, video.index) if video.color_trc == "smpte2084"
-                                     or bit_depth(video.pix_fmt) > 8 else ()),  # fmt: skip
+        light=tuple(video.light) or _frame_light(first),
     )
 
 
@@ -289,17 +291,35 @@ def _from_file_start(packets: PacketTimes | None, video_start: float | None,
     return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base, end, first), lag
 
 
-def _frame_light(path: Path, stream: int) -> tuple[str, ...]:
-    """HDR10's static metadata of a video that holds it in its frames only (an HEVC's SEI,
-    not the container): its first frame's side data, as ffmpeg's showinfo prints it."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", *input_args(path), "-map", f"0:{stream}", "-frames:v", "1",
-           "-vf", "showinfo", "-f", "null", "-"]  # fmt: skip
+def _light_in_frames(video) -> bool:
+    """HDR10's static metadata may be in the frames only: a PQ video's, or any deep one's (an
+    HEVC may carry HDR10's SEI without its colour tags), not in the container."""
+    return not video.light and (video.color_trc == "smpte2084" or bit_depth(video.pix_fmt) > 8)
+
+
+def _first_frame(path: Path, stream: int) -> str:
+    """ffmpeg's showinfo of the video's first decoded frame (as stored, not turned upright)."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-noautorotate", *input_args(path), "-map", f"0:{stream}",
+           "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]  # fmt: skip
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=60)
     except (OSError, subprocess.TimeoutExpired):
-        return ()
+        return ""
+    return done.stderr
+
+
+def _decoded_size(showinfo: str) -> tuple[int, int] | None:
+    """The first frame's size as ffmpeg decodes it: with the container's crop (MP4's clap box,
+    Matroska's PixelCrop) applied, which the header's size is not."""
+    found = re.search(r"\bn: *0 .*? s:(\d+)x(\d+)", showinfo)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def _frame_light(showinfo: str) -> tuple[str, ...]:
+    """HDR10's static metadata of a video that holds it in its frames only (an HEVC's SEI,
+    not the container): its first frame's side data, as ffmpeg's showinfo prints it."""
     first: dict[str, str] = {}  # the first frame's line of each kind (showinfo may print two frames)
-    for line in done.stderr.splitlines():
+    for line in showinfo.splitlines():
         found = HDR10_LINE.search(line)
         if found and "side data - " in line:
             first.setdefault(found.group(2).lower(), found.group(1))

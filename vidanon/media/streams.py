@@ -45,6 +45,7 @@ class Stream:
     rotation: int = 0
     attached_pic: bool = False
     size: tuple[int, int] | None = None  # width, height as the header gives them (before rotation)
+    cropped: bool = False  # the container crops the picture (MP4's clap, Matroska's PixelCrop): decoded smaller
     light: list[str] = field(default_factory=list)  # HDR10's side data lines: mastering display, content light
     field_order: str | None = None  # interlaced: "tt", "bb", "tb" or "bt" (ffmpeg's names); None: progressive
     programs: tuple[int, ...] = ()  # the MPEG-TS programmes (broadcast channels, from 1) it is listed under
@@ -158,6 +159,9 @@ def parse_header(text: str) -> Header:
             continue
         if streams and context == "stream" and HDR10_LINE.match(line):
             streams[-1].light.append(line)
+            continue
+        if streams and context == "stream" and line.startswith("Frame Cropping:"):
+            streams[-1].cropped = True
             continue
         if streams and context == "stream" and _DISPLAY_MATRIX.search(line):
             rot = re.search(r"rotation of (-?\d+(?:\.\d+)?)", line)
