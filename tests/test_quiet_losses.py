@@ -6,8 +6,10 @@ from __future__ import annotations
 import re
 import struct
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import ffmpeg
 from media import clip, header, run_ffmpeg
@@ -83,3 +85,23 @@ def test_a_cropped_picture_is_written_at_its_own_size_unscaled(tmp_path, run, ho
     assert code == 0, err
     assert header(out).video.size == size and decoded_size(out) == size
     assert psnr(out, cropped) > 40
+
+
+@pytest.mark.parametrize("name, vcodec, rate", [("raw.h264", "libx264", "30"), ("raw.h264", "libx264", "30000/1001"),
+                                                ("raw.hevc", "libx265", "30"), ("raw.m2v", "mpeg2video", "30")])
+def test_a_raw_stream_keeps_its_own_frame_rate(tmp_path, run, name, vcodec, rate):
+    """ffmpeg prints every raw elementary stream's rate as 25 fps (its default): a 30 fps .h264
+    came out 20% slow (found by a QA pass). Its frames are where ffmpeg's own remux puts them."""
+    from media import video_times
+
+    src = clip(tmp_path / name, size="96x64", rate=rate, frames=12, audio=False, vcodec=vcodec,
+               extra=("-f", {"libx264": "h264", "libx265": "hevc", "mpeg2video": "mpeg2video"}[vcodec]))  # fmt: skip
+    remuxed = tmp_path / "remuxed.mp4"
+    run_ffmpeg("-i", src, "-c", "copy", remuxed)
+    out = tmp_path / "out.mp4"
+    code, err = run(src, out)
+    assert code == 0, err
+    mine, theirs = video_times(out)[0], video_times(remuxed)[0]  # (ffmpeg's remux loses a B-frame stream's last frames)
+    assert len(mine) == 12 and len(theirs) >= 6
+    assert abs(mine - np.arange(12) / float(Fraction(rate))).max() < 1e-3, mine
+    assert abs(mine[: len(theirs)] - theirs).max() < 1e-3, (mine, theirs)

@@ -130,15 +130,23 @@ def check_frame_size(path: Path, width: int, height: int) -> None:
                          "pixels a side")  # fmt: skip
 
 
-def _frame_rate(path: Path, printed, packets: PacketTimes | None) -> Fraction:
+# The demuxers of raw elementary streams (.h264, .hevc, .m2v, ...): ffmpeg prints their rate
+# as 25 fps, its default, whatever the stream's timing says; their packets' spacing is the rate
+# ffmpeg decodes and remuxes them at.
+RAW_STREAMS = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavsvideo", "avs2", "avs3", "vc1", "h261", "h263",
+               "dirac", "obu"}  # fmt: skip
+
+
+def _frame_rate(path: Path, printed, packets: PacketTimes | None, raw: bool = False) -> Fraction:
     """The frame rate: from ffmpeg's printed one (29.97 -> 30000/1001); below 1 fps, where
-    the printed one has too few digits (1/3600 fps prints as 0.0003), the packets' spacing."""
+    the printed one has too few digits (1/3600 fps prints as 0.0003), or for a raw stream
+    (``raw``, :data:`RAW_STREAMS`), the packets' spacing."""
     exact = _packet_rate(packets)
     try:
         fps = rational_fps(float(printed or 0.0))
     except (TypeError, ValueError):
         fps = None
-    if exact is not None and (fps is None or fps < 1):
+    if exact is not None and (fps is None or fps < 1 or raw):
         return exact
     if fps is None:
         raise InputError(f"input {path} has no usable frame rate")
@@ -222,7 +230,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     listed = counted.get(video.index) or packet_times(ffmpeg_exe(), path, stream=video.index)
     packets, lag = _from_file_start(listed, video.start, parsed.start,
                                     _counts_from_video(header))  # fmt: skip
-    fps = _frame_rate(path, infos.get("video_fps"), packets)
+    demuxer = re.search(r"^Input #0, ([\w,]+), from", header, re.M)
+    fps = _frame_rate(path, infos.get("video_fps"), packets, raw=bool(demuxer) and demuxer.group(1) in RAW_STREAMS)
     duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
     if not duration and packets is not None and packets.count:
         duration = packets.times[-1] - packets.times[0] + float(1 / fps)
