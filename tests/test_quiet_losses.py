@@ -105,3 +105,115 @@ def test_a_raw_stream_keeps_its_own_frame_rate(tmp_path, run, name, vcodec, rate
     assert len(mine) == 12 and len(theirs) >= 6
     assert abs(mine - np.arange(12) / float(Fraction(rate))).max() < 1e-3, mine
     assert abs(mine[: len(theirs)] - theirs).max() < 1e-3, (mine, theirs)
+
+
+def warnings_of(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("vidanon: warning:")]
+
+
+def test_a_vp9_webms_alpha_is_said_to_be_lost(tmp_path, run):
+    """VP9 keeps its alpha beside the picture (alpha_mode 1), which ffmpeg's own decoder
+    reads as yuv420p: it was dropped without a word (found by a QA pass)."""
+    src = tmp_path / "alpha.webm"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25,format=yuva420p,geq=lum='p(X,Y)':a='if(lt(X,48),255,60)'"
+               ":cb='p(X,Y)':cr='p(X,Y)'", "-frames:v", 6, "-c:v", "libvpx-vp9", "-deadline", "realtime", src)  # fmt: skip
+    assert header(src).video.metadata.get("alpha_mode") == "1"
+    code, err = run(src, tmp_path / "out.webm")
+    assert code == 0, err
+    assert warnings_of(err) == ["vidanon: warning: the input is yuv420p with an alpha channel: the output has no alpha "
+                                "channel (what players play)"], err  # fmt: skip
+
+
+def with_captions(raw: Path, dst: Path) -> Path:
+    """An H.264 stream (Annex B, no B-frames) with an ATSC A/53 caption SEI (CEA-608 padding)
+    before each picture, as broadcast recordings carry them."""
+    data = raw.read_bytes()
+    starts = [m.start() for m in re.finditer(b"\x00\x00\x01", data)] + [len(data)]
+    payload = b"\xb5\x00\x31GA94\x03\x41\xff\xfc\x80\x80\xff"
+    sei = b"\x00\x00\x00\x01\x06\x04" + bytes([len(payload)]) + payload + b"\x80"
+    out = bytearray()
+    for start, end in zip(starts, starts[1:]):
+        nal = data[start + 3:end]
+        if nal[0] & 0x1F in (1, 5):
+            out += sei
+        out += b"\x00\x00\x01" + nal
+    dst.write_bytes(bytes(out))
+    return dst
+
+
+@pytest.mark.parametrize("container", ["ts", "mp4"])
+def test_closed_captions_inside_the_video_are_said_to_be_lost(tmp_path, run, container):
+    """CEA-608/708 captions ride in the video stream's SEI: re-encoded, they are gone, which was
+    not said (found by a QA pass)."""
+    raw = clip(tmp_path / "raw.h264", size="96x64", rate="30", frames=10, audio=False, extra=("-bf", "0", "-f", "h264"))
+    cc = with_captions(raw, tmp_path / "cc.h264")
+    src = tmp_path / f"cc.{container}"
+    run_ffmpeg("-r", 30, "-i", cc, "-c", "copy", src)
+    shown = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(src), "-frames:v", "1", "-vf", "showinfo", "-f", "null",
+                            "-"], capture_output=True, text=True).stderr  # fmt: skip
+    assert "Closed Captions" in shown
+    code, err = run(src, tmp_path / "out.mkv")
+    assert code == 0, err
+    assert warnings_of(err) == ["vidanon: warning: the input's closed captions (CEA-608/708, carried inside its video "
+                                "stream) are not kept: the output has no captions"], err  # fmt: skip
+    code, err = run(raw, tmp_path / "plain.mkv")
+    assert code == 0 and not warnings_of(err), err
+
+
+def test_hdr10_plus_dynamic_metadata_is_said_to_be_lost(tmp_path, run):
+    scene = ('{"BezierCurveData":{"Anchors":[102,205,307,410,512,614,717,819,922],"KneePointX":0,"KneePointY":0},'
+             '"LuminanceParameters":{"AverageRGB":500,"LuminanceDistributions":{"DistributionIndex":[1,5,10,25,50,75,'
+             '90,95,99],"DistributionValues":[100,200,300,400,500,600,700,800,900]},"MaxScl":[1000,1000,1000]},'
+             '"NumberOfWindows":1,"TargetedSystemDisplayMaximumLuminance":400,"SceneFrameIndex":%d,"SceneId":0,'
+             '"SequenceFrameIndex":%d}')  # fmt: skip
+    (tmp_path / "hdr10p.json").write_text(
+        '{"JSONInfo":{"HDR10plusProfile":"A","Version":"1.0"},"SceneInfo":[' + ",".join(scene % (i, i) for i in range(6))
+        + '],"SceneInfoSummary":{"SceneFirstFrameIndex":[0],"SceneFrameNumbers":[6]},"ToolInfo":{"Tool":"x","Version":"1"}}')
+    src = tmp_path / "hdr10p.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=30", "-frames:v", 6, "-pix_fmt", "yuv420p10le", "-c:v",
+               "libx265", "-x265-params", "log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:"
+               f"hdr10=1:max-cll=1000,400:dhdr10-info={tmp_path / 'hdr10p.json'}", src)  # fmt: skip
+    code, err = run(src, tmp_path / "out.mp4")
+    assert code == 0, err
+    assert ("vidanon: warning: the input's HDR10+ dynamic metadata is not kept: players show the output as plain HDR10"
+            in warnings_of(err)), err  # fmt: skip
+
+
+def spherical_boxes(stereo: int = 0) -> bytes:
+    """Spherical Video V2: st3d (0: mono, 1: top and bottom) and sv3d (equirectangular)."""
+    def full(kind, payload):
+        return _box(kind, b"\x00\x00\x00\x00" + payload)
+
+    proj = _box(b"proj", full(b"prhd", struct.pack(">iii", 0, 0, 0)) + full(b"equi", struct.pack(">IIII", 0, 0, 0, 0)))
+    return full(b"st3d", bytes([stereo])) + _box(b"sv3d", full(b"svhd", b"t\x00") + proj)
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mov", "mkv", "webm"])
+def test_a_360_degree_video_stays_one(tmp_path, run, suffix):
+    """Its projection (MP4's sv3d box, Matroska's Projection) was dropped without a word, and
+    players showed the output flat (found by a QA pass)."""
+    src = add_to_sample_entry(clip(tmp_path / "src.mp4", size="128x64", frames=6, audio=False), tmp_path / "pano.mp4",
+                              spherical_boxes())  # fmt: skip
+    assert header(src).video.spherical == "equirectangular"
+    out = tmp_path / f"out.{suffix}"
+    code, err = run(src, out)
+    assert code == 0 and not warnings_of(err), err
+    assert header(out).video.spherical == "equirectangular"
+
+
+def test_a_360_degree_video_says_what_it_loses_where_it_is_not_kept(tmp_path, run):
+    src = add_to_sample_entry(clip(tmp_path / "src.mp4", size="128x64", frames=6, audio=False), tmp_path / "pano.mp4",
+                              spherical_boxes(stereo=1))  # fmt: skip
+    assert header(src).video.stereo == "top and bottom"
+    code, err = run(src, tmp_path / "out.mp4")
+    assert code == 0, err
+    assert warnings_of(err) == [
+        "vidanon: warning: the input's 360-degree projection (equirectangular) is not kept: players will show the output "
+        "flat (.mp4, .mov, .mkv and .webm keep a plain equirectangular one)",
+        "vidanon: warning: the input's stereo 3D layout (top and bottom) is not kept: players will show both views in "
+        "one flat picture"], err  # fmt: skip
+    assert header(tmp_path / "out.mp4").video.spherical is None
+    plain = add_to_sample_entry(clip(tmp_path / "src.mp4", size="128x64", frames=6, audio=False), tmp_path / "pano.mp4",
+                                spherical_boxes())  # fmt: skip
+    code, err = run(plain, tmp_path / "out.avi")
+    assert code == 0 and warnings_of(err)[0].startswith("vidanon: warning: the input's 360-degree projection"), err

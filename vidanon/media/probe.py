@@ -27,6 +27,7 @@ from .streams import (
     packet_times,
     parse_header,
 )
+from .unkept import a53_captions
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
 
@@ -66,6 +67,10 @@ class VideoInfo:
     lag: float = 0.0  # seconds ffmpeg's times of the video lack against the file's start (see _from_file_start)
     clock_restarts: bool = False  # MPEG-TS joined end to end: its audio's clock restarts (streams.clock_restarts)
     light: tuple[str, ...] = ()  # HDR10's mastering display and content light lines (streams.hdr10_light)
+    captions: bool = False  # CEA-608/708 closed captions inside the video stream (unkept.a53_captions)
+    hdr10_plus: bool = False  # HDR10+'s dynamic metadata, on the first frame
+    projection: str | None = None  # a 360-degree video's projection (Stream.spherical)
+    stereo: str | None = None  # a stereo 3D video's layout (Stream.stereo)
 
     @property
     def fps_float(self) -> float:
@@ -216,7 +221,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"input {path} has no video stream ({what})")
     video = parsed.video
     width, height = (int(v) for v in infos["video_size"])
-    first = _first_frame(path, video.index) if video.cropped or _light_in_frames(video) else ""
+    hdr10 = video.color_trc == "smpte2084"  # (its first frame may hold HDR10+'s dynamic metadata)
+    first = _first_frame(path, video.index) if video.cropped or hdr10 or _light_in_frames(video) else ""
     if video.cropped:  # decoded at the crop's size (rounded to whole chroma samples), which the header does not say
         width, height = _decoded_size(first) or (width, height)
     rotation = video.rotation
@@ -268,6 +274,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         clock_restarts=bool(audio) and _counts_from_video(header) and clock_restarts(ffmpeg_exe(), path),
         # (a PQ video's, or any deep one's: an HEVC may carry HDR10's SEI without its colour tags)
         light=tuple(video.light) or _frame_light(first),
+        captions=a53_captions(path, video.codec, video.line),
+        hdr10_plus="(HDR10+)" in first,
+        projection=video.spherical,
+        stereo=video.stereo,
     )
 
 

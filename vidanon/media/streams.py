@@ -46,6 +46,8 @@ class Stream:
     attached_pic: bool = False
     size: tuple[int, int] | None = None  # width, height as the header gives them (before rotation)
     cropped: bool = False  # the container crops the picture (MP4's clap, Matroska's PixelCrop): decoded smaller
+    spherical: str | None = None  # a 360-degree video's projection ("equirectangular"), from its side data
+    stereo: str | None = None  # a stereo 3D video's layout ("top and bottom"); None: none or 2D
     light: list[str] = field(default_factory=list)  # HDR10's side data lines: mastering display, content light
     field_order: str | None = None  # interlaced: "tt", "bb", "tb" or "bt" (ffmpeg's names); None: progressive
     programs: tuple[int, ...] = ()  # the MPEG-TS programmes (broadcast channels, from 1) it is listed under
@@ -162,6 +164,13 @@ def parse_header(text: str) -> Header:
             continue
         if streams and context == "stream" and line.startswith("Frame Cropping:"):
             streams[-1].cropped = True
+            continue
+        if streams and context == "stream" and line.startswith(("Spherical Mapping:", "Stereo 3D:")):
+            kind, _, value = line.partition(": ")
+            if kind == "Spherical Mapping":
+                streams[-1].spherical = value.strip() or "unknown"
+            elif value.split(",")[0] != "2D":
+                streams[-1].stereo = value.split(",")[0].strip()
             continue
         if streams and context == "stream" and _DISPLAY_MATRIX.search(line):
             rot = re.search(r"rotation of (-?\d+(?:\.\d+)?)", line)
