@@ -217,3 +217,51 @@ def test_a_360_degree_video_says_what_it_loses_where_it_is_not_kept(tmp_path, ru
                                 spherical_boxes())  # fmt: skip
     code, err = run(plain, tmp_path / "out.avi")
     assert code == 0 and warnings_of(err)[0].startswith("vidanon: warning: the input's 360-degree projection"), err
+
+
+DJI_MAVIC = ("F/2.8, SS 1000, ISO 100, EV 0, GPS (8.5432, 47.3769, 15), D 10.2m, H 30.1m",
+             "F/2.8, SS 1000, ISO 100, EV 0, GPS (8.5433, 47.3770, 15), D 10.4m, H 30.2m")  # fmt: skip
+DJI_MINI = ("FrameCnt: 1, DiffTime: 33ms\n2024-05-01 10:00:00.000\n[iso: 100] [shutter: 1/1000.0] [fnum: 1.7] "
+            "[ev: 0] [latitude: 47.376900] [longitude: 8.543200] [rel_alt: 30.100 abs_alt: 450.000]",
+            "FrameCnt: 2, DiffTime: 33ms\n2024-05-01 10:00:00.033\n[iso: 100] [shutter: 1/1000.0] [fnum: 1.7] "
+            "[ev: 0] [latitude: 47.376901] [longitude: 8.543201] [rel_alt: 30.100 abs_alt: 450.000]")  # fmt: skip
+WORDS = ("Meet me at the station at 8.30.", "Latitude is what we need, said the captain.")
+
+
+def with_subtitles(tmp_path: Path, suffix: str, events: tuple[str, ...]) -> Path:
+    srt = tmp_path / "events.srt"
+    srt.write_text("".join(f"{i + 1}\n00:00:0{i},000 --> 00:00:0{i + 1},000\n{text}\n\n" for i, text in enumerate(events)))
+    src = tmp_path / f"DJI_0001.{suffix}"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-i", srt, "-frames:v", 50, "-c:v", "libx264",
+               "-c:s", "mov_text" if suffix == "mp4" else "srt", "-metadata", "location=+47.3769+008.5432/", src)  # fmt: skip
+    return src
+
+
+def subtitle_text(path: Path) -> str:
+    return subprocess.run([ffmpeg(), "-v", "error", "-i", str(path), "-map", "0:s:0", "-f", "srt", "-"],
+                          capture_output=True, text=True).stdout  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix, events", [("mp4", DJI_MAVIC), ("mkv", DJI_MINI)])
+def test_a_drones_gps_subtitles_are_left_out_with_the_place_tags(tmp_path, run, suffix, events):
+    """DJI drones write their flight log, positions included, as a subtitle track: it was
+    copied while the location tag was removed (found by a QA pass)."""
+    src = with_subtitles(tmp_path, suffix, events)
+    out = tmp_path / f"out.{suffix}"
+    code, err = run(src, out)
+    assert code == 0, err
+    assert warnings_of(err) == ["vidanon: warning: the subtitle stream of the input (" + ("mov_text" if suffix == "mp4"
+                                else "subrip") + ") is GPS telemetry (where it was shot): left out, as the place tags "
+                                "are (--keep-metadata keeps it)"], err  # fmt: skip
+    assert not header(out).of_kind("subtitle")
+    code, err = run(src, out, "--keep-metadata", "-y")
+    assert code == 0, err
+    assert "47.37" in subtitle_text(out)
+
+
+def test_ordinary_subtitles_are_still_copied(tmp_path, run):
+    src = with_subtitles(tmp_path, "mp4", WORDS)
+    out = tmp_path / "out.mp4"
+    code, err = run(src, out)
+    assert code == 0 and not warnings_of(err), err
+    assert "Latitude is what we need" in subtitle_text(out)

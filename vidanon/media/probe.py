@@ -27,6 +27,7 @@ from .streams import (
     packet_times,
     parse_header,
 )
+from .telemetry import telemetry_subtitles
 from .unkept import a53_captions
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
@@ -71,6 +72,7 @@ class VideoInfo:
     hdr10_plus: bool = False  # HDR10+'s dynamic metadata, on the first frame
     projection: str | None = None  # a 360-degree video's projection (Stream.spherical)
     stereo: str | None = None  # a stereo 3D video's layout (Stream.stereo)
+    telemetry: tuple[int, ...] = ()  # subtitle streams that are a GPS log (telemetry.telemetry_subtitles)
 
     @property
     def fps_float(self) -> float:
@@ -278,6 +280,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         hdr10_plus="(HDR10+)" in first,
         projection=video.spherical,
         stereo=video.stereo,
+        telemetry=telemetry_subtitles(path, parsed.of_kind("subtitle")),
     )
 
 

@@ -92,6 +92,8 @@ class Header:
 _DISPLAY_MATRIX = re.compile(r"display ?matrix", re.IGNORECASE)
 # HDR10's static metadata as ffmpeg prints it, in a stream's "Side data:" or showinfo's "side data - "
 HDR10_LINE = re.compile(r"(?:side data - )?((mastering display|content light level).*)", re.IGNORECASE)
+# Text subtitle codecs (the others are pictures: DVD, Blu-ray, DVB).
+TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
 PROGRAM_LINE = re.compile(r"^\s*Program \d+")
 STREAM_LINE = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
 _UNKNOWN = {"unknown", "unspecified", "reserved", ""}
