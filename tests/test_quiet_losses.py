@@ -265,3 +265,22 @@ def test_ordinary_subtitles_are_still_copied(tmp_path, run):
     code, err = run(src, out)
     assert code == 0 and not warnings_of(err), err
     assert "Latitude is what we need" in subtitle_text(out)
+
+
+def shown_times(path: Path, count: int = 4) -> list[float]:
+    text = subprocess.run([ffmpeg(), "-hide_banner", "-i", str(path), "-map", "0:v", "-vf", "showinfo", "-f", "null", "-"],
+                          capture_output=True, text=True).stderr  # fmt: skip
+    return [float(t) for t in re.findall(r"pts_time:([0-9.]+)", text)[:count]]
+
+
+def test_an_mpeg4_avi_with_b_frames_keeps_its_first_frames_time(tmp_path, run):
+    """An XviD/DivX AVI's B-frames come without a time of their own, the first frame too: it
+    was put at 0, not at 0.04 where ffmpeg shows it, and lasted two frames (found by a QA pass)."""
+    src = tmp_path / "divx.avi"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=96x64:rate=25", "-f", "lavfi", "-i", "sine=duration=0.5", "-frames:v",
+               12, "-c:v", "mpeg4", "-bf", 2, "-vtag", "XVID", "-c:a", "libmp3lame", src)  # fmt: skip
+    assert shown_times(src) == [0.04, 0.08, 0.12, 0.16]
+    out = tmp_path / "out.mp4"
+    code, err = run(src, out)
+    assert code == 0, err
+    assert shown_times(out) == [0.04, 0.08, 0.12, 0.16]
