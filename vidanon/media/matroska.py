@@ -24,17 +24,20 @@ def _uint(v: int) -> bytes:
     return v.to_bytes(max(1, (v.bit_length() + 7) // 8), "big")
 
 
-def mkv_header(width: int, height: int, deep: bool, frame_ns: int) -> bytes:
+def mkv_header(width: int, height: int, deep: bool, frame_ns: int, equirectangular: bool = False) -> bytes:
     """A Matroska stream of uncompressed RGB frames (RGB24 or RGB48LE) timed in ns; each
     frame lasts ``frame_ns`` unless the next one starts earlier (the last one's duration:
-    without it, MP4's edit list would end where the last frame starts, hiding it)."""
+    without it, MP4's edit list would end where the last frame starts, hiding it).
+    ``equirectangular``: the frames are a 360-degree video's (a Projection element), which
+    ffmpeg passes on, with the frames, to the encoder and the output's muxer."""
     ebml = _el(b"\x1a\x45\xdf\xa3", _el(b"\x42\x86", _uint(1)) + _el(b"\x42\xf7", _uint(1))
                + _el(b"\x42\xf2", _uint(4)) + _el(b"\x42\xf3", _uint(8)) + _el(b"\x42\x82", b"matroska")
                + _el(b"\x42\x87", _uint(4)) + _el(b"\x42\x85", _uint(2)))  # fmt: skip
     segment = b"\x18\x53\x80\x67" + b"\x01\xff\xff\xff\xff\xff\xff\xff"  # unknown size: a stream
     info = _el(b"\x15\x49\xa9\x66", _el(b"\x2a\xd7\xb1", _uint(1)))  # timestamps in nanoseconds
     video = _el(b"\xe0", _el(b"\xb0", _uint(width)) + _el(b"\xba", _uint(height))
-                + _el(b"\x2e\xb5\x24", b"RGB0" if deep else b"RGB\x18"))  # fmt: skip
+                + _el(b"\x2e\xb5\x24", b"RGB0" if deep else b"RGB\x18")
+                + (_el(b"\x76\x70", _el(b"\x76\x71", _uint(1))) if equirectangular else b""))  # fmt: skip
     track = _el(b"\xae", _el(b"\xd7", _uint(1)) + _el(b"\x73\xc5", _uint(1)) + _el(b"\x83", _uint(1))
                 + _el(b"\x9c", _uint(0)) + _el(b"\x22\xb5\x9c", b"und") + _el(b"\x86", b"V_UNCOMPRESSED")
                 + _el(b"\x23\xe3\x83", _uint(frame_ns)) + video)  # fmt: skip

@@ -14,8 +14,9 @@ from pathlib import Path
 from ..errors import OutputError
 from . import METADATA_POLICIES
 from .ffmpeg import decodable, input_args
+from .layouts import audio_layout, channel_count, remix_layout
 from .probe import VideoInfo
-from .streams import split_metadata
+from .streams import TEXT_SUBS, split_metadata
 
 CONTAINERS = {
     ".mp4": "mp4",
@@ -87,46 +88,6 @@ def audio_codec(container: str, codec: str | None, line: str = "") -> str:
     return same if same and takes_audio(container, same) else _AUDIO_ENCODER[container]
 
 
-# Opus (libopus) takes the Vorbis channel layouts only: mono to 7.1 with the surround
-# channels at the back; ffmpeg's AAC those of up to 8 channels but the ones with height
-# channels. Other layouts of up to 8 channels (for Opus 5.1(side), the usual one of AC-3,
-# E-AC-3, DTS and FLAC; for AAC 5.1.2) are remixed to the Vorbis one of their channel count,
-# layouts of more channels (7.1.4, 22.2) downmixed to 7.1; ffmpeg would fail.
-_OPUS_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-_AAC_REFUSES = {"3.1.2", "5.1.2", "cube", "downmix"}
-_CHANNELS = {"mono": 1, "stereo": 2, "downmix": 2, "2.1": 3, "3.0": 3, "3.0(back)": 3, "4.0": 4, "quad": 4,
-             "quad(side)": 4, "3.1": 4, "5.0": 5, "5.0(side)": 5, "4.1": 5, "5.1": 6, "5.1(side)": 6, "6.0": 6,
-             "6.0(front)": 6, "hexagonal": 6, "3.1.2": 6, "6.1": 7, "6.1(back)": 7, "6.1(front)": 7, "7.0": 7,
-             "7.0(front)": 7, "7.1": 8, "7.1(wide)": 8, "7.1(wide-side)": 8, "5.1.2": 8, "octagonal": 8, "cube": 8,
-             "5.1.4": 10, "7.1.2": 10, "7.1.4": 12, "7.2.3": 12, "9.1.4": 14, "9.1.6": 16, "hexadecagonal": 16,
-             "22.2": 24}  # fmt: skip
-
-
-def audio_layout(line: str) -> str | None:
-    """An audio stream's channel layout, from ``ffmpeg -i``'s line ("ac3, 48000 Hz, 5.1(side), fltp")."""
-    parts = [p.strip() for p in line.split(",")]
-    return parts[2] if len(parts) > 2 and parts[1].endswith("Hz") else None
-
-
-def channel_count(line: str) -> int:
-    """An audio stream's channel count (0: unknown)."""
-    layout = audio_layout(line) or ""
-    found = re.fullmatch(r"(\d+) channels(?: \(.*\))?", layout)
-    return int(found.group(1)) if found else _CHANNELS.get(layout, 0)
-
-
-def remix_layout(encoder: str, line: str) -> str | None:
-    """The layout an audio stream is remixed to for ``encoder`` (libopus, aac), or None when
-    the encoder takes its own (or it is unknown: left to ffmpeg)."""
-    layout, count = audio_layout(line), channel_count(line)
-    if encoder not in ("libopus", "aac") or layout is None or not count:
-        return None
-    if count > 8:
-        return "7.1"
-    taken = layout not in _AAC_REFUSES if encoder == "aac" else layout in _OPUS_LAYOUTS.values()
-    return None if taken else _OPUS_LAYOUTS[count]
-
-
 DEFAULT_CODEC = {"webm": "libvpx-vp9", "gif": "gif"}
 
 
@@ -139,11 +100,8 @@ _MOV_LANGUAGE = {"deu": "ger", "fre": "fra", "nld": "dut", "swe": "sve", "zho": 
                  "nob": "nor", "nno": "nor"}  # fmt: skip
 
 
-# Subtitles: text formats are converted to the one the container takes; pictures
+# Subtitles: text formats (TEXT_SUBS) are converted to the one the container takes; pictures
 # (DVD, Blu-ray, DVB) are copied into Matroska only.
-_TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
-
-
 _SUB_CODEC = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt", "matroska": None, "avi": False, "gif": False}
 
 
@@ -218,6 +176,7 @@ class StreamPlan:
     covers: int = 0  # cover pictures (attached pictures), never written: they are not anonymized
     silent: list[str] = field(default_factory=list)  # audio streams of no channels (no packets: a dashcam's muted TS)
     data: list[str] = field(default_factory=list)  # data streams (telemetry), never copied
+    telemetry: list[str] = field(default_factory=list)  # subtitle streams that are a GPS log, left out unless kept
     other_programmes: list[str] = field(default_factory=list)  # an MPEG-TS's streams of other channels than the video's
     # a kept tag of the file is a QuickTime key (com.apple.quicktime.title as iPhones write it,
     # com.android.capture.fps as Android phones do): MOV/MP4 write such keys only as QuickTime
@@ -254,6 +213,11 @@ class StreamPlan:
         if self.data:
             parts.append(f"{_streams('the', 'data', self.data, 'is', 'are')} left out (vidanon copies no data "
                          "streams: a camera's telemetry may hold where it was)")  # fmt: skip
+        if self.telemetry:  # (the option as the caller spells it)
+            from ..options import spell
+
+            parts.append(f"{_streams('the', 'subtitle', self.telemetry, 'is', 'are')} GPS telemetry (where it was "
+                         f"shot): left out, as the place tags are ({spell('{metadata=keep}')} keeps it)")  # fmt: skip
         if self.silent:
             parts.append(f"{_streams('an', 'audio', self.silent, 'holds', 'hold')} no sound (0 channels): left out")
         if said:
@@ -374,8 +338,11 @@ def plan_streams(container: str, source: VideoInfo | None, audio: bool, metadata
             keep_tags(f"a:{k}", s.metadata, s.language)
             out_kind["audio"] += 1
         elif s.kind == "subtitle":
+            if s.index in source.telemetry and metadata != "keep":  # a drone's flight log: where it was
+                plan.telemetry.append(s.codec or "?")
+                continue
             target = _SUB_CODEC[container]
-            text = s.codec in _TEXT_SUBS
+            text = s.codec in TEXT_SUBS
             if target is False or (target is not None and not text):
                 left["subtitle"].append(s.codec or "?")
                 continue

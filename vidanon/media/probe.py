@@ -27,6 +27,8 @@ from .streams import (
     packet_times,
     parse_header,
 )
+from .telemetry import telemetry_subtitles
+from .unkept import a53_captions
 
 HDR_TRC = {"smpte2084", "arib-std-b67"}
 
@@ -66,6 +68,11 @@ class VideoInfo:
     lag: float = 0.0  # seconds ffmpeg's times of the video lack against the file's start (see _from_file_start)
     clock_restarts: bool = False  # MPEG-TS joined end to end: its audio's clock restarts (streams.clock_restarts)
     light: tuple[str, ...] = ()  # HDR10's mastering display and content light lines (streams.hdr10_light)
+    captions: bool = False  # CEA-608/708 closed captions inside the video stream (unkept.a53_captions)
+    hdr10_plus: bool = False  # HDR10+'s dynamic metadata, on the first frame
+    projection: str | None = None  # a 360-degree video's projection (Stream.spherical)
+    stereo: str | None = None  # a stereo 3D video's layout (Stream.stereo)
+    telemetry: tuple[int, ...] = ()  # subtitle streams that are a GPS log (telemetry.telemetry_subtitles)
 
     @property
     def fps_float(self) -> float:
@@ -130,15 +137,23 @@ def check_frame_size(path: Path, width: int, height: int) -> None:
                          "pixels a side")  # fmt: skip
 
 
-def _frame_rate(path: Path, printed, packets: PacketTimes | None) -> Fraction:
+# The demuxers of raw elementary streams (.h264, .hevc, .m2v, ...): ffmpeg prints their rate
+# as 25 fps, its default, whatever the stream's timing says; their packets' spacing is the rate
+# ffmpeg decodes and remuxes them at.
+RAW_STREAMS = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "cavsvideo", "avs2", "avs3", "vc1", "h261", "h263",
+               "dirac", "obu"}  # fmt: skip
+
+
+def _frame_rate(path: Path, printed, packets: PacketTimes | None, raw: bool = False) -> Fraction:
     """The frame rate: from ffmpeg's printed one (29.97 -> 30000/1001); below 1 fps, where
-    the printed one has too few digits (1/3600 fps prints as 0.0003), the packets' spacing."""
+    the printed one has too few digits (1/3600 fps prints as 0.0003), or for a raw stream
+    (``raw``, :data:`RAW_STREAMS`), the packets' spacing."""
     exact = _packet_rate(packets)
     try:
         fps = rational_fps(float(printed or 0.0))
     except (TypeError, ValueError):
         fps = None
-    if exact is not None and (fps is None or fps < 1):
+    if exact is not None and (fps is None or fps < 1 or raw):
         return exact
     if fps is None:
         raise InputError(f"input {path} has no usable frame rate")
@@ -208,6 +223,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         raise InputError(f"input {path} has no video stream ({what})")
     video = parsed.video
     width, height = (int(v) for v in infos["video_size"])
+    hdr10 = video.color_trc == "smpte2084"  # (its first frame may hold HDR10+'s dynamic metadata)
+    first = _first_frame(path, video.index) if video.cropped or hdr10 or _light_in_frames(video) else ""
+    if video.cropped:  # decoded at the crop's size (rounded to whole chroma samples), which the header does not say
+        width, height = _decoded_size(first) or (width, height)
     rotation = video.rotation
     sar = video.sar
     if rotation in (90, 270):
@@ -219,7 +238,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     listed = counted.get(video.index) or packet_times(ffmpeg_exe(), path, stream=video.index)
     packets, lag = _from_file_start(listed, video.start, parsed.start,
                                     _counts_from_video(header))  # fmt: skip
-    fps = _frame_rate(path, infos.get("video_fps"), packets)
+    demuxer = re.search(r"^Input #0, ([\w,]+), from", header, re.M)
+    fps = _frame_rate(path, infos.get("video_fps"), packets, raw=bool(demuxer) and demuxer.group(1) in RAW_STREAMS)
     duration = float(infos.get("video_duration") or infos.get("duration") or 0.0)
     if not duration and packets is not None and packets.count:
         duration = packets.times[-1] - packets.times[0] + float(1 / fps)
@@ -255,8 +275,12 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         lag=lag,
         clock_restarts=bool(audio) and _counts_from_video(header) and clock_restarts(ffmpeg_exe(), path),
         # (a PQ video's, or any deep one's: an HEVC may carry HDR10's SEI without its colour tags)
-        light=tuple(video.light) or (_frame_light(path, video.index) if video.color_trc == "smpte2084"
-                                     or bit_depth(video.pix_fmt) > 8 else ()),  # fmt: skip
+        light=tuple(video.light) or _frame_light(first),
+        captions=a53_captions(path, video.codec, video.line),
+        hdr10_plus="(HDR10+)" in first,
+        projection=video.spherical,
+        stereo=video.stereo,
+        telemetry=telemetry_subtitles(path, parsed.of_kind("subtitle")),
     )
 
 
@@ -289,17 +313,35 @@ def _from_file_start(packets: PacketTimes | None, video_start: float | None,
     return PacketTimes(tuple(t + lag for t in packets.times), packets.time_base, end, first), lag
 
 
-def _frame_light(path: Path, stream: int) -> tuple[str, ...]:
-    """HDR10's static metadata of a video that holds it in its frames only (an HEVC's SEI,
-    not the container): its first frame's side data, as ffmpeg's showinfo prints it."""
-    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", *input_args(path), "-map", f"0:{stream}", "-frames:v", "1",
-           "-vf", "showinfo", "-f", "null", "-"]  # fmt: skip
+def _light_in_frames(video) -> bool:
+    """HDR10's static metadata may be in the frames only: a PQ video's, or any deep one's (an
+    HEVC may carry HDR10's SEI without its colour tags), not in the container."""
+    return not video.light and (video.color_trc == "smpte2084" or bit_depth(video.pix_fmt) > 8)
+
+
+def _first_frame(path: Path, stream: int) -> str:
+    """ffmpeg's showinfo of the video's first decoded frame (as stored, not turned upright)."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-noautorotate", *input_args(path), "-map", f"0:{stream}",
+           "-frames:v", "1", "-vf", "showinfo", "-f", "null", "-"]  # fmt: skip
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, errors="replace", timeout=60)
     except (OSError, subprocess.TimeoutExpired):
-        return ()
+        return ""
+    return done.stderr
+
+
+def _decoded_size(showinfo: str) -> tuple[int, int] | None:
+    """The first frame's size as ffmpeg decodes it: with the container's crop (MP4's clap box,
+    Matroska's PixelCrop) applied, which the header's size is not."""
+    found = re.search(r"\bn: *0 .*? s:(\d+)x(\d+)", showinfo)
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def _frame_light(showinfo: str) -> tuple[str, ...]:
+    """HDR10's static metadata of a video that holds it in its frames only (an HEVC's SEI,
+    not the container): its first frame's side data, as ffmpeg's showinfo prints it."""
     first: dict[str, str] = {}  # the first frame's line of each kind (showinfo may print two frames)
-    for line in done.stderr.splitlines():
+    for line in showinfo.splitlines():
         found = HDR10_LINE.search(line)
         if found and "side data - " in line:
             first.setdefault(found.group(2).lower(), found.group(1))

@@ -114,7 +114,7 @@ class FrameReader:
         self._file_start = Fraction(info.file_start).limit_denominator(1_000_000)
         self._origin = Fraction(info.file_start + info.lag).limit_denominator(1_000_000)  # of ffmpeg's times
         stats_r, stats_w = pipe_for_child()
-        stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi}"] if self._stats else []
+        stats = ["-stats_enc_pre", f"pipe:{stats_w}", "-stats_enc_pre_fmt", "{ptsi} {tbi} {pts} {tb}"] if self._stats else []
         cmd = ffmpeg_command(overwrite=False) + [*thread_args(), *input_args(info.path), *self._outputs(stats)]
         self._frame_bytes = info.width * info.height * 6  # 16-bit RGB, or two 8-bit conversions
         try:
@@ -186,9 +186,11 @@ class FrameReader:
             # ffmpeg's output times start at the input file's start (0.033 s for many .mkv,
             # 1.4 s for MPEG-TS; a TS video at its own first frame, info.lag): added back,
             # they are the file's own, as the packets' are
-            pts = int(line[0])
-            # a raw stream's frames (.h264) have no time: None, the next slot at the frame rate
-            return Fraction(pts) * Fraction(line[1]) + self._origin if pts != NO_PTS else None
+            pts, tb = (int(line[0]), line[1]) if int(line[0]) != NO_PTS else (int(line[2]), line[3])
+            # a frame without a time of its own (a raw stream's, .h264; an AVI's B-frames, the first
+            # one too, put at 0 instead of 0.04): ffmpeg's estimate, which it writes; else None,
+            # the next slot at the frame rate
+            return Fraction(pts) * Fraction(tb) + self._origin if pts != NO_PTS else None
         except (IndexError, ValueError, ZeroDivisionError):
             return None
 

@@ -45,6 +45,9 @@ class Stream:
     rotation: int = 0
     attached_pic: bool = False
     size: tuple[int, int] | None = None  # width, height as the header gives them (before rotation)
+    cropped: bool = False  # the container crops the picture (MP4's clap, Matroska's PixelCrop): decoded smaller
+    spherical: str | None = None  # a 360-degree video's projection ("equirectangular"), from its side data
+    stereo: str | None = None  # a stereo 3D video's layout ("top and bottom"); None: none or 2D
     light: list[str] = field(default_factory=list)  # HDR10's side data lines: mastering display, content light
     field_order: str | None = None  # interlaced: "tt", "bb", "tb" or "bt" (ffmpeg's names); None: progressive
     programs: tuple[int, ...] = ()  # the MPEG-TS programmes (broadcast channels, from 1) it is listed under
@@ -89,6 +92,8 @@ class Header:
 _DISPLAY_MATRIX = re.compile(r"display ?matrix", re.IGNORECASE)
 # HDR10's static metadata as ffmpeg prints it, in a stream's "Side data:" or showinfo's "side data - "
 HDR10_LINE = re.compile(r"(?:side data - )?((mastering display|content light level).*)", re.IGNORECASE)
+# Text subtitle codecs (the others are pictures: DVD, Blu-ray, DVB).
+TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"}
 PROGRAM_LINE = re.compile(r"^\s*Program \d+")
 STREAM_LINE = re.compile(r"^\s*Stream #0:(\d+)(?:\[[^\]]*\])?(?:\(([^)]*)\))?: (\w+): (.*)$")
 _UNKNOWN = {"unknown", "unspecified", "reserved", ""}
@@ -158,6 +163,16 @@ def parse_header(text: str) -> Header:
             continue
         if streams and context == "stream" and HDR10_LINE.match(line):
             streams[-1].light.append(line)
+            continue
+        if streams and context == "stream" and line.startswith("Frame Cropping:"):
+            streams[-1].cropped = True
+            continue
+        if streams and context == "stream" and line.startswith(("Spherical Mapping:", "Stereo 3D:")):
+            kind, _, value = line.partition(": ")
+            if kind == "Spherical Mapping":
+                streams[-1].spherical = value.strip() or "unknown"
+            elif value.split(",")[0] != "2D":
+                streams[-1].stereo = value.split(",")[0].strip()
             continue
         if streams and context == "stream" and _DISPLAY_MATRIX.search(line):
             rot = re.search(r"rotation of (-?\d+(?:\.\d+)?)", line)

@@ -23,6 +23,7 @@ from .matroska import NS, mkv_frame_end, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams, written_matrix
 from .probe import VideoInfo, bit_depth
 from .streams import hdr10_light
+from .unkept import unkept_notes
 
 # swscale's matrix names (plan.SCALE_MATRIX, and its default) in zimg's (the zscale filter)
 ZSCALE_MATRIX = {"bt709": "709", "bt2020": "2020_ncl", "smpte170m": "170m", "bt470": "470bg", "fcc": "fcc",
@@ -49,6 +50,9 @@ def _has_alpha(source: VideoInfo) -> bool:
     transparent colour (in the graphic control extension before it; later frames' transparent
     colour shows the frame before, as encoders use it, ffmpeg's too); an animated WebP or PNG has
     some only if its first picture has (:func:`~vidanon.media.gif.first_picture_alpha`)."""
+    if source.header is not None and source.header.video is not None and \
+            source.header.video.metadata.get("alpha_mode") == "1":  # a VP9 or VP8 WebM's alpha, decoded as yuv420p
+        return True
     if not _ALPHA.match(source.pix_fmt or ""):
         return False
     if source.video_codec in ("webp_anim", "apng"):
@@ -81,7 +85,8 @@ def format_losses(source: VideoInfo | None, pix_fmt: str, tonemap: bool = False)
     if not lost:
         return None
     told = ", ".join(lost[:-1]) + (" and " if len(lost) > 1 else "") + lost[-1]
-    return f"the input is {src}: the output has {told} (what players play)"
+    named = src if not alpha or _ALPHA.match(src) else f"{src} with an alpha channel"
+    return f"the input is {named}: the output has {told} (what players play)"
 
 
 # MP4/MOV store a frame's display time as a 32-bit offset from its decoding time, and with
@@ -177,6 +182,10 @@ class VideoWriter:
         lost = format_losses(source, pix_fmt, tonemap)
         if lost:
             self.notes.append(lost)
+        # a plain equirectangular 360-degree video stays one (not turned, nor stereo: said instead)
+        equirect = (source is not None and source.projection == "equirectangular" and not source.stereo
+                    and not source.rotation and container in ("mp4", "mov", "matroska", "webm"))  # fmt: skip
+        self.notes += unkept_notes(source, equirect) if source is not None else []
         # Timing: frames keep the input's times relative to the file's start, so the
         # video sits where it sat against the audio (a late start stays late).
         shift, first = start_times(source, container)
@@ -231,6 +240,8 @@ class VideoWriter:
             cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
         cmd += [] if tonemap else self._light_args(source, codec)
         cmd += muxer_args(container, metadata, plan.mdta)
+        if equirect and container == "mp4":
+            cmd += ["-strict", "unofficial"]  # (MP4's muxer writes the projection's sv3d box only so)
         if container == "gif":
             cmd += ["-loop", str(gif_loop(source))]
         if container in ("mp4", "mov") and codec == "libx265":
@@ -240,7 +251,7 @@ class VideoWriter:
             cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         self._stderr = StderrTail(self._proc.stderr)
-        self._send(mkv_header(out_w, out_h, self.deep, int(round(NS / self.fps))))
+        self._send(mkv_header(out_w, out_h, self.deep, int(round(NS / self.fps)), equirect))
 
     def _interlace_args(self, source: VideoInfo | None, codec: str) -> list[str]:
         """An interlaced input (broadcast, camcorders: 1080i) stays interlaced, its fields in
