@@ -20,6 +20,9 @@ from .kalman import Track
 # composited ones (their output unchanged); on the labelled frames false regions went from 60
 # to 55 on marathon_street and 6 to 5 on bikes_street, and no labelled head lost its mask. At
 # JUMP 2.0-2.25 heads of opera_crowd_1080p and mot20_08_square lost theirs.
+# A track detected once has no course yet: the match that found it again (BLIND_REACH in
+# vidanon.track.match: a small face 3 boxes on after the 2 frames between full passes) is its
+# first measure of its speed, and its gap is interpolated.
 JUMP = 3.0
 OFF_COURSE = 1.0
 COURSE_FIT = 6
@@ -49,8 +52,8 @@ def lengths(v: np.ndarray) -> np.ndarray:
 
 
 def jumped(tracks: list[Track], boxes: list[np.ndarray], frame: int) -> np.ndarray:
-    """Whether each of ``tracks`` jumped across its gap to its box (see JUMP)."""
+    """Whether each of ``tracks`` jumped across its gap to its box (see JUMP; never one detected once)."""
     if not tracks:
         return np.zeros(0, bool)
     distance, miss = course_miss(tracks, boxes, frame)
-    return (distance > JUMP) & (miss > OFF_COURSE)
+    return (distance > JUMP) & (miss > OFF_COURSE) & (np.array([t.hits for t in tracks]) > 1)

@@ -14,7 +14,7 @@ Three score levels: at or above ``threshold`` a detection is always masked; at o
 by ``min_hits`` detections; at or above ``low_threshold`` it may only extend a track.
 Boxes that no longer overlap their track's prediction (small or fast faces: IoU is
 zero once a face moves more than its own width) get a third chance, matched by the
-distance between centres measured in box sizes.
+distance between centres measured in box sizes (:mod:`vidanon.track.match`).
 
 A tracker benchmark reports a track only once confirmed (``min_hits``) and only where
 it was matched. An anonymizer must hide more, so :class:`SortTracker` emits, for
@@ -60,7 +60,6 @@ from ..detections import (
     PREDICTED,
     Detections,
     covered_share,
-    iou_matrix,
     scale_box,
     union_box,
 )
@@ -68,7 +67,7 @@ from .appearance import Appearance
 from .backfill import backfill_box, followed_back, grown_back
 from .gaps import jumped
 from .kalman import Track, box_to_z
-from .lsap import linear_sum_assignment
+from .match import associate, associate_by_distance
 
 FOLLOW_MIN_HITS = 5  # detections a track needs before it is followed by appearance
 FOLLOW_MIN_SCORE = 0.6  # ... one of them at least this sure (a shoulder scored 0.40 on the sample clip)
@@ -109,57 +108,6 @@ HIDDEN_GROWTH = 1.1
 # measured on the labelled real clips and the composited faces (docs/precision.md, round fourteen).
 EARLY_CLEAR = 0.6
 EARLY_REACH = 2
-
-def centre_distance(tracks_boxes: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
-    """Distance between box centres in units of the track box's size, per axis (so that
-    it means the same in normalized coordinates of any frame shape); infinite where the
-    sizes differ by more than a factor of 2."""
-    t = np.asarray(tracks_boxes, np.float64).reshape(-1, 4)
-    d = np.asarray(det_boxes, np.float64).reshape(-1, 4)
-    th = np.maximum(t[:, 2] - t[:, 0], 1e-9)[:, None]
-    tw = np.maximum(t[:, 3] - t[:, 1], 1e-9)[:, None]
-    dy = ((d[:, 0] + d[:, 2]) - (t[:, 0:1] + t[:, 2:3])) / 2 / th
-    dx = ((d[:, 1] + d[:, 3]) - (t[:, 1:2] + t[:, 3:4])) / 2 / tw
-    det_size = np.sqrt(np.maximum(d[:, 2] - d[:, 0], 1e-9) * np.maximum(d[:, 3] - d[:, 1], 1e-9))
-    ratio = det_size[None, :] / np.sqrt(th * tw)
-    return np.where((ratio >= 0.5) & (ratio <= 2.0), np.hypot(dy, dx), np.inf)
-
-
-def associate(tracks_boxes: np.ndarray, det_boxes: np.ndarray, iou_threshold: float):
-    """Hungarian matching on IoU; returns (matches as (track, det) pairs, unmatched tracks, unmatched dets)."""
-    nt, nd = len(tracks_boxes), len(det_boxes)
-    if nt == 0 or nd == 0:
-        return [], list(range(nt)), list(range(nd))
-    iou = iou_matrix(tracks_boxes, det_boxes)
-    rows, cols = linear_sum_assignment(-iou)
-    return _split([(r, c) for r, c in zip(rows, cols) if iou[r, c] >= iou_threshold], nt, nd)
-
-
-def associate_by_distance(tracks: list[Track], det_boxes: np.ndarray, max_distance: float, blind=None):
-    """Hungarian matching on centre distance (see :func:`centre_distance`) from either the
-    track's predicted or its last detected box; the gate widens by 10% per missed frame
-    (at most 2.5 times); ``max_distance`` per missed frame for the tracks flagged ``blind`` (found
-    once, then missed by passes blind to small faces only). Returns :func:`associate`'s triple."""
-    nt, nd = len(tracks), len(det_boxes)
-    if nt == 0 or nd == 0:
-        return [], list(range(nt)), list(range(nd))
-    predicted = np.array([t.box() for t in tracks])
-    last = np.array([t.last_box for t in tracks])
-    dist = np.minimum(centre_distance(predicted, det_boxes), centre_distance(last, det_boxes))
-    missed = np.array([t.time_since_update for t in tracks])
-    gate = max_distance * np.minimum(1.0 + 0.1 * (missed - 1), 2.5)
-    if blind is not None:
-        gate = np.where(np.asarray(blind, bool), np.maximum(gate, max_distance * missed), gate)
-    cost = np.where(dist <= gate[:, None], dist, 1e6)
-    rows, cols = linear_sum_assignment(cost)
-    return _split([(r, c) for r, c in zip(rows, cols) if cost[r, c] < 1e6], nt, nd)
-
-
-def _split(matches: list[tuple[int, int]], nt: int, nd: int):
-    mt = {r for r, _ in matches}
-    md = {c for _, c in matches}
-    return matches, [t for t in range(nt) if t not in mt], [d for d in range(nd) if d not in md]
-
 
 @dataclass
 class _Candidate:
@@ -262,7 +210,9 @@ class SortTracker:
         # found once, clearly, then missed by half-size passes only (carry): a small face, moved all that time
         left = [self.tracks[t] for t in free]
         blind = [t.hits == 1 and t.last_score >= self.threshold and t.time_since_update <= self.carry + 1 for t in left]
-        m3, _, unmatched = associate_by_distance(left, dets.boxes[rest], self.max_distance, blind)
+        clear = dets.scores[rest] >= self.threshold
+        everyone = (predicted, free, dets.boxes, rest)  # every other face near either end (see BLIND_REACH)
+        m3, _, unmatched = associate_by_distance(left, dets.boxes[rest], self.max_distance, blind, clear, everyone)
         pairs += [(self.tracks[free[t]], rest[d]) for t, d in m3]
 
         boxes = [dets.boxes[det_index].astype(np.float64) for _, det_index in pairs]
