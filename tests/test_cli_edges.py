@@ -35,7 +35,12 @@ def test_a_second_video_as_output_points_to_o_dir(tmp_path):
     shutil.copy(SAMPLE, first)
     shutil.copy(SAMPLE, second)
     proc = run_cli(first, second)
-    assert_one_line_error(proc, "day2.mp4 already exists", "several inputs go into a folder: -o DIR")
+    assert_one_line_error(proc, "day2.mp4 already exists", "to anonymize both videos, give a folder: vidanon ")
+    proc = run_cli(first)  # a second run of one input: no such hint
+    assert proc.returncode == 0, proc.stderr
+    proc = run_cli(first)
+    err = assert_one_line_error(proc, "day1_anonymized.mp4 already exists")
+    assert "-o DIR" not in err
 
 
 def _in(folder: Path, *args):
@@ -165,3 +170,15 @@ def test_an_end_past_the_video_hides_to_its_end(tmp_path):
                                    "faces hidden to the end")  # fmt: skip
     frames = json.loads(tracks.read_text())["frames"]
     assert len(frames) == 35 and all(len(f) == 2 for f in frames[-5:])  # both faces to the last frame
+
+
+def test_a_batch_never_writes_over_another_input(tmp_path):
+    (tmp_path / "clips" / "clips").mkdir(parents=True)
+    make_clip(tmp_path / "clips" / "x.mp4", frames=5, audio=False)
+    make_clip(tmp_path / "clips" / "clips" / "x.mp4", width=96, height=64, frames=5, audio=False)
+    before = (tmp_path / "clips" / "x.mp4").read_bytes()
+    proc = _in(tmp_path, "clips", "-o", ".", "-r", "--overwrite", "-q")
+    assert proc.returncode == 1, proc.stderr
+    assert "would be written over the input clips/x.mp4" in proc.stderr, proc.stderr
+    assert (tmp_path / "clips" / "x.mp4").read_bytes() == before
+    assert (tmp_path / "x.mp4").is_file()  # the other one written

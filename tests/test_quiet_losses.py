@@ -284,3 +284,29 @@ def test_an_mpeg4_avi_with_b_frames_keeps_its_first_frames_time(tmp_path, run):
     code, err = run(src, out)
     assert code == 0, err
     assert shown_times(out) == [0.04, 0.08, 0.12, 0.16]
+    # AVI to AVI (one fixed rate, every stream from the same start): the first frame from the start
+    # with the audio, lasting two slots, the others at their own (they were all a slot early)
+    code, err = run(src, tmp_path / "out.avi")
+    assert code == 0, err
+    assert shown_times(tmp_path / "out.avi", 4) == [0.0, 0.08, 0.12, 0.16]
+
+
+@pytest.mark.parametrize("suffix", ["mp4", "mkv"])
+def test_a_360_degree_video_in_parts_stays_one(tmp_path, run, suffix):
+    """The join of a segmented run's parts dropped MP4's projection (its muxer writes it only with
+    ``-strict unofficial``, which the writer passed and the join did not: a review found it)."""
+    src = add_to_sample_entry(clip(tmp_path / "src.mp4", size="128x64", frames=130, audio=False),
+                              tmp_path / "pano.mp4", spherical_boxes())  # fmt: skip
+    out = tmp_path / f"out.{suffix}"
+    code, err = run(src, out, "--segments", "2")
+    assert code == 0 and not warnings_of(err), err
+    assert header(out).video.spherical == "equirectangular"
+
+
+def test_what_names_a_position_in_a_subtitle():
+    from vidanon.media.telemetry import names_position
+
+    for line in DJI_MAVIC[:1] + ("[ev: 0] [latitude: 47.376900] [longitude: 8.543200]", "N47.3769 E8.5432"):
+        assert names_position(line), line
+    for line in ("Meet me at home 12.5000", "Lat. 40.000 is the parallel", "N 12.345 - E 1.234", "GPS 3.1415 only"):
+        assert not names_position(line), line  # (a film's lines: a review found the first three taken)

@@ -127,10 +127,17 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     seen: dict[Path, Path] = {}
     kept: list[Job] = []
     clashed: dict[Path, list[Job]] = {}  # output -> the inputs that would all write it
+    read = {job.input.resolve(): job.input for job in jobs}
     for job in jobs:
         key = job.output.resolve()
         if key == job.input.resolve():
             raise OutputError(f"{job.input} would be written over itself in {out_root}; give another folder")
+        if key in read:  # (an input folder inside the output folder: clips/clips/x.mp4 -> clips/x.mp4)
+            reason = f"{job.input} would be written over the input {read[key]}; give another folder"
+            if clashes is None:
+                raise OutputError(reason)
+            clashes.append((job, reason))
+            continue
         if key in seen and os.path.samefile(seen[key], job.input):
             continue  # the same file named twice (a.mp4 a.mp4, or a file and its folder): done once
         if key in seen:

