@@ -182,3 +182,10 @@ def test_a_batch_never_writes_over_another_input(tmp_path):
     assert "would be written over the input clips/x.mp4" in proc.stderr, proc.stderr
     assert (tmp_path / "clips" / "x.mp4").read_bytes() == before
     assert (tmp_path / "x.mp4").is_file()  # the other one written
+
+
+def test_odd_size_for_an_encoder_that_ignores_it(tmp_path):
+    proc = run_cli(SAMPLE, tmp_path / "o.webm", "--odd-size", "444")
+    assert_one_line_error(proc, "--odd-size 444 has no effect: it is for libx264 and libx265, and .webm is written "
+                                "with libvpx-vp9")  # fmt: skip
+    assert proc.returncode == 2 and not (tmp_path / "o.webm").exists()

@@ -51,13 +51,13 @@ from .errors import InputError, OutputError, ResourceError, VidanonError, out_of
 from .media.encoders import check_encoder
 from .media.gif import deep_gif_message
 from .media.paths import OutputClaim, clear_stale_temp_files, prepare_output, undo_folders
-from .media.plan import CONTAINERS, container_of, default_codec
+from .media.plan import CONTAINERS, ODD_420, container_of, default_codec
 from .media.probe import VideoInfo, probe
 from .media.reader import Frame
 from .media.sidefile import check_side_file, run_inputs
 from .media.sink import EncodeSettings, FileSink, Stats
 from .media.source import FileSource
-from .options import OPTION, TARGETS, OptionError, Options, ask  # noqa: F401 - Options and TARGETS are part of this module's API
+from .options import OPTION, TARGETS, OptionError, Options, ask, spell  # noqa: F401 - Options and TARGETS are part of this module's API
 from .photo import is_photo
 from .render.compositor import Compositor
 from .review import check_review_target, write_review
@@ -328,6 +328,11 @@ def check_encoding(opts: Options, target: Path, info: VideoInfo | None = None) -
     10-bit input as a GIF. ``info``: the input, when known (a 10-bit input is written at 10 bits)."""
     if info is not None and info.deep and container_of(target) == "gif":
         raise OutputError(deep_gif_message(target, info))
+    if opts.odd_size != OPTION["odd_size"].default:  # (as a --preset the encoder ignores)
+        codec = opts.codec or default_codec(container_of(target), info)
+        if codec in ODD_420 or codec == "gif":
+            raise OptionError(spell(f"{{odd_size={opts.odd_size}}} has no effect: it is for libx264 and libx265, and "
+                                    f"{target.suffix.lower()} is written with {codec}, which keeps an odd size as it is"))
     if opts.codec or opts.preset != OPTION["preset"].default or opts.crf != OPTION["crf"].default:
         container = container_of(target)
         check_encoder(container, opts.codec or default_codec(container, info), opts.preset, opts.crf,
