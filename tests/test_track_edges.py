@@ -65,3 +65,25 @@ def test_a_small_face_moving_fast_between_full_passes_is_tracked():
     # weak boxes (under the threshold: a sign, a pattern) that far apart do not make a track
     weak = [det(face(t), score=0.3) if t % 2 == 0 else Detections.empty() for t in range(13)]
     assert all(len(d) == 0 for d in run(SortTracker(0.4, start_threshold=0.2, carry=1), weak))
+
+
+def test_a_weak_face_in_a_shot_too_short_to_confirm_it_is_hidden():
+    # QA: a 67 px face in a 2-frame shot (a flash insert), scored 0.195 then 0.273: its track, started
+    # by the second, ends with the shot before a second detection can confirm it: both frames showed it
+    face = [0.4, 0.4, 0.5, 0.48]
+
+    def hidden(shot, scores, length=12):
+        tracker, out = SortTracker(0.4, start_threshold=0.2, low_threshold=0.1, carry=1), []
+        start, end = shot
+        for t in range(length):
+            score = scores[t - start] if start <= t < end else None
+            d = det(face, score=score) if score else Detections.empty()
+            out.extend(tracker.push(t, d, cut=t in (start, end)))
+        out.extend(tracker.flush())
+        return [t for t, _, d in out if len(d) and hidden_share(d, face) == 1.0]
+
+    assert hidden((5, 7), [0.15, 0.27]) == [5, 6]
+    assert hidden((10, 12), [0.15, 0.27]) == [10, 11]  # the clip's end
+    # in a longer shot the same weak box, never found again, is still not shown (a sign, a lamp)
+    assert hidden((5, 8), [0.15, 0.27, None]) == []
+    assert hidden((5, 7), [0.15, None]) == []  # under the start level: nothing to show
