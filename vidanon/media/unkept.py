@@ -44,16 +44,15 @@ def projection_args(source, container: str) -> list[str]:
     return ["-strict", "unofficial"] if container == "mp4" and keeps_projection(source, container) else []
 
 
-def unkept_notes(source, kept_projection: bool) -> list[str]:
-    """The one-line notes on what the output does not keep of ``source`` (a VideoInfo);
-    ``kept_projection``: the writer writes its 360-degree projection (see :mod:`.writer`)."""
+def unkept_notes(source, container: str) -> list[str]:
+    """The one-line notes on what a ``container`` output does not keep of ``source`` (a VideoInfo)."""
     notes = []
     if source.captions:
         notes.append("the input's closed captions (CEA-608/708, carried inside its video stream) are not kept: "
                      "the output has no captions")  # fmt: skip
     if source.hdr10_plus:
         notes.append("the input's HDR10+ dynamic metadata is not kept: players show the output as plain HDR10")
-    if source.projection and not kept_projection:
+    if source.projection and not keeps_projection(source, container):
         notes.append(f"the input's 360-degree projection ({source.projection}) is not kept: players will show the "
                      "output flat (.mp4, .mov, .mkv and .webm keep a plain equirectangular one)")  # fmt: skip
     if source.stereo:

@@ -183,7 +183,7 @@ class VideoWriter:
         if lost:
             self.notes.append(lost)
         equirect = keeps_projection(source, container)  # a 360-degree video stays one
-        self.notes += unkept_notes(source, equirect) if source is not None else []
+        self.notes += unkept_notes(source, container) if source is not None else []
         # Timing: frames keep the input's times relative to the file's start, so the
         # video sits where it sat against the audio (a late start stays late).
         shift, first = start_times(source, container)
