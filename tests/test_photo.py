@@ -121,8 +121,7 @@ def test_a_face_filling_a_large_photo_is_hidden(tmp_path, group, run_inprocess):
 def test_passes_are_merged_without_merging_neighbours():
     """Two people side by side (IoU 0.33) found by one pass stay two boxes; the same face seen
     by the full pass and on a smaller copy is kept once, the better box."""
-    from vidanon.detections import Detections
-    from vidanon.photo import add_pass
+    from vidanon.detections import Detections, add_pass
 
     pair = Detections(np.array([[0.1, 0.1, 0.5, 0.4], [0.1, 0.25, 0.5, 0.55]]), [0.9, 0.8], [1, 1])
     assert len(add_pass(pair, Detections.empty())) == 2 and len(add_pass(Detections.empty(), pair)) == 2

@@ -215,3 +215,22 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
             keep.append(i)
             suppressed[worse[bounds[i] : bounds[i + 1]]] = True
     return order[np.asarray(keep, dtype=np.int64)]
+
+
+PASSES_IOU = 0.3  # the same object found in two passes (sizes, tiles): one box kept, the best-scoring
+
+
+def add_pass(found: Detections, more: Detections) -> Detections:
+    """``found`` with the boxes of another pass, ``more``: a box of ``more`` that overlaps one of
+    ``found`` of its class by PASSES_IOU or more is the same object seen at another size (the
+    better-scoring box kept); boxes of one pass never remove each other (two people side by
+    side overlap as much, and each detector has its own suppression for them)."""
+    if not len(more) or not len(found):
+        return Detections.merge([found, more])
+    iou = iou_matrix(more.boxes, found.boxes) * (more.classes[:, None] == found.classes[None, :])
+    best = iou.argmax(axis=1)
+    same = iou[np.arange(len(more)), best] >= PASSES_IOU
+    better = same & (more.scores > found.scores[best])  # the better of the two boxes stays
+    keep_found = np.ones(len(found), bool)
+    keep_found[best[better]] = False
+    return Detections.merge([found[np.flatnonzero(keep_found)], more[np.flatnonzero(~same | better)]])

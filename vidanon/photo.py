@@ -24,38 +24,27 @@ the faces, is never copied.
 
 from __future__ import annotations
 
-import errno
 import functools
-import io
 import math
 import os
-import threading
 import time
-import warnings
 from pathlib import Path
 
-from .errors import EncodeError, InputError, OutputError
+from .detections import add_pass
+from .errors import OutputError
+from .photo_io import (
+    HEIF_FORMATS,
+    PHOTO_FORMATS,
+    _heif,
+    photo_extensions,
+    read_photo,
+    refuse_animated,
+    rgb_planes,
+    write_photo,
+)
 
-PHOTO_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".jfif": "JPEG", ".jpe": "JPEG", ".png": "PNG", ".webp": "WEBP"}
-HEIF_FORMATS = {".heic": "HEIF", ".heif": "HEIF"}  # when pillow_heif can be imported
-JPEG_QUALITY = 95
-WEBP_QUALITY = 95
 # Options that need a video (time, tracks); refused for a photo in one line.
 VIDEO_ONLY = ("tracks", "save_tracks", "review", "keep", "start", "end", "max_face_size")
-
-
-def _heif() -> bool:
-    try:
-        import pillow_heif
-    except ImportError:
-        return False
-    pillow_heif.register_heif_opener()
-    return True
-
-
-def photo_extensions() -> dict[str, str]:
-    """The photo extensions vidanon reads and writes, with Pillow's format names."""
-    return {**PHOTO_FORMATS, **(HEIF_FORMATS if _heif() else {})}
 
 
 def is_photo(path) -> bool:
@@ -134,14 +123,14 @@ def _anonymize_photo(input, output, effect: str = "blur", **kwargs):
                           f"{', '.join(sorted(photo_extensions()))}")  # fmt: skip
     target = prepare_output(target, source, opts.overwrite, mkdir=opts.mkdir, container=False)
     check_not_an_input(target, "output", opts)
-    image, exif, extra = read_photo(source)
-    rgb, alpha = rgb_planes(image)
-    stages = photo_stages(opts, rgb.shape[0], rgb.shape[1])
-    dets = find(stages, detection_input(image, rgb))
-    shown = stages.render.masks(rgb, dets)
-    out = stages.render.draw(rgb, shown)
-    claim = None if opts.overwrite else OutputClaim(target)  # of two runs writing it, the second is refused
-    try:
+    claim = None if opts.overwrite else OutputClaim(target)  # taken first: of two runs writing it, the second
+    try:  # is refused at once (it wrote the output while the first one was still reading a large photo)
+        image, exif, extra = read_photo(source)
+        rgb, alpha = rgb_planes(image)
+        stages = photo_stages(opts, rgb.shape[0], rgb.shape[1])
+        dets = find(stages, detection_input(image, rgb))
+        shown = stages.render.masks(rgb, dets)
+        out = stages.render.draw(rgb, shown)
         with AtomicOutput(target) as tmp:
             removed, warnings = write_photo(tmp, target, out, alpha, image, exif, extra, opts.metadata)
     except BaseException:
@@ -211,7 +200,7 @@ TILE_OVERLAP = 512
 def detect_pass(stages, rgb):
     """The detectors' boxes in ``rgb``, from the whole of it or, over TILE_ABOVE pixels, from
     its tiles (:func:`tile_windows`), each tile's boxes put back where it lies in ``rgb``
-    (an object found in two tiles kept once, as across passes: :func:`add_pass`)."""
+    (an object found in two tiles kept once, as across passes: :func:`vidanon.detections.add_pass`)."""
     import numpy as np
 
     from .detect.tiles import to_frame
@@ -243,32 +232,11 @@ def tile_windows(height: int, width: int) -> list[tuple[int, int, int, int]]:
     return [(y0, x0, y1, x1) for y0, y1 in spans(height) for x0, x1 in spans(width)]
 
 
-def add_pass(found, more):
-    """``found`` with the boxes of another pass, ``more``: a box of ``more`` that overlaps one of
-    ``found`` of its class by PASSES_IOU or more is the same object seen at another size (the
-    better-scoring box kept); boxes of one pass never remove each other (two people side by
-    side overlap as much, and each detector has its own suppression for them)."""
-    import numpy as np
-
-    from .detections import Detections, iou_matrix
-
-    if not len(more) or not len(found):
-        return Detections.merge([found, more])
-    iou = iou_matrix(more.boxes, found.boxes) * (more.classes[:, None] == found.classes[None, :])
-    best = iou.argmax(axis=1)
-    same = iou[np.arange(len(more)), best] >= PASSES_IOU
-    better = same & (more.scores > found.scores[best])  # the better of the two boxes stays
-    keep_found = np.ones(len(found), bool)
-    keep_found[best[better]] = False
-    return Detections.merge([found[np.flatnonzero(keep_found)], more[np.flatnonzero(~same | better)]])
-
-
 # The face network finds faces up to about 750-900 px high (a selfie's face: found at 750 px,
 # missed at 1000). A video's frames get a pass at half their size in turn (the scan plan),
 # a photo gets the copies it needs: halved until its longer side is at most SMALLEST_PASS,
 # where a face filling the photo is small enough.
 SMALLEST_PASS = 1024
-PASSES_IOU = 0.3  # the same face found in two passes: one box kept, the best-scoring
 
 
 def smaller_copies(rgb):
@@ -286,192 +254,3 @@ def smaller_copies(rgb):
                              reducing_gap=2.0)  # fmt: skip
         copies.append(np.ascontiguousarray(np.asarray(small)))
     return copies
-
-
-def refuse_animated(im, path) -> int:
-    """An animated WebP or PNG is an :class:`InputError` (its other pictures would be lost; the
-    command line and :func:`vidanon.anonymize` read it as a video: :func:`is_still`).
-    Returns the preview pictures of a camera's JPEG with previews (MPO, MPF), else 0."""
-    frames = getattr(im, "n_frames", 1)
-    previews = frames - 1 if im.format == "MPO" else 0
-    if frames > 1 and not previews:
-        raise InputError(f"{path} is an animated image ({frames} pictures), which is anonymized as a video: "
-                         "name the output .gif, .mp4 or another video's name")  # fmt: skip
-    return previews
-
-
-def read_photo(path: Path):
-    """``(image upright, its EXIF, other metadata)``: the EXIF orientation applied (and the
-    tag reset), the photo decoded; an unreadable photo is an :class:`InputError`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    from .photo_meta import COLOUR_CHUNKS
-
-    _heif()
-    damaged = False
-    try:
-        im, cut = open_decoded(path)
-        with im:
-            previews = refuse_animated(im, path)
-            try:
-                upright = ImageOps.exif_transpose(im)
-            except Exception:  # a damaged EXIF block (Pillow's parser fails in many ways): left out, as it is
-                upright = im.copy()
-                upright.info.pop("exif", None)
-                damaged = True
-            extra = {key: im.info[key] for key in ("icc_profile", "xmp", "comment", "dpi") if im.info.get(key)}
-            extra.update({key: im.info[key] for key in COLOUR_CHUNKS if key in im.info})  # sRGB intent 0 too
-            extra["text"] = dict(getattr(im, "text", None) or {})  # PNG text chunks
-            extra["exif_chunk"] = bool(im.info.get("exif"))  # else a PNG's EXIF is its raw profile, if any
-            extra["format"] = im.format
-            extra["said"] = [cut] if cut else []
-            # an MPO's previews show the faces: the primary picture is written alone, a JPEG
-            extra["left_out"] = [f"preview picture{'s' if previews > 1 else ''}"] if previews else []
-            if im.format == "WEBP":
-                extra["lossless"] = webp_lossless(path)
-            if im.format in ("JPEG", "MPO"):
-                from PIL.JpegImagePlugin import get_sampling
-
-                extra["subsampling"] = get_sampling(im)
-                extra["progressive"] = bool(im.info.get("progressive") or im.info.get("progression"))
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"cannot read the photo {path}: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        with warnings.catch_warnings(record=True) as said:  # "Corrupt EXIF data": read as no tag at all
-            warnings.simplefilter("always")
-            exif = Image.Exif() if damaged else upright.getexif()
-            if not damaged and not len(exif) and im.info.get("exif"):  # parsed again, to hear Pillow's warning
-                exif.load(im.info["exif"])
-        damaged = damaged or any("Corrupt EXIF" in str(w.message) for w in said)
-    except Exception:  # as above
-        exif, damaged = Image.Exif(), True
-    if damaged:
-        extra["left_out"].append("EXIF (damaged)")
-    if "transparency" in upright.info and upright.mode in ("P", "L", "RGB"):  # a palette's or a colour key's
-        upright = upright.convert("LA" if upright.mode == "L" else "RGBA")  # kept as an alpha channel
-    return upright, exif, extra
-
-
-def open_decoded(path: Path):
-    """``(the image of path, decoded; a warning or None)``: a file that ends early (a download
-    cut short; a JPEG without its end marker, which viewers show whole) is decoded as far as
-    it goes, as viewers show it, with a warning (the caller closes the image)."""
-    from PIL import Image, ImageFile
-
-    im = Image.open(path)
-    try:
-        im.load()
-        return im, None
-    except OSError as exc:
-        im.close()
-        if "truncated" not in str(exc):
-            raise
-        said = str(exc)
-    with _TRUNCATED:  # Pillow's switch is the whole process's: turned on for one decode at a time
-        before = ImageFile.LOAD_TRUNCATED_IMAGES
-        ImageFile.LOAD_TRUNCATED_IMAGES = True
-        try:
-            im = Image.open(path)
-            im.load()
-        finally:
-            ImageFile.LOAD_TRUNCATED_IMAGES = before
-    return im, (f"{path.name} ends early ({said}): its picture was anonymized as far as it decodes, as "
-                "viewers show it (the rest as the decoder fills it)")
-
-
-_TRUNCATED = threading.Lock()
-
-
-def webp_lossless(path: Path) -> bool:
-    """Whether the WebP file ``path`` is lossless: its picture a VP8L chunk (the file's first
-    chunk, or after VP8X), not VP8 (lossy, its alpha in an ALPH chunk). Pillow does not say."""
-    with open(path, "rb") as f:
-        f.seek(12)  # RIFF, its size, WEBP
-        while len(head := f.read(8)) == 8:
-            if head[:4] in (b"VP8L", b"VP8 "):
-                return head[:4] == b"VP8L"
-            size = int.from_bytes(head[4:], "little")
-            f.seek(size + (size & 1), 1)  # chunks are padded to an even size (VP8X, ICCP first)
-    return False
-
-
-def grey_8bit(image):
-    """A 16-bit grey photo at 8 bits, as the stages see it (rounded as a 16-bit video frame is:
-    :func:`vidanon.media.reader.to_8bit`)."""
-    import numpy as np
-    from PIL import Image
-
-    from .media.reader import to_8bit
-
-    return Image.fromarray(to_8bit(np.asarray(image, np.uint16)))
-
-
-def rgb_planes(image):
-    """The photo as 8-bit RGB for the stages, and its alpha (None if it has none)."""
-    import numpy as np
-
-    alpha = np.asarray(image.getchannel("A")) if "A" in image.getbands() else None
-    if image.mode in ("I;16", "I;16B", "I", "F"):  # 16-bit grey: to 8 bits
-        image = grey_8bit(image)
-    return np.ascontiguousarray(np.asarray(image.convert("RGB"))), alpha
-
-
-def _deep_grey(image, masked):
-    """A 16-bit grey photo with the pixels the effect changed in ``masked`` (its 8-bit grey
-    result) put back at 16 bits: every other pixel keeps its own 16-bit sample."""
-    import numpy as np
-    from PIL import Image
-
-    from .media.writer import restore_deep
-
-    deep = np.asarray(image, np.uint16)
-    return Image.fromarray(restore_deep(np.asarray(masked), np.asarray(grey_8bit(image)), deep))  # uint16: I;16
-
-
-def write_photo(tmp: Path, target: Path, rgb, alpha, image, exif, extra: dict, policy: str):
-    """Write the anonymized ``rgb`` (and ``alpha``) to ``tmp`` in the format of ``target``'s
-    extension; returns the metadata left out and the warnings (what the output cannot hold)."""
-    import numpy as np
-    from PIL import Image
-
-    fmt = photo_extensions()[target.suffix.lower()]
-    out = Image.fromarray(rgb)
-    if image.mode in ("1", "L", "LA", "I;16", "I;16B", "I", "F"):  # grey stays grey (1-bit: 8-bit grey)
-        out = out.convert("L")
-    if image.mode in ("I;16", "I;16B") and fmt == "PNG":  # 16-bit grey stays 16-bit
-        out = _deep_grey(image, out)
-    warnings = []
-    if alpha is not None and fmt != "JPEG":
-        out.putalpha(Image.fromarray(np.asarray(alpha)))
-    elif alpha is not None and (alpha < 255).any():  # shown over white, not the colours stored under it
-        shown, weight = np.asarray(out, np.float32), np.asarray(alpha, np.float32) / 255
-        weight = weight[..., None] if shown.ndim == 3 else weight
-        out = Image.fromarray(np.rint(shown * weight + 255 * (1 - weight)).astype(np.uint8))
-        warnings.append("the input has an alpha channel: the output has no alpha channel (a JPEG has none); "
-                        "its transparent pixels are shown over white")  # fmt: skip
-    from .photo_meta import photo_metadata
-
-    args, removed = photo_metadata(exif, extra, policy)
-    removed = extra.get("left_out", []) + removed
-    if fmt != "PNG":
-        args.pop("pnginfo", None)
-    if fmt == "JPEG":
-        sampling = extra.get("subsampling", -1)
-        args.update(quality=JPEG_QUALITY, subsampling=sampling if sampling in (0, 1, 2) else 2, optimize=True,
-                    progressive=bool(extra.get("progressive")))  # fmt: skip
-    elif fmt == "WEBP" and extra.get("lossless"):  # lossless stays lossless, its transparent pixels' colours too
-        args.update(lossless=True, exact=True)
-    elif fmt in ("WEBP", "HEIF"):
-        args.update(quality=WEBP_QUALITY)
-    encoded = io.BytesIO()
-    out.save(encoded, format=fmt, **args)
-    try:  # written by Python, which checks every write: Pillow's JPEG encoder wrote to the file
-        tmp.write_bytes(encoded.getbuffer())  # descriptor itself and lost a short write (a full disk)
-    except OSError as exc:
-        if exc.errno in (errno.EFBIG, errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):  # as a video's (exit 5)
-            from .media.ffmpeg import failure_message
-
-            cause = "File too large" if exc.errno == errno.EFBIG else "No space left"
-            raise EncodeError(failure_message(str(target), cause, None, "writing", "")) from None
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    return removed, warnings

@@ -11,6 +11,11 @@ EXIF_DEVICE_TAGS = {"MakerNote", "LensMake", "LensModel", "LensSpecification", "
                     "XPComment", "Artist", "XPAuthor"}  # fmt: skip
 
 
+# The PNG specification's keywords for the same: Source is "the device used to create the image",
+# Author its creator (and, as in EXIF, Artist and Owner where programs write them).
+PNG_DEVICE_KEYWORDS = {"source", "author", "artist", "owner"}
+
+
 def is_exif_identifying(name: str) -> bool:
     """An EXIF tag (as Pillow names it) that says where or with which device a photo was
     taken: the video rule, and EXIF's own device names."""
@@ -86,10 +91,21 @@ def photo_metadata(exif, extra: dict, policy: str) -> tuple[dict, list[str]]:
     for key in ("xmp", "comment"):
         if key == "xmp" and XMP_CHUNK in extra.get("text", {}):
             continue  # a PNG's: its text chunk, below
-        if extra.get(key) and policy == "keep":
-            args[key] = xmp_upright(extra[key]) if key == "xmp" else extra[key]
+        if extra.get(key) and policy == "keep" and key == "xmp":
+            args[key], pictures = xmp_kept(extra[key])
+            removed += pictures
+        elif extra.get(key) and policy == "keep":
+            args[key] = extra[key]
         elif extra.get(key):
             removed.append("XMP" if key == "xmp" else "comment")
+    if extra.get("photoshop"):  # a JPEG's APP13 (Photoshop's resources): its IPTC, under the policy
+        resources = extra["photoshop"]
+        if resources.get(IPTC_RESOURCE) and policy == "keep":
+            args["app13"] = resources[IPTC_RESOURCE]
+        elif resources.get(IPTC_RESOURCE):
+            removed.append("IPTC")
+        if set(resources) - {IPTC_RESOURCE}:  # its other resources can hold a thumbnail: never copied
+            removed.append("Photoshop resources")
     colour = colour_chunks(extra)
     if extra.get("text") or colour:
         from PIL.PngImagePlugin import PngInfo
@@ -129,6 +145,39 @@ def colour_chunks(extra: dict) -> list[tuple[bytes, bytes]]:
             values = value if isinstance(value, (tuple, list)) else (value,)
             chunks.append((cid, struct.pack(f">{len(values)}I", *(round(v * 100000) for v in values))))
     return chunks
+
+
+# An XMP packet's pictures: Adobe's thumbnails (xmp:Thumbnails, each an xmpGImg:image) and any
+# other element or attribute holding a long base64 text (Google's GImage:Data, the photo before its
+# portrait blur; GDepth:Data): a picture of the photo as it was, the faces in it. Base64 may be
+# broken into lines, or written with character references (&#xA;); a run of 64 characters with
+# no space tells it from words.
+_BASE64 = r"(?:[A-Za-z0-9+/=\s]|&#x?[0-9A-Fa-f]+;){200,}"
+XMP_PICTURES = (r"<([\w.-]+):Thumbnails\b.*?</\1:Thumbnails>",
+                rf"<([\w.-]+:[\w.-]+)\b[^>]*>\s*{_BASE64}\s*</\1>",
+                rf"\s[\w.-]+:[\w.-]+=[\"']{_BASE64}[\"']")  # fmt: skip
+
+
+def xmp_kept(packet):
+    """The XMP ``packet`` as ``--keep-metadata`` writes it: upright (:func:`xmp_upright`), its
+    pictures (:data:`XMP_PICTURES`) left out; and ``["XMP thumbnail"]`` where it held one."""
+    import re
+
+    text = isinstance(packet, str)
+    found = []
+
+    def cut(match):
+        picture = match.group(0).startswith("<") and ":Thumbnails" in match.group(0)[:80]
+        if picture or re.search(r"[A-Za-z0-9+/]{64}", match.group(0)):
+            found.append(True)
+            return ""
+        return match.group(0)
+
+    packet = packet if text else packet.decode("utf-8", "surrogateescape")
+    for pattern in XMP_PICTURES:
+        packet = re.sub(pattern, cut, packet, flags=re.DOTALL)
+    packet = packet if text else packet.encode("utf-8", "surrogateescape")
+    return xmp_upright(packet), ["XMP thumbnail"] if found else []
 
 
 def xmp_upright(packet):
@@ -174,15 +223,37 @@ def png_text_kept(text: dict, policy: str, exif_from_text: bool) -> tuple[dict, 
     for key, value in text.items():
         raw = key.lower().startswith(RAW_PROFILE)
         kind = "xmp" if key == XMP_CHUNK else key[len(RAW_PROFILE):].strip().lower() if raw else None
-        if kind is None:
+        if kind is None and policy == "private" and key.strip().lower() in PNG_DEVICE_KEYWORDS:
+            removed.append(key)
+        elif kind is None:
             plain[key] = value
         elif kind == "xmp" and policy == "keep":  # a raw profile's as Adobe's chunk: one XMP, upright
             packet = value if key == XMP_CHUNK else raw_profile_data(value).decode("utf-8", "replace")
             if key == XMP_CHUNK or XMP_CHUNK not in kept:
-                kept[XMP_CHUNK] = xmp_upright(packet)
+                kept[XMP_CHUNK], pictures = xmp_kept(packet)
+                removed += pictures
         elif kind == "iptc" and policy == "keep":
             kept[key] = value
         elif not (kind == "exif" and exif_from_text):  # the photo's EXIF goes through exif_kept
             removed.append(RAW_NAMES.get(kind, key))
     plain, gone = split_metadata(plain, policy)
     return {**plain, **kept}, removed + gone
+
+
+IPTC_RESOURCE = 0x0404  # Photoshop's resource holding the IPTC record (city, by-line, keywords)
+
+
+def with_iptc(jpeg: bytes, iptc: bytes) -> bytes | None:
+    """The JPEG file ``jpeg`` with an APP13 segment holding ``iptc`` as Photoshop's resource
+    (after its APP segments, where Photoshop writes it); None where it does not fit a segment."""
+    import struct
+
+    block = b"8BIM" + struct.pack(">HHI", IPTC_RESOURCE, 0, len(iptc)) + iptc + b"\0" * (len(iptc) % 2)
+    payload = b"Photoshop 3.0\0" + block
+    if len(payload) > 65533:
+        return None
+    at = 2  # after SOI, past the APPn segments (JFIF, EXIF, XMP, ICC)
+    while jpeg[at:at + 1] == b"\xff" and 0xE0 <= jpeg[at + 1] <= 0xEF:
+        at += 2 + struct.unpack(">H", jpeg[at + 2:at + 4])[0]
+    return jpeg[:at] + b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload + jpeg[at:]
+
