@@ -326,3 +326,32 @@ def test_a_photo_is_logged_as_one_frame():
     task = Task(0, "a.jpg", "out/a.jpg", {})
     _record(BatchSummary(), Job(Path("a.jpg"), Path("out/a.jpg")), Result(task, summary=summary), lines.append)
     assert lines == ["done    a.jpg -> out/a.jpg: 1 frame, 2 face boxes, 0.5 s"]
+
+
+def test_a_folders_photos_it_does_not_read_are_named(tmp_path):
+    # a folder's .tif, .bmp and .heic (without pillow-heif) were left out without a word (exit 0,
+    # "1 file: 1 done"); a camcorder's .MOD and a studio's .mxf were left out as unknown
+    from vidanon.batch import unread_note
+
+    for name in ("a.jpg", "b.tif", "c.BMP", "d.avif", "e.MOD", "f.mxf", "notes.txt"):
+        touch(tmp_path / "in" / name)
+    left: list = []
+    jobs = plan_jobs([str(tmp_path / "in")], str(tmp_path / "out"), left_out=left)
+    assert sorted(j.input.name for j in jobs) == ["a.jpg", "e.MOD", "f.mxf"]
+    assert sorted(p.name for p in left) == ["b.tif", "c.BMP", "d.avif"]
+    note = unread_note(left)
+    assert note.startswith("3 photos left out (") and ".png" in note and note.endswith("not .avif, .bmp, .tif")
+    for p in tmp_path.joinpath("in").glob("[ae]*"):
+        p.unlink()
+    (tmp_path / "in" / "f.mxf").unlink()
+    with pytest.raises(VidanonError, match="no file vidanon reads in .*: 3 photos left out"):
+        plan_jobs([str(tmp_path / "in")], str(tmp_path / "out"), left_out=[])
+
+
+def test_inputs_that_all_clash_are_each_reported(tmp_path):
+    # only clashing inputs refused the whole run (exit 3) where batch.md says each is reported (exit 1)
+    touch(tmp_path / "in" / "clip.mp4")
+    touch(tmp_path / "in" / "clip.flv")
+    clashes: list = []
+    assert plan_jobs([str(tmp_path / "in")], str(tmp_path / "out"), clashes=clashes) == []
+    assert sorted(job.input.name for job, _ in clashes) == ["clip.flv", "clip.mp4"]

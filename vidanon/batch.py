@@ -38,7 +38,13 @@ from .workers import CONTEXT, Executor, InProcess, Processes, RayExecutor, Resul
 VIDEO_EXTENSIONS = {
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
     ".wmv", ".flv", ".3gp", ".ogv", ".gif",
+    ".mxf", ".vob", ".dv", ".asf", ".f4v", ".3g2", ".mod", ".tod", ".y4m", ".divx", ".rm", ".rmvb", ".mjpeg",
+    ".m2v", ".h264", ".264", ".hevc", ".h265", ".265", ".ivf", ".nut",  # camcorders', studios', raw streams
 }  # fmt: skip
+# Pictures a folder may hold that vidanon does not read: left out of a folder's batch with a
+# warning (a single one given by name is refused in one line).
+UNREAD_PHOTOS = {".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif", ".jxl", ".psd", ".dng", ".cr2", ".cr3",
+                 ".nef", ".arw", ".raf", ".orf", ".rw2"}  # fmt: skip
 
 
 MIN_PART = 2 * CONTEXT  # shorter parts are not worth a process
@@ -80,7 +86,8 @@ class BatchSummary:
 
 
 def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
-              missing: list[Path] | None = None, clashes: list[tuple[Job, str]] | None = None) -> list[Job]:  # fmt: skip
+              missing: list[Path] | None = None, clashes: list[tuple[Job, str]] | None = None,
+              left_out: list[Path] | None = None) -> list[Job]:  # fmt: skip
     """Map input files and folders to outputs under ``output_dir``.
 
     A folder contributes its video files (with ``recursive``, those of its sub-folders
@@ -90,7 +97,8 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
     inputs would write the same output. An input that does not exist is an error too,
     unless ``missing`` is given: it is then added to that list and the others planned;
     so are two inputs that would write the same output when ``clashes`` is given: both
-    are added to it, with the reason, and the others planned.
+    are added to it, with the reason, and the others planned. A folder's photos that vidanon
+    does not read (:data:`UNREAD_PHOTOS`) are added to ``left_out`` when it is given.
     """
     inputs = list(inputs)
     out_root = Path(output_dir)
@@ -108,8 +116,10 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
             if out_root.exists() and out_root.resolve() == src.resolve():
                 raise OutputError(f"output folder {out_root} is the input folder: the anonymized copies would sit "
                                   "beside the originals under the same names; give another folder")  # fmt: skip
-            files = sorted(p for p in (src.rglob("*") if recursive else src.iterdir())
-                           if _is_video(p) and not _hidden_below(p, src))  # fmt: skip
+            found = sorted(p for p in (src.rglob("*") if recursive else src.iterdir()) if not _hidden_below(p, src))
+            files = [p for p in found if _is_video(p)]
+            if left_out is not None:
+                left_out += [p for p in found if p.suffix.lower() in UNREAD_PHOTOS and not is_photo(p) and p.is_file()]
             if _inside(out_root, src):  # never pick up what an earlier run wrote into an output folder inside the input
                 files = [p for p in files if not _inside(p, out_root)]
             jobs += [Job(p, output_name(out_root / p.relative_to(src), p)) for p in files]
@@ -121,6 +131,8 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
             raise InputError(f"input {src} does not exist")
     if not jobs and missing:
         raise InputError(f"none of the inputs exist ({', '.join(map(str, missing))})")
+    if not jobs and left_out:
+        raise InputError(f"no file vidanon reads in {', '.join(map(str, inputs))}: {unread_note(left_out)}")
     if not jobs:
         raise InputError(f"no video or photo files found in {', '.join(map(str, inputs))}"
                          + ("" if recursive else " (use --recursive for sub-folders)"))  # fmt: skip
@@ -152,9 +164,18 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
         clashes += [(j, f"{names} would {'both' if len(same) == 2 else 'all'} be written to {j.output}; rename one")
                     for j in same]  # fmt: skip
         kept = [j for j in kept if j.output.resolve() != key]
-    if not kept and clashes:
-        raise OutputError(clashes[0][1])
-    return kept
+    return kept  # (every input in a clash: each reported as failed by the caller)
+
+
+def unread_note(paths: list[Path]) -> str:
+    """What a batch says of a folder's photos it does not read (:data:`UNREAD_PHOTOS`)."""
+    from .photo import photo_extensions
+
+    kinds = sorted({p.suffix.lower() for p in paths})
+    heif = " (.heic with the pillow-heif package installed)" if {".heic", ".heif"} & set(kinds) else ""
+    shown = ", ".join(map(str, paths[:3])) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return (f"{len(paths)} {'photo' if len(paths) == 1 else 'photos'} left out ({shown}): vidanon reads photos "
+            f"named {', '.join(sorted(photo_extensions()))}{heif}, not {', '.join(kinds)}")  # fmt: skip
 
 
 def _is_video(path: Path) -> bool:

@@ -330,19 +330,20 @@ def _output_into_folder(args) -> None:
 def _run_batch(args, mode: str, options: dict, outputs: Outputs, style: list[str]) -> int:
     from pathlib import Path
 
-    from .batch import Failure, Job, describe, plan_jobs, run_batch
+    from .batch import Failure, Job, describe, plan_jobs, run_batch, unread_note
 
     missing: list[Path] = []  # inputs among several that do not exist: reported, the others done
     clashes: list[tuple[Job, str]] = []  # inputs that would write the same output: reported, the others done
+    unread: list[Path] = []  # a folder's photos vidanon does not read (.tif, .bmp): a warning
 
     if mode == "split":
         from .media.probe import check_input
 
         jobs = [Job(check_input(args.paths[0]), Path(args.paths[1]))]
     elif args.output_dir is not None:
-        jobs = plan_jobs(args.paths, args.output_dir, args.recursive, missing=missing, clashes=clashes)
+        jobs = plan_jobs(args.paths, args.output_dir, args.recursive, missing=missing, clashes=clashes, left_out=unread)
     else:
-        jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive, clashes=clashes)
+        jobs = plan_jobs(args.paths[:1], args.paths[1], args.recursive, clashes=clashes, left_out=unread)
     workers = args.jobs or (args.segments if args.segments > 1 else 1)
     outputs.watch(*(job.output for job in jobs))
 
@@ -352,6 +353,8 @@ def _run_batch(args, mode: str, options: dict, outputs: Outputs, style: list[str
         if failed or warned or not args.quiet:
             say(line, sys.stderr if failed or warned else sys.stdout)  # (a single run's warnings go there too)
 
+    if unread:
+        log(f"warning: {unread_note(unread)}")
     for path in missing:
         log(f"FAILED  {path}: input {path} does not exist")
     for job, reason in clashes:

@@ -278,8 +278,8 @@ FILE_OPTIONS = tuple(o for o in OPTIONS if o.file)  # the fields of Options
 CLIP_OPTIONS = tuple(o for o in OPTIONS if o.clip)  # the fields of vidanon.Anonymize
 RANGES: dict[str, Range] = {
     **{o.name: o.valid for o in OPTIONS if isinstance(o.valid, Range)},
-    "jobs": Range("jobs", True, 1, 64),  # the command line's own (vidanon.cli)
-    "segments": Range("segments", True, 1, 64),
+    "jobs": Range("--jobs", True, 1, 64),  # the command line's own (vidanon.cli)
+    "segments": Range("--segments", True, 1, 64),
 }
 CHOICES: dict[str, tuple[str, ...]] = {o.name: o.valid.values for o in OPTIONS if isinstance(o.valid, Choice)}
 CHOICE_LABELS = {o.name: o.valid.label for o in OPTIONS if isinstance(o.valid, Choice)}
