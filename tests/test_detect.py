@@ -288,6 +288,48 @@ def test_the_video_s_last_frame_gets_the_full_pass(pass_widths):
         assert sorted(seen) == [480] * (length - full) + [960] * full, length
 
 
+def test_frames_given_the_full_pass_alone_also_get_a_half_size_pass_when_large():
+    # the network misses a face past ~750 px of its input: a frame whose full pass can hold one
+    # (shorter side over FACE_REACH) gets the half-size pass too where none runs beside it
+    from vidanon.detect.centerface import FACE_REACH, ScanPlan
+
+    hd = ScanPlan.for_frame(1080, 1920, None, every=2)
+    assert [len(hd.geometries(i, False)) for i in range(4)] == [1, 1, 1, 1]  # the tracker carries the half passes
+    assert hd.geometries(0, True) == [hd.full, hd.half] and hd.geometries(3, True) == [hd.full, hd.half]
+    every = ScanPlan.for_frame(1080, 1920, None, every=1)  # --scan-every 1: no half-size pass otherwise
+    assert every.geometries(5, False) == [every.full, every.large] and every.large.resized_w == 960
+    assert ScanPlan.for_frame(FACE_REACH, 1280, None, every=1).geometries(0, True) == [ScanPlan.for_frame(
+        FACE_REACH, 1280, None, every=1).full]  # 720p: no face past the network's reach
+    assert len(ScanPlan.for_frame(540, 960, None, every=2).geometries(0, True)) == 1
+
+
+def test_a_close_up_face_in_a_large_frame_is_hidden_without_half_size_passes(shared, tmp_path):
+    # a face filling most of a 1440x1920 frame: the full pass missed it (found only by the
+    # half-size passes), so with --scan-every 1, and in a 2-frame clip, it was left visible
+    from conftest import ffmpeg
+    from PIL import Image
+
+    from vidanon.pipeline import anonymize
+
+    still = max(load_stills(shared / "stills" / "training.xml"), key=lambda s: (s.boxes[:, 3] - s.boxes[:, 1]).max())
+    x0, y0, x1, y1 = still.boxes[np.argmax(still.boxes[:, 3] - still.boxes[:, 1])]
+    pad = (y1 - y0) * 0.6
+    head = Image.open(still.path).convert("RGB").crop((int(x0 - pad), int(y0 - pad), int(x1 + pad), int(y1 + pad)))
+    scale = 900 / (y1 - y0)
+    head = head.resize((round(head.width * scale), round(head.height * scale)), Image.LANCZOS)
+    frame = np.full((1920, 1440, 3), 120, np.uint8)
+    top, left = max(0, (1920 - head.height) // 2), max(0, (1440 - head.width) // 2)
+    part = np.asarray(head)[: 1920 - top, : 1440 - left]
+    frame[top: top + part.shape[0], left: left + part.shape[1]] = part
+    Image.fromarray(frame).save(tmp_path / "f.png")
+    clip = tmp_path / "closeup.mp4"
+    subprocess.run([ffmpeg(), "-v", "error", "-loop", "1", "-i", tmp_path / "f.png", "-frames:v", "2", "-r", "10",
+                    "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", clip], check=True)  # fmt: skip
+    for extra in ({}, {"scan_every": 1}):
+        summary = anonymize(clip, tmp_path / "out.mp4", overwrite=True, progress=False, **extra)
+        assert summary.frames_with_faces == 2, extra
+
+
 def test_small_faces_in_a_large_frame_are_found_by_the_full_pass(detector, face_image):
     from vidanon.detect.centerface import FaceDetector
 

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..detections import Detections
+from ..detections import Detections, add_pass
 from ..errors import ModelError
 from ..resample import area_taps, crops_and_resize, resample
 from ..targets import FACES
@@ -52,6 +52,15 @@ SMALL_FRAME = 960
 
 # A half-size pass between full passes is only worth it from this network input size on.
 MIN_SPLIT = 960
+
+
+# The network finds faces up to about 750 px high in its input (a selfie's face found at 750 px,
+# missed at 1000; an 800 px face at 1080p scored 0.25-0.44 on a part of it). A full pass whose
+# input's shorter side exceeds FACE_REACH can hold a face past that: where no half-size pass runs
+# next to it (the first and last frames and the cuts, which get the full pass; --scan-every 1),
+# it gets a half-size pass too, and the two passes' boxes are merged (found by a QA sweep: a
+# close-up face at 1440x1920 or 4K was left visible with --scan-every 1 and in 1-2 frame clips).
+FACE_REACH = 720
 
 
 # On a frame enlarged for the full pass (under SMALL_FRAME), the pass between full passes sees
@@ -135,6 +144,7 @@ class ScanPlan:
     full: DetectGeometry
     half: DetectGeometry | None
     every: int
+    large: DetectGeometry | None = None  # the half-size pass that finds faces past FACE_REACH
 
     @classmethod
     def for_frame(cls, height: int, width: int, detect_size: int | None = None, every: int = 1) -> "ScanPlan":
@@ -149,13 +159,25 @@ class ScanPlan:
             half = DetectGeometry.scaled(height, width, full.scale / 2)
             if full.scale > 1.0:
                 every *= ENLARGED_EVERY
-        return cls(full, half, every if half is not None else 1)
+        reach = min(full.resized_h, full.resized_w) > FACE_REACH
+        large = DetectGeometry.scaled(height, width, full.scale / 2) if reach else None
+        return cls(full, half, every if half is not None else 1, large)
 
     def geometry(self, index: int) -> DetectGeometry:
         """The input of frame ``index`` (counted from the video's first frame)."""
         if self.half is None or index % self.every == 0:
             return self.full
         return self.half
+
+    def geometries(self, index: int, start: bool) -> list[DetectGeometry]:
+        """The inputs of frame ``index`` of a video, ``start``: a frame that gets the full pass
+        whatever the plan (a shot's first, the video's last): the full pass alone, the half-size
+        one alone, or the full pass and, where a face may be past the network's reach and no
+        half-size pass runs next to it (FACE_REACH), the half-size one too."""
+        geo = self.full if start else self.geometry(index)
+        if geo is self.full and self.large is not None and (start or self.half is None):
+            return [geo, self.large]
+        return [geo]
 
 
 def network_input(frames: np.ndarray, geo: DetectGeometry) -> np.ndarray:
@@ -305,14 +327,19 @@ class FaceDetector:
         called, holding the GIL little; its cells are decoded into boxes, and the weak ones
         looked at again (Python, a few network calls on small crops), when the function that
         returns is called. ``starts``: which frames start a shot; they get the full pass
-        whatever the scan plan says (see :class:`ScanPlan`)."""
+        whatever the scan plan says (see :class:`ScanPlan`). Without ``starts`` (a photo, which
+        :mod:`vidanon.photo` looks at on its own smaller copies) a frame gets one pass."""
         frames = as_batch(frames)
         n, height, width = frames.shape[:3]
         plan = self.plan(height, width)
         groups: dict[DetectGeometry, list[int]] = {}
         for i in range(n):
-            full = starts is not None and starts[i]
-            groups.setdefault(plan.full if full else plan.geometry(first_index + i), []).append(i)
+            if starts is None:
+                geometries = [plan.geometry(first_index + i)]
+            else:
+                geometries = plan.geometries(first_index + i, starts[i])
+            for geo in geometries:
+                groups.setdefault(geo, []).append(i)
         inputs = [(geo, members, self._input(frames[members] if len(members) < n else frames, geo))
                   for geo, members in groups.items()]  # fmt: skip
         return functools.partial(self._run_network, frames, inputs)
@@ -324,10 +351,11 @@ class FaceDetector:
 
     def _decode(self, frames: np.ndarray, found: list[tuple[DetectGeometry, list[int], tuple[np.ndarray, np.ndarray]]]
                 ) -> list[Detections]:  # fmt: skip
-        out: list[Detections] = [Detections.empty()] * len(frames)
+        out: list[Detections | None] = [None] * len(frames)
         for geo, members, (cells, values) in found:
             for i, dets in zip(members, self._boxes(cells, values, len(members), geo)):
-                out[i] = dets
+                out[i] = dets if out[i] is None else add_pass(out[i], dets)  # a frame given two passes
+        out = [Detections.empty() if d is None else d for d in out]
         return self.second_looks(frames, out) if self.verify else out
 
     def second_look(self, frame: np.ndarray, dets: Detections) -> Detections:
