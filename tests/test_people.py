@@ -460,3 +460,43 @@ def test_max_face_size_measures_a_face_among_people_as_it_is_drawn():
     shares = Compositor("blur", 1.45, True, lambda frame, d: d).shares(dets, 360, 640)
     assert shares[0] == mask_shares(dets[[0]], 360, 640, 1.45)[0]  # as a faces run draws it
     assert shares[1] == mask_shares(dets[[1]], 360, 640, 1.0)[0]  # the person's outline
+
+
+def test_splash_leaves_the_frames_outside_the_span_in_colour(tmp_path):
+    # frames outside --start/--end are written as they are; splash greyed them (a frame without
+    # people is all grey), found by a QA sweep
+    from vidanon.pipeline import anonymize
+
+    out = tmp_path / "splash.mp4"
+    anonymize(SAMPLE, out, effect="splash", start=2.0, progress=False)
+    before, after = read_frames(SAMPLE), read_frames(out)
+    fps_frames = 24  # 2 s at 12 fps
+    outside = [np.mean(_saturation(b) > 8) for b in after[:fps_frames]]
+    inside = [np.mean(_saturation(b) > 8) for b in after[fps_frames:]]
+    coloured = [np.mean(_saturation(a) > 8) for a in before[:fps_frames]]
+    assert min(outside) > 0.9 * min(coloured) and max(inside) < 0.3
+
+
+def test_splash_on_10_bit_video_keeps_its_10_bit_grey(tmp_path):
+    # the grey background was drawn on the 8-bit copy: a 10-bit gradient (64 levels in a row)
+    # came out in 20 levels, steps of 3-4 (QA), though the file stayed 10-bit
+    import subprocess
+
+    from conftest import ffmpeg
+
+    from vidanon.pipeline import anonymize
+
+    src, out = tmp_path / "grad.mkv", tmp_path / "splash.mkv"
+    subprocess.run([ffmpeg(), "-v", "error", "-f", "lavfi", "-i",
+                    "nullsrc=s=320x180:r=10,geq=lum='400+X/5':cb=600:cr=450,format=yuv420p10le", "-frames:v", "2",
+                    "-c:v", "libx265", "-x265-params", "lossless=1:log-level=error", src], check=True)  # fmt: skip
+    anonymize(src, out, effect="splash", crf=0, progress=False)
+
+    def luma_row(path):
+        raw = subprocess.run([ffmpeg(), "-v", "error", "-i", path, "-frames:v", "1", "-f", "rawvideo", "-pix_fmt",
+                              "yuv420p10le", "-"], capture_output=True, check=True).stdout  # fmt: skip
+        return np.frombuffer(raw, np.uint16)[: 320 * 180].reshape(180, 320)[90].astype(int)
+
+    before, after = luma_row(src), luma_row(out)
+    assert len(np.unique(before)) == 64 and len(np.unique(after)) >= 60
+    assert np.abs(np.diff(after)).max() <= 1

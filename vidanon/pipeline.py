@@ -182,7 +182,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     frames = info.n_frames if info is not None else frames
     pixels = None if frames is None else frames * height * width
     if opts.tracks:  # a replay: no detector at all (the file is checked before TensorFlow loads)
-        replay = replay_for(opts.tracks, targets, opts.effect, width, height, info and info.path.name)
+        replay = replay_for(opts.tracks, targets, opts.effect, width, height, info and info.path.name,
+                            info and float(info.fps))  # fmt: skip
         device = run_device(opts, pixels, people)
         batch = opts.batch_size or auto_batch_size(height, width, device.startswith("GPU"))
         kinds = ",".join(n for n in TARGETS if n in {BY_CLASS[c].name for c in replay.classes})
@@ -386,7 +387,8 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         index += skip  # the frame's number in the whole video
         if index < first or (last is not None and index >= last):
             return  # context of a part: tracked, not written
-        if not inside(frame):  # outside --start/--end: written as it is
+        span = inside(frame)
+        if not span:  # outside --start/--end: written as it is (also by splash, which greys a frame without people)
             dets = Detections.empty()
         else:
             spanned[min(len(spanned), 1):] = [index]  # [first] then [first, last]
@@ -403,7 +405,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
             recorder.add(index, dets, frame.pts, mask_cover(shown) if opts.review else None)
         stats.add(dets)
         # the decoded frame goes along: its time (and 16-bit samples) go to the encoder
-        sink.write(stages.render.draw(frame.picture, shown), source=frame)
+        sink.write(stages.render.draw(frame.picture, shown) if span else frame.picture, source=frame)
         progress.update(1)
         if sink.frames_written % TRIM_EVERY == 0:
             release_free_memory()

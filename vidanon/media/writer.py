@@ -425,7 +425,8 @@ class VideoWriter:
             return np.asarray(frame, np.uint16) * 257
         if frame is origin:
             return deep
-        return restore_deep(frame, origin, deep)
+        drawn = getattr(frame, "deep", None)  # an effect drawn on the 16-bit samples too (the splash)
+        return drawn if drawn is not None else restore_deep(frame, origin, deep)
 
     def _failure(self) -> VidanonError:
         if not self.path.parent.is_dir():  # ffmpeg names its temporary file there: say what happened

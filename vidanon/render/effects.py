@@ -386,12 +386,23 @@ def paste_mask(mask: np.ndarray, crop, hw) -> np.ndarray:
     return crop_and_resize(mask, crop, int(hw[0]), int(hw[1]))
 
 
-def splash(frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``frame`` grey (BT.601 luma) except through ``alpha``."""
+def splash(frame: np.ndarray, alpha: np.ndarray, top: float = 255.0, dtype=np.uint8) -> np.ndarray:
+    """``frame`` grey (BT.601 luma) except through ``alpha`` (samples from 0 to ``top``)."""
     x = frame.astype(np.float32)
     grey = (x * np.asarray(LUMA, np.float32)).sum(axis=-1, keepdims=True)
     out = grey + (x - grey) * alpha[..., None]
-    return np.clip(np.round(out), 0.0, 255.0).astype(np.uint8)
+    return np.clip(np.round(out), 0.0, top).astype(dtype)
+
+
+class DeepResult(np.ndarray):
+    """An effect's 8-bit frame that also carries the same effect drawn on the input's 16-bit
+    samples (``deep``), which the writer encodes whole: the splash turns the whole background
+    grey, which drawn in 8 bits came out banded in a 10-bit video (found by a QA sweep)."""
+
+    deep: np.ndarray | None = None
+
+    def __array_finalize__(self, obj) -> None:
+        self.deep = None
 
 
 def smoothstep(x: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -427,4 +438,11 @@ class SplashRenderer:
         return splash_weight(pasted_alpha(self._paste, shape, detections, self.mask_scale))
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
-        return self._splash(frame, self.alpha(frame.shape[:2], detections))
+        alpha = self.alpha(frame.shape[:2], detections)
+        out = self._splash(frame, alpha)
+        deep = getattr(frame, "deep", None)  # a video of more than 8 bits (vidanon.media.reader.Frame)
+        if deep is None:
+            return out
+        out = out.view(DeepResult)
+        out.deep = self._splash(deep, alpha, 65535.0, np.uint16)
+        return out
