@@ -95,6 +95,26 @@ def test_replay_tracker_replays_and_checks_the_frame_count(tmp_path):
         ReplayTracker(path)
 
 
+def test_a_replay_draws_the_boxes_exactly_as_saved_and_reads_a_byte_order_mark(tmp_path):
+    # boxes rounded to 6 decimals moved people's outlines by a level or more on replay (QA: 331
+    # pixels of 23 frames at --crf 0); a file saved by Windows' Notepad (a BOM) was "not JSON";
+    # a file of another frame rate was taken without a word
+    from vidanon.track.replay import ReplayTracker, TracksRecorder
+
+    boxes = np.random.default_rng(5).random((20, 4)).astype(np.float32) * 0.5
+    boxes[:, 2:] += 0.5
+    recorder = TracksRecorder()
+    recorder.add(0, Detections(boxes, np.full(20, 0.9), np.zeros(20)))
+    path = tmp_path / "t.json"
+    recorder.save(path, "v.mp4", 64, 48, 25.0)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    replay = ReplayTracker(path, 64, 48, "v.mp4", 25.0)
+    assert replay.warnings == []
+    (_, _, got), = replay.push(None, Detections.empty())
+    assert (got.boxes == boxes).all()
+    assert "saved for a 25 fps video, but v.mp4 is 12 fps" in ReplayTracker(path, 64, 48, "v.mp4", 12.0).warnings[0]
+
+
 def _stages(detect, tracker):
     from vidanon.pipeline import Stages
     from vidanon.track.stage import TrackStage
@@ -504,3 +524,16 @@ def test_a_short_video_on_a_gpu_machine_runs_the_cpu_networks(monkeypatch):
         assert stages.batch_size == auto_batch_size(360, 640, gpu)
     assert made == [("faces", (0.1, None, 2, "cpu", "int8")), ("faces", (0.1, None, 2, "tf", "int8"))]
     assert calls == ["tensorflow"]  # for the long one only
+
+
+def test_a_hand_written_file_of_faces_replayed_for_people_says_so(tmp_path):
+    # a file without 'looked_for' (allowed: written by hand) holding faces only, replayed with
+    # --target people, hid the faces and no body without a word
+    from vidanon.targets import selected
+    from vidanon.track.replay import replay_for
+
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"frames": [[{"box": [0.1, 0.1, 0.3, 0.3], "class": "face"}]]}))
+    replay = replay_for(str(path), selected("people", "blur"), "blur")
+    assert len(replay.warnings) == 1 and "holds no people: only its boxes are hidden" in replay.warnings[0]
+    assert replay_for(str(path), selected("faces", "blur"), "blur").warnings == []

@@ -39,7 +39,7 @@ def read_tracks(path: str) -> dict:
     """The JSON object of a tracks file, its header and every box checked (see
     :func:`check_file`); anything wrong is an :class:`InputError` in words."""
     try:
-        with open(path, encoding="utf8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:  # a byte-order mark too (Windows' Notepad writes one)
             data = json.load(fh)
     except OSError as exc:
         raise InputError(f"cannot read tracks file {path}: {exc.strerror or exc}") from None
@@ -148,7 +148,7 @@ def tracks_record(dets: Detections) -> list[dict]:
     return [
         {
             "id": int(dets.track_ids[i]),
-            "box": [round(float(v), 6) for v in dets.boxes[i]],
+            "box": [float(str(v)) for v in dets.boxes[i]],  # float32's shortest exact digits: replayed as drawn
             "score": round(float(dets.scores[i]), 4),
             "class": CLASS_NAMES.get(int(dets.classes[i]), "face"),
             "source": SOURCE_NAMES[int(dets.sources[i])],
@@ -214,7 +214,7 @@ class ReplayTracker:
     lookahead = 0
 
     def __init__(self, path: str | os.PathLike, width: int | None = None, height: int | None = None,
-                 video: str | None = None) -> None:  # fmt: skip
+                 video: str | None = None, fps: float | None = None) -> None:  # fmt: skip
         self.path = str(path)
         data = read_tracks(self.path)
         self.frames = from_records(data["frames"])
@@ -232,6 +232,10 @@ class ReplayTracker:
         if video is not None and saved and saved != video:
             self.warnings.append(f"tracks file {self.path} was saved for {saved}, not {video}: its boxes are "
                                  "another video's unless this is a renamed copy")  # fmt: skip
+        rate = data.get("fps")
+        if fps and isinstance(rate, (int, float)) and rate > 0 and abs(rate / fps - 1) > 0.001:
+            self.warnings.append(f"tracks file {self.path} was saved for a {rate:g} fps video, but {name} is "
+                                 f"{fps:g} fps: its boxes are another video's unless its frames are these")  # fmt: skip
         self._frame = -1
 
     def push(self, payload, detections: Detections | None = None, cut: bool = False, frame=None):
@@ -248,7 +252,7 @@ class ReplayTracker:
 
 
 def replay_for(path: str, targets, effect: str, width: int | None = None, height: int | None = None,
-               video: str | None = None) -> ReplayTracker:  # fmt: skip
+               video: str | None = None, fps: float | None = None) -> ReplayTracker:  # fmt: skip
     """The tracker of a replay (``--tracks``): the file's boxes, for a video of this size, of
     the kinds the run hides (``targets``, :mod:`vidanon.targets`): the renderer draws each kind
     its own way, and the summary counts them as the run's, so a file of other kinds is refused
@@ -256,8 +260,13 @@ def replay_for(path: str, targets, effect: str, width: int | None = None, height
     (a splash run's file, replayed with ``--target people``: its faces were never looked for)."""
     from ..options import OptionError, ask  # (the options read this package's names)
 
-    replay = ReplayTracker(path, width, height, video)
+    replay = ReplayTracker(path, width, height, video, fps)
     check_looked_for(f"tracks file {path}", replay.looked_for, targets)
+    unseen = [t.name for t in targets if t.class_id not in replay.classes]
+    if replay.looked_for is None and unseen and replay.classes:  # a file written by hand, or by another program
+        replay.warnings.append(f"tracks file {path} does not say what its run looked for (no 'looked_for') and "
+                               f"holds no {' or '.join(unseen)}: only its boxes are hidden; a run without "
+                               f"{ask('tracks')} finds them")  # fmt: skip
     if not replay.classes <= {t.class_id for t in targets}:
         kinds = [n for n in TARGETS if n in {BY_CLASS[c].name for c in replay.classes}]
         hides = ",".join(t.name for t in targets) + (f" ({ask('effect', 'splash')} shows people)"
