@@ -324,6 +324,18 @@ def test_an_anonymized_clip_made_longer_is_refused_after_its_end():
         longer.get_frame(0.7)
 
 
+def test_the_warnings_point_at_the_scripts_line():
+    """The weak-setting warning from anonymize_clip pointed at vidanon/clip.py (a QA sweep): it,
+    and the too-low fps one, now point at the line that called anonymize_clip or with_effects."""
+    black = np.zeros((16, 16, 3), np.uint8)
+    parts = concatenate_videoclips([ImageClip(black, duration=0.5), ImageClip(black, duration=1)])
+    with pytest.warns(UserWarning) as caught:
+        vidanon.anonymize_clip(parts, fps=1, strength=20, progress=False)
+        parts.with_effects([vidanon.Anonymize(fps=1, strength=20, progress=False)])
+    said = [(w.filename, "strength" in str(w.message) or "fps=1" in str(w.message)) for w in caught]
+    assert said == [(__file__, True)] * 4
+
+
 @pytest.mark.parametrize(
     "args, kwargs",
     [

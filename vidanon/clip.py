@@ -249,7 +249,7 @@ class Anonymize(Effect):
         with spoken(PYTHON):
             opts = self.options()
             if said := opts.style_warning():  # as the command line says it (a weak strength, a smaller mask, splash)
-                warnings.warn(said, UserWarning, stacklevel=3)
+                warn_caller(said)
             if getattr(clip, "size", None) is None:  # an AudioClip (its fps is its sample rate)
                 raise TypeError(f"Anonymize hides faces in video clips; {type(clip).__name__} is not one")
             if clip.duration is None:
@@ -289,10 +289,21 @@ class Anonymize(Effect):
             if self.fps is None:
                 fps = max(fps, wanted)
             else:
-                warnings.warn(f"a part of the clip is shown for {short:g} s, less than {PART_FRAMES} frames at "
-                              f"fps={fps:g}: its faces may not be looked for; give fps={wanted} or more",
-                              UserWarning, stacklevel=4)  # fmt: skip
+                warn_caller(f"a part of the clip is shown for {short:g} s, less than {PART_FRAMES} frames at "
+                            f"fps={fps:g}: its faces may not be looked for; give fps={wanted} or more")
         return check("fps", fps)
+
+
+def warn_caller(message: str) -> None:
+    """A ``UserWarning`` pointing at the script's line: the first frame outside vidanon and
+    moviepy (``anonymize_clip`` and ``with_effects`` are each called from a script)."""
+    import moviepy
+
+    inside = (os.path.dirname(moviepy.__file__) + os.sep, os.path.dirname(__file__) + os.sep)
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def frames_at(clip, fps: float) -> bool:
