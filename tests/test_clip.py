@@ -391,6 +391,10 @@ def test_arguments_of_the_wrong_kind_say_what_is_wanted():
         vidanon.anonymize_clip(sound)
     with pytest.raises(TypeError, match="Anonymize hides faces in video clips; AudioClip is not one"):
         sound.with_effects([vidanon.Anonymize(progress=False)])
+    mask = ColorClip((16, 16), (9, 9, 9), duration=0.2).with_fps(5).to_mask()  # it came out as 0/1 RGB, a "mask"
+    for anonymize in (vidanon.anonymize_clip, lambda m: m.with_effects([vidanon.Anonymize()])):
+        with pytest.raises(TypeError, match=r"not in a mask \(is_mask=True\): anonymize the clip it masks"):
+            anonymize(mask)
     with pytest.raises(TypeError, match=r"anonymize: input is a path \(str or os\.PathLike\), not NoneType"):
         vidanon.anonymize(None, "x.mp4")
     with pytest.raises(TypeError, match="output is a path"):

@@ -252,6 +252,9 @@ class Anonymize(Effect):
                 warn_caller(said)
             if getattr(clip, "size", None) is None:  # an AudioClip (its fps is its sample rate)
                 raise TypeError(f"Anonymize hides faces in video clips; {type(clip).__name__} is not one")
+            if getattr(clip, "is_mask", False):  # grey levels in [0, 1]: they came out as 0 and 1 RGB, marked a mask
+                raise TypeError("Anonymize hides faces in video clips, not in a mask (is_mask=True): anonymize the "
+                                "clip it masks, whose mask is kept")  # fmt: skip
             if clip.duration is None:
                 raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
             if isinstance(self.tracks, ClipTracks):
