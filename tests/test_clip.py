@@ -430,6 +430,20 @@ def test_effect_checks_types_when_made(kwargs, needle):
         vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), **kwargs)
 
 
+def test_numpy_values_are_taken_as_python_ones():
+    """numpy's numbers were taken for the number options but np.bool_ was refused for track and
+    turned_faces, numpy's ints inside a fill_color (a QA sweep); a numpy bool is still no colour."""
+    opts = vidanon.Anonymize(track=np.bool_(False), turned_faces=np.bool_(True), effect="fill",
+                             fill_color=tuple(np.array([255, 0, 0]))).options()  # fmt: skip
+    assert (opts.track, opts.turned_faces, opts.fill_color) == (False, True, (255, 0, 0))
+    assert type(opts.track) is bool and all(type(v) is int for v in opts.fill_color)
+    uint8 = vidanon.Anonymize(effect="fill", fill_color=np.array([0, 9, 255], np.uint8))
+    assert uint8.options().fill_color == (0, 9, 255)
+    assert vidanon.options.Options.from_kwargs(keep=[np.int64(3), 1]).keep == (1, 3)
+    with pytest.raises(OptionError, match="fill_color must be a colour"):
+        vidanon.Anonymize(effect="fill", fill_color=(np.bool_(True), 0, 0))
+
+
 def test_effect_replays_the_tracks_of_a_clip_in_memory(anon_clip):
     clip, anon, _ = anon_clip
     again = clip.with_effects([vidanon.Anonymize(tracks=anon.vidanon_tracks, progress=False)])
