@@ -527,6 +527,26 @@ def test_tracks_of_another_clip_are_refused(anon_clip):
     assert vidanon.anonymize_clip(clip.copy(), tracks=tracks).vidanon_tracks is tracks
 
 
+def test_tracks_of_the_clip_mirrored_or_reversed_are_refused(anon_clip):
+    """The boxes of a clip replayed on a copy mirrored or reversed in time (same size and length)
+    were drawn where no face is (a QA sweep; moviepy copies vidanon_tracks onto clips made from
+    the anonymized one, a mirror of it too): refused, from the prints of three frames; a copy of
+    the clip graded (other pixels, the same places) is let through."""
+    from moviepy import vfx
+
+    clip, anon, _ = anon_clip
+    for fx, said in [(vfx.MirrorX(), "mirrored left to right"), (vfx.MirrorY(), "upside down"),
+                     (vfx.TimeMirror(), "reversed in time")]:  # fmt: skip
+        with pytest.raises(OptionError, match=f"tracks= were found in this clip's frames {said}: they would be"):
+            vidanon.anonymize_clip(clip.with_effects([fx]), tracks=anon.vidanon_tracks, progress=False)
+    flipped = anon.with_effects([vfx.MirrorX()])
+    assert flipped.vidanon_tracks is anon.vidanon_tracks  # moviepy's copy: the boxes of the clip before the mirror
+    with pytest.raises(OptionError, match="mirrored"):
+        vidanon.anonymize_clip(clip.with_effects([vfx.MirrorX()]), tracks=flipped.vidanon_tracks, progress=False)
+    graded = clip.with_effects([vfx.GammaCorrection(1.6)])
+    assert vidanon.anonymize_clip(graded, tracks=anon.vidanon_tracks).vidanon_tracks is anon.vidanon_tracks
+
+
 def test_the_boxes_of_a_splash_pass_do_not_stand_for_every_face(anon_clip, tmp_path):
     """A splash pass looks for people only: its boxes replayed to hide people (and so every face)
     would leave the faces of people the person detector missed visible; refused, as the

@@ -97,6 +97,33 @@ class ClipTracks:
                               f"{self.fps:g} fps, but this clip is {size[0]}x{size[1]}, {frames} frames at "
                               f"{self.fps:g} fps: they belong to another clip (anonymize this clip itself, or cut the "
                               "anonymized one)")  # fmt: skip
+        self._check_not_turned(clip)
+
+    def _check_not_turned(self, clip) -> None:
+        """Refuse (:class:`OptionError`) a copy of the clip mirrored, upside down or reversed in
+        time (``vfx.MirrorX``, ``TimeMirror``: same size and length, every box in the wrong
+        place): its first, middle and last frames have the :attr:`prints` of those the boxes were
+        found in turned, or in the other order. Three frames read; another change (a colour
+        grade) is not told from another clip, and is let through."""
+        n = len(self)
+        if self.prints is None:  # (boxes read from a file, or made by hand)
+            return
+        with warnings.catch_warnings():  # moviepy warns when asked for a time after a file's last frame
+            warnings.simplefilter("ignore")
+            shown = {i: as_rgb8(clip.get_frame(i / self.fps)) for i in sorted({0, n // 2, n - 1})}
+        marks = {i: fingerprint(f) for i, f in shown.items()}
+        if all(marks[i] == self.prints[i] for i in shown):  # the clip itself (the usual)
+            return
+        back = slice(None, None, -1)
+        turns = {"mirrored left to right": (slice(None), back), "upside down": (back,),
+                 "turned half round": (back, back)}  # fmt: skip
+        said = next((name for name, turn in turns.items() for i, f in shown.items()
+                     if marks[i] != self.prints[i] and fingerprint(f[turn]) == self.prints[i]), None)  # fmt: skip
+        if said is None and n > 1 and marks[0] == self.prints[-1] != self.prints[0] == marks[n - 1]:
+            said = "reversed in time"
+        if said is not None:
+            raise OptionError(f"the boxes given as tracks= were found in this clip's frames {said}: they would be "
+                              "drawn where its faces are not (anonymize this clip itself)")
 
     def at(self, t: float, frame: np.ndarray | None = None) -> Detections:
         """The boxes to hide at time ``t``: those of frame ``round(t * fps)`` when ``t`` is on a
