@@ -19,7 +19,9 @@ boxes of frame ``round(t * fps)``; so a preview of one frame (``get_frame(t)``, 
 order) shows the same pixels as the sequential render, and the clip composes like any
 other (``subclipped``, ``concatenate_videoclips``, ``CompositeVideoClip``,
 ``write_videofile``). Between two frames (a composition at another fps), the boxes of
-both neighbours are hidden. Size, duration, fps, audio and mask are the source's.
+both neighbours are hidden, or, where the picture shown is one the pass looked at (a
+checksum of each is kept), that frame's alone. Size, duration, fps, audio and mask are
+the source's.
 """
 
 from __future__ import annotations
