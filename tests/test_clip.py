@@ -128,7 +128,7 @@ def test_random_access_equals_sequential(anon_clip):
     between = tracks.at((i + 0.5) / clip.fps)
     assert len(between) == len(tracks.frames[i]) + len(tracks.frames[i + 1]) > 0
     assert len(tracks.at(i / clip.fps + 1e-9)) == len(tracks.frames[i])
-    assert len(tracks.at(99.0)) == len(tracks.frames[-1])
+    assert len(tracks.at(clip.duration)) == len(tracks.frames[-1])
 
 
 def test_keeps_size_duration_fps_and_mask(anon_clip):
@@ -204,15 +204,66 @@ def test_every_photo_of_a_slideshow_of_its_own_durations_is_looked_at(anon_clip)
         middle = (start + end) / 2
         assert not np.array_equal(out.get_frame(middle), show.get_frame(middle))
     parts = concatenate_videoclips([ImageClip(p).with_duration(d) for p, d in zip(photos, durations)])
-    with pytest.warns(UserWarning, match="a part of the clip is shown for 0.5 s, less than a frame at fps=1: its "
-                                         "faces may not be looked for; give fps=2 or more"):  # fmt: skip
+    with pytest.warns(UserWarning, match="a part of the clip is shown for 0.5 s, less than 2 frames at fps=1: its "
+                                         "faces may not be looked for; give fps=4 or more"):  # fmt: skip
         vidanon.anonymize_clip(parts, fps=1, progress=False)
+
+
+SHOWS = [[0.7] * 3, [0.1] * 4, [0.3] * 8, [1.1] * 6, [3.3] * 3, [2.2] * 10, [0.4, 0.3, 0.9, 0.8, 0.2]]
+
+
+@pytest.mark.parametrize("durations", SHOWS, ids=lambda d: "x".join(map(str, sorted(set(d)))) + f"-{len(d)}")
+def test_each_photo_of_a_slideshow_is_looked_at_inside_it_and_shown_with_its_own_boxes(durations):
+    """moviepy starts the photos of ImageSequenceClip(photos, durations=...) at running float sums:
+    a photo lasting one frame of the pass began a rounding step after its frame, which showed the
+    photo before (3 x 0.7 s at 1.43 fps: photo 2 never looked at, its faces written visible at
+    24 fps, photo 1's boxes drawn on it: a QA sweep). The pass now has two frames in each photo,
+    one inside it by more than rounding, and every frame written (24, 25, 30 fps) gets the boxes of the picture it
+    shows (its fingerprint), not a neighbour's."""
+    from vidanon.clip import ClipTracks, shown_frames
+    from vidanon.detections import Detections
+    from vidanon.media.source import fingerprint
+
+    show = ImageSequenceClip([np.full((8, 8, 3), 10 * i, np.uint8) for i in range(len(durations))],
+                             durations=durations)  # fmt: skip
+    fps = vidanon.Anonymize(progress=False)._fps(show)
+    times = [i / fps for i in range(shown_frames(show, fps))]
+    starts = np.cumsum([0] + durations)
+    inside = {k for k, (a, b) in enumerate(zip(starts, starts[1:])) for t in times if a + 0.1 / fps < t < b - 0.1 / fps}
+    assert inside == set(range(len(durations))), fps
+    seen = [show.get_frame(t) for t in times]  # a box per photo, saying which photo it was found in
+    tracks = ClipTracks(fps, [Detections([[0.1, 0.1, 0.2, 0.2 + f[0, 0, 0] / 500]], [0.9], [0]) for f in seen],
+                        prints=[fingerprint(f) for f in seen], duration=show.duration)  # fmt: skip
+    for rate in (24, 25, 30):
+        for k in range(int(show.duration * rate)):
+            frame = show.get_frame(k / rate)
+            assert tracks.at(k / rate, frame).boxes[:, 3].tolist() == pytest.approx([0.2 + frame[0, 0, 0] / 500]), k
+
+
+def test_three_photos_of_0_7_s_written_at_24_fps_have_every_face_hidden(anon_clip):
+    """The QA sweep's slideshow, with the faces found: every frame written at 24 fps hides the
+    boxes found in the photo it shows (none of photo 2 were found at 1.43 fps)."""
+    from vidanon.media.source import fingerprint
+
+    clip, _, _ = anon_clip
+    photos = [clip.get_frame(0.5), clip.get_frame(2.0)[:, ::-1], clip.get_frame(1.0)]
+    show = ImageSequenceClip(photos, durations=[0.7] * 3)
+    out = vidanon.anonymize_clip(show, effect="fill", progress=False)
+    tracks = out.vidanon_tracks
+    assert len(set(tracks.prints)) == 3 and all(len(d) for d in tracks.frames)
+    for k in range(int(show.duration * 24)):
+        frame = show.get_frame(k / 24)
+        found = [d.boxes for d, p in zip(tracks.frames, tracks.prints) if p == fingerprint(frame)]  # in this photo
+        assert any(np.array_equal(tracks.at(k / 24, frame).boxes, boxes) for boxes in found), k
+    assert not np.array_equal(out.get_frame(40 / 24), show.get_frame(40 / 24))
 
 
 def test_the_pass_rate_for_short_parts_is_never_lowered_and_counts_a_speed_up():
     """The rule above (a review): a 120 fps clip with a 5 ms part keeps 120; parts of one frame
-    each (cumulative sums: 0.9999999 of a frame) keep the clip's 24; a slideshow sped up 4x has
-    photos 4x shorter; a negative duration is ignored; a replay of plates needs no plate model."""
+    each at cumulative sums (0.9999999 of a frame: one can start a rounding step after its frame)
+    get two frames each, frames at the clip's fps (ImageSequenceClip(frames, fps=24)) one; a
+    slideshow sped up 4x has photos 4x shorter; a negative duration is ignored; a replay of
+    plates needs no plate model."""
     from moviepy import vfx
 
     from vidanon.clip import ClipTracks
@@ -223,9 +274,9 @@ def test_the_pass_rate_for_short_parts_is_never_lowered_and_counts_a_speed_up():
                                     duration=0.005), ColorClip((16, 16), (0, 0, 0), duration=1)]).with_fps(120)
     assert effect._fps(flash) == 120
     frames = concatenate_videoclips([ImageClip(black, duration=1 / 24) for _ in range(30)]).with_fps(24)
-    assert effect._fps(frames) == 24
+    assert effect._fps(frames) == 48 and effect._fps(ImageSequenceClip([black] * 30, fps=24)) == 24
     show = ImageSequenceClip([black] * 4, durations=[1, 1, 0.5, 1])
-    assert effect._fps(show) == 2 and effect._fps(show.with_effects([vfx.MultiplySpeed(4)])) == 8
+    assert effect._fps(show) == 4 and effect._fps(show.with_effects([vfx.MultiplySpeed(4)])) == 16
     assert effect._fps(ImageSequenceClip([black] * 3, durations=[1, -0.5, 1])) > 0
     vidanon.Anonymize(target="plates", tracks=ClipTracks(10.0, [Detections.empty()], looked_for="plates"))
 
@@ -249,6 +300,40 @@ def test_grey_frames_of_one_or_two_channels_and_a_zoom_are_anonymized(anon_clip)
     out = vidanon.anonymize_clip(zoom, progress=False)
     assert out.get_frame(0.9).shape == zoom.get_frame(0.9).shape != (270, 480, 3)
     assert sum(len(d) for d in out.vidanon_tracks.frames) >= found * 0.8
+
+
+def test_a_zoom_in_is_looked_at_at_its_largest_size(anon_clip):
+    """A zoom from a quarter of the size (120x67 to 480x270) was looked at at its first size:
+    no face found in the first frames, one of the two later (a QA sweep). Its frames are now
+    looked at at the largest size it takes, so both people are found where they are large."""
+    clip, _, _ = anon_clip
+    zoom = clip.subclipped(0, 1.0).resized(lambda t: 0.25 + 0.8 * t)
+    assert tuple(zoom.size) == (120, 67)
+    boxes = [len(d) for d in vidanon.anonymize_clip(zoom, progress=False).vidanon_tracks.frames]
+    assert min(boxes[4:]) >= 2, boxes
+
+
+def test_an_anonymized_clip_made_longer_is_refused_after_its_end():
+    """with_duration past the clip's length showed the source's later frames with the last
+    frame's boxes (faces visible: a QA sweep): a time more than a frame after the end is refused."""
+    anon = vidanon.anonymize_clip(ColorClip((32, 24), (9, 9, 9), duration=0.5), fps=10, progress=False)
+    longer = anon.with_duration(1.0)
+    assert longer.get_frame(0.5).shape == (24, 32, 3)  # its end, and a frame after its last (0.4 s)
+    with pytest.raises(vidanon.VidanonError, match=r"frame at 0.7 s, after its end \(0.5 s, 5 frames at 10 fps\).*"
+                                                   r"make the clip longer \(with_duration\) before anonymizing it"):
+        longer.get_frame(0.7)
+
+
+def test_the_warnings_point_at_the_scripts_line():
+    """The weak-setting warning from anonymize_clip pointed at vidanon/clip.py (a QA sweep): it,
+    and the too-low fps one, now point at the line that called anonymize_clip or with_effects."""
+    black = np.zeros((16, 16, 3), np.uint8)
+    parts = concatenate_videoclips([ImageClip(black, duration=0.5), ImageClip(black, duration=1)])
+    with pytest.warns(UserWarning) as caught:
+        vidanon.anonymize_clip(parts, fps=1, strength=20, progress=False)
+        parts.with_effects([vidanon.Anonymize(fps=1, strength=20, progress=False)])
+    said = [(w.filename, "strength" in str(w.message) or "fps=1" in str(w.message)) for w in caught]
+    assert said == [(__file__, True)] * 4
 
 
 @pytest.mark.parametrize(
@@ -306,6 +391,10 @@ def test_arguments_of_the_wrong_kind_say_what_is_wanted():
         vidanon.anonymize_clip(sound)
     with pytest.raises(TypeError, match="Anonymize hides faces in video clips; AudioClip is not one"):
         sound.with_effects([vidanon.Anonymize(progress=False)])
+    mask = ColorClip((16, 16), (9, 9, 9), duration=0.2).with_fps(5).to_mask()  # it came out as 0/1 RGB, a "mask"
+    for anonymize in (vidanon.anonymize_clip, lambda m: m.with_effects([vidanon.Anonymize()])):
+        with pytest.raises(TypeError, match=r"not in a mask \(is_mask=True\): anonymize the clip it masks"):
+            anonymize(mask)
     with pytest.raises(TypeError, match=r"anonymize: input is a path \(str or os\.PathLike\), not NoneType"):
         vidanon.anonymize(None, "x.mp4")
     with pytest.raises(TypeError, match="output is a path"):
@@ -339,6 +428,20 @@ def test_effect_checks_types_when_made(kwargs, needle):
         vidanon.Anonymize(**kwargs)
     with pytest.raises(OptionError, match=needle):
         vidanon.anonymize_clip(ColorClip((8, 8), (0, 0, 0), duration=0.1), **kwargs)
+
+
+def test_numpy_values_are_taken_as_python_ones():
+    """numpy's numbers were taken for the number options but np.bool_ was refused for track and
+    turned_faces, numpy's ints inside a fill_color (a QA sweep); a numpy bool is still no colour."""
+    opts = vidanon.Anonymize(track=np.bool_(False), turned_faces=np.bool_(True), effect="fill",
+                             fill_color=tuple(np.array([255, 0, 0]))).options()  # fmt: skip
+    assert (opts.track, opts.turned_faces, opts.fill_color) == (False, True, (255, 0, 0))
+    assert type(opts.track) is bool and all(type(v) is int for v in opts.fill_color)
+    uint8 = vidanon.Anonymize(effect="fill", fill_color=np.array([0, 9, 255], np.uint8))
+    assert uint8.options().fill_color == (0, 9, 255)
+    assert vidanon.options.Options.from_kwargs(keep=[np.int64(3), 1]).keep == (1, 3)
+    with pytest.raises(OptionError, match="fill_color must be a colour"):
+        vidanon.Anonymize(effect="fill", fill_color=(np.bool_(True), 0, 0))
 
 
 def test_effect_replays_the_tracks_of_a_clip_in_memory(anon_clip):
@@ -422,6 +525,26 @@ def test_tracks_of_another_clip_are_refused(anon_clip):
     # the same clip at another fps (rendered between the frames) and a copy are fine
     assert vidanon.anonymize_clip(clip.with_fps(24), tracks=tracks).vidanon_tracks is tracks
     assert vidanon.anonymize_clip(clip.copy(), tracks=tracks).vidanon_tracks is tracks
+
+
+def test_tracks_of_the_clip_mirrored_or_reversed_are_refused(anon_clip):
+    """The boxes of a clip replayed on a copy mirrored or reversed in time (same size and length)
+    were drawn where no face is (a QA sweep; moviepy copies vidanon_tracks onto clips made from
+    the anonymized one, a mirror of it too): refused, from the prints of three frames; a copy of
+    the clip graded (other pixels, the same places) is let through."""
+    from moviepy import vfx
+
+    clip, anon, _ = anon_clip
+    for fx, said in [(vfx.MirrorX(), "mirrored left to right"), (vfx.MirrorY(), "upside down"),
+                     (vfx.TimeMirror(), "reversed in time")]:  # fmt: skip
+        with pytest.raises(OptionError, match=f"tracks= were found in this clip's frames {said}: they would be"):
+            vidanon.anonymize_clip(clip.with_effects([fx]), tracks=anon.vidanon_tracks, progress=False)
+    flipped = anon.with_effects([vfx.MirrorX()])
+    assert flipped.vidanon_tracks is anon.vidanon_tracks  # moviepy's copy: the boxes of the clip before the mirror
+    with pytest.raises(OptionError, match="mirrored"):
+        vidanon.anonymize_clip(clip.with_effects([vfx.MirrorX()]), tracks=flipped.vidanon_tracks, progress=False)
+    graded = clip.with_effects([vfx.GammaCorrection(1.6)])
+    assert vidanon.anonymize_clip(graded, tracks=anon.vidanon_tracks).vidanon_tracks is anon.vidanon_tracks
 
 
 def test_the_boxes_of_a_splash_pass_do_not_stand_for_every_face(anon_clip, tmp_path):

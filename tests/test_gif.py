@@ -104,6 +104,20 @@ def test_a_fast_video_keeps_the_frames_a_gif_can_show(tmp_path, run_inprocess):
     assert [np.array_equal(got[k], written[j]) for k, j in ((0, 0), (30, 20), (59, 39))] == [True] * 3
 
 
+def test_the_summary_of_a_gif_counts_the_frames_written(tmp_path):
+    """A 59.94 fps clip written as a GIF keeps 2 frames of 3: its summary said 60 frames, 90 with
+    faces, the faces of all 90, at 59.94 fps (a QA sweep). Its counts and rate are now all those
+    of the frames written, and so is the command line's summary line."""
+    import vidanon
+    from vidanon.cli import _summary_line
+
+    src = tmp_path / "fast.mp4"
+    run_ffmpeg("-i", SAMPLE, "-t", 0.5, "-vf", "fps=60000/1001,scale=240:-2", "-an", "-c:v", "libx264", src)
+    s = vidanon.anonymize(src, tmp_path / "out.gif", progress=False)
+    assert (s.frames, s.frames_with_faces, round(s.fps, 2)) == (20, 20, 39.96) and 40 <= s.faces <= 60, s
+    assert f"20 frames 240x136 @ 39.960 fps, {s.faces} face boxes masked in 20 frames" in _summary_line(s.to_dict())
+
+
 def test_a_variable_rate_video_with_two_close_frames_loses_one_frame(tmp_path):
     """One pair of frames 0.01 s apart in a 12 fps video made the whole GIF be resampled at 50 fps:
     246 frames of 60, four times the file (found by a review). Only the second of the pair goes."""

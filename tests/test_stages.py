@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from vidanon.detections import Detections, iou_matrix, scale_boxes
-from vidanon.errors import InputError
+from vidanon.errors import InputError, VidanonError
 from vidanon.options import OptionError, Options, check, parse_number
 
 
@@ -385,7 +385,9 @@ def test_clip_tracks_pick_the_frame_or_both_neighbours():
     assert tracks.at(0.2) is frames[2] and tracks.at(3 / 10) is frames[3]  # 3 / 10 * 10 = 2.9999...
     between = tracks.at(0.25)
     np.testing.assert_allclose(between.boxes, np.concatenate([frames[2].boxes, frames[3].boxes]))
-    assert tracks.at(-1.0) is frames[0] and tracks.at(7.0) is frames[4]
+    assert tracks.at(-1.0) is frames[0] and tracks.at(0.5) is frames[4]  # a frame after the last: the last's boxes
+    with pytest.raises(VidanonError, match=r"asked for its frame at 0.51 s, after its end \(0.5 s"):
+        tracks.at(0.51)  # more than a frame after: refused
 
 
 def test_tensorflow_is_imported_without_keras_which_stays_importable():

@@ -19,7 +19,9 @@ boxes of frame ``round(t * fps)``; so a preview of one frame (``get_frame(t)``, 
 order) shows the same pixels as the sequential render, and the clip composes like any
 other (``subclipped``, ``concatenate_videoclips``, ``CompositeVideoClip``,
 ``write_videofile``). Between two frames (a composition at another fps), the boxes of
-both neighbours are hidden. Size, duration, fps, audio and mask are the source's.
+both neighbours are hidden, or, where the picture shown is one the pass looked at (a
+checksum of each is kept), that frame's alone. Size, duration, fps, audio and mask are
+the source's.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import numpy as np
 from moviepy.Effect import Effect
 
 from .detections import Detections
-from .media.source import ClipSource, as_rgb8, frame_count
+from .errors import VidanonError
+from .media.source import ClipSource, SizeGrew, as_rgb8, fingerprint, frame_count
 from .options import (
     CLIP_OPTIONS,
     PYTHON,
@@ -57,9 +60,14 @@ from .track.replay import check_looked_for
 # 1e-5)): a 29.97 fps clip written at 30 fps asks for t = 1/30, 0.999 of a frame, where the
 # reader shows frame 0; both neighbours are hidden there.
 ON_FRAME = 1e-6
-# A picture shown for less than a frame of the pass raises its rate up to this (a part shown
-# for less than 1/60 s is under a frame of any usual output).
+# A picture shown for less than PART_FRAMES frames of the pass raises its rate up to this (a part
+# shown for less than 1/60 s is under a frame of any usual output).
 SHORTEST_FPS = 60
+# The frames of the pass in the shortest part (a slideshow's photo): with two, one is at least half a
+# frame inside it, whatever the rounding of the part's start (moviepy sums the durations in floats: a
+# photo lasting one frame of the pass began a rounding step after its frame, which showed the photo
+# before, and was never looked at: a QA sweep).
+PART_FRAMES = 2
 
 
 @dataclass
@@ -72,6 +80,8 @@ class ClipTracks:
     seconds: float = 0.0  # the first pass's wall time
     size: tuple[int, int] | None = None  # (width, height) of the clip the boxes were found in
     looked_for: str | None = None  # the kinds the first pass looked for, as target= spells them
+    prints: list[int] | None = None  # the fingerprint of each frame looked at (media.source.fingerprint)
+    duration: float | None = None  # the length of the clip looked at (s)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -89,17 +99,60 @@ class ClipTracks:
                               f"{self.fps:g} fps, but this clip is {size[0]}x{size[1]}, {frames} frames at "
                               f"{self.fps:g} fps: they belong to another clip (anonymize this clip itself, or cut the "
                               "anonymized one)")  # fmt: skip
+        self._check_not_turned(clip)
 
-    def at(self, t: float) -> Detections:
+    def _check_not_turned(self, clip) -> None:
+        """Refuse (:class:`OptionError`) a copy of the clip mirrored, upside down or reversed in
+        time (``vfx.MirrorX``, ``TimeMirror``: same size and length, every box in the wrong
+        place): its first, middle and last frames have the :attr:`prints` of those the boxes were
+        found in turned, or in the other order. Three frames read; another change (a colour
+        grade) is not told from another clip, and is let through."""
+        n = len(self)
+        if self.prints is None:  # (boxes read from a file, or made by hand)
+            return
+        with warnings.catch_warnings():  # moviepy warns when asked for a time after a file's last frame
+            warnings.simplefilter("ignore")
+            shown = {i: as_rgb8(clip.get_frame(i / self.fps)) for i in sorted({0, n // 2, n - 1})}
+        marks = {i: fingerprint(f) for i, f in shown.items()}
+        if all(marks[i] == self.prints[i] for i in shown):  # the clip itself (the usual)
+            return
+        back = slice(None, None, -1)
+        turns = {"mirrored left to right": (slice(None), back), "upside down": (back,),
+                 "turned half round": (back, back)}  # fmt: skip
+        said = next((name for name, turn in turns.items() for i, f in shown.items()
+                     if marks[i] != self.prints[i] and fingerprint(f[turn]) == self.prints[i]), None)  # fmt: skip
+        if said is None and n > 1 and marks[0] == self.prints[-1] != self.prints[0] == marks[n - 1]:
+            said = "reversed in time"
+        if said is not None:
+            raise OptionError(f"the boxes given as tracks= were found in this clip's frames {said}: they would be "
+                              "drawn where its faces are not (anonymize this clip itself)")
+
+    def at(self, t: float, frame: np.ndarray | None = None) -> Detections:
         """The boxes to hide at time ``t``: those of frame ``round(t * fps)`` when ``t`` is on a
-        frame, else the boxes of the two frames around ``t`` (clamped to the clip)."""
+        frame, else the boxes of the two frames around ``t`` (clamped to the clip). Given the
+        ``frame`` shown at ``t`` (its pixels), the boxes of the frames looked at that show the
+        same picture (:attr:`prints`) are taken instead where there are some: a slideshow's
+        photo that starts a rounding step after a frame of the pass, or between two of them,
+        gets its own boxes. A time more than a frame after the clip's end is refused
+        (:class:`VidanonError`): its faces were never looked for."""
         x = float(t) * self.fps
+        end = max(len(self.frames), (self.duration or 0) * self.fps)
+        if x > end + ON_FRAME:
+            raise VidanonError(f"the anonymized clip was asked for its frame at {float(t):g} s, after its end "
+                               f"({end / self.fps:g} s, {len(self)} frames at {self.fps:g} fps): its faces were only "
+                               "looked for up to there; make the clip longer (with_duration) before anonymizing it, "
+                               "not after")  # fmt: skip
         nearest = round(x)
-        if abs(x - nearest) <= ON_FRAME:
-            return self.frames[self._clamp(nearest)]
-        lo = math.floor(x)
-        a, b = self._clamp(lo), self._clamp(lo + 1)
-        return self.frames[a] if a == b else Detections.merge([self.frames[a], self.frames[b]])
+        if abs(x - nearest) <= ON_FRAME:  # the frame, else (a photo starting a rounding step after it) a neighbour
+            near, seen = [nearest], [nearest, nearest - 1, nearest + 1]
+        else:
+            near = [math.floor(x), math.floor(x) + 1]
+            seen = sorted(near, key=lambda i: abs(x - i))
+        if frame is not None and self.prints is not None:
+            mark = fingerprint(frame)
+            near = next(([i] for i in seen if self.prints[self._clamp(i)] == mark), near)
+        kept = sorted({self._clamp(i) for i in near})
+        return self.frames[kept[0]] if len(kept) == 1 else Detections.merge([self.frames[i] for i in kept])
 
     def save(self, path: str, clip) -> None:
         """Write these boxes as a tracks file (the format of ``--save-tracks``) of ``clip``."""
@@ -115,16 +168,29 @@ class ClipTracks:
 
 def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
     """The first pass: every frame of ``clip`` at ``fps`` through detect and track."""
-    from .pipeline import build_stages, run_stages
-    from .progress import FrameBar
-
     started = time.perf_counter()
     width, height = (int(v) for v in clip.size)
     if opts.save_tracks:  # before the work: never the clip's own file, a folder that can be written
         check_tracks_target(opts.save_tracks, clip, opts)
-    source = ClipSource(clip, fps)
-    source.n_frames = shown_frames(clip, fps)
-    stages = build_stages(opts, height, width, frames=source.n_frames)
+    source = ClipSource(clip, fps, shown_frames(clip, fps), (height, width))
+    try:
+        frames, stages = _first_pass(source, opts)
+    except SizeGrew:  # a zoom in: looked at again at its largest size, no frame made smaller
+        source = ClipSource(clip, fps, source.n_frames, source.largest())
+        frames, stages = _first_pass(source, opts)
+    tracks = ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started, (width, height),
+                        stages.looked_for, source.prints, float(clip.duration))  # fmt: skip
+    if opts.save_tracks:
+        tracks.save(opts.save_tracks, clip)
+    return tracks
+
+
+def _first_pass(source: ClipSource, opts: Options):
+    """The boxes of every frame of ``source``, and the stages that found them."""
+    from .pipeline import build_stages, run_stages
+    from .progress import FrameBar
+
+    stages = build_stages(opts, *source.size, frames=source.n_frames)
     frames: list[Detections] = []
     bar = FrameBar(total=source.n_frames, unit="frame", desc="vidanon: finding faces", disable=not opts.progress,
                    dynamic_ncols=True, leave=False)  # fmt: skip
@@ -139,11 +205,7 @@ def compute_tracks(clip, opts: Options, fps: float) -> ClipTracks:
         run_stages(source, stages, consume, keep_frames=False)
     finally:
         bar.close()
-    tracks = ClipTracks(float(fps), frames, stages.device, time.perf_counter() - started, (width, height),
-                        stages.looked_for)  # fmt: skip
-    if opts.save_tracks:
-        tracks.save(opts.save_tracks, clip)
-    return tracks
+    return frames, stages
 
 
 def shown_frames(clip, fps: float) -> int:
@@ -216,9 +278,12 @@ class Anonymize(Effect):
         with spoken(PYTHON):
             opts = self.options()
             if said := opts.style_warning():  # as the command line says it (a weak strength, a smaller mask, splash)
-                warnings.warn(said, UserWarning, stacklevel=3)
+                warn_caller(said)
             if getattr(clip, "size", None) is None:  # an AudioClip (its fps is its sample rate)
                 raise TypeError(f"Anonymize hides faces in video clips; {type(clip).__name__} is not one")
+            if getattr(clip, "is_mask", False):  # grey levels in [0, 1]: they came out as 0 and 1 RGB, marked a mask
+                raise TypeError("Anonymize hides faces in video clips, not in a mask (is_mask=True): anonymize the "
+                                "clip it masks, whose mask is kept")  # fmt: skip
             if clip.duration is None:
                 raise OptionError("the clip has no duration: give it one with clip.with_duration(seconds)")
             if isinstance(self.tracks, ClipTracks):
@@ -234,7 +299,8 @@ class Anonymize(Effect):
         render = build_render(opts)
 
         def frame_function(get_frame, t):
-            return render(as_rgb8(get_frame(t)), tracks.at(t))
+            frame = as_rgb8(get_frame(t))
+            return render(frame, tracks.at(t, frame))
 
         out = clip.transform(frame_function)  # mask and audio are kept as they are
         out.vidanon_tracks = tracks
@@ -249,16 +315,36 @@ class Anonymize(Effect):
         if not fps:
             raise OptionError("the clip has no fps: pass fps=N, the rate at which to look for faces (the rate it "
                               "will be written at)")  # fmt: skip
-        short = shortest_part(clip)
-        if short is not None and fps * short < 1 - 1e-6:  # a picture between two frames of the pass
-            wanted = min(math.ceil(1 / short - 1e-6), SHORTEST_FPS)  # a frame in each (between two: both hidden)
+        short = None if frames_at(clip, fps) else shortest_part(clip)
+        if short is not None and fps * short < PART_FRAMES - 1e-6:  # a picture the pass may not look at
+            wanted = min(math.ceil(PART_FRAMES / short - 1e-6), SHORTEST_FPS)  # a frame well inside each
             if self.fps is None:
                 fps = max(fps, wanted)
             else:
-                warnings.warn(f"a part of the clip is shown for {short:g} s, less than a frame at fps={fps:g}: its "
-                              f"faces may not be looked for; give fps={wanted} or more (the rate it will be written "
-                              "at)", UserWarning, stacklevel=4)  # fmt: skip
+                warn_caller(f"a part of the clip is shown for {short:g} s, less than {PART_FRAMES} frames at "
+                            f"fps={fps:g}: its faces may not be looked for; give fps={wanted} or more")
         return check("fps", fps)
+
+
+def warn_caller(message: str) -> None:
+    """A ``UserWarning`` pointing at the script's line: the first frame outside vidanon and
+    moviepy (``anonymize_clip`` and ``with_effects`` are each called from a script)."""
+    import moviepy
+
+    inside = (os.path.dirname(moviepy.__file__) + os.sep, os.path.dirname(__file__) + os.sep)
+    frame, level = inspect.currentframe(), 1
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
+def frames_at(clip, fps: float) -> bool:
+    """Whether ``clip`` is a sequence of frames at ``fps`` (``ImageSequenceClip(frames, fps=fps)``):
+    its pictures start at the pass's own times, ``i / fps`` (moviepy: a float32 hair before),
+    so the pass looks at each where moviepy writes it at that rate; not one sped up."""
+    starts = getattr(clip, "images_starts", None)
+    return (starts is not None and abs(clip.duration * fps - len(starts)) < 1e-6
+            and np.allclose(np.asarray(starts, float), np.arange(len(starts)) / fps, rtol=1e-6, atol=1e-6))  # fmt: skip
 
 
 def shortest_part(clip, depth: int = 0) -> float | None:

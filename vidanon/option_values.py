@@ -47,11 +47,24 @@ def time_value(name: str, value) -> float:
     return float(number)
 
 
+def numpy_scalar(value, kinds: str) -> bool:
+    """Whether ``value`` is a numpy scalar (or 0-d array) of one of the dtype ``kinds`` ("b":
+    bool, "iu": integers), told without importing numpy."""
+    return type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0 and value.dtype.kind in kinds
+
+
+def whole_number(value) -> int | None:
+    """``value`` as an int where it is a whole number (Python's or numpy's, not a bool), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) or numpy_scalar(value, "iu"):
+        return int(value)
+    return None
+
+
 def track_ids(name: str, value) -> tuple[int, ...]:
     """Track ids: a comma list (``"3,7"``), one id, or an iterable of ids; not negative."""
     parts = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple, set)) else [value]
-    ids = [o.parse_number(p.strip()) if isinstance(p, str) else p for p in parts]
-    if not ids or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in ids):
+    ids = [whole_number(o.parse_number(p.strip()) if isinstance(p, str) else p) for p in parts]
+    if not ids or any(i is None or i < 0 for i in ids):
         raise o.OptionError(f"{o.ask(name)} takes track ids (whole numbers, as in the {o.ask('save_tracks')} file and "
                           f"on the review sheet) separated by commas, not {o._fmt(value)}")  # fmt: skip
     return tuple(sorted(set(ids)))
@@ -59,9 +72,10 @@ def track_ids(name: str, value) -> tuple[int, ...]:
 
 def colour(name: str, value) -> tuple[int, int, int]:
     """A colour: a name Pillow knows (black, white, grey, ...), #RRGGBB, or (r, g, b)."""
-    if isinstance(value, (tuple, list)) and len(value) == 3 and all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):  # fmt: skip
-        return tuple(value)
+    listed = isinstance(value, (tuple, list)) or type(value).__module__ == "numpy" and getattr(value, "ndim", 0) == 1
+    rgb = [whole_number(v) for v in value] if listed else []  # (numpy's ints too: np.array([255, 0, 0]))
+    if len(rgb) == 3 and all(v is not None and 0 <= v <= 255 for v in rgb):
+        return tuple(rgb)
     if isinstance(value, str):
         from PIL import ImageColor
 

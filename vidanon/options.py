@@ -109,6 +109,8 @@ def spell(text: str, style: str | None = None, facts: dict | None = None) -> str
 
 # --------------------------------------------------------------------------- value checks
 def _bool(name: str, value) -> bool:
+    if numpy_scalar(value, "b"):  # np.bool_, as Python's bool
+        value = bool(value)
     if not isinstance(value, bool):
         raise OptionError(f"{name} must be True or False, not {_fmt(value)}")
     return value
@@ -126,6 +128,7 @@ from .option_values import (  # noqa: E402
     check_style,
     colour,
     name_value,
+    numpy_scalar,
     path_value,
     review_path,
     style_warning,

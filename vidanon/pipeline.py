@@ -105,7 +105,7 @@ class Summary:
     frames: int
     width: int
     height: int
-    fps: float
+    fps: float  # the rate of the frames written: the input's, less the frames a GIF leaves out
     faces: int  # boxes masked (faces, or people with --target people / splash), summed over frames
     frames_with_faces: int
     tracks: int
@@ -403,9 +403,9 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         shown = stages.render.masks(frame, dets)
         if recorder is not None:
             recorder.add(index, dets, frame.pts, mask_cover(shown) if opts.review else None)
-        stats.add(dets)
         # the decoded frame goes along: its time (and 16-bit samples) go to the encoder
-        sink.write(stages.render.draw(frame.picture, shown) if span else frame.picture, source=frame)
+        if sink.write(stages.render.draw(frame.picture, shown) if span else frame.picture, source=frame):
+            stats.add(dets)  # over the frames written, as Summary.frames (a GIF leaves some out)
         progress.update(1)
         if sink.frames_written % TRIM_EVERY == 0:
             release_free_memory()
@@ -469,7 +469,7 @@ def anonymize(input: str | os.PathLike, output: str | os.PathLike, effect: str =
         warnings.append(cleared)
     return Summary(
         input=str(info.path), output=str(target), frames=sink.frames_written, width=info.width,
-        height=info.height, fps=float(info.fps), faces=stats.boxes,
+        height=info.height, fps=sink.fps, faces=stats.boxes,
         frames_with_faces=stats.frames_with_boxes, tracks=len(stats.track_ids),
         seconds=time.perf_counter() - started, device=stages.device, warnings=warnings,
         target=stages.target or run_kinds(opts.target, opts.effect),

@@ -59,6 +59,12 @@ class FileSink:
         return self.writer.frames_written
 
     @property
+    def fps(self) -> float:
+        """The rate of the frames written: the input's, less the frames a GIF leaves out."""
+        kept, left_out = self.writer.frames_written, self.writer.left_out
+        return float(self.writer.fps * kept / (kept + left_out)) if left_out else float(self.writer.fps)
+
+    @property
     def metadata_removed(self) -> list[str]:
         """The input's tags left out of the output (the metadata policy)."""
         return self.writer.plan.metadata_removed
@@ -69,10 +75,11 @@ class FileSink:
         said = self.writer.plan.warning(self.target.suffix)
         return list(self.writer.notes) + ([said] if said else [])
 
-    def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> None:
+    def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> bool:
         """Encode ``frame`` at the time of ``source``, the decoded :class:`~vidanon.media.reader.Frame`
-        it was rendered from (its 16-bit samples are kept wherever the effect left it alone)."""
-        self.writer.write(frame, source)
+        it was rendered from (its 16-bit samples are kept wherever the effect left it alone); False
+        where it is left out (a GIF's frame too close to the one before)."""
+        return self.writer.write(frame, source)
 
     def finish(self) -> None:
         """Finish encoding (ffmpeg's errors are raised here); the target is not touched yet."""

@@ -7,13 +7,14 @@
   8 bits, the decoded 16-bit samples, for the sink;
 * :class:`ClipSource`: a moviepy clip sampled at ``fps``: frame ``i`` is
   ``clip.get_frame(i / fps)``, for the ``int(duration * fps)`` frames that moviepy's own
-  ``iter_frames`` / ``write_videofile`` produce.
+  ``iter_frames`` / ``write_videofile`` produce, each with its :func:`fingerprint`.
 
 :func:`batched` groups a source's frames for the detector.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -45,27 +46,51 @@ class FileSource:
         self._reader.close()
 
 
-class ClipSource:
-    """The frames of a moviepy clip at ``fps`` (frame ``i`` at time ``i / fps``)."""
+class SizeGrew(Exception):
+    """A frame of a :class:`ClipSource` larger than the size its frames are looked at at."""
 
-    def __init__(self, clip, fps: float) -> None:
+
+class ClipSource:
+    """The frames of a moviepy clip at ``fps`` (frame ``i`` at time ``i / fps``), all brought to
+    ``size`` (height, width; default: the first frame's) for the detector: the boxes are
+    fractions of the frame, so they fit each frame at its own size. A clip whose size changes
+    (a zoom: ``resized(lambda t: ...)``) is never shrunk below a frame's own size: a larger
+    frame raises :class:`SizeGrew`, and the pass is run again at :meth:`largest` size.
+    :attr:`prints` holds the :func:`fingerprint` of every frame read, as the clip gave it."""
+
+    def __init__(self, clip, fps: float, n_frames: int | None = None, size: tuple[int, int] | None = None) -> None:
         self.clip = clip
         self.fps = float(fps)
-        self.n_frames = frame_count(clip.duration, self.fps)
+        self.n_frames = frame_count(clip.duration, self.fps) if n_frames is None else n_frames
+        self.size = size
         self.frames_read = 0
+        self.prints: list[int] = []
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        size = None
         for i in range(self.n_frames):
             frame = as_rgb8(self.clip.get_frame(i / self.fps))
-            size = size or frame.shape[:2]
-            if frame.shape[:2] != size:  # a clip whose size changes (a zoom: resized(lambda t: ...))
-                frame = resized(frame, size)  # seen at its first size: the boxes are fractions of the frame
+            self.size = self.size or frame.shape[:2]
+            self.prints.append(fingerprint(frame))
+            if frame.shape[:2] != self.size:  # a clip whose size changes (a zoom: resized(lambda t: ...))
+                if frame.shape[0] > self.size[0] or frame.shape[1] > self.size[1]:
+                    raise SizeGrew(f"frame {i} is {frame.shape[1]}x{frame.shape[0]}")
+                frame = resized(frame, self.size)  # the boxes are fractions of the frame
             self.frames_read += 1
             yield frame
 
+    def largest(self) -> tuple[int, int]:
+        """The largest height and width of the clip's frames at the pass's times (a zoom's)."""
+        shapes = [np.shape(self.clip.get_frame(i / self.fps))[:2] for i in range(self.n_frames)]
+        return max(h for h, _ in shapes), max(w for _, w in shapes)
+
     def close(self) -> None:
         pass
+
+
+def fingerprint(frame: np.ndarray) -> int:
+    """A checksum of ``frame``'s pixels and size (CRC-32: 1.5 ms for 1080p): which of the
+    pictures a pass looked at a clip shows at a time (a slideshow's photos)."""
+    return zlib.crc32(np.ascontiguousarray(frame), zlib.crc32(repr(frame.shape).encode()))
 
 
 def frame_count(duration: float, fps: float) -> int:

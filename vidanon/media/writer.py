@@ -366,9 +366,10 @@ class VideoWriter:
             self._stderr.join()
             raise self._failure() from None
 
-    def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> None:
+    def write(self, frame: np.ndarray, source: np.ndarray | None = None) -> bool:
         """Encode ``frame`` at the time of ``source`` (the decoded :class:`~vidanon.media.reader.Frame` it was
-        rendered from; default: ``frame`` itself, else the next slot at the frame rate)."""
+        rendered from; default: ``frame`` itself, else the next slot at the frame rate). False where
+        it is left out: a GIF's frame under GIF_MIN_DELAY after the last one kept."""
         origin = source if source is not None else frame
         pts = getattr(origin, "pts", None)
         if pts is None:
@@ -378,7 +379,7 @@ class VideoWriter:
             tick = round((pts - self.shift - self.origin) * 100)
             if tick < self._last_tick + GIF_MIN_DELAY:
                 self.left_out += 1
-                return
+                return False
             self._last_tick = tick
             shown = self.shift + self.origin + Fraction(tick, 100)
         if self.cfr:
@@ -406,6 +407,7 @@ class VideoWriter:
         self._send(mkv_frame_head(ns, data.nbytes))
         self._send(data.data)
         self.frames_written += 1
+        return True
 
     def _last_duration_ns(self) -> int:
         """How long the last frame written lasts: as long as in the input (up to its next
