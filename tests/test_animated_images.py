@@ -28,6 +28,7 @@ def test_an_animated_image_is_anonymized_as_a_video(tmp_path, run_inprocess, nam
     src = animation(tmp_path / name, alpha)
     code, said, err = run_inprocess(src, tmp_path / out, "--effect", "fill", "--fill-color", "white")
     assert code == 0, err
+    assert "6 frames 480x270 @ 10.000 fps" in said  # its pictures' rate, not its time base's (1000 fps: QA)
     assert "alpha" not in err  # opaque: ffmpeg decodes every WebP to argb, an RGBA APNG to rgba all the same
     made = probe(tmp_path / out)
     assert made.n_frames == 6 and (made.width, made.height) == (480, 270)

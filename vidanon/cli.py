@@ -402,7 +402,8 @@ def _summary_line(s: dict) -> str:
         return (f"{s['output']}: photo {s['width']}x{s['height']}, {boxes(s)} masked, "
                 f"{s['seconds']:.1f} s on {s['device']}{removed}")  # fmt: skip
     return (
-        f"{s['output']}: {count(s['frames'], 'frame')} {s['width']}x{s['height']} @ {s['fps']:.3f} fps, {boxes(s)} "
+        f"{s['output']}: {count(s['frames'], 'frame')} {s['width']}x{s['height']}"
+        f"{f' @ {rate:.3f} fps' if (rate := s['fps']) and s['frames'] > 1 else ''}, {boxes(s)} "
         f"masked in {count(s['frames_with_faces'], 'frame')} ({'at most ' if parts else ''}{count(s['tracks'], 'track')}"
         f"{parts}), "  # (parts: a track across a seam is one in each part)
         f"{s['seconds']:.1f} s "

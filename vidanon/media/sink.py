@@ -60,9 +60,13 @@ class FileSink:
 
     @property
     def fps(self) -> float:
-        """The rate of the frames written: the input's, less the frames a GIF leaves out."""
+        """The rate of the frames written: the input's, less the frames a GIF leaves out; for
+        pictures of their own durations (an animated WebP or GIF, whose stated rate is its time
+        base: 1000 or 100 fps), their mean rate."""
         kept, left_out = self.writer.frames_written, self.writer.left_out
-        return float(self.writer.fps * kept / (kept + left_out)) if left_out else float(self.writer.fps)
+        rate = float(self.writer.fps * kept / (kept + left_out)) if left_out else float(self.writer.fps)
+        mean = self.writer.mean_fps
+        return mean if mean is not None and rate > 1.5 * mean else rate
 
     @property
     def metadata_removed(self) -> list[str]:

@@ -192,7 +192,7 @@ class VideoWriter:
         self.origin = min(Fraction(0), first - self.shift)  # the pipe's times start at 0 or later
         if container == "avi":  # the first frame in the first slot: AVI starts every stream together
             self.origin = Fraction(0)
-        self._last_ns = -1
+        self._last_ns = self._first_ns = -1
         self._last_slot = -1
         self._last_pts: Fraction | None = None  # the input's time of the last frame written
         self._last_tick, self.left_out = -GIF_MIN_DELAY, 0  # a GIF's frames (write)
@@ -396,6 +396,7 @@ class VideoWriter:
         if self.frames_written:
             self._send(mkv_frame_end(ns - self._last_ns))
         self._last_ns = ns
+        self._first_ns = ns if self._first_ns < 0 else self._first_ns
         self._last_pts = Fraction(pts)
         if self.deep:
             data = self._deep(frame, origin)
@@ -408,6 +409,12 @@ class VideoWriter:
         self._send(data.data)
         self.frames_written += 1
         return True
+
+    @property
+    def mean_fps(self) -> float | None:
+        """The frames written a second, from their times (None under two frames)."""
+        span = self._last_ns - self._first_ns
+        return (self.frames_written - 1) * NS / span if self.frames_written > 1 and span > 0 else None
 
     def _last_duration_ns(self) -> int:
         """How long the last frame written lasts: as long as in the input (up to its next
