@@ -333,8 +333,9 @@ def test_a_folders_photos_it_does_not_read_are_named(tmp_path):
     # "1 file: 1 done"); a camcorder's .MOD and a studio's .mxf were left out as unknown
     from vidanon.batch import unread_note
 
-    for name in ("a.jpg", "b.tif", "c.BMP", "d.avif", "e.MOD", "f.mxf", "notes.txt"):
+    for name in ("a.jpg", "b.tif", "c.BMP", "d.avif", "f.mxf", "notes.txt", "go.mod"):
         touch(tmp_path / "in" / name)
+    touch(tmp_path / "in" / "e.MOD", b"\x00\x00\x01\xba" + bytes(60))  # an MPEG program stream, not go.mod
     left: list = []
     jobs = plan_jobs([str(tmp_path / "in")], str(tmp_path / "out"), left_out=left)
     assert sorted(j.input.name for j in jobs) == ["a.jpg", "e.MOD", "f.mxf"]

@@ -265,11 +265,13 @@ def test_a_shot_s_first_frame_gets_the_full_pass(pass_widths):
     photos = [np.clip(np.array(t) + rng.normal(0, 12, (500, 500, 3)), 0, 255).astype(np.uint8) for t in tints]
     stages = pipeline.build_stages(pipeline.Options(device="cpu"), 500, 500)
     stages.detect(photos)  # six shots of one frame
-    assert sorted(seen) == [960] * 6
+    # (with the large pass: the full pass's input, 960 px, could hold a face past the network's reach)
+    assert sorted(seen) == [480] * 6 + [960] * 6
     seen.clear()
     stages = pipeline.build_stages(pipeline.Options(device="cpu"), 500, 500)
     stages.detect([photos[0]] * 3 + [photos[1]] * 3)  # two shots of three frames
-    assert sorted(seen) == [480] * 3 + [960] * 3  # frames 0 and 3 (shot starts), 1-2 and 4-5 the plan's half
+    # frames 0 and 3 (shot starts; with the large pass), 4 the plan's full pass, 1-2 and 5 its half
+    assert sorted(seen) == [480] * 5 + [960] * 3
 
 
 def test_the_video_s_last_frame_gets_the_full_pass(pass_widths):
@@ -285,22 +287,26 @@ def test_the_video_s_last_frame_gets_the_full_pass(pass_widths):
         stages = pipeline.build_stages(pipeline.Options(device="cpu"), 500, 500, frames=length)
         for first in range(0, length, 4):  # in batches of 4
             stages.detect([photo] * min(4, length - first))
-        assert sorted(seen) == [480] * (length - full) + [960] * full, length
+        ends = min(length, 2)  # the first and last frames also get the large pass (the full pass's 960 px input)
+        assert sorted(seen) == [480] * (length - full + ends) + [960] * full, length
 
 
-def test_frames_given_the_full_pass_alone_also_get_a_half_size_pass_when_large():
-    # the network misses a face past ~750 px of its input: a frame whose full pass can hold one
-    # (shorter side over FACE_REACH) gets the half-size pass too where none runs beside it
+def test_frames_without_a_pass_within_the_networks_reach_get_the_large_pass():
+    # the network misses a face past ~750 px of its input: a frame with no pass whose shorter side
+    # is within FACE_REACH, on it or beside it, gets the large pass too
     from vidanon.detect.centerface import FACE_REACH, ScanPlan
 
     hd = ScanPlan.for_frame(1080, 1920, None, every=2)
+    assert (hd.large.resized_h, hd.large.resized_w) == (540, 960) and not hd.always_large
     assert [len(hd.geometries(i, False)) for i in range(4)] == [1, 1, 1, 1]  # the tracker carries the half passes
-    assert hd.geometries(0, True) == [hd.full, hd.half] and hd.geometries(3, True) == [hd.full, hd.half]
+    assert hd.geometries(0, True) == [hd.full, hd.large] and hd.geometries(3, True) == [hd.full, hd.large]
     every = ScanPlan.for_frame(1080, 1920, None, every=1)  # --scan-every 1: no half-size pass otherwise
     assert every.geometries(5, False) == [every.full, every.large] and every.large.resized_w == 960
-    assert ScanPlan.for_frame(FACE_REACH, 1280, None, every=1).geometries(0, True) == [ScanPlan.for_frame(
-        FACE_REACH, 1280, None, every=1).full]  # 720p: no face past the network's reach
-    assert len(ScanPlan.for_frame(540, 960, None, every=2).geometries(0, True)) == 1
+    uhd = ScanPlan.for_frame(3840, 2160, None, every=2)  # a phone's 4K portrait: its half pass is 1080 px wide
+    assert uhd.always_large and (uhd.large.resized_h, uhd.large.resized_w) == (1280, 720)
+    assert [uhd.geometries(i, False) for i in range(2)] == [[uhd.full, uhd.large], [uhd.half, uhd.large]]
+    assert ScanPlan.for_frame(FACE_REACH, 1280, None, every=1).large is None  # 720p: every face within reach
+    assert ScanPlan.for_frame(540, 960, None, every=2).large is None
 
 
 def test_a_close_up_face_in_a_large_frame_is_hidden_without_half_size_passes(shared, tmp_path):

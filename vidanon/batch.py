@@ -41,6 +41,9 @@ VIDEO_EXTENSIONS = {
     ".mxf", ".vob", ".dv", ".asf", ".f4v", ".3g2", ".mod", ".tod", ".y4m", ".divx", ".rm", ".rmvb", ".mjpeg",
     ".m2v", ".h264", ".264", ".hevc", ".h265", ".265", ".ivf", ".nut",  # camcorders', studios', raw streams
 }  # fmt: skip
+# Names other files share (a Go project's go.mod, a tracker's music .mod): taken as videos only when
+# they start as an MPEG program stream does (a JVC or Panasonic camcorder's .MOD and .TOD).
+SNIFFED = {".mod": b"\x00\x00\x01\xba", ".tod": b"\x00\x00\x01\xba"}
 # Pictures a folder may hold that vidanon does not read: left out of a folder's batch with a
 # warning (a single one given by name is refused in one line).
 UNREAD_PHOTOS = {".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif", ".jxl", ".psd", ".dng", ".cr2", ".cr3",
@@ -169,19 +172,26 @@ def plan_jobs(inputs: Iterable[str], output_dir: str, recursive: bool = False,
 
 def unread_note(paths: list[Path]) -> str:
     """What a batch says of a folder's photos it does not read (:data:`UNREAD_PHOTOS`)."""
-    from .photo import photo_extensions
+    from .photo_io import photos_read
 
     kinds = sorted({p.suffix.lower() for p in paths})
-    heif = " (.heic with the pillow-heif package installed)" if {".heic", ".heif"} & set(kinds) else ""
     shown = ", ".join(map(str, paths[:3])) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-    return (f"{len(paths)} {'photo' if len(paths) == 1 else 'photos'} left out ({shown}): vidanon reads photos "
-            f"named {', '.join(sorted(photo_extensions()))}{heif}, not {', '.join(kinds)}")  # fmt: skip
+    return (f"{len(paths)} {'photo' if len(paths) == 1 else 'photos'} left out ({shown}): {photos_read()}, "
+            f"not {', '.join(kinds)}")  # fmt: skip
 
 
 def _is_video(path: Path) -> bool:
     """A video or a photo that a folder contributes."""
     suffix = path.suffix.lower()
-    return path.is_file() and (suffix in VIDEO_EXTENSIONS or is_photo(path)) and not path.name.startswith(".")
+    if not path.is_file() or path.name.startswith(".") or not (suffix in VIDEO_EXTENSIONS or is_photo(path)):
+        return False
+    if suffix not in SNIFFED:
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == SNIFFED[suffix]
+    except OSError:
+        return True  # said when it is read
 
 
 def _hidden_below(path: Path, folder: Path) -> bool:

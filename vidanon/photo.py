@@ -30,7 +30,6 @@ import os
 import time
 from pathlib import Path
 
-from .detections import add_pass
 from .errors import OutputError
 from .photo_io import (
     HEIF_FORMATS,
@@ -182,6 +181,8 @@ def find(stages, rgb):
     """The boxes to hide in the photo ``rgb``: the run's detectors on it and on the copies of
     :func:`smaller_copies` (boxes are normalized: they fit the photo as they are), then kept
     at the threshold (no tracker)."""
+    from .detections import add_pass
+
     found = detect_pass(stages, rgb)
     for small in smaller_copies(rgb):
         found = add_pass(found, detect_pass(stages, small))
@@ -204,6 +205,7 @@ def detect_pass(stages, rgb):
     import numpy as np
 
     from .detect.tiles import to_frame
+    from .detections import add_pass
 
     height, width = rgb.shape[:2]
     if height * width <= TILE_ABOVE:

@@ -32,6 +32,12 @@ def photo_extensions() -> dict[str, str]:
     return {**PHOTO_FORMATS, **(HEIF_FORMATS if _heif() else {})}
 
 
+def photos_read() -> str:
+    """The photos vidanon reads, in words (for the errors and warnings on other images)."""
+    heif = ", .heic (.heif)" if _heif() else " (.heic with the pillow-heif package installed)"
+    return f"vidanon reads .jpg (.jpeg, .jfif, .jpe), .png and .webp photos{heif}"
+
+
 def refuse_animated(im, path) -> int:
     """An animated WebP or PNG is an :class:`InputError` (its other pictures would be lost; the
     command line and :func:`vidanon.anonymize` read it as a video: :func:`is_still`).

@@ -55,11 +55,14 @@ MIN_SPLIT = 960
 
 
 # The network finds faces up to about 750 px high in its input (a selfie's face found at 750 px,
-# missed at 1000; an 800 px face at 1080p scored 0.25-0.44 on a part of it). A full pass whose
-# input's shorter side exceeds FACE_REACH can hold a face past that: where no half-size pass runs
-# next to it (the first and last frames and the cuts, which get the full pass; --scan-every 1),
-# it gets a half-size pass too, and the two passes' boxes are merged (found by a QA sweep: a
-# close-up face at 1440x1920 or 4K was left visible with --scan-every 1 and in 1-2 frame clips).
+# missed at 1000; an 800 px face at 1080p scored 0.25-0.44 on a part of it). A face is at most
+# about as high as the frame's shorter side, so a pass whose input's shorter side is at most
+# FACE_REACH sees every face whole. Where no such pass runs on a frame or beside it (the full pass
+# of 1080p and up on a shot's first frame, the video's last, every frame with --scan-every 1; at
+# 4K, whose half-size pass is still 1080 px high, every frame), the frame also gets the *large*
+# pass, at half the full pass's scale or less, down to FACE_REACH, the passes' boxes merged (found
+# by QA sweeps: a close-up face at 1440x1920 or 4K was left visible with --scan-every 1 and in 1-2
+# frame clips; a 1600 px face in a 4K portrait video, a phone's selfie, half visible in every frame).
 FACE_REACH = 720
 
 
@@ -144,7 +147,8 @@ class ScanPlan:
     full: DetectGeometry
     half: DetectGeometry | None
     every: int
-    large: DetectGeometry | None = None  # the half-size pass that finds faces past FACE_REACH
+    large: DetectGeometry | None = None  # the pass that sees faces past the others' reach (FACE_REACH)
+    always_large: bool = False  # every frame gets it: no other pass within FACE_REACH
 
     @classmethod
     def for_frame(cls, height: int, width: int, detect_size: int | None = None, every: int = 1) -> "ScanPlan":
@@ -159,9 +163,12 @@ class ScanPlan:
             half = DetectGeometry.scaled(height, width, full.scale / 2)
             if full.scale > 1.0:
                 every *= ENLARGED_EVERY
-        reach = min(full.resized_h, full.resized_w) > FACE_REACH
-        large = DetectGeometry.scaled(height, width, full.scale / 2) if reach else None
-        return cls(full, half, every if half is not None else 1, large)
+        shorter = min(full.resized_h, full.resized_w)
+        if shorter <= FACE_REACH:
+            return cls(full, half, every if half is not None else 1)
+        large = DetectGeometry.scaled(height, width, full.scale * min(0.5, FACE_REACH / shorter))
+        always = half is None or min(half.resized_h, half.resized_w) > FACE_REACH
+        return cls(full, half, every if half is not None else 1, large, always)
 
     def geometry(self, index: int) -> DetectGeometry:
         """The input of frame ``index`` (counted from the video's first frame)."""
@@ -171,11 +178,11 @@ class ScanPlan:
 
     def geometries(self, index: int, start: bool) -> list[DetectGeometry]:
         """The inputs of frame ``index`` of a video, ``start``: a frame that gets the full pass
-        whatever the plan (a shot's first, the video's last): the full pass alone, the half-size
-        one alone, or the full pass and, where a face may be past the network's reach and no
-        half-size pass runs next to it (FACE_REACH), the half-size one too."""
+        whatever the plan (a shot's first, the video's last): its pass (:meth:`geometry`) and,
+        where a face may be past the network's reach with no pass within it on the frame or
+        beside it (FACE_REACH), the large pass too."""
         geo = self.full if start else self.geometry(index)
-        if geo is self.full and self.large is not None and (start or self.half is None):
+        if self.large is not None and (self.always_large or start):
             return [geo, self.large]
         return [geo]
 
@@ -340,8 +347,10 @@ class FaceDetector:
                 geometries = plan.geometries(first_index + i, starts[i])
             for geo in geometries:
                 groups.setdefault(geo, []).append(i)
-        inputs = [(geo, members, self._input(frames[members] if len(members) < n else frames, geo))
-                  for geo, members in groups.items()]  # fmt: skip
+        ranks = [plan.full, plan.half, plan.large]  # a frame's passes merged in this order, whatever the batch
+        order = sorted(groups, key=ranks.index)
+        inputs = [(geo, groups[geo], self._input(frames[groups[geo]] if len(groups[geo]) < n else frames, geo))
+                  for geo in order]  # fmt: skip
         return functools.partial(self._run_network, frames, inputs)
 
     def _run_network(self, frames: np.ndarray, inputs: list[tuple[DetectGeometry, list[int], np.ndarray]]

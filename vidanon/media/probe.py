@@ -405,10 +405,11 @@ def _refuse_playlist(path: Path) -> None:
         raise InputError(f"input {path} is a HEIC photo, read as a photo only with pillow_heif installed "
                          "(pip install pillow-heif) and named .heic or .heif")  # fmt: skip
     if brand == b"avif":
-        raise InputError(f"input {path} is an AVIF photo; {READ_PHOTOS}")
+        from ..photo_io import photos_read
+
+        raise InputError(f"input {path} is an AVIF photo; {photos_read()} (convert it first)")
 
 
-READ_PHOTOS = "vidanon reads .jpg (.jpeg, .jfif, .jpe), .png and .webp photos (convert it first)"
 # The ISO base media brands of still HEIF images (not image sequences).
 HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"mif1")
 
@@ -417,7 +418,9 @@ def _refuse_still_image(path: Path, header: str) -> None:
     demuxer = re.search(r"Input #0, (.+?), from ", header)
     if demuxer and (demuxer.group(1).endswith("_pipe") or demuxer.group(1) == "image2"):
         kind = demuxer.group(1).replace("_pipe", "").replace("image2", "image")
-        raise InputError(f"input {path} is a still image ({kind}), not a video; {READ_PHOTOS}")
+        from ..photo_io import photos_read
+
+        raise InputError(f"input {path} is a still image ({kind}), not a video; {photos_read()} (convert it first)")
 
 
 _RATES = re.compile(r"(\d+(?:\.\d+)?) fps, (\d+(?:\.\d+)?)(k?) tbr")

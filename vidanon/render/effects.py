@@ -439,10 +439,10 @@ class SplashRenderer:
 
     def __call__(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
         alpha = self.alpha(frame.shape[:2], detections)
-        out = self._splash(frame, alpha)
         deep = getattr(frame, "deep", None)  # a video of more than 8 bits (vidanon.media.reader.Frame)
         if deep is None:
-            return out
-        out = out.view(DeepResult)
-        out.deep = self._splash(deep, alpha, 65535.0, np.uint16)
+            return self._splash(frame, alpha)
+        drawn = self._splash(deep, alpha, 65535.0, np.uint16)  # drawn once, at 16 bits; the 8-bit frame from it
+        out = ((drawn.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8).view(DeepResult)
+        out.deep = drawn
         return out
