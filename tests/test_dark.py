@@ -119,3 +119,13 @@ def test_faces_in_a_dark_video_are_hidden(tmp_path, detector, face_image):
         masked = np.array([b["box"] for b in found]).reshape(-1, 4)
         for cy, cx in centres[:3]:  # the fourth is cut by the frame's edge
             assert ((masked[:, 0] <= cy) & (cy <= masked[:, 2]) & (masked[:, 1] <= cx) & (cx <= masked[:, 3])).any()
+
+
+def test_a_light_frame_keeps_its_boxes_and_their_order_beside_a_dark_one():
+    # a frame not dark in a batch holding a dark one was looked at twice alike and its boxes
+    # merged, sorted by score: the tracker numbered its tracks otherwise than in a batch without
+    # a dark frame (the batch size differs by device), and --keep ID named another face (a review)
+    boxes = np.array([[0.1, 0.1, 0.2, 0.2], [0.5, 0.5, 0.6, 0.6], [0.3, 0.6, 0.4, 0.7]])
+    same = Detections(boxes, np.array([0.5, 0.9, 0.9]), np.zeros(3, int))
+    merged = DarkAndLifted(None).merge([same, same], (90, 160))
+    assert (merged.boxes == same.boxes).all()  # as the look as it is gave them, not best first

@@ -539,22 +539,3 @@ def test_a_hand_written_file_of_faces_replayed_for_people_says_so(tmp_path):
     replay = replay_for(str(path), selected("people", "blur"), "blur")
     assert len(replay.warnings) == 1 and "holds no people: only its boxes are hidden" in replay.warnings[0]
     assert replay_for(str(path), selected("faces", "blur"), "blur").warnings == []
-
-
-def test_a_frames_boxes_reach_the_tracker_in_one_order_whatever_the_batch():
-    # a frame's passes merged, or a batch's dark frames' second look (non-maximum suppression),
-    # gave the same boxes in another order by batch: tracks numbered otherwise on another device
-    # (GPU batches of 17-23 frames, CPU of 1), so --keep ID could keep another face (a review)
-    from vidanon.pipeline import _finish_all
-
-    rng = np.random.default_rng(2)
-    boxes = np.sort(rng.random((12, 4)).astype(np.float32), axis=1)[:, [0, 1, 2, 3]]
-    boxes[:, 2:] = boxes[:, :2] + 0.1
-    scores = np.repeat([0.9, 0.9, 0.5, 0.3], 3)  # ties: ordered by place
-    dets = Detections(boxes, scores, np.zeros(12))
-    shuffled = dets[rng.permutation(12)]
-    a, b = dets.in_order(), shuffled.in_order()
-    assert (a.boxes == b.boxes).all() and (a.scores == b.scores).all()
-    assert list(a.scores) == sorted(a.scores, reverse=True)
-    (got,) = _finish_all([lambda: [shuffled]])
-    assert (got.boxes == a.boxes).all()

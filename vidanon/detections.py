@@ -86,16 +86,6 @@ class Detections:
             np.concatenate([p.sources for p in parts]),
         )
 
-    def in_order(self) -> "Detections":
-        """These boxes best first, ties by class and place: one order whatever path found them (a
-        frame's passes merged, a batch's dark frames' second look), so that the tracker numbers
-        the same frames' tracks the same way whatever the batch (``--keep ID`` relies on it)."""
-        if len(self) < 2:
-            return self
-        order = np.lexsort((self.boxes[:, 3], self.boxes[:, 2], self.boxes[:, 1], self.boxes[:, 0], self.classes,
-                            -self.scores))  # fmt: skip
-        return self if (order == np.arange(len(self))).all() else self[order]
-
     def pixel_boxes(self, height: int, width: int) -> np.ndarray:
         """Boxes as float pixel coordinates ``[x1, y1, x2, y2]``."""
         b = self.boxes

@@ -269,7 +269,7 @@ def _run_all(runs: list[Run]) -> Finish:
 
 def _finish_all(finishes: list[Finish]) -> list[Detections]:
     found = [finish() for finish in finishes]
-    return [Detections.merge(list(parts)).in_order() for parts in zip(*found)]  # one order whatever the batch
+    return found[0] if len(found) == 1 else [Detections.merge(list(parts)) for parts in zip(*found)]
 
 
 def span_test(opts: Options, info: VideoInfo | None, margin: float = 0.0) -> Callable[[Any], bool]:

@@ -95,5 +95,9 @@ class DarkAndLifted(ManyViews):
         if len(found) == 1:
             return found[0]
         plain, lit = found
+        if len(plain) == len(lit) and (plain.boxes == lit.boxes).all() and (plain.scores == lit.scores).all():
+            # a frame not dark in a batch holding one: not brightened, looked at twice alike; its boxes
+            # as they are, in their order (merged, they came sorted: tracks numbered otherwise by batch)
+            return plain
         both = Detections.merge([plain[np.flatnonzero(plain.scores >= self.inner.threshold)], lit])
         return both[nms(both.boxes, both.scores, self.inner.nms_iou)]
