@@ -67,7 +67,10 @@ def clip(tmp_path_factory):
     run_ffmpeg("-f", "lavfi", "-i", f"color=c=gray:size=160x120:rate={FPS}", "-vf", late, "-fps_mode", "passthrough",
                "-frames:v", N, "-c:v", "libx264", "-pix_fmt", "yuv420p", path)  # fmt: skip
     tracks = tmp / "tracks.json"
-    tracks.write_text(json.dumps({"video": str(path), "width": 160, "height": 120, "fps": FPS, "frames": _records()}))
+    from vidanon.media.probe import probe
+
+    rate = float(probe(path).fps)  # the video's own (its gap makes it 16.67, not FPS): another rate is said
+    tracks.write_text(json.dumps({"video": str(path), "width": 160, "height": 120, "fps": rate, "frames": _records()}))
     return path, tracks
 
 

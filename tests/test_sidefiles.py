@@ -251,10 +251,12 @@ def test_a_splash_runs_tracks_file_is_not_replayed_as_if_it_held_every_face(src,
 
 
 def test_a_tracks_file_of_faces_replays_with_people_hidden_too(src, tmp_path, run):
-    # hiding people hides faces too: a file of faces fits a run with --target people
+    # hiding people hides faces too: a file of faces fits a run with --target people; one that does
+    # not say what its run looked for (written by hand) is replayed with a warning: it has no people
     write_tracks(tmp_path / "t.json", [[BOX], [], [], []])
     code, err = run(src, tmp_path / "out.mp4", "--tracks", tmp_path / "t.json", "--target", "people")
-    assert (code, err) == (0, "") and (tmp_path / "out.mp4").exists()
+    assert code == 0 and (tmp_path / "out.mp4").exists()
+    assert "does not say what its run looked for" in err and "holds no people" in err and len(err.splitlines()) == 1
 
 
 def test_the_summary_of_a_replay_names_the_kinds_of_its_file(src, tmp_path):
