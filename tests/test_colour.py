@@ -41,3 +41,20 @@ def test_a_grey_video_is_said_to_be_grey(tmp_path):
     said = anonymize(grey, tmp_path / "out3.mp4", progress=False, threshold=0.3).warnings
     assert said == [GREY_WARNING]  # no hint: the threshold is already that low
     assert anonymize(SAMPLE, tmp_path / "colour.mp4", progress=False, end=0.7).warnings == []
+
+
+def test_a_splash_of_a_grey_video_says_it_changes_nothing():
+    # the splash (people in colour, the rest grey) of a grey video changed nothing, without a word (QA)
+    from vidanon.detect.colour import SPLASH_GREY
+    from vidanon.pipeline import Options, build_stages
+
+    stages = build_stages(Options(effect="splash", device="cpu"), 120, 160)
+    assert stages.colour is not None and stages.colour.said == SPLASH_GREY and not stages.colour.hint
+    grey = np.repeat(np.linspace(60, 200, 160, dtype=np.uint8)[None, :, None], 120, 0).repeat(3, 2)
+    stages.colour([grey])
+    assert stages.colour.warnings() == [SPLASH_GREY]
+    watch = build_stages(Options(effect="splash", device="cpu"), 120, 160).colour
+    coloured = grey.copy()
+    coloured[:, :80, 0], coloured[:, 80:, 2] = 230, 230  # red on the left, blue on the right
+    watch([coloured])  # colour: nothing said
+    assert watch.warnings() == []

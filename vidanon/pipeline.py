@@ -35,7 +35,7 @@ import numpy as np
 
 from .console import count, one_line
 from .detect import Detector
-from .detect.colour import ColourWatch
+from .detect.colour import SPLASH_GREY, ColourWatch
 from .detect.tf_setup import (
     TRIM_EVERY,
     compute_device,
@@ -210,6 +210,8 @@ def build_stages(opts: Options, height: int, width: int, first_index: int = 0,
     near = span_test(opts, info, margin=SPAN_MARGIN)
     cuts = ShotCuts()  # the shots' first frames, for the face detector's scan plan
     colour = ColourWatch(hint=effective_threshold(opts) > 0.3) if FACES in targets else None
+    if opts.effect == "splash":  # (its look of people in colour changes nothing in a grey video)
+        colour = ColourWatch(hint=False, said=SPLASH_GREY)
     # the video's last frame gets the full pass too: no later one confirms a small face arriving there
     last = -1 if frames is None else frames - 1
 

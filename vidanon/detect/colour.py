@@ -21,6 +21,7 @@ DARK = 16.0  # a frame darker than this on average (a fade's black) tells nothin
 GREY_WARNING = ("the video shows no colour: the face network finds fewer faces in grey (89.6% of the test faces "
                 "hidden, 98.7% in colour)")
 GREY_HINT = "; --threshold 0.3 hides more (91.5%), with a few more false masks"
+SPLASH_GREY = "the video shows no colour: the splash (people in colour, the rest grey) changes nothing visible"
 
 
 def colourless(frame: np.ndarray) -> bool:
@@ -39,8 +40,9 @@ class ColourWatch:
     :meth:`warnings` says the video is grey when every such frame light enough to tell was
     colourless (one at least)."""
 
-    def __init__(self, hint: bool) -> None:
+    def __init__(self, hint: bool, said: str = GREY_WARNING) -> None:
         self.hint = hint  # whether to point at --threshold 0.3 (not when the run's threshold is that low)
+        self.said = said  # the warning (the splash's: it changes nothing in a grey video)
         self.grey = self.colour = 0
 
     def __call__(self, frames) -> None:
@@ -55,4 +57,4 @@ class ColourWatch:
                 self.colour += 1
 
     def warnings(self) -> list[str]:
-        return [GREY_WARNING + (GREY_HINT if self.hint else "")] if self.grey and not self.colour else []
+        return [self.said + (GREY_HINT if self.hint else "")] if self.grey and not self.colour else []
