@@ -336,13 +336,15 @@ def test_a_folders_photos_it_does_not_read_are_named(tmp_path):
     for name in ("a.jpg", "b.tif", "c.BMP", "d.avif", "f.mxf", "notes.txt", "go.mod"):
         touch(tmp_path / "in" / name)
     touch(tmp_path / "in" / "e.MOD", b"\x00\x00\x01\xba" + bytes(60))  # an MPEG program stream, not go.mod
+    touch(tmp_path / "in" / "g.TOD", (b"G" + bytes(187)) * 2)  # JVC's HD .TOD: a transport stream
+    touch(tmp_path / "in" / "h.mod", b"Galaxy Tune" + bytes(300))  # a tracker's music
     left: list = []
     jobs = plan_jobs([str(tmp_path / "in")], str(tmp_path / "out"), left_out=left)
-    assert sorted(j.input.name for j in jobs) == ["a.jpg", "e.MOD", "f.mxf"]
+    assert sorted(j.input.name for j in jobs) == ["a.jpg", "e.MOD", "f.mxf", "g.TOD"]
     assert sorted(p.name for p in left) == ["b.tif", "c.BMP", "d.avif"]
     note = unread_note(left)
     assert note.startswith("3 photos left out (") and ".png" in note and note.endswith("not .avif, .bmp, .tif")
-    for p in tmp_path.joinpath("in").glob("[ae]*"):
+    for p in tmp_path.joinpath("in").glob("[aeg]*"):
         p.unlink()
     (tmp_path / "in" / "f.mxf").unlink()
     with pytest.raises(VidanonError, match="no file vidanon reads in .*: 3 photos left out"):

@@ -42,8 +42,9 @@ VIDEO_EXTENSIONS = {
     ".m2v", ".h264", ".264", ".hevc", ".h265", ".265", ".ivf", ".nut",  # camcorders', studios', raw streams
 }  # fmt: skip
 # Names other files share (a Go project's go.mod, a tracker's music .mod): taken as videos only when
-# they start as an MPEG program stream does (a JVC or Panasonic camcorder's .MOD and .TOD).
-SNIFFED = {".mod": b"\x00\x00\x01\xba", ".tod": b"\x00\x00\x01\xba"}
+# they start as an MPEG program stream (a JVC or Panasonic camcorder's SD .MOD) or a transport
+# stream (JVC's HD .TOD: 188-byte packets, or 192 with a 4-byte time code first).
+SNIFFED = {".mod", ".tod"}
 # Pictures a folder may hold that vidanon does not read: left out of a folder's batch with a
 # warning (a single one given by name is refused in one line).
 UNREAD_PHOTOS = {".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif", ".jxl", ".psd", ".dng", ".cr2", ".cr3",
@@ -176,7 +177,8 @@ def unread_note(paths: list[Path]) -> str:
 
     kinds = sorted({p.suffix.lower() for p in paths})
     shown = ", ".join(map(str, paths[:3])) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-    return (f"{len(paths)} {'photo' if len(paths) == 1 else 'photos'} left out ({shown}): {photos_read()}, "
+    heic = any(p.suffix.lower() in (".heic", ".heif") for p in paths)
+    return (f"{len(paths)} {'photo' if len(paths) == 1 else 'photos'} left out ({shown}): {photos_read(heic)}, "
             f"not {', '.join(kinds)}")  # fmt: skip
 
 
@@ -189,7 +191,8 @@ def _is_video(path: Path) -> bool:
         return True
     try:
         with open(path, "rb") as f:
-            return f.read(4) == SNIFFED[suffix]
+            head = f.read(200)  # a transport stream's sync byte starts two packets in a row
+        return head[:4] == b"\x00\x00\x01\xba" or any(head[k:k + 1] == head[k + 188:k + 189] == b"G" for k in (0, 4))
     except OSError:
         return True  # said when it is read
 

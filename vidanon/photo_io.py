@@ -32,10 +32,13 @@ def photo_extensions() -> dict[str, str]:
     return {**PHOTO_FORMATS, **(HEIF_FORMATS if _heif() else {})}
 
 
-def photos_read() -> str:
-    """The photos vidanon reads, in words (for the errors and warnings on other images)."""
-    heif = ", .heic (.heif)" if _heif() else " (.heic with the pillow-heif package installed)"
-    return f"vidanon reads .jpg (.jpeg, .jfif, .jpe), .png and .webp photos{heif}"
+def photos_read(heic: bool = True) -> str:
+    """The photos vidanon reads, in words (for the errors and warnings on other images);
+    ``heic``: whether to say how HEIC photos are read where pillow-heif is missing."""
+    if _heif():
+        return "vidanon reads .jpg (.jpeg, .jfif, .jpe), .png, .webp and .heic (.heif) photos"
+    needs = "; .heic with the pillow-heif package installed" if heic else ""
+    return f"vidanon reads .jpg (.jpeg, .jfif, .jpe), .png and .webp photos{needs}"
 
 
 def refuse_animated(im, path) -> int:

@@ -105,7 +105,7 @@ class Summary:
     frames: int
     width: int
     height: int
-    fps: float  # the rate of the frames written: the input's, less the frames a GIF leaves out
+    fps: float  # the rate of the frames written (media.sink.FileSink.fps: an animated image's mean rate)
     faces: int  # boxes masked (faces, or people with --target people / splash), summed over frames
     frames_with_faces: int
     tracks: int

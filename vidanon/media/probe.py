@@ -407,7 +407,7 @@ def _refuse_playlist(path: Path) -> None:
     if brand == b"avif":
         from ..photo_io import photos_read
 
-        raise InputError(f"input {path} is an AVIF photo; {photos_read()} (convert it first)")
+        raise InputError(f"input {path} is an AVIF photo; {photos_read()}: convert it first")
 
 
 # The ISO base media brands of still HEIF images (not image sequences).
@@ -420,7 +420,7 @@ def _refuse_still_image(path: Path, header: str) -> None:
         kind = demuxer.group(1).replace("_pipe", "").replace("image2", "image")
         from ..photo_io import photos_read
 
-        raise InputError(f"input {path} is a still image ({kind}), not a video; {photos_read()} (convert it first)")
+        raise InputError(f"input {path} is a still image ({kind}), not a video; {photos_read()}: convert it first")
 
 
 _RATES = re.compile(r"(\d+(?:\.\d+)?) fps, (\d+(?:\.\d+)?)(k?) tbr")

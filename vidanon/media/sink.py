@@ -58,6 +58,8 @@ class FileSink:
     def frames_written(self) -> int:
         return self.writer.frames_written
 
+    TIME_BASE_RATE = 100  # a "rate" from here up with frames far slower: a time base (GIF 100, WebP 1000)
+
     @property
     def fps(self) -> float:
         """The rate of the frames written: the input's, less the frames a GIF leaves out; for
@@ -65,8 +67,8 @@ class FileSink:
         base: 1000 or 100 fps), their mean rate."""
         kept, left_out = self.writer.frames_written, self.writer.left_out
         rate = float(self.writer.fps * kept / (kept + left_out)) if left_out else float(self.writer.fps)
-        mean = self.writer.mean_fps
-        return mean if mean is not None and rate > 1.5 * mean else rate
+        mean = self.writer.mean_fps  # (only for a time base's rate: a video's own rate is said as it is)
+        return mean if mean is not None and rate >= self.TIME_BASE_RATE and rate > 1.5 * mean else rate
 
     @property
     def metadata_removed(self) -> list[str]:
