@@ -297,10 +297,13 @@ class Anonymize(Effect):
             else:
                 tracks = compute_tracks(clip, opts, self._fps(clip))
         render = build_render(opts)
+        # the picture shown picks its boxes (a checksum a frame) only where the clip is made of parts
+        # whose pictures can start between two frames of the pass: a slideshow, a concatenation
+        parts = shortest_part(clip) is not None
 
         def frame_function(get_frame, t):
             frame = as_rgb8(get_frame(t))
-            return render(frame, tracks.at(t, frame))
+            return render(frame, tracks.at(t, frame if parts else None))
 
         out = clip.transform(frame_function)  # mask and audio are kept as they are
         out.vidanon_tracks = tracks
